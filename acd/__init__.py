@@ -1,0 +1,1 @@
+"""ACD queues for phone volunteers."""

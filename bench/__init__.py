@@ -1,0 +1,1 @@
+"""Benchmarks: python -m bench.NAME [--quick], each ending with one JSON line."""

@@ -1,0 +1,1 @@
+"""Core of the hotline service: configuration, ARI client, logging, app wiring."""

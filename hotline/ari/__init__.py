@@ -1,0 +1,1 @@
+"""Asterisk REST Interface client: REST calls, typed events, websocket with reconnect."""

@@ -1,0 +1,1 @@
+"""Declarative IVR: flow files, business hours and the call-flow state machine."""

@@ -1,0 +1,1 @@
+"""RQ workers for slow or retryable side effects."""

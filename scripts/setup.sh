@@ -60,6 +60,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_get install --no-install-recommends "${missing[@]}"
 fi
 
+# Debian installs the Canadian French prompts as fr_CA_f_June; Asterisk looks for language "fr".
+sounds=/usr/share/asterisk/sounds
+if [ -d "$sounds/fr_CA_f_June" ] && [ ! -e "$sounds/fr" ]; then
+  "${sudo_cmd[@]}" ln -s fr_CA_f_June "$sounds/fr"
+fi
+
 # Stop the system-wide services the packages start: the tests and the demo run private instances.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server >/dev/null 2>&1 || true

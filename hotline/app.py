@@ -1,0 +1,153 @@
+"""The ARI application: one event stream, per-channel ordered handling, the IVR service.
+
+``HotlineApp`` owns every client and background task of one app instance; ``async with`` starts
+them and leaves nothing running on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from hotline.ari import (
+    AriClient,
+    AriError,
+    AriEventStream,
+    ChannelDispatcher,
+    ChannelDtmfReceived,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+    StreamConnected,
+)
+from hotline.config import Settings
+from hotline.keys import Keys
+from hotline.logs import channel_var
+from ivr.flow import Flow
+from ivr.stasis import CallEvent, ChannelGone, IvrService
+
+logger = logging.getLogger(__name__)
+
+CALL_EVENTS = (StasisStart, StasisEnd, ChannelDtmfReceived, PlaybackFinished)
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+class HotlineApp:
+    """One instance of the hotline's ARI application."""
+
+    def __init__(
+        self, settings: Settings, flow: Flow, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.settings = settings
+        ari = settings.ari
+        password = settings.secrets.ari_password
+        self.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        self.ari = AriClient(ari.url, ari.username, password, timeout=ari.connect_timeout)
+        self.stream = AriEventStream(ari.url, ari.username, password, ari.app)
+        self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(self._handle_call)
+        self.ivr = IvrService(
+            settings=settings,
+            flow=flow,
+            ari=self.ari,
+            redis=self.redis,
+            resubmit=self.dispatcher.submit,
+            clock=clock,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._wait_for_redis()
+        await self.ari.start()
+        self._stream_task = asyncio.create_task(self.stream.run(self._on_event), name="ari-events")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def run_forever(self) -> None:
+        """Run until cancelled or until the event stream fails for good."""
+        async with self:
+            assert self._stream_task is not None
+            await self._stream_task
+
+    async def close(self) -> None:
+        """Stop the stream, the per-call workers and the clients."""
+        if self._stream_task:
+            self._stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream_task
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.close()
+        await self.stream.close()
+        await self.ari.close()
+        await self.redis.aclose()
+
+    async def _wait_for_redis(self) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RedisConnectionError),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            before_sleep=lambda state: logger.error(
+                "Redis at %s unreachable (%s); retrying",
+                self.settings.redis.url.split("@")[-1],
+                state.outcome.exception() if state.outcome else "?",
+            ),
+        ):
+            with attempt:
+                await self.redis.ping()
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, CALL_EVENTS) and event.channel_id:
+            self.dispatcher.submit(event.channel_id, event)
+        elif isinstance(event, StreamConnected):
+            logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
+            task = asyncio.create_task(self._resync(), name="resync")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
+        channel_var.set(channel_id)
+        await self.ivr.handle(channel_id, event)
+
+    async def _resync(self) -> None:
+        """Catch up with what happened while the stream was down (events are not replayed)."""
+        keys = Keys(self.settings.redis.prefix)
+        try:
+            owned = await self.redis.smembers(keys.app_calls(self.settings.ari.app))
+            if not owned:
+                return
+            live = {channel.id for channel in await self.ari.list_channels()}
+            for channel_id in owned:
+                if channel_id not in live:
+                    self.dispatcher.submit(channel_id, ChannelGone(channel_id))
+                    continue
+                playback = await self.ivr.pending_playback(channel_id)
+                if playback and not await self.ari.playback_exists(playback):
+                    self.dispatcher.submit(
+                        channel_id,
+                        PlaybackFinished(playback, "", f"channel:{channel_id}", "done"),
+                    )
+            logger.info("resync: %d live call(s) checked", len(owned))
+        except (AriError, RedisConnectionError) as exc:
+            logger.error("resync after reconnect failed: %s", exc)

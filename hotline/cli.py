@@ -1,0 +1,130 @@
+"""The ``hotline`` command: run, demo, check-config, render-dialplans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from hotline.app import HotlineApp
+from hotline.config import ConfigError, Settings, load_settings
+from hotline.dialplans import AsteriskDirs, render_dialplans
+from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
+from hotline.logs import configure_logging
+from ivr.flow import Flow, FlowError, load_flow
+
+logger = logging.getLogger("hotline")
+DEFAULT_CONFIG = Path("hotline.toml")
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, Flow]:
+    path: Path | None = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    settings = load_settings(path)
+    return settings, load_flow(settings.ivr.flow, languages=settings.ivr.languages)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Load the configuration and the IVR flow; report what a service start would use."""
+    settings, flow = _load(args)
+    print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
+    print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
+    try:
+        settings.require_secrets()
+    except ConfigError as exc:
+        print(f"warning: {exc}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Write the rendered Asterisk configuration into a directory."""
+    settings, _ = _load(args)
+    out = render_dialplans(settings, AsteriskDirs(), args.out)
+    print(f"rendered dialplans/ into {out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the ARI application against an existing Asterisk and Redis."""
+    settings, flow = _load(args)
+    settings.require_secrets()
+    configure_logging(settings.log_level, settings.log_format)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(HotlineApp(settings, flow).run_forever())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Bring up a demo hotline on loopback: private Redis and Asterisk, then the app."""
+    os.environ.setdefault("HOTLINE_ARI_PASSWORD", secrets.token_urlsafe(16))
+    os.environ.setdefault("HOTLINE_HASH_KEY", secrets.token_urlsafe(24))
+    settings, flow = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+    root = Path(args.dir).resolve()
+    redis = RedisServer(root / "redis").start()
+    asterisk = PrivateAsterisk(root / "asterisk", settings)
+    try:
+        asterisk.start()
+        settings = dataclasses.replace(
+            settings, redis=dataclasses.replace(settings.redis, url=redis.url)
+        )
+        ast = settings.asterisk
+        did = ast.dids[0].lstrip("+")
+        print(
+            f"\nDemo hotline is up: Asterisk SIP on {ast.sip_bind}:{ast.sip_port}, "
+            f"ARI on {settings.ari.url}, Redis on {redis.url}\n"
+            f"  Call it with SIPp (press 1 after 4 s: English, then the menu):\n"
+            f"    sipp -sf tests/sipp/caller.xml -m 1 -s {did} -key caller +15145550123 "
+            f"-set wait1 4000 -set key1 1 -set wait2 0 -set wait3 0 -set key2 x -set key3 x "
+            f"-set hangup_ms 0 -i 127.0.0.1 -mi 127.0.0.1 -p 5070 {ast.sip_bind}:{ast.sip_port}\n"
+            f"  or point a softphone on this machine at sip:{did}@{ast.sip_bind}:{ast.sip_port}\n"
+            f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(HotlineApp(settings, flow).run_forever())
+    finally:
+        asterisk.stop()
+        redis.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="TOML configuration file (default: ./hotline.toml if present)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help=cmd_run.__doc__).set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help=cmd_check_config.__doc__).set_defaults(
+        func=cmd_check_config
+    )
+    render = sub.add_parser("render-dialplans", help=cmd_render.__doc__)
+    render.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/asterisk")
+    render.set_defaults(func=cmd_render)
+    demo = sub.add_parser("demo", help=cmd_demo.__doc__)
+    demo.add_argument("--dir", default="run/demo", help="where the demo's servers keep files")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hotline`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, FlowError, HarnessError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

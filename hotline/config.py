@@ -1,0 +1,207 @@
+"""Typed, layered configuration: defaults < TOML file < environment, loaded once and frozen.
+
+Every setting has an environment override named ``HOTLINE_<SECTION>_<KEY>`` (for example
+``HOTLINE_ARI_URL``). Secrets are read from the environment only; a secret found in the file is
+an error, so a configuration file can be shared or committed without leaking anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HOTLINE_"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file, section and key."""
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    """How the app reaches Asterisk's REST interface."""
+
+    url: str = "http://127.0.0.1:8088"
+    username: str = "hotline"
+    #: Stasis application name; each app instance needs its own (a second connection with the
+    #: same name takes the first one's calls away).
+    app: str = "hotline"
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where live state lives."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "hotline"
+    #: Seconds a finished call's IVR journal stays readable.
+    journal_ttl: int = 3600
+
+
+@dataclass(frozen=True)
+class IvrSettings:
+    """The caller-facing flow."""
+
+    flow: Path = Path("ivr/flows/demo.toml")
+    languages: tuple[str, ...] = ("en", "fr")
+    #: Until the ACD exists, a call sent to a queue hears hold music this long, then is hung up.
+    queue_hold_seconds: float = 20.0
+    queue_hold_prompt: tuple[str, ...] = ("pls-hold-while-try",)
+    moh_class: str = "default"
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    """What ``dialplans/`` is rendered with (ports, numbers, trunk)."""
+
+    sip_bind: str = "127.0.0.1"
+    sip_port: int = 5060
+    http_bind: str = "127.0.0.1"
+    http_port: int = 8088
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+    #: Toll-free numbers (E.164) whose calls enter the ARI app.
+    dids: tuple[str, ...] = ("+18005550100",)
+    #: The carrier's signalling address(es); calls from there use the trunk endpoint.
+    carrier_host: str = "127.0.0.1"
+    carrier_match: tuple[str, ...] = ("127.0.0.1",)
+    carrier_dtmf_mode: str = "rfc4733"
+    #: The number volunteers' phones show as the caller, instead of the caller's number.
+    hotline_number: str = "+18005550100"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Values that only ever come from the environment."""
+
+    ari_password: str = field(default="", repr=False)
+    #: Key of the HMAC that turns a caller's number into a stable, non-reversible log token.
+    hash_key: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one app instance."""
+
+    ari: AriSettings = field(default_factory=AriSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    ivr: IvrSettings = field(default_factory=IvrSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    secrets: Secrets = field(default_factory=Secrets)
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    def require_secrets(self) -> None:
+        """Raise ConfigError naming the environment variables a running service lacks."""
+        missing = []
+        if not self.secrets.ari_password:
+            missing.append("HOTLINE_ARI_PASSWORD")
+        if len(self.secrets.hash_key) < 16:
+            missing.append("HOTLINE_HASH_KEY (at least 16 bytes)")
+        if missing:
+            raise ConfigError("missing secrets in the environment: " + ", ".join(missing))
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "ari": AriSettings,
+    "redis": RedisSettings,
+    "ivr": IvrSettings,
+    "asterisk": AsteriskSettings,
+}
+SECRET_ENV = {"ari_password": "HOTLINE_ARI_PASSWORD", "hash_key": "HOTLINE_HASH_KEY"}
+TOP_LEVEL = ("log_level", "log_format")
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from defaults, then the TOML file at ``path``, then ``env``."""
+    env = os.environ if env is None else env
+    source = str(path) if path else "<defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if "secrets" in data:
+        raise ConfigError(f"{source}: secrets come from the environment only, not the file")
+    unknown = set(data) - set(SECTIONS) - set(TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s): {', '.join(sorted(unknown))}")
+
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _build_section(cls, name, raw, env, source)
+    top: dict[str, Any] = {}
+    for key in TOP_LEVEL:
+        value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))
+        if value is not None:
+            top[key] = _coerce(str, value, f"{source}: {key}")
+    secrets = Secrets(
+        ari_password=env.get(SECRET_ENV["ari_password"], ""),
+        hash_key=env.get(SECRET_ENV["hash_key"], "").encode(),
+    )
+    return Settings(secrets=secrets, **sections, **top)
+
+
+def _build_section(
+    cls: type[Any], name: str, raw: Mapping[str, Any], env: Mapping[str, str], source: str
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - fields
+    if unknown:
+        raise ConfigError(f"{source}: [{name}] unknown key(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key in fields:
+        env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+        if env_key in env:
+            values[key] = _coerce(hints[key], env[env_key], env_key)
+        elif key in raw:
+            values[key] = _coerce(hints[key], raw[key], f"{source}: [{name}] {key}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Convert a file or environment value to the field's type, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    try:
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            (item_type, _) = typing.get_args(hint)
+            return tuple(
+                _coerce(item_type, item.strip() if isinstance(item, str) else item, where)
+                for item in items
+                if item != ""
+            )
+        if isinstance(hint, types.UnionType) or origin is typing.Union:
+            raise TypeError("union settings are not supported")
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint is int and isinstance(value, float | bool):
+            raise ValueError(value)
+        if hint is str and not isinstance(value, str):
+            raise ValueError(value)
+        return hint(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}"
+        ) from exc

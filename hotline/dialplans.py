@@ -1,0 +1,107 @@
+"""Renders ``dialplans/`` (Asterisk configuration templates) with ports, numbers and credentials.
+
+Templates use ``{{name}}`` placeholders. Rendering fails on an unknown placeholder, so a typo in a
+template is caught by the tests rather than by Asterisk at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.config import Settings
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dialplans"
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+class RenderError(ValueError):
+    """A template names a placeholder that has no value."""
+
+
+@dataclass(frozen=True)
+class AsteriskDirs:
+    """Where an Asterisk instance keeps its files (Debian's layout by default)."""
+
+    etc_dir: Path = Path("/etc/asterisk")
+    mod_dir: Path = Path("/usr/lib/asterisk/modules")
+    var_dir: Path = Path("/var/lib/asterisk")
+    spool_dir: Path = Path("/var/spool/asterisk")
+    run_dir: Path = Path("/var/run/asterisk")
+    log_dir: Path = Path("/var/log/asterisk")
+    data_dir: Path = Path("/usr/share/asterisk")
+
+    @classmethod
+    def private(cls, root: Path) -> AsteriskDirs:
+        """A self-contained layout under ``root`` for a test or demo instance."""
+        return cls(
+            etc_dir=root / "etc",
+            var_dir=root / "var",
+            spool_dir=root / "spool",
+            run_dir=root / "run",
+            log_dir=root / "log",
+        )
+
+    def create(self) -> None:
+        """Create the writable directories."""
+        for path in (self.etc_dir, self.var_dir, self.spool_dir, self.run_dir, self.log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def did_lines(dids: tuple[str, ...]) -> str:
+    """Dialplan lines sending each DID (with or without its leading +) into the ARI app."""
+    lines = []
+    for did in dids:
+        for exten in dict.fromkeys((did, did.lstrip("+"))):
+            lines.append(f"exten => {exten},1,Stasis(${{HOTLINE_APP}},inbound,{did})")
+            lines.append("same => n,Hangup()")
+    return "\n".join(lines)
+
+
+def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
+    """Every placeholder's value for ``settings`` and ``dirs``."""
+    ast = settings.asterisk
+    values = {name: str(value) for name, value in vars(dirs).items()}
+    values.update(
+        sip_bind=ast.sip_bind,
+        sip_port=str(ast.sip_port),
+        http_bind=ast.http_bind,
+        http_port=str(ast.http_port),
+        rtp_start=str(ast.rtp_start),
+        rtp_end=str(ast.rtp_end),
+        carrier_host=ast.carrier_host,
+        carrier_dtmf_mode=ast.carrier_dtmf_mode,
+        carrier_match_lines="\n".join(f"match = {m}" for m in ast.carrier_match),
+        did_lines=did_lines(ast.dids),
+        ari_app=settings.ari.app,
+        ari_username=settings.ari.username,
+        ari_password=settings.secrets.ari_password,
+    )
+    return values
+
+
+def render_text(text: str, values: dict[str, str], name: str) -> str:
+    """Substitute ``{{placeholders}}`` in one template."""
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise RenderError(f"{name}: unknown placeholder {{{{{key}}}}}")
+        return values[key]
+
+    return PLACEHOLDER.sub(substitute, text)
+
+
+def render_dialplans(settings: Settings, dirs: AsteriskDirs, out_dir: Path | None = None) -> Path:
+    """Write every template, rendered, into ``out_dir`` (default ``dirs.etc_dir``)."""
+    out = out_dir or dirs.etc_dir
+    out.mkdir(parents=True, exist_ok=True)
+    values = template_values(settings, dirs)
+    for template in sorted(TEMPLATE_DIR.glob("*.conf")):
+        rendered = render_text(template.read_text(encoding="utf-8"), values, template.name)
+        target = out / template.name
+        target.write_text(rendered, encoding="utf-8")
+        if template.name == "ari.conf":
+            target.chmod(0o600)
+    return out

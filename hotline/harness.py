@@ -1,0 +1,265 @@
+"""Private servers for the demo, the tests and the benchmarks: redis-server and Asterisk.
+
+Each runs on free loopback ports from its own directory, as a child that the kernel kills if
+this process dies (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.config import Settings
+from hotline.dialplans import AsteriskDirs, render_dialplans
+
+PR_SET_PDEATHSIG = 1
+
+
+class HarnessError(RuntimeError):
+    """A private server did not start; the message says which and where its log is."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``args`` in its own process group, output to ``log``, killed if we die."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the process group, then SIGKILL it if it lingers."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(grace)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port that is free now for ``kind`` (TCP by default) and for UDP."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
+            with socket.socket(socket.AF_INET, other) as second:
+                try:
+                    second.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+
+
+def free_port_range(size: int) -> int:
+    """The first of ``size`` consecutive UDP ports that are free now (an even number)."""
+    for _ in range(200):
+        base = free_port(socket.SOCK_DGRAM) & ~1
+        if base + size > 65000:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise HarnessError(f"no {size} consecutive free UDP ports")
+
+
+def _wait(
+    check: object, what: str, log: Path, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HarnessError(f"{what} exited with {proc.returncode}; see {log}")
+        if callable(check) and check():
+            return
+        time.sleep(0.1)
+    raise HarnessError(f"{what} not ready after {timeout:.0f} s; see {log}")
+
+
+@dataclass
+class RedisServer:
+    """A throw-away redis-server on a free loopback port."""
+
+    root: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start it and wait until it answers PING."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        log = self.root / "redis.log"
+        self.proc = spawn(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            log,
+        )
+        _wait(self._pong, "redis-server", log, self.proc, 15)
+        return self
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.proc:
+            stop_process(self.proc)
+
+
+@dataclass
+class PrivateAsterisk:
+    """An Asterisk configured from ``dialplans/`` with its own directory and free ports."""
+
+    root: Path
+    settings: Settings
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def with_free_ports(cls, root: Path, settings: Settings) -> PrivateAsterisk:
+        """Copy ``settings`` with free SIP, HTTP and RTP ports on loopback."""
+        rtp = free_port_range(2000)
+        ast = dataclasses.replace(
+            settings.asterisk,
+            sip_bind="127.0.0.1",
+            sip_port=free_port(socket.SOCK_DGRAM),
+            http_bind="127.0.0.1",
+            http_port=free_port(),
+            rtp_start=rtp,
+            rtp_end=rtp + 1999,
+        )
+        ari = dataclasses.replace(settings.ari, url=f"http://127.0.0.1:{ast.http_port}")
+        return cls(root=root, settings=dataclasses.replace(settings, asterisk=ast, ari=ari))
+
+    @property
+    def dirs(self) -> AsteriskDirs:
+        return AsteriskDirs.private(self.root)
+
+    @property
+    def conf(self) -> Path:
+        return self.dirs.etc_dir / "asterisk.conf"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "asterisk.out"
+
+    def start(self, extra_files: dict[str, str] | None = None) -> PrivateAsterisk:
+        """Render the configuration (plus ``extra_files``) and boot; wait for ARI to answer."""
+        if shutil.which("asterisk") is None:
+            raise HarnessError("asterisk is not installed; run scripts/setup.sh")
+        self.dirs.create()
+        render_dialplans(self.settings, self.dirs)
+        for name, text in (extra_files or {}).items():
+            (self.dirs.etc_dir / name).write_text(text, encoding="utf-8")
+        self.proc = spawn(["asterisk", "-C", str(self.conf), "-f", "-n"], self.log, cwd=self.root)
+        _wait(self._ari_ready, "asterisk", self.log, self.proc, 60)
+        return self
+
+    def _ari_ready(self) -> bool:
+        token = b64encode(
+            f"{self.settings.ari.username}:{self.settings.secrets.ari_password}".encode()
+        ).decode()
+        request = urllib.request.Request(
+            f"{self.settings.ari.url}/ari/asterisk/info",
+            headers={"Authorization": f"Basic {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def rx(self, command: str, timeout: float = 15) -> str:
+        """Run one CLI command on this instance and return its output."""
+        result = subprocess.run(
+            ["asterisk", "-C", str(self.conf), "-rx", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return result.stdout
+
+    def channel_count(self) -> int:
+        """How many channels exist now."""
+        out = self.rx("core show channels count")
+        for line in out.splitlines():
+            if "active channel" in line:
+                return int(line.split()[0])
+        raise HarnessError(f"unexpected 'core show channels count' output: {out!r}")
+
+    def stop(self) -> None:
+        """Stop Asterisk now (calls are cut)."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.rx("core stop now", timeout=5)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)
+
+
+@contextlib.contextmanager
+def running(server: RedisServer | PrivateAsterisk) -> Iterator[None]:
+    """Stop ``server`` on the way out, whatever happened."""
+    try:
+        yield
+    finally:
+        server.stop()

@@ -1,0 +1,66 @@
+"""Structured logging with the call's channel id first on every line.
+
+The channel id lives in a context variable that the per-channel worker sets, so every log line
+written while handling a call carries it without being passed around. Lines are either
+``key=value`` text or JSON. Callers' numbers are never logged: code logs ``number_token()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+
+channel_var: contextvars.ContextVar[str] = contextvars.ContextVar("channel", default="-")
+
+
+class ChannelFilter(logging.Filter):
+    """Copies the current channel id onto each record as ``record.channel``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "channel"):
+            record.channel = channel_var.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """``channel=<id> 2026-11-30T23:00:00.123Z INFO logger: message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line = (
+            f"channel={getattr(record, 'channel', '-')} {stamp}.{int(record.msecs):03d}Z "
+            f"{record.levelname} {record.name}: {record.getMessage()}"
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, ``channel`` first."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "channel": getattr(record, "channel", "-"),
+            "ts": record.created,
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Send the root logger to stderr in the chosen format (``text`` or ``json``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ChannelFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

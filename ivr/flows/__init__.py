@@ -1,0 +1,1 @@
+"""IVR flow files shipped with the package (``demo.toml``)."""

@@ -1,0 +1,184 @@
+"""Fixtures that start real servers: redis-server and a private Asterisk (session-wide), the
+app in-process (per test) and SIPp callers (per call). Every process they start is stopped on
+the way out, also when a test fails, and is killed by the kernel if pytest itself dies."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from hotline.app import HotlineApp, utc_now
+from hotline.config import Settings, load_settings
+from hotline.harness import PrivateAsterisk, RedisServer, _die_with_parent, free_port
+from hotline.keys import Keys
+from ivr.flow import Flow, load_flow
+
+TESTS = Path(__file__).resolve().parent
+CALLER = "+15145550123"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return load_settings(
+        None,
+        env={
+            "HOTLINE_ARI_PASSWORD": secrets.token_urlsafe(12),
+            "HOTLINE_HASH_KEY": secrets.token_urlsafe(24),
+            "HOTLINE_ARI_APP": f"hotline-test-{secrets.token_hex(3)}",
+            "HOTLINE_ASTERISK_CARRIER_DTMF_MODE": "info",
+            "HOTLINE_IVR_QUEUE_HOLD_SECONDS": "1",
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def asterisk(
+    tmp_path_factory: pytest.TempPathFactory, base_settings: Settings
+) -> Iterator[PrivateAsterisk]:
+    instance = PrivateAsterisk.with_free_ports(tmp_path_factory.mktemp("asterisk"), base_settings)
+    try:
+        yield instance.start()
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Iterator[Settings]:
+    """Settings pointing at the private servers, with a clean Redis for each test."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    s = asterisk.settings
+    yield dataclasses.replace(s, redis=dataclasses.replace(s.redis, url=redis_server.url))
+
+
+@pytest.fixture
+def test_flow(settings: Settings) -> Flow:
+    return load_flow(TESTS / "flows" / "test.toml", languages=settings.ivr.languages)
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings, flow: Flow, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[HotlineApp]:
+    """The app, started and connected to ARI; closed on the way out."""
+    async with HotlineApp(settings, flow, clock=clock) as app:
+        deadline = time.monotonic() + 10
+        while not app.stream.is_connected:
+            assert time.monotonic() < deadline, "app did not connect to ARI"
+            await asyncio.sleep(0.05)
+        yield app
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """How a SIPp call ended."""
+
+    returncode: int
+    seconds: float
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+async def place_call(
+    asterisk: PrivateAsterisk,
+    *,
+    keys: tuple[tuple[int, str], ...] = (),
+    hangup_ms: int = 0,
+    caller: str = CALLER,
+    timeout: int = 40,
+) -> CallResult:
+    """One SIPp call to the toll-free number: ``keys`` are (pause ms, digit) pairs sent as SIP
+    INFO; ``hangup_ms`` > 0 makes the caller hang up that long after the last key, otherwise the
+    caller waits for the service to hang up."""
+    assert len(keys) <= 3
+    padded = list(keys) + [(0, "x")] * (3 - len(keys))
+    args = ["-sf", str(TESTS / "sipp" / "caller.xml"), "-m", "1", "-l", "1"]
+    for i, (wait, digit) in enumerate(padded, start=1):
+        args += ["-set", f"wait{i}", str(wait), "-set", f"key{i}", digit]
+    ast = asterisk.settings.asterisk
+    args += [
+        "-set", "hangup_ms", str(hangup_ms),
+        "-key", "caller", caller,
+        "-s", ast.dids[0].lstrip("+"),
+        "-i", "127.0.0.1", "-mi", "127.0.0.1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-nostdin", "-timeout", f"{timeout}s", "-timeout_error",
+        f"{ast.sip_bind}:{ast.sip_port}",
+    ]  # fmt: skip
+    start = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        "sipp",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout + 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return CallResult(proc.returncode or 0, time.monotonic() - start, out.decode(errors="replace"))
+
+
+def journal(settings: Settings) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """The IVR journal, grouped by channel, in order."""
+    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    try:
+        entries = client.xrange(Keys(settings.redis.prefix).journal)
+    finally:
+        client.close()
+    calls: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for _, fields in entries:
+        calls.setdefault(fields["channel"], []).append(
+            (fields["kind"], json.loads(fields["detail"]))
+        )
+    return calls
+
+
+async def wait_until_idle(app: HotlineApp, asterisk: PrivateAsterisk, timeout: float = 10) -> None:
+    """Wait until Asterisk has no channel and the app no live call."""
+    deadline = time.monotonic() + timeout
+    while True:
+        channels = await asyncio.to_thread(asterisk.channel_count)
+        owned = await app.redis.scard(
+            Keys(app.settings.redis.prefix).app_calls(app.settings.ari.app)
+        )
+        if channels == 0 and owned == 0 and not app.dispatcher.active_channels:
+            return
+        assert time.monotonic() < deadline, f"{channels} channel(s), {owned} call(s) left"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def app_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record of the test, at DEBUG, from every logger."""
+    caplog.set_level(logging.DEBUG)
+    return caplog

@@ -1,0 +1,207 @@
+"""Real calls from SIPp through a private Asterisk into the app's IVR."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from hotline.config import Settings
+from hotline.harness import PrivateAsterisk
+from hotline.privacy import number_token
+from ivr.flow import Flow
+from tests.conftest import CALLER, journal, place_call, running_app, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+
+MONDAY_10AM_TORONTO = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+SUNDAY_10AM_TORONTO = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
+CHRISTMAS_10AM_TORONTO = datetime(2026, 12, 25, 15, 0, tzinfo=UTC)
+
+Entries = list[tuple[str, dict[str, str]]]
+
+
+def only_call(settings: Settings) -> Entries:
+    calls = journal(settings)
+    assert len(calls) == 1, f"expected one call, journal has {len(calls)}"
+    return next(iter(calls.values()))
+
+
+def plays(entries: Entries) -> list[tuple[str, str]]:
+    """(media, language) of every prompt the app asked Asterisk to play, in order."""
+    return [(d["media"], d["language"]) for kind, d in entries if kind == "play"]
+
+
+def finished(entries: Entries) -> set[str]:
+    """Playback ids Asterisk reported as finished."""
+    return {d["playback"] for kind, d in entries if kind == "played"}
+
+
+def kinds(entries: Entries) -> list[str]:
+    return [kind for kind, _ in entries]
+
+
+async def test_call_is_answered_and_hears_greeting(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk)
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+    entries = only_call(settings)
+    first_play = next(d for kind, d in entries if kind == "play")
+    assert (first_play["media"], first_play["language"]) == ("sound:hello-world", "en")
+    assert first_play["playback"] in finished(entries), "Asterisk never finished the greeting"
+    assert ("hours", {"node": "hours", "status": "open"}) in entries
+    # No key pressed: the language menu times out to the main menu, which re-prompts once
+    # (retries = 1) and then gives up to goodbye, which the service hangs up after.
+    timeouts = [d["node"] for kind, d in entries if kind == "timeout"]
+    assert timeouts == ["language", "main_menu", "main_menu"]
+    assert plays(entries)[-1] == ("sound:vm-goodbye", "en")
+    assert entries[-1] == ("hangup", {"node": "goodbye", "by": "flow"})
+
+
+async def test_dtmf_choice_takes_the_right_branch(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=((2000, "2"), (1000, "2")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+    entries = only_call(settings)
+    assert ("language", {"node": "language", "language": "fr"}) in entries
+    digits = [(d["node"], d["digit"], d["target"]) for kind, d in entries if kind == "digit"]
+    assert digits == [("language", "2", "main_menu"), ("main_menu", "2", "info")]
+    # Every prompt after the choice is in French, and the info branch was taken.
+    assert plays(entries)[1:] == [
+        ("sound:beep", "fr"),
+        ("sound:auth-thankyou", "fr"),
+        ("sound:vm-goodbye", "fr"),
+    ]
+    assert entries[-1] == ("hangup", {"node": "goodbye", "by": "flow"})
+
+
+async def test_invalid_key_is_explained_then_a_valid_key_works(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=((2000, "1"), (1000, "9"), (2500, "0")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+    entries = only_call(settings)
+    assert ("digit_invalid", {"node": "main_menu", "attempt": "1"}) in entries
+    media = [m for m, _ in plays(entries)]
+    assert media == [
+        "sound:hello-world",
+        "sound:beep",
+        "sound:please-try-again,sound:beep",
+        "sound:vm-goodbye",
+    ]
+    assert ("digit", {"node": "main_menu", "digit": "0", "target": "goodbye"}) in entries
+
+
+@pytest.mark.parametrize("now", [SUNDAY_10AM_TORONTO, CHRISTMAS_10AM_TORONTO])
+async def test_closed_hours_message_plays_outside_hours(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow, now: datetime
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: now) as app:
+        result = await place_call(asterisk)
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+    entries = only_call(settings)
+    assert ("hours", {"node": "hours", "status": "closed"}) in entries
+    assert [m for m, _ in plays(entries)] == ["sound:please-try-call-later", "sound:vm-goodbye"]
+    assert finished(entries) == {d["playback"] for kind, d in entries if kind == "play"}
+
+
+async def test_caller_hanging_up_mid_menu_leaves_nothing_behind(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=((2000, "1"),), hangup_ms=700)
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        assert await app.redis.keys(f"{settings.redis.prefix}:call:*") == []
+        # The main menu's timer (1.5 s) must not fire into a finished call.
+        await asyncio.sleep(2)
+        entries = only_call(settings)
+    assert entries[-1] == ("hangup", {"node": "main_menu", "by": "caller"})
+    assert "timeout" not in kinds(entries)
+
+
+async def test_call_completes_when_the_event_websocket_drops_mid_call(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        call = asyncio.create_task(place_call(asterisk, keys=((2500, "1"), (800, "0"))))
+        await asyncio.sleep(0.8)  # the greeting is playing
+        await app.stream.drop()
+        result = await call
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+    assert any("reconnected" in r.getMessage() for r in app_logs.records)
+    entries = only_call(settings)
+    assert entries[-1] == ("hangup", {"node": "goodbye", "by": "flow"})
+
+
+async def test_caller_number_never_reaches_logs_or_redis(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    number = "+15145550177"
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=((2000, "1"), (900, "2")), caller=number)
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        dump = [
+            str(await app.redis.xrange(f"{settings.redis.prefix}:journal")),
+            *[str(await app.redis.dump(k)) for k in await app.redis.keys("*")],
+        ]
+    lines = [r.getMessage() for r in app_logs.records] + [str(r.args) for r in app_logs.records]
+    digits = number.lstrip("+")[-10:]
+    assert not [line for line in lines if digits in line]
+    assert not [item for item in dump if digits in item]
+    token = number_token(number, settings.secrets.hash_key)
+    assert any(token in line for line in lines), "the call was logged by its keyed hash"
+    assert CALLER != number
+
+
+async def test_unreachable_ari_at_start_is_reported_and_retried(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    from tests.e2e.proxy import TcpProxy
+    from hotline.harness import free_port
+    import dataclasses
+
+    port = free_port()
+    ari = dataclasses.replace(settings.ari, url=f"http://127.0.0.1:{port}")
+    unreachable = dataclasses.replace(settings, ari=ari)
+    from hotline.app import HotlineApp
+
+    async with HotlineApp(unreachable, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await asyncio.sleep(1.5)
+        assert not app.stream.is_connected
+        errors = [r.getMessage() for r in app_logs.records if r.levelno >= logging.WARNING]
+        assert any(f"127.0.0.1:{port}" in e and "unreachable" in e for e in errors), errors
+        assert not any(settings.secrets.ari_password in e for e in errors)
+        upstream = asterisk.settings.asterisk
+        async with TcpProxy(port, upstream.http_bind, upstream.http_port):
+            for _ in range(150):
+                if app.stream.is_connected:
+                    break
+                await asyncio.sleep(0.1)
+            assert app.stream.is_connected
+            result = await place_call(asterisk, keys=((2000, "1"), (900, "0")))
+            assert result.ok, result.output
+            await wait_until_idle(app, asterisk)
+    assert only_call(settings)[-1] == ("hangup", {"node": "goodbye", "by": "flow"})

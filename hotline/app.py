@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -34,7 +34,7 @@ from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.logs import channel_var
 from ivr.flow import Flow
-from ivr.stasis import CallEvent, ChannelGone, IvrService
+from ivr.stasis import CallEvent, ChannelGone, IvrService, ends_call
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ class HotlineApp:
         self.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
         self.ari = AriClient(ari.url, ari.username, password, timeout=ari.connect_timeout)
         self.stream = AriEventStream(ari.url, ari.username, password, ari.app)
-        self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(self._handle_call)
+        self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(
+            self._handle_call, is_final=ends_call
+        )
         self.ivr = IvrService(
             settings=settings,
             flow=flow,
@@ -134,7 +136,7 @@ class HotlineApp:
         """Catch up with what happened while the stream was down (events are not replayed)."""
         keys = Keys(self.settings.redis.prefix)
         try:
-            owned = await self.redis.smembers(keys.app_calls(self.settings.ari.app))
+            owned = cast(set[str], await self.redis.smembers(keys.app_calls(self.settings.ari.app)))
             if not owned:
                 return
             live = {channel.id for channel in await self.ari.list_channels()}

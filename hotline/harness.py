@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``args`` in its own process group, output to ``log``, killed if we die."""
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -46,6 +47,7 @@ def spawn(args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=env,
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
@@ -173,9 +175,11 @@ class PrivateAsterisk:
     proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def with_free_ports(cls, root: Path, settings: Settings) -> PrivateAsterisk:
-        """Copy ``settings`` with free SIP, HTTP and RTP ports on loopback."""
-        rtp = free_port_range(2000)
+    def with_free_ports(
+        cls, root: Path, settings: Settings, rtp_ports: int = 2000
+    ) -> PrivateAsterisk:
+        """Copy ``settings`` with free SIP, HTTP and ``rtp_ports`` RTP ports on loopback."""
+        rtp = free_port_range(rtp_ports)
         ast = dataclasses.replace(
             settings.asterisk,
             sip_bind="127.0.0.1",
@@ -183,7 +187,7 @@ class PrivateAsterisk:
             http_bind="127.0.0.1",
             http_port=free_port(),
             rtp_start=rtp,
-            rtp_end=rtp + 1999,
+            rtp_end=rtp + rtp_ports - 1,
         )
         ari = dataclasses.replace(settings.ari, url=f"http://127.0.0.1:{ast.http_port}")
         return cls(root=root, settings=dataclasses.replace(settings, asterisk=ast, ari=ari))
@@ -254,12 +258,3 @@ class PrivateAsterisk:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 stop_process(self.proc)
-
-
-@contextlib.contextmanager
-def running(server: RedisServer | PrivateAsterisk) -> Iterator[None]:
-    """Stop ``server`` on the way out, whatever happened."""
-    try:
-        yield
-    finally:
-        server.stop()

@@ -64,6 +64,11 @@ CallEvent = (
 )
 
 
+def ends_call(event: CallEvent) -> bool:
+    """True for the last event of a call."""
+    return isinstance(event, StasisEnd | ChannelGone)
+
+
 @dataclass
 class IvrService:
     """Runs the IVR flow on each call that enters the app."""

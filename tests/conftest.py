@@ -64,13 +64,13 @@ def asterisk(
 
 
 @pytest.fixture
-def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Iterator[Settings]:
+def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Settings:
     """Settings pointing at the private servers, with a clean Redis for each test."""
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()
     s = asterisk.settings
-    yield dataclasses.replace(s, redis=dataclasses.replace(s.redis, url=redis_server.url))
+    return dataclasses.replace(s, redis=dataclasses.replace(s.redis, url=redis_server.url))
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ async def place_call(
     keys: tuple[tuple[int, str], ...] = (),
     hangup_ms: int = 0,
     caller: str = CALLER,
-    timeout: int = 40,
+    max_seconds: int = 40,
 ) -> CallResult:
     """One SIPp call to the toll-free number: ``keys`` are (pause ms, digit) pairs sent as SIP
     INFO; ``hangup_ms`` > 0 makes the caller hang up that long after the last key, otherwise the
@@ -127,7 +127,7 @@ async def place_call(
         "-s", ast.dids[0].lstrip("+"),
         "-i", "127.0.0.1", "-mi", "127.0.0.1",
         "-p", str(free_port()), "-mp", str(free_port() & ~1),
-        "-nostdin", "-timeout", f"{timeout}s", "-timeout_error",
+        "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
         f"{ast.sip_bind}:{ast.sip_port}",
     ]  # fmt: skip
     start = time.monotonic()
@@ -140,7 +140,7 @@ async def place_call(
         preexec_fn=_die_with_parent,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout + 10)
+        out, _ = await asyncio.wait_for(proc.communicate(), max_seconds + 10)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -152,7 +152,9 @@ def journal(settings: Settings) -> dict[str, list[tuple[str, dict[str, str]]]]:
     """The IVR journal, grouped by channel, in order."""
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     try:
-        entries = client.xrange(Keys(settings.redis.prefix).journal)
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(  # type: ignore[assignment]
+            Keys(settings.redis.prefix).journal
+        )
     finally:
         client.close()
     calls: dict[str, list[tuple[str, dict[str, str]]]] = {}
@@ -163,9 +165,9 @@ def journal(settings: Settings) -> dict[str, list[tuple[str, dict[str, str]]]]:
     return calls
 
 
-async def wait_until_idle(app: HotlineApp, asterisk: PrivateAsterisk, timeout: float = 10) -> None:
+async def wait_until_idle(app: HotlineApp, asterisk: PrivateAsterisk, within: float = 10) -> None:
     """Wait until Asterisk has no channel and the app no live call."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         channels = await asyncio.to_thread(asterisk.channel_count)
         owned = await app.redis.scard(

@@ -5,28 +5,39 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
-from .events import ChannelDestroyed, Event, StasisEnd
+from .events import ChannelDestroyed, StasisEnd
 
 logger = logging.getLogger(__name__)
 
+E = TypeVar("E")
 
-class ChannelDispatcher:
+
+def ends_channel(event: object) -> bool:
+    """True for the events after which Asterisk sends nothing more about a channel."""
+    return isinstance(event, StasisEnd | ChannelDestroyed)
+
+
+class ChannelDispatcher(Generic[E]):
     """Runs ``handle(channel_id, event)`` in submission order per channel, channels in parallel.
 
     A channel's worker exits after ``idle_timeout`` seconds without events, or once
-    its queue is empty after StasisEnd/ChannelDestroyed.
+    its queue is empty after an event for which ``is_final`` is true (by default
+    StasisEnd/ChannelDestroyed).
     """
 
     def __init__(
         self,
-        handle: Callable[[str, Event], Awaitable[None]],
+        handle: Callable[[str, E], Awaitable[None]],
         *,
         idle_timeout: float = 30.0,
+        is_final: Callable[[E], bool] = ends_channel,
     ) -> None:
         self._handle = handle
+        self._is_final = is_final
         self._idle_timeout = idle_timeout
-        self._queues: dict[str, asyncio.Queue[Event]] = {}
+        self._queues: dict[str, asyncio.Queue[E]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._pending = 0
         self._idle = asyncio.Event()
@@ -38,7 +49,7 @@ class ChannelDispatcher:
         """Ids of channels with a live worker."""
         return set(self._workers)
 
-    def submit(self, channel_id: str, event: Event) -> None:
+    def submit(self, channel_id: str, event: E) -> None:
         """Queue ``event`` for ``channel_id`` without blocking."""
         if self._closed:
             raise RuntimeError("ChannelDispatcher is closed")
@@ -52,7 +63,7 @@ class ChannelDispatcher:
         self._pending += 1
         self._idle.clear()
 
-    async def _work(self, channel_id: str, queue: asyncio.Queue[Event]) -> None:
+    async def _work(self, channel_id: str, queue: asyncio.Queue[E]) -> None:
         try:
             while True:
                 try:
@@ -68,7 +79,7 @@ class ChannelDispatcher:
                     logger.exception("%s handler failed for %s", channel_id, type(event).__name__)
                 finally:
                     self._done(1)
-                if isinstance(event, StasisEnd | ChannelDestroyed) and queue.empty():
+                if self._is_final(event) and queue.empty():
                     return
         finally:
             self._done(queue.qsize())

@@ -89,6 +89,7 @@ class AriEventStream:
                 ws = await session.ws_connect(
                     self.url,
                     params={"app": self.app, "subscribeAll": "false"},
+                    heartbeat=self._heartbeat,
                     timeout=aiohttp.ClientWSTimeout(ws_close=self._heartbeat),
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -114,6 +115,7 @@ class AriEventStream:
         """Read one connection until it ends; return why it ended."""
         self._ws = ws
         self.connected.set()
+        logger.info("ARI events at %s connected for app %s", self.url, self.app)
         try:
             await handle(StreamConnected(reconnect=reconnect))
             while True:

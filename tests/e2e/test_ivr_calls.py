@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
 import pytest
 
+from hotline.app import HotlineApp
 from hotline.config import Settings
-from hotline.harness import PrivateAsterisk
+from hotline.harness import PrivateAsterisk, free_port
 from hotline.privacy import number_token
 from ivr.flow import Flow
 from tests.conftest import CALLER, journal, place_call, running_app, wait_until_idle
+from tests.e2e.proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +44,10 @@ def finished(entries: Entries) -> set[str]:
 
 def kinds(entries: Entries) -> list[str]:
     return [kind for kind, _ in entries]
+
+
+def connected(app: HotlineApp) -> bool:
+    return app.stream.is_connected
 
 
 async def test_call_is_answered_and_hears_greeting(
@@ -170,7 +177,7 @@ async def test_caller_number_never_reaches_logs_or_redis(
     assert not [item for item in dump if digits in item]
     token = number_token(number, settings.secrets.hash_key)
     assert any(token in line for line in lines), "the call was logged by its keyed hash"
-    assert CALLER != number
+    assert number != CALLER
 
 
 async def test_unreachable_ari_at_start_is_reported_and_retried(
@@ -179,28 +186,22 @@ async def test_unreachable_ari_at_start_is_reported_and_retried(
     test_flow: Flow,
     app_logs: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.e2e.proxy import TcpProxy
-    from hotline.harness import free_port
-    import dataclasses
-
     port = free_port()
     ari = dataclasses.replace(settings.ari, url=f"http://127.0.0.1:{port}")
     unreachable = dataclasses.replace(settings, ari=ari)
-    from hotline.app import HotlineApp
-
     async with HotlineApp(unreachable, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         await asyncio.sleep(1.5)
-        assert not app.stream.is_connected
+        assert not connected(app)
         errors = [r.getMessage() for r in app_logs.records if r.levelno >= logging.WARNING]
         assert any(f"127.0.0.1:{port}" in e and "unreachable" in e for e in errors), errors
         assert not any(settings.secrets.ari_password in e for e in errors)
         upstream = asterisk.settings.asterisk
         async with TcpProxy(port, upstream.http_bind, upstream.http_port):
             for _ in range(150):
-                if app.stream.is_connected:
+                if connected(app):
                     break
                 await asyncio.sleep(0.1)
-            assert app.stream.is_connected
+            assert connected(app)
             result = await place_call(asterisk, keys=((2000, "1"), (900, "0")))
             assert result.ok, result.output
             await wait_until_idle(app, asterisk)

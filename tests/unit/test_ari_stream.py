@@ -2,9 +2,10 @@
 
 import asyncio
 import base64
+import logging
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +30,20 @@ CHANNEL = {"id": "c1", "name": "PJSIP/t-1", "state": "Up", "caller": {"number": 
 
 @dataclass
 class FakeEvents:
-    """Hands each accepted websocket to the test; ``deaf`` connections never answer pings."""
+    """Hands accepted websockets to the test; the first ``reject`` handshakes get 503,
+    the next ``deaf`` connections never answer pings."""
 
     sockets: asyncio.Queue[web.WebSocketResponse] = field(default_factory=asyncio.Queue)
     requests: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
     deaf: int = 0
+    reject: int = 0
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
         self.requests.append((str(request.url), dict(request.query), auth))
+        if self.reject:
+            self.reject -= 1
+            return web.Response(status=503, reason="Busy")
         ws = web.WebSocketResponse(autoping=self.deaf == 0)
         self.deaf = max(0, self.deaf - 1)
         await ws.prepare(request)
@@ -72,17 +78,37 @@ class Collector:
         return await asyncio.wait_for(self.events.get(), 1.0)
 
 
-def make_stream(base_url: str, **kwargs: Any) -> AriEventStream:
-    kwargs.setdefault("backoff_initial", 0.02)
-    kwargs.setdefault("backoff_max", 0.05)
-    return AriEventStream(base_url, USER, PASSWORD, "hotline", **kwargs)
+StreamFactory = Callable[..., AriEventStream]
+
+
+@pytest.fixture
+async def make_stream(server: tuple[FakeEvents, str]) -> AsyncIterator[StreamFactory]:
+    """Streams made here are closed before the server stops, also when a test fails."""
+    streams: list[AriEventStream] = []
+
+    def make(base_url: str, **kwargs: Any) -> AriEventStream:
+        kwargs.setdefault("backoff_initial", 0.02)
+        kwargs.setdefault("backoff_max", 0.05)
+        streams.append(AriEventStream(base_url, USER, PASSWORD, "hotline", **kwargs))
+        return streams[-1]
+
+    yield make
+    for stream in streams:
+        await stream.close()
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "channel": CHANNEL, **fields}
 
 
-async def test_connects_with_auth_header_and_app(server: tuple[FakeEvents, str]) -> None:
+async def test_connects_with_auth_header_and_app(
+    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
+) -> None:
+    caplog.set_level(logging.INFO, logger="hotline.ari.stream")
     fake, url = server
     stream, got = make_stream(url), Collector()
     task = asyncio.create_task(stream.run(got))
@@ -94,6 +120,9 @@ async def test_connects_with_auth_header_and_app(server: tuple[FakeEvents, str])
     assert auth == f"Basic {expected}"
     assert PASSWORD not in ws_url
     assert PASSWORD not in repr(stream)
+    assert f"{stream.url} connected for app hotline" in caplog.text
+    assert PASSWORD not in caplog.text
+    assert expected not in caplog.text
     await stream.close()
     assert task.done()
     assert task.result() is None
@@ -101,7 +130,7 @@ async def test_connects_with_auth_header_and_app(server: tuple[FakeEvents, str])
 
 
 async def test_events_in_order_and_reconnect_after_server_close(
-    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture
+    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
 ) -> None:
     fake, url = server
     stream, got = make_stream(url), Collector()
@@ -120,14 +149,14 @@ async def test_events_in_order_and_reconnect_after_server_close(
     assert kinds[2].digit == "7"
     assert kinds[3] == StreamConnected(reconnect=True)
     assert isinstance(kinds[4], StasisEnd)
-    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    lost = [m for m in warnings(caplog) if "connection lost" in m]
     assert lost
     assert lost[0].startswith(f"ARI events at ws://{url.split('://')[1]}/ari/events ")
     await stream.close()
     assert task.result() is None
 
 
-async def test_drop_reconnects(server: tuple[FakeEvents, str]) -> None:
+async def test_drop_reconnects(server: tuple[FakeEvents, str], make_stream: StreamFactory) -> None:
     fake, url = server
     stream, got = make_stream(url), Collector()
     task = asyncio.create_task(stream.run(got))
@@ -142,7 +171,9 @@ async def test_drop_reconnects(server: tuple[FakeEvents, str]) -> None:
     assert not stream.is_connected
 
 
-async def test_backs_off_when_refused(caplog: pytest.LogCaptureFixture) -> None:
+async def test_backs_off_when_refused(
+    caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -150,13 +181,13 @@ async def test_backs_off_when_refused(caplog: pytest.LogCaptureFixture) -> None:
     got = Collector()
     task = asyncio.create_task(stream.run(got))
     for _ in range(100):
-        if len(caplog.records) >= 5:
+        if len(warnings(caplog)) >= 5:
             break
         await asyncio.sleep(0.02)
     await stream.close()
     assert task.result() is None
     assert got.events.empty()
-    messages = [r.getMessage() for r in caplog.records]
+    messages = warnings(caplog)
     assert len(messages) >= 5
     pattern = (
         rf"ARI events at ws://127\.0\.0\.1:{port}/ari/events unreachable "
@@ -171,10 +202,32 @@ async def test_backs_off_when_refused(caplog: pytest.LogCaptureFixture) -> None:
     assert waits[1] <= 0.02
     assert 0.04 <= waits[3] <= 0.08
     assert all(0.005 <= w <= 0.08 for w in waits)
-    assert all(r.levelname == "WARNING" for r in caplog.records)
 
 
-async def test_application_replaced_is_fatal(server: tuple[FakeEvents, str]) -> None:
+async def test_backoff_resets_after_successful_connect(
+    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
+) -> None:
+    fake, url = server
+    fake.reject = 3
+    stream = make_stream(url, backoff_initial=0.01, backoff_max=0.08)
+    got = Collector()
+    task = asyncio.create_task(stream.run(got))
+    ws = await fake.next_socket()
+    assert await got.next() == StreamConnected(reconnect=False)
+    await ws.close()
+    assert await got.next() == StreamConnected(reconnect=True)
+    waits = [float(m) for m in re.findall(r"retrying in ([0-9.e-]+) s", caplog.text)]
+    assert "unreachable (HTTP 503 " in warnings(caplog)[0]
+    assert len(waits) == 4
+    assert waits[2] >= 0.02
+    assert waits[3] <= 0.01
+    await stream.close()
+    assert task.result() is None
+
+
+async def test_application_replaced_is_fatal(
+    server: tuple[FakeEvents, str], make_stream: StreamFactory
+) -> None:
     fake, url = server
     stream, got = make_stream(url), Collector()
     task = asyncio.create_task(stream.run(got))
@@ -188,7 +241,7 @@ async def test_application_replaced_is_fatal(server: tuple[FakeEvents, str]) -> 
 
 
 async def test_malformed_messages_are_skipped_without_payload_in_log(
-    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture
+    server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
 ) -> None:
     fake, url = server
     stream, got = make_stream(url), Collector()
@@ -203,12 +256,14 @@ async def test_malformed_messages_are_skipped_without_payload_in_log(
     log = caplog.text
     assert "ChannelDtmfReceived" in log
     assert CALLER not in log
-    assert len(caplog.records) == 3
+    assert len(warnings(caplog)) == 3
     await stream.close()
     assert task.result() is None
 
 
-async def test_dead_peer_is_detected_by_heartbeat(server: tuple[FakeEvents, str]) -> None:
+async def test_dead_peer_is_detected_by_heartbeat(
+    server: tuple[FakeEvents, str], make_stream: StreamFactory
+) -> None:
     fake, url = server
     fake.deaf = 1
     stream, got = make_stream(url, heartbeat=0.1), Collector()
@@ -219,7 +274,9 @@ async def test_dead_peer_is_detected_by_heartbeat(server: tuple[FakeEvents, str]
     assert task.result() is None
 
 
-async def test_handler_error_propagates(server: tuple[FakeEvents, str]) -> None:
+async def test_handler_error_propagates(
+    server: tuple[FakeEvents, str], make_stream: StreamFactory
+) -> None:
     _, url = server
 
     async def broken(event: Event) -> None:
@@ -231,7 +288,9 @@ async def test_handler_error_propagates(server: tuple[FakeEvents, str]) -> None:
     assert not stream.is_connected
 
 
-async def test_close_from_inside_handler(server: tuple[FakeEvents, str]) -> None:
+async def test_close_from_inside_handler(
+    server: tuple[FakeEvents, str], make_stream: StreamFactory
+) -> None:
     _, url = server
     stream = make_stream(url)
     seen: list[Event] = []

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from hotline import redisconn
 from hotline.ari import (
     AriClient,
     AriError,
@@ -55,7 +55,7 @@ class HotlineApp:
         self.settings = settings
         ari = settings.ari
         password = settings.secrets.ari_password
-        self.redis = aioredis.from_url(settings.redis.url, decode_responses=True)
+        self.redis = redisconn.connect(settings.redis)
         self.ari = AriClient(ari.url, ari.username, password, timeout=ari.connect_timeout)
         self.stream = AriEventStream(ari.url, ari.username, password, ari.app)
         self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(
@@ -130,7 +130,18 @@ class HotlineApp:
 
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
         channel_var.set(channel_id)
-        await self.ivr.handle(channel_id, event)
+        try:
+            await self.ivr.handle(channel_id, event)
+        except Exception:
+            if ends_call(event):
+                raise
+            # Never leave a caller in silence: the dialplan's fallback takes the call over.
+            logger.exception(
+                "%s cannot handle %s; sending the call to the fallback",
+                channel_id,
+                type(event).__name__,
+            )
+            await self.ivr.escape(channel_id)
 
     async def _resync(self) -> None:
         """Catch up with what happened while the stream was down (events are not replayed)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "HOTLINE_"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(ValueError):
@@ -50,7 +51,8 @@ class RedisSettings:
 class IvrSettings:
     """The caller-facing flow."""
 
-    flow: Path = Path("ivr/flows/demo.toml")
+    #: Relative paths are taken from the configuration file's directory.
+    flow: Path = PROJECT_DIR / "ivr" / "flows" / "demo.toml"
     languages: tuple[str, ...] = ("en", "fr")
     #: Until the ACD exists, a call sent to a queue hears hold music this long, then is hung up.
     queue_hold_seconds: float = 20.0
@@ -144,6 +146,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(cls, name, raw, env, source)
+    if path is not None and not sections["ivr"].flow.is_absolute():
+        flow = path.resolve().parent / sections["ivr"].flow
+        sections["ivr"] = dataclasses.replace(sections["ivr"], flow=flow)
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))

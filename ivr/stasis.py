@@ -36,6 +36,8 @@ from ivr.flow import Flow
 logger = logging.getLogger(__name__)
 
 HOLD_SUFFIX = ":hold"
+#: Dialplan context (dialplans/extensions.conf) that takes calls the app cannot handle.
+FALLBACK_CONTEXT = "hotline-fallback"
 QUEUE_TIMER = "queue-hold"
 
 
@@ -111,7 +113,7 @@ class IvrService:
         if isinstance(event, PlaybackFinished):
             played = event.playback_id.rpartition(":")[2]
             extra.append(("played", {"playback": played, "state": event.state}))
-        await self._save(channel_id, new_state, commands, extra)
+        await self._write(channel_id, new_state, commands, extra)
         await self._execute(channel_id, commands)
 
     async def _start(self, channel_id: str, event: StasisStart) -> None:
@@ -122,28 +124,29 @@ class IvrService:
         did = event.args[1] if len(event.args) > 1 else ""
         caller = number_token(event.channel.caller_number, self.settings.secrets.hash_key)
         logger.info("%s inbound call from %s to %s", channel_id, caller, did)
-        await self.redis.sadd(self.keys.app_calls(self.settings.ari.app), channel_id)
-        await self._journal(channel_id, "call", {"caller": caller, "did": did})
         if not await self._ari(channel_id, "answer", lambda: self.ari.answer(channel_id)):
-            await self._cleanup(channel_id)
             return
         state, commands = machine.start(self.flow, self.clock())
-        await self._save(channel_id, state, commands)
+        call = ("call", {"caller": caller, "did": did})
+        await self._write(channel_id, state, commands, [call], register=True)
         await self._execute(channel_id, commands)
 
     async def _finish(self, channel_id: str, state: machine.CallState) -> None:
-        _, commands = machine.step(self.flow, state, machine.HungUp(), self.clock())
-        await self._journal_commands(channel_id, commands)
-        await self._cleanup(channel_id)
-        logger.info("%s call ended at node %s", channel_id, state.node)
-
-    async def _cleanup(self, channel_id: str) -> None:
         for handle in self._timers.pop(channel_id, {}).values():
             handle.cancel()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.call(channel_id))
-            pipe.srem(self.keys.app_calls(self.settings.ari.app), channel_id)
-            await pipe.execute()
+        _, commands = machine.step(self.flow, state, machine.HungUp(), self.clock())
+        await self._write(channel_id, None, commands)
+        logger.info("%s call ended at node %s", channel_id, state.node)
+
+    async def escape(self, channel_id: str) -> None:
+        """Hand the call to the dialplan's fallback context (used when handling it failed)."""
+        for handle in self._timers.pop(channel_id, {}).values():
+            handle.cancel()
+        await self._ari(
+            channel_id,
+            "fallback",
+            lambda: self.ari.continue_in_dialplan(channel_id, FALLBACK_CONTEXT, "s", 1),
+        )
 
     async def pending_playback(self, channel_id: str) -> str | None:
         """The ARI id of the playback the call waits on, if any (for resync after a reconnect)."""
@@ -165,16 +168,25 @@ class IvrService:
         raw = await self.redis.get(self.keys.call(channel_id))
         return machine.CallState.from_dict(json.loads(raw)) if raw else None
 
-    async def _save(
+    async def _write(
         self,
         channel_id: str,
-        state: machine.CallState,
+        state: machine.CallState | None,
         commands: list[machine.Command],
         extra: Sequence[tuple[str, Mapping[str, str]]] = (),
+        *,
+        register: bool = False,
     ) -> None:
-        """Store the state and journal the transition in one round trip."""
+        """Store the call's state (None: the call is over) and journal it, in one round trip."""
+        calls = self.keys.app_calls(self.settings.ari.app)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.keys.call(channel_id), json.dumps(state.to_dict()), ex=86400)
+            if state is None:
+                pipe.delete(self.keys.call(channel_id))
+                pipe.srem(calls, channel_id)
+            else:
+                pipe.set(self.keys.call(channel_id), json.dumps(state.to_dict()), ex=86400)
+            if register:
+                pipe.sadd(calls, channel_id)
             for kind, detail in extra:
                 self._xadd(pipe, channel_id, kind, detail)
             for command in commands:
@@ -187,19 +199,6 @@ class IvrService:
                         "language": command.language,
                     }
                     self._xadd(pipe, channel_id, "play", detail)
-            await pipe.execute()
-
-    async def _journal_commands(self, channel_id: str, commands: list[machine.Command]) -> None:
-        entries = [c for c in commands if isinstance(c, machine.Journal)]
-        if entries:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for command in entries:
-                    self._xadd(pipe, channel_id, command.kind, command.detail)
-                await pipe.execute()
-
-    async def _journal(self, channel_id: str, kind: str, detail: Mapping[str, str]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._xadd(pipe, channel_id, kind, detail)
             await pipe.execute()
 
     def _xadd(
@@ -239,7 +238,7 @@ class IvrService:
                 case machine.EnterQueue(queue=queue, language=lang):
                     await self._enter_queue(channel_id, queue, lang)
                 case machine.Journal():
-                    pass  # written with the state in _save
+                    pass  # written with the state in _write
 
     def _start_timer(self, channel_id: str, timer: str, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -270,6 +269,11 @@ class IvrService:
     ) -> bool:
         """Run one ARI request, retrying while Asterisk is unreachable; False if it failed."""
         try:
+            try:
+                await request()
+                return True
+            except AriUnavailable:
+                logger.warning("%s %s: ARI unreachable, retrying", channel_id, what)
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(AriUnavailable),
                 stop=stop_after_attempt(6),

@@ -75,6 +75,12 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# Reinstall the project only when its declared dependencies changed.
+stamp=.venv/.hotline-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
 echo "setup: done ($(asterisk -V 2>/dev/null || echo 'asterisk ?'), $(redis-server --version | cut -d' ' -f3), sipp $(sipp -v 2>/dev/null | grep -oE 'v[0-9.]+' | head -1))"

@@ -6,12 +6,13 @@ import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from hotline.app import HotlineApp
 from hotline.config import Settings
-from hotline.harness import PrivateAsterisk, free_port
+from hotline.harness import PrivateAsterisk, RedisServer, free_port
 from hotline.privacy import number_token
 from ivr.flow import Flow
 from tests.conftest import CALLER, journal, place_call, running_app, wait_until_idle
@@ -206,3 +207,34 @@ async def test_unreachable_ari_at_start_is_reported_and_retried(
             assert result.ok, result.output
             await wait_until_idle(app, asterisk)
     assert only_call(settings)[-1] == ("hangup", {"node": "goodbye", "by": "flow"})
+
+
+async def test_redis_gone_mid_call_hands_the_caller_to_the_fallback(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    tmp_path: Path,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    own_redis = RedisServer(tmp_path / "redis").start()
+    try:
+        alone = dataclasses.replace(
+            settings, redis=dataclasses.replace(settings.redis, url=own_redis.url)
+        )
+        async with running_app(alone, test_flow, clock=lambda: MONDAY_10AM_TORONTO):
+            call = asyncio.create_task(place_call(asterisk))
+            await asyncio.sleep(0.7)  # answered, greeting playing
+            own_redis.stop()
+            result = await call
+            # The caller heard the fallback message and was hung up on, not left in silence.
+            assert result.ok, result.output
+            assert result.seconds < 20
+            for _ in range(50):
+                if await asyncio.to_thread(asterisk.channel_count) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert await asyncio.to_thread(asterisk.channel_count) == 0
+    finally:
+        own_redis.stop()
+    messages = [r.getMessage() for r in app_logs.records]
+    assert any("sending the call to the fallback" in m for m in messages), messages[-5:]

@@ -26,4 +26,4 @@ def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redi
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)

@@ -38,6 +38,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.stop()
 
 
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A real, empty Redis (no Asterisk needed)."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    return redis_server.url
+
+
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return load_settings(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, cast
 
+from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
@@ -31,6 +32,7 @@ from hotline.ari import (
     StreamConnected,
 )
 from hotline.config import Settings
+from hotline.http import build_web_app
 from hotline.keys import Keys
 from hotline.logs import channel_var
 from ivr.flow import Flow
@@ -71,10 +73,14 @@ class HotlineApp:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
+        self._web = web.AppRunner(build_web_app(settings, self.health), access_log=None)
 
     async def __aenter__(self) -> Self:
         await self._wait_for_redis()
         await self.ari.start()
+        await self._web.setup()
+        http = self.settings.http
+        await web.TCPSite(self._web, http.bind, http.port).start()
         self._stream_task = asyncio.create_task(self.stream.run(self._on_event), name="ari-events")
         return self
 
@@ -101,10 +107,19 @@ class HotlineApp:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._web.cleanup()
         await self.dispatcher.close()
         await self.stream.close()
         await self.ari.close()
         await self.redis.aclose()
+
+    async def health(self) -> dict[str, bool]:
+        """Whether the app's dependencies answer: ARI's event stream and Redis."""
+        try:
+            redis_ok = bool(await asyncio.wait_for(self.redis.ping(), 2))
+        except (RedisConnectionError, TimeoutError):
+            redis_ok = False
+        return {"ari": self.stream.is_connected, "redis": redis_ok}
 
     async def _wait_for_redis(self) -> None:
         async for attempt in AsyncRetrying(

@@ -81,12 +81,69 @@ class AsteriskSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The app's HTTP API (health, ACD, statistics, metrics, webhooks)."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8080
+
+
+SENDER_TYPES = ("long_code", "toll_free", "short_code")
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """The SMS gateway: provider, sender, per-sender-type rate limits, RQ queue, retries."""
+
+    provider: str = "twilio"
+    #: Where the Twilio REST API is reached; "" is the real Twilio (a stand-in in tests).
+    twilio_base_url: str = ""
+    #: The externally visible base URL of this service, which Twilio signs its webhooks with.
+    public_base_url: str = "http://127.0.0.1:8080"
+    from_number: str = "+18005550100"
+    sender_type: str = "toll_free"
+    #: Segments per second and burst (segments) a provider accepts per sender, by sender type.
+    long_code_rate: float = 1.0
+    long_code_burst: int = 1
+    toll_free_rate: float = 3.0
+    toll_free_burst: int = 3
+    short_code_rate: float = 100.0
+    short_code_burst: int = 100
+    rq_queue: str = "sms"
+    #: Retries of a send after a retryable error (429, 5xx, timeout), with jittered backoff.
+    max_retries: int = 5
+    retry_base_seconds: int = 2
+    retry_cap_seconds: int = 300
+    #: Seconds one provider request may take.
+    provider_timeout: float = 10.0
+    #: Seconds message records and inbound conversation content are kept.
+    retention_seconds: int = 7 * 86400
+
+    def __post_init__(self) -> None:
+        if self.provider != "twilio":
+            raise ConfigError(f"[sms] provider: only 'twilio' is supported, not {self.provider!r}")
+        if self.sender_type not in SENDER_TYPES:
+            raise ConfigError(f"[sms] sender_type must be one of {', '.join(SENDER_TYPES)}")
+
+    @property
+    def rate_limit(self) -> tuple[float, int]:
+        """(segments per second, burst) of the configured sender type."""
+        rate: float = getattr(self, f"{self.sender_type}_rate")
+        burst: int = getattr(self, f"{self.sender_type}_burst")
+        return rate, burst
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Values that only ever come from the environment."""
 
     ari_password: str = field(default="", repr=False)
     #: Key of the HMAC that turns a caller's number into a stable, non-reversible log token.
     hash_key: bytes = field(default=b"", repr=False)
+    twilio_account_sid: str = field(default="", repr=False)
+    twilio_auth_token: str = field(default="", repr=False)
+    #: HTTP API bearer tokens, ``actor:role:token`` entries (HOTLINE_API_TOKENS, comma-separated).
+    api_tokens: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +154,8 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -117,8 +176,15 @@ SECTIONS: dict[str, type[Any]] = {
     "redis": RedisSettings,
     "ivr": IvrSettings,
     "asterisk": AsteriskSettings,
+    "http": HttpSettings,
+    "sms": SmsSettings,
 }
-SECRET_ENV = {"ari_password": "HOTLINE_ARI_PASSWORD", "hash_key": "HOTLINE_HASH_KEY"}
+SECRET_ENV = {
+    "ari_password": "HOTLINE_ARI_PASSWORD",
+    "hash_key": "HOTLINE_HASH_KEY",
+    "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
+}
 TOP_LEVEL = ("log_level", "log_format")
 
 
@@ -157,6 +223,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     secrets = Secrets(
         ari_password=env.get(SECRET_ENV["ari_password"], ""),
         hash_key=env.get(SECRET_ENV["hash_key"], "").encode(),
+        twilio_account_sid=env.get(SECRET_ENV["twilio_account_sid"], ""),
+        twilio_auth_token=env.get(SECRET_ENV["twilio_auth_token"], ""),
+        api_tokens=env.get("HOTLINE_API_TOKENS", ""),
     )
     return Settings(secrets=secrets, **sections, **top)
 

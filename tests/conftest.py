@@ -79,7 +79,11 @@ def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Settings:
     client.flushdb()
     client.close()
     s = asterisk.settings
-    return dataclasses.replace(s, redis=dataclasses.replace(s.redis, url=redis_server.url))
+    return dataclasses.replace(
+        s,
+        redis=dataclasses.replace(s.redis, url=redis_server.url),
+        http=dataclasses.replace(s.http, port=free_port()),
+    )
 
 
 @pytest.fixture

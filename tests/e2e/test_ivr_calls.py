@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hotline.app import HotlineApp
@@ -238,3 +239,15 @@ async def test_redis_gone_mid_call_hands_the_caller_to_the_fallback(
         own_redis.stop()
     messages = [r.getMessage() for r in app_logs.records]
     assert any("sending the call to the fallback" in m for m in messages), messages[-5:]
+
+
+async def test_health_endpoint_reports_dependencies_and_api_needs_a_token(
+    settings: Settings, test_flow: Flow
+) -> None:
+    async with running_app(settings, test_flow), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{settings.http.port}"
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+            assert await response.json() == {"ari": True, "redis": True}
+        async with http.get(f"{base}/acd/queues") as response:
+            assert response.status == 401

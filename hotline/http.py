@@ -1,0 +1,60 @@
+"""The app's HTTP server: health, and the routes each feature adds (ACD, statistics, SMS).
+
+Errors cross the API as JSON with a machine-readable id: ``{"error": "no-such-agent", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+from hotline.auth import auth_middleware, parse_tokens
+from hotline.config import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Paths reachable without a bearer token (webhooks authenticate by signature instead).
+PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a machine-readable id."""
+
+    def __init__(self, status: int, error: str, detail: str = "") -> None:
+        super().__init__(f"{error}: {detail}" if detail else error)
+        self.status, self.error, self.detail = status, error, detail
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn ApiError (and malformed JSON bodies) into JSON responses."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        body = {"error": exc.error, **({"detail": exc.detail} if exc.detail else {})}
+        return web.json_response(body, status=exc.status)
+    except json.JSONDecodeError:
+        return web.json_response({"error": "malformed-json"}, status=400)
+
+
+def build_web_app(
+    settings: Settings,
+    health: Callable[[], Awaitable[dict[str, bool]]],
+    routes: Sequence[web.AbstractRouteDef] = (),
+) -> web.Application:
+    """The aiohttp application with authentication, health and the features' ``routes``."""
+    tokens = parse_tokens(settings.secrets.api_tokens)
+    app = web.Application(middlewares=[error_middleware, auth_middleware(tokens, PUBLIC_PATHS)])
+
+    async def healthz(_: web.Request) -> web.Response:
+        checks = await health()
+        return web.json_response(checks, status=200 if all(checks.values()) else 503)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_routes(routes)
+    return app

@@ -31,12 +31,14 @@ from hotline.ari import (
     StasisStart,
     StreamConnected,
 )
+from hotline.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
 from hotline.config import Settings
 from hotline.http import build_web_app
 from hotline.keys import Keys
 from hotline.logs import channel_var
 from ivr.flow import Flow
-from ivr.stasis import CallEvent, ChannelGone, IvrService, ends_call
+from ivr.hold import HoldThenHangUp
+from ivr.stasis import IvrService
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,14 @@ class HotlineApp:
         self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(
             self._handle_call, is_final=ends_call
         )
+        self.timers = ChannelTimers(self.dispatcher.submit)
         self.ivr = IvrService(
             settings=settings,
             flow=flow,
             ari=self.ari,
             redis=self.redis,
-            resubmit=self.dispatcher.submit,
+            timers=self.timers,
+            queues=HoldThenHangUp(settings.ivr, self.ari, self.timers),
             clock=clock,
         )
         self._tasks: set[asyncio.Task[None]] = set()

@@ -8,24 +8,28 @@ session, since only that instance receives the call's events.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import redis.asyncio as aioredis
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from hotline.ari import (
     AriClient,
-    AriError,
-    AriUnavailable,
     ChannelDtmfReceived,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
+)
+from hotline.calls import (
+    CallEvent,
+    ChannelGone,
+    ChannelTimers,
+    TimerFired,
+    ari_request,
 )
 from hotline.config import Settings
 from hotline.keys import Keys
@@ -35,10 +39,8 @@ from ivr.flow import Flow
 
 logger = logging.getLogger(__name__)
 
-HOLD_SUFFIX = ":hold"
 #: Dialplan context (dialplans/extensions.conf) that takes calls the app cannot handle.
 FALLBACK_CONTEXT = "hotline-fallback"
-QUEUE_TIMER = "queue-hold"
 
 
 def ari_playback_id(channel_id: str, playback_id: str) -> str:
@@ -46,29 +48,16 @@ def ari_playback_id(channel_id: str, playback_id: str) -> str:
     return f"{channel_id}:{playback_id}"
 
 
-@dataclass(frozen=True)
-class TimerFired:
-    """A timer the machine (or the queue placeholder) started has run out."""
+class QueueHandoff(Protocol):
+    """Where the IVR sends a call that reaches a ``queue`` node (the ACD)."""
 
-    channel_id: str
-    timer: str
+    async def enter(
+        self, channel_id: str, queue: str, language: str, variables: Mapping[str, str]
+    ) -> None:
+        """Take the call into ``queue``."""
 
-
-@dataclass(frozen=True)
-class ChannelGone:
-    """The channel vanished while the event stream was down (found on resync)."""
-
-    channel_id: str
-
-
-CallEvent = (
-    StasisStart | StasisEnd | ChannelDtmfReceived | PlaybackFinished | TimerFired | ChannelGone
-)
-
-
-def ends_call(event: CallEvent) -> bool:
-    """True for the last event of a call."""
-    return isinstance(event, StasisEnd | ChannelGone)
+    async def handle(self, channel_id: str, event: CallEvent) -> None:
+        """One event of a call the handoff owns (including its StasisEnd)."""
 
 
 @dataclass
@@ -79,10 +68,9 @@ class IvrService:
     flow: Flow
     ari: AriClient
     redis: aioredis.Redis
-    #: Puts an event back on the channel's ordered queue (used by timers).
-    resubmit: Callable[[str, CallEvent], None]
+    timers: ChannelTimers
+    queues: QueueHandoff
     clock: Callable[[], datetime]
-    _timers: dict[str, dict[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
     @property
     def keys(self) -> Keys:
@@ -96,14 +84,10 @@ class IvrService:
         state = await self._load(channel_id)
         if state is None:
             return  # not a call of ours, or already finished
+        if state.phase is machine.Phase.QUEUED:
+            await self.queues.handle(channel_id, event)
         if isinstance(event, StasisEnd | ChannelGone):
             await self._finish(channel_id, state)
-            return
-        if isinstance(event, PlaybackFinished) and event.playback_id.endswith(HOLD_SUFFIX):
-            await self._hold(channel_id)
-            return
-        if isinstance(event, TimerFired) and event.timer == QUEUE_TIMER:
-            await self._ari(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
             return
         ivr_event = self._to_machine_event(event)
         if ivr_event is None:
@@ -119,12 +103,12 @@ class IvrService:
     async def _start(self, channel_id: str, event: StasisStart) -> None:
         if not event.args or event.args[0] != "inbound":
             logger.warning("%s entered Stasis with unexpected args; hanging up", channel_id)
-            await self._ari(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
+            await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
             return
         did = event.args[1] if len(event.args) > 1 else ""
         caller = number_token(event.channel.caller_number, self.settings.secrets.hash_key)
         logger.info("%s inbound call from %s to %s", channel_id, caller, did)
-        if not await self._ari(channel_id, "answer", lambda: self.ari.answer(channel_id)):
+        if not await ari_request(channel_id, "answer", lambda: self.ari.answer(channel_id)):
             return
         state, commands = machine.start(self.flow, self.clock())
         call = ("call", {"caller": caller, "did": did})
@@ -132,17 +116,15 @@ class IvrService:
         await self._execute(channel_id, commands)
 
     async def _finish(self, channel_id: str, state: machine.CallState) -> None:
-        for handle in self._timers.pop(channel_id, {}).values():
-            handle.cancel()
+        self.timers.clear(channel_id)
         _, commands = machine.step(self.flow, state, machine.HungUp(), self.clock())
         await self._write(channel_id, None, commands)
         logger.info("%s call ended at node %s", channel_id, state.node)
 
     async def escape(self, channel_id: str) -> None:
         """Hand the call to the dialplan's fallback context (used when handling it failed)."""
-        for handle in self._timers.pop(channel_id, {}).values():
-            handle.cancel()
-        await self._ari(
+        self.timers.clear(channel_id)
+        await ari_request(
             channel_id,
             "fallback",
             lambda: self.ari.continue_in_dialplan(channel_id, FALLBACK_CONTEXT, "s", 1),
@@ -211,7 +193,7 @@ class IvrService:
         for command in commands:
             match command:
                 case machine.Play(playback_id=pid, media=media, language=lang):
-                    await self._ari(
+                    await ari_request(
                         channel_id,
                         "play",
                         lambda: self.ari.play(
@@ -222,69 +204,18 @@ class IvrService:
                         ),
                     )
                 case machine.StopPlayback(playback_id=pid):
-                    await self._ari(
+                    await ari_request(
                         channel_id,
                         "stop",
                         lambda: self.ari.stop_playback(ari_playback_id(channel_id, pid)),
                     )
                 case machine.StartTimer(timer=timer, seconds=seconds):
-                    self._start_timer(channel_id, timer, seconds)
+                    self.timers.start(channel_id, timer, seconds)
                 case machine.CancelTimer(timer=timer):
-                    handle = self._timers.get(channel_id, {}).pop(timer, None)
-                    if handle:
-                        handle.cancel()
+                    self.timers.cancel(channel_id, timer)
                 case machine.Hangup():
-                    await self._ari(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
-                case machine.EnterQueue(queue=queue, language=lang):
-                    await self._enter_queue(channel_id, queue, lang)
+                    await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
+                case machine.EnterQueue(queue=queue, language=lang, variables=variables):
+                    await self.queues.enter(channel_id, queue, lang, variables)
                 case machine.Journal():
                     pass  # written with the state in _write
-
-    def _start_timer(self, channel_id: str, timer: str, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(seconds, self.resubmit, channel_id, TimerFired(channel_id, timer))
-        self._timers.setdefault(channel_id, {})[timer] = handle
-
-    async def _enter_queue(self, channel_id: str, queue: str, language: str) -> None:
-        """Placeholder until the ACD exists: a hold message, hold music, then a hang-up."""
-        logger.info("%s sent to queue %s (placeholder: hold then hang up)", channel_id, queue)
-        media = [f"sound:{name}" for name in self.settings.ivr.queue_hold_prompt]
-        if media:
-            pid = f"{channel_id}{HOLD_SUFFIX}"
-            await self._ari(
-                channel_id,
-                "hold prompt",
-                lambda: self.ari.play(channel_id, media, playback_id=pid, lang=language),
-            )
-        else:
-            await self._hold(channel_id)
-
-    async def _hold(self, channel_id: str) -> None:
-        moh = self.settings.ivr.moh_class
-        await self._ari(channel_id, "hold music", lambda: self.ari.start_moh(channel_id, moh))
-        self._start_timer(channel_id, QUEUE_TIMER, self.settings.ivr.queue_hold_seconds)
-
-    async def _ari(
-        self, channel_id: str, what: str, request: Callable[[], Awaitable[object]]
-    ) -> bool:
-        """Run one ARI request, retrying while Asterisk is unreachable; False if it failed."""
-        try:
-            try:
-                await request()
-                return True
-            except AriUnavailable:
-                logger.warning("%s %s: ARI unreachable, retrying", channel_id, what)
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(AriUnavailable),
-                stop=stop_after_attempt(6),
-                wait=wait_exponential(multiplier=0.1, max=2.0),
-                reraise=True,
-            ):
-                with attempt:
-                    await request()
-        except AriError as exc:
-            # 404: the caller hung up meanwhile; StasisEnd follows and cleans up.
-            level = logging.INFO if exc.status == 404 else logging.WARNING
-            logger.log(level, "%s %s failed: %s", channel_id, what, exc)
-            return False
-        return True

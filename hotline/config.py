@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+from cryptography.fernet import Fernet
+
 ENV_PREFIX = "HOTLINE_"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -134,12 +137,41 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """How callers' numbers are shown and kept (see ``hotline/privacy/vault.py``)."""
+
+    #: Staff see pseudonyms only; false lets trained staff see "pseudonym (number)".
+    mask_numbers: bool = True
+    #: Region (ISO 3166 code) whose national formats caller ids are read in.
+    default_region: str = "CA"
+    #: Days a caller's vault entry is kept after their last contact.
+    retention_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.default_region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"[privacy] default_region: unknown region {self.default_region!r}")
+        if self.retention_days < 1:
+            raise ConfigError("[privacy] retention_days: must be at least 1")
+
+
+@dataclass(frozen=True)
+class AcdSettings:
+    """The ACD's queue and agent files (see ``acd/config.py``); relative paths are taken from
+    the configuration file's directory."""
+
+    queues: Path = PROJECT_DIR / "acd" / "queues" / "demo.toml"
+    agents: Path = PROJECT_DIR / "acd" / "agents" / "demo.toml"
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Values that only ever come from the environment."""
 
     ari_password: str = field(default="", repr=False)
     #: Key of the HMAC that turns a caller's number into a stable, non-reversible log token.
     hash_key: bytes = field(default=b"", repr=False)
+    #: Fernet keys of the number vault, newest first: the first encrypts, all decrypt.
+    vault_keys: tuple[bytes, ...] = field(default=(), repr=False)
     twilio_account_sid: str = field(default="", repr=False)
     twilio_auth_token: str = field(default="", repr=False)
     #: HTTP API bearer tokens, ``actor:role:token`` entries (HOTLINE_API_TOKENS, comma-separated).
@@ -156,6 +188,8 @@ class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    acd: AcdSettings = field(default_factory=AcdSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -178,10 +212,13 @@ SECTIONS: dict[str, type[Any]] = {
     "asterisk": AsteriskSettings,
     "http": HttpSettings,
     "sms": SmsSettings,
+    "privacy": PrivacySettings,
+    "acd": AcdSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
     "hash_key": "HOTLINE_HASH_KEY",
+    "vault_keys": "HOTLINE_VAULT_KEYS",
     "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
 }
@@ -215,6 +252,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if path is not None and not sections["ivr"].flow.is_absolute():
         flow = path.resolve().parent / sections["ivr"].flow
         sections["ivr"] = dataclasses.replace(sections["ivr"], flow=flow)
+    if path is not None:
+        base, acd = path.resolve().parent, sections["acd"]
+        sections["acd"] = dataclasses.replace(
+            acd, queues=base / acd.queues, agents=base / acd.agents
+        )
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))
@@ -223,11 +265,26 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     secrets = Secrets(
         ari_password=env.get(SECRET_ENV["ari_password"], ""),
         hash_key=env.get(SECRET_ENV["hash_key"], "").encode(),
+        vault_keys=_vault_keys(env.get(SECRET_ENV["vault_keys"], "")),
         twilio_account_sid=env.get(SECRET_ENV["twilio_account_sid"], ""),
         twilio_auth_token=env.get(SECRET_ENV["twilio_auth_token"], ""),
         api_tokens=env.get("HOTLINE_API_TOKENS", ""),
     )
     return Settings(secrets=secrets, **sections, **top)
+
+
+def _vault_keys(value: str) -> tuple[bytes, ...]:
+    """Comma-separated Fernet keys, each checked (the message never shows a key)."""
+    keys = tuple(item.strip().encode() for item in value.split(",") if item.strip())
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"{SECRET_ENV['vault_keys']}: key {number} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
 
 
 def _build_section(

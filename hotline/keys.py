@@ -5,6 +5,36 @@
 | ``{p}:call:{channel}``            | string | JSON of one live call's IVR state (no number)     |
 | ``{p}:app:{app}:calls``           | set    | channel ids of the live calls an app instance owns |
 | ``{p}:journal``                   | stream | one entry per IVR transition, channel id first    |
+| ``{p}:acd:agent:{id}``            | hash   | ACD agent: profile, state, queues, device, misses |
+| ``{p}:acd:call:{id}``             | hash   | ACD call: queue, owner, pseudonym, score, state   |
+| ``{p}:acd:offer:{id}``            | hash   | a ringing offer: call, queue, agents, offered_at  |
+| ``{p}:acd:q:{q}:members``         | zset   | logged-in agents, scored by file order            |
+| ``{p}:acd:q:{q}:staffed``         | set    | logged-in, unpaused agents                        |
+| ``{p}:acd:q:{q}:avail:*``         | zset   | AVAILABLE agents, scored by the queue's strategy  |
+| ``{p}:acd:q:{q}:avail:{s}:{lvl}`` | zset   | the same, with skill ``s`` at level ``lvl``       |
+| ``{p}:acd:q:{q}:wait``            | zset   | waiting calls by -priority*1e13 + enqueue ms      |
+| ``{p}:acd:q:{q}:wait:{route}``    | zset   | the same per needed skill (``*`` = none)          |
+| ``{p}:acd:q:{q}:routes``          | set    | routes with waiting calls                         |
+| ``{p}:acd:q:{q}:since``           | zset   | waiting calls by enqueue time                     |
+| ``{p}:acd:q:{q}:rr``              | string | order of the agent ROUND_ROBIN offered last       |
+| ``{p}:acd:q:{q}:stats``           | hash   | counters: answered, abandoned, wait/handle sums   |
+| ``{p}:acd:q:{q}:handle``          | list   | the last 100 handle times (seconds)               |
+| ``{p}:acd:wrapup``                | zset   | agents in wrap-up, by its end                     |
+| ``{p}:acd:seq``                   | string | offer id counter                                  |
+| ``{p}:acd:queue_log``             | stream | app_queue-style queue_log events (no numbers)     |
+| ``{p}:vault:entry:{ref}``         | hash   | one caller: encrypted number, pseudonym, its slot |
+|                                   |        | key, language, created, last_seen                 |
+| ``{p}:vault:last_seen``           | zset   | vault refs scored by last_seen (epoch seconds)    |
+| ``{p}:vault:pseudonym:{slot}``    | string | ref that holds pseudonym slot ``{slot}``          |
+| ``{p}:audit``                     | stream | append-only: who unmasked which ref, when, why    |
+| ``{p}:sms:msg:{id}``              | hash   | one outbound SMS: state, recipient ref (no number) |
+| ``{p}:sms:idem:{key}``            | string | message id created for an idempotency key         |
+| ``{p}:sms:sid:{sid}``             | string | message id of a provider message sid              |
+| ``{p}:sms:failed``                | zset   | ids of failed/undelivered messages, by time       |
+| ``{p}:sms:bucket:{sender}``       | hash   | token bucket (segments) of one sending number     |
+| ``{p}:sms:optout``                | set    | keyed hashes of numbers that sent STOP            |
+| ``{p}:sms:seen:{kind}:{sid}``     | string | a webhook already handled (Twilio retries)        |
+| ``{p}:sms:conv:{sender}``         | list   | inbound SMS JSON of one sender (keyed hash)       |
 """
 
 from __future__ import annotations
@@ -30,3 +60,77 @@ class Keys:
     def journal(self) -> str:
         """The IVR journal stream."""
         return f"{self.prefix}:journal"
+
+    @property
+    def acd(self) -> str:
+        """The root of every ACD key (the ACD's Lua scripts derive the others from it)."""
+        return f"{self.prefix}:acd"
+
+    @property
+    def acd_queue_log(self) -> str:
+        """The ACD's queue_log stream."""
+        return f"{self.acd}:queue_log"
+
+    def acd_agent(self, agent_id: str) -> str:
+        """One ACD agent's profile and state."""
+        return f"{self.acd}:agent:{agent_id}"
+
+    def acd_call(self, call_id: str) -> str:
+        """One queued or connected ACD call."""
+        return f"{self.acd}:call:{call_id}"
+
+    def acd_queue(self, queue: str, part: str) -> str:
+        """One of an ACD queue's indexes or counters (``part`` as in the table above)."""
+        return f"{self.acd}:q:{queue}:{part}"
+
+    def vault_entry(self, ref: str) -> str:
+        """The vault entry of the caller whose keyed hash is ``ref``."""
+        return f"{self.prefix}:vault:entry:{ref}"
+
+    @property
+    def vault_index(self) -> str:
+        """Vault refs by last_seen."""
+        return f"{self.prefix}:vault:last_seen"
+
+    def pseudonym(self, slot: str) -> str:
+        """The reservation of pseudonym slot ``slot``."""
+        return f"{self.prefix}:vault:pseudonym:{slot}"
+
+    @property
+    def audit(self) -> str:
+        """The append-only audit stream of unmasked numbers."""
+        return f"{self.prefix}:audit"
+
+    def sms_message(self, message_id: str) -> str:
+        """One outbound SMS record."""
+        return f"{self.prefix}:sms:msg:{message_id}"
+
+    def sms_idempotency(self, key: str) -> str:
+        """The message created for an idempotency key."""
+        return f"{self.prefix}:sms:idem:{key}"
+
+    def sms_sid(self, sid: str) -> str:
+        """The message a provider sid belongs to."""
+        return f"{self.prefix}:sms:sid:{sid}"
+
+    @property
+    def sms_failed(self) -> str:
+        """Failed and undelivered outbound messages."""
+        return f"{self.prefix}:sms:failed"
+
+    def sms_bucket(self, sender: str) -> str:
+        """The rate-limit token bucket of one sending number."""
+        return f"{self.prefix}:sms:bucket:{sender}"
+
+    @property
+    def sms_optout(self) -> str:
+        """Keyed hashes of opted-out numbers."""
+        return f"{self.prefix}:sms:optout"
+
+    def sms_seen(self, kind: str, sid: str) -> str:
+        """Marks a webhook (``kind`` inbound or status:{status}) for ``sid`` as handled."""
+        return f"{self.prefix}:sms:seen:{kind}:{sid}"
+
+    def sms_conversation(self, sender: str) -> str:
+        """Inbound messages of one sender (keyed hash)."""
+        return f"{self.prefix}:sms:conv:{sender}"

@@ -1,5 +1,27 @@
-"""Callers' numbers: keyed-hash tokens for logs (more to come: vault, pseudonyms, unmasking)."""
+"""Callers' numbers: keyed-hash tokens for logs, E.164 numbers, pseudonyms and the vault."""
 
+from hotline.privacy.numbers import InvalidNumber, can_receive_sms, normalize
+from hotline.privacy.pseudonyms import pseudonym
 from hotline.privacy.tokens import number_token
+from hotline.privacy.vault import (
+    AuditRecord,
+    NotInVault,
+    UnmaskRefused,
+    Vault,
+    VaultCorrupted,
+    VaultEntry,
+)
 
-__all__ = ["number_token"]
+__all__ = [
+    "AuditRecord",
+    "InvalidNumber",
+    "NotInVault",
+    "UnmaskRefused",
+    "Vault",
+    "VaultCorrupted",
+    "VaultEntry",
+    "can_receive_sms",
+    "normalize",
+    "number_token",
+    "pseudonym",
+]

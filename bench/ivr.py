@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from bench.load import Trial, max_clean_rate, run_trial
 from hotline.config import load_settings
 from hotline.harness import PrivateAsterisk, RedisServer, spawn, stop_process
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         "HOTLINE_ARI_PASSWORD": password,
         "HOTLINE_HASH_KEY": hash_key,
+        "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
         "HOTLINE_ARI_APP": "hotline-bench",
         "HOTLINE_ASTERISK_DIDS": OURS_DID,
         "HOTLINE_IVR_FLOW": str(HERE / "flows" / "greeting.toml"),

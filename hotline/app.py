@@ -36,6 +36,7 @@ from hotline.config import Settings
 from hotline.http import build_web_app
 from hotline.keys import Keys
 from hotline.logs import channel_var
+from hotline.privacy import Vault
 from ivr.flow import Flow
 from ivr.hold import HoldThenHangUp
 from ivr.stasis import IvrService
@@ -66,11 +67,19 @@ class HotlineApp:
             self._handle_call, is_final=ends_call
         )
         self.timers = ChannelTimers(self.dispatcher.submit)
+        self.vault = Vault(
+            self.redis,
+            Keys(settings.redis.prefix),
+            hash_key=settings.secrets.hash_key,
+            fernet_keys=settings.secrets.vault_keys,
+            default_region=settings.privacy.default_region,
+        )
         self.ivr = IvrService(
             settings=settings,
             flow=flow,
             ari=self.ari,
             redis=self.redis,
+            vault=self.vault,
             timers=self.timers,
             queues=HoldThenHangUp(settings.ivr, self.ari, self.timers),
             clock=clock,

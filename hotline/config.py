@@ -201,6 +201,8 @@ class Settings:
             missing.append("HOTLINE_ARI_PASSWORD")
         if len(self.secrets.hash_key) < 16:
             missing.append("HOTLINE_HASH_KEY (at least 16 bytes)")
+        if not self.secrets.vault_keys:
+            missing.append("HOTLINE_VAULT_KEYS (Fernet keys, newest first)")
         if missing:
             raise ConfigError("missing secrets in the environment: " + ", ".join(missing))
 

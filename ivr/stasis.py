@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -33,9 +33,10 @@ from hotline.calls import (
 )
 from hotline.config import Settings
 from hotline.keys import Keys
-from hotline.privacy import number_token
+from hotline.privacy import InvalidNumber, Vault, VaultEntry
 from ivr import machine
 from ivr.flow import Flow
+from ivr.frozen import FrozenMap
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class IvrService:
     flow: Flow
     ari: AriClient
     redis: aioredis.Redis
+    vault: Vault
     timers: ChannelTimers
     queues: QueueHandoff
     clock: Callable[[], datetime]
@@ -106,14 +108,24 @@ class IvrService:
             await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
             return
         did = event.args[1] if len(event.args) > 1 else ""
-        caller = number_token(event.channel.caller_number, self.settings.secrets.hash_key)
+        entry = await self._remember_caller(event.channel.caller_number)
+        caller = f"h:{entry.ref[:12]}" if entry else "anonymous"
         logger.info("%s inbound call from %s to %s", channel_id, caller, did)
         if not await ari_request(channel_id, "answer", lambda: self.ari.answer(channel_id)):
             return
         state, commands = machine.start(self.flow, self.clock())
+        known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
+        state = replace(state, variables=FrozenMap({**state.variables, **known}))
         call = ("call", {"caller": caller, "did": did})
         await self._write(channel_id, state, commands, [call], register=True)
         await self._execute(channel_id, commands)
+
+    async def _remember_caller(self, number: str) -> VaultEntry | None:
+        """Keep the caller's number in the vault; None for a withheld or malformed number."""
+        try:
+            return await self.vault.store(number, self.flow.default_language, now=self.clock())
+        except InvalidNumber:
+            return None
 
     async def _finish(self, channel_id: str, state: machine.CallState) -> None:
         self.timers.clear(channel_id)

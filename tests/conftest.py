@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from hotline.app import HotlineApp, utc_now
 from hotline.config import Settings, load_settings
@@ -54,6 +55,7 @@ def base_settings() -> Settings:
         env={
             "HOTLINE_ARI_PASSWORD": secrets.token_urlsafe(12),
             "HOTLINE_HASH_KEY": secrets.token_urlsafe(24),
+            "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
             "HOTLINE_ARI_APP": f"hotline-test-{secrets.token_hex(3)}",
             "HOTLINE_ASTERISK_CARRIER_DTMF_MODE": "info",
             "HOTLINE_IVR_QUEUE_HOLD_SECONDS": "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from hotline.config import ConfigError, load_settings
 
@@ -49,9 +50,12 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
     path = write(tmp_path, '[secrets]\nari_password = "oops"\n')
     with pytest.raises(ConfigError, match="secrets come from the environment only"):
         load_settings(path, env={})
-    settings = load_settings(
-        None, env={"HOTLINE_ARI_PASSWORD": "pw-123", "HOTLINE_HASH_KEY": "k" * 20}
-    )
+    env = {
+        "HOTLINE_ARI_PASSWORD": "pw-123",
+        "HOTLINE_HASH_KEY": "k" * 20,
+        "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+    }
+    settings = load_settings(None, env=env)
     settings.require_secrets()
     assert "pw-123" not in repr(settings)
     with pytest.raises(ConfigError, match="HOTLINE_ARI_PASSWORD"):

@@ -1,0 +1,28 @@
+-- enqueue: A = {call = {id, queue, owner, pseudonym, language, skill, route, priority, kind,
+-- enqueued_at, score}}. Returns {accepted, reason, position, staffed, handle_sum, handle_n}.
+local c = A.call
+local q = c.queue
+local cfg = Q[q]
+if redis.call('EXISTS', ckey(c.id)) == 1 then fail('duplicate-call', c.id) end
+local staffed = redis.call('SCARD', qkey(q, 'staffed'))
+local reason = false
+if not cfg.join_empty and staffed == 0 then
+  reason = 'empty'
+  log('JOINEMPTY', q, c.id, nil)
+elseif cfg.max_len > 0 and redis.call('ZCARD', qkey(q, 'wait')) >= cfg.max_len then
+  reason = 'full'
+  log('FULL', q, c.id, nil)
+end
+local stats = redis.call('HMGET', qkey(q, 'stats'), 'handle_sum', 'handle_n')
+if reason then
+  return cjson.encode({false, reason, 0, staffed, stats[1] or 0, stats[2] or 0})
+end
+redis.call('HSET', ckey(c.id), 'queue', q, 'owner', c.owner, 'pseudonym', c.pseudonym,
+  'language', c.language, 'skill', c.skill, 'route', c.route, 'priority', c.priority,
+  'kind', c.kind, 'enqueued_at', c.enqueued_at, 'score', c.score)
+wait_add(c)
+local position = redis.call('ZRANK', qkey(q, 'wait'), c.id) + 1
+redis.call('HSET', ckey(c.id), 'origposition', position)
+stat(q, 'entered')
+log('ENTERQUEUE', q, c.id, nil, 'position', position, 'kind', c.kind, 'priority', c.priority)
+return cjson.encode({true, false, position, staffed, stats[1] or 0, stats[2] or 0})

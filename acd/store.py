@@ -1,0 +1,357 @@
+"""The ACD's shared state in Redis. Every state change is one Lua script (``acd/lua``), so two
+app instances claiming at once can never offer one agent two calls or one call to two agents.
+
+Routing does not scan agents: each queue keeps sorted sets of its AVAILABLE agents, one for
+all of them and one per (skill, level), scored by the queue's strategy (idle-since, calls
+taken, or file order); a claim reads the head of at most five of them per skill of the waiting
+calls. RING_ALL (offer to everyone eligible) is the only linear case. Agents whose wrap-up has
+ended become available lazily at the next claim (or explicitly with ``end_wrapup``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, cast
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from acd.config import NAME, AgentProfile, Device, DeviceKind, QueueConfig
+from acd.model import (
+    AbandonResult,
+    AcceptResult,
+    AcdError,
+    AgentView,
+    CallKind,
+    EnqueueResult,
+    Exit,
+    ExitReason,
+    JoinRefusal,
+    MissReason,
+    Offer,
+    OfferedAgent,
+    Party,
+    RejectResult,
+    WaitingCall,
+)
+from acd.routing import (
+    TRANSITIONS,
+    AgentEvent,
+    AgentState,
+    IllegalTransition,
+    estimated_wait,
+)
+from acd.stats import QueueStats, from_snapshot
+from hotline.keys import Keys
+
+LUA_DIR: Final = Path(__file__).parent / "lua"
+_SCRIPTS: Final = (
+    "accept",
+    "abandon",
+    "agent",
+    "callback",
+    "claim",
+    "complete",
+    "enqueue",
+    "expire",
+    "reject",
+    "stats",
+    "transfer",
+)
+#: Scores put priority before time: -priority * 10**13 + enqueue time in ms (exact in a double).
+_PRIORITY_WEIGHT: Final = 10**13
+
+
+@cache
+def script_source(name: str) -> str:
+    """The full Lua source of one script: the shared helpers (with the agent transition table
+    compiled from ``acd.routing.TRANSITIONS``), then the script itself."""
+    table = ", ".join(
+        f"['{state.value}|{event.value}'] = '{target.value}'"
+        for (state, event), target in TRANSITIONS.items()
+    )
+    common = (LUA_DIR / "common.lua").read_text().replace("__TRANSITIONS__", "{" + table + "}")
+    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+def _ms(now: float) -> str:
+    """A time as Lua will keep it exactly: epoch seconds rounded to the millisecond."""
+    return f"{round(now * 1000) / 1000:.3f}"
+
+
+class AcdStore:
+    """Queues, agents, calls and offers of every app instance, shared through one Redis."""
+
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, queues: Mapping[str, QueueConfig]
+    ) -> None:
+        self.redis, self.keys, self.queues = redis, keys, queues
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(script_source(name)) for name in _SCRIPTS
+        }
+        self._config = json.dumps(
+            {
+                q.name: {
+                    "strategy": q.strategy.value,
+                    "wrapup_s": q.wrapup_s,
+                    "max_misses": q.max_misses,
+                    "join_empty": q.join_empty,
+                    "leave_when_empty": q.leave_when_empty,
+                    "max_len": q.max_len,
+                    "max_wait_s": q.max_wait_s,
+                    "service_level_s": q.service_level_s,
+                    "short_abandon_s": q.short_abandon_s,
+                    "widening": [[rule.after_s, rule.min_level] for rule in q.widening],
+                }
+                for q in queues.values()
+            }
+        )
+
+    async def _run(self, script: str, now: float, **args: Any) -> Any:
+        try:
+            return await self._scripts[script](
+                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args)]
+            )
+        except ResponseError as exc:
+            raise _error(exc) from None
+
+    def _queue(self, name: str) -> QueueConfig:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise AcdError("unknown-queue", name) from None
+
+    # Agents
+
+    async def upsert_agent(self, profile: AgentProfile, order: int) -> AgentState:
+        """Store an agent's profile (``order``: its place for LINEAR and ROUND_ROBIN) without
+        changing its state; an available agent is re-indexed with its new skills."""
+        state = await self._run(
+            "agent",
+            0,
+            op="upsert",
+            agent=profile.id,
+            name=profile.name,
+            skills=json.dumps(dict(profile.skills)),
+            allowed=json.dumps(list(profile.queues)),
+            wrapup_s="" if profile.wrapup_s is None else profile.wrapup_s,
+            order=order,
+            auto_answer=int(profile.auto_answer),
+        )
+        return AgentState(state)
+
+    async def sync_agents(self, profiles: Sequence[AgentProfile]) -> None:
+        """Upsert every agent of an agent file, in file order."""
+        for order, profile in enumerate(profiles):
+            await self.upsert_agent(profile, order)
+
+    async def login(
+        self, agent_id: str, queues: Sequence[str], device: Device, now: float
+    ) -> AgentState:
+        """Log an agent into ``queues`` (each must be in its profile), reachable at ``device``."""
+        if not queues:
+            raise AcdError("no-queues", agent_id)
+        for queue in queues:
+            self._queue(queue)
+        return AgentState(
+            await self._run(
+                "agent",
+                now,
+                op="login",
+                agent=agent_id,
+                queues=list(dict.fromkeys(queues)),
+                device_kind=device.kind.value,
+                device=device.address,
+            )
+        )
+
+    async def logout(self, agent_id: str, now: float) -> AgentState:
+        """Log an agent out of every queue (not while a call rings or is connected)."""
+        return AgentState(await self._run("agent", now, op="logout", agent=agent_id))
+
+    async def pause(self, agent_id: str, reason: str, now: float) -> AgentState:
+        """Pause an available or wrapping-up agent (or change a paused agent's reason)."""
+        return AgentState(await self._run("agent", now, op="pause", agent=agent_id, reason=reason))
+
+    async def resume(self, agent_id: str, now: float) -> AgentState:
+        """Make a paused agent available again (its miss count restarts)."""
+        return AgentState(await self._run("agent", now, op="resume", agent=agent_id))
+
+    async def end_wrapup(self, agent_id: str, now: float) -> AgentState:
+        """End an agent's wrap-up early."""
+        return AgentState(await self._run("agent", now, op="end_wrapup", agent=agent_id))
+
+    # Calls
+
+    async def enqueue(self, call: WaitingCall, now: float) -> EnqueueResult:
+        """Put a call in its queue, or refuse it (full, or empty with join_empty off) and name
+        the overflow. The position and estimated wait are for announcements."""
+        queue = self._queue(call.queue)
+        route = call.skill or queue.skill or "*"
+        if route != "*" and not NAME.fullmatch(route):
+            raise AcdError("bad-skill", route)
+        priority = queue.priority if call.priority is None else call.priority
+        score = -priority * _PRIORITY_WEIGHT + round(call.enqueued_at * 1000)
+        accepted, reason, position, staffed, handle_sum, handle_n = json.loads(
+            await self._run(
+                "enqueue",
+                now,
+                call={
+                    "id": call.call_id,
+                    "queue": call.queue,
+                    "owner": call.owner_instance,
+                    "pseudonym": call.pseudonym,
+                    "language": call.language,
+                    "skill": call.skill or "",
+                    "route": route,
+                    "priority": priority,
+                    "kind": call.kind.value,
+                    "enqueued_at": _ms(call.enqueued_at),
+                    "score": str(score),
+                },
+            )
+        )
+        n = int(float(handle_n))
+        if not accepted:
+            return EnqueueResult(False, 0, 0.0, JoinRefusal(reason), queue.overflow)
+        mean = float(handle_sum) / n if n else None
+        return EnqueueResult(True, position, estimated_wait(position, staffed, mean))
+
+    async def claim(self, queue: str, now: float, *, draw: float | None = None) -> Offer | None:
+        """Offer the queue's best waiting call (priority, then time) that an AVAILABLE member
+        can take (skill at or above the call's current widening level, wrap-up over) to the
+        agent the strategy picks, or to all of them for RING_ALL; both become OFFERED.
+        ``draw`` in [0, 1) picks for RANDOM (default: a random number)."""
+        self._queue(queue)
+        raw = await self._run(
+            "claim", now, queue=queue, draw=random.random() if draw is None else draw
+        )
+        if not raw:
+            return None
+        data = json.loads(raw)
+        agents = tuple(
+            OfferedAgent(
+                a["id"], Device(DeviceKind(a["device_kind"]), a["device"]), a["auto_answer"] == "1"
+            )
+            for a in data["agents"]
+        )
+        return Offer(data["offer"], _call(data["call"]), agents, float(data["offered_at"]))
+
+    async def accept(self, offer_id: str, agent_id: str, now: float) -> AcceptResult:
+        """The agent took the call (press-1 or auto-answer): the first accept of an offer wins
+        and connects; for a loser, or an offer already withdrawn, ``won`` is False."""
+        won, call_id, released = json.loads(
+            await self._run("accept", now, offer=offer_id, agent=agent_id)
+        )
+        return AcceptResult(won, call_id or None, tuple(released or ()))
+
+    async def reject(
+        self, offer_id: str, agent_id: str, reason: MissReason, now: float
+    ) -> RejectResult:
+        """The agent did not take the call: it counts a miss (paused after the queue's
+        max_misses), and once no agent still rings the call waits again at its old place."""
+        requeued, position, paused = json.loads(
+            await self._run("reject", now, offer=offer_id, agent=agent_id, reason=reason.value)
+        )
+        return RejectResult(requeued, position, paused)
+
+    async def abandon(self, call_id: str, now: float) -> AbandonResult:
+        """The caller left while waiting or ringing; returns the agents to stop ringing."""
+        released, waited = json.loads(await self._run("abandon", now, call=call_id))
+        return AbandonResult(tuple(released or ()), float(waited))
+
+    async def complete(
+        self, call_id: str, agent_id: str, now: float, by: Party = Party.CALLER
+    ) -> float:
+        """A connected call ended; the agent wraps up (its own wrap-up time, else the
+        queue's). Returns when the wrap-up ends."""
+        return float(await self._run("complete", now, call=call_id, agent=agent_id, by=by.value))
+
+    async def transfer(self, call_id: str, to_queue: str, now: float) -> int:
+        """Move a waiting or connected call to another queue with its priority and original
+        enqueue time (a connected call's agent wraps up). Returns the new position."""
+        call = await self.redis.hmget(self.keys.acd_call(call_id), ["skill"])
+        route = call[0] or self._queue(to_queue).skill or "*"
+        return int(await self._run("transfer", now, call=call_id, to=to_queue, route=route))
+
+    async def to_callback(self, call_id: str, now: float) -> None:
+        """Turn a waiting call into a callback entry that keeps its place in the line."""
+        await self._run("callback", now, call=call_id)
+
+    async def expire(self, queue: str, owner_instance: str, now: float) -> tuple[Exit, ...]:
+        """Remove ``owner_instance``'s calls that waited max_wait_s, or all of them when
+        leave_when_empty applies; the owner sends each to the queue's overflow."""
+        config = self._queue(queue)
+        exits = json.loads(await self._run("expire", now, queue=queue, owner=owner_instance))
+        return tuple(Exit(cid, ExitReason(reason), config.overflow) for cid, reason in exits or ())
+
+    # Views
+
+    async def position(self, call_id: str) -> int | None:
+        """A waiting call's place in its queue (1 = next), None if it is not waiting."""
+        queue = cast(str | None, await self.redis.hget(self.keys.acd_call(call_id), "queue"))
+        if queue is None:
+            return None
+        rank = cast(int | None, await self.redis.zrank(self.keys.acd_queue(queue, "wait"), call_id))
+        return None if rank is None else rank + 1
+
+    async def waiting(self, queue: str) -> tuple[WaitingCall, ...]:
+        """The calls waiting in ``queue``, next first."""
+        ids = cast(list[str], await self.redis.zrange(self.keys.acd_queue(queue, "wait"), 0, -1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call_id in ids:
+                pipe.hgetall(self.keys.acd_call(call_id))
+            rows = await pipe.execute()
+        return tuple(_call({**row, "id": cid}) for cid, row in zip(ids, rows, strict=True) if row)
+
+    async def agent(self, agent_id: str) -> AgentView | None:
+        """An agent's live state, None if unknown."""
+        h = cast(dict[str, str], await self.redis.hgetall(self.keys.acd_agent(agent_id)))
+        if not h:
+            return None
+        return AgentView(
+            agent_id=agent_id,
+            state=AgentState(h["state"]),
+            queues=tuple(json.loads(h.get("queues_in", "[]"))),
+            pause_reason=h.get("pause_reason", ""),
+            misses=int(h.get("misses") or 0),
+            offer_id=h.get("offer", ""),
+            call_id=h.get("call", ""),
+            idle_since=float(h["idle_since"]) if h.get("idle_since") else None,
+            wrapup_until=float(h["wrapup_until"]) if h.get("wrapup_until") else None,
+        )
+
+    async def queue_stats(self, queue: str, now: float) -> QueueStats:
+        """The queue's live statistics (one consistent snapshot)."""
+        config = self._queue(queue)
+        return from_snapshot(config, json.loads(await self._run("stats", now, queue=queue)), now)
+
+
+def _call(h: Mapping[str, str]) -> WaitingCall:
+    return WaitingCall(
+        call_id=h["id"],
+        queue=h["queue"],
+        owner_instance=h["owner"],
+        pseudonym=h["pseudonym"],
+        language=h["language"],
+        enqueued_at=float(h["enqueued_at"]),
+        skill=h["skill"] or None,
+        priority=int(h["priority"]),
+        kind=CallKind(h["kind"]),
+    )
+
+
+def _error(exc: ResponseError) -> Exception:
+    """The typed error for a script's "ACD <code> <detail>" error reply."""
+    parts = str(exc).split(" script:")[0].split()
+    if len(parts) < 2 or parts[0] != "ACD":
+        return exc
+    code, detail = parts[1], parts[2:]
+    if code == IllegalTransition.code and len(detail) >= 3:
+        return IllegalTransition(AgentState(detail[1]), AgentEvent(detail[2]))
+    return AcdError(code, " ".join(detail))

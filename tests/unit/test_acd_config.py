@@ -1,0 +1,121 @@
+"""Queue and agent files: validation with the file and queue/agent named, PIN hashes."""
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd.config import (
+    DEMO_AGENTS,
+    DEMO_QUEUES,
+    AcdConfigError,
+    DeviceKind,
+    OverflowKind,
+    Strategy,
+    WideningRule,
+    hash_pin,
+    load_agents,
+    load_queues,
+    parse_agents,
+    parse_queues,
+    verify_pin,
+)
+from hotline.config import load_settings
+
+QUEUES: dict[str, Any] = tomllib.loads(DEMO_QUEUES.read_text(encoding="utf-8"))
+AGENTS: dict[str, Any] = tomllib.loads(DEMO_AGENTS.read_text(encoding="utf-8"))
+
+
+def rule(after_s: float, min_level: int) -> dict[str, float]:
+    return {"after_s": after_s, "min_level": min_level}
+
+
+def test_demo_files_load() -> None:
+    queues = load_queues(DEMO_QUEUES)
+    general = queues["general"]
+    assert general.strategy is Strategy.LONGEST_IDLE
+    assert general.widening == (WideningRule(0, 4), WideningRule(30, 2), WideningRule(90, 1))
+    assert general.overflow.kind is OverflowKind.CALLBACK
+    assert queues["crisis"].strategy is Strategy.RING_ALL
+    assert queues["crisis"].priority == 10
+    agents = load_agents(DEMO_AGENTS, queues)
+    assert [a.id for a in agents] == ["alice", "bruno", "chen", "dana"]
+    assert agents[0].skills == {"listening": 5, "fr": 4}
+    assert agents[1].wrapup_s == 20
+    assert agents[3].devices[0].kind is DeviceKind.EXTERNAL
+    assert "+1514" not in repr(agents[3])
+
+
+def test_pins_are_hashed_and_verified() -> None:
+    agent = load_agents(DEMO_AGENTS)[0]
+    assert verify_pin(agent, "1111")
+    assert not verify_pin(agent, "1112")
+    assert hash_pin("1111") != hash_pin("1111")  # salted
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"strategy": "leastrecent"}, "queue 'general': 'strategy' must be one of"),
+        ({"ring_timeout_s": 0}, "queue 'general': 'ring_timeout_s' must be a number >= 1"),
+        ({"max_misses": 0}, "queue 'general': 'max_misses' must be an integer from 1"),
+        ({"overflow": {"kind": "queue", "target": "nowhere"}}, "unknown queue 'nowhere'"),
+        ({"overflow": {"kind": "queue"}}, "overflow of kind 'queue' needs a 'target'"),
+        ({"overflow": {"kind": "queue", "target": "general"}}, "overflow goes to the queue itself"),
+        ({"widening": [rule(30, 2), rule(10, 1)]}, "rising after_s"),
+        ({"widening": [rule(0, 2), rule(10, 3)]}, "non-rising"),
+        ({"widening": [rule(0, 6)]}, "'min_level' must be an integer from 1 to 5"),
+        ({"colour": "red"}, "queue 'general': unknown key 'colour'"),
+        ({"priority": 100}, "'priority' must be an integer from -99 to 99"),
+        ({"join_empty": "yes"}, "'join_empty' must be true or false"),
+    ],
+)  # fmt: skip
+def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str) -> None:
+    data = copy.deepcopy(QUEUES)
+    data["queues"]["general"].update(change)
+    with pytest.raises(AcdConfigError, match=r"^queues\.toml: ") as info:
+        parse_queues(data, source="queues.toml")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pin_hash": "1234"}, "agent 'bruno': 'pin_hash' must be an argon2 hash"),
+        ({"skills": {"fr": 7}}, "agent 'bruno': 'fr' must be an integer from 1 to 5"),
+        ({"skills": {"f r": 2}}, "skill name 'f r'"),
+        ({"devices": []}, "'devices' must be a non-empty list"),
+        ({"devices": [{"kind": "fax", "address": "x"}]}, "'kind' must be one of sip, external"),
+        ({"queues": ["general", "nowhere"]}, "agent 'bruno': member of unknown queue 'nowhere'"),
+        ({"extension": 100}, "unknown key 'extension'"),
+    ],
+)
+def test_invalid_agent_names_file_and_agent(change: dict[str, Any], message: str) -> None:
+    data = copy.deepcopy(AGENTS)
+    data["agents"]["bruno"].update(change)
+    with pytest.raises(AcdConfigError, match=r"^agents\.toml: ") as info:
+        parse_agents(data, source="agents.toml", queues=parse_queues(QUEUES, source="q"))
+    assert message in str(info.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(AcdConfigError, match="cannot read"):
+        load_queues(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[queues.x\n")
+    with pytest.raises(AcdConfigError, match=r"bad\.toml: invalid TOML"):
+        load_queues(bad)
+    bad.write_text("[other]\n")
+    with pytest.raises(AcdConfigError, match=r"bad.toml: expected only a \[queues.NAME\]"):
+        load_queues(bad)
+
+
+def test_settings_acd_section_resolves_relative_paths(tmp_path: Path) -> None:
+    config = tmp_path / "hotline.toml"
+    config.write_text('[acd]\nqueues = "q.toml"\nagents = "/srv/agents.toml"\n')
+    settings = load_settings(config, env={})
+    assert settings.acd.queues == tmp_path / "q.toml"
+    assert settings.acd.agents == Path("/srv/agents.toml")
+    assert load_settings(None, env={}).acd.queues == DEMO_QUEUES

@@ -1,0 +1,177 @@
+"""Outbound SMS throughput and rate-limit accuracy, on a private redis-server and the local
+Twilio stand-in (which answers over real HTTP, without status callbacks):
+
+- ``msgs_per_s_N``: messages a second through job → Redis state machine → provider call, with
+  N ``hotline worker`` processes and a rate limit far above what they reach;
+- ``overhead_ms_per_msg``: one worker's time per message minus the time a bare loop takes to
+  make the same provider call (``TwilioProvider.send``), i.e. what RQ and our pipeline add;
+  ``rq_noop_ms_per_job`` is RQ's own share (a no-op job with the same options), and
+  ``own_overhead_ms_per_msg`` the rest: Redis state machine, rate limit, checks;
+- ``rate_limit_error_pct``: 4 workers against a limit of 10 segments/s with a burst of 10 and a
+  backlog larger than the window; abs(sent per second - 10) / 10 over the window, which starts
+  at the first send after the initial burst (RQ's scheduler wakes jobs on whole seconds).
+
+``python -m bench.sms [--quick]``; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from rq import Queue, Retry, SimpleWorker
+
+from hotline.config import Settings, load_settings
+from hotline.harness import RedisServer, spawn, stop_process
+from hotline.keys import Keys
+from sms.outbox import Outbox
+from sms.provider import TwilioProvider
+from tests.twilio_standin import StandIn, VaultStandIn
+
+TO, FROM, BODY = "+15145550123", "+18005550100", "Your callback is booked for 14:00."
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def env_for(redis_url: str, standin: StandIn, rate: float, burst: int) -> dict[str, str]:
+    return {
+        "HOTLINE_HASH_KEY": "bench-hash-key-0123456789",
+        "HOTLINE_TWILIO_ACCOUNT_SID": standin.account_sid,
+        "HOTLINE_TWILIO_AUTH_TOKEN": standin.auth_token,
+        "HOTLINE_REDIS_URL": redis_url,
+        "HOTLINE_SMS_TWILIO_BASE_URL": standin.base_url,
+        "HOTLINE_SMS_SENDER_TYPE": "short_code",
+        "HOTLINE_SMS_SHORT_CODE_RATE": str(rate),
+        "HOTLINE_SMS_SHORT_CODE_BURST": str(burst),
+        "HOTLINE_LOG_LEVEL": "WARNING",
+    }
+
+
+def enqueue(settings: Settings, count: int) -> None:
+    """Queue ``count`` distinct messages."""
+    raw = redis.Redis.from_url(settings.redis.url)
+    raw.flushdb()
+    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    outbox = Outbox(Queue(settings.sms.rq_queue, connection=raw), Keys("hotline"), settings.sms,
+                    vault.store)  # fmt: skip
+    for i in range(count):
+        outbox.enqueue(TO, FROM, BODY, idempotency_key=f"b{i}", kind="bench", language="en")
+    raw.close()
+
+
+def run_workers(
+    env: dict[str, str], standin: StandIn, workers: int, until: int, root: Path, within: float
+) -> list[float]:
+    """Start ``workers`` processes; return accept times once ``until`` messages are in."""
+    procs = [
+        spawn(
+            [sys.executable, "-m", "hotline.cli", "worker",
+             "--resolver", "tests.twilio_standin:vault_resolver"],
+            root / f"worker{i}.log",
+            env={**os.environ, **env},
+        )
+        for i in range(workers)
+    ]  # fmt: skip
+    try:
+        messages = standin.wait_for_messages(until, timeout=within)
+    finally:
+        for proc in procs:
+            stop_process(proc)
+    return sorted(m["accepted_at"] for m in messages)
+
+
+def throughput(redis_url: str, standin: StandIn, workers: int, count: int, root: Path) -> float:
+    env = env_for(redis_url, standin, 1e6, 1_000_000)
+    enqueue(load_settings(None, env=env), count)
+    start = len(standin.messages)
+    times = run_workers(env, standin, workers, start + count, root, 120)[start:]
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    log(f"{workers} worker(s): {rate:.0f} messages/s over {count}")
+    return rate
+
+
+def provider_ms(standin: StandIn, count: int) -> float:
+    provider = TwilioProvider(standin.account_sid, standin.auth_token, standin.base_url)
+    provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
+    start = time.perf_counter()
+    for _ in range(count):
+        provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
+    ms = (time.perf_counter() - start) * 1000 / count
+    log(f"bare provider call: {ms:.2f} ms")
+    return ms
+
+
+def rq_noop_ms(redis_url: str, count: int) -> float:
+    """RQ's own time per job: a no-op job with our options, one in-process SimpleWorker."""
+    raw = redis.Redis.from_url(redis_url)
+    raw.flushdb()
+    queue = Queue("noop", connection=raw)
+    for _ in range(count):
+        queue.enqueue_call("builtins.len", args=("",), result_ttl=0, retry=Retry(3, [1, 2, 4]))
+    start = time.perf_counter()
+    SimpleWorker([queue], connection=raw).work(burst=True, logging_level="WARNING")
+    ms = (time.perf_counter() - start) * 1000 / count
+    log(f"RQ no-op job: {ms:.2f} ms")
+    return ms
+
+
+def rate_limit_error(redis_url: str, standin: StandIn, seconds: int, root: Path) -> float:
+    rate, burst = 10, 10
+    env = env_for(redis_url, standin, rate, burst)
+    enqueue(load_settings(None, env=env), burst + rate * (seconds + 5))
+    start = len(standin.messages)
+    expected = burst + rate * seconds
+    times = run_workers(env, standin, 4, start + expected + rate, root, seconds + 30)[start:]
+    # Steady state: from the first send after the initial burst, one-second bins.
+    t0 = times[burst]
+    per_second = [sum(1 for t in times if k <= t - t0 < k + 1) for k in range(seconds)]
+    measured = sum(per_second) / seconds
+    error = abs(measured - rate) / rate * 100
+    log(f"rate limit {rate}/s: {measured:.2f}/s measured, per second {per_second}, "
+        f"sd {statistics.pstdev(per_second):.2f}")  # fmt: skip
+    return error
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sms", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under 3 minutes")
+    args = parser.parse_args(argv)
+    count = 1000 if args.quick else 4000
+    seconds = 10 if args.quick else 30
+    with tempfile.TemporaryDirectory(prefix="bench-sms-") as tmp:
+        root = Path(tmp)
+        server = RedisServer(root / "redis").start()
+        standin = StandIn(callbacks=False).start()
+        try:
+            figures: dict[str, float] = {}
+            for workers in (1, 2, 4):
+                rate = throughput(server.url, standin, workers, count, root)
+                figures[f"msgs_per_s_{workers}"] = round(rate, 1)
+            bare = provider_ms(standin, count // 2)
+            overhead = 1000 / figures["msgs_per_s_1"] - bare
+            figures["provider_ms_per_msg"] = round(bare, 3)
+            figures["overhead_ms_per_msg"] = round(overhead, 3)
+            noop = rq_noop_ms(server.url, count // 2)
+            figures["rq_noop_ms_per_job"] = round(noop, 3)
+            figures["own_overhead_ms_per_msg"] = round(overhead - noop, 3)
+            figures["rate_limit_error_pct"] = round(
+                rate_limit_error(server.url, standin, seconds, root), 2
+            )
+        finally:
+            standin.stop()
+            server.stop()
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Outbound SMS records in Redis and their queueing as RQ jobs.
+
+A record holds a recipient ref, never a number. ``Outbox.enqueue`` creates the record, its
+idempotency key and the RQ job in one Redis transaction, so a message exists with exactly one
+job or not at all; the same idempotency key again answers the first message's id. Every state
+change goes through one Lua script that checks the state machine (``sms.state``) and, when
+given, the attempt token of the worker that owns the send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from rq import Queue, Retry
+
+from hotline.config import SmsSettings
+from hotline.keys import Keys
+from sms.recipients import StoreNumber
+from sms.segments import segment_count
+from sms.state import MessageState, sources
+
+logger = logging.getLogger(__name__)
+
+JOB = "workers.sms.send_message"
+
+# KEYS: message hash, failed zset, [sid key]
+# ARGV: allowed sources (space-separated), attempt ('' = any), target, now, message id, ttl,
+#       then field, value pairs. Returns {1, previous state} or {0, current state or ''}.
+TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return {0, ''} end
+if not string.find(' ' .. ARGV[1] .. ' ', ' ' .. current .. ' ', 1, true) then
+  return {0, current}
+end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then
+  return {0, current}
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[4])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] == 'failed' or ARGV[3] == 'undelivered' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+end
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6]) end
+return {1, current}
+"""
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One outbound SMS as stored (the recipient is a ref; there is no number to hide)."""
+
+    id: str
+    state: MessageState
+    to_ref: str
+    from_: str
+    body: str
+    segments: int
+    kind: str
+    language: str
+    created_at: float
+    attempt: str = ""
+    claimed_at: float = 0.0
+    lease_until: float = 0.0
+    slot_at: float = 0.0
+    sid: str = ""
+    error_code: int = 0
+    reason: str = ""
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[str, str]) -> MessageRecord:
+        """Parse a record read with HGETALL."""
+        return cls(
+            id=raw["id"],
+            state=MessageState(raw["state"]),
+            to_ref=raw["to_ref"],
+            from_=raw["from"],
+            body=raw["body"],
+            segments=int(raw["segments"]),
+            kind=raw["kind"],
+            language=raw["language"],
+            created_at=float(raw["created_at"]),
+            attempt=raw.get("attempt", ""),
+            claimed_at=float(raw.get("claimed_at", 0)),
+            lease_until=float(raw.get("lease_until", 0)),
+            slot_at=float(raw.get("slot_at", 0)),
+            sid=raw.get("sid", ""),
+            error_code=int(raw.get("error_code", 0)),
+            reason=raw.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change to request: the script's keys and arguments."""
+
+    keys: list[str]
+    args: list[Any]
+
+    @classmethod
+    def build(
+        cls,
+        keys: Keys,
+        message_id: str,
+        target: MessageState,
+        *,
+        ttl: int,
+        attempt: str = "",
+        sid: str = "",
+        fields: Mapping[str, str | int | float] | None = None,
+        now: float | None = None,
+    ) -> Transition:
+        """A transition of ``message_id`` to ``target``, conditional on ``attempt`` if given;
+        ``sid`` is also stored and mapped back to the message."""
+        pairs: list[Any] = []
+        for name, value in {**(fields or {}), **({"sid": sid} if sid else {})}.items():
+            pairs += [name, value]
+        script_keys = [keys.sms_message(message_id), keys.sms_failed]
+        if sid:
+            script_keys.append(keys.sms_sid(sid))
+        allowed = " ".join(sorted(sources(target)))
+        stamp = time.time() if now is None else now
+        return cls(script_keys, [allowed, attempt, target, stamp, message_id, ttl, *pairs])
+
+
+def apply(client: redis.Redis, transition: Transition) -> bool:
+    """Run ``transition`` against Redis; True if the state changed."""
+    done, _ = client.register_script(TRANSITION)(keys=transition.keys, args=transition.args)
+    return bool(done)
+
+
+async def apply_async(client: aioredis.Redis, transition: Transition) -> bool:
+    """``apply`` for the asyncio client."""
+    script = client.register_script(TRANSITION)
+    result = await script(keys=transition.keys, args=transition.args)
+    return bool(result[0])
+
+
+def load_message(client: redis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
+    """The record of ``message_id``, or None if there is none (or it expired)."""
+    raw: dict[str, str] = client.hgetall(keys.sms_message(message_id))  # type: ignore[assignment]
+    return MessageRecord.from_hash(raw) if raw else None
+
+
+def failed_messages(client: redis.Redis, keys: Keys, limit: int = 100) -> list[MessageRecord]:
+    """The most recent failed or undelivered messages, newest first."""
+    ids: list[str] = client.zrevrange(keys.sms_failed, 0, limit - 1)  # type: ignore[assignment]
+    records = (load_message(client, keys, message_id) for message_id in ids)
+    return [record for record in records if record is not None]
+
+
+def backoff_intervals(
+    retries: int, base: int, cap: int, rng: random.Random | None = None
+) -> list[int]:
+    """RQ retry intervals: exponential from ``base`` seconds up to ``cap``, each jittered into
+    the upper half of its step so that retries of many messages spread out."""
+    pick = rng or random.Random()
+    steps = (min(cap, base * 2**i) for i in range(retries))
+    return [math.ceil(step / 2 + pick.uniform(0, step / 2)) for step in steps]
+
+
+class Outbox:
+    """Queues outbound SMS: one record and one RQ job per idempotency key."""
+
+    def __init__(
+        self, queue: Queue, keys: Keys, settings: SmsSettings, store_number: StoreNumber
+    ) -> None:
+        self.queue = queue
+        self.keys = keys
+        self.settings = settings
+        self.store_number = store_number
+
+    def enqueue(
+        self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
+    ) -> str:
+        """Queue ``body`` for ``to`` (E.164; stored only as a ref); the message id."""
+        conn: redis.Redis = self.queue.connection
+        idem = self.keys.sms_idempotency(idempotency_key)
+        existing = conn.get(idem)
+        if existing is not None:
+            return _text(existing)
+        message_id = uuid.uuid4().hex
+        record: dict[Any, str | int | float] = {
+            "id": message_id,
+            "state": MessageState.QUEUED.value,
+            "to_ref": self.store_number(to, language),
+            "from": from_,
+            "body": body,
+            "segments": segment_count(body),
+            "kind": kind,
+            "language": language,
+            "created_at": time.time(),
+        }
+        ttl = self.settings.retention_seconds
+        sms = self.settings
+        retry = Retry(
+            max=sms.max_retries,
+            interval=backoff_intervals(
+                sms.max_retries, sms.retry_base_seconds, sms.retry_cap_seconds
+            ),
+        )
+        with conn.pipeline() as pipe:
+            try:
+                pipe.watch(idem)  # type: ignore[no-untyped-call]
+                existing = pipe.get(idem)
+                if existing is not None:
+                    return _text(existing)
+                pipe.multi()
+                pipe.set(idem, message_id, ex=ttl)
+                pipe.hset(self.keys.sms_message(message_id), mapping=record)
+                pipe.expire(self.keys.sms_message(message_id), ttl)
+                self.queue.enqueue_call(
+                    JOB,
+                    args=(message_id,),
+                    job_id=f"sms-{message_id}",
+                    description=f"sms {message_id}",
+                    timeout=math.ceil(sms.provider_timeout * 3),
+                    result_ttl=0,
+                    retry=retry,
+                    pipeline=pipe,
+                )
+                pipe.execute()
+            except redis.WatchError:
+                return _text(conn.get(idem))
+        logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
+        return message_id
+
+    async def enqueue_async(
+        self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
+    ) -> str:
+        """``enqueue`` off the event loop (RQ and the vault are synchronous)."""
+        return await asyncio.to_thread(
+            self.enqueue,
+            to,
+            from_,
+            body,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            language=language,
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

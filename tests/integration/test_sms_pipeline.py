@@ -1,0 +1,294 @@
+"""Outbound SMS end to end: Outbox → Redis → RQ workers (in-process and subprocesses) → the
+Twilio stand-in over HTTP, with faults, crashes, duplicates, opt-outs and the rate limit."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+
+from hotline.config import Settings, load_settings
+from hotline.harness import _die_with_parent
+from hotline.keys import Keys
+from sms.outbox import MessageRecord, Outbox, failed_messages, load_message
+from sms.recipients import sender_key
+from sms.state import MessageState
+from tests.twilio_standin import StandIn, VaultStandIn
+from workers.sms import SmsDeps, SmsWorker
+
+ROOT = Path(__file__).resolve().parents[2]
+MOBILE = "+15145550123"
+OTHER = "+15145550199"
+LANDLINE = "+33142685300"
+HASH_KEY = "sms-test-hash-key-0123456789"
+RESOLVER = ("--resolver", "tests.twilio_standin:vault_resolver")
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    server = StandIn(callbacks=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def sms_env(redis_url: str, standin: StandIn, **sms: str) -> dict[str, str]:
+    """The environment a worker (in-process or not) is configured from."""
+    env = {
+        "HOTLINE_HASH_KEY": HASH_KEY,
+        "HOTLINE_TWILIO_ACCOUNT_SID": standin.account_sid,
+        "HOTLINE_TWILIO_AUTH_TOKEN": standin.auth_token,
+        "HOTLINE_REDIS_URL": redis_url,
+        "HOTLINE_SMS_TWILIO_BASE_URL": standin.base_url,
+        "HOTLINE_SMS_PUBLIC_BASE_URL": "https://hotline.example.org",
+        "HOTLINE_SMS_SENDER_TYPE": "short_code",
+        "HOTLINE_SMS_SHORT_CODE_RATE": "1000",
+        "HOTLINE_SMS_SHORT_CODE_BURST": "1000",
+        "HOTLINE_SMS_RETRY_BASE_SECONDS": "0",
+        "HOTLINE_SMS_MAX_RETRIES": "3",
+        "HOTLINE_SMS_PROVIDER_TIMEOUT": "1",
+    }
+    env.update({f"HOTLINE_SMS_{k.upper()}": v for k, v in sms.items()})
+    return env
+
+
+@pytest.fixture
+def settings(redis_url: str, standin: StandIn) -> Settings:
+    return load_settings(None, env=sms_env(redis_url, standin))
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """The queueing side and a way to run workers until messages settle."""
+
+    settings: Settings
+    client: redis.Redis
+    queue: Queue
+    vault: VaultStandIn
+    outbox: Outbox
+    clock: Callable[[], float] = time.time
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.redis.prefix)
+
+    def send(self, to: str = MOBILE, body: str = "Your callback is booked.", **kw: str) -> str:
+        return self.outbox.enqueue(
+            to,
+            self.settings.sms.from_number,
+            body,
+            idempotency_key=kw.get("key", os.urandom(8).hex()),
+            kind="callback",
+            language="en",
+        )
+
+    def record(self, message_id: str) -> MessageRecord:
+        record = load_message(self.client, self.keys, message_id)
+        assert record is not None
+        return record
+
+    def work(self, *message_ids: str, within: float = 8.0) -> list[MessageRecord]:
+        """Run burst workers (with the scheduler) until every message left queued/sending."""
+        deps = SmsDeps.from_settings(self.settings, self.vault.reveal)
+        deps = dataclasses.replace(deps, clock=self.clock)
+        deadline = time.monotonic() + within
+        while True:
+            worker = SmsWorker([self.queue], connection=self.queue.connection, deps=deps)
+            worker.work(burst=True, with_scheduler=True)
+            records = [self.record(m) for m in message_ids]
+            if all(r.state not in (MessageState.QUEUED, MessageState.SENDING) for r in records):
+                return records
+            assert time.monotonic() < deadline, [r.state for r in records]
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Pipeline:
+    raw = redis.Redis.from_url(settings.redis.url)
+    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    queue = Queue(settings.sms.rq_queue, connection=raw)
+    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    outbox = Outbox(queue, Keys(settings.redis.prefix), settings.sms, vault.store)
+    return Pipeline(settings, client, queue, vault, outbox)
+
+
+def test_message_is_sent_once_and_stored_without_number(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    message_id = pipeline.send()
+    [record] = pipeline.work(message_id)
+    assert record.state is MessageState.SENT
+    [sent] = standin.messages
+    assert (sent["to"], sent["from"], sent["sid"]) == (MOBILE, "+18005550100", record.sid)
+    assert sent["body"] == "Your callback is booked."
+    assert pipeline.client.get(pipeline.keys.sms_sid(record.sid)) == message_id
+    raw = pipeline.client.hgetall(pipeline.keys.sms_message(message_id))
+    assert MOBILE not in str(raw)
+
+
+def test_same_idempotency_key_gives_one_message_and_one_job(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    first = pipeline.send(key="callback-42")
+    second = pipeline.send(key="callback-42")
+    assert first == second
+    assert pipeline.queue.count == 1
+    pipeline.work(first)
+    assert len(standin.messages) == 1
+
+
+def test_duplicated_job_does_not_send_twice(pipeline: Pipeline, standin: StandIn) -> None:
+    message_id = pipeline.send()
+    pipeline.queue.enqueue("workers.sms.send_message", message_id)
+    pipeline.work(message_id)
+    assert len(standin.messages) == 1
+
+
+def test_429_and_500_are_retried_then_sent(pipeline: Pipeline, standin: StandIn) -> None:
+    standin.fail_next(1, 429)
+    standin.fail_next(1, 500)
+    message_id = pipeline.send()
+    [record] = pipeline.work(message_id)
+    assert record.state is MessageState.SENT
+    assert len(standin.messages) == 1
+    assert standin.create_requests == 3
+
+
+def test_answer_lost_after_acceptance_is_adopted_not_resent(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    standin.accept_then_wait(3)  # longer than the 1 s provider timeout
+    message_id = pipeline.send()
+    [record] = pipeline.work(message_id)
+    [sent] = standin.messages
+    assert record.state is MessageState.SENT
+    assert record.sid == sent["sid"]
+    assert standin.create_requests == 1
+
+
+def test_permanent_error_fails_with_code_and_is_not_retried(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    standin.invalid.add(OTHER)
+    message_id = pipeline.send(to=OTHER)
+    [record] = pipeline.work(message_id)
+    assert (record.state, record.error_code, record.reason) == (
+        MessageState.FAILED,
+        21211,
+        "rejected",
+    )
+    assert standin.create_requests == 1
+    assert (pipeline.queue.count, pipeline.queue.scheduled_job_registry.count) == (0, 0)
+    assert [r.id for r in failed_messages(pipeline.client, pipeline.keys)] == [message_id]
+
+
+def test_landline_is_refused_before_sending(pipeline: Pipeline, standin: StandIn) -> None:
+    message_id = pipeline.send(to=LANDLINE)
+    [record] = pipeline.work(message_id)
+    assert (record.state, record.error_code, record.reason) == (
+        MessageState.FAILED,
+        21614,
+        "not-mobile",
+    )
+    assert standin.create_requests == 0
+
+
+def test_opted_out_recipient_is_refused(pipeline: Pipeline, standin: StandIn) -> None:
+    key = sender_key(MOBILE, pipeline.settings.secrets.hash_key)
+    pipeline.client.sadd(pipeline.keys.sms_optout, key)
+    [record] = pipeline.work(pipeline.send())
+    assert (record.state, record.error_code, record.reason) == (
+        MessageState.FAILED,
+        21610,
+        "opted-out",
+    )
+    assert standin.create_requests == 0
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A ``hotline worker`` process (SIGKILLed if pytest dies)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "worker", *RESOLVER],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def test_worker_killed_after_provider_accepted_does_not_send_twice(
+    pipeline: Pipeline, standin: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    standin.accept_then_wait(30)
+    message_id = pipeline.send()
+    worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+    try:
+        standin.wait_for_messages(1, timeout=8)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert pipeline.record(message_id).state is MessageState.SENDING
+    # Later: RQ's maintenance finds the dead worker's job abandoned and retries it, and the
+    # claim's lease has run out.
+    pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
+    pipeline.clock = lambda: time.time() + 60
+    [record] = pipeline.work(message_id)
+    [sent] = standin.messages
+    assert (record.state, record.sid) == (MessageState.SENT, sent["sid"])
+    assert standin.create_requests == 1
+
+
+def test_rate_limit_holds_across_four_worker_processes(
+    redis_url: str, standin: StandIn, tmp_path: Path
+) -> None:
+    rate, burst, count = 4.0, 2, 18
+    env = sms_env(redis_url, standin, short_code_rate=str(rate), short_code_burst=str(burst))
+    settings = load_settings(None, env=env)
+    raw = redis.Redis.from_url(redis_url)
+    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    outbox = Outbox(Queue("sms", connection=raw), Keys("hotline"), settings.sms, vault.store)
+    workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
+    try:
+        start = time.time()
+        for i in range(count):
+            outbox.enqueue(
+                MOBILE, "+18005550100", f"m{i}", idempotency_key=f"k{i}", kind="t", language="en"
+            )
+        sent = standin.wait_for_messages(count, timeout=9)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+    times = sorted(m["accepted_at"] - start for m in sent)
+    for n, at in enumerate(times, start=1):
+        assert n <= burst + rate * at + 0.5, f"message {n} at {at:.2f} s is ahead of the limit"
+    assert times[-1] >= (count - burst) / rate - 0.5
+    assert len(standin.messages) == count
+
+
+def test_logs_of_a_scenario_hold_no_number(
+    pipeline: Pipeline, standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    standin.fail_next(1, 503)
+    standin.invalid.add(OTHER)
+    ids = [pipeline.send(), pipeline.send(to=OTHER), pipeline.send(to=LANDLINE)]
+    pipeline.work(*ids)
+    assert len(caplog.records) > 5
+    text = "\n".join(caplog.text.splitlines() + [r.getMessage() for r in caplog.records])
+    for number in (MOBILE, OTHER, LANDLINE):
+        for form in (number, number.lstrip("+"), number[-10:]):
+            assert form not in text

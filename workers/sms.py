@@ -1,0 +1,295 @@
+"""The RQ side of outbound SMS: the ``send_message`` job and the worker that runs it.
+
+Exactly once: a send first claims the message (``queued → sending``) with a fresh attempt token
+and a lease, atomically. Only the holder of the token may record the outcome. A job that finds
+``sending`` under a live lease (a duplicated job, a retry racing a slow attempt) checks again
+after the lease; one that finds it expired (the worker died between the provider's answer and
+the write, or the answer never came) asks the provider whether the message went out, adopts its
+sid if so, and only otherwise takes the message over with a new token and sends it.
+
+Retries: retryable provider errors raise, and RQ retries the job with the jittered backoff
+given at enqueue time; permanent errors fail the message with the provider's code. A message
+the rate limit or a lease holds back is rescheduled by returning an RQ ``Retry``; the worker
+never sleeps.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import Queue, Retry, SimpleWorker, get_current_job
+from rq.job import Job
+
+from hotline.config import Settings, SmsSettings
+from hotline.keys import Keys
+from hotline.privacy import number_token
+from sms.outbox import MessageRecord, Transition, apply, load_message
+from sms.provider import ProviderError, TwilioProvider
+from sms.ratelimit import TokenBucket
+from sms.recipients import OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
+from sms.state import MessageState
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a claim outlives the provider timeout before another job may take the message over.
+LEASE_MARGIN = 5.0
+#: Seconds subtracted from the claim time when asking the provider what was sent.
+CLOCK_SKEW = 120.0
+#: How often one job may be rescheduled by the rate limit or a lease.
+MAX_RESCHEDULES = 1000
+
+_deps: contextvars.ContextVar[SmsDeps] = contextvars.ContextVar("sms_deps")
+
+
+@dataclass(frozen=True)
+class SmsDeps:
+    """What a send needs, built once per worker process."""
+
+    redis: redis.Redis
+    keys: Keys
+    settings: SmsSettings
+    provider: TwilioProvider
+    resolve: ResolveNumber
+    bucket: TokenBucket
+    hash_key: bytes = field(repr=False)
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_settings(cls, settings: Settings, resolve: ResolveNumber) -> SmsDeps:
+        """Clients for ``settings``: Redis (strings decoded), Twilio, the sender's bucket."""
+        client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+        sms = settings.sms
+        rate, burst = sms.rate_limit
+        provider = TwilioProvider(
+            settings.secrets.twilio_account_sid,
+            settings.secrets.twilio_auth_token,
+            sms.twilio_base_url or None,
+            timeout=sms.provider_timeout,
+        )
+        return cls(
+            redis=client,
+            keys=Keys(settings.redis.prefix),
+            settings=sms,
+            provider=provider,
+            resolve=resolve,
+            bucket=TokenBucket(client, rate, burst),
+            hash_key=settings.secrets.hash_key,
+        )
+
+
+class SmsWorker(SimpleWorker):
+    """An RQ worker that runs jobs in its own process, with the SMS dependencies at hand."""
+
+    def __init__(self, *args: Any, deps: SmsDeps, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deps = deps
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        token = _deps.set(self.deps)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            _deps.reset(token)
+
+
+def send_message(message_id: str) -> Retry | None:
+    """RQ job: send one queued message (see the module docstring)."""
+    job = get_current_job()
+    retries_left = (job.retries_left or 0) if job is not None else 0
+    return Sender(_deps.get()).run(message_id, retries_left)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """One attempt at sending one message."""
+
+    deps: SmsDeps
+
+    def run(self, message_id: str, retries_left: int) -> Retry | None:
+        """Advance the message; a Retry asks RQ to run the job again later."""
+        record = load_message(self.deps.redis, self.deps.keys, message_id)
+        if record is None:
+            logger.warning("sms %s: no such message", message_id)
+            return None
+        now = self.deps.clock()
+        if record.state is MessageState.QUEUED:
+            return self._from_queued(record, now, retries_left)
+        if record.state is MessageState.SENDING:
+            if record.lease_until > now:
+                logger.info("sms %s: another attempt holds it, checking later", message_id)
+                return _later(record.lease_until - now)
+            return self._recover(record, now, retries_left)
+        logger.info("sms %s: already %s", message_id, record.state)
+        return None
+
+    def _from_queued(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
+        d = self.deps
+        number = d.resolve(record.to_ref)
+        refusal = number_refusal(number) or self._opt_out(number)
+        if refusal is not None:
+            self._fail(record, refusal.code, refusal.reason)
+            logger.info(
+                "sms %s: refused for %s: %s",
+                record.id,
+                number_token(number, d.hash_key),
+                refusal.reason,
+            )
+            return None
+        if not record.slot_at:
+            wait = d.bucket.take(d.keys.sms_bucket(record.from_), record.segments)
+            if wait > 0:
+                d.redis.hset(d.keys.sms_message(record.id), "slot_at", now + wait)
+                logger.debug("sms %s: rate limited for %.3f s", record.id, wait)
+                return _later(wait)
+        elif record.slot_at > now:
+            return _later(record.slot_at - now)
+        attempt = secrets.token_hex(8)
+        claimed = self._apply(
+            record,
+            MessageState.SENDING,
+            fields={
+                "attempt": attempt,
+                "claimed_at": now,
+                "lease_until": now + self._lease,
+                "slot_at": 0,
+            },
+        )
+        if not claimed:
+            logger.info("sms %s: claimed by another job", record.id)
+            return None
+        self._send(record, number, attempt, retries_left)
+        return None
+
+    def _recover(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
+        """An earlier attempt left the message ``sending``: adopt its send or take it over."""
+        d = self.deps
+        number = d.resolve(record.to_ref)
+        since = datetime.fromtimestamp(record.claimed_at - CLOCK_SKEW, UTC)
+        try:
+            sid = d.provider.find_sent(
+                number, record.from_, since, record.body, exclude=_OtherMessages(d, record.id)
+            )
+        except ProviderError as exc:
+            self._provider_failed(record, record.attempt, exc, retries_left)
+            return None
+        if sid is not None:
+            self._apply(record, MessageState.SENT, attempt=record.attempt, sid=sid)
+            logger.info("sms %s: an earlier attempt was sent as %s; adopted", record.id, sid)
+            return None
+        attempt = secrets.token_hex(8)
+        taken = self._apply(
+            record,
+            MessageState.SENDING,
+            attempt=record.attempt,
+            fields={"attempt": attempt, "lease_until": now + self._lease},
+        )
+        if not taken:
+            return None
+        logger.info("sms %s: an earlier attempt did not send; sending again", record.id)
+        self._send(record, number, attempt, retries_left)
+        return None
+
+    def _send(self, record: MessageRecord, number: str, attempt: str, retries_left: int) -> None:
+        d = self.deps
+        callback = f"{d.settings.public_base_url.rstrip('/')}/sms/twilio/status?m={record.id}"
+        try:
+            result = d.provider.send(number, record.from_, record.body, callback)
+        except ProviderError as exc:
+            self._provider_failed(record, attempt, exc, retries_left)
+            return
+        self._apply(
+            record,
+            MessageState.SENT,
+            attempt=attempt,
+            sid=result.sid,
+            fields={"provider_segments": result.segments},
+        )
+        logger.info(
+            "sms %s: sent as %s to %s", record.id, result.sid, number_token(number, d.hash_key)
+        )
+        return
+
+    def _provider_failed(
+        self, record: MessageRecord, attempt: str, exc: ProviderError, retries_left: int
+    ) -> None:
+        """Fail the message on a permanent error or the last attempt; otherwise raise for RQ
+        to retry, leaving the message ``queued`` if Twilio surely did not take it, else
+        ``sending`` with an expired lease, so that the retry asks Twilio first."""
+        if not exc.retryable or retries_left <= 0:
+            reason = "rejected" if not exc.retryable else "retries-exhausted"
+            self._fail(record, exc.code or exc.status or 0, reason, attempt)
+            logger.warning("sms %s: failed: %s (%s)", record.id, reason, exc)
+            return
+        target = MessageState.SENDING if exc.may_have_been_sent else MessageState.QUEUED
+        self._apply(record, target, attempt=attempt, fields={"lease_until": 0})
+        logger.warning("sms %s: %s; %s retries left", record.id, exc, retries_left)
+        raise exc
+
+    def _opt_out(self, number: str) -> Refusal | None:
+        d = self.deps
+        opted_out = d.redis.sismember(d.keys.sms_optout, sender_key(number, d.hash_key))
+        return OPTED_OUT if opted_out else None
+
+    def _fail(self, record: MessageRecord, code: int, reason: str, attempt: str = "") -> None:
+        fields: dict[str, str | int | float] = {"error_code": code, "reason": reason}
+        self._apply(record, MessageState.FAILED, attempt=attempt, fields=fields)
+
+    def _apply(
+        self,
+        record: MessageRecord,
+        target: MessageState,
+        *,
+        attempt: str = "",
+        sid: str = "",
+        fields: dict[str, str | int | float] | None = None,
+    ) -> bool:
+        d = self.deps
+        transition = Transition.build(
+            d.keys,
+            record.id,
+            target,
+            ttl=d.settings.retention_seconds,
+            attempt=attempt,
+            sid=sid,
+            fields=fields,
+            now=d.clock(),
+        )
+        return apply(d.redis, transition)
+
+    @property
+    def _lease(self) -> float:
+        return self.deps.settings.provider_timeout + LEASE_MARGIN
+
+
+@dataclass(frozen=True)
+class _OtherMessages:
+    """The sids already recorded for other messages (not to be adopted)."""
+
+    deps: SmsDeps
+    message_id: str
+
+    def __contains__(self, sid: object) -> bool:
+        owner = self.deps.redis.get(self.deps.keys.sms_sid(str(sid)))
+        return owner is not None and owner != self.message_id
+
+
+def _later(seconds: float) -> Retry:
+    return Retry(max=MAX_RESCHEDULES, interval=max(1, math.ceil(seconds)))
+
+
+def run_worker(settings: Settings, resolve: ResolveNumber, *, burst: bool = False) -> None:
+    """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules)."""
+    deps = SmsDeps.from_settings(settings, resolve)
+    connection = redis.Redis.from_url(settings.redis.url)
+    queue = Queue(settings.sms.rq_queue, connection=connection)
+    worker = SmsWorker([queue], connection=connection, deps=deps)
+    worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)

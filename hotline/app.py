@@ -18,11 +18,15 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from acd.config import load_agents, load_queues
+from acd.stasis import AcdService, is_leg
+from acd.store import AcdStore
 from hotline import redisconn
 from hotline.ari import (
     AriClient,
     AriError,
     AriEventStream,
+    ChannelDestroyed,
     ChannelDispatcher,
     ChannelDtmfReceived,
     Event,
@@ -38,7 +42,6 @@ from hotline.keys import Keys
 from hotline.logs import channel_var
 from hotline.privacy import Vault
 from ivr.flow import Flow
-from ivr.hold import HoldThenHangUp
 from ivr.stasis import IvrService
 
 logger = logging.getLogger(__name__)
@@ -67,12 +70,23 @@ class HotlineApp:
             self._handle_call, is_final=ends_call
         )
         self.timers = ChannelTimers(self.dispatcher.submit)
+        keys = Keys(settings.redis.prefix)
         self.vault = Vault(
             self.redis,
-            Keys(settings.redis.prefix),
+            keys,
             hash_key=settings.secrets.hash_key,
             fernet_keys=settings.secrets.vault_keys,
             default_region=settings.privacy.default_region,
+        )
+        queues = load_queues(settings.acd.queues)
+        self.acd = AcdService(
+            settings=settings,
+            queues=queues,
+            agents={a.id: a for a in load_agents(settings.acd.agents, queues)},
+            store=AcdStore(self.redis, keys, queues),
+            ari=self.ari,
+            redis=self.redis,
+            timers=self.timers,
         )
         self.ivr = IvrService(
             settings=settings,
@@ -81,7 +95,7 @@ class HotlineApp:
             redis=self.redis,
             vault=self.vault,
             timers=self.timers,
-            queues=HoldThenHangUp(settings.ivr, self.ari, self.timers),
+            queues=self.acd,
             clock=clock,
         )
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,6 +105,7 @@ class HotlineApp:
     async def __aenter__(self) -> Self:
         await self._wait_for_redis()
         await self.ari.start()
+        await self.acd.start()
         await self._web.setup()
         http = self.settings.http
         await web.TCPSite(self._web, http.bind, http.port).start()
@@ -120,6 +135,7 @@ class HotlineApp:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.acd.close()
         await self._web.cleanup()
         await self.dispatcher.close()
         await self.stream.close()
@@ -150,6 +166,9 @@ class HotlineApp:
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, CALL_EVENTS) and event.channel_id:
             self.dispatcher.submit(event.channel_id, event)
+        elif isinstance(event, ChannelDestroyed) and is_leg(event.channel_id):
+            # Agent legs that never answered never enter Stasis: their end is this event.
+            self.dispatcher.submit(event.channel_id, event)
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
             task = asyncio.create_task(self._resync(), name="resync")
@@ -159,6 +178,9 @@ class HotlineApp:
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
         channel_var.set(channel_id)
         try:
+            if is_leg(channel_id):
+                await self.acd.handle_leg(channel_id, event)
+                return
             await self.ivr.handle(channel_id, event)
         except Exception:
             if ends_call(event):

@@ -161,6 +161,18 @@ class AcdSettings:
 
     queues: Path = PROJECT_DIR / "acd" / "queues" / "demo.toml"
     agents: Path = PROJECT_DIR / "acd" / "agents" / "demo.toml"
+    #: The number volunteers dial to log in or out by phone.
+    volunteer_did: str = "+18005550199"
+    #: The key a waiting caller presses to be called back instead (keeping their place).
+    callback_key: str = "*"
+    callback_prompt: tuple[str, ...] = ("auth-thankyou", "vm-goodbye")
+    #: What an agent hears on answering, before the caller is connected.
+    whisper: tuple[str, ...] = ("beep",)
+    #: Agents reached on an external number must press 1 (a voicemail cannot).
+    confirm_prompt: tuple[str, ...] = ("vm-press", "digits/1")
+    confirm_timeout_s: float = 10.0
+    #: How often each instance expires long waits and retries routing (widening, wrap-up).
+    tick_s: float = 1.0
 
 
 @dataclass(frozen=True)

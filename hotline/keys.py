@@ -22,6 +22,9 @@
 | ``{p}:acd:wrapup``                | zset   | agents in wrap-up, by its end                     |
 | ``{p}:acd:seq``                   | string | offer id counter                                  |
 | ``{p}:acd:queue_log``             | stream | app_queue-style queue_log events (no numbers)     |
+| ``{p}:acd:leg:{leg}``             | string | JSON: one agent leg's offer, agent, call, phase   |
+| ``{p}:acd:caller:{channel}``      | string | JSON: a queued caller's offer, legs, bridge       |
+| ``{p}:acd:inbox:{instance}``      | stream | offers for calls another instance owns            |
 | ``{p}:vault:entry:{ref}``         | hash   | one caller: encrypted number, pseudonym, its slot |
 |                                   |        | key, language, created, last_seen                 |
 | ``{p}:vault:last_seen``           | zset   | vault refs scored by last_seen (epoch seconds)    |
@@ -78,6 +81,18 @@ class Keys:
     def acd_call(self, call_id: str) -> str:
         """One queued or connected ACD call."""
         return f"{self.acd}:call:{call_id}"
+
+    def acd_leg(self, leg_id: str) -> str:
+        """The adapter's state of one agent leg (an offer ringing, whispering or bridged)."""
+        return f"{self.acd}:leg:{leg_id}"
+
+    def acd_caller(self, channel_id: str) -> str:
+        """The adapter's state of one caller channel in a queue (media, offer, bridge)."""
+        return f"{self.acd}:caller:{channel_id}"
+
+    def acd_inbox(self, instance: str) -> str:
+        """Offers claimed by any instance for calls that ``instance`` owns."""
+        return f"{self.acd}:inbox:{instance}"
 
     def acd_queue(self, queue: str, part: str) -> str:
         """One of an ACD queue's indexes or counters (``part`` as in the table above)."""

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -59,17 +60,40 @@ def base_settings() -> Settings:
             "HOTLINE_ARI_APP": f"hotline-test-{secrets.token_hex(3)}",
             "HOTLINE_ASTERISK_CARRIER_DTMF_MODE": "info",
             "HOTLINE_IVR_QUEUE_HOLD_SECONDS": "1",
+            "HOTLINE_ACD_QUEUES": str(TESTS / "acd" / "queues.toml"),
+            "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
+            "HOTLINE_ACD_TICK_S": "0.3",
         },
     )
 
 
+SIP_PHONES = ("alice", "bruno", "chen")
+EXTERNAL = "dana"
+
+
+@pytest.fixture(scope="session")
+def phone_ports() -> dict[str, int]:
+    """The UDP port of each test agent's SIPp phone (dana's is the carrier trunk's)."""
+    return {name: free_port(socket.SOCK_DGRAM) for name in (*SIP_PHONES, EXTERNAL)}
+
+
 @pytest.fixture(scope="session")
 def asterisk(
-    tmp_path_factory: pytest.TempPathFactory, base_settings: Settings
+    tmp_path_factory: pytest.TempPathFactory, base_settings: Settings, phone_ports: dict[str, int]
 ) -> Iterator[PrivateAsterisk]:
     instance = PrivateAsterisk.with_free_ports(tmp_path_factory.mktemp("asterisk"), base_settings)
+    carrier = f"127.0.0.1:{phone_ports[EXTERNAL]}"
+    instance.settings = dataclasses.replace(
+        instance.settings,
+        asterisk=dataclasses.replace(instance.settings.asterisk, carrier_host=carrier),
+    )
+    phones = "".join(
+        f"[{name}](phone-template)\naors = {name}\n"
+        f"[{name}]\ntype = aor\ncontact = sip:{name}@127.0.0.1:{phone_ports[name]}\n"
+        for name in SIP_PHONES
+    )
     try:
-        yield instance.start()
+        yield instance.start({"pjsip_phones.conf": phones})
     finally:
         instance.stop()
 
@@ -199,3 +223,68 @@ def app_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every log record of the test, at DEBUG, from every logger."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@dataclass(frozen=True)
+class PhoneResult:
+    """How a SIPp agent phone's call went, and the SIP messages it saw."""
+
+    returncode: int
+    messages: str
+
+    @property
+    def invites(self) -> list[str]:
+        """Every INVITE the phone received, as text."""
+        return [m for m in self.messages.split("\n\n") if m.lstrip().startswith("INVITE ")]
+
+
+async def agent_phone(
+    port: int,
+    tmp_path: Path,
+    *,
+    mode: str = "answer",
+    ring_ms: int = 200,
+    key: str = "x",
+    key_ms: int = 0,
+    talk_ms: int = 0,
+    calls: int = 1,
+    max_seconds: int = 40,
+) -> PhoneResult:
+    """A volunteer's phone (tests/sipp/agent.xml) for ``calls`` calls; see the scenario."""
+    log = tmp_path / f"phone-{port}-{time.monotonic_ns()}.log"
+    args = [
+        "-sf", str(TESTS / "sipp" / "agent.xml"), "-m", str(calls),
+        "-set", "mode", mode, "-set", "ring_ms", str(ring_ms), "-set", "key", key,
+        "-set", "key_ms", str(key_ms), "-set", "talk_ms", str(talk_ms),
+        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(free_port() & ~1),
+        "-trace_msg", "-message_file", str(log),
+        "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        "sipp",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        await asyncio.wait_for(proc.wait(), max_seconds + 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    messages = log.read_text(errors="replace") if log.exists() else ""
+    return PhoneResult(proc.returncode or 0, messages)
+
+
+def queue_log(settings: Settings) -> list[dict[str, str]]:
+    """The ACD's queue_log stream, oldest first."""
+    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    try:
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(  # type: ignore[assignment]
+            Keys(settings.redis.prefix).acd_queue_log
+        )
+    finally:
+        client.close()
+    return [fields for _, fields in entries]

@@ -1,0 +1,610 @@
+"""ARI side of the ACD: waiting callers, agent legs, offers, bridges.
+
+Callers reach ``enter`` from the IVR. The store (``acd.store``) decides atomically who gets
+which call; this adapter rings the agent's device with the caller's pseudonym as the only
+identity (the number shown is the hotline's), plays the whisper, asks agents on external
+numbers to press 1, bridges, and reports every outcome back to the store. Offers for a call
+owned by another app instance go to that instance's inbox stream, since only the instance
+holding the caller's Stasis session can bridge it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum, StrEnum
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from acd.config import AgentProfile, Device, DeviceKind, OverflowKind, QueueConfig
+from acd.model import (
+    AcdError,
+    CallKind,
+    MissReason,
+    Offer,
+    OfferedAgent,
+    Party,
+    WaitingCall,
+)
+from acd.routing import announcement
+from acd.store import AcdStore
+from hotline.ari import (
+    AriClient,
+    AriError,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
+from hotline.config import Settings
+from hotline.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+LEG_PREFIX = "agent-"
+
+
+class AcdTimer(StrEnum):
+    """Timers of queued callers and agent legs."""
+
+    RONA = "rona"  # ring no answer
+    CONFIRM = "confirm"  # an external agent has not pressed 1
+    ANNOUNCE = "announce"  # next position announcement
+
+
+#: ISDN causes of an unanswered leg -> why the agent missed the offer.
+MISS_BY_CAUSE = {
+    17: MissReason.BUSY,
+    18: MissReason.NO_ANSWER,
+    19: MissReason.NO_ANSWER,
+    21: MissReason.DECLINED,
+}
+
+
+def is_leg(channel_id: str) -> bool:
+    """Whether a channel is an agent leg this adapter originated."""
+    return channel_id.startswith(LEG_PREFIX)
+
+
+class LegPhase(Enum):
+    """Where an agent leg is."""
+
+    RINGING = "ringing"
+    WHISPER = "whisper"
+    CONFIRM = "confirm"
+    BRIDGED = "bridged"
+    ENDED = "ended"
+
+
+class CallerPhase(Enum):
+    """Where a queued caller is."""
+
+    WAITING = "waiting"
+    BRIDGED = "bridged"
+    LEAVING = "leaving"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One agent leg: the offer it carries and to which caller."""
+
+    leg_id: str
+    offer_id: str
+    agent_id: str
+    call_id: str
+    queue: str
+    external: bool
+    phase: LegPhase = LegPhase.RINGING
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A queued caller channel."""
+
+    call_id: str
+    queue: str
+    language: str
+    pseudonym: str
+    enqueued_at: float
+    phase: CallerPhase = CallerPhase.WAITING
+    offer_id: str = ""
+    legs: tuple[str, ...] = ()
+    agent_id: str = ""
+    bridge: str = ""
+    #: The announcement or farewell playing now ("" if none).
+    playback: str = ""
+
+
+def leg_id(offer_id: str, agent_id: str) -> str:
+    """The channel id of the leg ringing ``agent_id`` for ``offer_id``."""
+    return f"{LEG_PREFIX}{offer_id}-{agent_id}"
+
+
+@dataclass
+class AcdService:
+    """Queues waiting callers and connects them to volunteers."""
+
+    settings: Settings
+    queues: Mapping[str, QueueConfig]
+    agents: Mapping[str, AgentProfile]
+    store: AcdStore
+    ari: AriClient
+    redis: aioredis.Redis
+    timers: ChannelTimers
+    clock: Callable[[], float] = time.time
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def instance(self) -> str:
+        return self.settings.ari.app
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.redis.prefix)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the agent file into the store; start the tick and the inbox reader."""
+        await self.store.sync_agents(list(self.agents.values()))
+        for coro in (self._tick(), self._read_inbox()):
+            task = asyncio.create_task(coro)
+            self._tasks.add(task)
+
+    async def close(self) -> None:
+        """Stop the background tasks."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _tick(self) -> None:
+        """Expire long waits of our calls, and retry routing (widening, wrap-ups ending)."""
+        while True:
+            await asyncio.sleep(self.settings.acd.tick_s)
+            try:
+                now = self.clock()
+                for queue in self.queues:
+                    for leaving in await self.store.expire(queue, self.instance, now):
+                        caller = await self._caller(leaving.call_id)
+                        if caller:
+                            logger.info("%s left %s: %s", caller.call_id, queue, leaving.reason)
+                            await self._overflow(
+                                caller, leaving.overflow.kind, leaving.overflow.target
+                            )
+                    await self.dispatch(queue)
+            except Exception:
+                logger.exception("ACD tick failed; retrying")
+
+    async def _read_inbox(self) -> None:
+        """Ring offers that another instance claimed for our calls."""
+        inbox, last = self.keys.acd_inbox(self.instance), "$"
+        while True:
+            try:
+                batches = cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                    await self.redis.xread({inbox: last}, block=1000, count=100),
+                )
+                for _, entries in batches or []:
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        await self._ring(offer_from_json(fields["offer"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("ACD inbox failed; retrying")
+                await asyncio.sleep(1)
+
+    # --- callers -----------------------------------------------------------------------
+
+    async def enter(
+        self, channel_id: str, queue: str, language: str, variables: Mapping[str, str]
+    ) -> None:
+        """A caller joins ``queue`` (from the IVR, an overflow or a transfer)."""
+        now = self.clock()
+        pseudonym = variables.get("pseudonym", "Anonymous")
+        call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
+        caller = Caller(channel_id, queue, language, pseudonym, now)
+        try:
+            result = await self.store.enqueue(call, now)
+        except AcdError as exc:
+            logger.error("%s cannot join %s: %s", channel_id, queue, exc)
+            await self._leave(caller, ("vm-goodbye",))
+            return
+        if not result.accepted:
+            logger.info("%s refused by %s (%s)", channel_id, queue, result.reason)
+            overflow = self.queues[queue].overflow
+            await self._overflow(caller, overflow.kind, overflow.target)
+            return
+        logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
+        await self._save_caller(caller)
+        await self._announce(caller, result.position, result.ewt_s)
+        await self.dispatch(queue)
+
+    async def handle(self, channel_id: str, event: CallEvent) -> None:
+        """One event of a queued caller (the IVR hands over every event once queued)."""
+        caller = await self._caller(channel_id)
+        if caller is None:
+            return
+        if isinstance(event, StasisEnd | ChannelGone):
+            await self._caller_gone(caller)
+        elif isinstance(event, PlaybackFinished) and event.playback_id == caller.playback:
+            await self._save_caller(replace(caller, playback=""))
+            if caller.phase is CallerPhase.WAITING:
+                await self._music(caller)
+            elif caller.phase is CallerPhase.LEAVING:
+                await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
+        elif isinstance(event, TimerFired) and event.timer == AcdTimer.ANNOUNCE:
+            if caller.phase is CallerPhase.WAITING:
+                position = await self.store.position(channel_id)
+                if position:
+                    await self._announce(caller, position, None)
+        elif isinstance(event, ChannelDtmfReceived) and (
+            event.digit == self.settings.acd.callback_key and caller.phase is CallerPhase.WAITING
+        ):
+            await self._callback(caller)
+
+    async def _announce(self, caller: Caller, position: int, ewt_s: float | None) -> None:
+        """Tell the caller their place (and estimated wait), then hold music."""
+        queue = self.queues[caller.queue]
+        what = announcement(queue, position, ewt_s if ewt_s is not None else 0.0)
+        media: list[str] = []
+        if what.position is not None:
+            if what.position <= 1:
+                media.append("sound:queue-youarenext")
+            else:
+                media += [
+                    "sound:queue-thereare",
+                    f"sound:digits/{min(what.position, 99)}",
+                    "sound:queue-callswaiting",
+                ]
+        if what.wait_s is not None and ewt_s is not None:
+            minutes = max(1, round(what.wait_s / 60))
+            media += [
+                "sound:queue-holdtime",
+                f"sound:digits/{min(minutes, 99)}",
+                "sound:queue-minutes",
+            ]
+        if queue.announce_every_s > 0:
+            self.timers.start(caller.call_id, AcdTimer.ANNOUNCE, queue.announce_every_s)
+        if not media:
+            await self._music(caller)
+            return
+        await self._play(caller, media, "announce")
+
+    async def _play(self, caller: Caller, media: list[str], name: str) -> None:
+        """Play to a queued caller (music pauses; it resumes when the playback ends)."""
+        channel_id = caller.call_id
+        pid = f"{channel_id}:{name}-{int(self.clock() * 1000)}"
+        await self._save_caller(replace(caller, playback=pid))
+        await ari_request(channel_id, "stop music", lambda: self.ari.stop_moh(channel_id))
+        await ari_request(
+            channel_id,
+            name,
+            lambda: self.ari.play(channel_id, media, playback_id=pid, lang=caller.language),
+        )
+
+    async def _music(self, caller: Caller) -> None:
+        moh = self.queues[caller.queue].moh_class
+        await ari_request(
+            caller.call_id, "hold music", lambda: self.ari.start_moh(caller.call_id, moh)
+        )
+
+    async def _callback(self, caller: Caller) -> None:
+        """The caller keeps their place as a callback entry and hangs up."""
+        try:
+            await self.store.to_callback(caller.call_id, self.clock())
+        except AcdError as exc:  # already offered: the call goes on
+            logger.info("%s callback refused: %s", caller.call_id, exc)
+            return
+        logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
+        await self._leave(caller, self.settings.acd.callback_prompt)
+
+    async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
+        if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
+            variables = {"pseudonym": caller.pseudonym}
+            await self.enter(caller.call_id, target, caller.language, variables)
+        elif kind is OverflowKind.CALLBACK:
+            call = WaitingCall(
+                caller.call_id,
+                caller.queue,
+                self.instance,
+                caller.pseudonym,
+                caller.language,
+                caller.enqueued_at,
+                kind=CallKind.CALLBACK,
+            )
+            try:
+                await self.store.enqueue(call, self.clock())
+            except AcdError as exc:
+                logger.warning("%s callback not recorded: %s", caller.call_id, exc)
+            await self._leave(caller, self.settings.acd.callback_prompt)
+        else:
+            await self._leave(caller, ("queue-thankyou", "vm-goodbye"))
+
+    async def _leave(self, caller: Caller, prompt: tuple[str, ...]) -> None:
+        """Play a last message to the caller, then hang up (on PlaybackFinished)."""
+        self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
+        leaving = replace(caller, phase=CallerPhase.LEAVING)
+        await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
+
+    async def _caller_gone(self, caller: Caller) -> None:
+        now = self.clock()
+        self.timers.clear(caller.call_id)
+        await self.redis.delete(self.keys.acd_caller(caller.call_id))
+        if caller.phase is CallerPhase.BRIDGED:
+            await self._end_bridge(caller, caller.agent_id, Party.CALLER)
+            return
+        if caller.phase is CallerPhase.LEAVING:
+            return
+        try:
+            result = await self.store.abandon(caller.call_id, now)
+        except AcdError:
+            return  # already a callback entry, or never queued
+        logger.info("%s abandoned %s after %.0f s", caller.call_id, caller.queue, result.waited_s)
+        for agent_id in result.released:
+            await self._hang_up(leg_id(caller.offer_id, agent_id))
+
+    # --- offers and agent legs -------------------------------------------------------
+
+    async def dispatch(self, queue: str) -> None:
+        """Offer the queue's waiting calls to available agents until one side runs out."""
+        while offer := await self.store.claim(queue, self.clock()):
+            if offer.call.owner_instance == self.instance:
+                await self._ring(offer)
+            else:
+                await self.redis.xadd(
+                    self.keys.acd_inbox(offer.call.owner_instance),
+                    {"offer": offer_to_json(offer)},
+                    maxlen=10_000,
+                    approximate=True,
+                )
+
+    async def _ring(self, offer: Offer) -> None:
+        """Ring every agent of the offer with a masked identity."""
+        call = offer.call
+        caller = await self._caller(call.call_id)
+        if call.kind is not CallKind.VOICE or caller is None:
+            # A callback or a caller gone meanwhile: give the offer back (callbacks are dialled
+            # by the SMS/callback worker, which knows how to reach the caller).
+            for agent in offer.agents:
+                await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
+            return
+        legs = tuple(leg_id(offer.offer_id, a.agent_id) for a in offer.agents)
+        await self._save_caller(replace(caller, offer_id=offer.offer_id, legs=legs))
+        queue = self.queues[call.queue]
+        display = f"{call.pseudonym} ({call.queue})".replace('"', "")
+        caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
+        for agent in offer.agents:
+            await self._originate(offer, agent, queue, caller_id)
+
+    async def _originate(
+        self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str
+    ) -> None:
+        external = agent.device.kind is DeviceKind.EXTERNAL
+        leg = Leg(
+            leg_id(offer.offer_id, agent.agent_id),
+            offer.offer_id,
+            agent.agent_id,
+            offer.call.call_id,
+            offer.call.queue,
+            external,
+        )
+        await self._save_leg(leg)
+        endpoint = agent.device.address
+        if external:
+            endpoint = f"PJSIP/{endpoint}@carrier"
+        variables = {}
+        if agent.auto_answer and not external:
+            variables = {
+                "PJSIP_HEADER(add,Call-Info)": "<sip:hotline>;answer-after=0",
+                "PJSIP_HEADER(add,Alert-Info)": "<http://hotline>;info=alert-autoanswer",
+            }
+        self.timers.start(leg.leg_id, AcdTimer.RONA, queue.ring_timeout_s)
+        try:
+            await self.ari.originate(
+                endpoint=endpoint,
+                app=self.instance,
+                app_args="agent",
+                channel_id=leg.leg_id,
+                caller_id=caller_id,
+                timeout=int(queue.ring_timeout_s) + 5,
+                variables=variables,
+            )
+        except AriError as exc:
+            logger.warning("%s cannot ring agent %s: %s", leg.call_id, agent.agent_id, exc)
+            self.timers.clear(leg.leg_id)
+            await self._miss(leg, MissReason.FAILED)
+
+    async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
+        """One event of an agent leg."""
+        leg = await self._leg(channel_id)
+        if leg is None or leg.phase is LegPhase.ENDED:
+            return
+        match event:
+            case StasisStart():
+                self.timers.cancel(channel_id, AcdTimer.RONA)
+                await self._save_leg(replace(leg, phase=LegPhase.WHISPER))
+                media = [f"sound:{s}" for s in self.settings.acd.whisper]
+                caller = await self._caller(leg.call_id)
+                lang = caller.language if caller else None
+                await ari_request(
+                    channel_id,
+                    "whisper",
+                    lambda: self.ari.play(
+                        channel_id, media, playback_id=f"{channel_id}:whisper", lang=lang
+                    ),
+                )
+            case PlaybackFinished() if leg.phase is LegPhase.WHISPER:
+                if not leg.external:
+                    await self._accept(leg)
+                    return
+                await self._save_leg(replace(leg, phase=LegPhase.CONFIRM))
+                media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
+                self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
+                await ari_request(
+                    channel_id,
+                    "confirm prompt",
+                    lambda: self.ari.play(channel_id, media, playback_id=f"{channel_id}:confirm"),
+                )
+            case ChannelDtmfReceived(digit="1") if leg.external and leg.phase in (
+                LegPhase.WHISPER,
+                LegPhase.CONFIRM,
+            ):
+                self.timers.cancel(channel_id, AcdTimer.CONFIRM)
+                await self._accept(leg)
+            case TimerFired(timer=AcdTimer.RONA) if leg.phase is LegPhase.RINGING:
+                logger.info("%s agent %s did not answer", leg.call_id, leg.agent_id)
+                await self._miss(leg, MissReason.NO_ANSWER)
+            case TimerFired(timer=AcdTimer.CONFIRM) if leg.phase is LegPhase.CONFIRM:
+                logger.info("%s agent %s did not press 1", leg.call_id, leg.agent_id)
+                await self._miss(leg, MissReason.NO_ANSWER)
+            case ChannelDestroyed(cause=cause) if leg.phase is LegPhase.RINGING:
+                await self._miss(leg, MISS_BY_CAUSE.get(cause, MissReason.FAILED))
+            case StasisEnd() | ChannelDestroyed() | ChannelGone():
+                self.timers.clear(channel_id)
+                if leg.phase is LegPhase.BRIDGED:
+                    caller = await self._caller(leg.call_id)
+                    await self._save_leg(replace(leg, phase=LegPhase.ENDED))
+                    if caller:
+                        await self._end_bridge(caller, leg.agent_id, Party.AGENT)
+                else:
+                    await self._miss(leg, MissReason.DECLINED)
+
+    async def _accept(self, leg: Leg) -> None:
+        now = self.clock()
+        result = await self.store.accept(leg.offer_id, leg.agent_id, now)
+        caller = await self._caller(leg.call_id)
+        if not result.won or caller is None:
+            await self._hang_up(leg.leg_id)
+            return
+        bridge = f"bridge-{leg.call_id}"
+        call_id = leg.call_id
+        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED))
+        await self._save_caller(
+            replace(
+                caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge, playback=""
+            )
+        )
+        self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
+        if caller.playback:  # a channel joins a bridge only once its playback has ended
+            pid = caller.playback
+            await ari_request(call_id, "stop announcement", lambda: self.ari.stop_playback(pid))
+        await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
+        await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
+        for channel in (call_id, leg.leg_id):
+            await ari_request(
+                channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
+            )
+        logger.info("%s connected to agent %s in %s", call_id, leg.agent_id, leg.queue)
+        for agent_id in result.released:
+            await self._hang_up(leg_id(leg.offer_id, agent_id))
+
+    async def _miss(self, leg: Leg, reason: MissReason) -> None:
+        """The leg will not take the call: hang it up, tell the store, route again."""
+        await self._save_leg(replace(leg, phase=LegPhase.ENDED))
+        await self._hang_up(leg.leg_id)
+        await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
+
+    async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:
+        try:
+            result = await self.store.reject(offer_id, agent_id, reason, self.clock())
+        except AcdError as exc:
+            logger.info("offer %s to %s already settled: %s", offer_id, agent_id, exc)
+            return
+        if result.agent_paused:
+            logger.info("agent %s paused after missed offers", agent_id)
+        await self.dispatch(queue)
+
+    async def _hang_up(self, channel_id: str) -> None:
+        """Hang up a channel that may already be gone."""
+        self.timers.clear(channel_id)
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError as exc:
+            if exc.status != 404:
+                logger.warning("%s hangup failed: %s", channel_id, exc)
+
+    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party) -> None:
+        """A connected call ended: hang up the other side, wrap up, route again."""
+        if by is Party.AGENT:
+            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING))
+            await self._hang_up(caller.call_id)
+        else:
+            agent_leg = await self._leg(leg_id(caller.offer_id, agent_id))
+            if agent_leg:
+                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED))
+                await self._hang_up(agent_leg.leg_id)
+        await ari_request(
+            caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
+        )
+        try:
+            await self.store.complete(caller.call_id, agent_id, self.clock(), by)
+        except AcdError as exc:
+            logger.warning("%s completion not recorded: %s", caller.call_id, exc)
+        logger.info("%s call with agent %s ended by the %s", caller.call_id, agent_id, by.value)
+
+    # --- state -------------------------------------------------------------------------
+
+    async def _caller(self, channel_id: str) -> Caller | None:
+        raw = await self.redis.get(self.keys.acd_caller(channel_id))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return Caller(**{**data, "phase": CallerPhase(data["phase"]), "legs": tuple(data["legs"])})
+
+    async def _save_caller(self, caller: Caller) -> None:
+        doc = {**asdict(caller), "phase": caller.phase.value}
+        await self.redis.set(self.keys.acd_caller(caller.call_id), json.dumps(doc), ex=86400)
+
+    async def _leg(self, channel_id: str) -> Leg | None:
+        raw = await self.redis.get(self.keys.acd_leg(channel_id))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return Leg(**{**data, "phase": LegPhase(data["phase"])})
+
+    async def _save_leg(self, leg: Leg) -> None:
+        doc = {**asdict(leg), "phase": leg.phase.value}
+        await self.redis.set(self.keys.acd_leg(leg.leg_id), json.dumps(doc), ex=3600)
+
+
+def offer_to_json(offer: Offer) -> str:
+    """An offer as JSON for another instance's inbox."""
+    call = offer.call
+    return json.dumps(
+        {
+            "offer_id": offer.offer_id,
+            "offered_at": offer.offered_at,
+            "call": {**asdict(call), "kind": call.kind.value},
+            "agents": [
+                {
+                    "agent_id": a.agent_id,
+                    "kind": a.device.kind.value,
+                    "address": a.device.address,
+                    "auto_answer": a.auto_answer,
+                }
+                for a in offer.agents
+            ],
+        }
+    )
+
+
+def offer_from_json(text: str) -> Offer:
+    """Inverse of ``offer_to_json``."""
+    data: dict[str, Any] = json.loads(text)
+    call = cast(dict[str, Any], data["call"])
+    agents = tuple(
+        OfferedAgent(a["agent_id"], Device(DeviceKind(a["kind"]), a["address"]), a["auto_answer"])
+        for a in data["agents"]
+    )
+    waiting = WaitingCall(**{**call, "kind": CallKind(call["kind"])})
+    return Offer(data["offer_id"], waiting, agents, data["offered_at"])

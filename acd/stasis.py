@@ -432,8 +432,11 @@ class AcdService:
         match event:
             case StasisStart():
                 self.timers.cancel(channel_id, AcdTimer.RONA)
-                await self._save_leg(replace(leg, phase=LegPhase.WHISPER))
                 media = [f"sound:{s}" for s in self.settings.acd.whisper]
+                if not media:  # no whisper: straight to the press-1 check, or talk at once
+                    await (self._confirm(leg) if leg.external else self._accept(leg))
+                    return
+                await self._save_leg(replace(leg, phase=LegPhase.WHISPER))
                 caller = await self._caller(leg.call_id)
                 lang = caller.language if caller else None
                 await ari_request(
@@ -444,17 +447,7 @@ class AcdService:
                     ),
                 )
             case PlaybackFinished() if leg.phase is LegPhase.WHISPER:
-                if not leg.external:
-                    await self._accept(leg)
-                    return
-                await self._save_leg(replace(leg, phase=LegPhase.CONFIRM))
-                media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
-                self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
-                await ari_request(
-                    channel_id,
-                    "confirm prompt",
-                    lambda: self.ari.play(channel_id, media, playback_id=f"{channel_id}:confirm"),
-                )
+                await (self._confirm(leg) if leg.external else self._accept(leg))
             case ChannelDtmfReceived(digit="1") if leg.external and leg.phase in (
                 LegPhase.WHISPER,
                 LegPhase.CONFIRM,
@@ -478,6 +471,18 @@ class AcdService:
                         await self._end_bridge(caller, leg.agent_id, Party.AGENT)
                 else:
                     await self._miss(leg, MissReason.DECLINED)
+
+    async def _confirm(self, leg: Leg) -> None:
+        """Ask an agent on an external number to press 1: a voicemail cannot."""
+        channel_id = leg.leg_id
+        await self._save_leg(replace(leg, phase=LegPhase.CONFIRM))
+        media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
+        self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
+        await ari_request(
+            channel_id,
+            "confirm prompt",
+            lambda: self.ari.play(channel_id, media, playback_id=f"{channel_id}:confirm"),
+        )
 
     async def _accept(self, leg: Leg) -> None:
         now = self.clock()

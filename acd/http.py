@@ -1,0 +1,187 @@
+"""The ACD's HTTP API: agents sign in and out and pause, staff watch queues and move calls.
+
+| method | path                          | role                    | body                       |
+|--------|-------------------------------|-------------------------|----------------------------|
+| POST   | /acd/agents/{agent_id}/login  | self, supervisor, admin | ``{"queues"?, "device"?}`` |
+| POST   | /acd/agents/{agent_id}/logout | self, supervisor, admin |                            |
+| POST   | /acd/agents/{agent_id}/pause  | self, supervisor, admin | ``{"reason"}``             |
+| POST   | /acd/agents/{agent_id}/resume | self, supervisor, admin |                            |
+| GET    | /acd/agents/{agent_id}        | self, supervisor, admin |                            |
+| GET    | /acd/queues                   | any                     |                            |
+| GET    | /acd/queues/{queue}           | any                     |                            |
+| GET    | /acd/queue_log?count=N        | supervisor, admin       |                            |
+| POST   | /acd/calls/{call_id}/transfer | supervisor, admin       | ``{"queue"}``              |
+
+Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
+to 0. Agent endpoints answer with the agent's view (never its device, which may be a phone
+number); waiting calls appear by pseudonym. Store refusals become ApiError ids: 404
+no-such-agent/queue/call, 409 with the store's code (not-member, illegal-transition, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any, cast
+
+from aiohttp import web
+
+from acd.config import AgentProfile
+from acd.model import AcdError, AgentView
+from acd.routing import IllegalTransition
+from acd.store import AcdStore
+from hotline.auth import PRINCIPAL_KEY, Handler, require_role
+from hotline.http import ApiError
+from hotline.privacy.http import count_param, json_object
+
+#: Roles that may act on any agent, read the queue log and transfer calls.
+STAFF = ("supervisor", "admin")
+#: Longest pause reason accepted.
+MAX_REASON = 100
+#: Store error codes that are not a 409 conflict: (HTTP status, API error id).
+_ERRORS: Mapping[str, tuple[int, str]] = {
+    "unknown-agent": (404, "no-such-agent"),
+    "unknown-queue": (404, "no-such-queue"),
+    "unknown-call": (404, "no-such-call"),
+    "no-queues": (400, "bad-request"),
+}
+
+
+def _api(handler: Handler) -> Handler:
+    """Turn the store's refusals into ApiErrors."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except IllegalTransition as exc:
+            raise ApiError(409, IllegalTransition.code, str(exc)) from None
+        except AcdError as exc:
+            status, error = _ERRORS.get(exc.code, (409, exc.code))
+            raise ApiError(status, error, exc.detail) from None
+
+    return wrapped
+
+
+def _agent_json(view: AgentView) -> dict[str, Any]:
+    return {**asdict(view), "state": view.state.value, "queues": list(view.queues)}
+
+
+def acd_routes(
+    store: AcdStore, agents: Mapping[str, AgentProfile], clock: Callable[[], float]
+) -> list[web.RouteDef]:
+    """The ACD endpoints over ``store``; ``agents`` are the agent file's profiles by id and
+    ``clock`` gives epoch seconds."""
+
+    def profile_of(request: web.Request) -> AgentProfile:
+        """The path's agent, if the principal may act on it (an agent only on itself)."""
+        agent_id = request.match_info["agent_id"]
+        principal = request[PRINCIPAL_KEY]
+        if principal.role not in STAFF and principal.actor != agent_id:
+            raise ApiError(403, "forbidden", "an agent may act only on itself")
+        try:
+            return agents[agent_id]
+        except KeyError:
+            raise ApiError(404, "no-such-agent", agent_id) from None
+
+    async def view(agent_id: str) -> web.Response:
+        found = await store.agent(agent_id)
+        if found is None:
+            raise ApiError(404, "no-such-agent", agent_id)
+        return web.json_response(_agent_json(found))
+
+    async def login(request: web.Request) -> web.Response:
+        profile = profile_of(request)
+        body = await json_object(request)
+        queues = body.get("queues", list(profile.queues))
+        if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+            raise ApiError(400, "bad-request", "queues must be a list of queue names")
+        device = body.get("device", 0)
+        if type(device) is not int or not 0 <= device < len(profile.devices):
+            raise ApiError(
+                400, "bad-request", f"device must be an index below {len(profile.devices)}"
+            )
+        await store.login(profile.id, queues, profile.devices[device], clock())
+        return await view(profile.id)
+
+    async def logout(request: web.Request) -> web.Response:
+        profile = profile_of(request)
+        await store.logout(profile.id, clock())
+        return await view(profile.id)
+
+    async def pause(request: web.Request) -> web.Response:
+        profile = profile_of(request)
+        reason = (await json_object(request)).get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(400, "reason-required", "a pause needs a reason")
+        if len(reason) > MAX_REASON:
+            raise ApiError(400, "bad-request", f"reason is longer than {MAX_REASON} characters")
+        await store.pause(profile.id, reason.strip(), clock())
+        return await view(profile.id)
+
+    async def resume(request: web.Request) -> web.Response:
+        profile = profile_of(request)
+        await store.resume(profile.id, clock())
+        return await view(profile.id)
+
+    async def get_agent(request: web.Request) -> web.Response:
+        return await view(profile_of(request).id)
+
+    async def queues(_: web.Request) -> web.Response:
+        now = clock()
+        stats = await asyncio.gather(*(store.queue_stats(name, now) for name in store.queues))
+        return web.json_response({"queues": [s.to_dict() for s in stats]})
+
+    async def queue(request: web.Request) -> web.Response:
+        name = request.match_info["queue"]
+        now = clock()
+        stats = await store.queue_stats(name, now)
+        waiting = await store.waiting(name)
+        return web.json_response(
+            {
+                "stats": stats.to_dict(),
+                "calls": [
+                    {
+                        "call_id": call.call_id,
+                        "pseudonym": call.pseudonym,
+                        "position": position,
+                        "waited_s": round(max(0.0, now - call.enqueued_at), 3),
+                        "kind": call.kind.value,
+                    }
+                    for position, call in enumerate(waiting, 1)
+                ],
+            }
+        )
+
+    async def queue_log(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await store.redis.xrevrange(store.keys.acd_queue_log, count=count_param(request)),
+        )
+        return web.json_response({"entries": [{"id": i, **fields} for i, fields in entries]})
+
+    async def transfer(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        call_id = request.match_info["call_id"]
+        target = (await json_object(request)).get("queue")
+        if not isinstance(target, str) or not target:
+            raise ApiError(400, "bad-request", "queue must be a queue name")
+        if target not in store.queues:
+            raise ApiError(404, "no-such-queue", target)
+        position = await store.transfer(call_id, target, clock())
+        return web.json_response({"call_id": call_id, "queue": target, "position": position})
+
+    return [
+        web.post("/acd/agents/{agent_id}/login", _api(login)),
+        web.post("/acd/agents/{agent_id}/logout", _api(logout)),
+        web.post("/acd/agents/{agent_id}/pause", _api(pause)),
+        web.post("/acd/agents/{agent_id}/resume", _api(resume)),
+        web.get("/acd/agents/{agent_id}", _api(get_agent)),
+        web.get("/acd/queues", _api(queues)),
+        web.get("/acd/queues/{queue}", _api(queue)),
+        web.get("/acd/queue_log", _api(queue_log)),
+        web.post("/acd/calls/{call_id}/transfer", _api(transfer)),
+    ]

@@ -1,0 +1,89 @@
+"""The privacy API: a supervisor unmasks a caller's number, staff read the audit trail.
+
+| method | path               | role                | returns                                  |
+|--------|--------------------|---------------------|------------------------------------------|
+| POST   | /privacy/unmask    | supervisor          | ``{"number", "pseudonym"}``, not cached  |
+| GET    | /privacy/audit     | supervisor or admin | ``{"records": [...]}`` newest first      |
+
+The actor and role of an unmask come from the bearer token, never from the request body; a
+refused request reaches neither the vault nor its audit stream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from hotline.auth import require_role
+from hotline.http import ApiError
+from hotline.privacy.vault import SUPERVISOR, NotInVault, Vault
+
+#: Records or entries a listing returns without ``count``, and at most.
+DEFAULT_COUNT, MAX_COUNT = 100, 1000
+_COUNT = re.compile(r"[0-9]{1,4}")
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (malformed JSON: 400 malformed-json)."""
+    body = await request.json() if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad-request", "the body must be a JSON object")
+    return body
+
+
+def count_param(request: web.Request) -> int:
+    """The ``count`` query parameter: 1 to MAX_COUNT, DEFAULT_COUNT if absent."""
+    raw = request.query.get("count", str(DEFAULT_COUNT))
+    if not _COUNT.fullmatch(raw) or not 1 <= int(raw) <= MAX_COUNT:
+        raise ApiError(400, "bad-request", f"count must be an integer from 1 to {MAX_COUNT}")
+    return int(raw)
+
+
+def privacy_routes(vault: Vault, clock: Callable[[], datetime]) -> list[web.RouteDef]:
+    """The unmask and audit endpoints over ``vault``; ``clock`` stamps audit records."""
+
+    async def unmask(request: web.Request) -> web.Response:
+        principal = require_role(request, SUPERVISOR)
+        body = await json_object(request)
+        ref, reason = body.get("ref"), body.get("reason")
+        if not isinstance(ref, str) or not ref:
+            raise ApiError(400, "bad-request", "ref must be a non-empty string")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(400, "reason-required", "say why the number must be shown")
+        try:
+            pseudonym = await vault.display(ref, mask_numbers=True)
+            number = await vault.unmask(
+                ref, actor=principal.actor, role=principal.role, reason=reason, now=clock()
+            )
+        except NotInVault:
+            raise ApiError(404, "no-such-ref", ref) from None
+        return web.json_response(
+            {"number": number, "pseudonym": pseudonym},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def audit(request: web.Request) -> web.Response:
+        require_role(request, SUPERVISOR, "admin")
+        records = await vault.audit_log(count_param(request))
+        return web.json_response(
+            {
+                "records": [
+                    {
+                        "id": r.id,
+                        "at": r.at.isoformat(),
+                        "actor": r.actor,
+                        "role": r.role,
+                        "reason": r.reason,
+                        "ref": r.ref,
+                        "pseudonym": r.pseudonym,
+                    }
+                    for r in records
+                ]
+            }
+        )
+
+    return [web.post("/privacy/unmask", unmask), web.get("/privacy/audit", audit)]

@@ -106,9 +106,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)
-    module, _, name = args.resolver.partition(":")
-    factory = getattr(importlib.import_module(module), name)
-    run_worker(settings, factory(settings), burst=args.burst)
+    resolve = None
+    if args.resolver:
+        module, _, name = args.resolver.partition(":")
+        resolve = getattr(importlib.import_module(module), name)(settings)
+    elif len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
+        raise ConfigError("the worker needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
+    run_worker(settings, resolve, burst=args.burst)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Purge vault entries and SMS content past retention now (--schedule: also daily)."""
+    from workers.retention import purge_now, schedule
+
+    settings, _ = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+    print(f"purged: {purge_now(settings)}")
+    if args.schedule:
+        print(f"scheduled: {schedule(settings)}")
     return 0
 
 
@@ -134,11 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument(
         "--resolver",
-        required=True,
-        help="MODULE:FACTORY, FACTORY(settings) -> ref-to-number callable (the number vault)",
+        help="MODULE:FACTORY, FACTORY(settings) -> ref-to-number callable (default: the vault)",
     )
     worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     worker.set_defaults(func=cmd_worker)
+    purge = sub.add_parser("purge", help=cmd_purge.__doc__)
+    purge.add_argument("--schedule", action="store_true", help="also queue the daily purge job")
+    purge.set_defaults(func=cmd_purge)
     return parser
 
 

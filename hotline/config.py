@@ -121,6 +121,11 @@ class SmsSettings:
     provider_timeout: float = 10.0
     #: Seconds message records and inbound conversation content are kept.
     retention_seconds: int = 7 * 86400
+    #: The ACD queue inbound SMS conversations wait in for a volunteer's chat slot.
+    chat_queue: str = "general"
+    #: TOML file of volunteers who get conversations relayed to their own phone by SMS
+    #: (``[agents.ID] number = "+1...", language = "fr"``); "" = none.
+    relay_file: str = ""
 
     def __post_init__(self) -> None:
         if self.provider != "twilio":

@@ -38,6 +38,18 @@
 | ``{p}:sms:optout``                | set    | keyed hashes of numbers that sent STOP            |
 | ``{p}:sms:seen:{kind}:{sid}``     | string | a webhook already handled (Twilio retries)        |
 | ``{p}:sms:conv:{sender}``         | list   | inbound SMS JSON of one sender (keyed hash)       |
+| ``{p}:acd:chat:{conv}``           | hash   | a chat task: queue, agent, state, times           |
+| ``{p}:acd:chat:agent:{id}``       | set    | conversations an agent holds (its chat load)      |
+| ``{p}:acd:chat:q:{q}:wait``       | zset   | conversations waiting for a chat slot, by time    |
+| ``{p}:conv:{id}``                 | hash   | an SMS conversation: caller ref, pseudonym, state |
+| ``{p}:conv:{id}:msgs``            | list   | its messages as JSON (who, body, at; no number)   |
+| ``{p}:conv:open:{ref}``           | string | the open conversation of a caller ref             |
+| ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
+| ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
+| ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
+| ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
+| ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
+| ``{p}:voice:requests``            | stream | call-backs for the ARI side: refs, no numbers     |
 """
 
 from __future__ import annotations
@@ -149,3 +161,50 @@ class Keys:
     def sms_conversation(self, sender: str) -> str:
         """Inbound messages of one sender (keyed hash)."""
         return f"{self.prefix}:sms:conv:{sender}"
+
+    def chat(self, conversation_id: str) -> str:
+        """One chat task of the ACD (the Lua scripts derive the other chat keys from ``acd``)."""
+        return f"{self.acd}:chat:{conversation_id}"
+
+    def chat_agent(self, agent_id: str) -> str:
+        """The conversations an agent holds."""
+        return f"{self.acd}:chat:agent:{agent_id}"
+
+    def conversation(self, conversation_id: str) -> str:
+        """One SMS conversation."""
+        return f"{self.prefix}:conv:{conversation_id}"
+
+    def conversation_messages(self, conversation_id: str) -> str:
+        """The messages of one SMS conversation."""
+        return f"{self.prefix}:conv:{conversation_id}:msgs"
+
+    def open_conversation(self, ref: str) -> str:
+        """The open conversation of the caller whose vault ref is ``ref``."""
+        return f"{self.prefix}:conv:open:{ref}"
+
+    def relay_current(self, agent_id: str) -> str:
+        """The conversation an SMS-relayed volunteer's replies go to."""
+        return f"{self.prefix}:conv:relay:{agent_id}"
+
+    @property
+    def conversation_index(self) -> str:
+        """Conversation ids by last activity."""
+        return f"{self.prefix}:conv:index"
+
+    def request(self, request_id: str) -> str:
+        """One recorded request."""
+        return f"{self.prefix}:req:{request_id}"
+
+    def request_code(self, code: str) -> str:
+        """The open request holding short reference ``code``."""
+        return f"{self.prefix}:req:code:{code}"
+
+    @property
+    def request_index(self) -> str:
+        """Request ids by creation time."""
+        return f"{self.prefix}:req:index"
+
+    @property
+    def voice_requests(self) -> str:
+        """Call-back requests for the ARI side."""
+        return f"{self.prefix}:voice:requests"

@@ -24,6 +24,7 @@ from hotline.privacy import number_token
 from sms.optout import Keyword, keyword
 from sms.outbox import Transition, apply_async
 from sms.recipients import sender_key
+from sms.redact import redact_numbers
 from sms.state import PROVIDER_STATUS
 
 logger = logging.getLogger(__name__)
@@ -84,20 +85,23 @@ class _Webhooks:
         self.public_base_url = settings.sms.public_base_url.rstrip("/")
         self.ttl = settings.sms.retention_seconds
         self.hash_key = settings.secrets.hash_key
+        self.region = settings.privacy.default_region
         self.validator = RequestValidator(settings.secrets.twilio_auth_token)
         self.on_inbound = on_inbound
         self.clock = clock
         self._record_inbound = redis.register_script(RECORD_INBOUND)
 
     async def inbound(self, request: web.Request) -> web.Response:
-        """An inbound SMS: stored under the sender's keyed hash, STOP/START applied, then
+        """An inbound SMS: stored under the sender's keyed hash (with any phone number written
+        in it cut out), STOP/START applied, then
         handed to ``on_inbound``; a failed handover answers 500 so that Twilio retries it."""
         form = await self._signed_form(request)
         sid, sender, to = _require(form, "MessageSid", "From", "To")
         body = form.get("Body", "")
         key = sender_key(sender, self.hash_key)
         token = number_token(sender, self.hash_key)
-        content = json.dumps({"sid": sid, "to": to, "body": body, "at": self.clock()})
+        stored = redact_numbers(body, self.region)
+        content = json.dumps({"sid": sid, "to": to, "body": stored, "at": self.clock()})
         seen = self.keys.sms_seen("inbound", sid)
         marker = await self._record_inbound(
             keys=[seen, self.keys.sms_conversation(key)], args=[content, self.ttl]

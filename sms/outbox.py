@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -75,6 +75,8 @@ class MessageRecord:
     sid: str = ""
     error_code: int = 0
     reason: str = ""
+    #: What the message is about, e.g. ``request:{id}`` or ``conversation:{id}``.
+    subject: str = ""
 
     @classmethod
     def from_hash(cls, raw: Mapping[str, str]) -> MessageRecord:
@@ -96,6 +98,7 @@ class MessageRecord:
             sid=raw.get("sid", ""),
             error_code=int(raw.get("error_code", 0)),
             reason=raw.get("reason", ""),
+            subject=raw.get("subject", ""),
         )
 
 
@@ -151,6 +154,14 @@ def load_message(client: redis.Redis, keys: Keys, message_id: str) -> MessageRec
     return MessageRecord.from_hash(raw) if raw else None
 
 
+async def load_message_async(
+    client: aioredis.Redis, keys: Keys, message_id: str
+) -> MessageRecord | None:
+    """``load_message`` for the asyncio client."""
+    raw = cast(dict[str, str], await client.hgetall(keys.sms_message(message_id)))
+    return MessageRecord.from_hash(raw) if raw else None
+
+
 def failed_messages(client: redis.Redis, keys: Keys, limit: int = 100) -> list[MessageRecord]:
     """The most recent failed or undelivered messages, newest first."""
     ids: list[str] = client.zrevrange(keys.sms_failed, 0, limit - 1)  # type: ignore[assignment]
@@ -182,7 +193,29 @@ class Outbox:
     def enqueue(
         self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
     ) -> str:
-        """Queue ``body`` for ``to`` (E.164; stored only as a ref); the message id."""
+        """Queue ``body`` for ``to`` (E.164; stored in the vault, kept here as its ref)."""
+        return self.enqueue_ref(
+            self.store_number(to, language),
+            from_,
+            body,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            language=language,
+        )
+
+    def enqueue_ref(
+        self,
+        to_ref: str,
+        from_: str,
+        body: str,
+        *,
+        idempotency_key: str,
+        kind: str,
+        language: str,
+        subject: str = "",
+    ) -> str:
+        """Queue ``body`` for the recipient whose vault ref is ``to_ref``; the message id (the
+        first one's if ``idempotency_key`` was used before)."""
         conn: redis.Redis = self.queue.connection
         idem = self.keys.sms_idempotency(idempotency_key)
         existing = conn.get(idem)
@@ -192,13 +225,14 @@ class Outbox:
         record: dict[Any, str | int | float] = {
             "id": message_id,
             "state": MessageState.QUEUED.value,
-            "to_ref": self.store_number(to, language),
+            "to_ref": to_ref,
             "from": from_,
             "body": body,
             "segments": segment_count(body),
             "kind": kind,
             "language": language,
             "created_at": time.time(),
+            "subject": subject,
         }
         ttl = self.settings.retention_seconds
         sms = self.settings
@@ -246,6 +280,29 @@ class Outbox:
             idempotency_key=idempotency_key,
             kind=kind,
             language=language,
+        )
+
+    async def enqueue_ref_async(
+        self,
+        to_ref: str,
+        from_: str,
+        body: str,
+        *,
+        idempotency_key: str,
+        kind: str,
+        language: str,
+        subject: str = "",
+    ) -> str:
+        """``enqueue_ref`` off the event loop."""
+        return await asyncio.to_thread(
+            self.enqueue_ref,
+            to_ref,
+            from_,
+            body,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            language=language,
+            subject=subject,
         )
 
 

@@ -43,6 +43,8 @@ class Refusal:
 INVALID = Refusal(21211, "invalid-number")
 NOT_MOBILE = Refusal(21614, "not-mobile")
 OPTED_OUT = Refusal(21610, "opted-out")
+#: The recipient's vault entry is gone (purged after the retention period).
+GONE = Refusal(0, "recipient-gone")
 
 
 def sender_key(number: str, key: bytes) -> str:

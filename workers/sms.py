@@ -1,5 +1,9 @@
 """The RQ side of outbound SMS: the ``send_message`` job and the worker that runs it.
 
+Records name recipients by vault ref; the job resolves each with the number vault
+(``Vault.reveal_for_delivery`` through ``sms.syncvault``) only to hand the number to the
+provider, and fails the message ("recipient-gone") if retention purged the entry.
+
 Exactly once: a send first claims the message (``queued → sending``) with a fresh attempt token
 and a lease, atomically. Only the holder of the token may record the outcome. A job that finds
 ``sending`` under a live lease (a duplicated job, a retry racing a slow attempt) checks again
@@ -22,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -31,12 +35,13 @@ from rq.job import Job
 
 from hotline.config import Settings, SmsSettings
 from hotline.keys import Keys
-from hotline.privacy import number_token
+from hotline.privacy import NotInVault, number_token
 from sms.outbox import MessageRecord, Transition, apply, load_message
 from sms.provider import ProviderError, TwilioProvider
 from sms.ratelimit import TokenBucket
-from sms.recipients import OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
+from sms.recipients import GONE, OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
 from sms.state import MessageState
+from sms.syncvault import SyncVault
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,8 @@ _deps: contextvars.ContextVar[SmsDeps] = contextvars.ContextVar("sms_deps")
 
 @dataclass(frozen=True)
 class SmsDeps:
-    """What a send needs, built once per worker process."""
+    """What a send (and the retention job) needs, built once per worker process. ``vault`` is
+    None only when a stand-in ``resolve`` replaces it."""
 
     redis: redis.Redis
     keys: Keys
@@ -61,11 +67,18 @@ class SmsDeps:
     resolve: ResolveNumber
     bucket: TokenBucket
     hash_key: bytes = field(repr=False)
+    vault: SyncVault | None = None
+    vault_retention: timedelta = timedelta(days=90)
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_settings(cls, settings: Settings, resolve: ResolveNumber) -> SmsDeps:
-        """Clients for ``settings``: Redis (strings decoded), Twilio, the sender's bucket."""
+    def from_settings(cls, settings: Settings, resolve: ResolveNumber | None = None) -> SmsDeps:
+        """Clients for ``settings``: Redis (strings decoded), Twilio, the sender's bucket, and
+        the number vault that resolves recipients (unless ``resolve`` stands in for it)."""
+        vault = None
+        if resolve is None:
+            vault = SyncVault(settings)
+            resolve = vault.reveal
         client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
         sms = settings.sms
         rate, burst = sms.rate_limit
@@ -83,7 +96,15 @@ class SmsDeps:
             resolve=resolve,
             bucket=TokenBucket(client, rate, burst),
             hash_key=settings.secrets.hash_key,
+            vault=vault,
+            vault_retention=timedelta(days=settings.privacy.retention_days),
         )
+
+    def close(self) -> None:
+        """Close the vault's loop and the Redis client."""
+        if self.vault is not None:
+            self.vault.close()
+        self.redis.close()
 
 
 class SmsWorker(SimpleWorker):
@@ -101,11 +122,16 @@ class SmsWorker(SimpleWorker):
             _deps.reset(token)
 
 
+def current_deps() -> SmsDeps:
+    """The dependencies of the worker running the current job."""
+    return _deps.get()
+
+
 def send_message(message_id: str) -> Retry | None:
     """RQ job: send one queued message (see the module docstring)."""
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
-    return Sender(_deps.get()).run(message_id, retries_left)
+    return Sender(current_deps()).run(message_id, retries_left)
 
 
 @dataclass(frozen=True)
@@ -133,7 +159,9 @@ class Sender:
 
     def _from_queued(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
         d = self.deps
-        number = d.resolve(record.to_ref)
+        number = self._resolve(record)
+        if number is None:
+            return None
         refusal = number_refusal(number) or self._opt_out(number)
         if refusal is not None:
             self._fail(record, refusal.code, refusal.reason)
@@ -172,7 +200,9 @@ class Sender:
     def _recover(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
         """An earlier attempt left the message ``sending``: adopt its send or take it over."""
         d = self.deps
-        number = d.resolve(record.to_ref)
+        number = self._resolve(record)
+        if number is None:
+            return None
         since = datetime.fromtimestamp(record.claimed_at - CLOCK_SKEW, UTC)
         try:
             sid = d.provider.find_sent(
@@ -234,6 +264,15 @@ class Sender:
         logger.warning("sms %s: %s; %s retries left", record.id, exc, retries_left)
         raise exc
 
+    def _resolve(self, record: MessageRecord) -> str | None:
+        """The recipient's number, or None after failing the message if it left the vault."""
+        try:
+            return self.deps.resolve(record.to_ref)
+        except NotInVault:
+            self._fail(record, GONE.code, GONE.reason, record.attempt)
+            logger.warning("sms %s: the recipient is no longer in the vault", record.id)
+            return None
+
     def _opt_out(self, number: str) -> Refusal | None:
         d = self.deps
         opted_out = d.redis.sismember(d.keys.sms_optout, sender_key(number, d.hash_key))
@@ -286,10 +325,18 @@ def _later(seconds: float) -> Retry:
     return Retry(max=MAX_RESCHEDULES, interval=max(1, math.ceil(seconds)))
 
 
-def run_worker(settings: Settings, resolve: ResolveNumber, *, burst: bool = False) -> None:
-    """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules)."""
+def run_worker(
+    settings: Settings, resolve: ResolveNumber | None = None, *, burst: bool = False
+) -> None:
+    """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
+    the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
+    stands in for it."""
     deps = SmsDeps.from_settings(settings, resolve)
     connection = redis.Redis.from_url(settings.redis.url)
     queue = Queue(settings.sms.rq_queue, connection=connection)
     worker = SmsWorker([queue], connection=connection, deps=deps)
-    worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+    finally:
+        deps.close()
+        connection.close()

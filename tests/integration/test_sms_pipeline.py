@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from cryptography.fernet import Fernet
 from rq import Queue
 
 from hotline.config import Settings, load_settings
@@ -23,7 +24,8 @@ from hotline.keys import Keys
 from sms.outbox import MessageRecord, Outbox, failed_messages, load_message
 from sms.recipients import sender_key
 from sms.state import MessageState
-from tests.twilio_standin import StandIn, VaultStandIn
+from sms.syncvault import SyncVault
+from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ MOBILE = "+15145550123"
 OTHER = "+15145550199"
 LANDLINE = "+33142685300"
 HASH_KEY = "sms-test-hash-key-0123456789"
-RESOLVER = ("--resolver", "tests.twilio_standin:vault_resolver")
+VAULT_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture
@@ -47,6 +49,7 @@ def sms_env(redis_url: str, standin: StandIn, **sms: str) -> dict[str, str]:
     """The environment a worker (in-process or not) is configured from."""
     env = {
         "HOTLINE_HASH_KEY": HASH_KEY,
+        "HOTLINE_VAULT_KEYS": VAULT_KEY,
         "HOTLINE_TWILIO_ACCOUNT_SID": standin.account_sid,
         "HOTLINE_TWILIO_AUTH_TOKEN": standin.auth_token,
         "HOTLINE_REDIS_URL": redis_url,
@@ -75,7 +78,7 @@ class Pipeline:
     settings: Settings
     client: redis.Redis
     queue: Queue
-    vault: VaultStandIn
+    vault: SyncVault
     outbox: Outbox
     clock: Callable[[], float] = time.time
 
@@ -100,27 +103,31 @@ class Pipeline:
 
     def work(self, *message_ids: str, within: float = 8.0) -> list[MessageRecord]:
         """Run burst workers (with the scheduler) until every message left queued/sending."""
-        deps = SmsDeps.from_settings(self.settings, self.vault.reveal)
+        deps = SmsDeps.from_settings(self.settings)
         deps = dataclasses.replace(deps, clock=self.clock)
         deadline = time.monotonic() + within
-        while True:
-            worker = SmsWorker([self.queue], connection=self.queue.connection, deps=deps)
-            worker.work(burst=True, with_scheduler=True)
-            records = [self.record(m) for m in message_ids]
-            if all(r.state not in (MessageState.QUEUED, MessageState.SENDING) for r in records):
-                return records
-            assert time.monotonic() < deadline, [r.state for r in records]
-            time.sleep(0.2)
+        try:
+            while True:
+                worker = SmsWorker([self.queue], connection=self.queue.connection, deps=deps)
+                worker.work(burst=True, with_scheduler=True)
+                records = [self.record(m) for m in message_ids]
+                if all(r.state not in (MessageState.QUEUED, MessageState.SENDING) for r in records):
+                    return records
+                assert time.monotonic() < deadline, [r.state for r in records]
+                time.sleep(0.2)
+        finally:
+            deps.close()
 
 
 @pytest.fixture
-def pipeline(settings: Settings) -> Pipeline:
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
     raw = redis.Redis.from_url(settings.redis.url)
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     queue = Queue(settings.sms.rq_queue, connection=raw)
-    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    vault = SyncVault(settings)
     outbox = Outbox(queue, Keys(settings.redis.prefix), settings.sms, vault.store)
-    return Pipeline(settings, client, queue, vault, outbox)
+    yield Pipeline(settings, client, queue, vault, outbox)
+    vault.close()
 
 
 def test_message_is_sent_once_and_stored_without_number(
@@ -135,6 +142,18 @@ def test_message_is_sent_once_and_stored_without_number(
     assert pipeline.client.get(pipeline.keys.sms_sid(record.sid)) == message_id
     raw = pipeline.client.hgetall(pipeline.keys.sms_message(message_id))
     assert MOBILE not in str(raw)
+    assert raw["to_ref"] == pipeline.vault.store(MOBILE, "en")
+    assert pipeline.client.exists(pipeline.keys.vault_entry(raw["to_ref"]))
+
+
+def test_recipient_purged_from_the_vault_fails_the_message(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    message_id = pipeline.send()
+    pipeline.client.delete(pipeline.keys.vault_entry(pipeline.vault.store(MOBILE, "en")))
+    [record] = pipeline.work(message_id)
+    assert (record.state, record.reason) == (MessageState.FAILED, "recipient-gone")
+    assert standin.create_requests == 0
 
 
 def test_same_idempotency_key_gives_one_message_and_one_job(
@@ -220,7 +239,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A ``hotline worker`` process (SIGKILLed if pytest dies)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "worker", *RESOLVER],
+            [sys.executable, "-m", "hotline.cli", "worker"],
             env={**os.environ, **env},
             cwd=ROOT,
             stdout=out,
@@ -258,7 +277,7 @@ def test_rate_limit_holds_across_four_worker_processes(
     env = sms_env(redis_url, standin, short_code_rate=str(rate), short_code_burst=str(burst))
     settings = load_settings(None, env=env)
     raw = redis.Redis.from_url(redis_url)
-    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    vault = SyncVault(settings)
     outbox = Outbox(Queue("sms", connection=raw), Keys("hotline"), settings.sms, vault.store)
     workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
     try:
@@ -269,6 +288,7 @@ def test_rate_limit_holds_across_four_worker_processes(
             )
         sent = standin.wait_for_messages(count, timeout=9)
     finally:
+        vault.close()
         for worker in workers:
             worker.send_signal(signal.SIGKILL)
             worker.wait()

@@ -14,6 +14,7 @@ import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 from rq import Queue
 from twilio.request_validator import RequestValidator
 
@@ -24,11 +25,13 @@ from sms.http import InboundSms, sms_routes
 from sms.outbox import Outbox, load_message
 from sms.recipients import sender_key
 from sms.state import MessageState
-from tests.twilio_standin import StandIn, VaultStandIn
+from sms.syncvault import SyncVault
+from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 SENDER = "+15145550123"
 PUBLIC = "https://sms.hotline.example.org"
+VAULT_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ def make_settings(redis_url: str, standin: StandIn, public: str) -> Settings:
         None,
         env={
             "HOTLINE_HASH_KEY": "sms-test-hash-key-0123456789",
+            "HOTLINE_VAULT_KEYS": VAULT_KEY,
             "HOTLINE_TWILIO_ACCOUNT_SID": standin.account_sid,
             "HOTLINE_TWILIO_AUTH_TOKEN": standin.auth_token,
             "HOTLINE_REDIS_URL": redis_url,
@@ -147,19 +151,20 @@ async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> N
     assert hooks.handed == []
 
 
-async def run_until(
-    settings: Settings, queue: Queue, vault: VaultStandIn, done: Callable[[], bool]
-) -> None:
+async def run_until(settings: Settings, queue: Queue, done: Callable[[], bool]) -> None:
     """Burst workers on this (main) thread, as RQ requires, letting the loop serve webhooks
     in between."""
-    deps = SmsDeps.from_settings(settings, vault.reveal)
+    deps = SmsDeps.from_settings(settings)
     deadline = time.monotonic() + 8
-    while not done():
-        SmsWorker([queue], connection=queue.connection, deps=deps).work(
-            burst=True, with_scheduler=True
-        )
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    try:
+        while not done():
+            SmsWorker([queue], connection=queue.connection, deps=deps).work(
+                burst=True, with_scheduler=True
+            )
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        deps.close()
 
 
 async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
@@ -178,7 +183,7 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
     raw = redis.Redis.from_url(redis_url)
     sync = redis.Redis.from_url(redis_url, decode_responses=True)
     queue = Queue(settings.sms.rq_queue, connection=raw)
-    vault = VaultStandIn(raw, settings.secrets.hash_key)
+    vault = SyncVault(settings)
     outbox = Outbox(queue, Keys("hotline"), settings.sms, vault.store)
     validator = RequestValidator(standin.auth_token)
 
@@ -200,13 +205,13 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
         refused = outbox.enqueue(
             SENDER, "+18005550100", "Hi", idempotency_key="a", kind="t", language="en"
         )
-        await run_until(settings, queue, vault, lambda: state(refused) is MessageState.FAILED)
+        await run_until(settings, queue, lambda: state(refused) is MessageState.FAILED)
         assert standin.create_requests == 0
         await text_us("SM" + "d" * 32, "START")
         sent = outbox.enqueue(
             SENDER, "+18005550100", "Hi", idempotency_key="b", kind="t", language="en"
         )
-        await run_until(settings, queue, vault, lambda: state(sent) is MessageState.DELIVERED)
+        await run_until(settings, queue, lambda: state(sent) is MessageState.DELIVERED)
         assert len(standin.messages) == 1
         # Twilio retries a callback: the duplicate changes nothing.
         sid = standin.messages[0]["sid"]
@@ -218,6 +223,7 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
             assert resp.status == 200
         assert state(sent) is MessageState.DELIVERED
         assert standin.callback_statuses == [200, 200]
+    vault.close()
     await client.aclose()
 
 

@@ -1,0 +1,86 @@
+"""The SMS side of one app instance, built once from the settings: outbox, templates, requests,
+chat routing, conversations, and the HTTP routes (Twilio webhooks and the console API)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+from rq import Queue
+
+from acd.chat import ChatRouter
+from acd.config import AgentProfile
+from hotline.config import Settings
+from hotline.keys import Keys
+from hotline.privacy import Vault
+from sms.console import console_routes
+from sms.conversations import Conversations
+from sms.http import sms_routes
+from sms.outbox import Outbox
+from sms.relay import RelayBook, load_relay
+from sms.requests import RequestDesk
+from sms.syncvault import SyncVault
+from sms.templates import load_templates
+
+
+class SmsGateway:
+    """Everything the app needs for SMS; :meth:`close` on the way out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        redis_client: aioredis.Redis,
+        vault: Vault,
+        agents: Mapping[str, AgentProfile],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        keys = Keys(settings.redis.prefix)
+        self.settings = settings
+        self.redis = redis_client
+        self._rq = redis.Redis.from_url(settings.redis.url)
+        self._vault = SyncVault(settings)
+        self.outbox = Outbox(
+            Queue(settings.sms.rq_queue, connection=self._rq),
+            keys,
+            settings.sms,
+            self._vault.store,
+        )
+        self.templates = load_templates(languages=settings.ivr.languages)
+        self.requests = RequestDesk(redis_client, keys, self.outbox, self.templates, settings)
+        relay = RelayBook()
+        if settings.sms.relay_file:
+            relay = load_relay(
+                Path(settings.sms.relay_file),
+                hash_key=settings.secrets.hash_key,
+                region=settings.privacy.default_region,
+                agents=agents,
+                languages=settings.ivr.languages,
+            )
+        self.conversations = Conversations(
+            redis=redis_client,
+            settings=settings,
+            vault=vault,
+            outbox=self.outbox,
+            router=ChatRouter(redis_client, keys, agents),
+            templates=self.templates,
+            requests=self.requests,
+            relay=relay,
+            clock=clock,
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        """The Twilio webhooks (``/sms/``, signature-checked) and the console (``/chat/``)."""
+        webhooks = sms_routes(
+            redis=self.redis, settings=self.settings, on_inbound=self.conversations.on_inbound
+        )
+        return webhooks + console_routes(self.conversations)
+
+    def close(self) -> None:
+        """Stop the outbox's vault loop and close its Redis client."""
+        self._vault.close()
+        self._rq.close()

@@ -1,0 +1,125 @@
+"""The retention purge on a real Redis: old vault entries, conversations (with their chat
+tasks) and requests go, fresh ones stay; the RQ job run by a real worker schedules tomorrow's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import redis
+from cryptography.fernet import Fernet
+from rq import Queue
+
+from acd.chat import ChatRouter
+from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
+from acd.store import AcdStore
+from hotline import redisconn
+from hotline.config import load_settings
+from hotline.keys import Keys
+from hotline.privacy import Vault
+from sms.conversations import Conversations
+from sms.http import InboundSms
+from sms.outbox import Outbox
+from sms.recipients import sender_key
+from sms.relay import RelayBook
+from sms.requests import RequestDesk
+from sms.syncvault import SyncVault
+from sms.templates import load_templates
+from workers.retention import JOB, purge_now
+from workers.sms import SmsDeps, SmsWorker
+
+OLD, FRESH = "+15145550111", "+15145550122"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+AGENTS = {"ann": AgentProfile("ann", "Ann", "x", (), queues=("general",), chat_capacity=3)}
+
+
+async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
+    redis_url: str,
+) -> None:
+    settings = load_settings(
+        None,
+        env={
+            "HOTLINE_HASH_KEY": "retention-hash-key-0123456789",
+            "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+            "HOTLINE_REDIS_URL": redis_url,
+            "HOTLINE_PRIVACY_RETENTION_DAYS": "30",
+            "HOTLINE_SMS_RETENTION_SECONDS": str(7 * 86400),
+        },
+    )
+    keys = Keys(settings.redis.prefix)
+    client = redisconn.connect(settings.redis)
+    raw = redis.Redis.from_url(redis_url)
+    sync_vault = SyncVault(settings)
+    vault = Vault(
+        client,
+        keys,
+        hash_key=settings.secrets.hash_key,
+        fernet_keys=settings.secrets.vault_keys,
+        default_region="CA",
+    )
+    outbox = Outbox(Queue("sms", connection=raw), keys, settings.sms, sync_vault.store)
+    acd = AcdStore(client, keys, {"general": QueueConfig("general")})
+    await acd.sync_agents(list(AGENTS.values()))
+    await acd.login("ann", ["general"], Device(DeviceKind.SIP, "PJSIP/ann"), 0)
+    templates = load_templates()
+    desk = RequestDesk(client, keys, outbox, templates, settings)
+    now = [0.0]
+    conversations = Conversations(
+        redis=client,
+        settings=settings,
+        vault=vault,
+        outbox=outbox,
+        router=ChatRouter(client, keys, AGENTS),
+        templates=templates,
+        requests=desk,
+        relay=RelayBook(),
+        clock=lambda: now[0],
+    )
+    hash_key = settings.secrets.hash_key
+    try:
+        opened: dict[str, str] = {}
+        for number, at in ((OLD, NOW - timedelta(days=40)), (FRESH, NOW - timedelta(days=1))):
+            now[0] = at.timestamp()
+            sid = f"SM{len(opened)}"
+            sms = InboundSms(sid, sender_key(number, hash_key), number, "+18005550100", "hi", 0)
+            await conversations.on_inbound(sms)
+            held = cast(set[str], await client.smembers(keys.chat_agent("ann")))
+            [opened[number]] = held - set(opened.values())
+            await desk.record_request("pledge", vault.ref_for(number), "en", {}, at)
+        purged = purge_now(settings, NOW)
+        assert (purged.vault, purged.conversations, purged.requests) == (1, 1, 1)
+        assert await vault.find(OLD) is None
+        assert await vault.find(FRESH) is not None
+        assert await conversations.get(opened[OLD]) is None
+        assert await client.llen(keys.conversation_messages(opened[OLD])) == 0
+        assert await client.smembers(keys.chat_agent("ann")) == {opened[FRESH]}
+        assert [m.body for m in await conversations.messages(opened[FRESH])] == ["hi"]
+        assert await client.zcard(keys.request_index) == 1
+        assert purge_now(settings, NOW).vault == 0
+    finally:
+        sync_vault.close()
+        raw.close()
+        await client.aclose()
+
+
+def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
+    settings = load_settings(
+        None,
+        env={
+            "HOTLINE_HASH_KEY": "retention-hash-key-0123456789",
+            "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+            "HOTLINE_REDIS_URL": redis_url,
+        },
+    )
+    raw = redis.Redis.from_url(redis_url)
+    queue = Queue(settings.sms.rq_queue, connection=raw)
+    queue.enqueue(JOB)
+    deps = SmsDeps.from_settings(settings)
+    try:
+        SmsWorker([queue], connection=raw, deps=deps).work(burst=True)
+    finally:
+        deps.close()
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert queue.scheduled_job_registry.get_job_ids() == [f"retention-{tomorrow:%Y%m%d}"]
+    assert queue.failed_job_registry.count == 0
+    raw.close()

@@ -1,0 +1,113 @@
+"""The retention purge: vault entries past ``privacy.retention_days`` (``Vault.purge``), and SMS
+conversations, requests and failed-message index entries past ``sms.retention_seconds``.
+
+``purge_expired`` is an RQ job run by the SMS worker (``hotline worker``); each run schedules
+the next one a day later with ``enqueue_in``, under a job id naming that day, so however many
+times it is scheduled (``hotline purge --schedule``, or two runs the same day) one run a day
+remains. Records also carry Redis TTLs; the purge is what removes them on the retention
+clock even when activity renewed a TTL elsewhere, and what frees the vault.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+from rq import Queue, get_current_job
+
+from hotline.config import Settings
+from hotline.keys import Keys
+from sms.conversations import purge_conversations
+from sms.requests import purge_requests
+from sms.syncvault import SyncVault
+from workers.sms import current_deps
+
+logger = logging.getLogger(__name__)
+
+JOB = "workers.retention.purge_expired"
+INTERVAL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Purged:
+    """How many records one purge removed."""
+
+    vault: int
+    conversations: int
+    requests: int
+    failed_index: int
+
+
+def purge(
+    client: redis.Redis,
+    vault: SyncVault,
+    keys: Keys,
+    *,
+    vault_retention: timedelta,
+    content_retention: timedelta,
+    now: datetime,
+) -> Purged:
+    """Remove what is past retention at ``now``. ``client`` decodes responses."""
+    cutoff = (now - content_retention).timestamp()
+    purged = Purged(
+        vault=vault.purge(vault_retention, now),
+        conversations=purge_conversations(client, keys, cutoff),
+        requests=purge_requests(client, keys, cutoff),
+        failed_index=int(client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
+    )
+    logger.info("retention purge: %s", purged)
+    return purged
+
+
+def purge_now(settings: Settings, now: datetime | None = None) -> Purged:
+    """One purge with clients of its own (``hotline purge``)."""
+    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    vault = SyncVault(settings)
+    try:
+        return purge(
+            client,
+            vault,
+            Keys(settings.redis.prefix),
+            vault_retention=timedelta(days=settings.privacy.retention_days),
+            content_retention=timedelta(seconds=settings.sms.retention_seconds),
+            now=now or datetime.now(UTC),
+        )
+    finally:
+        vault.close()
+        client.close()
+
+
+def purge_expired() -> None:
+    """RQ job: purge, then schedule tomorrow's run (on the SMS worker's dependencies)."""
+    deps = current_deps()
+    if deps.vault is None:
+        raise RuntimeError("the retention purge needs the number vault, not a stand-in resolver")
+    job = get_current_job()
+    assert job is not None
+    purge(
+        deps.redis,
+        deps.vault,
+        deps.keys,
+        vault_retention=deps.vault_retention,
+        content_retention=timedelta(seconds=deps.settings.retention_seconds),
+        now=datetime.fromtimestamp(deps.clock(), UTC),
+    )
+    _schedule(Queue(job.origin, connection=job.connection), datetime.now(UTC))
+
+
+def schedule(settings: Settings) -> str:
+    """Schedule the daily purge on the SMS queue (a no-op if tomorrow's is already there);
+    the job id."""
+    connection = redis.Redis.from_url(settings.redis.url)
+    try:
+        return _schedule(Queue(settings.sms.rq_queue, connection=connection), datetime.now(UTC))
+    finally:
+        connection.close()
+
+
+def _schedule(queue: Queue, now: datetime) -> str:
+    job_id = f"retention-{(now + INTERVAL):%Y%m%d}"
+    queue.enqueue_in(INTERVAL, JOB, job_id=job_id, result_ttl=0, description="retention purge")
+    return job_id

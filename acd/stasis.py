@@ -58,6 +58,7 @@ class AcdTimer(StrEnum):
     RONA = "rona"  # ring no answer
     CONFIRM = "confirm"  # an external agent has not pressed 1
     ANNOUNCE = "announce"  # next position announcement
+    EXPIRED = "expired"  # the caller left the queue (max wait, or no agent left)
 
 
 #: ISDN causes of an unanswered leg -> why the agent missed the offer.
@@ -174,12 +175,9 @@ class AcdService:
                 now = self.clock()
                 for queue in self.queues:
                     for leaving in await self.store.expire(queue, self.instance, now):
-                        caller = await self._caller(leaving.call_id)
-                        if caller:
-                            logger.info("%s left %s: %s", caller.call_id, queue, leaving.reason)
-                            await self._overflow(
-                                caller, leaving.overflow.kind, leaving.overflow.target
-                            )
+                        logger.info("%s left %s: %s", leaving.call_id, queue, leaving.reason.value)
+                        # Handled on the caller's own ordered queue, like its other events.
+                        self.timers.start(leaving.call_id, AcdTimer.EXPIRED, 0)
                     await self.dispatch(queue)
             except Exception:
                 logger.exception("ACD tick failed; retrying")
@@ -210,6 +208,9 @@ class AcdService:
     ) -> None:
         """A caller joins ``queue`` (from the IVR, an overflow or a transfer)."""
         now = self.clock()
+        previous = await self._caller(channel_id)  # an overflow or transfer from another queue
+        if previous:
+            await self._stop_playback(previous)
         pseudonym = variables.get("pseudonym", "Anonymous")
         call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
         caller = Caller(channel_id, queue, language, pseudonym, now)
@@ -237,7 +238,7 @@ class AcdService:
         if isinstance(event, StasisEnd | ChannelGone):
             await self._caller_gone(caller)
         elif isinstance(event, PlaybackFinished) and event.playback_id == caller.playback:
-            await self._save_caller(replace(caller, playback=""))
+            await self._save_caller(replace(caller, playback=""), "playback")
             if caller.phase is CallerPhase.WAITING:
                 await self._music(caller)
             elif caller.phase is CallerPhase.LEAVING:
@@ -247,6 +248,9 @@ class AcdService:
                 position = await self.store.position(channel_id)
                 if position:
                     await self._announce(caller, position, None)
+        elif isinstance(event, TimerFired) and event.timer == AcdTimer.EXPIRED:
+            overflow = self.queues[caller.queue].overflow
+            await self._overflow(caller, overflow.kind, overflow.target)
         elif isinstance(event, ChannelDtmfReceived) and (
             event.digit == self.settings.acd.callback_key and caller.phase is CallerPhase.WAITING
         ):
@@ -284,13 +288,19 @@ class AcdService:
         """Play to a queued caller (music pauses; it resumes when the playback ends)."""
         channel_id = caller.call_id
         pid = f"{channel_id}:{name}-{int(self.clock() * 1000)}"
-        await self._save_caller(replace(caller, playback=pid))
+        await self._stop_playback(caller)
+        await self._save_caller(replace(caller, playback=pid), "playback")
         await ari_request(channel_id, "stop music", lambda: self.ari.stop_moh(channel_id))
         await ari_request(
             channel_id,
             name,
             lambda: self.ari.play(channel_id, media, playback_id=pid, lang=caller.language),
         )
+
+    async def _stop_playback(self, caller: Caller) -> None:
+        if caller.playback:
+            pid = caller.playback
+            await ari_request(caller.call_id, "stop playback", lambda: self.ari.stop_playback(pid))
 
     async def _music(self, caller: Caller) -> None:
         moh = self.queues[caller.queue].moh_class
@@ -334,6 +344,7 @@ class AcdService:
         """Play a last message to the caller, then hang up (on PlaybackFinished)."""
         self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
         leaving = replace(caller, phase=CallerPhase.LEAVING)
+        await self._save_caller(leaving, "phase")
         await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
 
     async def _caller_gone(self, caller: Caller) -> None:
@@ -379,7 +390,9 @@ class AcdService:
                 await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
             return
         legs = tuple(leg_id(offer.offer_id, a.agent_id) for a in offer.agents)
-        await self._save_caller(replace(caller, offer_id=offer.offer_id, legs=legs))
+        await self._save_caller(
+            replace(caller, offer_id=offer.offer_id, legs=legs), "offer_id", "legs"
+        )
         queue = self.queues[call.queue]
         display = f"{call.pseudonym} ({call.queue})".replace('"', "")
         caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
@@ -436,7 +449,7 @@ class AcdService:
                 if not media:  # no whisper: straight to the press-1 check, or talk at once
                     await (self._confirm(leg) if leg.external else self._accept(leg))
                     return
-                await self._save_leg(replace(leg, phase=LegPhase.WHISPER))
+                await self._save_leg(replace(leg, phase=LegPhase.WHISPER), "phase")
                 caller = await self._caller(leg.call_id)
                 lang = caller.language if caller else None
                 await ari_request(
@@ -466,7 +479,7 @@ class AcdService:
                 self.timers.clear(channel_id)
                 if leg.phase is LegPhase.BRIDGED:
                     caller = await self._caller(leg.call_id)
-                    await self._save_leg(replace(leg, phase=LegPhase.ENDED))
+                    await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
                     if caller:
                         await self._end_bridge(caller, leg.agent_id, Party.AGENT)
                 else:
@@ -475,7 +488,7 @@ class AcdService:
     async def _confirm(self, leg: Leg) -> None:
         """Ask an agent on an external number to press 1: a voicemail cannot."""
         channel_id = leg.leg_id
-        await self._save_leg(replace(leg, phase=LegPhase.CONFIRM))
+        await self._save_leg(replace(leg, phase=LegPhase.CONFIRM), "phase")
         media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
         self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
         await ari_request(
@@ -493,16 +506,11 @@ class AcdService:
             return
         bridge = f"bridge-{leg.call_id}"
         call_id = leg.call_id
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED))
-        await self._save_caller(
-            replace(
-                caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge, playback=""
-            )
-        )
+        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        bridged = replace(caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge)
+        await self._save_caller(bridged, "phase", "agent_id", "bridge")
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
-        if caller.playback:  # a channel joins a bridge only once its playback has ended
-            pid = caller.playback
-            await ari_request(call_id, "stop announcement", lambda: self.ari.stop_playback(pid))
+        await self._stop_playback(caller)  # a channel joins a bridge only once it is silent
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
         await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
         for channel in (call_id, leg.leg_id):
@@ -515,7 +523,7 @@ class AcdService:
 
     async def _miss(self, leg: Leg, reason: MissReason) -> None:
         """The leg will not take the call: hang it up, tell the store, route again."""
-        await self._save_leg(replace(leg, phase=LegPhase.ENDED))
+        await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
         await self._hang_up(leg.leg_id)
         await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
 
@@ -541,12 +549,12 @@ class AcdService:
     async def _end_bridge(self, caller: Caller, agent_id: str, by: Party) -> None:
         """A connected call ended: hang up the other side, wrap up, route again."""
         if by is Party.AGENT:
-            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING))
+            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
             await self._hang_up(caller.call_id)
         else:
             agent_leg = await self._leg(leg_id(caller.offer_id, agent_id))
             if agent_leg:
-                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED))
+                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
                 await self._hang_up(agent_leg.leg_id)
         await ari_request(
             caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
@@ -560,26 +568,44 @@ class AcdService:
     # --- state -------------------------------------------------------------------------
 
     async def _caller(self, channel_id: str) -> Caller | None:
-        raw = await self.redis.get(self.keys.acd_caller(channel_id))
-        if not raw:
+        data = await self._load(self.keys.acd_caller(channel_id))
+        if "queue" not in data:
             return None
-        data = json.loads(raw)
         return Caller(**{**data, "phase": CallerPhase(data["phase"]), "legs": tuple(data["legs"])})
 
-    async def _save_caller(self, caller: Caller) -> None:
-        doc = {**asdict(caller), "phase": caller.phase.value}
-        await self.redis.set(self.keys.acd_caller(caller.call_id), json.dumps(doc), ex=86400)
+    async def _save_caller(self, caller: Caller, *fields: str) -> None:
+        """Write ``fields`` of the caller's record (all of them if none are named).
+
+        Several tasks touch one caller (its own events, offers from the tick, the agent leg),
+        so each writes only what it changed: a field written elsewhere is never clobbered.
+        """
+        await self._save(self.keys.acd_caller(caller.call_id), caller, fields, 86400)
 
     async def _leg(self, channel_id: str) -> Leg | None:
-        raw = await self.redis.get(self.keys.acd_leg(channel_id))
-        if not raw:
+        data = await self._load(self.keys.acd_leg(channel_id))
+        if "offer_id" not in data:
             return None
-        data = json.loads(raw)
         return Leg(**{**data, "phase": LegPhase(data["phase"])})
 
-    async def _save_leg(self, leg: Leg) -> None:
-        doc = {**asdict(leg), "phase": leg.phase.value}
-        await self.redis.set(self.keys.acd_leg(leg.leg_id), json.dumps(doc), ex=3600)
+    async def _save_leg(self, leg: Leg, *fields: str) -> None:
+        await self._save(self.keys.acd_leg(leg.leg_id), leg, fields, 3600)
+
+    async def _load(self, key: str) -> dict[str, Any]:
+        raw = cast(dict[str, str], await self.redis.hgetall(key))
+        return {name: json.loads(value) for name, value in raw.items()}
+
+    async def _save(
+        self, key: str, record: Caller | Leg, fields: tuple[str, ...], ttl: int
+    ) -> None:
+        doc: dict[Any, Any] = {
+            name: json.dumps(value.value if isinstance(value, Enum) else value)
+            for name, value in asdict(record).items()
+            if not fields or name in fields
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=doc)
+            pipe.expire(key, ttl)
+            await pipe.execute()
 
 
 def offer_to_json(offer: Offer) -> str:

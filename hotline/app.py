@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self, cast
+from typing import Any, Self, cast
 
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from acd.config import load_agents, load_queues
+from acd.http import acd_routes
 from acd.stasis import AcdService, is_leg
 from acd.store import AcdStore
 from hotline import redisconn
@@ -40,9 +42,12 @@ from hotline.config import Settings
 from hotline.http import build_web_app
 from hotline.keys import Keys
 from hotline.logs import channel_var
+from hotline.metrics import metrics_routes
 from hotline.privacy import Vault
+from hotline.privacy.http import privacy_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
+from sms.gateway import SmsGateway
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +84,13 @@ class HotlineApp:
             default_region=settings.privacy.default_region,
         )
         queues = load_queues(settings.acd.queues)
+        agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
+        store = AcdStore(self.redis, keys, queues)
         self.acd = AcdService(
             settings=settings,
             queues=queues,
-            agents={a.id: a for a in load_agents(settings.acd.agents, queues)},
-            store=AcdStore(self.redis, keys, queues),
+            agents=agents,
+            store=store,
             ari=self.ari,
             redis=self.redis,
             timers=self.timers,
@@ -100,12 +107,20 @@ class HotlineApp:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
-        self._web = web.AppRunner(build_web_app(settings, self.health), access_log=None)
+        self.sms = SmsGateway(settings, redis_client=self.redis, vault=self.vault, agents=agents)
+        routes = [
+            *acd_routes(store, agents, time.time),
+            *metrics_routes(store, list(queues), time.time),
+            *privacy_routes(self.vault, utc_now),
+            *self.sms.routes(),
+        ]
+        self._web = web.AppRunner(build_web_app(settings, self.health, routes), access_log=None)
 
     async def __aenter__(self) -> Self:
         await self._wait_for_redis()
         await self.ari.start()
         await self.acd.start()
+        self._spawn(self._route_chats(), "chats")
         await self._web.setup()
         http = self.settings.http
         await web.TCPSite(self._web, http.bind, http.port).start()
@@ -136,6 +151,7 @@ class HotlineApp:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.acd.close()
+        self.sms.close()
         await self._web.cleanup()
         await self.dispatcher.close()
         await self.stream.close()
@@ -171,9 +187,22 @@ class HotlineApp:
             self.dispatcher.submit(event.channel_id, event)
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
-            task = asyncio.create_task(self._resync(), name="resync")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._resync(), "resync")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run a background task owned by the app (cancelled on close)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _route_chats(self) -> None:
+        """Offer waiting text conversations to volunteers with a free chat slot."""
+        while True:
+            await asyncio.sleep(self.settings.acd.tick_s)
+            try:
+                await self.sms.conversations.dispatch()
+            except Exception:
+                logger.exception("chat routing failed; retrying")
 
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
         channel_var.set(channel_id)

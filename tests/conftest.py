@@ -23,7 +23,13 @@ from cryptography.fernet import Fernet
 
 from hotline.app import HotlineApp, utc_now
 from hotline.config import Settings, load_settings
-from hotline.harness import PrivateAsterisk, RedisServer, _die_with_parent, free_port
+from hotline.harness import (
+    PrivateAsterisk,
+    RedisServer,
+    _die_with_parent,
+    free_port,
+    free_port_range,
+)
 from hotline.keys import Keys
 from ivr.flow import Flow, load_flow
 
@@ -63,6 +69,7 @@ def base_settings() -> Settings:
             "HOTLINE_ACD_QUEUES": str(TESTS / "acd" / "queues.toml"),
             "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
             "HOTLINE_ACD_TICK_S": "0.3",
+            "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "3",
         },
     )
 
@@ -165,7 +172,7 @@ async def place_call(
         "-key", "caller", caller,
         "-s", ast.dids[0].lstrip("+"),
         "-i", "127.0.0.1", "-mi", "127.0.0.1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_port_range(4)),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
         f"{ast.sip_bind}:{ast.sip_port}",
     ]  # fmt: skip
@@ -256,7 +263,7 @@ async def agent_phone(
         "-sf", str(TESTS / "sipp" / "agent.xml"), "-m", str(calls),
         "-set", "mode", mode, "-set", "ring_ms", str(ring_ms), "-set", "key", key,
         "-set", "key_ms", str(key_ms), "-set", "talk_ms", str(talk_ms),
-        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(free_port() & ~1),
+        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(free_port_range(4)),
         "-trace_msg", "-message_file", str(log),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
     ]  # fmt: skip

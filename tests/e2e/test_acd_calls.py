@@ -68,3 +68,166 @@ async def test_queued_call_reaches_a_volunteer_who_sees_only_a_pseudonym(
     assert seen[:1] == ["ENTERQUEUE"]
     assert "CONNECT" in seen
     assert "COMPLETEAGENT" in seen
+
+
+def to_queue(digit: str) -> tuple[tuple[int, str], ...]:
+    """Keys that reach a test queue: English, then ``digit`` at the main menu."""
+    return ((2000, "1"), (900, digit))
+
+
+async def test_ring_no_answer_moves_the_call_on_and_repeated_misses_pause_the_agent(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice")
+        # Alice never answers: after two misses (max_misses = 2) she is paused, and the
+        # caller, still waiting with nobody left, hangs up.
+        phone = asyncio.create_task(
+            agent_phone(phone_ports["alice"], tmp_path, mode="noanswer", calls=2)
+        )
+        result = await place_call(asterisk, keys=TO_GENERAL, hangup_ms=8500)
+        rang = await phone
+        assert result.ok, result.output
+        assert rang.returncode == 0, rang.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        alice = await app.acd.store.agent("alice")
+    assert alice is not None
+    assert alice.state is AgentState.PAUSED
+    assert alice.pause_reason == "no-answer"
+    assert len(rang.invites) == 2
+    seen = events(settings)
+    assert seen.count(("RINGNOANSWER", "alice")) == 2
+    assert ("PAUSE", "alice") in seen
+    assert seen[-1][0] == "ABANDON"
+
+
+async def test_caller_hanging_up_while_an_agent_rings_cancels_the_ringing(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice")
+        phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, mode="noanswer"))
+        result = await place_call(asterisk, keys=TO_GENERAL, hangup_ms=1500)
+        rang = await phone  # the scenario ends only on CANCEL
+        assert result.ok, result.output
+        assert rang.returncode == 0, rang.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        alice = await app.acd.store.agent("alice")
+    assert alice is not None
+    assert alice.state is AgentState.AVAILABLE
+    assert [e for e, _ in events(settings)][-1] == "ABANDON"
+
+
+async def test_ring_all_connects_the_first_to_answer_and_stops_the_others(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        for agent in ("alice", "bruno", "chen"):
+            await log_in(app, agent, "ringall")
+        phones = [
+            asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, mode="noanswer")),
+            asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1000)),
+            asyncio.create_task(agent_phone(phone_ports["chen"], tmp_path, mode="noanswer")),
+        ]
+        result = await place_call(asterisk, keys=to_queue("3"))
+        alice, bruno, chen = await asyncio.gather(*phones)
+        assert result.ok, result.output
+        for phone in (alice, bruno, chen):
+            assert phone.returncode == 0, phone.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    connects = [agent for event, agent in events(settings) if event == "CONNECT"]
+    assert connects == ["bruno"]
+
+
+async def test_linear_strategy_rings_in_file_order_and_a_busy_agent_is_skipped(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        for agent in ("chen", "bruno", "alice"):  # login order must not matter
+            await log_in(app, agent, "linear")
+        phones = [
+            asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, mode="busy")),
+            asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=800)),
+        ]
+        result = await place_call(asterisk, keys=to_queue("4"))
+        alice, bruno = await asyncio.gather(*phones)
+        assert result.ok, result.output
+        assert alice.returncode == 0
+        assert bruno.returncode == 0
+        await wait_until_idle(app, asterisk)
+    offered = [agent for event, agent in events(settings) if event in ("OFFER", "RINGNOANSWER")]
+    assert offered[0] == "alice"
+    assert [agent for event, agent in events(settings) if event == "CONNECT"] == ["bruno"]
+
+
+async def test_a_caller_who_waited_too_long_overflows_to_another_queue(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice", "general")  # nobody in "overflowing" (max_wait_s = 2)
+        phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=800))
+        result = await place_call(asterisk, keys=to_queue("5"))
+        answered = await phone
+        assert result.ok, result.output
+        assert answered.returncode == 0
+        await wait_until_idle(app, asterisk)
+    log = [(e["event"], e["queue"]) for e in queue_log(settings)]
+    assert ("EXITWITHTIMEOUT", "overflowing") in log
+    assert log.index(("EXITWITHTIMEOUT", "overflowing")) < log.index(("ENTERQUEUE", "general"))
+    assert ("CONNECT", "general") in log
+
+
+async def test_a_volunteer_on_a_mobile_must_press_1_before_the_caller_is_connected(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "dana", "mobile")  # max_misses = 1: one miss pauses her
+        # First offer: voicemail-like, answers and never presses 1 -> not connected.
+        voicemail = asyncio.create_task(
+            agent_phone(phone_ports["dana"], tmp_path, talk_ms=0, max_seconds=20)
+        )
+        caller = asyncio.create_task(place_call(asterisk, keys=to_queue("6"), hangup_ms=6000))
+        missed = await voicemail
+        assert (await caller).ok
+        await wait_until_idle(app, asterisk)
+        assert ("RINGNOANSWER", "dana") in events(settings)
+        assert "CONNECT" not in [e for e, _ in events(settings)]
+        await app.acd.store.resume("dana", app.acd.clock())
+        # Second offer: Dana presses 1 and talks.
+        phone = asyncio.create_task(
+            agent_phone(phone_ports["dana"], tmp_path, key="1", key_ms=600, talk_ms=1200)
+        )
+        result = await place_call(asterisk, keys=to_queue("6"))
+        answered = await phone
+        assert result.ok, result.output
+        assert answered.returncode == 0, answered.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    assert missed.returncode == 0
+    assert [a for e, a in events(settings) if e == "CONNECT"] == ["dana"]
+    (invite,) = answered.invites
+    assert CALLER.lstrip("+")[-10:] not in invite
+    assert invite.startswith("INVITE sip:+15145550999@")

@@ -130,6 +130,8 @@ class AgentProfile:
     auto_answer: bool = False
     nailed_up: bool = False
     chat_capacity: int = 3
+    #: Digits the volunteer keys on the volunteer line to log in ("" = no phone login).
+    phone_code: str = ""
 
 
 def hash_pin(pin: str) -> str:
@@ -331,7 +333,7 @@ _ADDRESS = re.compile(r"[^\s;,]+")
 def _agent(r: _Reader) -> AgentProfile:
     r.check_keys(
         {"name", "pin_hash", "devices", "queues"},
-        {"skills", "wrapup_s", "auto_answer", "nailed_up", "chat_capacity"},
+        {"skills", "wrapup_s", "auto_answer", "nailed_up", "chat_capacity", "phone_code"},
     )
     name = r.table["name"]
     if not isinstance(name, str) or not name.strip():
@@ -372,4 +374,12 @@ def _agent(r: _Reader) -> AgentProfile:
         auto_answer=r.flag("auto_answer", False),
         nailed_up=r.flag("nailed_up", False),
         chat_capacity=r.integer("chat_capacity", 3, low=0, high=50),
+        phone_code=_phone_code(r),
     )
+
+
+def _phone_code(r: _Reader) -> str:
+    code = r.table.get("phone_code", "")
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{0,12}", code):
+        r.fail("'phone_code' must be a string of up to 12 digits")
+    return code

@@ -23,6 +23,7 @@ from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.stasis import AcdService, is_leg
 from acd.store import AcdStore
+from acd.volunteer_line import VolunteerLine
 from hotline import redisconn
 from hotline.ari import (
     AriClient,
@@ -94,6 +95,15 @@ class HotlineApp:
             ari=self.ari,
             redis=self.redis,
             timers=self.timers,
+        )
+        self.volunteers = VolunteerLine(
+            ari=self.ari,
+            redis=self.redis,
+            keys=keys,
+            store=store,
+            agents=agents,
+            timers=self.timers,
+            language=flow.default_language,
         )
         self.ivr = IvrService(
             settings=settings,
@@ -209,8 +219,10 @@ class HotlineApp:
         try:
             if is_leg(channel_id):
                 await self.acd.handle_leg(channel_id, event)
-                return
-            await self.ivr.handle(channel_id, event)
+            elif isinstance(event, StasisStart) and event.args[:1] == ("volunteer",):
+                await self.volunteers.start(channel_id, event)
+            elif not await self.ivr.handle(channel_id, event):
+                await self.volunteers.handle(channel_id, event)
         except Exception:
             if ends_call(event):
                 raise

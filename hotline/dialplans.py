@@ -74,6 +74,7 @@ def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
         carrier_dtmf_mode=ast.carrier_dtmf_mode,
         carrier_match_lines="\n".join(f"match = {m}" for m in ast.carrier_match),
         did_lines=did_lines(ast.dids),
+        volunteer_exten=settings.acd.volunteer_did.lstrip("+"),
         ari_app=settings.ari.app,
         ari_username=settings.ari.username,
         ari_password=settings.secrets.ari_password,

@@ -25,6 +25,7 @@
 | ``{p}:acd:leg:{leg}``             | string | JSON: one agent leg's offer, agent, call, phase   |
 | ``{p}:acd:caller:{channel}``      | string | JSON: a queued caller's offer, legs, bridge       |
 | ``{p}:acd:inbox:{instance}``      | stream | offers for calls another instance owns            |
+| ``{p}:login:{channel}``           | string | JSON: a volunteer-line call's state (no PIN)      |
 | ``{p}:vault:entry:{ref}``         | hash   | one caller: encrypted number, pseudonym, its slot |
 |                                   |        | key, language, created, last_seen                 |
 | ``{p}:vault:last_seen``           | zset   | vault refs scored by last_seen (epoch seconds)    |
@@ -101,6 +102,10 @@ class Keys:
     def acd_caller(self, channel_id: str) -> str:
         """The adapter's state of one caller channel in a queue (media, offer, bridge)."""
         return f"{self.acd}:caller:{channel_id}"
+
+    def login(self, channel_id: str) -> str:
+        """The state of one call to the volunteer line (no PIN in it)."""
+        return f"{self.prefix}:login:{channel_id}"
 
     def acd_inbox(self, instance: str) -> str:
         """Offers claimed by any instance for calls that ``instance`` owns."""

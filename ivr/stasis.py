@@ -78,22 +78,22 @@ class IvrService:
     def keys(self) -> Keys:
         return Keys(self.settings.redis.prefix)
 
-    async def handle(self, channel_id: str, event: CallEvent) -> None:
-        """Process one event of one call."""
+    async def handle(self, channel_id: str, event: CallEvent) -> bool:
+        """Process one event of one call; False if the channel is not an IVR call."""
         if isinstance(event, StasisStart):
             await self._start(channel_id, event)
-            return
+            return True
         state = await self._load(channel_id)
         if state is None:
-            return  # not a call of ours, or already finished
+            return False  # not an IVR call, or already finished
         if state.phase is machine.Phase.QUEUED:
             await self.queues.handle(channel_id, event)
         if isinstance(event, StasisEnd | ChannelGone):
             await self._finish(channel_id, state)
-            return
+            return True
         ivr_event = self._to_machine_event(event)
         if ivr_event is None:
-            return
+            return True
         new_state, commands = machine.step(self.flow, state, ivr_event, self.clock())
         extra = []
         if isinstance(event, PlaybackFinished):
@@ -101,6 +101,7 @@ class IvrService:
             extra.append(("played", {"playback": played, "state": event.state}))
         await self._write(channel_id, new_state, commands, extra)
         await self._execute(channel_id, commands)
+        return True
 
     async def _start(self, channel_id: str, event: StasisStart) -> None:
         if not event.args or event.args[0] != "inbound":

@@ -35,6 +35,8 @@ from ivr.flow import Flow, load_flow
 
 TESTS = Path(__file__).resolve().parent
 CALLER = "+15145550123"
+#: How many keys tests/sipp/caller.xml can press.
+KEY_SLOTS = 12
 
 
 @pytest.fixture(scope="session")
@@ -157,12 +159,13 @@ async def place_call(
     hangup_ms: int = 0,
     caller: str = CALLER,
     max_seconds: int = 40,
+    dial: str = "",
 ) -> CallResult:
     """One SIPp call to the toll-free number: ``keys`` are (pause ms, digit) pairs sent as SIP
     INFO; ``hangup_ms`` > 0 makes the caller hang up that long after the last key, otherwise the
     caller waits for the service to hang up."""
-    assert len(keys) <= 3
-    padded = list(keys) + [(0, "x")] * (3 - len(keys))
+    assert len(keys) <= KEY_SLOTS
+    padded = list(keys) + [(0, "x")] * (KEY_SLOTS - len(keys))
     args = ["-sf", str(TESTS / "sipp" / "caller.xml"), "-m", "1", "-l", "1"]
     for i, (wait, digit) in enumerate(padded, start=1):
         args += ["-set", f"wait{i}", str(wait), "-set", f"key{i}", digit]
@@ -170,7 +173,7 @@ async def place_call(
     args += [
         "-set", "hangup_ms", str(hangup_ms),
         "-key", "caller", caller,
-        "-s", ast.dids[0].lstrip("+"),
+        "-s", (dial or ast.dids[0]).lstrip("+"),
         "-i", "127.0.0.1", "-mi", "127.0.0.1",
         "-p", str(free_port()), "-mp", str(free_port_range(4)),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",

@@ -231,3 +231,35 @@ async def test_a_volunteer_on_a_mobile_must_press_1_before_the_caller_is_connect
     (invite,) = answered.invites
     assert CALLER.lstrip("+")[-10:] not in invite
     assert invite.startswith("INVITE sip:+15145550999@")
+
+
+def keyed(text: str, gap_ms: int = 250, first_ms: int = 1500) -> tuple[tuple[int, str], ...]:
+    """Keys for the volunteer line: each character of ``text`` after a short pause."""
+    return tuple((first_ms if i == 0 else gap_ms, c) for i, c in enumerate(text))
+
+
+async def test_volunteers_log_in_and_out_by_phone_with_their_pin(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    line = settings.acd.volunteer_did
+    async with running_app(settings, test_flow) as app:
+        # A wrong PIN first, then the right one; Alice has several queues: 0 = all of them.
+        wrong = await place_call(asterisk, dial=line, keys=keyed("101#9999#"), hangup_ms=3000)
+        assert wrong.ok, wrong.output
+        alice = await app.acd.store.agent("alice")
+        assert alice is not None
+        assert alice.state is AgentState.LOGGED_OUT
+        login = await place_call(asterisk, dial=line, keys=(*keyed("101#1111#"), (1200, "2")))
+        assert login.ok, login.output
+        alice = await app.acd.store.agent("alice")
+        assert alice is not None
+        assert alice.state is AgentState.AVAILABLE
+        assert alice.queues == ("ringall",)  # queue 2 of her profile
+        # A second call logs her out.
+        logout = await place_call(asterisk, dial=line, keys=keyed("101#1111#"))
+        assert logout.ok, logout.output
+        await wait_until_idle(app, asterisk)
+        alice = await app.acd.store.agent("alice")
+        assert alice is not None
+        assert alice.state is AgentState.LOGGED_OUT
+        assert await app.redis.keys(f"{settings.redis.prefix}:login:*") == []

@@ -46,10 +46,12 @@ from hotline.ari import (
 from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
 from hotline.config import Settings
 from hotline.keys import Keys
+from hotline.privacy import NotInVault, Vault
 
 logger = logging.getLogger(__name__)
 
 LEG_PREFIX = "agent-"
+CALLEE_PREFIX = "callee-"
 
 
 class AcdTimer(StrEnum):
@@ -71,8 +73,8 @@ MISS_BY_CAUSE = {
 
 
 def is_leg(channel_id: str) -> bool:
-    """Whether a channel is an agent leg this adapter originated."""
-    return channel_id.startswith(LEG_PREFIX)
+    """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
+    return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX))
 
 
 class LegPhase(Enum):
@@ -104,6 +106,9 @@ class Leg:
     queue: str
     external: bool
     phase: LegPhase = LegPhase.RINGING
+    #: The leg of a callback: the agent's, or (``callee``) the one dialling the caller back.
+    callback: bool = False
+    callee: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class Caller:
     language: str
     pseudonym: str
     enqueued_at: float
+    #: The caller's vault ref ("" for a withheld number: no callback possible).
+    caller_ref: str = ""
     phase: CallerPhase = CallerPhase.WAITING
     offer_id: str = ""
     legs: tuple[str, ...] = ()
@@ -140,6 +147,7 @@ class AcdService:
     ari: AriClient
     redis: aioredis.Redis
     timers: ChannelTimers
+    vault: Vault
     clock: Callable[[], float] = time.time
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -213,7 +221,8 @@ class AcdService:
             await self._stop_playback(previous)
         pseudonym = variables.get("pseudonym", "Anonymous")
         call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
-        caller = Caller(channel_id, queue, language, pseudonym, now)
+        caller_ref = variables.get("caller_ref", "")
+        caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
         try:
             result = await self.store.enqueue(call, now)
         except AcdError as exc:
@@ -310,19 +319,28 @@ class AcdService:
 
     async def _callback(self, caller: Caller) -> None:
         """The caller keeps their place as a callback entry and hangs up."""
+        if not caller.caller_ref:
+            logger.info("%s no callback for a withheld number", caller.call_id)
+            return
         try:
             await self.store.to_callback(caller.call_id, self.clock())
         except AcdError as exc:  # already offered: the call goes on
             logger.info("%s callback refused: %s", caller.call_id, exc)
             return
         logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
+        await self._remember_callback(caller)
         await self._leave(caller, self.settings.acd.callback_prompt)
+
+    async def _remember_callback(self, caller: Caller) -> None:
+        """Keep what calling back needs (the vault ref, never the number) until it is done."""
+        await self._save(self.keys.acd_callback(caller.call_id), caller, (), 7 * 86400)
 
     async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
         if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
-            variables = {"pseudonym": caller.pseudonym}
+            variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
             await self.enter(caller.call_id, target, caller.language, variables)
-        elif kind is OverflowKind.CALLBACK:
+        elif kind is OverflowKind.CALLBACK and caller.caller_ref:
+            await self._remember_callback(caller)
             call = WaitingCall(
                 caller.call_id,
                 caller.queue,
@@ -382,25 +400,30 @@ class AcdService:
     async def _ring(self, offer: Offer) -> None:
         """Ring every agent of the offer with a masked identity."""
         call = offer.call
-        caller = await self._caller(call.call_id)
-        if call.kind is not CallKind.VOICE or caller is None:
-            # A callback or a caller gone meanwhile: give the offer back (callbacks are dialled
-            # by the SMS/callback worker, which knows how to reach the caller).
+        callback = call.kind is CallKind.CALLBACK
+        if callback:
+            caller = await self._load_caller(self.keys.acd_callback(call.call_id))
+        else:
+            caller = await self._caller(call.call_id)
+        if caller is None or call.kind is CallKind.CHAT:
+            # Gone meanwhile (or a chat, which acd.chat routes): give the offer back.
             for agent in offer.agents:
                 await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
             return
         legs = tuple(leg_id(offer.offer_id, a.agent_id) for a in offer.agents)
-        await self._save_caller(
-            replace(caller, offer_id=offer.offer_id, legs=legs), "offer_id", "legs"
-        )
+        if not callback:
+            await self._save_caller(
+                replace(caller, offer_id=offer.offer_id, legs=legs), "offer_id", "legs"
+            )
         queue = self.queues[call.queue]
-        display = f"{call.pseudonym} ({call.queue})".replace('"', "")
+        label = f"Callback {call.pseudonym}" if callback else call.pseudonym
+        display = f"{label} ({call.queue})".replace('"', "")
         caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
         for agent in offer.agents:
-            await self._originate(offer, agent, queue, caller_id)
+            await self._originate(offer, agent, queue, caller_id, callback)
 
     async def _originate(
-        self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str
+        self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str, callback: bool
     ) -> None:
         external = agent.device.kind is DeviceKind.EXTERNAL
         leg = Leg(
@@ -410,6 +433,7 @@ class AcdService:
             offer.call.call_id,
             offer.call.queue,
             external,
+            callback=callback,
         )
         await self._save_leg(leg)
         endpoint = agent.device.address
@@ -441,6 +465,9 @@ class AcdService:
         """One event of an agent leg."""
         leg = await self._leg(channel_id)
         if leg is None or leg.phase is LegPhase.ENDED:
+            return
+        if leg.callee:
+            await self._callee_event(leg, event)
             return
         match event:
             case StasisStart():
@@ -477,7 +504,9 @@ class AcdService:
                 await self._miss(leg, MISS_BY_CAUSE.get(cause, MissReason.FAILED))
             case StasisEnd() | ChannelDestroyed() | ChannelGone():
                 self.timers.clear(channel_id)
-                if leg.phase is LegPhase.BRIDGED:
+                if leg.phase is LegPhase.BRIDGED and leg.callback:
+                    await self._end_callback(leg, Party.AGENT)
+                elif leg.phase is LegPhase.BRIDGED:
                     caller = await self._caller(leg.call_id)
                     await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
                     if caller:
@@ -499,6 +528,9 @@ class AcdService:
 
     async def _accept(self, leg: Leg) -> None:
         now = self.clock()
+        if leg.callback:
+            await self._call_back(leg)
+            return
         result = await self.store.accept(leg.offer_id, leg.agent_id, now)
         caller = await self._caller(leg.call_id)
         if not result.won or caller is None:
@@ -520,6 +552,78 @@ class AcdService:
         logger.info("%s connected to agent %s in %s", call_id, leg.agent_id, leg.queue)
         for agent_id in result.released:
             await self._hang_up(leg_id(leg.offer_id, agent_id))
+
+    async def _call_back(self, leg: Leg) -> None:
+        """The agent took a callback: now dial the caller, from the hotline number."""
+        result = await self.store.accept(leg.offer_id, leg.agent_id, self.clock())
+        request = await self._load_caller(self.keys.acd_callback(leg.call_id))
+        if not result.won or request is None:
+            await self._hang_up(leg.leg_id)
+            return
+        bridge = f"bridge-{leg.call_id}"
+        await ari_request(leg.leg_id, "bridge", lambda: self.ari.create_bridge(bridge))
+        await ari_request(
+            leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
+        )
+        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        callee = Leg(f"{CALLEE_PREFIX}{leg.call_id}", leg.offer_id, leg.agent_id, leg.call_id,
+                     leg.queue, external=True, callback=True, callee=True)  # fmt: skip
+        await self._save_leg(callee)
+        try:
+            number = await self.vault.reveal_for_delivery(request.caller_ref)
+        except NotInVault:
+            logger.warning("%s callback impossible: caller no longer in the vault", leg.call_id)
+            await self._end_callback(callee, Party.CALLER)
+            return
+        self.timers.start(callee.leg_id, AcdTimer.RONA, 30)
+        try:
+            await self.ari.originate(
+                endpoint=f"PJSIP/{number}@carrier",
+                app=self.instance,
+                app_args="callee",
+                channel_id=callee.leg_id,
+                caller_id=f'"{self.settings.asterisk.hotline_number}" '
+                f"<{self.settings.asterisk.hotline_number}>",
+                timeout=35,
+            )
+        except AriError as exc:
+            logger.warning("%s cannot dial the caller back: %s", leg.call_id, exc.status)
+            await self._end_callback(callee, Party.CALLER)
+            return
+        logger.info("%s agent %s calls %s back", leg.call_id, leg.agent_id, request.pseudonym)
+
+    async def _callee_event(self, leg: Leg, event: CallEvent) -> None:
+        """The caller being called back: answered -> bridged; gone -> the callback ends."""
+        match event:
+            case StasisStart():
+                self.timers.cancel(leg.leg_id, AcdTimer.RONA)
+                bridge = f"bridge-{leg.call_id}"
+                await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+                await ari_request(
+                    leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
+                )
+                logger.info("%s called back and connected to %s", leg.call_id, leg.agent_id)
+            case TimerFired(timer=AcdTimer.RONA) | ChannelDestroyed() | StasisEnd() | ChannelGone():
+                if leg.phase is LegPhase.RINGING:
+                    logger.info("%s the caller did not answer the callback", leg.call_id)
+                await self._end_callback(leg, Party.CALLER)
+
+    async def _end_callback(self, leg: Leg, by: Party) -> None:
+        """A callback ended (either side, or the caller never answered)."""
+        agent_leg = leg_id(leg.offer_id, leg.agent_id)
+        callee_leg = f"{CALLEE_PREFIX}{leg.call_id}"
+        for channel in (agent_leg, callee_leg):
+            record = await self._leg(channel)
+            if record and record.phase is not LegPhase.ENDED:
+                await self._save_leg(replace(record, phase=LegPhase.ENDED), "phase")
+                await self._hang_up(channel)
+        bridge = f"bridge-{leg.call_id}"
+        await ari_request(leg.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
+        await self.redis.delete(self.keys.acd_callback(leg.call_id))
+        try:
+            await self.store.complete(leg.call_id, leg.agent_id, self.clock(), by)
+        except AcdError as exc:
+            logger.warning("%s callback completion not recorded: %s", leg.call_id, exc)
 
     async def _miss(self, leg: Leg, reason: MissReason) -> None:
         """The leg will not take the call: hang it up, tell the store, route again."""
@@ -568,7 +672,10 @@ class AcdService:
     # --- state -------------------------------------------------------------------------
 
     async def _caller(self, channel_id: str) -> Caller | None:
-        data = await self._load(self.keys.acd_caller(channel_id))
+        return await self._load_caller(self.keys.acd_caller(channel_id))
+
+    async def _load_caller(self, key: str) -> Caller | None:
+        data = await self._load(key)
         if "queue" not in data:
             return None
         return Caller(**{**data, "phase": CallerPhase(data["phase"]), "legs": tuple(data["legs"])})

@@ -95,6 +95,7 @@ class HotlineApp:
             ari=self.ari,
             redis=self.redis,
             timers=self.timers,
+            vault=self.vault,
         )
         self.volunteers = VolunteerLine(
             ari=self.ari,

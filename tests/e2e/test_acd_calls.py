@@ -263,3 +263,39 @@ async def test_volunteers_log_in_and_out_by_phone_with_their_pin(
         assert alice is not None
         assert alice.state is AgentState.LOGGED_OUT
         assert await app.redis.keys(f"{settings.redis.prefix}:login:*") == []
+
+
+async def test_a_callback_keeps_the_place_and_calls_the_volunteer_first(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        # Nobody is logged in: the caller presses * to be called back, and hangs up.
+        result = await place_call(asterisk, keys=(*TO_GENERAL, (1500, "*")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        waiting = await app.acd.store.waiting("general")
+        assert [c.kind.value for c in waiting] == ["callback"]
+        # Alice logs in: she is rung first, then the caller is dialled through the trunk.
+        caller_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path))
+        alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=1500))
+        await log_in(app, "alice")
+        alice, called_back = await asyncio.gather(alice_phone, caller_phone)
+        assert alice.returncode == 0, alice.messages[-1500:]
+        assert called_back.returncode == 0, called_back.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        assert await app.acd.store.waiting("general") == ()
+    digits = CALLER.lstrip("+")[-10:]
+    (to_alice,) = alice.invites
+    assert digits not in to_alice
+    assert "Callback" in to_alice
+    (to_caller,) = called_back.invites
+    assert to_caller.startswith(f"INVITE sip:{CALLER}@")
+    from_header = next(line for line in to_caller.splitlines() if line.startswith("From:"))
+    assert settings.asterisk.hotline_number in from_header
+    seen = [e for e, _ in events(settings)]
+    assert "CALLBACK" in seen
+    assert seen.index("CALLBACK") < seen.index("CONNECT")

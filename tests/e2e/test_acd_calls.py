@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from acd.routing import AgentState
 from hotline.app import HotlineApp
 from hotline.config import Settings
-from hotline.harness import PrivateAsterisk
+from hotline.harness import PrivateAsterisk, free_port
 from ivr.flow import Flow
 from tests.conftest import (
     CALLER,
@@ -299,3 +300,53 @@ async def test_a_callback_keeps_the_place_and_calls_the_volunteer_first(
     seen = [e for e, _ in events(settings)]
     assert "CALLBACK" in seen
     assert seen.index("CALLBACK") < seen.index("CONNECT")
+
+
+async def test_two_app_instances_sharing_redis_never_double_offer(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    other = dataclasses.replace(
+        settings,
+        ari=dataclasses.replace(settings.ari, app=f"{settings.ari.app}-b"),
+        http=dataclasses.replace(settings.http, port=free_port()),
+    )
+
+    def clock() -> datetime:
+        return MONDAY_10AM_TORONTO
+
+    async with (
+        running_app(settings, test_flow, clock=clock) as a,
+        running_app(other, test_flow, clock=clock),
+    ):
+        for agent in ("alice", "bruno"):
+            await log_in(a, agent)
+        phones = [
+            asyncio.create_task(agent_phone(phone_ports[n], tmp_path, talk_ms=2500))
+            for n in ("alice", "bruno")
+        ]
+        # One caller enters through instance A, the next through instance B.
+        first = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(asterisk.rx, f"dialplan set global HOTLINE_APP {other.ari.app}")
+        try:
+            second = await place_call(asterisk, keys=TO_GENERAL, caller="+15145550124")
+        finally:
+            await asyncio.to_thread(
+                asterisk.rx, f"dialplan set global HOTLINE_APP {settings.ari.app}"
+            )
+        results = [await first, second]
+        answered = await asyncio.gather(*phones)
+        assert all(r.ok for r in results), [r.output[-800:] for r in results]
+        assert all(p.returncode == 0 for p in answered)
+        await wait_until_idle(a, asterisk)
+    log = queue_log(settings)
+    connects = sorted((e["call"], e["agent"]) for e in log if e["event"] == "CONNECT")
+    assert len(connects) == 2
+    assert len({call for call, _ in connects}) == 2
+    assert {agent for _, agent in connects} == {"alice", "bruno"}
+    offers = [e for e in log if e["event"] == "OFFER"]
+    assert len(offers) == 2  # one offer per call: nobody was offered twice

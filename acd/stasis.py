@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 LEG_PREFIX = "agent-"
 CALLEE_PREFIX = "callee-"
+NAIL_PREFIX = "nail-"
 
 
 class AcdTimer(StrEnum):
@@ -74,7 +75,7 @@ MISS_BY_CAUSE = {
 
 def is_leg(channel_id: str) -> bool:
     """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
-    return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX))
+    return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
 
 
 class LegPhase(Enum):
@@ -109,6 +110,7 @@ class Leg:
     #: The leg of a callback: the agent's, or (``callee``) the one dialling the caller back.
     callback: bool = False
     callee: bool = False
+    offered_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,22 @@ class Caller:
     bridge: str = ""
     #: The announcement or farewell playing now ("" if none).
     playback: str = ""
+    #: Connected to a nailed-up agent: the agent's leg and bridge outlive the call.
+    nailed: bool = False
+
+
+@dataclass(frozen=True)
+class Nail:
+    """A nailed-up agent's standing connection: its leg, its bridge, what it carries."""
+
+    agent_id: str
+    leg_id: str
+    bridge: str
+    ready: bool = False
+    #: The offer waiting for the connection to come up (JSON), or "".
+    pending: str = ""
+    #: The caller connected now, or "".
+    call_id: str = ""
 
 
 def leg_id(offer_id: str, agent_id: str) -> str:
@@ -425,6 +443,10 @@ class AcdService:
     async def _originate(
         self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str, callback: bool
     ) -> None:
+        profile = self.agents.get(agent.agent_id)
+        if profile and profile.nailed_up and not callback:
+            await self._offer_nailed(offer, agent, queue)
+            return
         external = agent.device.kind is DeviceKind.EXTERNAL
         leg = Leg(
             leg_id(offer.offer_id, agent.agent_id),
@@ -434,6 +456,7 @@ class AcdService:
             offer.call.queue,
             external,
             callback=callback,
+            offered_at=offer.offered_at,
         )
         await self._save_leg(leg)
         endpoint = agent.device.address
@@ -463,6 +486,9 @@ class AcdService:
 
     async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
         """One event of an agent leg."""
+        if channel_id.startswith(NAIL_PREFIX):
+            await self._nail_event(channel_id.removeprefix(NAIL_PREFIX), event)
+            return
         leg = await self._leg(channel_id)
         if leg is None or leg.phase is LegPhase.ENDED:
             return
@@ -549,9 +575,113 @@ class AcdService:
             await ari_request(
                 channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
             )
-        logger.info("%s connected to agent %s in %s", call_id, leg.agent_id, leg.queue)
+        talk_ms = (self.clock() - leg.offered_at) * 1000
+        logger.info("%s connected to agent %s in %s (offer to talk %.0f ms)",
+                    call_id, leg.agent_id, leg.queue, talk_ms)  # fmt: skip
         for agent_id in result.released:
             await self._hang_up(leg_id(leg.offer_id, agent_id))
+
+    # --- nailed-up agents --------------------------------------------------------------
+
+    async def _offer_nailed(self, offer: Offer, agent: OfferedAgent, queue: QueueConfig) -> None:
+        """Connect at once over the agent's standing connection; set it up on first use."""
+        nail = await self._nail(agent.agent_id)
+        if nail and nail.ready and not nail.call_id:
+            await self._connect_nailed(offer, nail)
+            return
+        if nail:  # coming up: this offer waits for it
+            await self._save_nail(replace(nail, pending=offer_to_json(offer)), "pending")
+            return
+        channel = f"{NAIL_PREFIX}{agent.agent_id}"
+        nail = Nail(agent.agent_id, channel, f"nail-bridge-{agent.agent_id}",
+                    pending=offer_to_json(offer))  # fmt: skip
+        await self._save_nail(nail)
+        endpoint = agent.device.address
+        if agent.device.kind is DeviceKind.EXTERNAL:
+            endpoint = f"PJSIP/{endpoint}@carrier"
+        self.timers.start(channel, AcdTimer.RONA, queue.ring_timeout_s)
+        number = self.settings.asterisk.hotline_number
+        try:
+            await self.ari.originate(
+                endpoint=endpoint,
+                app=self.instance,
+                app_args="nail",
+                channel_id=channel,
+                caller_id=f'"Hotline (nailed-up)" <{number}>',
+                timeout=int(queue.ring_timeout_s) + 5,
+            )
+        except AriError as exc:
+            logger.warning("agent %s nailed-up connection failed: %s", agent.agent_id, exc)
+            await self._nail_lost(nail, MissReason.FAILED)
+
+    async def _nail_event(self, agent_id: str, event: CallEvent) -> None:
+        nail = await self._nail(agent_id)
+        if nail is None:
+            return
+        match event:
+            case StasisStart():
+                self.timers.cancel(nail.leg_id, AcdTimer.RONA)
+                await ari_request(
+                    nail.leg_id, "bridge", lambda: self.ari.create_bridge(nail.bridge)
+                )
+                await ari_request(
+                    nail.leg_id, "join", lambda: self.ari.add_to_bridge(nail.bridge, nail.leg_id)
+                )
+                await self._save_nail(replace(nail, ready=True, pending=""), "ready", "pending")
+                logger.info("agent %s nailed up", agent_id)
+                if nail.pending:
+                    await self._connect_nailed(offer_from_json(nail.pending), nail)
+            case TimerFired(timer=AcdTimer.RONA):
+                await self._nail_lost(nail, MissReason.NO_ANSWER)
+            case StasisEnd() | ChannelDestroyed() | ChannelGone():
+                await self._nail_lost(nail, MissReason.DECLINED)
+
+    async def _connect_nailed(self, offer: Offer, nail: Nail) -> None:
+        """Put the caller into the agent's standing bridge: no ringing, no whisper."""
+        call_id = offer.call.call_id
+        result = await self.store.accept(offer.offer_id, nail.agent_id, self.clock())
+        caller = await self._caller(call_id)
+        if not result.won or caller is None:
+            return
+        await self._save_nail(replace(nail, call_id=call_id), "call_id")
+        bridged = replace(
+            caller, phase=CallerPhase.BRIDGED, agent_id=nail.agent_id, bridge=nail.bridge,
+            offer_id=offer.offer_id, nailed=True,
+        )  # fmt: skip
+        await self._save_caller(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
+        self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
+        await self._stop_playback(caller)
+        await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
+        await ari_request(
+            call_id, "join bridge", lambda: self.ari.add_to_bridge(nail.bridge, call_id)
+        )
+        talk_ms = (self.clock() - offer.offered_at) * 1000
+        logger.info("%s connected to nailed-up agent %s (offer to talk %.0f ms)",
+                    call_id, nail.agent_id, talk_ms)  # fmt: skip
+
+    async def _nail_lost(self, nail: Nail, reason: MissReason) -> None:
+        """The standing connection failed or ended: end its call, give back a waiting offer."""
+        self.timers.clear(nail.leg_id)
+        await self.redis.delete(self.keys.acd_nail(nail.agent_id))
+        await self._hang_up(nail.leg_id)
+        await ari_request(
+            nail.leg_id, "destroy bridge", lambda: self.ari.destroy_bridge(nail.bridge)
+        )
+        if nail.pending:
+            offer = offer_from_json(nail.pending)
+            await self._reject(offer.offer_id, nail.agent_id, offer.call.queue, reason)
+        if nail.call_id:
+            caller = await self._caller(nail.call_id)
+            if caller:
+                await self._end_bridge(caller, nail.agent_id, Party.AGENT)
+        logger.info("agent %s nailed-up connection ended", nail.agent_id)
+
+    async def _nail(self, agent_id: str) -> Nail | None:
+        data = await self._load(self.keys.acd_nail(agent_id))
+        return Nail(**data) if "leg_id" in data else None
+
+    async def _save_nail(self, nail: Nail, *fields: str) -> None:
+        await self._save(self.keys.acd_nail(nail.agent_id), nail, fields, 86400)
 
     async def _call_back(self, leg: Leg) -> None:
         """The agent took a callback: now dial the caller, from the hotline number."""
@@ -652,6 +782,9 @@ class AcdService:
 
     async def _end_bridge(self, caller: Caller, agent_id: str, by: Party) -> None:
         """A connected call ended: hang up the other side, wrap up, route again."""
+        if caller.nailed:
+            await self._end_nailed_call(caller, agent_id, by)
+            return
         if by is Party.AGENT:
             await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
             await self._hang_up(caller.call_id)
@@ -668,6 +801,20 @@ class AcdService:
         except AcdError as exc:
             logger.warning("%s completion not recorded: %s", caller.call_id, exc)
         logger.info("%s call with agent %s ended by the %s", caller.call_id, agent_id, by.value)
+
+    async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:
+        """The agent stays connected; the caller leaves (or is hung up if the agent left)."""
+        if by is Party.AGENT:
+            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
+            await self._hang_up(caller.call_id)
+        nail = await self._nail(agent_id)
+        if nail and nail.call_id == caller.call_id:
+            await self._save_nail(replace(nail, call_id=""), "call_id")
+        try:
+            await self.store.complete(caller.call_id, agent_id, self.clock(), by)
+        except AcdError as exc:
+            logger.warning("%s completion not recorded: %s", caller.call_id, exc)
+        logger.info("%s call with nailed-up agent %s ended", caller.call_id, agent_id)
 
     # --- state -------------------------------------------------------------------------
 
@@ -702,7 +849,7 @@ class AcdService:
         return {name: json.loads(value) for name, value in raw.items()}
 
     async def _save(
-        self, key: str, record: Caller | Leg, fields: tuple[str, ...], ttl: int
+        self, key: str, record: Caller | Leg | Nail, fields: tuple[str, ...], ttl: int
     ) -> None:
         doc: dict[Any, Any] = {
             name: json.dumps(value.value if isinstance(value, Enum) else value)

@@ -25,6 +25,7 @@
 | ``{p}:acd:leg:{leg}``             | string | JSON: one agent leg's offer, agent, call, phase   |
 | ``{p}:acd:caller:{channel}``      | string | JSON: a queued caller's offer, legs, bridge       |
 | ``{p}:acd:inbox:{instance}``      | stream | offers for calls another instance owns            |
+| ``{p}:acd:nail:{agent}``          | hash   | a nailed-up agent's leg, bridge and call          |
 | ``{p}:acd:callback:{call}``       | hash   | a callback to make: queue, pseudonym, vault ref   |
 | ``{p}:login:{channel}``           | string | JSON: a volunteer-line call's state (no PIN)      |
 | ``{p}:vault:entry:{ref}``         | hash   | one caller: encrypted number, pseudonym, its slot |
@@ -103,6 +104,10 @@ class Keys:
     def acd_caller(self, channel_id: str) -> str:
         """The adapter's state of one caller channel in a queue (media, offer, bridge)."""
         return f"{self.acd}:caller:{channel_id}"
+
+    def acd_nail(self, agent_id: str) -> str:
+        """A nailed-up agent's standing connection: leg, bridge, current call."""
+        return f"{self.acd}:nail:{agent_id}"
 
     def acd_callback(self, call_id: str) -> str:
         """A caller waiting to be called back: queue, language, pseudonym, vault ref."""

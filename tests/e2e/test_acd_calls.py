@@ -350,3 +350,35 @@ async def test_two_app_instances_sharing_redis_never_double_offer(
     assert {agent for _, agent in connects} == {"alice", "bruno"}
     offers = [e for e in log if e["event"] == "OFFER"]
     assert len(offers) == 2  # one offer per call: nobody was offered twice
+
+
+async def test_a_nailed_up_operator_stays_connected_and_gets_callers_without_ringing(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "erin")  # nailed_up = true, on the phone at Alice's port
+        # One INVITE for the whole session: the phone stays up until we hang it up.
+        phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, max_seconds=60))
+        first = await place_call(asterisk, keys=TO_GENERAL, hangup_ms=1500)
+        second = await place_call(asterisk, keys=TO_GENERAL, hangup_ms=1500, caller="+15145550125")
+        assert first.ok, first.output
+        assert second.ok, second.output
+        for _ in range(50):  # the second caller's hang-up reaches the app just after SIPp ends
+            erin = await app.acd.store.agent("erin")
+            assert erin is not None
+            if erin.state is not AgentState.ON_CALL:
+                break
+            await asyncio.sleep(0.1)
+        assert erin.state in (AgentState.WRAP_UP, AgentState.AVAILABLE)
+        await app.acd.store.logout("erin", app.acd.clock())
+        await app.ari.hangup("nail-erin")
+        operator = await phone
+        assert operator.returncode == 0, operator.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    assert len(operator.invites) == 1
+    connects = [e for e in queue_log(settings) if e["event"] == "CONNECT"]
+    assert [e["agent"] for e in connects] == ["erin", "erin"]

@@ -367,12 +367,14 @@ async def test_a_nailed_up_operator_stays_connected_and_gets_callers_without_rin
         second = await place_call(asterisk, keys=TO_GENERAL, hangup_ms=1500, caller="+15145550125")
         assert first.ok, first.output
         assert second.ok, second.output
+        erin = None
         for _ in range(50):  # the second caller's hang-up reaches the app just after SIPp ends
             erin = await app.acd.store.agent("erin")
             assert erin is not None
             if erin.state is not AgentState.ON_CALL:
                 break
             await asyncio.sleep(0.1)
+        assert erin is not None
         assert erin.state in (AgentState.WRAP_UP, AgentState.AVAILABLE)
         await app.acd.store.logout("erin", app.acd.clock())
         await app.ari.hangup("nail-erin")

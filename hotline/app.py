@@ -119,6 +119,8 @@ class HotlineApp:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         self.sms = SmsGateway(settings, redis_client=self.redis, vault=self.vault, agents=agents)
+        # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
+        self.sip_sms = self.sms.sip_inbound(self.ari)
         routes = [
             *acd_routes(store, agents, time.time),
             *metrics_routes(store, list(queues), time.time),
@@ -132,6 +134,8 @@ class HotlineApp:
         await self.ari.start()
         await self.acd.start()
         self._spawn(self._route_chats(), "chats")
+        if self.sip_sms is not None:
+            self._spawn(self.sip_sms.run(), "sip-sms")
         await self._web.setup()
         http = self.settings.http
         await web.TCPSite(self._web, http.bind, http.port).start()

@@ -92,6 +92,8 @@ class HttpSettings:
 
 
 SENDER_TYPES = ("long_code", "toll_free", "short_code")
+#: "twilio": its REST API and webhooks; "sip": SIP MESSAGE over the carrier trunk (Asterisk).
+SMS_PROVIDERS = ("twilio", "sip")
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,10 @@ class SmsSettings:
     relay_file: str = ""
 
     def __post_init__(self) -> None:
-        if self.provider != "twilio":
-            raise ConfigError(f"[sms] provider: only 'twilio' is supported, not {self.provider!r}")
+        if self.provider not in SMS_PROVIDERS:
+            raise ConfigError(
+                f"[sms] provider must be one of {', '.join(SMS_PROVIDERS)}, not {self.provider!r}"
+            )
         if self.sender_type not in SENDER_TYPES:
             raise ConfigError(f"[sms] sender_type must be one of {', '.join(SENDER_TYPES)}")
 
@@ -171,6 +175,9 @@ class AcdSettings:
     #: The key a waiting caller presses to be called back instead (keeping their place).
     callback_key: str = "*"
     callback_prompt: tuple[str, ...] = ("auth-thankyou", "vm-goodbye")
+    #: The key a waiting caller presses to go on by text (SMS), keeping their place.
+    text_key: str = "#"
+    text_prompt: tuple[str, ...] = ("auth-thankyou", "vm-goodbye")
     #: What an agent hears on answering, before the caller is connected.
     whisper: tuple[str, ...] = ("beep",)
     #: Agents reached on an external number must press 1 (a voicemail cannot).

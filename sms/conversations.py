@@ -36,7 +36,7 @@ from acd.model import AcdError
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import InvalidNumber, Vault
-from sms.http import InboundSms
+from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.redact import redact_numbers
 from sms.relay import RelayBook

@@ -14,15 +14,18 @@ from rq import Queue
 
 from acd.chat import ChatRouter
 from acd.config import AgentProfile
+from hotline.ari import AriClient
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import Vault
 from sms.console import console_routes
 from sms.conversations import Conversations
 from sms.http import sms_routes
+from sms.inbound import InboundDesk
 from sms.outbox import Outbox
 from sms.relay import RelayBook, load_relay
 from sms.requests import RequestDesk
+from sms.sip_provider import SipInbound
 from sms.syncvault import SyncVault
 from sms.templates import load_templates
 
@@ -79,6 +82,13 @@ class SmsGateway:
             redis=self.redis, settings=self.settings, on_inbound=self.conversations.on_inbound
         )
         return webhooks + console_routes(self.conversations)
+
+    def sip_inbound(self, ari: AriClient) -> SipInbound | None:
+        """The receiver of SMS over the SIP trunk when ``[sms] provider`` is "sip", else None."""
+        if self.settings.sms.provider != "sip":
+            return None
+        desk = InboundDesk(self.redis, self.settings, self.conversations.on_inbound)
+        return SipInbound(self.settings, ari, desk)
 
     def close(self) -> None:
         """Stop the outbox's vault loop and close its Redis client."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -20,44 +19,14 @@ from twilio.request_validator import RequestValidator
 
 from hotline.config import Settings
 from hotline.keys import Keys
-from hotline.privacy import number_token
-from sms.optout import Keyword, keyword
+from sms.inbound import InboundDesk, InboundHandler
 from sms.outbox import Transition, apply_async
-from sms.recipients import sender_key
-from sms.redact import redact_numbers
 from sms.state import PROVIDER_STATUS
 
 logger = logging.getLogger(__name__)
 
 INBOUND_PATH = "/sms/twilio/inbound"
 STATUS_PATH = "/sms/twilio/status"
-
-# KEYS: seen marker, conversation list; ARGV: content JSON, ttl.
-# Stores a new inbound message once; returns 'new', or the marker ('stored' or 'handled').
-RECORD_INBOUND = """
-local seen = redis.call('GET', KEYS[1])
-if seen then return seen end
-redis.call('SET', KEYS[1], 'stored', 'EX', ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return 'new'
-"""
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    """An SMS someone sent us. ``sender`` is their number (kept out of the repr); everything
-    that is stored or logged uses ``sender_key``."""
-
-    sid: str
-    sender_key: str
-    sender: str = field(repr=False)
-    to: str
-    body: str
-    received_at: float
-
-
-InboundHandler = Callable[[InboundSms], Awaitable[None]]
 
 
 def sms_routes(
@@ -84,43 +53,16 @@ class _Webhooks:
         self.keys = Keys(settings.redis.prefix)
         self.public_base_url = settings.sms.public_base_url.rstrip("/")
         self.ttl = settings.sms.retention_seconds
-        self.hash_key = settings.secrets.hash_key
-        self.region = settings.privacy.default_region
         self.validator = RequestValidator(settings.secrets.twilio_auth_token)
-        self.on_inbound = on_inbound
+        self.desk = InboundDesk(redis, settings, on_inbound, clock)
         self.clock = clock
-        self._record_inbound = redis.register_script(RECORD_INBOUND)
 
     async def inbound(self, request: web.Request) -> web.Response:
-        """An inbound SMS: stored under the sender's keyed hash (with any phone number written
-        in it cut out), STOP/START applied, then
-        handed to ``on_inbound``; a failed handover answers 500 so that Twilio retries it."""
+        """An inbound SMS, received by :class:`InboundDesk`; a failed handover answers 500 so
+        that Twilio retries it."""
         form = await self._signed_form(request)
         sid, sender, to = _require(form, "MessageSid", "From", "To")
-        body = form.get("Body", "")
-        key = sender_key(sender, self.hash_key)
-        token = number_token(sender, self.hash_key)
-        stored = redact_numbers(body, self.region)
-        content = json.dumps({"sid": sid, "to": to, "body": stored, "at": self.clock()})
-        seen = self.keys.sms_seen("inbound", sid)
-        marker = await self._record_inbound(
-            keys=[seen, self.keys.sms_conversation(key)], args=[content, self.ttl]
-        )
-        if marker == "handled":
-            logger.info("sms inbound %s: duplicate, ignored", sid)
-            return web.Response(status=200)
-        word = keyword(body)
-        if word is Keyword.STOP:
-            await self.redis.sadd(self.keys.sms_optout, key)
-            logger.info("sms inbound %s: %s opted out", sid, token)
-        elif word is Keyword.START:
-            await self.redis.srem(self.keys.sms_optout, key)
-            logger.info("sms inbound %s: %s opted back in", sid, token)
-        else:
-            message = InboundSms(sid, key, sender, to, body, self.clock())
-            await self.on_inbound(message)
-            logger.info("sms inbound %s: from %s handed over", sid, token)
-        await self.redis.set(seen, "handled", ex=self.ttl)
+        await self.desk.receive(sid, sender, to, form.get("Body", ""), redelivered=True)
         return web.Response(status=200)
 
     async def status(self, request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -79,6 +79,20 @@ class ProviderResult:
     sid: str
     status: str
     segments: int
+
+
+class SmsProvider(Protocol):
+    """What the worker needs of a provider: ``TwilioProvider`` or ``sms.sip_provider``'s."""
+
+    def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
+        """Send one message; raise ProviderError if the provider did not accept it."""
+        ...
+
+    def find_sent(
+        self, to: str, from_: str, since: datetime, body: str, exclude: Container[str] = ()
+    ) -> str | None:
+        """The sid of a matching message sent since ``since`` (not in ``exclude``), or None."""
+        ...
 
 
 class _RebasedHttpClient:

@@ -37,9 +37,10 @@ from hotline.config import Settings, SmsSettings
 from hotline.keys import Keys
 from hotline.privacy import NotInVault, number_token
 from sms.outbox import MessageRecord, Transition, apply, load_message
-from sms.provider import ProviderError, TwilioProvider
+from sms.provider import ProviderError, SmsProvider, TwilioProvider
 from sms.ratelimit import TokenBucket
 from sms.recipients import GONE, OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
+from sms.sip_provider import SipProvider
 from sms.state import MessageState
 from sms.syncvault import SyncVault
 
@@ -63,7 +64,7 @@ class SmsDeps:
     redis: redis.Redis
     keys: Keys
     settings: SmsSettings
-    provider: TwilioProvider
+    provider: SmsProvider
     resolve: ResolveNumber
     bucket: TokenBucket
     hash_key: bytes = field(repr=False)
@@ -73,7 +74,7 @@ class SmsDeps:
 
     @classmethod
     def from_settings(cls, settings: Settings, resolve: ResolveNumber | None = None) -> SmsDeps:
-        """Clients for ``settings``: Redis (strings decoded), Twilio, the sender's bucket, and
+        """Clients for ``settings``: Redis (strings decoded), the provider, the sender's bucket, and
         the number vault that resolves recipients (unless ``resolve`` stands in for it)."""
         vault = None
         if resolve is None:
@@ -82,11 +83,15 @@ class SmsDeps:
         client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
         sms = settings.sms
         rate, burst = sms.rate_limit
-        provider = TwilioProvider(
-            settings.secrets.twilio_account_sid,
-            settings.secrets.twilio_auth_token,
-            sms.twilio_base_url or None,
-            timeout=sms.provider_timeout,
+        provider: SmsProvider = (
+            SipProvider.from_settings(settings)
+            if sms.provider == "sip"
+            else TwilioProvider(
+                settings.secrets.twilio_account_sid,
+                settings.secrets.twilio_auth_token,
+                sms.twilio_base_url or None,
+                timeout=sms.provider_timeout,
+            )
         )
         return cls(
             redis=client,

@@ -17,6 +17,7 @@ from .events import (
     StasisEnd,
     StasisStart,
     StreamConnected,
+    TextMessageReceived,
     UnknownEvent,
     parse_event,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "StasisEnd",
     "StasisStart",
     "StreamConnected",
+    "TextMessageReceived",
     "UnknownEvent",
     "parse_event",
 ]

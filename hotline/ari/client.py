@@ -236,6 +236,34 @@ class AriClient:
         """Destroy a bridge."""
         await self.request("DELETE", f"/bridges/{_seg(bridge_id)}")
 
+    async def send_message(
+        self, to: str, from_: str, body: str, variables: Mapping[str, str] | None = None
+    ) -> None:
+        """Send an out-of-call text message (``PUT /endpoints/sendMessage``); ``to`` is a
+        technology URI such as ``pjsip:carrier/sip:+15145550123@host``, ``variables`` become
+        headers. Asterisk answers once it queued the message, not when it was delivered."""
+        body_json = {"variables": dict(variables)} if variables else None
+        await self.request(
+            "PUT",
+            "/endpoints/sendMessage",
+            params={"to": to, "from": from_, "body": body},
+            json=body_json,
+        )
+
+    async def subscribe(self, app: str, event_source: str) -> None:
+        """Subscribe ``app`` to an event source, e.g. ``endpoint:PJSIP/carrier``."""
+        await self.request(
+            "POST", f"/applications/{_seg(app)}/subscription", params={"eventSource": event_source}
+        )
+
+    async def set_event_filter(self, app: str, allowed: Sequence[str]) -> None:
+        """Deliver to ``app`` only the event types in ``allowed``."""
+        await self.request(
+            "PUT",
+            f"/applications/{_seg(app)}/eventFilter",
+            json={"allowed": [{"type": name} for name in allowed]},
+        )
+
     async def originate(
         self,
         *,

@@ -141,6 +141,27 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class TextMessageReceived:
+    """An out-of-call text message (e.g. a SIP MESSAGE) from an endpoint the app subscribed to.
+
+    ``from_`` and ``to`` are technology URIs holding phone numbers and ``variables`` holds the
+    SIP headers (From and To among them): all three, and the body, stay out of ``repr``.
+    """
+
+    endpoint: str
+    from_: str = field(repr=False)
+    to: str = field(repr=False)
+    body: str = field(repr=False)
+    variables: Mapping[str, str] = field(repr=False, compare=False)
+    timestamp: str = ""
+
+    @property
+    def channel_id(self) -> None:
+        """Not about a channel."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class ApplicationReplaced:
     """Another websocket took over the application (fatal for the stream)."""
 
@@ -190,6 +211,7 @@ Event: TypeAlias = (
     | ChannelVarset
     | PlaybackStarted
     | PlaybackFinished
+    | TextMessageReceived
     | ApplicationReplaced
     | StreamConnected
     | UnknownEvent
@@ -217,6 +239,20 @@ def _varset(data: Mapping[str, Any]) -> ChannelVarset:
     return ChannelVarset(channel, str(data["variable"]), str(data["value"]))
 
 
+def _text_message(data: Mapping[str, Any]) -> TextMessageReceived:
+    message, endpoint = data["message"], data.get("endpoint") or {}
+    technology, resource = endpoint.get("technology", ""), endpoint.get("resource", "")
+    variables = message.get("variables") or {}
+    return TextMessageReceived(
+        endpoint=f"{technology}/{resource}" if technology else "",
+        from_=str(message["from"]),
+        to=str(message["to"]),
+        body=str(message.get("body", "")),
+        variables={str(k): str(v) for k, v in variables.items()},
+        timestamp=str(data.get("timestamp", "")),
+    )
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "StasisStart": lambda d: StasisStart(_channel(d), tuple(str(a) for a in d.get("args", ()))),
     "StasisEnd": lambda d: StasisEnd(_channel(d)),
@@ -232,6 +268,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "PlaybackStarted": _playback_started,
     "PlaybackFinished": _playback_finished,
     "ApplicationReplaced": lambda d: ApplicationReplaced(str(d["application"])),
+    "TextMessageReceived": _text_message,
 }
 
 

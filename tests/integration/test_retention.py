@@ -18,7 +18,7 @@ from hotline.config import load_settings
 from hotline.keys import Keys
 from hotline.privacy import Vault
 from sms.conversations import Conversations
-from sms.http import InboundSms
+from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.recipients import sender_key
 from sms.relay import RelayBook

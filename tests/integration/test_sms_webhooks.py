@@ -21,7 +21,8 @@ from twilio.request_validator import RequestValidator
 from hotline.config import Settings, load_settings
 from hotline.harness import free_port
 from hotline.keys import Keys
-from sms.http import InboundSms, sms_routes
+from sms.http import sms_routes
+from sms.inbound import InboundSms
 from sms.outbox import Outbox, load_message
 from sms.recipients import sender_key
 from sms.state import MessageState

@@ -259,6 +259,55 @@ async def test_helpers_hit_the_ari_paths(fake: tuple[FakeAri, str], client: AriC
     ]
 
 
+async def test_send_message_subscribe_and_event_filter(
+    fake: tuple[FakeAri, str], client: AriClient
+) -> None:
+    fake[0].responses[("PUT", "/ari/endpoints/sendMessage")] = (202, None)
+    to = f"pjsip:carrier/sip:{CALLER}@192.0.2.1:5060"
+    await client.send_message(to, "+18005550100", "Ça va ?", {"X-Ref": "m1"})
+    await client.send_message(to, "+18005550100", "plain")
+    await client.subscribe("hotline sms", "endpoint:PJSIP/carrier")
+    await client.set_event_filter("hotline sms", ["TextMessageReceived"])
+    assert [(s.method, s.path, s.query, s.body) for s in fake[0].seen] == [
+        (
+            "PUT",
+            "/ari/endpoints/sendMessage",
+            {"to": to, "from": "+18005550100", "body": "Ça va ?"},
+            {"variables": {"X-Ref": "m1"}},
+        ),
+        (
+            "PUT",
+            "/ari/endpoints/sendMessage",
+            {"to": to, "from": "+18005550100", "body": "plain"},
+            None,
+        ),
+        (
+            "POST",
+            "/ari/applications/hotline sms/subscription",
+            {"eventSource": "endpoint:PJSIP/carrier"},
+            None,
+        ),
+        (
+            "PUT",
+            "/ari/applications/hotline sms/eventFilter",
+            {},
+            {"allowed": [{"type": "TextMessageReceived"}]},
+        ),
+    ]
+    assert "%20" in fake[0].seen[2].url
+
+
+async def test_send_message_error_does_not_echo_the_number(
+    fake: tuple[FakeAri, str], client: AriClient
+) -> None:
+    fake[0].responses[("PUT", "/ari/endpoints/sendMessage")] = (404, {"message": "not found"})
+    with pytest.raises(AriError) as info:
+        await client.send_message(f"pjsip:nope/sip:{CALLER}@h", "+18005550100", "hi")
+    assert info.value.status == 404
+    assert CALLER not in str(info.value)
+    assert CALLER.lstrip("+") not in str(info.value)
+
+
 async def test_pool_size_bounds_concurrent_requests(fake: tuple[FakeAri, str]) -> None:
     fake[0].delay = 0.05
     async with AriClient(fake[1], USER, PASSWORD, pool_size=2) as ari:

@@ -16,6 +16,7 @@ from hotline.ari import (
     StasisEnd,
     StasisStart,
     StreamConnected,
+    TextMessageReceived,
     UnknownEvent,
     parse_event,
 )
@@ -109,6 +110,49 @@ def test_application_replaced_and_stream_connected_have_no_channel() -> None:
     assert StreamConnected(reconnect=True).channel_id is None
 
 
+def text_message_json() -> dict[str, Any]:
+    """A TextMessageReceived as Asterisk 16 sends it for a SIP MESSAGE from the trunk."""
+    return {
+        "type": "TextMessageReceived",
+        "timestamp": "2026-12-01T00:01:42.885+0000",
+        "endpoint": {"technology": "PJSIP", "resource": "carrier", "state": "online"},
+        "message": {
+            "from": f"<sip:{CALLER}@192.0.2.1>",
+            "to": "pjsip:18005550100@192.0.2.2",
+            "body": "Bonjour, ça va ?",
+            "variables": {
+                "From": f"<sip:{CALLER}@192.0.2.1>;tag=1",
+                "To": "<sip:18005550100@192.0.2.2>",
+                "Call-ID": "1-24302@192.0.2.1",
+            },
+        },
+        "application": "hotline",
+    }
+
+
+def test_text_message_received_hides_numbers_in_repr() -> None:
+    event = parse_event(text_message_json())
+    assert isinstance(event, TextMessageReceived)
+    assert event.endpoint == "PJSIP/carrier"
+    assert event.from_ == f"<sip:{CALLER}@192.0.2.1>"
+    assert event.to == "pjsip:18005550100@192.0.2.2"
+    assert event.body == "Bonjour, ça va ?"
+    assert event.variables["Call-ID"] == "1-24302@192.0.2.1"
+    assert event.timestamp == "2026-12-01T00:01:42.885+0000"
+    assert event.channel_id is None
+    for hidden in (CALLER, "18005550100", "ça va"):
+        assert hidden not in repr(event)
+
+
+def test_text_message_without_variables_or_endpoint() -> None:
+    data = text_message_json()
+    del data["message"]["variables"], data["endpoint"]
+    event = parse_event(data)
+    assert isinstance(event, TextMessageReceived)
+    assert event.variables == {}
+    assert event.endpoint == ""
+
+
 def test_unknown_event_keeps_raw_out_of_repr() -> None:
     event = parse_event({"type": "ChannelEnteredBridge", "bridge": {"id": "b"}, **_ch()})
     assert isinstance(event, UnknownEvent)
@@ -125,6 +169,7 @@ def test_unknown_event_keeps_raw_out_of_repr() -> None:
         {"type": "ChannelDtmfReceived", "digit": "1", "duration_ms": "x", "channel": {}},
         {"type": "PlaybackFinished", "playback": {"id": "p"}},
         {"type": "StasisEnd", "channel": {"id": "c", "caller": {"number": CALLER}}},
+        {"type": "TextMessageReceived", "message": {"from": CALLER, "body": "hi"}},
     ],
 )
 def test_malformed_event_names_type_not_payload(data: dict[str, Any]) -> None:

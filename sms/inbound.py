@@ -1,0 +1,102 @@
+"""What every provider does with an inbound SMS: store it once under the sender's keyed hash
+(with any phone number written in it cut out), apply STOP/START, and hand the rest over."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from hotline.config import Settings
+from hotline.keys import Keys
+from hotline.privacy import number_token
+from sms.optout import Keyword, keyword
+from sms.recipients import sender_key
+from sms.redact import redact_numbers
+
+logger = logging.getLogger(__name__)
+
+# KEYS: seen marker, conversation list; ARGV: content JSON, ttl.
+# Stores a new inbound message once; returns 'new', or the marker ('stored' or 'handled').
+RECORD_INBOUND = """
+local seen = redis.call('GET', KEYS[1])
+if seen then return seen end
+redis.call('SET', KEYS[1], 'stored', 'EX', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 'new'
+"""
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """An SMS someone sent us. ``sender`` is their number (kept out of the repr); everything
+    that is stored or logged uses ``sender_key``."""
+
+    sid: str
+    sender_key: str
+    sender: str = field(repr=False)
+    to: str
+    body: str
+    received_at: float
+
+
+InboundHandler = Callable[[InboundSms], Awaitable[None]]
+
+
+class InboundDesk:
+    """Receives inbound SMS from any provider, idempotently on the provider's message id."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: Settings,
+        on_inbound: InboundHandler,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.keys = Keys(settings.redis.prefix)
+        self.ttl = settings.sms.retention_seconds
+        self.hash_key = settings.secrets.hash_key
+        self.region = settings.privacy.default_region
+        self.on_inbound = on_inbound
+        self.clock = clock
+        self._record_inbound = redis.register_script(RECORD_INBOUND)
+
+    async def receive(
+        self, sid: str, sender: str, to: str, body: str, *, redelivered: bool
+    ) -> bool:
+        """Store, apply STOP/START or hand over; False if ``sid`` was seen before.
+
+        ``redelivered``: the provider delivers a message again until it is acknowledged (Twilio
+        retries webhooks), so one stored but not handled is handled again. Otherwise (ARI
+        events, delivered once to every app instance) only the first to store it handles it.
+        A failed handover raises, leaving the message stored but not handled.
+        """
+        key = sender_key(sender, self.hash_key)
+        token = number_token(sender, self.hash_key)
+        stored = redact_numbers(body, self.region)
+        content = json.dumps({"sid": sid, "to": to, "body": stored, "at": self.clock()})
+        seen = self.keys.sms_seen("inbound", sid)
+        marker = await self._record_inbound(
+            keys=[seen, self.keys.sms_conversation(key)], args=[content, self.ttl]
+        )
+        if marker == "handled" or (marker != "new" and not redelivered):
+            logger.info("sms inbound %s: duplicate, ignored", sid)
+            return False
+        word = keyword(body)
+        if word is Keyword.STOP:
+            await self.redis.sadd(self.keys.sms_optout, key)
+            logger.info("sms inbound %s: %s opted out", sid, token)
+        elif word is Keyword.START:
+            await self.redis.srem(self.keys.sms_optout, key)
+            logger.info("sms inbound %s: %s opted back in", sid, token)
+        else:
+            await self.on_inbound(InboundSms(sid, key, sender, to, body, self.clock()))
+            logger.info("sms inbound %s: from %s handed over", sid, token)
+        await self.redis.set(seen, "handled", ex=self.ttl)
+        return True

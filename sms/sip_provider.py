@@ -1,0 +1,188 @@
+"""SMS over the carrier's SIP trunk: SIP MESSAGE through Asterisk, no cloud provider.
+
+Outbound, :class:`SipProvider` is what the RQ worker calls instead of ``TwilioProvider``: a
+blocking ``send`` that runs one ARI ``sendMessage`` on its own short event loop. Asterisk answers
+once it queued the MESSAGE, so there is no delivery status and nothing to look up afterwards.
+
+Inbound, :class:`SipInbound` runs a second ARI application, ``{ari.app}-sms``, subscribed to
+``endpoint:PJSIP/carrier`` and filtered to ``TextMessageReceived``. It is a separate app because
+an endpoint subscription also forwards every event of every call on that endpoint: on the app
+that runs the calls, each DTMF digit of a call in Stasis would arrive twice. Each message goes to
+:class:`sms.inbound.InboundDesk` like a Twilio webhook's, keyed by its SIP Call-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Container
+from datetime import datetime
+from urllib.parse import unquote
+
+from hotline.ari import (
+    AriClient,
+    AriError,
+    AriEventStream,
+    AriUnavailable,
+    Event,
+    StreamConnected,
+    TextMessageReceived,
+)
+from hotline.config import Settings
+from hotline.privacy import InvalidNumber, normalize
+from sms.inbound import InboundDesk
+from sms.provider import ProviderError, ProviderResult
+from sms.segments import segment_count
+
+logger = logging.getLogger(__name__)
+
+#: The trunk's PJSIP endpoint in ``dialplans/pjsip.conf``.
+CARRIER_ENDPOINT = "carrier"
+
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
+class SipProvider:
+    """Sends SMS as SIP MESSAGEs to the carrier through ARI (synchronous, for the RQ worker)."""
+
+    def __init__(
+        self,
+        ari_url: str,
+        username: str,
+        password: str,
+        carrier_host: str,
+        *,
+        endpoint: str = CARRIER_ENDPOINT,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client_args = (ari_url, username, password)
+        self._carrier_host = carrier_host
+        self._endpoint = endpoint
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"SipProvider(endpoint={self._endpoint!r})"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SipProvider:
+        """The provider for the configured ARI and carrier trunk."""
+        ari = settings.ari
+        return cls(
+            ari.url,
+            ari.username,
+            settings.secrets.ari_password,
+            settings.asterisk.carrier_host,
+            timeout=settings.sms.provider_timeout,
+        )
+
+    def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
+        """Hand the MESSAGE to Asterisk; raise ProviderError if it did not take it.
+
+        ``status_callback`` is ignored: SIP MESSAGE has no delivery report. Not to be called
+        from a thread that runs an event loop.
+        """
+        if not _NUMBER.fullmatch(to):
+            raise ProviderError(None, None, False, "invalid-number")
+        uri = f"pjsip:{self._endpoint}/sip:{to}@{self._carrier_host}"
+        try:
+            asyncio.run(self._send(uri, from_, body))
+        except AriUnavailable:
+            raise ProviderError(None, None, True, "connection") from None
+        except AriError as exc:
+            raise ProviderError(None, exc.status, exc.status >= 500) from None
+        return ProviderResult(f"SIP{uuid.uuid4().hex}", "accepted", segment_count(body))
+
+    def find_sent(
+        self, to: str, from_: str, since: datetime, body: str, exclude: Container[str] = ()
+    ) -> str | None:
+        """Always None: Asterisk keeps no record of sent MESSAGEs, so a send whose outcome was
+        lost is sent again (at least once)."""
+        return None
+
+    async def _send(self, uri: str, from_: str, body: str) -> None:
+        async with AriClient(*self._client_args, pool_size=1, timeout=self._timeout) as ari:
+            await ari.send_message(uri, from_, body)
+
+
+class SipInbound:
+    """SIP MESSAGEs from the carrier, received by a dedicated ARI app and handed to ``desk``."""
+
+    def __init__(self, settings: Settings, ari: AriClient, desk: InboundDesk) -> None:
+        config = settings.ari
+        self.app = f"{config.app}-sms"
+        self.stream = AriEventStream(
+            config.url, config.username, settings.secrets.ari_password, self.app
+        )
+        self.region = settings.privacy.default_region
+        self.ari = ari
+        self.desk = desk
+        #: Set while the app is subscribed to the carrier endpoint.
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Receive messages until :meth:`close` (reconnecting and resubscribing as needed)."""
+        await self.stream.run(self.on_event)
+
+    async def close(self) -> None:
+        """Stop receiving."""
+        await self.stream.close()
+
+    async def on_event(self, event: Event) -> None:
+        """Subscribe on every (re)connection; receive each TextMessageReceived."""
+        if isinstance(event, StreamConnected):
+            await self._subscribe()
+        elif isinstance(event, TextMessageReceived):
+            await self.receive(event)
+
+    async def _subscribe(self) -> None:
+        self.subscribed.clear()
+        try:
+            await self.ari.set_event_filter(self.app, ["TextMessageReceived"])
+            await self.ari.subscribe(self.app, f"endpoint:PJSIP/{CARRIER_ENDPOINT}")
+        except (AriError, AriUnavailable) as exc:
+            logger.error("sms sip: cannot subscribe to the carrier (%s); reconnecting", exc)
+            await self.stream.drop()
+            return
+        self.subscribed.set()
+        logger.info("sms sip: app %s receives the carrier's messages", self.app)
+
+    async def receive(self, event: TextMessageReceived) -> None:
+        """Hand one message over; a failure is logged (Asterisk already accepted it)."""
+        sid = message_id(event)
+        sender, to = uri_number(event.from_, self.region), uri_number(event.to, self.region)
+        if not sender:
+            logger.warning("sms inbound %s: no sender number in the MESSAGE; ignored", sid)
+            return
+        try:
+            await self.desk.receive(sid, sender, to, event.body, redelivered=False)
+        except Exception:
+            logger.exception("sms inbound %s: not handled", sid)
+
+
+def message_id(event: TextMessageReceived) -> str:
+    """A stable id: the SIP Call-ID and CSeq (a carrier's resend repeats them), hashed, or
+    failing those the sender, body and arrival time."""
+    call_id = event.variables.get("Call-ID", "")
+    key = (
+        f"{call_id}\n{event.variables.get('CSeq', '')}"
+        if call_id
+        else f"{event.from_}\n{event.body}\n{event.timestamp}"
+    )
+    return "SIP" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def uri_number(uri: str, region: str) -> str:
+    """The phone number in a SIP URI's user part (``"Name" <sip:+1514...@host>``), in E.164 if
+    it reads as one, else the user part itself ("" if there is none)."""
+    inner = uri.partition("<")[2].partition(">")[0] if "<" in uri else uri
+    address = inner
+    while re.match(r"[a-z]+:", address):
+        address = address.partition(":")[2]
+    user = unquote(address.partition("@")[0].partition(";")[0]) if "@" in address else ""
+    try:
+        return normalize(user, region)
+    except InvalidNumber:
+        return user

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any, cast
 
@@ -47,6 +48,8 @@ from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import NotInVault, Vault
+from sms.conversations import Conversations
+from sms.requests import RequestDesk
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +170,9 @@ class AcdService:
     timers: ChannelTimers
     vault: Vault
     clock: Callable[[], float] = time.time
+    #: The SMS side, wired at start-up: request confirmations and voice-to-text hand-over.
+    requests: RequestDesk | None = None
+    texts: Conversations | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -278,10 +284,11 @@ class AcdService:
         elif isinstance(event, TimerFired) and event.timer == AcdTimer.EXPIRED:
             overflow = self.queues[caller.queue].overflow
             await self._overflow(caller, overflow.kind, overflow.target)
-        elif isinstance(event, ChannelDtmfReceived) and (
-            event.digit == self.settings.acd.callback_key and caller.phase is CallerPhase.WAITING
-        ):
-            await self._callback(caller)
+        elif isinstance(event, ChannelDtmfReceived) and caller.phase is CallerPhase.WAITING:
+            if event.digit == self.settings.acd.callback_key:
+                await self._callback(caller)
+            elif event.digit == self.settings.acd.text_key:
+                await self._to_text(caller)
 
     async def _announce(self, caller: Caller, position: int, ewt_s: float | None) -> None:
         """Tell the caller their place (and estimated wait), then hold music."""
@@ -347,7 +354,45 @@ class AcdService:
             return
         logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
         await self._remember_callback(caller)
+        await self._confirm_by_sms(caller, "callback")
         await self._leave(caller, self.settings.acd.callback_prompt)
+
+    async def _confirm_by_sms(self, caller: Caller, kind: str) -> None:
+        """Record the caller's request; its confirmation SMS carries a short reference."""
+        if self.requests is None or not caller.caller_ref:
+            return
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        details = {"queue": caller.queue, "call": caller.call_id}
+        try:
+            request = await self.requests.record_request(
+                kind, caller.caller_ref, caller.language, details, now
+            )
+        except Exception:  # the call goes on; the failure is visible in the logs
+            logger.exception("%s %s request not recorded", caller.call_id, kind)
+            return
+        logger.info("%s %s request %s recorded", caller.call_id, kind, request.reference)
+
+    async def _to_text(self, caller: Caller) -> None:
+        """The caller continues by text: a conversation opens with the call's context and
+        their time already waited, so they keep their place; the call ends."""
+        if self.texts is None or not caller.caller_ref:
+            return
+        try:
+            await self.store.abandon(caller.call_id, self.clock())
+        except AcdError as exc:  # already ringing an agent: the call goes on
+            logger.info("%s cannot switch to text now: %s", caller.call_id, exc)
+            return
+        context = {
+            "queue": caller.queue,
+            "language": caller.language,
+            "waited_s": f"{self.clock() - caller.enqueued_at:.0f}",
+            "call": caller.call_id,
+        }
+        conversation = await self.texts.open_from_call(
+            caller.caller_ref, caller.pseudonym, caller.language, caller.enqueued_at, context
+        )
+        logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
+        await self._leave(caller, self.settings.acd.text_prompt)
 
     async def _remember_callback(self, caller: Caller) -> None:
         """Keep what calling back needs (the vault ref, never the number) until it is done."""

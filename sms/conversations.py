@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -169,27 +169,7 @@ class Conversations:
         except InvalidNumber:
             logger.warning("sms inbound %s: the sender is not a phone number; ignored", message.sid)
             return
-        fields = {
-            "id": uuid.uuid4().hex,
-            "caller_ref": entry.ref,
-            "pseudonym": entry.pseudonym,
-            "language": entry.language,
-            "queue": self.settings.sms.chat_queue,
-            "state": ConversationState.OPEN.value,
-            "opened_at": str(now),
-            "last_at": str(now),
-        }
-        conv_id, new = cast(
-            list[Any],
-            await self._open(
-                keys=[
-                    self.keys.open_conversation(entry.ref),
-                    self.keys.conversation(fields["id"]),
-                    self.keys.conversation_index,
-                ],
-                args=[fields["id"], self.ttl, now, json.dumps(fields)],
-            ),
-        )
+        conv_id, new = await self._open_for(entry.ref, entry.pseudonym, entry.language, now)
         index = await self._append(conv_id, now, "caller", "", message.body, "sms")
         logger.info("conversation %s: message from %s (%s)", conv_id, entry.pseudonym, message.sid)
         if new:
@@ -209,6 +189,61 @@ class Conversations:
         agent = await self.router.agent_of(conv_id)
         if agent is not None:
             await self._relay(conv_id, agent, index)
+
+    async def open_from_call(
+        self,
+        caller_ref: str,
+        pseudonym: str,
+        language: str,
+        waiting_since: float,
+        context: Mapping[str, str],
+    ) -> str:
+        """A caller leaves the voice queue to go on by text: open (or continue) their
+        conversation with the call's context, placed by when they started waiting so that they
+        keep their place, and tell them by SMS that they can write. Returns its id."""
+        now = self.clock()
+        conv_id, _ = await self._open_for(caller_ref, pseudonym, language, now)
+        summary = ", ".join(f"{name}={value}" for name, value in sorted(context.items()))
+        await self._append(conv_id, now, "system", "", f"from a call: {summary}", "voice")
+        await self.outbox.enqueue_ref_async(
+            caller_ref,
+            self.settings.sms.from_number,
+            self.templates.render("switched_to_text", language),
+            idempotency_key=f"voice:{conv_id}:{context.get('call', '')}",
+            kind="auto-reply",
+            language=language,
+            subject=f"{SUBJECT}{conv_id}",
+        )
+        result = await self.router.offer(conv_id, self.settings.sms.chat_queue, waiting_since)
+        await self._assigned(result.assigned)
+        return conv_id
+
+    async def _open_for(
+        self, caller_ref: str, pseudonym: str, language: str, now: float
+    ) -> tuple[str, bool]:
+        """The caller's open conversation, or a new one: (id, whether it is new)."""
+        fields = {
+            "id": uuid.uuid4().hex,
+            "caller_ref": caller_ref,
+            "pseudonym": pseudonym,
+            "language": language,
+            "queue": self.settings.sms.chat_queue,
+            "state": ConversationState.OPEN.value,
+            "opened_at": str(now),
+            "last_at": str(now),
+        }
+        conv_id, new = cast(
+            list[Any],
+            await self._open(
+                keys=[
+                    self.keys.open_conversation(caller_ref),
+                    self.keys.conversation(fields["id"]),
+                    self.keys.conversation_index,
+                ],
+                args=[fields["id"], self.ttl, now, json.dumps(fields)],
+            ),
+        )
+        return str(conv_id), bool(new)
 
     async def _from_volunteer(self, agent_id: str, message: InboundSms) -> None:
         current = cast(str | None, await self.redis.get(self.keys.relay_current(agent_id)))

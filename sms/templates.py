@@ -26,6 +26,7 @@ DEFAULT_FILE = Path(__file__).parent / "templates" / "confirmations.toml"
 EXPECTED: Mapping[str, Mapping[str, str]] = {
     "request_recorded": {"reference": "4821"},
     "message_received": {},
+    "switched_to_text": {},
     "relay_ended": {"pseudonym": "Loutre Courageuse"},
     "relay_callback": {"pseudonym": "Loutre Courageuse"},
     "relay_unknown": {},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from acd.routing import AgentState
 from hotline.app import HotlineApp
 from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, free_port
+from hotline.keys import Keys
 from ivr.flow import Flow
 from tests.conftest import (
     CALLER,
@@ -384,3 +386,44 @@ async def test_a_nailed_up_operator_stays_connected_and_gets_callers_without_rin
     assert len(operator.invites) == 1
     connects = [e for e in queue_log(settings) if e["event"] == "CONNECT"]
     assert [e["agent"] for e in connects] == ["erin", "erin"]
+
+
+async def test_a_waiting_caller_can_go_on_by_text_keeping_their_place(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    keys = Keys(settings.redis.prefix)
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=(*TO_GENERAL, (2000, "#")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        assert await app.acd.store.waiting("general") == ()  # left the voice queue
+        entry = await app.vault.find(CALLER)
+        assert entry is not None
+        conversation = str(await app.redis.get(keys.open_conversation(entry.ref)))
+        messages = await app.redis.lrange(keys.conversation_messages(conversation), 0, -1)
+        task = await app.redis.hgetall(keys.chat(conversation))
+        opened = float(await app.redis.hget(keys.conversation(conversation), "opened_at") or 0)
+    (system,) = [json.loads(m) for m in messages]
+    assert system["author"] == "system"
+    assert "queue=general" in system["body"]
+    assert "language=en" in system["body"]
+    # Placed in the chat queue by when the call started waiting, not by when it switched.
+    assert float(task["enqueued_at"]) < opened - 1
+    log = [e["event"] for e in queue_log(settings)]
+    assert log[-1] == "ABANDON"
+
+
+async def test_a_callback_request_is_confirmed_by_sms_with_a_reference(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    keys = Keys(settings.redis.prefix)
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=(*TO_GENERAL, (1500, "*")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        message_ids = await app.redis.keys(keys.sms_message("*"))
+        records = [await app.redis.hgetall(k) for k in message_ids]
+    confirmations = [r for r in records if r.get("kind") == "confirmation"]
+    assert len(confirmations) == 1
+    assert "reference" in confirmations[0]["body"].lower()
+    assert CALLER.lstrip("+")[-10:] not in str(records)

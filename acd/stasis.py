@@ -22,6 +22,7 @@ from enum import Enum, StrEnum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from acd.config import AgentProfile, Device, DeviceKind, OverflowKind, QueueConfig
 from acd.model import (
@@ -114,6 +115,8 @@ class Leg:
     callback: bool = False
     callee: bool = False
     offered_at: float = 0.0
+    #: Asked for by a volunteer (text to voice), not offered by the queue: no store records.
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class AcdService:
     async def start(self) -> None:
         """Load the agent file into the store; start the tick and the inbox reader."""
         await self.store.sync_agents(list(self.agents.values()))
-        for coro in (self._tick(), self._read_inbox()):
+        for coro in (self._tick(), self._read_inbox(), self._read_voice_requests()):
             task = asyncio.create_task(coro)
             self._tasks.add(task)
 
@@ -232,6 +235,82 @@ class AcdService:
             except Exception:
                 logger.exception("ACD inbox failed; retrying")
                 await asyncio.sleep(1)
+
+    async def _read_voice_requests(self) -> None:
+        """Carry out volunteers' requests to call a texter (``#call`` by SMS, or the console)."""
+        stream, group = self.keys.voice_requests, "ari"
+        try:
+            await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:  # the group exists already
+            if "BUSYGROUP" not in str(exc):
+                raise
+        while True:
+            try:
+                batches = cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                    await self.redis.xreadgroup(
+                        group, self.instance, {stream: ">"}, count=10, block=1000
+                    ),
+                )
+                for _, entries in batches or []:
+                    for entry_id, fields in entries:
+                        await self.call_texter(fields)
+                        await self.redis.xack(stream, group, entry_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("voice requests failed; retrying")
+                await asyncio.sleep(1)
+
+    async def call_texter(self, request: Mapping[str, str]) -> None:
+        """Ring the volunteer who asked; once they answer, dial the texter from the hotline
+        number and bridge them. Neither sees the other's number."""
+        agent_id, ref = request.get("agent", ""), request.get("caller_ref", "")
+        profile = self.agents.get(agent_id)
+        if profile is None or not ref:
+            logger.warning("voice request %s: no such agent or caller", request.get("request"))
+            return
+        call_id = f"txt{request.get('request', '')[:12]}"
+        callback = Caller(
+            call_id,
+            request.get("queue", ""),
+            request.get("language", "en"),
+            request.get("pseudonym", ""),
+            self.clock(),
+            ref,
+        )
+        await self._remember_callback(callback)
+        device = profile.devices[0]
+        leg = Leg(
+            leg_id(call_id, agent_id),
+            call_id,
+            agent_id,
+            call_id,
+            callback.queue,
+            device.kind is DeviceKind.EXTERNAL,
+            callback=True,
+            direct=True,
+        )
+        await self._save_leg(leg)
+        endpoint = device.address
+        if leg.external:
+            endpoint = f"PJSIP/{endpoint}@carrier"
+        display = f"Call {callback.pseudonym}".replace('"', "")
+        self.timers.start(leg.leg_id, AcdTimer.RONA, 30)
+        try:
+            await self.ari.originate(
+                endpoint=endpoint,
+                app=self.instance,
+                app_args="agent",
+                channel_id=leg.leg_id,
+                caller_id=f'"{display}" <{self.settings.asterisk.hotline_number}>',
+                timeout=35,
+            )
+        except AriError as exc:
+            logger.warning("%s cannot ring agent %s: %s", call_id, agent_id, exc.status)
+            await self._end_callback(leg, Party.AGENT)
+            return
+        logger.info("%s agent %s asked to call %s", call_id, agent_id, callback.pseudonym)
 
     # --- callers -----------------------------------------------------------------------
 
@@ -621,8 +700,13 @@ class AcdService:
                 channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
             )
         talk_ms = (self.clock() - leg.offered_at) * 1000
-        logger.info("%s connected to agent %s in %s (offer to talk %.0f ms)",
-                    call_id, leg.agent_id, leg.queue, talk_ms)  # fmt: skip
+        logger.info(
+            "%s connected to agent %s in %s (offer to talk %.0f ms)",
+            call_id,
+            leg.agent_id,
+            leg.queue,
+            talk_ms,
+        )
         for agent_id in result.released:
             await self._hang_up(leg_id(leg.offer_id, agent_id))
 
@@ -638,8 +722,9 @@ class AcdService:
             await self._save_nail(replace(nail, pending=offer_to_json(offer)), "pending")
             return
         channel = f"{NAIL_PREFIX}{agent.agent_id}"
-        nail = Nail(agent.agent_id, channel, f"nail-bridge-{agent.agent_id}",
-                    pending=offer_to_json(offer))  # fmt: skip
+        nail = Nail(
+            agent.agent_id, channel, f"nail-bridge-{agent.agent_id}", pending=offer_to_json(offer)
+        )
         await self._save_nail(nail)
         endpoint = agent.device.address
         if agent.device.kind is DeviceKind.EXTERNAL:
@@ -690,9 +775,13 @@ class AcdService:
             return
         await self._save_nail(replace(nail, call_id=call_id), "call_id")
         bridged = replace(
-            caller, phase=CallerPhase.BRIDGED, agent_id=nail.agent_id, bridge=nail.bridge,
-            offer_id=offer.offer_id, nailed=True,
-        )  # fmt: skip
+            caller,
+            phase=CallerPhase.BRIDGED,
+            agent_id=nail.agent_id,
+            bridge=nail.bridge,
+            offer_id=offer.offer_id,
+            nailed=True,
+        )
         await self._save_caller(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)
@@ -701,8 +790,12 @@ class AcdService:
             call_id, "join bridge", lambda: self.ari.add_to_bridge(nail.bridge, call_id)
         )
         talk_ms = (self.clock() - offer.offered_at) * 1000
-        logger.info("%s connected to nailed-up agent %s (offer to talk %.0f ms)",
-                    call_id, nail.agent_id, talk_ms)  # fmt: skip
+        logger.info(
+            "%s connected to nailed-up agent %s (offer to talk %.0f ms)",
+            call_id,
+            nail.agent_id,
+            talk_ms,
+        )
 
     async def _nail_lost(self, nail: Nail, reason: MissReason) -> None:
         """The standing connection failed or ended: end its call, give back a waiting offer."""
@@ -730,9 +823,11 @@ class AcdService:
 
     async def _call_back(self, leg: Leg) -> None:
         """The agent took a callback: now dial the caller, from the hotline number."""
-        result = await self.store.accept(leg.offer_id, leg.agent_id, self.clock())
+        won = True
+        if not leg.direct:
+            won = (await self.store.accept(leg.offer_id, leg.agent_id, self.clock())).won
         request = await self._load_caller(self.keys.acd_callback(leg.call_id))
-        if not result.won or request is None:
+        if not won or request is None:
             await self._hang_up(leg.leg_id)
             return
         bridge = f"bridge-{leg.call_id}"
@@ -741,8 +836,17 @@ class AcdService:
             leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
         )
         await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
-        callee = Leg(f"{CALLEE_PREFIX}{leg.call_id}", leg.offer_id, leg.agent_id, leg.call_id,
-                     leg.queue, external=True, callback=True, callee=True)  # fmt: skip
+        callee = Leg(
+            f"{CALLEE_PREFIX}{leg.call_id}",
+            leg.offer_id,
+            leg.agent_id,
+            leg.call_id,
+            leg.queue,
+            external=True,
+            callback=True,
+            callee=True,
+            direct=leg.direct,
+        )
         await self._save_leg(callee)
         try:
             number = await self.vault.reveal_for_delivery(request.caller_ref)
@@ -795,6 +899,9 @@ class AcdService:
         bridge = f"bridge-{leg.call_id}"
         await ari_request(leg.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
         await self.redis.delete(self.keys.acd_callback(leg.call_id))
+        if leg.direct:
+            logger.info("%s call requested by agent %s ended", leg.call_id, leg.agent_id)
+            return
         try:
             await self.store.complete(leg.call_id, leg.agent_id, self.clock(), by)
         except AcdError as exc:
@@ -804,6 +911,10 @@ class AcdService:
         """The leg will not take the call: hang it up, tell the store, route again."""
         await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
         await self._hang_up(leg.leg_id)
+        if leg.direct:
+            logger.info("%s agent %s did not take the requested call", leg.call_id, leg.agent_id)
+            await self.redis.delete(self.keys.acd_callback(leg.call_id))
+            return
         await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
 
     async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:

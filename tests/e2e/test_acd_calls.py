@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -427,3 +428,39 @@ async def test_a_callback_request_is_confirmed_by_sms_with_a_reference(
     assert len(confirmations) == 1
     assert "reference" in confirmations[0]["body"].lower()
     assert CALLER.lstrip("+")[-10:] not in str(records)
+
+
+async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    keys = Keys(settings.redis.prefix)
+    texter = "+15145550126"
+    async with running_app(settings, test_flow) as app:
+        entry = await app.vault.store(texter, "fr", now=datetime.now(UTC))
+        texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path))
+        alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=1500))
+        # What the SMS side writes when Alice texts "#call" in the conversation.
+        request: dict[Any, Any] = {
+            "kind": "callback", "request": "r1", "reference": "4821", "conversation": "c1",
+            "caller_ref": entry.ref, "pseudonym": entry.pseudonym, "language": "fr",
+            "agent": "alice", "queue": "general", "requested_at": "0",
+        }  # fmt: skip
+        await app.redis.xadd(keys.voice_requests, request)
+        alice, called = await asyncio.gather(alice_phone, texter_phone)
+        assert alice.returncode == 0, alice.messages[-1500:]
+        assert called.returncode == 0, called.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        pending = await app.redis.xpending(keys.voice_requests, "ari")
+    (to_alice,) = alice.invites
+    assert texter.lstrip("+") not in to_alice
+    assert entry.pseudonym in to_alice
+    (to_texter,) = called.invites
+    assert to_texter.startswith(f"INVITE sip:{texter}@")
+    from_header = next(line for line in to_texter.splitlines() if line.startswith("From:"))
+    assert settings.asterisk.hotline_number in from_header
+    assert "alice" not in from_header.lower()
+    assert pending["pending"] == 0  # the request was acknowledged

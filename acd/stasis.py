@@ -77,6 +77,15 @@ MISS_BY_CAUSE = {
 }
 
 
+#: HSET the given fields and refresh the TTL, only if the hash still exists.
+UPDATE_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 def is_leg(channel_id: str) -> bool:
     """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
     return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
@@ -177,6 +186,9 @@ class AcdService:
     requests: RequestDesk | None = None
     texts: Conversations | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._update_if_present = self.redis.register_script(UPDATE_IF_PRESENT)
 
     @property
     def instance(self) -> str:
@@ -457,10 +469,12 @@ class AcdService:
         if self.texts is None or not caller.caller_ref:
             return
         try:
-            await self.store.abandon(caller.call_id, self.clock())
-        except AcdError as exc:  # already ringing an agent: the call goes on
+            left = await self.store.abandon(caller.call_id, self.clock())
+        except AcdError as exc:  # an agent has just taken the call: it goes on
             logger.info("%s cannot switch to text now: %s", caller.call_id, exc)
             return
+        for agent_id in left.released:
+            await self._hang_up(leg_id(caller.offer_id, agent_id))
         context = {
             "queue": caller.queue,
             "language": caller.language,
@@ -504,7 +518,7 @@ class AcdService:
         """Play a last message to the caller, then hang up (on PlaybackFinished)."""
         self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
         leaving = replace(caller, phase=CallerPhase.LEAVING)
-        await self._save_caller(leaving, "phase")
+        await self._save_caller(leaving)  # whole: a refused caller has no record yet
         await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
 
     async def _caller_gone(self, caller: Caller) -> None:
@@ -518,8 +532,14 @@ class AcdService:
             return
         try:
             result = await self.store.abandon(caller.call_id, now)
-        except AcdError:
-            return  # already a callback entry, or never queued
+        except AcdError as exc:
+            if exc.code == "call-connected":  # an agent accepted just as the caller hung up
+                agent = cast(
+                    str | None, await self.redis.hget(self.keys.acd_call(caller.call_id), "agent")
+                )
+                if agent:
+                    await self._end_connected(caller.call_id, caller.offer_id, agent)
+            return  # otherwise: already a callback entry, or never queued
         logger.info("%s abandoned %s after %.0f s", caller.call_id, caller.queue, result.waited_s)
         for agent_id in result.released:
             await self._hang_up(leg_id(caller.offer_id, agent_id))
@@ -683,8 +703,11 @@ class AcdService:
             return
         result = await self.store.accept(leg.offer_id, leg.agent_id, now)
         caller = await self._caller(leg.call_id)
-        if not result.won or caller is None:
+        if not result.won:
             await self._hang_up(leg.leg_id)
+            return
+        if caller is None:  # the caller hung up as the agent accepted
+            await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
             return
         bridge = f"bridge-{leg.call_id}"
         call_id = leg.call_id
@@ -696,9 +719,13 @@ class AcdService:
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
         await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
         for channel in (call_id, leg.leg_id):
-            await ari_request(
+            joined = await ari_request(
                 channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
             )
+            if not joined:  # a side hung up meanwhile: end the call for both
+                await self._end_connected(call_id, leg.offer_id, leg.agent_id)
+                await self._hang_up(call_id)
+                return
         talk_ms = (self.clock() - leg.offered_at) * 1000
         logger.info(
             "%s connected to agent %s in %s (offer to talk %.0f ms)",
@@ -709,6 +736,19 @@ class AcdService:
         )
         for agent_id in result.released:
             await self._hang_up(leg_id(leg.offer_id, agent_id))
+
+    async def _end_connected(self, call_id: str, offer_id: str, agent_id: str) -> None:
+        """End a call the store has connected whose caller is gone: the agent wraps up."""
+        agent_leg = await self._leg(leg_id(offer_id, agent_id))
+        if agent_leg:
+            await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+        await self._hang_up(leg_id(offer_id, agent_id))
+        bridge = f"bridge-{call_id}"
+        await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
+        try:
+            await self.store.complete(call_id, agent_id, self.clock(), Party.CALLER)
+        except AcdError as exc:  # the other path got there first
+            logger.info("%s already completed: %s", call_id, exc)
 
     # --- nailed-up agents --------------------------------------------------------------
 
@@ -1012,6 +1052,10 @@ class AcdService:
             for name, value in asdict(record).items()
             if not fields or name in fields
         }
+        if fields:  # an update: never bring back a record another task has just deleted
+            args = [ttl, *(item for pair in doc.items() for item in pair)]
+            await self._update_if_present(keys=[key], args=args)
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=doc)
             pipe.expire(key, ttl)

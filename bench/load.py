@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from hotline.harness import PrivateAsterisk, _die_with_parent, free_port
@@ -52,19 +53,27 @@ def run_trial(
     seconds: float,
     watch: dict[str, int],
     log: Path,
+    *,
+    hangup_ms: int = 0,
+    trace: Path | None = None,
 ) -> Trial:
-    """Place ``rate`` calls/s for ``seconds`` to ``did`` and count how they ended."""
+    """Place ``rate`` calls/s for ``seconds`` to ``did`` and count how they ended. Callers hang
+    up ``hangup_ms`` after the answer (0 = wait for the service's BYE); with ``trace``, SIPp
+    writes every SIP message there with its time (see ``invite_times``)."""
     calls = max(1, round(rate * seconds))
     ast = asterisk.settings.asterisk
     args = [
         "sipp", "-sf", str(SCENARIO), "-r", f"{rate:g}", "-m", str(calls), "-l", str(calls),
         "-s", did.lstrip("+"), "-key", "caller", "+15145550100",
         "-set", "wait1", "0", "-set", "wait2", "0", "-set", "wait3", "0",
-        "-set", "key1", "x", "-set", "key2", "x", "-set", "key3", "x", "-set", "hangup_ms", "0",
+        "-set", "key1", "x", "-set", "key2", "x", "-set", "key3", "x",
+        "-set", "hangup_ms", str(hangup_ms),
         "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
         "-recv_timeout", "10000", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
         f"{ast.sip_bind}:{ast.sip_port}",
     ]  # fmt: skip
+    if trace:
+        args[1:1] = ["-trace_msg", "-message_file", str(trace)]
     before = {name: cpu_seconds(pid) for name, pid in watch.items()}
     start = time.monotonic()
     result = subprocess.run(
@@ -78,6 +87,25 @@ def run_trial(
     failed = _counter(result.stdout, "Failed call")
     wait_for_no_channels(asterisk)
     return Trial(rate, calls, ok, failed, elapsed, cpu)
+
+
+_MESSAGE = re.compile(
+    r"^-{47} (\S+ \S+)\nUDP message (sent|received)[^\n]*\n\n(.*?)(?=^-{47} |\Z)",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def invite_times(messages: str, *, sent: bool) -> list[float]:
+    """The time (epoch seconds) of each call's first INVITE sent (or received) in a SIPp
+    ``-trace_msg`` message file, in time order; retransmissions and re-INVITEs are skipped."""
+    first: dict[str, float] = {}
+    for stamp, direction, text in _MESSAGE.findall(messages):
+        if (direction == "sent") != sent or not text.startswith("INVITE "):
+            continue
+        call_id = re.search(r"^Call-ID:\s*(\S+)", text, re.MULTILINE | re.IGNORECASE)
+        if call_id and call_id[1] not in first:
+            first[call_id[1]] = datetime.fromisoformat(stamp).timestamp()
+    return sorted(first.values())
 
 
 def wait_for_no_channels(asterisk: PrivateAsterisk, within: float = 30) -> None:

@@ -168,9 +168,7 @@ async def test_linear_strategy_rings_in_file_order_and_a_busy_agent_is_skipped(
         phones = [
             # Linear keeps the order: Alice, busy, is offered the call until max_misses (3)
             # pauses her, then Bruno gets it.
-            asyncio.create_task(
-                agent_phone(phone_ports["alice"], tmp_path, mode="busy", calls=3)
-            ),
+            asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, mode="busy", calls=3)),
             asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=800)),
         ]
         result = await place_call(asterisk, keys=to_queue("4"))

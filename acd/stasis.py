@@ -141,7 +141,6 @@ class Caller:
     caller_ref: str = ""
     phase: CallerPhase = CallerPhase.WAITING
     offer_id: str = ""
-    legs: tuple[str, ...] = ()
     agent_id: str = ""
     bridge: str = ""
     #: The announcement or farewell playing now ("" if none).
@@ -331,9 +330,6 @@ class AcdService:
     ) -> None:
         """A caller joins ``queue`` (from the IVR, an overflow or a transfer)."""
         now = self.clock()
-        previous = await self._caller(channel_id)  # an overflow or transfer from another queue
-        if previous:
-            await self._stop_playback(previous)
         pseudonym = variables.get("pseudonym", "Anonymous")
         call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
         caller_ref = variables.get("caller_ref", "")
@@ -352,7 +348,7 @@ class AcdService:
         logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
         await self._save_caller(caller)
         await self._announce(caller, result.position, result.ewt_s)
-        await self.dispatch(queue)
+        await self.dispatch(queue, caller)
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
@@ -493,6 +489,7 @@ class AcdService:
 
     async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
         if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
+            await self._stop_playback(caller)  # its announcement must not hold up a bridge
             variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
             await self.enter(caller.call_id, target, caller.language, variables)
         elif kind is OverflowKind.CALLBACK and caller.caller_ref:
@@ -546,11 +543,12 @@ class AcdService:
 
     # --- offers and agent legs -------------------------------------------------------
 
-    async def dispatch(self, queue: str) -> None:
-        """Offer the queue's waiting calls to available agents until one side runs out."""
+    async def dispatch(self, queue: str, joined: Caller | None = None) -> None:
+        """Offer the queue's waiting calls to available agents until one side runs out
+        (``joined``: the caller who just joined, already loaded)."""
         while offer := await self.store.claim(queue, self.clock()):
             if offer.call.owner_instance == self.instance:
-                await self._ring(offer)
+                await self._ring(offer, joined)
             else:
                 await self.redis.xadd(
                     self.keys.acd_inbox(offer.call.owner_instance),
@@ -559,12 +557,14 @@ class AcdService:
                     approximate=True,
                 )
 
-    async def _ring(self, offer: Offer) -> None:
+    async def _ring(self, offer: Offer, joined: Caller | None = None) -> None:
         """Ring every agent of the offer with a masked identity."""
         call = offer.call
         callback = call.kind is CallKind.CALLBACK
         if callback:
             caller = await self._load_caller(self.keys.acd_callback(call.call_id))
+        elif joined is not None and joined.call_id == call.call_id:
+            caller = joined
         else:
             caller = await self._caller(call.call_id)
         if caller is None or call.kind is CallKind.CHAT:
@@ -572,11 +572,8 @@ class AcdService:
             for agent in offer.agents:
                 await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
             return
-        legs = tuple(leg_id(offer.offer_id, a.agent_id) for a in offer.agents)
         if not callback:
-            await self._save_caller(
-                replace(caller, offer_id=offer.offer_id, legs=legs), "offer_id", "legs"
-            )
+            await self._save_caller(replace(caller, offer_id=offer.offer_id), "offer_id")
         queue = self.queues[call.queue]
         label = f"Callback {call.pseudonym}" if callback else call.pseudonym
         display = f"{label} ({call.queue})".replace('"', "")
@@ -1021,7 +1018,7 @@ class AcdService:
         data = await self._load(key)
         if "queue" not in data:
             return None
-        return Caller(**{**data, "phase": CallerPhase(data["phase"]), "legs": tuple(data["legs"])})
+        return Caller(**{**data, "phase": CallerPhase(data["phase"])})
 
     async def _save_caller(self, caller: Caller, *fields: str) -> None:
         """Write ``fields`` of the caller's record (all of them if none are named).

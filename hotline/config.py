@@ -57,10 +57,6 @@ class IvrSettings:
     #: Relative paths are taken from the configuration file's directory.
     flow: Path = PROJECT_DIR / "ivr" / "flows" / "demo.toml"
     languages: tuple[str, ...] = ("en", "fr")
-    #: Until the ACD exists, a call sent to a queue hears hold music this long, then is hung up.
-    queue_hold_seconds: float = 20.0
-    queue_hold_prompt: tuple[str, ...] = ("pls-hold-while-try",)
-    moh_class: str = "default"
 
 
 @dataclass(frozen=True)

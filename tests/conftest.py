@@ -67,7 +67,6 @@ def base_settings() -> Settings:
             "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
             "HOTLINE_ARI_APP": f"hotline-test-{secrets.token_hex(3)}",
             "HOTLINE_ASTERISK_CARRIER_DTMF_MODE": "info",
-            "HOTLINE_IVR_QUEUE_HOLD_SECONDS": "1",
             "HOTLINE_ACD_QUEUES": str(TESTS / "acd" / "queues.toml"),
             "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
             "HOTLINE_ACD_TICK_S": "0.3",

@@ -28,12 +28,12 @@ def test_environment_values_are_typed(tmp_path: Path) -> None:
     env = {
         "HOTLINE_ASTERISK_SIP_PORT": "5070",
         "HOTLINE_ASTERISK_DIDS": "+18005550100, +18005550111",
-        "HOTLINE_IVR_QUEUE_HOLD_SECONDS": "2.5",
+        "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "2.5",
     }
     settings = load_settings(None, env=env)
     assert settings.asterisk.sip_port == 5070
     assert settings.asterisk.dids == ("+18005550100", "+18005550111")
-    assert settings.ivr.queue_hold_seconds == 2.5
+    assert settings.acd.confirm_timeout_s == 2.5
 
 
 def test_bad_values_name_where_they_come_from(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: run, demo, check-config, render-dialplans."""
+"""The ``hotline`` command: run, demo, worker, purge, check-config, render-dialplans."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from acd.config import DeviceKind, load_agents, load_queues
 from hotline.app import HotlineApp
 from hotline.config import ConfigError, Settings, load_settings
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -66,29 +67,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Bring up a demo hotline on loopback: private Redis and Asterisk, then the app."""
+    token = secrets.token_urlsafe(18)
     os.environ.setdefault("HOTLINE_ARI_PASSWORD", secrets.token_urlsafe(16))
     os.environ.setdefault("HOTLINE_HASH_KEY", secrets.token_urlsafe(24))
     os.environ.setdefault("HOTLINE_VAULT_KEYS", Fernet.generate_key().decode())
+    os.environ.setdefault("HOTLINE_API_TOKENS", f"demo:supervisor:{token}")
     settings, flow = _load(args)
     configure_logging(settings.log_level, settings.log_format)
     root = Path(args.dir).resolve()
     redis = RedisServer(root / "redis").start()
     asterisk = PrivateAsterisk(root / "asterisk", settings)
     try:
-        asterisk.start()
+        asterisk.start({"pjsip_phones.conf": demo_phones(settings)})
         settings = dataclasses.replace(
             settings, redis=dataclasses.replace(settings.redis, url=redis.url)
         )
         ast = settings.asterisk
-        did = ast.dids[0].lstrip("+")
+        did, sip = ast.dids[0].lstrip("+"), f"{ast.sip_bind}:{ast.sip_port}"
+        api = f"http://{settings.http.bind}:{settings.http.port}"
         print(
-            f"\nDemo hotline is up: Asterisk SIP on {ast.sip_bind}:{ast.sip_port}, "
-            f"ARI on {settings.ari.url}, Redis on {redis.url}\n"
-            f"  Call it with SIPp (press 1 after 4 s: English, then the menu):\n"
+            f"\nDemo hotline is up: Asterisk SIP on {sip}, ARI on {settings.ari.url}, "
+            f"Redis on {redis.url}, HTTP API on {api}\n"
+            f"  Call it with SIPp (English, then 1: the general queue):\n"
             f"    sipp -sf tests/sipp/caller.xml -m 1 -s {did} -key caller +15145550123 "
-            f"-set wait1 4000 -set key1 1 -set wait2 0 -set wait3 0 -set key2 x -set key3 x "
-            f"-set hangup_ms 0 -i 127.0.0.1 -mi 127.0.0.1 -p 5070 {ast.sip_bind}:{ast.sip_port}\n"
-            f"  or point a softphone on this machine at sip:{did}@{ast.sip_bind}:{ast.sip_port}\n"
+            f"-set wait1 4000 -set key1 1 -set wait2 1500 -set key2 1 -set hangup_ms 0 "
+            f"-i 127.0.0.1 -mi 127.0.0.1 -p 5070 {sip}\n"
+            f"  or point a softphone on this machine at sip:{did}@{sip}.\n"
+            f"  Volunteers: register a softphone as alice, bruno or chen at {sip} (no password\n"
+            f"  on loopback), then log in by calling sip:"
+            f"{settings.acd.volunteer_did.lstrip('+')}@{sip} (code 101, PIN 1111 for alice)\n"
+            f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -98,6 +106,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         asterisk.stop()
         redis.stop()
     return 0
+
+
+def demo_phones(settings: Settings) -> str:
+    """PJSIP endpoints for the demo volunteers' SIP phones, registering from loopback."""
+    agents = load_agents(settings.acd.agents, load_queues(settings.acd.queues))
+    names = [
+        d.address.removeprefix("PJSIP/")
+        for a in agents
+        for d in a.devices
+        if d.kind is DeviceKind.SIP and d.address.startswith("PJSIP/")
+    ]
+    return "".join(
+        f"[{n}](phone-template)\naors = {n}\n[{n}]\ntype = aor\nmax_contacts = 1\n"
+        for n in dict.fromkeys(names)
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

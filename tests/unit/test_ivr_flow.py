@@ -57,7 +57,6 @@ def test_demo_flow_loads() -> None:
     assert isinstance(flow.nodes["info"], PlayNode)
 
 
-@pytest.mark.skipif(not SOUNDS.is_dir(), reason="Asterisk core sounds not installed")
 def test_demo_sounds_exist_in_both_languages_and_are_short() -> None:
     flow = load_flow(DEMO_FLOW)
     names = {

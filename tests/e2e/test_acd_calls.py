@@ -466,3 +466,60 @@ async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
     assert settings.asterisk.hotline_number in from_header
     assert "alice" not in from_header.lower()
     assert pending["pending"] == 0  # the request was acknowledged
+
+
+async def test_round_robin_takes_turns_in_file_order(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        for agent in ("chen", "alice", "bruno"):  # login order must not matter
+            await log_in(app, agent, "rr")
+        phones = [
+            asyncio.create_task(agent_phone(phone_ports[n], tmp_path, talk_ms=600))
+            for n in ("alice", "bruno", "chen")
+        ]
+        for caller in ("+15145550131", "+15145550132", "+15145550133"):
+            result = await place_call(asterisk, keys=to_queue("7"), caller=caller)
+            assert result.ok, result.output
+        answered = await asyncio.gather(*phones)
+        assert all(p.returncode == 0 for p in answered)
+        await wait_until_idle(app, asterisk)
+    assert [a for e, a in events(settings) if e == "CONNECT"] == ["alice", "bruno", "chen"]
+
+
+async def test_skills_choose_the_fluent_volunteer_and_widening_lets_others_help_later(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        # Alice (French level 2) has waited longest, but the call needs level 4 at first.
+        await log_in(app, "alice", "skilled")
+        await log_in(app, "bruno", "skilled")
+        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=600))
+        first = await place_call(asterisk, keys=to_queue("8"))
+        assert first.ok, first.output
+        assert (await bruno).returncode == 0
+        await wait_until_idle(app, asterisk)
+        # Without Bruno, the call waits until widening (3 s) lets Alice take it.
+        await app.acd.store.logout("bruno", app.acd.clock())
+        alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=600))
+        second = await place_call(asterisk, keys=to_queue("8"), caller="+15145550134")
+        assert second.ok, second.output
+        assert (await alice).returncode == 0
+        await wait_until_idle(app, asterisk)
+    log = [e for e in queue_log(settings) if e["event"] in ("ENTERQUEUE", "CONNECT")]
+    assert [(e["event"], e["agent"]) for e in log] == [
+        ("ENTERQUEUE", "NONE"),
+        ("CONNECT", "bruno"),
+        ("ENTERQUEUE", "NONE"),
+        ("CONNECT", "alice"),
+    ]
+    waited = float(log[3]["time"]) - float(log[2]["time"])
+    assert waited >= 2.9  # not offered to a level-2 volunteer before the rule's 3 s

@@ -121,6 +121,7 @@ class HotlineApp:
         self.sms = SmsGateway(settings, redis_client=self.redis, vault=self.vault, agents=agents)
         self.acd.requests = self.sms.requests
         self.acd.texts = self.sms.conversations
+        self.ivr.texts = self.sms.conversations
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
         self.sip_sms = self.sms.sip_inbound(self.ari)
         routes = [

@@ -105,7 +105,19 @@ class HangupNode:
     prompt: tuple[str, ...]
 
 
-Node: TypeAlias = PlayNode | MenuNode | LanguageNode | HoursNode | SetNode | QueueNode | HangupNode
+@dataclass(frozen=True)
+class TextNode:
+    """The caller goes on by text (SMS) with the call's context: an optional message, then
+    the call ends."""
+
+    kind: ClassVar[str] = "text"
+    id: str
+    prompt: tuple[str, ...]
+
+
+Node: TypeAlias = (
+    PlayNode | MenuNode | LanguageNode | HoursNode | SetNode | QueueNode | HangupNode | TextNode
+)
 
 
 @dataclass(frozen=True)
@@ -374,6 +386,11 @@ def _hangup(r: _Reader, node_id: str) -> HangupNode:
     return HangupNode(node_id, r.prompt("prompt", ()))
 
 
+def _text(r: _Reader, node_id: str) -> TextNode:
+    r.check_keys({"type"}, {"prompt"})
+    return TextNode(node_id, r.prompt("prompt", ()))
+
+
 _PARSERS: Final[Mapping[str, Callable[[_Reader, str], Node]]] = {
     PlayNode.kind: _play,
     MenuNode.kind: _menu,
@@ -382,6 +399,7 @@ _PARSERS: Final[Mapping[str, Callable[[_Reader, str], Node]]] = {
     SetNode.kind: _set,
     QueueNode.kind: _queue,
     HangupNode.kind: _hangup,
+    TextNode.kind: _text,
 }
 
 
@@ -400,7 +418,7 @@ def _edges(node: Node) -> Iterator[tuple[str, str]]:
         case HoursNode():
             yield "open", node.open
             yield "closed", node.closed
-        case QueueNode() | HangupNode():
+        case QueueNode() | HangupNode() | TextNode():
             return
 
 

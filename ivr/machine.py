@@ -19,6 +19,7 @@ from ivr.flow import (
     PlayNode,
     QueueNode,
     SetNode,
+    TextNode,
 )
 from ivr.frozen import FrozenMap
 from ivr.hours import is_open
@@ -165,6 +166,15 @@ class EnterQueue:
 
 
 @dataclass(frozen=True)
+class SwitchToText:
+    """Open a text conversation for the caller with the call's context."""
+
+    language: str
+    variables: Mapping[str, str]
+    history: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Journal:
     """A call-journal entry; details hold flow data only, never caller data."""
 
@@ -172,7 +182,9 @@ class Journal:
     detail: Mapping[str, str]
 
 
-Command: TypeAlias = Play | StopPlayback | StartTimer | CancelTimer | Hangup | EnterQueue | Journal
+Command: TypeAlias = (
+    Play | StopPlayback | StartTimer | CancelTimer | Hangup | EnterQueue | SwitchToText | Journal
+)
 
 
 def start(flow: Flow, now: datetime) -> tuple[CallState, list[Command]]:
@@ -252,6 +264,12 @@ def _enter(
                 out.append(EnterQueue(node.queue, state.language, state.variables, state.history))
                 out.append(_journal("queue", node=node_id, queue=node.queue))
                 return replace(state, phase=Phase.QUEUED)
+            case TextNode():
+                out.append(SwitchToText(state.language, state.variables, state.history))
+                out.append(_journal("text", node=node_id))
+                if node.prompt:
+                    return _play(state, node.prompt, Phase.ENDING, out)
+                return _hang_up(state, out)
             case HangupNode():
                 if node.prompt:
                     return _play(state, node.prompt, Phase.ENDING, out)

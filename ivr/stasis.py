@@ -37,6 +37,7 @@ from hotline.privacy import InvalidNumber, Vault, VaultEntry
 from ivr import machine
 from ivr.flow import Flow
 from ivr.frozen import FrozenMap
+from sms.conversations import Conversations
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class IvrService:
     timers: ChannelTimers
     queues: QueueHandoff
     clock: Callable[[], datetime]
+    #: The SMS side's conversations, wired at start-up (for ``text`` nodes).
+    texts: Conversations | None = None
 
     @property
     def keys(self) -> Keys:
@@ -120,6 +123,25 @@ class IvrService:
         call = ("call", {"caller": caller, "did": did})
         await self._write(channel_id, state, commands, [call], register=True)
         await self._execute(channel_id, commands)
+
+    async def _switch_to_text(
+        self,
+        channel_id: str,
+        language: str,
+        variables: Mapping[str, str],
+        history: tuple[str, ...],
+    ) -> None:
+        """Open a text conversation carrying the call's context (menu choices, language)."""
+        ref = variables.get("caller_ref", "")
+        if self.texts is None or not ref:
+            logger.info("%s cannot go on by text (no SMS side, or a withheld number)", channel_id)
+            return
+        context = {"from": "ivr", "menu": " ".join(history), "language": language}
+        context["call"] = channel_id
+        now = self.clock().timestamp()
+        pseudonym = variables.get("pseudonym", "")
+        conversation = await self.texts.open_from_call(ref, pseudonym, language, now, context)
+        logger.info("%s continues by text in conversation %s", channel_id, conversation)
 
     async def _remember_caller(self, number: str) -> VaultEntry | None:
         """Keep the caller's number in the vault; None for a withheld or malformed number."""
@@ -230,5 +252,7 @@ class IvrService:
                     await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
                 case machine.EnterQueue(queue=queue, language=lang, variables=variables):
                     await self.queues.enter(channel_id, queue, lang, variables)
+                case machine.SwitchToText(language=lang, variables=variables, history=history):
+                    await self._switch_to_text(channel_id, lang, variables, history)
                 case machine.Journal():
                     pass  # written with the state in _write

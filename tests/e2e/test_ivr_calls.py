@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from hotline.app import HotlineApp
 from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, RedisServer, free_port
+from hotline.keys import Keys
 from hotline.privacy import number_token
 from ivr.flow import Flow
 from tests.conftest import CALLER, journal, place_call, running_app, wait_until_idle
@@ -96,7 +98,7 @@ async def test_invalid_key_is_explained_then_a_valid_key_works(
     settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
 ) -> None:
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
-        result = await place_call(asterisk, keys=((2000, "1"), (1000, "9"), (2500, "0")))
+        result = await place_call(asterisk, keys=((2000, "1"), (1000, "*"), (2500, "0")))
         assert result.ok, result.output
         await wait_until_idle(app, asterisk)
     entries = only_call(settings)
@@ -251,3 +253,22 @@ async def test_health_endpoint_reports_dependencies_and_api_needs_a_token(
             assert await response.json() == {"ari": True, "redis": True}
         async with http.get(f"{base}/acd/queues") as response:
             assert response.status == 401
+
+
+async def test_a_caller_can_go_on_by_text_from_the_menu_with_the_call_context(
+    settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
+) -> None:
+    keys = Keys(settings.redis.prefix)
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        result = await place_call(asterisk, keys=((2000, "2"), (900, "9")))
+        assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        entry = await app.vault.find(CALLER)
+        assert entry is not None
+        conversation = str(await app.redis.get(keys.open_conversation(entry.ref)))
+        messages = await app.redis.lrange(keys.conversation_messages(conversation), 0, -1)
+    (system,) = [json.loads(m) for m in messages]
+    assert "from=ivr" in system["body"]
+    assert "menu=language=fr main_menu=9" in system["body"]
+    assert "language=fr" in system["body"]
+    assert ("text", {"node": "by_text"}) in only_call(settings)

@@ -48,7 +48,7 @@ def test_demo_flow_loads() -> None:
     assert dict(language.choices) == {"1": "en", "2": "fr"}
     menu = flow.nodes["main_menu"]
     assert isinstance(menu, MenuNode)
-    assert dict(menu.options) == {"1": "tag_general", "2": "info", "0": "goodbye"}
+    assert dict(menu.options) == {"1": "tag_general", "2": "info", "3": "by_text", "0": "goodbye"}
     assert flow.nodes["tag_general"] == SetNode(
         "tag_general", FrozenMap({"topic": "general"}), "to_queue"
     )

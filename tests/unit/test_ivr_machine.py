@@ -28,6 +28,7 @@ from ivr.machine import (
     PlaybackDone,
     StartTimer,
     StopPlayback,
+    SwitchToText,
     TimerFired,
     start,
     step,
@@ -366,3 +367,34 @@ def _uncancelled_timers(commands: list[Command]) -> set[str]:
         elif isinstance(command, CancelTimer):
             pending.remove(command.timer)
     return pending
+
+
+def test_a_text_node_hands_the_call_to_sms_with_its_context_then_ends() -> None:
+    flow = parse_flow(
+        {
+            "start": "menu",
+            "default_language": "en",
+            "nodes": {
+                "menu": {
+                    "type": "menu",
+                    "prompt": ["beep"],
+                    "options": {"3": "by_text"},
+                    "timeout": 2.0,
+                    "retries": 0,
+                    "on_failure": "by_text",
+                },
+                "by_text": {"type": "text", "prompt": ["auth-thankyou"]},
+            },
+        },
+        source="inline",
+    )
+    now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    state, _ = start(flow, now)
+    state, out = step(flow, state, Digit("3"), now)
+    switches = [c for c in out if isinstance(c, SwitchToText)]
+    assert switches == [SwitchToText("en", state.variables, ("menu=3",))]
+    (play,) = [c for c in out if isinstance(c, Play)]
+    assert play.media == ("sound:auth-thankyou",)
+    assert state.playback_id is not None
+    state, out = step(flow, state, PlaybackDone(state.playback_id), now)
+    assert Hangup() in out

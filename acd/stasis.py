@@ -34,7 +34,7 @@ from acd.model import (
     Party,
     WaitingCall,
 )
-from acd.routing import announcement
+from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
 from hotline.ari import (
     AriClient,
@@ -398,8 +398,10 @@ class AcdService:
                 f"sound:digits/{min(minutes, 99)}",
                 "sound:queue-minutes",
             ]
-        if queue.announce_every_s > 0:
-            self.timers.start(caller.call_id, AcdTimer.ANNOUNCE, queue.announce_every_s)
+        now = self.clock()
+        due = next_announcement(queue, caller.enqueued_at, now)
+        if due is not None:
+            self.timers.start(caller.call_id, AcdTimer.ANNOUNCE, due - now)
         if not media:
             await self._music(caller)
             return

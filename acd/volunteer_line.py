@@ -8,7 +8,6 @@ ACD store. A second call from a logged-in volunteer logs them out.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from hotline.ari import AriClient, ChannelDtmfReceived, PlaybackFinished, Stasis
 from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
 from hotline.keys import Keys
 from ivr import machine
+from ivr.stasis import carry_out_media, machine_playback_id
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class VolunteerLine:
             case ChannelDtmfReceived(digit=digit):
                 step_event: line.Event = machine.Digit(digit)
             case PlaybackFinished(playback_id=pid):
-                step_event = machine.PlaybackDone(pid.rpartition(":")[2])
+                step_event = machine.PlaybackDone(machine_playback_id(pid))
             case TimerFired(timer=timer):
                 step_event = machine.TimerFired(timer)
             case StasisEnd() | ChannelGone():
@@ -99,25 +99,9 @@ class VolunteerLine:
     async def _execute(self, channel_id: str, commands: list[line.Command]) -> line.Verified | None:
         answer = None
         for command in commands:
+            if await carry_out_media(channel_id, command, self.ari, self.timers):
+                continue
             match command:
-                case machine.Play(playback_id=pid, media=media, language=lang):
-                    play = functools.partial(
-                        self.ari.play,
-                        channel_id,
-                        media,
-                        playback_id=f"{channel_id}:{pid}",
-                        lang=lang,
-                    )
-                    await ari_request(channel_id, "play", play)
-                case machine.StopPlayback(playback_id=pid):
-                    stop = functools.partial(self.ari.stop_playback, f"{channel_id}:{pid}")
-                    await ari_request(channel_id, "stop", stop)
-                case machine.StartTimer(timer=timer, seconds=seconds):
-                    self.timers.start(channel_id, timer, seconds)
-                case machine.CancelTimer(timer=timer):
-                    self.timers.cancel(channel_id, timer)
-                case machine.Hangup():
-                    await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
                 case line.Verify(agent_id=code, pin=pin):
                     answer = await self._verify(channel_id, code, pin)
                 case line.LogIn(agent_id=code, queues=queues):

@@ -46,8 +46,6 @@ class RedisSettings:
 
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "hotline"
-    #: Seconds a finished call's IVR journal stays readable.
-    journal_ttl: int = 3600
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ session, since only that instance receives the call's events.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,35 @@ FALLBACK_CONTEXT = "hotline-fallback"
 def ari_playback_id(channel_id: str, playback_id: str) -> str:
     """Playback ids are per call in the machine and global in Asterisk: prefix the channel."""
     return f"{channel_id}:{playback_id}"
+
+
+def machine_playback_id(ari_id: str) -> str:
+    """Inverse of ``ari_playback_id``: the machine's id of an ARI playback."""
+    return ari_id.rpartition(":")[2]
+
+
+async def carry_out_media(
+    channel_id: str, command: object, ari: AriClient, timers: ChannelTimers
+) -> bool:
+    """Carry out a prompt, timer or hang-up command of a call's state machine; False if
+    ``command`` is none of those (the caller handles it)."""
+    match command:
+        case machine.Play(playback_id=pid, media=media, language=lang):
+            ari_id = ari_playback_id(channel_id, pid)
+            play = functools.partial(ari.play, channel_id, media, playback_id=ari_id, lang=lang)
+            await ari_request(channel_id, "play", play)
+        case machine.StopPlayback(playback_id=pid):
+            stop = functools.partial(ari.stop_playback, ari_playback_id(channel_id, pid))
+            await ari_request(channel_id, "stop", stop)
+        case machine.StartTimer(timer=timer, seconds=seconds):
+            timers.start(channel_id, timer, seconds)
+        case machine.CancelTimer(timer=timer):
+            timers.cancel(channel_id, timer)
+        case machine.Hangup():
+            await ari_request(channel_id, "hangup", functools.partial(ari.hangup, channel_id))
+        case _:
+            return False
+    return True
 
 
 class QueueHandoff(Protocol):
@@ -100,7 +130,7 @@ class IvrService:
         new_state, commands = machine.step(self.flow, state, ivr_event, self.clock())
         extra = []
         if isinstance(event, PlaybackFinished):
-            played = event.playback_id.rpartition(":")[2]
+            played = machine_playback_id(event.playback_id)
             extra.append(("played", {"playback": played, "state": event.state}))
         await self._write(channel_id, new_state, commands, extra)
         await self._execute(channel_id, commands)
@@ -176,7 +206,7 @@ class IvrService:
         if isinstance(event, ChannelDtmfReceived):
             return machine.Digit(event.digit)
         if isinstance(event, PlaybackFinished):
-            return machine.PlaybackDone(event.playback_id.rpartition(":")[2])
+            return machine.PlaybackDone(machine_playback_id(event.playback_id))
         if isinstance(event, TimerFired):
             return machine.TimerFired(event.timer)
         return None
@@ -226,30 +256,9 @@ class IvrService:
 
     async def _execute(self, channel_id: str, commands: list[machine.Command]) -> None:
         for command in commands:
+            if await carry_out_media(channel_id, command, self.ari, self.timers):
+                continue
             match command:
-                case machine.Play(playback_id=pid, media=media, language=lang):
-                    await ari_request(
-                        channel_id,
-                        "play",
-                        lambda: self.ari.play(
-                            channel_id,
-                            media,
-                            playback_id=ari_playback_id(channel_id, pid),
-                            lang=lang,
-                        ),
-                    )
-                case machine.StopPlayback(playback_id=pid):
-                    await ari_request(
-                        channel_id,
-                        "stop",
-                        lambda: self.ari.stop_playback(ari_playback_id(channel_id, pid)),
-                    )
-                case machine.StartTimer(timer=timer, seconds=seconds):
-                    self.timers.start(channel_id, timer, seconds)
-                case machine.CancelTimer(timer=timer):
-                    self.timers.cancel(channel_id, timer)
-                case machine.Hangup():
-                    await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
                 case machine.EnterQueue(queue=queue, language=lang, variables=variables):
                     await self.queues.enter(channel_id, queue, lang, variables)
                 case machine.SwitchToText(language=lang, variables=variables, history=history):

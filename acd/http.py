@@ -4,8 +4,8 @@
 |--------|-------------------------------|-------------------------|----------------------------|
 | POST   | /acd/agents/{agent_id}/login  | self, supervisor, admin | ``{"queues"?, "device"?}`` |
 | POST   | /acd/agents/{agent_id}/logout | self, supervisor, admin |                            |
-| POST   | /acd/agents/{agent_id}/pause  | self, supervisor, admin | ``{"reason"}``             |
-| POST   | /acd/agents/{agent_id}/resume | self, supervisor, admin |                            |
+| POST   | /acd/agents/{agent_id}/pause  | self, supervisor, admin | ``{"reason", "queue"?}``   |
+| POST   | /acd/agents/{agent_id}/resume | self, supervisor, admin | ``{"queue"?}``             |
 | GET    | /acd/agents/{agent_id}        | self, supervisor, admin |                            |
 | GET    | /acd/queues                   | any                     |                            |
 | GET    | /acd/queues/{queue}           | any                     |                            |
@@ -13,8 +13,9 @@
 | POST   | /acd/calls/{call_id}/transfer | supervisor, admin       | ``{"queue"}``              |
 
 Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
-to 0. Agent endpoints answer with the agent's view (never its device, which may be a phone
-number); waiting calls appear by pseudonym. Store refusals become ApiError ids: 404
+to 0. Pause and resume with a ``queue`` act on that queue only (``paused_in`` in the view).
+Agent endpoints answer with the agent's view (never its device, which may be a phone number);
+waiting calls appear by pseudonym. Store refusals become ApiError ids: 404
 no-such-agent/queue/call, 409 with the store's code (not-member, illegal-transition, ...).
 """
 
@@ -86,6 +87,13 @@ def acd_routes(
         except KeyError:
             raise ApiError(404, "no-such-agent", agent_id) from None
 
+    def queue_of(body: Mapping[str, Any]) -> str | None:
+        """The body's optional ``queue``: pause or resume in that queue only."""
+        queue = body.get("queue")
+        if queue is not None and not isinstance(queue, str):
+            raise ApiError(400, "bad-request", "queue must be a queue name")
+        return queue
+
     async def view(agent_id: str) -> web.Response:
         found = await store.agent(agent_id)
         if found is None:
@@ -113,17 +121,18 @@ def acd_routes(
 
     async def pause(request: web.Request) -> web.Response:
         profile = profile_of(request)
-        reason = (await json_object(request)).get("reason")
+        body = await json_object(request)
+        reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError(400, "reason-required", "a pause needs a reason")
         if len(reason) > MAX_REASON:
             raise ApiError(400, "bad-request", f"reason is longer than {MAX_REASON} characters")
-        await store.pause(profile.id, reason.strip(), clock())
+        await store.pause(profile.id, reason.strip(), clock(), queue_of(body))
         return await view(profile.id)
 
     async def resume(request: web.Request) -> web.Response:
         profile = profile_of(request)
-        await store.resume(profile.id, clock())
+        await store.resume(profile.id, clock(), queue_of(await json_object(request)))
         return await view(profile.id)
 
     async def get_agent(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -141,6 +142,8 @@ class AgentView:
     state: AgentState
     queues: tuple[str, ...]
     pause_reason: str
+    #: Queues the agent is paused in on their own, with each pause's reason.
+    paused_in: Mapping[str, str]
     misses: int
     offer_id: str
     call_id: str

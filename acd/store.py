@@ -174,13 +174,27 @@ class AcdStore:
         """Log an agent out of every queue (not while a call rings or is connected)."""
         return AgentState(await self._run("agent", now, op="logout", agent=agent_id))
 
-    async def pause(self, agent_id: str, reason: str, now: float) -> AgentState:
-        """Pause an available or wrapping-up agent (or change a paused agent's reason)."""
-        return AgentState(await self._run("agent", now, op="pause", agent=agent_id, reason=reason))
+    async def pause(
+        self, agent_id: str, reason: str, now: float, queue: str | None = None
+    ) -> AgentState:
+        """Pause an available or wrapping-up agent (or change a paused agent's reason). With
+        ``queue``, pause it in that queue only: it keeps its state and its other queues."""
+        if queue is not None:
+            self._queue(queue)
+        return AgentState(
+            await self._run(
+                "agent", now, op="pause", agent=agent_id, reason=reason, queue=queue or ""
+            )
+        )
 
-    async def resume(self, agent_id: str, now: float) -> AgentState:
-        """Make a paused agent available again (its miss count restarts)."""
-        return AgentState(await self._run("agent", now, op="resume", agent=agent_id))
+    async def resume(self, agent_id: str, now: float, queue: str | None = None) -> AgentState:
+        """Make a paused agent available again (its miss count restarts); with ``queue``, end
+        its pause in that queue only."""
+        if queue is not None:
+            self._queue(queue)
+        return AgentState(
+            await self._run("agent", now, op="resume", agent=agent_id, queue=queue or "")
+        )
 
     async def end_wrapup(self, agent_id: str, now: float) -> AgentState:
         """End an agent's wrap-up early."""
@@ -319,6 +333,7 @@ class AcdStore:
             state=AgentState(h["state"]),
             queues=tuple(json.loads(h.get("queues_in", "[]"))),
             pause_reason=h.get("pause_reason", ""),
+            paused_in=json.loads(h.get("paused_in") or "{}"),
             misses=int(h.get("misses") or 0),
             offer_id=h.get("offer", ""),
             call_id=h.get("call", ""),

@@ -1,6 +1,8 @@
 -- Agent sign-in and availability. A = {op, agent, ...}:
 -- upsert {profile fields, order}; login {queues, device_kind, device}; logout;
--- pause {reason}; resume; end_wrapup. Returns the new state.
+-- pause {reason, queue}; resume {queue}; end_wrapup. Returns the new state.
+-- With a queue, pause and resume act on that one queue only (the agent keeps its state and
+-- takes calls from its other queues); without, on the agent as a whole.
 local op = A.op
 if op == 'upsert' then
   local key = akey(A.agent)
@@ -21,9 +23,9 @@ if op == 'login' then
   for _, q in ipairs(A.queues) do
     if not allowed[q] then fail('not-member', h.id .. ' ' .. q) end
   end
-  h.queues_in = A.queues
+  h.queues_in, h.paused_in = A.queues, {}
   redis.call('HSET', akey(h.id), 'queues_in', cjson.encode(A.queues), 'device_kind',
-    A.device_kind, 'device', A.device, 'misses', 0, 'pause_reason', '')
+    A.device_kind, 'device', A.device, 'misses', 0, 'pause_reason', '', 'paused_in', '{}')
   for _, q in ipairs(A.queues) do
     redis.call('ZADD', qkey(q, 'members'), h.order, h.id)
     log('ADDMEMBER', q, nil, h.id)
@@ -39,7 +41,30 @@ elseif op == 'logout' then
     redis.call('ZREM', qkey(q, 'members'), h.id)
     log('REMOVEMEMBER', q, nil, h.id)
   end
-  move(h, 'logout', 'queues_in', '[]', 'device', '', 'device_kind', '', 'pause_reason', '')
+  move(h, 'logout', 'queues_in', '[]', 'device', '', 'device_kind', '', 'pause_reason', '',
+    'paused_in', '{}')
+elseif (op == 'pause' or op == 'resume') and (A.queue or '') ~= '' then
+  local q = A.queue
+  if h.state == 'logged_out' then fail('logged-out', h.id) end
+  local member = false
+  for _, name in ipairs(h.queues_in) do member = member or name == q end
+  if not member then fail('not-logged-in-queue', h.id .. ' ' .. q) end
+  local was = h.paused_in[q]
+  if op == 'pause' then
+    h.paused_in[q] = A.reason
+    for _, key in ipairs(index_keys(h, q)) do redis.call('ZREM', key, h.id) end
+    redis.call('SREM', qkey(q, 'staffed'), h.id)
+    log('PAUSE', q, nil, h.id, 'reason', A.reason)
+  elseif was then
+    h.paused_in[q] = nil
+    if h.state == 'available' then
+      local s = score(h, q)
+      for _, key in ipairs(index_keys(h, q)) do redis.call('ZADD', key, s, h.id) end
+    end
+    if h.state ~= 'paused' then redis.call('SADD', qkey(q, 'staffed'), h.id) end
+    log('UNPAUSE', q, nil, h.id)
+  end
+  redis.call('HSET', akey(h.id), 'paused_in', cjson.encode(h.paused_in))
 elseif op == 'pause' then
   check(h, 'pause')
   if h.state == 'available' then deindex(h) end

@@ -27,8 +27,9 @@ local function task(conv)
 end
 
 local function eligible(aid, q)
-  local v = redis.call('HMGET', K .. ':agent:' .. aid, 'state', 'queues_in')
+  local v = redis.call('HMGET', K .. ':agent:' .. aid, 'state', 'queues_in', 'paused_in')
   if not v[1] or v[1] == 'logged_out' or v[1] == 'paused' then return false end
+  if cjson.decode(v[3] or '{}')[q] then return false end
   for _, name in ipairs(cjson.decode(v[2] or '[]')) do
     if name == q then return true end
   end

@@ -38,6 +38,7 @@ local function agent(id)
   h.id = id
   h.queues_in = cjson.decode(h.queues_in or '[]')
   h.skill_map = cjson.decode(h.skills or '{}')
+  h.paused_in = cjson.decode(h.paused_in or '{}')
   return h
 end
 
@@ -67,9 +68,10 @@ local function index_keys(h, q)
   return keys
 end
 
+-- Index an AVAILABLE agent in each of its queues, except those it is paused in.
 local function index(h)
   for _, q in ipairs(h.queues_in) do
-    if Q[q] then
+    if Q[q] and not h.paused_in[q] then
       local s = score(h, q)
       for _, key in ipairs(index_keys(h, q)) do redis.call('ZADD', key, s, h.id) end
     end
@@ -82,9 +84,14 @@ local function deindex(h)
   end
 end
 
+-- Staffed: logged in and not paused, globally or in that queue.
 local function set_staffed(h, on)
   for _, q in ipairs(h.queues_in) do
-    redis.call(on and 'SADD' or 'SREM', qkey(q, 'staffed'), h.id)
+    if on and not h.paused_in[q] then
+      redis.call('SADD', qkey(q, 'staffed'), h.id)
+    elseif not on then
+      redis.call('SREM', qkey(q, 'staffed'), h.id)
+    end
   end
 end
 

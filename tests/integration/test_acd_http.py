@@ -118,6 +118,7 @@ class Api:
             "state": found.state.value,
             "queues": list(found.queues),
             "pause_reason": found.pause_reason,
+            "paused_in": dict(found.paused_in),
             "misses": found.misses,
             "offer_id": found.offer_id,
             "call_id": found.call_id,
@@ -170,6 +171,22 @@ async def test_login_pause_resume_logout_round_trip(api: Api) -> None:
     assert body == await api.view("alice")
 
 
+async def test_pause_and_resume_in_one_queue(api: Api) -> None:
+    await api.call("POST", "/acd/agents/alice/login", ALICE, {"queues": ["q", "q2"]})
+    status, body = await api.call(
+        "POST", "/acd/agents/alice/pause", ALICE, {"reason": "mentoring", "queue": "q2"}
+    )
+    assert (status, body["state"], body["paused_in"]) == (200, "available", {"q2": "mentoring"})
+    assert body == await api.view("alice")
+    _, stats = await api.call("GET", "/acd/queues", ALICE)
+    agents = {s["queue"]: s["agents"] for s in stats["queues"]}
+    assert (agents["q"]["available"], agents["q2"]["paused"]) == (1, 1)
+    status, body = await api.call("POST", "/acd/agents/alice/resume", ALICE, {"queue": "q2"})
+    assert (status, body["state"], body["paused_in"]) == (200, "available", {})
+    status, error = await api.call("POST", "/acd/agents/bruno/resume", ALICE, {"queue": "q"})
+    assert (status, error["error"]) == (403, "forbidden")
+
+
 async def test_login_defaults_to_the_profiles_queues_and_picks_a_device(api: Api) -> None:
     status, body = await api.call("POST", "/acd/agents/alice/login", ALICE, {"device": 1})
     assert (status, body["queues"]) == (200, ["q", "q2"])
@@ -219,6 +236,10 @@ async def test_supervisor_and_admin_act_on_any_agent(api: Api) -> None:
         ("/acd/agents/bruno/pause", {"reason": "  "}, 400, "reason-required"),
         ("/acd/agents/bruno/pause", {"reason": "x" * 101}, 400, "bad-request"),
         ("/acd/agents/bruno/resume", None, 409, "illegal-transition"),
+        ("/acd/agents/bruno/pause", {"reason": "x", "queue": "q"}, 409, "logged-out"),
+        ("/acd/agents/bruno/pause", {"reason": "x", "queue": "nope"}, 404, "no-such-queue"),
+        ("/acd/agents/bruno/pause", {"reason": "x", "queue": 5}, 400, "bad-request"),
+        ("/acd/agents/bruno/resume", {"queue": ["q"]}, 400, "bad-request"),
         ("/acd/agents/bruno/logout", None, 409, "illegal-transition"),
     ],
 )

@@ -364,6 +364,57 @@ async def test_illegal_operations_are_refused_without_changes(make_store: Factor
     assert (await store.agent("a")).offer_id == offer.offer_id  # type: ignore[union-attr]
 
 
+async def test_a_pause_in_one_queue_leaves_the_agents_other_queues(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q", join_empty=False), QueueConfig("r"))
+    await staff(store, [profile("a", queues=("q", "r"))])
+    assert await store.pause("a", "training", T0, queue="q") is AgentState.AVAILABLE
+    view = await store.agent("a")
+    assert view is not None
+    assert dict(view.paused_in) == {"q": "training"}
+    # q has nobody to take a call (and refuses callers, join_empty off); r still has Alice.
+    assert (await store.enqueue(call("c1", queue="q"), T0)).reason is JoinRefusal.EMPTY
+    await store.enqueue(call("c2", queue="r"), T0)
+    assert await store.claim("q", T0 + 1) is None
+    offer = await offered(store, "r")
+    assert offer.agents[0].agent_id == "a"
+    assert (await store.queue_stats("q", T0 + 1)).to_dict()["agents"]["paused"] == 1
+    assert (await store.queue_stats("r", T0 + 1)).to_dict()["agents"]["offered"] == 1
+    await serve(store, offer, T0 + 2, talk=5)
+    # A global pause and resume keep the queue's own pause; ending it makes q staffed again.
+    await store.pause("a", "coffee", T0 + 10)
+    await store.resume("a", T0 + 20)
+    assert await store.claim("q", T0 + 21) is None
+    await store.resume("a", T0 + 22, queue="q")
+    assert (await store.enqueue(call("c3", queue="q"), T0 + 23)).accepted
+    assert (await offered(store, "q", now=T0 + 24)).agents[0].agent_id == "a"
+    log = cast(list[tuple[str, dict[str, str]]], await store.redis.xrange(KEYS.acd_queue_log))
+    verbs = [
+        (e["event"], e["queue"], e.get("reason", ""))
+        for _, e in log
+        if e["event"] in ("PAUSE", "UNPAUSE")
+    ]
+    assert verbs[0] == ("PAUSE", "q", "training")
+    assert verbs[-1] == ("UNPAUSE", "q", "")
+
+
+async def test_a_queue_pause_needs_a_login_in_that_queue(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q"), QueueConfig("r"))
+    await store.sync_agents([profile("a", queues=("q", "r"))])
+    with pytest.raises(AcdError, match="logged-out"):
+        await store.pause("a", "x", T0, queue="q")
+    await store.login("a", ["q"], Device(DeviceKind.SIP, "PJSIP/a"), T0)
+    with pytest.raises(AcdError, match="not-logged-in-queue"):
+        await store.pause("a", "x", T0, queue="r")
+    with pytest.raises(AcdError, match="unknown-queue"):
+        await store.pause("a", "x", T0, queue="nowhere")
+    await store.pause("a", "x", T0, queue="q")
+    await store.logout("a", T0 + 1)
+    await store.login("a", ["q"], Device(DeviceKind.SIP, "PJSIP/a"), T0 + 2)
+    view = await store.agent("a")
+    assert view is not None
+    assert dict(view.paused_in) == {}  # a new login starts with no pause
+
+
 async def test_login_only_into_the_profiles_queues(make_store: Factory) -> None:
     store = make_store(QueueConfig("q"), QueueConfig("r"))
     await store.sync_agents([profile("a", queues=("q",))])

@@ -523,3 +523,69 @@ async def test_skills_choose_the_fluent_volunteer_and_widening_lets_others_help_
     ]
     waited = float(log[3]["time"]) - float(log[2]["time"])
     assert waited >= 2.9  # not offered to a level-2 volunteer before the rule's 3 s
+
+
+def to_more(digit: str) -> tuple[tuple[int, str], ...]:
+    """Keys that reach a queue of the "*" submenu: English, "*", then ``digit``."""
+    return ((2000, "1"), (900, "*"), (900, digit))
+
+
+async def test_fewest_calls_offers_the_volunteer_who_took_the_fewest(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async def calls_to(agent: str, count: int) -> None:
+        phone = asyncio.create_task(
+            agent_phone(phone_ports[agent], tmp_path, talk_ms=300, calls=count)
+        )
+        for _ in range(count):
+            result = await place_call(asterisk, keys=to_more("1"))
+            assert result.ok, result.output
+        assert (await phone).returncode == 0
+
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice", "fewest")
+        await calls_to("alice", 2)
+        # Bruno joins: he has taken fewer calls, twice (longest-idle would pick Alice for the
+        # second one: she has been idle since before Bruno logged in).
+        await log_in(app, "bruno", "fewest")
+        await calls_to("bruno", 2)
+        await log_in(app, "chen", "fewest")
+        await calls_to("chen", 1)
+        await wait_until_idle(app, asterisk)
+    seen = events(settings)
+    assert [a for e, a in seen if e == "CONNECT"] == ["alice", "alice", "bruno", "bruno", "chen"]
+    assert not [e for e, _ in seen if e in ("RINGNOANSWER", "RINGCANCELED")]
+
+
+async def test_random_offers_calls_only_to_volunteers_taking_that_queues_calls(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        for agent in ("alice", "bruno", "chen"):
+            await log_in(app, agent, "random", "general")
+        # Bruno still takes "general" calls, but none from "random".
+        await app.acd.store.pause("bruno", "mentoring", app.acd.clock(), queue="random")
+        phones = [
+            asyncio.create_task(agent_phone(phone_ports[a], tmp_path, talk_ms=300, calls=4))
+            for a in ("alice", "bruno", "chen")
+        ]
+        for _ in range(4):
+            result = await place_call(asterisk, keys=to_more("2"))
+            assert result.ok, result.output
+        await wait_until_idle(app, asterisk)
+        for phone in phones:  # each waits for up to 4 calls: stop them
+            phone.cancel()
+        await asyncio.gather(*phones, return_exceptions=True)
+    seen = events(settings)
+    connected = [a for e, a in seen if e == "CONNECT"]
+    assert len(connected) == 4
+    assert set(connected) <= {"alice", "chen"}
+    assert not [e for e, _ in seen if e in ("RINGNOANSWER", "RINGCANCELED")]

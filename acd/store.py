@@ -59,6 +59,7 @@ _SCRIPTS: Final = (
     "complete",
     "enqueue",
     "expire",
+    "handover",
     "reject",
     "stats",
     "transfer",
@@ -245,16 +246,22 @@ class AcdStore:
         raw = await self._run(
             "claim", now, queue=queue, draw=random.random() if draw is None else draw
         )
-        if not raw:
-            return None
-        data = json.loads(raw)
-        agents = tuple(
-            OfferedAgent(
-                a["id"], Device(DeviceKind(a["device_kind"]), a["device"]), a["auto_answer"] == "1"
-            )
-            for a in data["agents"]
-        )
-        return Offer(data["offer"], _call(data["call"]), agents, float(data["offered_at"]))
+        return _offer(raw) if raw else None
+
+    async def handover_offer(self, call_id: str, agent_id: str, now: float) -> Offer:
+        """Ring AVAILABLE ``agent_id`` for connected ``call_id`` (a transfer to a supervisor,
+        say): the agent becomes OFFERED while the call stays with its first agent."""
+        return _offer(await self._run("handover", now, op="offer", call=call_id, agent=agent_id))
+
+    async def handover_accept(self, offer_id: str, agent_id: str, now: float) -> str | None:
+        """The transfer's agent took the call: the first agent wraps up (TRANSFER) and the call
+        is connected to the new one. The first agent's id; None if the call or offer is gone."""
+        first = await self._run("handover", now, op="accept", offer=offer_id, agent=agent_id)
+        return str(first) if first else None
+
+    async def handover_release(self, offer_id: str, agent_id: str, now: float) -> None:
+        """The transfer's agent did not take the call: available again, the call stays."""
+        await self._run("handover", now, op="release", offer=offer_id, agent=agent_id)
 
     async def accept(self, offer_id: str, agent_id: str, now: float) -> AcceptResult:
         """The agent took the call (press-1 or auto-answer): the first accept of an offer wins
@@ -345,6 +352,18 @@ class AcdStore:
         """The queue's live statistics (one consistent snapshot)."""
         config = self._queue(queue)
         return from_snapshot(config, json.loads(await self._run("stats", now, queue=queue)), now)
+
+
+def _offer(raw: str) -> Offer:
+    """An offer as the claim and handover scripts return it."""
+    data = json.loads(raw)
+    agents = tuple(
+        OfferedAgent(
+            a["id"], Device(DeviceKind(a["device_kind"]), a["device"]), a["auto_answer"] == "1"
+        )
+        for a in data["agents"]
+    )
+    return Offer(data["offer"], _call(data["call"]), agents, float(data["offered_at"]))
 
 
 def _call(h: Mapping[str, str]) -> WaitingCall:

@@ -1,9 +1,11 @@
 -- complete: A = {call, agent, by = "caller"|"agent"}. Ends a connected call; the agent wraps
--- up. Returns the end of the wrap-up.
+-- up; an agent still ringing for a transfer of the call is released. Returns the end of the
+-- wrap-up.
 local c = call(A.call)
 local h = agent(A.agent)
 if c.state ~= 'connected' or c.agent ~= h.id then fail('not-connected', c.id .. ' ' .. h.id) end
 check(h, 'complete')
+if (c.handover or '') ~= '' then release_offer(c.handover, nil) end  -- a transfer ringing
 local until_ = finish(c, h, A.by == 'agent' and 'COMPLETEAGENT' or 'COMPLETECALLER')
 redis.call('DEL', ckey(c.id))
 return tostring(until_)

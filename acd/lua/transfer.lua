@@ -3,6 +3,7 @@
 -- waits in the new queue. Returns the new position.
 local c = call(A.call)
 if c.state == 'offered' then fail('call-offered', c.id) end
+if (c.handover or '') ~= '' then fail('transfer-pending', c.id) end
 local h
 if c.state == 'connected' then
   h = agent(c.agent)

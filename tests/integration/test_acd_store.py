@@ -297,6 +297,68 @@ async def test_transfer_keeps_priority_and_place(make_store: Factory) -> None:
 # Wrap-up
 
 
+async def test_handover_moves_a_connected_call_to_another_agent(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=0, strategy=Strategy.LINEAR))
+    await staff(store, [profile("a"), profile("sup"), profile("c")])
+    await store.enqueue(call("c1"), T0)
+    first = await offered(store)
+    assert (await store.accept(first.offer_id, "a", T0 + 2)).won
+    with pytest.raises(AcdError, match="same-agent"):
+        await store.handover_offer("c1", "a", T0 + 3)
+    # The supervisor does not answer: the call stays with Alice.
+    ring = await store.handover_offer("c1", "sup", T0 + 10)
+    assert [x.agent_id for x in ring.agents] == ["sup"]
+    assert ring.call.call_id == "c1"
+    with pytest.raises(AcdError, match="transfer-pending"):
+        await store.handover_offer("c1", "c", T0 + 11)
+    with pytest.raises(AcdError, match="transfer-pending"):
+        await store.transfer("c1", "q", T0 + 11)
+    await store.handover_release(ring.offer_id, "sup", T0 + 25)
+    assert (await store.agent("sup")).state is AgentState.AVAILABLE  # type: ignore[union-attr]
+    # Second try: answered. Alice wraps up, the supervisor has the call.
+    ring = await store.handover_offer("c1", "sup", T0 + 30)
+    assert await store.handover_accept(ring.offer_id, "sup", T0 + 32) == "a"
+    assert await store.handover_accept(ring.offer_id, "sup", T0 + 33) is None  # only once
+    alice, sup = await store.agent("a"), await store.agent("sup")
+    assert alice is not None
+    assert sup is not None
+    assert alice.state is AgentState.AVAILABLE  # wrap-up 0
+    assert (sup.state, sup.call_id) == (AgentState.ON_CALL, "c1")
+    await store.complete("c1", "sup", T0 + 90)
+    log = cast(list[tuple[str, dict[str, str]]], await store.redis.xrange(KEYS.acd_queue_log))
+    seen = [(e["event"], e["agent"]) for _, e in log if e["event"] not in ("ADDMEMBER",)]
+    assert seen[-6:] == [
+        ("OFFER", "sup"),
+        ("TRANSFER", "a"),
+        ("WRAPUPEND", "a"),
+        ("CONNECT", "sup"),
+        ("COMPLETECALLER", "sup"),
+        ("WRAPUPEND", "sup"),
+    ]
+    stats = (await store.queue_stats("q", T0 + 100)).to_dict()
+    assert (stats["answered"], stats["completed"]) == (1, 2)
+
+
+async def test_a_call_ending_while_a_transfer_rings_releases_the_target(
+    make_store: Factory,
+) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=0, strategy=Strategy.LINEAR))
+    await staff(store, [profile("a"), profile("sup")])
+    with pytest.raises(AcdError, match="unknown-call"):
+        await store.handover_offer("c1", "sup", T0)
+    await store.enqueue(call("c1"), T0)
+    with pytest.raises(AcdError, match="not-connected"):
+        await store.handover_offer("c1", "sup", T0)
+    first = await offered(store)
+    assert (await store.accept(first.offer_id, "a", T0 + 2)).won
+    ring = await store.handover_offer("c1", "sup", T0 + 5)
+    await store.complete("c1", "a", T0 + 6, Party.CALLER)
+    assert (await store.agent("sup")).state is AgentState.AVAILABLE  # type: ignore[union-attr]
+    assert await store.handover_accept(ring.offer_id, "sup", T0 + 7) is None
+    await store.handover_release(ring.offer_id, "sup", T0 + 8)  # late: harmless
+    assert (await store.agent("sup")).state is AgentState.AVAILABLE  # type: ignore[union-attr]
+
+
 async def test_wrapup_agent_override_and_lazy_end(make_store: Factory) -> None:
     store = make_store(QueueConfig("q", wrapup_s=10))
     slow = replace(profile("slow"), wrapup_s=30.0)

@@ -10,12 +10,15 @@
 | GET    | /acd/queues                   | any                     |                            |
 | GET    | /acd/queues/{queue}           | any                     |                            |
 | GET    | /acd/queue_log?count=N        | supervisor, admin       |                            |
-| POST   | /acd/calls/{call_id}/transfer | supervisor, admin       | ``{"queue"}``              |
+| POST   | /acd/calls/{call_id}/transfer | call's agent, staff     | ``{"queue"}``/``{"agent"}``|
 
 Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
 to 0. Pause and resume with a ``queue`` act on that queue only (``paused_in`` in the view).
-Agent endpoints answer with the agent's view (never its device, which may be a phone number);
-waiting calls appear by pseudonym. Store refusals become ApiError ids: 404
+A transfer is carried out by the app instance holding the call (202 Accepted): to a queue, the
+call waits there with its priority and place by time; to an agent (a supervisor), that agent is
+rung while the first stays on, and takes the call over on answering. Agent endpoints answer
+with the agent's view (never its device, which may be a phone number); waiting calls appear
+by pseudonym. Store refusals become ApiError ids: 404
 no-such-agent/queue/call, 409 with the store's code (not-member, illegal-transition, ...).
 """
 
@@ -31,8 +34,9 @@ from aiohttp import web
 
 from acd.config import AgentProfile
 from acd.model import AcdError, AgentView
-from acd.routing import IllegalTransition
+from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
+from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from hotline.auth import PRINCIPAL_KEY, Handler, require_role
 from hotline.http import ApiError
 from hotline.privacy.http import count_param, json_object
@@ -173,15 +177,29 @@ def acd_routes(
         return web.json_response({"entries": [{"id": i, **fields} for i, fields in entries]})
 
     async def transfer(request: web.Request) -> web.Response:
-        require_role(request, *STAFF)
         call_id = request.match_info["call_id"]
-        target = (await json_object(request)).get("queue")
+        principal = request[PRINCIPAL_KEY]
+        if principal.role not in STAFF:
+            found = await parties(store, call_id)
+            if principal.actor != found.agent or found.state != "connected":
+                raise ApiError(403, "forbidden", "only staff or the call's agent may transfer it")
+        body = await json_object(request)
+        if (body.get("queue") is None) == (body.get("agent") is None):
+            raise ApiError(400, "bad-request", "give either a queue or an agent")
+        kind = TransferKind.QUEUE if body.get("queue") is not None else TransferKind.AGENT
+        target = body[kind.value]
         if not isinstance(target, str) or not target:
-            raise ApiError(400, "bad-request", "queue must be a queue name")
-        if target not in store.queues:
-            raise ApiError(404, "no-such-queue", target)
-        position = await store.transfer(call_id, target, clock())
-        return web.json_response({"call_id": call_id, "queue": target, "position": position})
+            raise ApiError(400, "bad-request", f"{kind.value} must be a name")
+        if kind is TransferKind.AGENT:
+            if target not in agents:
+                raise ApiError(404, "no-such-agent", target)
+            found_agent = await store.agent(target)
+            if found_agent is None or found_agent.state is not AgentState.AVAILABLE:
+                raise ApiError(409, "agent-not-available", target)
+        await request_transfer(store, call_id, Transfer(kind, target))
+        return web.json_response(
+            {"call_id": call_id, "transfer": {"kind": kind.value, "target": target}}, status=202
+        )
 
     return [
         web.post("/acd/agents/{agent_id}/login", _api(login)),

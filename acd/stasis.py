@@ -36,6 +36,7 @@ from acd.model import (
 )
 from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
+from acd.transfers import Transfer, TransferKind, transfer_of
 from hotline.ari import (
     AriClient,
     AriError,
@@ -66,6 +67,7 @@ class AcdTimer(StrEnum):
     CONFIRM = "confirm"  # an external agent has not pressed 1
     ANNOUNCE = "announce"  # next position announcement
     EXPIRED = "expired"  # the caller left the queue (max wait, or no agent left)
+    TRANSFER = "transfer"  # a transfer was requested (``Caller.transfer_to``)
 
 
 #: ISDN causes of an unanswered leg -> why the agent missed the offer.
@@ -126,6 +128,8 @@ class Leg:
     offered_at: float = 0.0
     #: Asked for by a volunteer (text to voice), not offered by the queue: no store records.
     direct: bool = False
+    #: Rings an agent to take over a connected call (a transfer): the first agent stays on.
+    handover: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,10 @@ class Caller:
     playback: str = ""
     #: Connected to a nailed-up agent: the agent's leg and bridge outlive the call.
     nailed: bool = False
+    #: A requested transfer not yet carried out (``Transfer.encode``), or "".
+    transfer_to: str = ""
+    #: The leg ringing an agent to take the call over, or "".
+    transfer_leg: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,7 @@ class AcdService:
                 logger.exception("ACD tick failed; retrying")
 
     async def _read_inbox(self) -> None:
-        """Ring offers that another instance claimed for our calls."""
+        """Ring offers that another instance claimed for our calls; take transfer requests."""
         inbox, last = self.keys.acd_inbox(self.instance), "$"
         while True:
             try:
@@ -240,7 +248,10 @@ class AcdService:
                 for _, entries in batches or []:
                     for entry_id, fields in entries:
                         last = entry_id
-                        await self._ring(offer_from_json(fields["offer"]))
+                        if requested := transfer_of(fields):
+                            await self._queue_transfer(*requested)
+                        else:
+                            await self._ring(offer_from_json(fields["offer"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -368,6 +379,8 @@ class AcdService:
                 position = await self.store.position(channel_id)
                 if position:
                     await self._announce(caller, position, None)
+        elif isinstance(event, TimerFired) and event.timer == AcdTimer.TRANSFER:
+            await self._transfer(caller)
         elif isinstance(event, TimerFired) and event.timer == AcdTimer.EXPIRED:
             overflow = self.queues[caller.queue].overflow
             await self._overflow(caller, overflow.kind, overflow.target)
@@ -584,10 +597,16 @@ class AcdService:
             await self._originate(offer, agent, queue, caller_id, callback)
 
     async def _originate(
-        self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str, callback: bool
+        self,
+        offer: Offer,
+        agent: OfferedAgent,
+        queue: QueueConfig,
+        caller_id: str,
+        callback: bool,
+        handover: bool = False,
     ) -> None:
         profile = self.agents.get(agent.agent_id)
-        if profile and profile.nailed_up and not callback:
+        if profile and profile.nailed_up and not callback and not handover:
             await self._offer_nailed(offer, agent, queue)
             return
         external = agent.device.kind is DeviceKind.EXTERNAL
@@ -600,6 +619,7 @@ class AcdService:
             external,
             callback=callback,
             offered_at=offer.offered_at,
+            handover=handover,
         )
         await self._save_leg(leg)
         endpoint = agent.device.address
@@ -699,6 +719,9 @@ class AcdService:
         now = self.clock()
         if leg.callback:
             await self._call_back(leg)
+            return
+        if leg.handover:
+            await self._take_over(leg)
             return
         result = await self.store.accept(leg.offer_id, leg.agent_id, now)
         caller = await self._caller(leg.call_id)
@@ -950,6 +973,14 @@ class AcdService:
         """The leg will not take the call: hang it up, tell the store, route again."""
         await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
         await self._hang_up(leg.leg_id)
+        if leg.handover:
+            logger.info("%s agent %s did not take the transfer", leg.call_id, leg.agent_id)
+            await self.store.handover_release(leg.offer_id, leg.agent_id, self.clock())
+            caller = await self._caller(leg.call_id)
+            if caller and caller.transfer_leg == leg.leg_id:
+                await self._save_caller(replace(caller, transfer_leg=""), "transfer_leg")
+            await self.dispatch(leg.queue)
+            return
         if leg.direct:
             logger.info("%s agent %s did not take the requested call", leg.call_id, leg.agent_id)
             await self.redis.delete(self.keys.acd_callback(leg.call_id))
@@ -980,6 +1011,8 @@ class AcdService:
         if caller.nailed:
             await self._end_nailed_call(caller, agent_id, by)
             return
+        if caller.transfer_leg:  # an agent still rings to take the call over
+            await self._hang_up(caller.transfer_leg)
         if by is Party.AGENT:
             await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
             await self._hang_up(caller.call_id)
@@ -1010,6 +1043,95 @@ class AcdService:
         except AcdError as exc:
             logger.warning("%s completion not recorded: %s", caller.call_id, exc)
         logger.info("%s call with nailed-up agent %s ended", caller.call_id, agent_id)
+
+    # --- transfers ---------------------------------------------------------------------
+
+    async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
+        """Note a requested transfer on the caller, then carry it out on the caller's own
+        ordered queue, like its other events."""
+        caller = await self._caller(call_id)
+        if caller is None:
+            logger.info("%s is gone: transfer dropped", call_id)
+            return
+        await self._save_caller(replace(caller, transfer_to=transfer.encode()), "transfer_to")
+        self.timers.start(call_id, AcdTimer.TRANSFER, 0)
+
+    async def _transfer(self, caller: Caller) -> None:
+        if not caller.transfer_to:
+            return
+        transfer = Transfer.decode(caller.transfer_to)
+        caller = replace(caller, transfer_to="")
+        await self._save_caller(caller, "transfer_to")
+        try:
+            if caller.nailed or caller.phase is CallerPhase.LEAVING:
+                raise AcdError("cannot-transfer", caller.phase.value)
+            if transfer.kind is TransferKind.QUEUE:
+                await self._to_queue(caller, transfer.target)
+            else:
+                await self._ring_handover(caller, transfer.target)
+        except AcdError as exc:
+            logger.warning("%s transfer to %s refused: %s", caller.call_id, transfer.kind, exc)
+
+    async def _to_queue(self, caller: Caller, queue: str) -> None:
+        """Wait in ``queue`` with the same priority and place by time; a connected caller's
+        agent is hung up and wraps up, and the caller hears hold music again."""
+        position = await self.store.transfer(caller.call_id, queue, self.clock())
+        call_id = caller.call_id
+        if caller.phase is CallerPhase.BRIDGED:
+            agent_leg = await self._leg(leg_id(caller.offer_id, caller.agent_id))
+            if agent_leg:
+                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+                await self._hang_up(agent_leg.leg_id)
+            bridge = caller.bridge
+            await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
+        caller = replace(
+            caller, phase=CallerPhase.WAITING, queue=queue, offer_id="", agent_id="", bridge=""
+        )
+        await self._save_caller(caller, "phase", "queue", "offer_id", "agent_id", "bridge")
+        logger.info("%s transferred to %s at position %d", call_id, queue, position)
+        await self._announce(caller, position, None)
+        await self.dispatch(queue, caller)
+
+    async def _ring_handover(self, caller: Caller, agent_id: str) -> None:
+        """Ring ``agent_id`` to take the connected call over; the first agent stays on."""
+        if caller.phase is not CallerPhase.BRIDGED:
+            raise AcdError("not-connected", caller.call_id)
+        offer = await self.store.handover_offer(caller.call_id, agent_id, self.clock())
+        (agent,) = offer.agents
+        await self._save_caller(
+            replace(caller, transfer_leg=leg_id(offer.offer_id, agent_id)), "transfer_leg"
+        )
+        display = f"Transfer {caller.pseudonym} ({caller.queue})".replace('"', "")
+        caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
+        logger.info("%s rings agent %s to take the call over", caller.call_id, agent_id)
+        queue = self.queues[caller.queue]
+        await self._originate(offer, agent, queue, caller_id, callback=False, handover=True)
+
+    async def _take_over(self, leg: Leg) -> None:
+        """The transfer's agent took the call: bridge them in, hang up the first agent."""
+        first = await self.store.handover_accept(leg.offer_id, leg.agent_id, self.clock())
+        if first is None:  # the call ended meanwhile
+            await self._hang_up(leg.leg_id)
+            return
+        caller = await self._caller(leg.call_id)
+        if caller is None:
+            await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
+            return
+        first_leg = await self._leg(leg_id(caller.offer_id, first))
+        if first_leg:
+            await self._save_leg(replace(first_leg, phase=LegPhase.ENDED), "phase")
+        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        moved = replace(caller, offer_id=leg.offer_id, agent_id=leg.agent_id, transfer_leg="")
+        await self._save_caller(moved, "offer_id", "agent_id", "transfer_leg")
+        channel, bridge = leg.leg_id, caller.bridge
+        joined = await ari_request(
+            channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
+        )
+        await self._hang_up(leg_id(caller.offer_id, first))
+        if not joined:
+            await self._end_bridge(moved, leg.agent_id, Party.AGENT)
+            return
+        logger.info("%s taken over from agent %s by agent %s", leg.call_id, first, leg.agent_id)
 
     # --- state -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from acd.routing import AgentState
+from acd.transfers import Transfer, TransferKind, request_transfer
 from hotline.app import HotlineApp
 from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, free_port
@@ -589,3 +590,80 @@ async def test_random_offers_calls_only_to_volunteers_taking_that_queues_calls(
     assert len(connected) == 4
     assert set(connected) <= {"alice", "chen"}
     assert not [e for e, _ in seen if e in ("RINGNOANSWER", "RINGCANCELED")]
+
+
+async def on_call(app: HotlineApp, agent: str, within: float = 20) -> str:
+    """Wait until ``agent`` is on a call; its call id."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        view = await app.acd.store.agent(agent)
+        if view is not None and view.state is AgentState.ON_CALL:
+            return view.call_id
+        assert asyncio.get_running_loop().time() < deadline, f"{agent} never got a call"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_volunteer_hands_a_call_to_a_supervisor_who_takes_it_over(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice")  # general
+        await log_in(app, "bruno", "linear")  # available, but takes no "general" call
+        alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=0))
+        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1500))
+        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+        call_id = await on_call(app, "alice")
+        await asyncio.sleep(0.5)
+        await request_transfer(app.acd.store, call_id, Transfer(TransferKind.AGENT, "bruno"))
+        result = await caller  # the caller stays on until Bruno hangs up
+        assert result.ok, result.output
+        handed, taken = await asyncio.gather(alice, bruno)
+        assert handed.returncode == 0, handed.messages[-1500:]  # Alice got a BYE
+        assert taken.returncode == 0, taken.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    seen = [(e, a) for e, a in events(settings) if e not in ("ADDMEMBER", "WRAPUPEND")]
+    assert seen[-5:] == [
+        ("CONNECT", "alice"),
+        ("OFFER", "bruno"),
+        ("TRANSFER", "alice"),
+        ("CONNECT", "bruno"),
+        ("COMPLETEAGENT", "bruno"),
+    ]
+    (invite,) = taken.invites
+    assert CALLER.lstrip("+")[-10:] not in invite
+    assert "Transfer " in invite.split("From:", 1)[1].splitlines()[0]
+
+
+async def test_a_connected_call_transferred_to_a_queue_waits_there_for_its_volunteers(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice")
+        await log_in(app, "bruno", "linear")
+        alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=0))
+        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1000))
+        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+        call_id = await on_call(app, "alice")
+        await request_transfer(app.acd.store, call_id, Transfer(TransferKind.QUEUE, "linear"))
+        result = await caller
+        assert result.ok, result.output
+        handed, taken = await asyncio.gather(alice, bruno)
+        assert handed.returncode == 0, handed.messages[-1500:]
+        assert taken.returncode == 0, taken.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    log = [e for e in queue_log(settings) if e["event"] in ("TRANSFER", "ENTERQUEUE", "CONNECT")]
+    assert [(e["event"], e["queue"], e["agent"]) for e in log] == [
+        ("ENTERQUEUE", "general", "NONE"),
+        ("CONNECT", "general", "alice"),
+        ("TRANSFER", "general", "alice"),
+        ("ENTERQUEUE", "linear", "NONE"),
+        ("CONNECT", "linear", "bruno"),
+    ]

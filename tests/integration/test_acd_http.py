@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -333,14 +333,34 @@ async def test_queue_log_for_staff_only(api: Api) -> None:
 # Transfers
 
 
-async def test_transfer_a_waiting_call(api: Api) -> None:
+async def inbox(api: Api, owner: str) -> list[dict[str, str]]:
+    entries = cast(
+        list[tuple[str, dict[str, str]]],
+        await api.store.redis.xrange(api.store.keys.acd_inbox(owner)),
+    )
+    return [fields for _, fields in entries]
+
+
+async def test_transfers_go_to_the_instance_holding_the_call(api: Api) -> None:
     await api.store.enqueue(waiting_call("c1", T0), T0)
-    await api.store.enqueue(waiting_call("w", T0 + 1, "q2"), T0 + 1)
-    api.clock.now = T0 + 5
     status, body = await api.call("POST", "/acd/calls/c1/transfer", SAM, {"queue": "q2"})
-    assert (status, body) == (200, {"call_id": "c1", "queue": "q2", "position": 1})
-    assert [c.call_id for c in await api.store.waiting("q2")] == ["c1", "w"]
-    assert await api.store.waiting("q") == ()
+    assert (status, body) == (202, {"call_id": "c1", "transfer": {"kind": "queue", "target": "q2"}})
+    owner = waiting_call("c1", T0).owner_instance
+    assert await inbox(api, owner) == [{"transfer": "c1", "to": "queue:q2"}]
+    assert [c.call_id for c in await api.store.waiting("q")] == ["c1"]  # the owner moves it
+    # Connected to Alice: she (not Bruno) may hand it to an available agent.
+    await api.store.login("alice", ("q",), AGENTS["alice"].devices[0], T0)
+    offer = await api.store.claim("q", T0 + 1)
+    assert offer is not None
+    await api.store.accept(offer.offer_id, "alice", T0 + 2)
+    status, body = await api.call("POST", "/acd/calls/c1/transfer", ALICE, {"agent": "bruno"})
+    assert (status, body["error"]) == (409, "agent-not-available")
+    await api.store.login("bruno", ("q",), AGENTS["bruno"].devices[0], T0 + 3)
+    status, body = await api.call("POST", "/acd/calls/c1/transfer", BRUNO, {"agent": "bruno"})
+    assert (status, body["error"]) == (403, "forbidden")
+    status, body = await api.call("POST", "/acd/calls/c1/transfer", ALICE, {"agent": "bruno"})
+    assert (status, body["transfer"]) == (202, {"kind": "agent", "target": "bruno"})
+    assert (await inbox(api, owner))[-1] == {"transfer": "c1", "to": "agent:bruno"}
 
 
 async def test_transfer_errors(api: Api) -> None:
@@ -348,14 +368,20 @@ async def test_transfer_errors(api: Api) -> None:
     await api.store.enqueue(waiting_call("c1", T0), T0)
     status, body = await api.call("POST", "/acd/calls/c1/transfer", ALICE, {"queue": "q2"})
     assert (status, body["error"]) == (403, "forbidden")
-    status, body = await api.call("POST", "/acd/calls/c1/transfer", SAM, {"queue": "nope"})
-    assert (status, body["error"]) == (404, "no-such-queue")
-    status, body = await api.call("POST", "/acd/calls/c1/transfer", SAM, {})
-    assert (status, body["error"]) == (400, "bad-request")
+    for request, error in [
+        ({"queue": "nope"}, (404, "no-such-queue")),
+        ({}, (400, "bad-request")),
+        ({"queue": "q2", "agent": "bruno"}, (400, "bad-request")),
+        ({"queue": 3}, (400, "bad-request")),
+        ({"agent": "nobody"}, (404, "no-such-agent")),
+        ({"agent": "alice"}, (409, "not-connected")),
+    ]:
+        status, body = await api.call("POST", "/acd/calls/c1/transfer", SAM, request)
+        assert (status, body["error"]) == error, request
     status, body = await api.call("POST", "/acd/calls/ghost/transfer", SAM, {"queue": "q2"})
     assert (status, body["error"]) == (404, "no-such-call")
     assert await api.store.claim("q", T0 + 1) is not None
     status, body = await api.call("POST", "/acd/calls/c1/transfer", ADA, {"queue": "q2"})
     assert (status, body["error"]) == (409, "call-offered")
-    assert [c.call_id for c in await api.store.waiting("q2")] == []
+    assert await inbox(api, waiting_call("c1", T0).owner_instance) == []
     assert (await api.view("alice"))["state"] == AgentState.OFFERED.value

@@ -667,3 +667,35 @@ async def test_a_connected_call_transferred_to_a_queue_waits_there_for_its_volun
         ("ENTERQUEUE", "linear", "NONE"),
         ("CONNECT", "linear", "bruno"),
     ]
+
+
+async def test_a_volunteer_gets_the_next_caller_only_after_wrap_up(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        wrapup_s = app.acd.queues["general"].wrapup_s
+        assert wrapup_s > 0
+        await log_in(app, "alice")
+        phone = asyncio.create_task(
+            agent_phone(phone_ports["alice"], tmp_path, talk_ms=2500, calls=2)
+        )
+        first = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+        await asyncio.sleep(0.5)  # the second caller waits while Alice talks to the first
+        second = await place_call(asterisk, keys=TO_GENERAL, caller="+15145550135")
+        assert second.ok, second.output
+        assert (await first).ok
+        assert (await phone).returncode == 0
+        await wait_until_idle(app, asterisk)
+    log = [
+        (e["event"], float(e["time"]))
+        for e in queue_log(settings)
+        if e["event"] in ("CONNECT", "COMPLETEAGENT", "WRAPUPEND")
+    ]
+    assert [e for e, _ in log[:4]] == ["CONNECT", "COMPLETEAGENT", "WRAPUPEND", "CONNECT"]
+    (_, ended), (_, wrapped), (_, connected) = log[1:4]
+    assert wrapped - ended >= wrapup_s - 0.01
+    assert connected >= wrapped

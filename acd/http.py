@@ -193,6 +193,8 @@ def acd_routes(
         if kind is TransferKind.AGENT:
             if target not in agents:
                 raise ApiError(404, "no-such-agent", target)
+            if agents[target].nailed_up:
+                raise ApiError(409, "nailed-up", f"{target} takes queue calls on a standing line")
             found_agent = await store.agent(target)
             if found_agent is None or found_agent.state is not AgentState.AVAILABLE:
                 raise ApiError(409, "agent-not-available", target)

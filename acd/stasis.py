@@ -1096,6 +1096,9 @@ class AcdService:
         """Ring ``agent_id`` to take the connected call over; the first agent stays on."""
         if caller.phase is not CallerPhase.BRIDGED:
             raise AcdError("not-connected", caller.call_id)
+        profile = self.agents.get(agent_id)
+        if profile and profile.nailed_up:  # its one phone line is the standing connection
+            raise AcdError("nailed-up", agent_id)
         offer = await self.store.handover_offer(caller.call_id, agent_id, self.clock())
         (agent,) = offer.agents
         await self._save_caller(

@@ -51,6 +51,14 @@ AGENTS = {
         devices=(Device(DeviceKind.SIP, "PJSIP/bruno"),),
         queues=("q",),
     ),
+    "erin": AgentProfile(
+        id="erin",
+        name="Erin",
+        pin_hash="$argon2id$x",
+        devices=(Device(DeviceKind.SIP, "PJSIP/erin"),),
+        queues=("q",),
+        nailed_up=True,
+    ),
 }
 
 
@@ -71,8 +79,8 @@ def waiting_call(call_id: str, at: float, queue: str = "q") -> WaitingCall:
 async def scripted_calls(store: AcdStore) -> None:
     """alice and bruno log in; c1 is offered after 4 s, answered after 5 s and talks 60 s
     (its agent then wraps up for 30 s); c2 is abandoned after 8 s; c3 waits since T0+70."""
-    for profile in AGENTS.values():
-        await store.login(profile.id, ("q",), profile.devices[0], T0)
+    for name in ("alice", "bruno"):
+        await store.login(name, ("q",), AGENTS[name].devices[0], T0)
     await store.enqueue(waiting_call("c1", T0), T0)
     await store.enqueue(waiting_call("c2", T0 + 2), T0 + 2)
     offer = await store.claim("q", T0 + 4)
@@ -374,6 +382,7 @@ async def test_transfer_errors(api: Api) -> None:
         ({"queue": "q2", "agent": "bruno"}, (400, "bad-request")),
         ({"queue": 3}, (400, "bad-request")),
         ({"agent": "nobody"}, (404, "no-such-agent")),
+        ({"agent": "erin"}, (409, "nailed-up")),
         ({"agent": "alice"}, (409, "not-connected")),
     ]:
         status, body = await api.call("POST", "/acd/calls/c1/transfer", SAM, request)

@@ -109,6 +109,9 @@ class SmsSettings:
     short_code_rate: float = 100.0
     short_code_burst: int = 100
     rq_queue: str = "sms"
+    #: Messages one job may carry: its own and those queued behind it while it waited for a
+    #: worker (a backlog shares RQ's per-job cost); 1 = one job per message.
+    batch_max: int = 50
     #: Retries of a send after a retryable error (429, 5xx, timeout), with jittered backoff.
     max_retries: int = 5
     retry_base_seconds: int = 2
@@ -130,6 +133,8 @@ class SmsSettings:
             )
         if self.sender_type not in SENDER_TYPES:
             raise ConfigError(f"[sms] sender_type must be one of {', '.join(SENDER_TYPES)}")
+        if self.batch_max < 1:
+            raise ConfigError("[sms] batch_max: must be at least 1")
 
     @property
     def rate_limit(self) -> tuple[float, int]:

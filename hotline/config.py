@@ -73,6 +73,9 @@ class AsteriskSettings:
     carrier_host: str = "127.0.0.1"
     carrier_match: tuple[str, ...] = ("127.0.0.1",)
     carrier_dtmf_mode: str = "rfc4733"
+    #: Seconds between SIP OPTIONS pings to the carrier (0 = none). With pings, Asterisk marks
+    #: the trunk offline when the carrier stops answering, and SMS over SIP wait for it.
+    carrier_qualify_seconds: int = 0
     #: The number volunteers' phones show as the caller, instead of the caller's number.
     hotline_number: str = "+18005550100"
 

@@ -73,6 +73,9 @@ class AsteriskSettings:
     carrier_host: str = "127.0.0.1"
     carrier_match: tuple[str, ...] = ("127.0.0.1",)
     carrier_dtmf_mode: str = "rfc4733"
+    #: Seconds between SIP OPTIONS pings to the carrier (0 = none). With pings, Asterisk marks
+    #: the trunk offline when the carrier stops answering, and SMS over SIP wait for it.
+    carrier_qualify_seconds: int = 0
     #: The number volunteers' phones show as the caller, instead of the caller's number.
     hotline_number: str = "+18005550100"
 
@@ -109,6 +112,9 @@ class SmsSettings:
     short_code_rate: float = 100.0
     short_code_burst: int = 100
     rq_queue: str = "sms"
+    #: Messages one job may carry: its own and those queued behind it while it waited for a
+    #: worker (a backlog shares RQ's per-job cost); 1 = one job per message.
+    batch_max: int = 50
     #: Retries of a send after a retryable error (429, 5xx, timeout), with jittered backoff.
     max_retries: int = 5
     retry_base_seconds: int = 2
@@ -130,6 +136,8 @@ class SmsSettings:
             )
         if self.sender_type not in SENDER_TYPES:
             raise ConfigError(f"[sms] sender_type must be one of {', '.join(SENDER_TYPES)}")
+        if self.batch_max < 1:
+            raise ConfigError("[sms] batch_max: must be at least 1")
 
     @property
     def rate_limit(self) -> tuple[float, int]:

@@ -72,6 +72,7 @@ def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
         rtp_end=str(ast.rtp_end),
         carrier_host=ast.carrier_host,
         carrier_dtmf_mode=ast.carrier_dtmf_mode,
+        carrier_qualify_seconds=str(ast.carrier_qualify_seconds),
         carrier_match_lines="\n".join(f"match = {m}" for m in ast.carrier_match),
         did_lines=did_lines(ast.dids),
         volunteer_exten=settings.acd.volunteer_did.lstrip("+"),

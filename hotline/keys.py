@@ -35,6 +35,8 @@
 | ``{p}:audit``                     | stream | append-only: who unmasked which ref, when, why    |
 | ``{p}:sms:msg:{id}``              | hash   | one outbound SMS: state, recipient ref (no number) |
 | ``{p}:sms:idem:{key}``            | string | message id created for an idempotency key         |
+| ``{p}:sms:open``                  | string | message id whose queued job still takes a batch   |
+| ``{p}:sms:batch:{id}``            | list   | message ids that job ``sms-{id}`` carries as well |
 | ``{p}:sms:sid:{sid}``             | string | message id of a provider message sid              |
 | ``{p}:sms:failed``                | zset   | ids of failed/undelivered messages, by time       |
 | ``{p}:sms:bucket:{sender}``       | hash   | token bucket (segments) of one sending number     |
@@ -150,6 +152,15 @@ class Keys:
     def sms_idempotency(self, key: str) -> str:
         """The message created for an idempotency key."""
         return f"{self.prefix}:sms:idem:{key}"
+
+    @property
+    def sms_open_batch(self) -> str:
+        """The message whose job, still queued, takes further messages into its batch."""
+        return f"{self.prefix}:sms:open"
+
+    def sms_batch(self, message_id: str) -> str:
+        """The other messages the job of ``message_id`` sends after its own."""
+        return f"{self.prefix}:sms:batch:{message_id}"
 
     def sms_sid(self, sid: str) -> str:
         """The message a provider sid belongs to."""

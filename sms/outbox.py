@@ -1,10 +1,18 @@
 """Outbound SMS records in Redis and their queueing as RQ jobs.
 
 A record holds a recipient ref, never a number. ``Outbox.enqueue`` creates the record, its
-idempotency key and the RQ job in one Redis transaction, so a message exists with exactly one
-job or not at all; the same idempotency key again answers the first message's id. Every state
-change goes through one Lua script that checks the state machine (``sms.state``) and, when
-given, the attempt token of the worker that owns the send.
+idempotency key and its place in a job in one Redis transaction, so a message exists with a job
+to send it or not at all; the same idempotency key again answers the first message's id.
+
+A message gets its own RQ job, unless the last job queued has not been started by a worker yet
+(``sms:open`` names it): then the message joins that job's batch list, up to ``batch_max``
+messages a job. A job closes its batch when it starts (``take_batch``, atomic with the joins),
+so a message either joins a job that will read it or gets its own. Idle workers start each job
+at once and every message goes alone; under a backlog the jobs fill up and RQ's own cost per job
+(~25 Redis round trips) is shared.
+
+Every state change goes through one Lua script that checks the state machine (``sms.state``)
+and, when given, the attempt token of the worker that owns the send.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+from redis.client import Pipeline
 from rq import Queue, Retry
 
 from hotline.config import SmsSettings
@@ -32,6 +41,9 @@ from sms.state import MessageState, sources
 logger = logging.getLogger(__name__)
 
 JOB = "workers.sms.send_message"
+#: Seconds a queued job keeps taking further messages into its batch if no worker starts it
+#: (bounds what a job lost from the queue would take with it).
+OPEN_BATCH_SECONDS = 60
 
 # KEYS: message hash, failed zset, [sid key]
 # ARGV: allowed sources (space-separated), attempt ('' = any), target, now, message id, ttl,
@@ -52,6 +64,14 @@ if ARGV[3] == 'failed' or ARGV[3] == 'undelivered' then
 end
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6]) end
 return {1, current}
+"""
+
+
+# KEYS: open-batch pointer, the job's batch list; ARGV: the job's message id.
+# Closes the job's batch to further messages (if still open) and answers the list.
+TAKE_BATCH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
 
@@ -148,6 +168,13 @@ async def apply_async(client: aioredis.Redis, transition: Transition) -> bool:
     return bool(result[0])
 
 
+def take_batch(client: redis.Redis, keys: Keys, message_id: str) -> list[str]:
+    """The other messages the job of ``message_id`` carries; none can join them after this."""
+    script = client.register_script(TAKE_BATCH)
+    ids = script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
+    return [_text(other) for other in ids]
+
+
 def load_message(client: redis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
     """The record of ``message_id``, or None if there is none (or it expired)."""
     raw: dict[str, str] = client.hgetall(keys.sms_message(message_id))  # type: ignore[assignment]
@@ -179,8 +206,20 @@ def backoff_intervals(
     return [math.ceil(step / 2 + pick.uniform(0, step / 2)) for step in steps]
 
 
+def job_id(message_id: str) -> str:
+    """The RQ job id of the job that sends ``message_id`` (first, or alone)."""
+    return f"sms-{message_id}"
+
+
+def job_timeout(settings: SmsSettings) -> int:
+    """RQ's timeout for a send job: its own message (a lookup and a send), further messages for
+    up to one provider timeout, then the last one's lookup and send."""
+    return math.ceil(settings.provider_timeout * 5)
+
+
 class Outbox:
-    """Queues outbound SMS: one record and one RQ job per idempotency key."""
+    """Queues outbound SMS: one record per idempotency key, sent by its own RQ job or, while
+    that job waits for a worker, by the job queued before it."""
 
     def __init__(
         self, queue: Queue, keys: Keys, settings: SmsSettings, store_number: StoreNumber
@@ -235,6 +274,44 @@ class Outbox:
             "subject": subject,
         }
         ttl = self.settings.retention_seconds
+        with conn.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(idem, self.keys.sms_open_batch)  # type: ignore[no-untyped-call]
+                    existing = pipe.get(idem)
+                    if existing is not None:
+                        return _text(existing)
+                    head = self._open_batch(pipe)
+                    pipe.multi()
+                    pipe.set(idem, message_id, ex=ttl)
+                    pipe.hset(self.keys.sms_message(message_id), mapping=record)
+                    pipe.expire(self.keys.sms_message(message_id), ttl)
+                    if head is None:
+                        self._new_job(message_id, pipe)
+                    else:
+                        pipe.rpush(self.keys.sms_batch(head), message_id)
+                        pipe.expire(self.keys.sms_batch(head), ttl)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
+        return message_id
+
+    def _open_batch(self, pipe: Pipeline) -> str | None:
+        """The message whose queued job can take one more message, if any (read under WATCH)."""
+        if self.settings.batch_max <= 1:
+            return None
+        head = pipe.get(self.keys.sms_open_batch)
+        if head is None:
+            return None
+        head_id = _text(head)
+        taken: int = pipe.llen(self.keys.sms_batch(head_id))
+        return head_id if taken + 1 < self.settings.batch_max else None
+
+    def _new_job(self, message_id: str, pipe: Pipeline) -> None:
+        """Queue the job of ``message_id`` in ``pipe``; it takes the messages queued after it
+        until a worker starts it (or for ``OPEN_BATCH_SECONDS`` at most)."""
         sms = self.settings
         retry = Retry(
             max=sms.max_retries,
@@ -242,31 +319,18 @@ class Outbox:
                 sms.max_retries, sms.retry_base_seconds, sms.retry_cap_seconds
             ),
         )
-        with conn.pipeline() as pipe:
-            try:
-                pipe.watch(idem)  # type: ignore[no-untyped-call]
-                existing = pipe.get(idem)
-                if existing is not None:
-                    return _text(existing)
-                pipe.multi()
-                pipe.set(idem, message_id, ex=ttl)
-                pipe.hset(self.keys.sms_message(message_id), mapping=record)
-                pipe.expire(self.keys.sms_message(message_id), ttl)
-                self.queue.enqueue_call(
-                    JOB,
-                    args=(message_id,),
-                    job_id=f"sms-{message_id}",
-                    description=f"sms {message_id}",
-                    timeout=math.ceil(sms.provider_timeout * 3),
-                    result_ttl=0,
-                    retry=retry,
-                    pipeline=pipe,
-                )
-                pipe.execute()
-            except redis.WatchError:
-                return _text(conn.get(idem))
-        logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
-        return message_id
+        if sms.batch_max > 1:
+            pipe.set(self.keys.sms_open_batch, message_id, ex=OPEN_BATCH_SECONDS)
+        self.queue.enqueue_call(
+            JOB,
+            args=(message_id,),
+            job_id=job_id(message_id),
+            description=f"sms {message_id}",
+            timeout=job_timeout(sms),
+            result_ttl=0,
+            retry=retry,
+            pipeline=pipe,
+        )
 
     async def enqueue_async(
         self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str

@@ -1,8 +1,15 @@
 """SMS over the carrier's SIP trunk: SIP MESSAGE through Asterisk, no cloud provider.
 
 Outbound, :class:`SipProvider` is what the RQ worker calls instead of ``TwilioProvider``: a
-blocking ``send`` that runs one ARI ``sendMessage`` on its own short event loop. Asterisk answers
-once it queued the MESSAGE, so there is no delivery status and nothing to look up afterwards.
+blocking ``send`` that runs one ARI ``sendMessage`` on its own short event loop. What Asterisk 16
+can tell, measured on 16.28: ``sendMessage`` answers 202 once the MESSAGE is handed to PJSIP,
+before any response from the carrier, and 404 if the endpoint or technology does not exist; the
+MESSAGE's own outcome (the carrier's 202, a 4xx/5xx, a timeout) raises no ARI or AMI event and
+no log line at notice level or above. So a send is recorded ``sent`` meaning "accepted by the
+PBX", never delivered, and there is nothing to look up afterwards. The one earlier signal is the
+trunk's endpoint state: with ``carrier_qualify_seconds`` set, unanswered OPTIONS pings turn it
+"offline", and a send then fails as retryable ("carrier-offline") instead of being handed to a
+dead trunk.
 
 Inbound, :class:`SipInbound` runs a second ARI application, ``{ari.app}-sms``, subscribed to
 ``endpoint:PJSIP/carrier`` and filtered to ``TextMessageReceived``. It is a separate app because
@@ -43,6 +50,8 @@ logger = logging.getLogger(__name__)
 CARRIER_ENDPOINT = "carrier"
 
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
+#: ARI's answers to ``sendMessage`` that say why it refused (both permanent).
+ARI_REASONS = {404: "no-endpoint", 400: "bad-request"}
 
 
 class SipProvider:
@@ -92,7 +101,9 @@ class SipProvider:
         except AriUnavailable:
             raise ProviderError(None, None, True, "connection") from None
         except AriError as exc:
-            raise ProviderError(None, exc.status, exc.status >= 500) from None
+            retryable = exc.status >= 500
+            reason = ARI_REASONS.get(exc.status, "")
+            raise ProviderError(None, exc.status, retryable, reason) from None
         return ProviderResult(f"SIP{uuid.uuid4().hex}", "accepted", segment_count(body))
 
     def find_sent(
@@ -104,6 +115,8 @@ class SipProvider:
 
     async def _send(self, uri: str, from_: str, body: str) -> None:
         async with AriClient(*self._client_args, pool_size=1, timeout=self._timeout) as ari:
+            if await ari.endpoint_state("PJSIP", self._endpoint) == "offline":
+                raise ProviderError(None, None, True, "carrier-offline")
             await ari.send_message(uri, from_, body)
 
 

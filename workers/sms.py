@@ -11,10 +11,19 @@ after the lease; one that finds it expired (the worker died between the provider
 the write, or the answer never came) asks the provider whether the message went out, adopts its
 sid if so, and only otherwise takes the message over with a new token and sends it.
 
-Retries: retryable provider errors raise, and RQ retries the job with the jittered backoff
-given at enqueue time; permanent errors fail the message with the provider's code. A message
-the rate limit or a lease holds back is rescheduled by returning an RQ ``Retry``; the worker
-never sleeps.
+Batches: a job also sends the messages queued behind it while it waited for a worker (its batch
+list, see ``sms.outbox``), so a backlog pays RQ's per-job cost once per batch. Each goes through
+the same claim, so whichever job runs it, it is sent once. The list is read when the job starts
+and deleted only after every message in it was sent, failed or handed to its own job: if the
+worker dies mid-batch, RQ retries the abandoned job and it goes through the list again.
+Messages are taken for one provider timeout at most; the rest get their own jobs.
+
+Retries: the job's own message raises retryable provider errors, and RQ retries the job with the
+jittered backoff given at enqueue time; a batched message that fails that way gets its own job,
+due after the first backoff step and retried after the others, and the rest of the batch waits
+that step too (the provider is refusing). Permanent errors fail the message with the provider's
+code. A message the rate limit or a lease holds back is rescheduled (its own job returns an RQ
+``Retry``; a batched one gets its own delayed job); the worker never sleeps.
 """
 
 from __future__ import annotations
@@ -31,12 +40,23 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry, SimpleWorker, get_current_job
+from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 from hotline.config import Settings, SmsSettings
 from hotline.keys import Keys
 from hotline.privacy import NotInVault, number_token
-from sms.outbox import MessageRecord, Transition, apply, load_message
+from sms.outbox import (
+    JOB,
+    MessageRecord,
+    Transition,
+    apply,
+    backoff_intervals,
+    job_id,
+    job_timeout,
+    load_message,
+    take_batch,
+)
 from sms.provider import ProviderError, SmsProvider, TwilioProvider
 from sms.ratelimit import TokenBucket
 from sms.recipients import GONE, OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
@@ -67,6 +87,8 @@ class SmsDeps:
     provider: SmsProvider
     resolve: ResolveNumber
     bucket: TokenBucket
+    #: The SMS queue (its own connection, bytes as RQ needs) for messages handed on.
+    queue: Queue
     hash_key: bytes = field(repr=False)
     vault: SyncVault | None = None
     vault_retention: timedelta = timedelta(days=90)
@@ -100,16 +122,18 @@ class SmsDeps:
             provider=provider,
             resolve=resolve,
             bucket=TokenBucket(client, rate, burst),
+            queue=Queue(sms.rq_queue, connection=redis.Redis.from_url(settings.redis.url)),
             hash_key=settings.secrets.hash_key,
             vault=vault,
             vault_retention=timedelta(days=settings.privacy.retention_days),
         )
 
     def close(self) -> None:
-        """Close the vault's loop and the Redis client."""
+        """Close the vault's loop and the Redis clients."""
         if self.vault is not None:
             self.vault.close()
         self.redis.close()
+        self.queue.connection.close()
 
 
 class SmsWorker(SimpleWorker):
@@ -133,10 +157,83 @@ def current_deps() -> SmsDeps:
 
 
 def send_message(message_id: str) -> Retry | None:
-    """RQ job: send one queued message (see the module docstring)."""
+    """RQ job: send ``message_id``, then the messages batched behind it (see the module
+    docstring)."""
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
-    return Sender(current_deps()).run(message_id, retries_left)
+    return Batch(current_deps()).run(message_id, retries_left)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One job's messages: its own, then those queued behind it while it waited."""
+
+    deps: SmsDeps
+
+    def run(self, message_id: str, retries_left: int) -> Retry | None:
+        """Send them all once; a message that must wait or be retried gets its own job, except
+        the job's own message, which RQ reschedules (the returned Retry) or retries (the error
+        raised again once the others are handed on)."""
+        d = self.deps
+        others = take_batch(d.redis, d.keys, message_id)
+        deadline = time.monotonic() + d.settings.provider_timeout
+        sender = Sender(d)
+        wait: float | None = None
+        failure: Exception | None = None
+        try:
+            wait = sender.run(message_id, retries_left)
+        except Exception as exc:
+            failure = exc
+        backing_off = isinstance(failure, ProviderError)
+        for other in others:
+            steps = self._backoff()
+            if backing_off or time.monotonic() > deadline:
+                self._defer(other, steps[0] if backing_off and steps else 0, steps)
+                continue
+            try:
+                later = sender.run(other, len(steps))
+            except ProviderError:
+                backing_off = True
+                self._defer(other, steps[0], steps[1:])
+                continue
+            except Exception:
+                logger.exception("sms %s: failed in a batch; queued on its own", other)
+                self._defer(other, 0, steps)
+                continue
+            if later is not None:
+                self._defer(other, later, steps)
+        if others:
+            d.redis.delete(d.keys.sms_batch(message_id))
+        if failure is not None:
+            raise failure
+        return None if wait is None else _later(wait)
+
+    def _backoff(self) -> list[int]:
+        """A fresh message's retry intervals, jittered."""
+        sms = self.deps.settings
+        return backoff_intervals(sms.max_retries, sms.retry_base_seconds, sms.retry_cap_seconds)
+
+    def _defer(self, message_id: str, seconds: float, retries: list[int]) -> None:
+        """Give ``message_id`` its own job, due in ``seconds`` and retried after ``retries``
+        (unless it has one already: a crashed batch's rerun hands its messages on again)."""
+        d = self.deps
+        options: dict[str, Any] = {
+            "job_id": job_id(message_id),
+            "description": f"sms {message_id}",
+            "args": (message_id,),
+            "job_timeout": job_timeout(d.settings),
+            "result_ttl": 0,
+            "retry": Retry(max=len(retries), interval=retries) if retries else None,
+            "unique": True,
+        }
+        try:
+            if seconds > 0:
+                delay = timedelta(seconds=max(1, math.ceil(seconds)))
+                d.queue.enqueue_in(delay, JOB, **options)
+            else:
+                d.queue.enqueue(JOB, **options)
+        except DuplicateJobError:
+            logger.info("sms %s: has its own job already", message_id)
 
 
 @dataclass(frozen=True)
@@ -145,8 +242,9 @@ class Sender:
 
     deps: SmsDeps
 
-    def run(self, message_id: str, retries_left: int) -> Retry | None:
-        """Advance the message; a Retry asks RQ to run the job again later."""
+    def run(self, message_id: str, retries_left: int) -> float | None:
+        """Advance the message; the seconds after which to try it again, if it must wait.
+        Raises the provider's retryable error (the message is ready for a retry)."""
         record = load_message(self.deps.redis, self.deps.keys, message_id)
         if record is None:
             logger.warning("sms %s: no such message", message_id)
@@ -157,12 +255,12 @@ class Sender:
         if record.state is MessageState.SENDING:
             if record.lease_until > now:
                 logger.info("sms %s: another attempt holds it, checking later", message_id)
-                return _later(record.lease_until - now)
+                return record.lease_until - now
             return self._recover(record, now, retries_left)
         logger.info("sms %s: already %s", message_id, record.state)
         return None
 
-    def _from_queued(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
+    def _from_queued(self, record: MessageRecord, now: float, retries_left: int) -> float | None:
         d = self.deps
         number = self._resolve(record)
         if number is None:
@@ -182,9 +280,9 @@ class Sender:
             if wait > 0:
                 d.redis.hset(d.keys.sms_message(record.id), "slot_at", now + wait)
                 logger.debug("sms %s: rate limited for %.3f s", record.id, wait)
-                return _later(wait)
+                return wait
         elif record.slot_at > now:
-            return _later(record.slot_at - now)
+            return record.slot_at - now
         attempt = secrets.token_hex(8)
         claimed = self._apply(
             record,
@@ -202,7 +300,7 @@ class Sender:
         self._send(record, number, attempt, retries_left)
         return None
 
-    def _recover(self, record: MessageRecord, now: float, retries_left: int) -> Retry | None:
+    def _recover(self, record: MessageRecord, now: float, retries_left: int) -> float | None:
         """An earlier attempt left the message ``sending``: adopt its send or take it over."""
         d = self.deps
         number = self._resolve(record)
@@ -337,11 +435,8 @@ def run_worker(
     the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
     stands in for it."""
     deps = SmsDeps.from_settings(settings, resolve)
-    connection = redis.Redis.from_url(settings.redis.url)
-    queue = Queue(settings.sms.rq_queue, connection=connection)
-    worker = SmsWorker([queue], connection=connection, deps=deps)
+    worker = SmsWorker([deps.queue], connection=deps.queue.connection, deps=deps)
     try:
         worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
     finally:
         deps.close()
-        connection.close()

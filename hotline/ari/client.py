@@ -236,6 +236,13 @@ class AriClient:
         """Destroy a bridge."""
         await self.request("DELETE", f"/bridges/{_seg(bridge_id)}")
 
+    async def endpoint_state(self, tech: str, resource: str) -> str:
+        """An endpoint's state (``GET /endpoints/{tech}/{resource}``): "online", "offline" or
+        "unknown". A PJSIP endpoint reads "offline" only when its contacts are qualified (SIP
+        OPTIONS) and none answers; without qualify it reads "online" whatever the peer does."""
+        endpoint = await self.request("GET", f"/endpoints/{_seg(tech)}/{_seg(resource)}")
+        return str(endpoint.get("state", "unknown")) if isinstance(endpoint, dict) else "unknown"
+
     async def send_message(
         self, to: str, from_: str, body: str, variables: Mapping[str, str] | None = None
     ) -> None:

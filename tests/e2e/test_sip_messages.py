@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.ari import AriClient
 from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, _die_with_parent, free_port
 from hotline.keys import Keys
@@ -65,6 +66,15 @@ async def carrier_receives(port: int, log: Path) -> int:
     """The carrier takes one MESSAGE on ``port`` (tests/sipp/message_out.xml), traced to ``log``."""
     return await sipp(
         "-sf", str(TESTS / "sipp" / "message_out.xml"), "-m", "1", "-p", str(port),
+        "-trace_msg", "-message_file", str(log),
+    )  # fmt: skip
+
+
+async def carrier_trunk(port: int, log: Path) -> int:
+    """The carrier answering OPTIONS pings and MESSAGEs on ``port`` (tests/sipp/carrier_trunk.xml)
+    until the SIPp timeout, traced to ``log``."""
+    return await sipp(
+        "-sf", str(TESTS / "sipp" / "carrier_trunk.xml"), "-p", str(port),
         "-trace_msg", "-message_file", str(log),
     )  # fmt: skip
 
@@ -145,7 +155,8 @@ async def test_provider_errors_say_whether_to_retry_without_the_number(
     unknown = SipProvider(ari.url, ari.username, password, "127.0.0.1", endpoint="no-such-trunk")
     with pytest.raises(ProviderError) as refused:
         await asyncio.to_thread(unknown.send, CALLER, "+18005550100", "hi", "")
-    assert (refused.value.status, refused.value.retryable) == (404, False)
+    refused_as = (refused.value.status, refused.value.retryable, refused.value.reason)
+    assert refused_as == (404, False, "no-endpoint")
     down = SipProvider(f"http://127.0.0.1:{free_port()}", ari.username, "x", "127.0.0.1")
     with pytest.raises(ProviderError) as unreachable:
         await asyncio.to_thread(down.send, CALLER, "+18005550100", "hi", "")
@@ -154,3 +165,51 @@ async def test_provider_errors_say_whether_to_retry_without_the_number(
         unknown.send("+1514;x=y", "+18005550100", "hi", "")
     for exc in (refused.value, unreachable.value):
         assert CALLER.lstrip("+") not in str(exc)
+
+
+async def test_a_trunk_that_stops_answering_pings_holds_messages_back(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port(socket.SOCK_DGRAM)
+    instance = PrivateAsterisk.with_free_ports(tmp_path / "asterisk", base_settings, 10)
+    ast = dataclasses.replace(
+        instance.settings.asterisk,
+        carrier_host=f"127.0.0.1:{port}",
+        carrier_match=("127.0.0.1",),
+        carrier_qualify_seconds=1,
+    )
+    instance.settings = dataclasses.replace(instance.settings, asterisk=ast)
+    instance.start()
+    try:
+        settings = dataclasses.replace(
+            instance.settings, sms=dataclasses.replace(instance.settings.sms, provider="sip")
+        )
+        ari = settings.ari
+        async with AriClient(ari.url, ari.username, settings.secrets.ari_password) as client:
+
+            async def state_is(wanted: str) -> bool:
+                return await client.endpoint_state("PJSIP", "carrier") == wanted
+
+            provider = SipProvider.from_settings(settings)
+            hotline = settings.sms.from_number
+            await wait_for(lambda: state_is("offline"), "unanswered pings", within=10)
+            with pytest.raises(ProviderError) as held:
+                await asyncio.to_thread(provider.send, CALLER, hotline, "held", "")
+            assert (held.value.reason, held.value.retryable) == ("carrier-offline", True)
+
+            log = tmp_path / "carrier.log"
+            carrier = asyncio.create_task(carrier_trunk(port, log))
+            try:
+                await wait_for(lambda: state_is("online"), "answered pings", within=8)
+                result = await asyncio.to_thread(provider.send, CALLER, hotline, "sent", "")
+                assert result.status == "accepted"
+
+                async def received() -> bool:
+                    return log.exists() and "MESSAGE sip:" in log.read_text(errors="replace")
+
+                await wait_for(received, "the carrier got no MESSAGE")
+            finally:
+                carrier.cancel()
+                await asyncio.gather(carrier, return_exceptions=True)
+    finally:
+        instance.stop()

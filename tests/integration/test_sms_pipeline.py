@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from rq import Queue
 from hotline.config import Settings, load_settings
 from hotline.harness import _die_with_parent
 from hotline.keys import Keys
-from sms.outbox import MessageRecord, Outbox, failed_messages, load_message
+from sms.outbox import MessageRecord, Outbox, failed_messages, load_message, take_batch
 from sms.recipients import sender_key
 from sms.state import MessageState
 from sms.syncvault import SyncVault
@@ -119,15 +120,24 @@ class Pipeline:
             deps.close()
 
 
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
+@contextmanager
+def pipeline_for(settings: Settings) -> Iterator[Pipeline]:
+    """A Pipeline on ``settings``, its vault closed on the way out."""
     raw = redis.Redis.from_url(settings.redis.url)
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     queue = Queue(settings.sms.rq_queue, connection=raw)
     vault = SyncVault(settings)
     outbox = Outbox(queue, Keys(settings.redis.prefix), settings.sms, vault.store)
-    yield Pipeline(settings, client, queue, vault, outbox)
-    vault.close()
+    try:
+        yield Pipeline(settings, client, queue, vault, outbox)
+    finally:
+        vault.close()
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
+    with pipeline_for(settings) as pipeline:
+        yield pipeline
 
 
 def test_message_is_sent_once_and_stored_without_number(
@@ -312,3 +322,100 @@ def test_logs_of_a_scenario_hold_no_number(
     for number in (MOBILE, OTHER, LANDLINE):
         for form in (number, number.lstrip("+"), number[-10:]):
             assert form not in text
+
+
+# -- batches: messages queued behind a job that waits for a worker go with it -------------
+
+
+def test_backlog_is_carried_by_few_jobs_each_message_sent_once(
+    redis_url: str, standin: StandIn
+) -> None:
+    settings = load_settings(None, env=sms_env(redis_url, standin, batch_max="4"))
+    with pipeline_for(settings) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(10)]
+        assert pipeline.queue.count == 3
+        records = pipeline.work(*ids)
+    assert {r.state for r in records} == {MessageState.SENT}
+    assert sorted(m["body"] for m in standin.messages) == sorted(f"m{i}" for i in range(10))
+    assert {r.sid for r in records} == {m["sid"] for m in standin.messages}
+    assert not pipeline.client.keys("*:sms:batch:*")
+
+
+def test_a_message_queued_after_its_job_started_gets_its_own_job(pipeline: Pipeline) -> None:
+    first = pipeline.send()
+    behind = pipeline.send()
+    assert take_batch(pipeline.client, pipeline.keys, first) == [behind]
+    late = pipeline.send()
+    assert pipeline.queue.get_job_ids() == [f"sms-{first}", f"sms-{late}"]
+    assert take_batch(pipeline.client, pipeline.keys, first) == [behind]
+
+
+def test_errors_in_a_batch_touch_only_their_message(pipeline: Pipeline, standin: StandIn) -> None:
+    standin.invalid.add(OTHER)
+    standin.accept_then_wait(0)
+    standin.fail_next(1, 503)
+    ids = [pipeline.send(body="own"), pipeline.send(body="503"), pipeline.send(to=OTHER)]
+    ids.append(pipeline.send(body="last"))
+    assert pipeline.queue.count == 1
+    records = pipeline.work(*ids)
+    assert [r.state for r in records] == [
+        MessageState.SENT,
+        MessageState.SENT,
+        MessageState.FAILED,
+        MessageState.SENT,
+    ]
+    assert records[2].error_code == 21211
+    assert sorted(m["body"] for m in standin.messages) == ["503", "last", "own"]
+    # own, the 503, its retry, the invalid number (refused once, never retried), last.
+    assert standin.create_requests == 5
+
+
+def test_a_message_that_breaks_its_batch_is_handed_its_own_job(
+    pipeline: Pipeline, standin: StandIn
+) -> None:
+    ids = [pipeline.send(body=f"m{i}") for i in range(3)]
+    pipeline.client.hdel(pipeline.keys.sms_message(ids[1]), "body")
+    records = pipeline.work(ids[0], ids[2])
+    assert [r.state for r in records] == [MessageState.SENT, MessageState.SENT]
+    assert sorted(m["body"] for m in standin.messages) == ["m0", "m2"]
+    assert pipeline.queue.failed_job_registry.get_job_ids() == [f"sms-{ids[1]}"]
+
+
+def test_rate_limit_holds_within_a_batch(redis_url: str, standin: StandIn) -> None:
+    rate, burst, count = 4.0, 2, 8
+    env = sms_env(redis_url, standin, short_code_rate=str(rate), short_code_burst=str(burst))
+    with pipeline_for(load_settings(None, env=env)) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(count)]
+        assert pipeline.queue.count == 1
+        start = time.time()
+        records = pipeline.work(*ids, within=15)
+    assert {r.state for r in records} == {MessageState.SENT}
+    times = sorted(m["accepted_at"] - start for m in standin.messages)
+    assert len(times) == count
+    for n, at in enumerate(times, start=1):
+        assert n <= burst + rate * at + 0.5, f"message {n} at {at:.2f} s is ahead of the limit"
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    pipeline: Pipeline, standin: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(30)  # the third send is accepted, its answer never arrives
+    ids = [pipeline.send(body=f"m{i}") for i in range(5)]
+    assert pipeline.queue.count == 1
+    worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+    try:
+        standin.wait_for_messages(3, timeout=8)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    states = [pipeline.record(m).state for m in ids]
+    assert states == [MessageState.SENT] * 2 + [MessageState.SENDING] + [MessageState.QUEUED] * 2
+    pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
+    pipeline.clock = lambda: time.time() + 60
+    records = pipeline.work(*ids)
+    assert {r.state for r in records} == {MessageState.SENT}
+    assert sorted(m["body"] for m in standin.messages) == [f"m{i}" for i in range(5)]
+    assert [r.sid for r in records] == [m["sid"] for m in standin.messages]
+    assert standin.create_requests == 5

@@ -99,6 +99,9 @@ class QueueConfig:
     priority: int = 0
     moh_class: str = "default"
     nailed_up: bool = False
+    #: The agent (say, a supervisor) a volunteer hands a call to by pressing the
+    #: ``supervisor_key`` during it; None: no hand-over by phone in this queue.
+    supervisor: str | None = None
 
 
 class DeviceKind(Enum):
@@ -183,6 +186,10 @@ def parse_agents(
         for queue in agent.queues:
             if queues is not None and queue not in queues:
                 _fail(source, "agent", agent.id, f"member of unknown queue '{queue}'")
+    ids = {agent.id for agent in agents}
+    for config in (queues or {}).values():
+        if config.supervisor is not None and config.supervisor not in ids:
+            _fail(source, "queue", config.name, f"supervisor '{config.supervisor}' is no agent")
     return agents
 
 
@@ -294,6 +301,7 @@ def _queue(r: _Reader) -> QueueConfig:
         priority=r.integer("priority", d.priority, low=-MAX_PRIORITY, high=MAX_PRIORITY),
         moh_class=r.text("moh_class", d.moh_class),
         nailed_up=r.flag("nailed_up", d.nailed_up),
+        supervisor=r.text("supervisor") if "supervisor" in r.table else None,
     )
 
 

@@ -683,6 +683,17 @@ class AcdService:
             ):
                 self.timers.cancel(channel_id, AcdTimer.CONFIRM)
                 await self._accept(leg)
+            case ChannelDtmfReceived(digit=digit) if (
+                leg.phase is LegPhase.BRIDGED
+                and digit == self.settings.acd.supervisor_key
+                and not (leg.callback or leg.direct)
+            ):
+                supervisor = self.queues[leg.queue].supervisor
+                if supervisor and supervisor != leg.agent_id:
+                    logger.info("%s agent %s asks for %s", leg.call_id, leg.agent_id, supervisor)
+                    await self._queue_transfer(
+                        leg.call_id, Transfer(TransferKind.AGENT, supervisor)
+                    )
             case TimerFired(timer=AcdTimer.RONA) if leg.phase is LegPhase.RINGING:
                 logger.info("%s agent %s did not answer", leg.call_id, leg.agent_id)
                 await self._miss(leg, MissReason.NO_ANSWER)

@@ -180,6 +180,8 @@ class AcdSettings:
     #: The key a waiting caller presses to go on by text (SMS), keeping their place.
     text_key: str = "#"
     text_prompt: tuple[str, ...] = ("auth-thankyou", "vm-goodbye")
+    #: The key a volunteer presses during a call to hand it to the queue's ``supervisor``.
+    supervisor_key: str = "*"
     #: What an agent hears on answering, before the caller is connected.
     whisper: tuple[str, ...] = ("beep",)
     #: Agents reached on an external number must press 1 (a voicemail cannot).

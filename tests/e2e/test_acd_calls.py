@@ -699,3 +699,33 @@ async def test_a_volunteer_gets_the_next_caller_only_after_wrap_up(
     (_, ended), (_, wrapped), (_, connected) = log[1:4]
     assert wrapped - ended >= wrapup_s - 0.01
     assert connected >= wrapped
+
+
+async def test_a_volunteer_on_a_phone_presses_star_to_hand_the_call_to_the_supervisor(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        assert app.acd.queues["general"].supervisor == "bruno"
+        await log_in(app, "alice")
+        await log_in(app, "bruno", "linear")
+        alice = asyncio.create_task(
+            agent_phone(phone_ports["alice"], tmp_path, key="*", key_ms=1500, talk_ms=0)
+        )
+        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1200))
+        result = await place_call(asterisk, keys=TO_GENERAL)
+        assert result.ok, result.output
+        handed, taken = await asyncio.gather(alice, bruno)
+        assert handed.returncode == 0, handed.messages[-1500:]
+        assert taken.returncode == 0, taken.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+    seen = [(e, a) for e, a in events(settings) if e not in ("ADDMEMBER", "WRAPUPEND")]
+    assert seen[-4:] == [
+        ("OFFER", "bruno"),
+        ("TRANSFER", "alice"),
+        ("CONNECT", "bruno"),
+        ("COMPLETEAGENT", "bruno"),
+    ]

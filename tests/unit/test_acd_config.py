@@ -100,6 +100,17 @@ def test_invalid_agent_names_file_and_agent(change: dict[str, Any], message: str
     assert message in str(info.value)
 
 
+def test_a_queue_supervisor_must_be_an_agent() -> None:
+    queues = copy.deepcopy(QUEUES)
+    queues["queues"]["general"]["supervisor"] = "bruno"
+    parsed = parse_queues(queues, source="q")
+    assert parsed["general"].supervisor == "bruno"
+    parse_agents(AGENTS, source="agents.toml", queues=parsed)
+    queues["queues"]["general"]["supervisor"] = "zoe"
+    with pytest.raises(AcdConfigError, match="queue 'general': supervisor 'zoe' is no agent"):
+        parse_agents(AGENTS, source="agents.toml", queues=parse_queues(queues, source="q"))
+
+
 def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     with pytest.raises(AcdConfigError, match="cannot read"):
         load_queues(tmp_path / "missing.toml")

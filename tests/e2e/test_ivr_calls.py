@@ -98,7 +98,7 @@ async def test_invalid_key_is_explained_then_a_valid_key_works(
     settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow
 ) -> None:
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
-        result = await place_call(asterisk, keys=((2000, "1"), (1000, "*"), (2500, "0")))
+        result = await place_call(asterisk, keys=((2000, "1"), (1000, "#"), (2500, "0")))
         assert result.ok, result.output
         await wait_until_idle(app, asterisk)
     entries = only_call(settings)

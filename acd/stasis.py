@@ -558,6 +558,8 @@ class AcdService:
                     maxlen=10_000,
                     approximate=True,
                 )
+            if not offer.more:
+                return
 
     async def _ring(self, offer: Offer, joined: Caller | None = None) -> None:
         """Ring every agent of the offer with a masked identity."""

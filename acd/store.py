@@ -226,7 +226,8 @@ class AcdStore:
         """Offer the queue's best waiting call (priority, then time) that an AVAILABLE member
         can take (skill at or above the call's current widening level, wrap-up over) to the
         agent the strategy picks, or to all of them for RING_ALL; both become OFFERED.
-        ``draw`` in [0, 1) picks for RANDOM (default: a random number)."""
+        ``draw`` in [0, 1) picks for RANDOM (default: a random number). An offer whose
+        ``more`` is False left no call waiting: claiming again would find nothing."""
         self._queue(queue)
         raw = await self._run(
             "claim", now, queue=queue, draw=random.random() if draw is None else draw
@@ -240,7 +241,8 @@ class AcdStore:
             )
             for a in data["agents"]
         )
-        return Offer(data["offer"], _call(data["call"]), agents, float(data["offered_at"]))
+        call, offered_at = _call(data["call"]), float(data["offered_at"])
+        return Offer(data["offer"], call, agents, offered_at, more=data["more"])
 
     async def accept(self, offer_id: str, agent_id: str, now: float) -> AcceptResult:
         """The agent took the call (press-1 or auto-answer): the first accept of an offer wins

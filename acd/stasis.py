@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -34,6 +34,20 @@ from acd.model import (
     Party,
     WaitingCall,
 )
+from acd.records import (
+    Caller,
+    CallerPhase,
+    Leg,
+    LegPhase,
+    Nail,
+    RecordKind,
+    Records,
+    Write,
+    delete,
+    put,
+    put_callback,
+    update,
+)
 from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
 from hotline.ari import (
@@ -45,7 +59,14 @@ from hotline.ari import (
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
+from hotline.calls import (
+    CallEvent,
+    ChannelGone,
+    ChannelTimers,
+    TimerFired,
+    ari_request,
+    ends_call,
+)
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import NotInVault, Vault
@@ -77,90 +98,9 @@ MISS_BY_CAUSE = {
 }
 
 
-#: HSET the given fields and refresh the TTL, only if the hash still exists.
-UPDATE_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-
 def is_leg(channel_id: str) -> bool:
     """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
     return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
-
-
-class LegPhase(Enum):
-    """Where an agent leg is."""
-
-    RINGING = "ringing"
-    WHISPER = "whisper"
-    CONFIRM = "confirm"
-    BRIDGED = "bridged"
-    ENDED = "ended"
-
-
-class CallerPhase(Enum):
-    """Where a queued caller is."""
-
-    WAITING = "waiting"
-    BRIDGED = "bridged"
-    LEAVING = "leaving"
-
-
-@dataclass(frozen=True)
-class Leg:
-    """One agent leg: the offer it carries and to which caller."""
-
-    leg_id: str
-    offer_id: str
-    agent_id: str
-    call_id: str
-    queue: str
-    external: bool
-    phase: LegPhase = LegPhase.RINGING
-    #: The leg of a callback: the agent's, or (``callee``) the one dialling the caller back.
-    callback: bool = False
-    callee: bool = False
-    offered_at: float = 0.0
-    #: Asked for by a volunteer (text to voice), not offered by the queue: no store records.
-    direct: bool = False
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A queued caller channel."""
-
-    call_id: str
-    queue: str
-    language: str
-    pseudonym: str
-    enqueued_at: float
-    #: The caller's vault ref ("" for a withheld number: no callback possible).
-    caller_ref: str = ""
-    phase: CallerPhase = CallerPhase.WAITING
-    offer_id: str = ""
-    agent_id: str = ""
-    bridge: str = ""
-    #: The announcement or farewell playing now ("" if none).
-    playback: str = ""
-    #: Connected to a nailed-up agent: the agent's leg and bridge outlive the call.
-    nailed: bool = False
-
-
-@dataclass(frozen=True)
-class Nail:
-    """A nailed-up agent's standing connection: its leg, its bridge, what it carries."""
-
-    agent_id: str
-    leg_id: str
-    bridge: str
-    ready: bool = False
-    #: The offer waiting for the connection to come up (JSON), or "".
-    pending: str = ""
-    #: The caller connected now, or "".
-    call_id: str = ""
 
 
 def leg_id(offer_id: str, agent_id: str) -> str:
@@ -187,7 +127,7 @@ class AcdService:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._update_if_present = self.redis.register_script(UPDATE_IF_PRESENT)
+        self.records = Records(self.redis, self.keys)
 
     @property
     def instance(self) -> str:
@@ -290,7 +230,7 @@ class AcdService:
             self.clock(),
             ref,
         )
-        await self._remember_callback(callback)
+        await self.records.save(put_callback(callback))
         device = profile.devices[0]
         leg = Leg(
             leg_id(call_id, agent_id),
@@ -302,7 +242,7 @@ class AcdService:
             callback=True,
             direct=True,
         )
-        await self._save_leg(leg)
+        await self.records.save(put(leg))
         endpoint = device.address
         if leg.external:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -346,19 +286,19 @@ class AcdService:
             await self._overflow(caller, overflow.kind, overflow.target)
             return
         logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
-        await self._save_caller(caller)
+        await self.records.save(put(caller))
         await self._announce(caller, result.position, result.ewt_s)
         await self.dispatch(queue, caller)
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
-        caller = await self._caller(channel_id)
+        caller = await self.records.caller(channel_id)
         if caller is None:
             return
         if isinstance(event, StasisEnd | ChannelGone):
             await self._caller_gone(caller)
         elif isinstance(event, PlaybackFinished) and event.playback_id == caller.playback:
-            await self._save_caller(replace(caller, playback=""), "playback")
+            await self.records.save(update(replace(caller, playback=""), "playback"))
             if caller.phase is CallerPhase.WAITING:
                 await self._music(caller)
             elif caller.phase is CallerPhase.LEAVING:
@@ -412,7 +352,7 @@ class AcdService:
         channel_id = caller.call_id
         pid = f"{channel_id}:{name}-{int(self.clock() * 1000)}"
         await self._stop_playback(caller)
-        await self._save_caller(replace(caller, playback=pid), "playback")
+        await self.records.save(update(replace(caller, playback=pid), "playback"))
         await ari_request(channel_id, "stop music", lambda: self.ari.stop_moh(channel_id))
         await ari_request(
             channel_id,
@@ -442,7 +382,7 @@ class AcdService:
             logger.info("%s callback refused: %s", caller.call_id, exc)
             return
         logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
-        await self._remember_callback(caller)
+        await self.records.save(put_callback(caller))
         await self._confirm_by_sms(caller, "callback")
         await self._leave(caller, self.settings.acd.callback_prompt)
 
@@ -485,17 +425,13 @@ class AcdService:
         logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
         await self._leave(caller, self.settings.acd.text_prompt)
 
-    async def _remember_callback(self, caller: Caller) -> None:
-        """Keep what calling back needs (the vault ref, never the number) until it is done."""
-        await self._save(self.keys.acd_callback(caller.call_id), caller, (), 7 * 86400)
-
     async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
         if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
             await self._stop_playback(caller)  # its announcement must not hold up a bridge
             variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
             await self.enter(caller.call_id, target, caller.language, variables)
         elif kind is OverflowKind.CALLBACK and caller.caller_ref:
-            await self._remember_callback(caller)
+            await self.records.save(put_callback(caller))
             call = WaitingCall(
                 caller.call_id,
                 caller.queue,
@@ -517,16 +453,17 @@ class AcdService:
         """Play a last message to the caller, then hang up (on PlaybackFinished)."""
         self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
         leaving = replace(caller, phase=CallerPhase.LEAVING)
-        await self._save_caller(leaving)  # whole: a refused caller has no record yet
+        await self.records.save(put(leaving))  # whole: a refused caller has no record yet
         await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
 
     async def _caller_gone(self, caller: Caller) -> None:
         now = self.clock()
         self.timers.clear(caller.call_id)
-        await self.redis.delete(self.keys.acd_caller(caller.call_id))
+        gone = delete(RecordKind.CALLER, caller.call_id)
         if caller.phase is CallerPhase.BRIDGED:
-            await self._end_bridge(caller, caller.agent_id, Party.CALLER)
+            await self._end_bridge(caller, caller.agent_id, Party.CALLER, gone)
             return
+        await self.records.save(gone)
         if caller.phase is CallerPhase.LEAVING:
             return
         try:
@@ -566,30 +503,39 @@ class AcdService:
         call = offer.call
         callback = call.kind is CallKind.CALLBACK
         if callback:
-            caller = await self._load_caller(self.keys.acd_callback(call.call_id))
+            caller = await self.records.callback(call.call_id)
         elif joined is not None and joined.call_id == call.call_id:
             caller = joined
         else:
-            caller = await self._caller(call.call_id)
+            caller = await self.records.caller(call.call_id)
         if caller is None or call.kind is CallKind.CHAT:
             # Gone meanwhile (or a chat, which acd.chat routes): give the offer back.
             for agent in offer.agents:
                 await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
             return
-        if not callback:
-            await self._save_caller(replace(caller, offer_id=offer.offer_id), "offer_id")
+        # The caller's offer is written with the first leg's record, in one round trip.
+        along = () if callback else (update(replace(caller, offer_id=offer.offer_id), "offer_id"),)
         queue = self.queues[call.queue]
         label = f"Callback {call.pseudonym}" if callback else call.pseudonym
         display = f"{label} ({call.queue})".replace('"', "")
         caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
         for agent in offer.agents:
-            await self._originate(offer, agent, queue, caller_id, callback)
+            await self._originate(offer, agent, queue, caller_id, callback, along)
+            along = ()
 
     async def _originate(
-        self, offer: Offer, agent: OfferedAgent, queue: QueueConfig, caller_id: str, callback: bool
+        self,
+        offer: Offer,
+        agent: OfferedAgent,
+        queue: QueueConfig,
+        caller_id: str,
+        callback: bool,
+        along: tuple[Write, ...],
     ) -> None:
+        """Ring one agent (``along``: writes to make with the leg's record)."""
         profile = self.agents.get(agent.agent_id)
         if profile and profile.nailed_up and not callback:
+            await self.records.save(*along)
             await self._offer_nailed(offer, agent, queue)
             return
         external = agent.device.kind is DeviceKind.EXTERNAL
@@ -603,7 +549,7 @@ class AcdService:
             callback=callback,
             offered_at=offer.offered_at,
         )
-        await self._save_leg(leg)
+        await self.records.save(*along, put(leg))
         endpoint = agent.device.address
         if external:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -628,13 +574,21 @@ class AcdService:
             logger.warning("%s cannot ring agent %s: %s", leg.call_id, agent.agent_id, exc)
             self.timers.clear(leg.leg_id)
             await self._miss(leg, MissReason.FAILED)
+            self.records.forget(leg.leg_id)  # no channel: no event will end it
 
     async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
         """One event of an agent leg."""
+        try:
+            await self._leg_event(channel_id, event)
+        finally:
+            if ends_call(event):
+                self.records.forget(channel_id)
+
+    async def _leg_event(self, channel_id: str, event: CallEvent) -> None:
         if channel_id.startswith(NAIL_PREFIX):
             await self._nail_event(channel_id.removeprefix(NAIL_PREFIX), event)
             return
-        leg = await self._leg(channel_id)
+        leg = await self.records.leg(channel_id)
         if leg is None or leg.phase is LegPhase.ENDED:
             return
         if leg.callee:
@@ -647,8 +601,8 @@ class AcdService:
                 if not media:  # no whisper: straight to the press-1 check, or talk at once
                     await (self._confirm(leg) if leg.external else self._accept(leg))
                     return
-                await self._save_leg(replace(leg, phase=LegPhase.WHISPER), "phase")
-                caller = await self._caller(leg.call_id)
+                await self.records.save(update(replace(leg, phase=LegPhase.WHISPER), "phase"))
+                caller = await self.records.caller(leg.call_id)
                 lang = caller.language if caller else None
                 await ari_request(
                     channel_id,
@@ -678,17 +632,19 @@ class AcdService:
                 if leg.phase is LegPhase.BRIDGED and leg.callback:
                     await self._end_callback(leg, Party.AGENT)
                 elif leg.phase is LegPhase.BRIDGED:
-                    caller = await self._caller(leg.call_id)
-                    await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
+                    caller = await self.records.caller(leg.call_id)
+                    ended = update(replace(leg, phase=LegPhase.ENDED), "phase")
                     if caller:
-                        await self._end_bridge(caller, leg.agent_id, Party.AGENT)
+                        await self._end_bridge(caller, leg.agent_id, Party.AGENT, ended)
+                    else:
+                        await self.records.save(ended)
                 else:
                     await self._miss(leg, MissReason.DECLINED)
 
     async def _confirm(self, leg: Leg) -> None:
         """Ask an agent on an external number to press 1: a voicemail cannot."""
         channel_id = leg.leg_id
-        await self._save_leg(replace(leg, phase=LegPhase.CONFIRM), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.CONFIRM), "phase"))
         media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
         self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
         await ari_request(
@@ -703,7 +659,7 @@ class AcdService:
             await self._call_back(leg)
             return
         result = await self.store.accept(leg.offer_id, leg.agent_id, now)
-        caller = await self._caller(leg.call_id)
+        caller = await self.records.caller(leg.call_id)
         if not result.won:
             await self._hang_up(leg.leg_id)
             return
@@ -712,21 +668,22 @@ class AcdService:
             return
         bridge = f"bridge-{leg.call_id}"
         call_id = leg.call_id
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
         bridged = replace(caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge)
-        await self._save_caller(bridged, "phase", "agent_id", "bridge")
+        await self.records.save(
+            update(replace(leg, phase=LegPhase.BRIDGED), "phase"),
+            update(bridged, "phase", "agent_id", "bridge"),
+        )
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)  # a channel joins a bridge only once it is silent
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
         await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
-        for channel in (call_id, leg.leg_id):
-            joined = await ari_request(
-                channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
-            )
-            if not joined:  # a side hung up meanwhile: end the call for both
-                await self._end_connected(call_id, leg.offer_id, leg.agent_id)
-                await self._hang_up(call_id)
-                return
+        # Both at once: Asterisk adds neither if one is gone.
+        join = functools.partial(self.ari.add_to_bridge, bridge, call_id, leg.leg_id)
+        if not await ari_request(call_id, "join bridge", join):
+            # A side hung up meanwhile: end the call for both.
+            await self._end_connected(call_id, leg.offer_id, leg.agent_id)
+            await self._hang_up(call_id)
+            return
         talk_ms = (self.clock() - leg.offered_at) * 1000
         logger.info(
             "%s connected to agent %s in %s (offer to talk %.0f ms)",
@@ -740,9 +697,9 @@ class AcdService:
 
     async def _end_connected(self, call_id: str, offer_id: str, agent_id: str) -> None:
         """End a call the store has connected whose caller is gone: the agent wraps up."""
-        agent_leg = await self._leg(leg_id(offer_id, agent_id))
+        agent_leg = await self.records.leg(leg_id(offer_id, agent_id))
         if agent_leg:
-            await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+            await self.records.save(update(replace(agent_leg, phase=LegPhase.ENDED), "phase"))
         await self._hang_up(leg_id(offer_id, agent_id))
         bridge = f"bridge-{call_id}"
         await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
@@ -755,18 +712,18 @@ class AcdService:
 
     async def _offer_nailed(self, offer: Offer, agent: OfferedAgent, queue: QueueConfig) -> None:
         """Connect at once over the agent's standing connection; set it up on first use."""
-        nail = await self._nail(agent.agent_id)
+        nail = await self.records.nail(agent.agent_id)
         if nail and nail.ready and not nail.call_id:
             await self._connect_nailed(offer, nail)
             return
         if nail:  # coming up: this offer waits for it
-            await self._save_nail(replace(nail, pending=offer_to_json(offer)), "pending")
+            await self.records.save(update(replace(nail, pending=offer_to_json(offer)), "pending"))
             return
         channel = f"{NAIL_PREFIX}{agent.agent_id}"
         nail = Nail(
             agent.agent_id, channel, f"nail-bridge-{agent.agent_id}", pending=offer_to_json(offer)
         )
-        await self._save_nail(nail)
+        await self.records.save(put(nail))
         endpoint = agent.device.address
         if agent.device.kind is DeviceKind.EXTERNAL:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -786,7 +743,7 @@ class AcdService:
             await self._nail_lost(nail, MissReason.FAILED)
 
     async def _nail_event(self, agent_id: str, event: CallEvent) -> None:
-        nail = await self._nail(agent_id)
+        nail = await self.records.nail(agent_id)
         if nail is None:
             return
         match event:
@@ -798,7 +755,9 @@ class AcdService:
                 await ari_request(
                     nail.leg_id, "join", lambda: self.ari.add_to_bridge(nail.bridge, nail.leg_id)
                 )
-                await self._save_nail(replace(nail, ready=True, pending=""), "ready", "pending")
+                await self.records.save(
+                    update(replace(nail, ready=True, pending=""), "ready", "pending")
+                )
                 logger.info("agent %s nailed up", agent_id)
                 if nail.pending:
                     await self._connect_nailed(offer_from_json(nail.pending), nail)
@@ -811,10 +770,10 @@ class AcdService:
         """Put the caller into the agent's standing bridge: no ringing, no whisper."""
         call_id = offer.call.call_id
         result = await self.store.accept(offer.offer_id, nail.agent_id, self.clock())
-        caller = await self._caller(call_id)
+        caller = await self.records.caller(call_id)
         if not result.won or caller is None:
             return
-        await self._save_nail(replace(nail, call_id=call_id), "call_id")
+        await self.records.save(update(replace(nail, call_id=call_id), "call_id"))
         bridged = replace(
             caller,
             phase=CallerPhase.BRIDGED,
@@ -823,7 +782,9 @@ class AcdService:
             offer_id=offer.offer_id,
             nailed=True,
         )
-        await self._save_caller(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
+        await self.records.save(
+            update(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
+        )
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
@@ -841,7 +802,7 @@ class AcdService:
     async def _nail_lost(self, nail: Nail, reason: MissReason) -> None:
         """The standing connection failed or ended: end its call, give back a waiting offer."""
         self.timers.clear(nail.leg_id)
-        await self.redis.delete(self.keys.acd_nail(nail.agent_id))
+        await self.records.save(delete(RecordKind.NAIL, nail.agent_id))
         await self._hang_up(nail.leg_id)
         await ari_request(
             nail.leg_id, "destroy bridge", lambda: self.ari.destroy_bridge(nail.bridge)
@@ -850,24 +811,17 @@ class AcdService:
             offer = offer_from_json(nail.pending)
             await self._reject(offer.offer_id, nail.agent_id, offer.call.queue, reason)
         if nail.call_id:
-            caller = await self._caller(nail.call_id)
+            caller = await self.records.caller(nail.call_id)
             if caller:
                 await self._end_bridge(caller, nail.agent_id, Party.AGENT)
         logger.info("agent %s nailed-up connection ended", nail.agent_id)
-
-    async def _nail(self, agent_id: str) -> Nail | None:
-        data = await self._load(self.keys.acd_nail(agent_id))
-        return Nail(**data) if "leg_id" in data else None
-
-    async def _save_nail(self, nail: Nail, *fields: str) -> None:
-        await self._save(self.keys.acd_nail(nail.agent_id), nail, fields, 86400)
 
     async def _call_back(self, leg: Leg) -> None:
         """The agent took a callback: now dial the caller, from the hotline number."""
         won = True
         if not leg.direct:
             won = (await self.store.accept(leg.offer_id, leg.agent_id, self.clock())).won
-        request = await self._load_caller(self.keys.acd_callback(leg.call_id))
+        request = await self.records.callback(leg.call_id)
         if not won or request is None:
             await self._hang_up(leg.leg_id)
             return
@@ -876,7 +830,7 @@ class AcdService:
         await ari_request(
             leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
         )
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
         callee = Leg(
             f"{CALLEE_PREFIX}{leg.call_id}",
             leg.offer_id,
@@ -888,7 +842,7 @@ class AcdService:
             callee=True,
             direct=leg.direct,
         )
-        await self._save_leg(callee)
+        await self.records.save(put(callee))
         try:
             number = await self.vault.reveal_for_delivery(request.caller_ref)
         except NotInVault:
@@ -918,7 +872,7 @@ class AcdService:
             case StasisStart():
                 self.timers.cancel(leg.leg_id, AcdTimer.RONA)
                 bridge = f"bridge-{leg.call_id}"
-                await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+                await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
                 await ari_request(
                     leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
                 )
@@ -933,13 +887,13 @@ class AcdService:
         agent_leg = leg_id(leg.offer_id, leg.agent_id)
         callee_leg = f"{CALLEE_PREFIX}{leg.call_id}"
         for channel in (agent_leg, callee_leg):
-            record = await self._leg(channel)
+            record = await self.records.leg(channel)
             if record and record.phase is not LegPhase.ENDED:
-                await self._save_leg(replace(record, phase=LegPhase.ENDED), "phase")
+                await self.records.save(update(replace(record, phase=LegPhase.ENDED), "phase"))
                 await self._hang_up(channel)
         bridge = f"bridge-{leg.call_id}"
         await ari_request(leg.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
-        await self.redis.delete(self.keys.acd_callback(leg.call_id))
+        await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
         if leg.direct:
             logger.info("%s call requested by agent %s ended", leg.call_id, leg.agent_id)
             return
@@ -950,11 +904,11 @@ class AcdService:
 
     async def _miss(self, leg: Leg, reason: MissReason) -> None:
         """The leg will not take the call: hang it up, tell the store, route again."""
-        await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.ENDED), "phase"))
         await self._hang_up(leg.leg_id)
         if leg.direct:
             logger.info("%s agent %s did not take the requested call", leg.call_id, leg.agent_id)
-            await self.redis.delete(self.keys.acd_callback(leg.call_id))
+            await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
             return
         await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
 
@@ -977,19 +931,25 @@ class AcdService:
             if exc.status != 404:
                 logger.warning("%s hangup failed: %s", channel_id, exc)
 
-    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party) -> None:
-        """A connected call ended: hang up the other side, wrap up, route again."""
+    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party, *along: Write) -> None:
+        """A connected call ended: hang up the other side, wrap up, route again (``along``:
+        writes to make with the first record written)."""
         if caller.nailed:
+            await self.records.save(*along)
             await self._end_nailed_call(caller, agent_id, by)
             return
         if by is Party.AGENT:
-            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
+            leaving = update(replace(caller, phase=CallerPhase.LEAVING), "phase")
+            await self.records.save(*along, leaving)
             await self._hang_up(caller.call_id)
         else:
-            agent_leg = await self._leg(leg_id(caller.offer_id, agent_id))
+            agent_leg = await self.records.leg(leg_id(caller.offer_id, agent_id))
             if agent_leg:
-                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+                ended = update(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+                await self.records.save(*along, ended)
                 await self._hang_up(agent_leg.leg_id)
+            else:
+                await self.records.save(*along)
         await ari_request(
             caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
         )
@@ -1002,65 +962,16 @@ class AcdService:
     async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:
         """The agent stays connected; the caller leaves (or is hung up if the agent left)."""
         if by is Party.AGENT:
-            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
+            await self.records.save(update(replace(caller, phase=CallerPhase.LEAVING), "phase"))
             await self._hang_up(caller.call_id)
-        nail = await self._nail(agent_id)
+        nail = await self.records.nail(agent_id)
         if nail and nail.call_id == caller.call_id:
-            await self._save_nail(replace(nail, call_id=""), "call_id")
+            await self.records.save(update(replace(nail, call_id=""), "call_id"))
         try:
             await self.store.complete(caller.call_id, agent_id, self.clock(), by)
         except AcdError as exc:
             logger.warning("%s completion not recorded: %s", caller.call_id, exc)
         logger.info("%s call with nailed-up agent %s ended", caller.call_id, agent_id)
-
-    # --- state -------------------------------------------------------------------------
-
-    async def _caller(self, channel_id: str) -> Caller | None:
-        return await self._load_caller(self.keys.acd_caller(channel_id))
-
-    async def _load_caller(self, key: str) -> Caller | None:
-        data = await self._load(key)
-        if "queue" not in data:
-            return None
-        return Caller(**{**data, "phase": CallerPhase(data["phase"])})
-
-    async def _save_caller(self, caller: Caller, *fields: str) -> None:
-        """Write ``fields`` of the caller's record (all of them if none are named).
-
-        Several tasks touch one caller (its own events, offers from the tick, the agent leg),
-        so each writes only what it changed: a field written elsewhere is never clobbered.
-        """
-        await self._save(self.keys.acd_caller(caller.call_id), caller, fields, 86400)
-
-    async def _leg(self, channel_id: str) -> Leg | None:
-        data = await self._load(self.keys.acd_leg(channel_id))
-        if "offer_id" not in data:
-            return None
-        return Leg(**{**data, "phase": LegPhase(data["phase"])})
-
-    async def _save_leg(self, leg: Leg, *fields: str) -> None:
-        await self._save(self.keys.acd_leg(leg.leg_id), leg, fields, 3600)
-
-    async def _load(self, key: str) -> dict[str, Any]:
-        raw = cast(dict[str, str], await self.redis.hgetall(key))
-        return {name: json.loads(value) for name, value in raw.items()}
-
-    async def _save(
-        self, key: str, record: Caller | Leg | Nail, fields: tuple[str, ...], ttl: int
-    ) -> None:
-        doc: dict[Any, Any] = {
-            name: json.dumps(value.value if isinstance(value, Enum) else value)
-            for name, value in asdict(record).items()
-            if not fields or name in fields
-        }
-        if fields:  # an update: never bring back a record another task has just deleted
-            args = [ttl, *(item for pair in doc.items() for item in pair)]
-            await self._update_if_present(keys=[key], args=args)
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=doc)
-            pipe.expire(key, ttl)
-            await pipe.execute()
 
 
 def offer_to_json(offer: Offer) -> str:

@@ -200,8 +200,13 @@ class HotlineApp:
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, CALL_EVENTS) and event.channel_id:
             self.dispatcher.submit(event.channel_id, event)
-        elif isinstance(event, ChannelDestroyed) and is_leg(event.channel_id):
+        elif (
+            isinstance(event, ChannelDestroyed)
+            and is_leg(event.channel_id)
+            and event.channel.state != "Up"
+        ):
             # Agent legs that never answered never enter Stasis: their end is this event.
+            # (An answered leg entered Stasis, and its StasisEnd has ended it already.)
             self.dispatcher.submit(event.channel_id, event)
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")

@@ -3,7 +3,8 @@ callbacks to make, each a hash of JSON fields (keys in ``hotline.keys``).
 
 Several tasks touch one record (a caller's own events, offers from the tick, the agent leg), so
 an update writes only the fields it changed and never brings back a record another task has
-deleted. Any number of writes go to Redis in one round trip (``Records.save``).
+deleted. Any number of writes go to Redis in one round trip (``Records.save``), or along with
+the store operation that follows them (``Records.stage``).
 
 Callers and legs are read only by the app instance that holds their channels (offers for
 another instance's call go to that instance's inbox), so the records this instance writes are
@@ -20,7 +21,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 
@@ -161,22 +163,8 @@ def delete(kind: RecordKind, record_id: str) -> Write:
     return Write(kind, record_id, None)
 
 
-# KEYS: the records. ARGV, per key: its TTL in seconds (0: delete it), "1" to write it whole or
-# "0" to update it only if it still exists, the number of fields, then field, value pairs.
-_SAVE = """
-local at = 1
-for _, key in ipairs(KEYS) do
-  local ttl, whole, n = tonumber(ARGV[at]), ARGV[at + 1] == '1', tonumber(ARGV[at + 2])
-  local first, last = at + 3, at + 2 + 2 * n
-  at = last + 1
-  if ttl == 0 then
-    redis.call('DEL', key)
-  elseif whole or redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, unpack(ARGV, first, last))
-    redis.call('EXPIRE', key, ttl)
-  end
-end
-"""
+#: Applies staged writes (``Records.stage``); the store's scripts include it too.
+SAVE_RECORDS: Final = (Path(__file__).parent / "lua" / "records.lua").read_text()
 
 
 class Records:
@@ -184,7 +172,7 @@ class Records:
 
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis, self._keys = redis, keys
-        self._save = redis.register_script(_SAVE)
+        self._save = redis.register_script(SAVE_RECORDS + "\nsave_records(ARGV, 1)\n")
         self._cache: dict[tuple[RecordKind, str], Record] = {}
 
     def _key(self, kind: RecordKind, record_id: str) -> str:
@@ -220,13 +208,19 @@ class Records:
 
     async def save(self, *writes: Write) -> None:
         """Carry out ``writes`` in order, in one round trip."""
-        if not writes:
-            return
-        keys: list[str] = []
+        if writes:
+            await self._save(args=self.stage(*writes))
+
+    def stage(self, *writes: Write) -> list[str | int]:
+        """``writes`` as arguments of ``save_records`` (``acd/lua/records.lua``), to send with
+        a store operation; the cache (so every task of this instance) sees them at once.
+
+        Stage only writes whose record is cached afterwards (``put``): until the operation
+        runs, a read that misses the cache would find Redis without them."""
         args: list[str | int] = []
         for write in writes:
-            keys.append(self._key(write.kind, write.id))
             self._remember(write)
+            args += [self._key(write.kind, write.id)]
             if write.record is None:
                 args += [0, "0", 0]
                 continue
@@ -236,7 +230,7 @@ class Records:
             for name in names:
                 value = doc[name]
                 args += [name, json.dumps(value.value if isinstance(value, Enum) else value)]
-        await self._save(keys=keys, args=args)
+        return args
 
     def _remember(self, write: Write) -> None:
         """Apply a write to the cache (at once: the other tasks of this instance see it)."""

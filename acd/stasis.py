@@ -274,8 +274,8 @@ class AcdService:
         call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
         caller_ref = variables.get("caller_ref", "")
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
-        try:
-            result = await self.store.enqueue(call, now)
+        try:  # the caller's record is written first, in the same round trip
+            result = await self.store.enqueue(call, now, self.records.stage(put(caller)))
         except AcdError as exc:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
             await self._leave(caller, ("vm-goodbye",))
@@ -286,7 +286,6 @@ class AcdService:
             await self._overflow(caller, overflow.kind, overflow.target)
             return
         logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
-        await self.records.save(put(caller))
         await self._announce(caller, result.position, result.ewt_s)
         await self.dispatch(queue, caller)
 
@@ -933,7 +932,7 @@ class AcdService:
 
     async def _end_bridge(self, caller: Caller, agent_id: str, by: Party, *along: Write) -> None:
         """A connected call ended: hang up the other side, wrap up, route again (``along``:
-        writes to make with the first record written)."""
+        record writes to make with the first of this end's)."""
         if caller.nailed:
             await self.records.save(*along)
             await self._end_nailed_call(caller, agent_id, by)

@@ -39,6 +39,7 @@ from acd.model import (
     RejectResult,
     WaitingCall,
 )
+from acd.records import SAVE_RECORDS
 from acd.routing import (
     TRANSITIONS,
     AgentEvent,
@@ -69,14 +70,15 @@ _PRIORITY_WEIGHT: Final = 10**13
 
 @cache
 def script_source(name: str) -> str:
-    """The full Lua source of one script: the shared helpers (with the agent transition table
-    compiled from ``acd.routing.TRANSITIONS``), then the script itself."""
+    """The full Lua source of one script: the adapter's record writes that ride along
+    (``acd.records``), the shared helpers (with the agent transition table compiled from
+    ``acd.routing.TRANSITIONS``), then the script itself."""
     table = ", ".join(
         f"['{state.value}|{event.value}'] = '{target.value}'"
         for (state, event), target in TRANSITIONS.items()
     )
     common = (LUA_DIR / "common.lua").read_text().replace("__TRANSITIONS__", "{" + table + "}")
-    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+    return "\n".join((SAVE_RECORDS, common, (LUA_DIR / f"{name}.lua").read_text()))
 
 
 def _ms(now: float) -> str:
@@ -112,10 +114,14 @@ class AcdStore:
             }
         )
 
-    async def _run(self, script: str, now: float, **args: Any) -> Any:
+    async def _run(
+        self, script: str, now: float, records: Sequence[str | int] = (), **args: Any
+    ) -> Any:
+        """Run ``script``; ``records``: the adapter's staged writes (``Records.stage``), made
+        first, in the same round trip."""
         try:
             return await self._scripts[script](
-                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args)]
+                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args), *records]
             )
         except ResponseError as exc:
             raise _error(exc) from None
@@ -188,9 +194,12 @@ class AcdStore:
 
     # Calls
 
-    async def enqueue(self, call: WaitingCall, now: float) -> EnqueueResult:
+    async def enqueue(
+        self, call: WaitingCall, now: float, records: Sequence[str | int] = ()
+    ) -> EnqueueResult:
         """Put a call in its queue, or refuse it (full, or empty with join_empty off) and name
-        the overflow. The position and estimated wait are for announcements."""
+        the overflow. The position and estimated wait are for announcements. ``records``:
+        staged writes of the adapter, made first."""
         queue = self._queue(call.queue)
         route = call.skill or queue.skill or "*"
         if route != "*" and not NAME.fullmatch(route):
@@ -201,6 +210,7 @@ class AcdStore:
             await self._run(
                 "enqueue",
                 now,
+                records,
                 call={
                     "id": call.call_id,
                     "queue": call.queue,

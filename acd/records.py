@@ -3,14 +3,14 @@ callbacks to make, each a hash of JSON fields (keys in ``hotline.keys``).
 
 Several tasks touch one record (a caller's own events, offers from the tick, the agent leg), so
 an update writes only the fields it changed and never brings back a record another task has
-deleted. Any number of writes go to Redis in one round trip (``Records.save``), or along with
-the store operation that follows them (``Records.stage``).
+deleted. Any number of writes go to Redis in one round trip (``Records.save``), or with a
+store operation (``Records.along``, ``Records.encode``).
 
 Callers and legs are read only by the app instance that holds their channels (offers for
 another instance's call go to that instance's inbox), so the records this instance writes are
 also kept here, write-through: Redis stays authoritative and complete, and a restarted or
 second instance reads it; this instance just does not read back what it wrote. A caller leaves
-the cache when its record is deleted, a leg when its channel's last event is handled
+the cache once its deletion is in Redis, a leg when its channel's last event is handled
 (``Records.forget``). Nailed-up connections and callbacks are shared by every instance and
 always read from Redis.
 """
@@ -18,7 +18,8 @@ always read from Redis.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -163,7 +164,7 @@ def delete(kind: RecordKind, record_id: str) -> Write:
     return Write(kind, record_id, None)
 
 
-#: Applies staged writes (``Records.stage``); the store's scripts include it too.
+#: Lua applying encoded writes (``Records.encode``); the store's scripts include it too.
 SAVE_RECORDS: Final = (Path(__file__).parent / "lua" / "records.lua").read_text()
 
 
@@ -173,7 +174,7 @@ class Records:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis, self._keys = redis, keys
         self._save = redis.register_script(SAVE_RECORDS + "\nsave_records(ARGV, 1)\n")
-        self._cache: dict[tuple[RecordKind, str], Record] = {}
+        self._cache: dict[tuple[RecordKind, str], Record | None] = {}
 
     def _key(self, kind: RecordKind, record_id: str) -> str:
         match kind:
@@ -209,17 +210,29 @@ class Records:
     async def save(self, *writes: Write) -> None:
         """Carry out ``writes`` in order, in one round trip."""
         if writes:
-            await self._save(args=self.stage(*writes))
+            async with self.along(*writes) as args:
+                await self._save(args=args)
 
-    def stage(self, *writes: Write) -> list[str | int]:
-        """``writes`` as arguments of ``save_records`` (``acd/lua/records.lua``), to send with
-        a store operation; the cache (so every task of this instance) sees them at once.
+    @asynccontextmanager
+    async def along(self, *writes: Write) -> AsyncIterator[list[str | int]]:
+        """``writes`` as arguments of ``save_records`` (``acd/lua/records.lua``), to send
+        with a store operation inside the block. The cache, so every task of this instance,
+        sees them at once; until the block ends, a record they delete reads as deleted even
+        if Redis still has it."""
+        self.remember(*writes)
+        try:
+            yield self.encode(*writes)
+        finally:
+            for write in writes:
+                slot = (write.kind, write.id)
+                if write.record is None and slot in self._cache and self._cache[slot] is None:
+                    del self._cache[slot]
 
-        Stage only writes whose record is cached afterwards (``put``): until the operation
-        runs, a read that misses the cache would find Redis without them."""
+    def encode(self, *writes: Write) -> list[str | int]:
+        """``writes`` as arguments of ``save_records``, leaving the cache as it is (for an
+        operation that may refuse them; ``remember`` them once it has not)."""
         args: list[str | int] = []
         for write in writes:
-            self._remember(write)
             args += [self._key(write.kind, write.id)]
             if write.record is None:
                 args += [0, "0", 0]
@@ -232,25 +245,23 @@ class Records:
                 args += [name, json.dumps(value.value if isinstance(value, Enum) else value)]
         return args
 
-    def _remember(self, write: Write) -> None:
-        """Apply a write to the cache (at once: the other tasks of this instance see it)."""
-        if write.kind not in _CACHED:
-            return
-        slot = (write.kind, write.id)
-        if write.record is None:
-            self._cache.pop(slot, None)
-        elif not write.fields:
-            self._cache[slot] = write.record
-        elif (cached := self._cache.get(slot)) is not None:
-            changed = {name: getattr(write.record, name) for name in write.fields}
-            self._cache[slot] = replace(cached, **changed)
+    def remember(self, *writes: Write) -> None:
+        """Apply writes to the cache (a deletion stays as a marker until ``along`` ends)."""
+        for write in writes:
+            if write.kind not in _CACHED:
+                continue
+            slot = (write.kind, write.id)
+            if write.record is None or not write.fields:
+                self._cache[slot] = write.record
+            elif (cached := self._cache.get(slot)) is not None:
+                changed = {name: getattr(write.record, name) for name in write.fields}
+                self._cache[slot] = replace(cached, **changed)
 
     async def _load(
         self, kind: RecordKind, record_id: str, parse: Callable[[Mapping[str, Any]], R | None]
     ) -> R | None:
-        cached = self._cache.get((kind, record_id))
-        if cached is not None:
-            return cast(R, cached)
+        if (kind, record_id) in self._cache:  # None: deleted, maybe not yet in Redis
+            return cast(R | None, self._cache[kind, record_id])
         raw = cast(dict[str, str], await self._redis.hgetall(self._key(kind, record_id)))
         return parse({name: json.loads(value) for name, value in raw.items()})
 

@@ -274,8 +274,9 @@ class AcdService:
         call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
         caller_ref = variables.get("caller_ref", "")
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
-        try:  # the caller's record is written first, in the same round trip
-            result = await self.store.enqueue(call, now, self.records.stage(put(caller)))
+        try:
+            async with self.records.along(put(caller)) as records:  # written first
+                result = await self.store.enqueue(call, now, records)
         except AcdError as exc:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
             await self._leave(caller, ("vm-goodbye",))
@@ -657,21 +658,22 @@ class AcdService:
         if leg.callback:
             await self._call_back(leg)
             return
-        result = await self.store.accept(leg.offer_id, leg.agent_id, now)
-        caller = await self.records.caller(leg.call_id)
+        bridge, call_id = f"bridge-{leg.call_id}", leg.call_id
+        # Written by the store only if this agent wins, in the same round trip.
+        bridged = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
+        if waiting := await self.records.caller(call_id):
+            joined = replace(waiting, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id)
+            bridged.append(update(replace(joined, bridge=bridge), "phase", "agent_id", "bridge"))
+        encoded = self.records.encode(*bridged)
+        result = await self.store.accept(leg.offer_id, leg.agent_id, now, encoded)
         if not result.won:
             await self._hang_up(leg.leg_id)
             return
+        self.records.remember(*bridged)
+        caller = await self.records.caller(call_id)
         if caller is None:  # the caller hung up as the agent accepted
             await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
             return
-        bridge = f"bridge-{leg.call_id}"
-        call_id = leg.call_id
-        bridged = replace(caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge)
-        await self.records.save(
-            update(replace(leg, phase=LegPhase.BRIDGED), "phase"),
-            update(bridged, "phase", "agent_id", "bridge"),
-        )
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)  # a channel joins a bridge only once it is silent
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
@@ -938,24 +940,24 @@ class AcdService:
             await self._end_nailed_call(caller, agent_id, by)
             return
         if by is Party.AGENT:
-            leaving = update(replace(caller, phase=CallerPhase.LEAVING), "phase")
-            await self.records.save(*along, leaving)
-            await self._hang_up(caller.call_id)
+            other = caller.call_id
+            writes = [*along, update(replace(caller, phase=CallerPhase.LEAVING), "phase")]
         else:
             agent_leg = await self.records.leg(leg_id(caller.offer_id, agent_id))
-            if agent_leg:
-                ended = update(replace(agent_leg, phase=LegPhase.ENDED), "phase")
-                await self.records.save(*along, ended)
-                await self._hang_up(agent_leg.leg_id)
-            else:
-                await self.records.save(*along)
-        await ari_request(
-            caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
-        )
-        try:
-            await self.store.complete(caller.call_id, agent_id, self.clock(), by)
-        except AcdError as exc:
-            logger.warning("%s completion not recorded: %s", caller.call_id, exc)
+            other = agent_leg.leg_id if agent_leg else ""
+            ended = [update(replace(agent_leg, phase=LegPhase.ENDED), "phase")] if agent_leg else []
+            writes = [*along, *ended]
+        # This instance sees the writes at once; Redis gets them with the completion.
+        async with self.records.along(*writes) as records:
+            if other:
+                await self._hang_up(other)
+            await ari_request(
+                caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
+            )
+            try:
+                await self.store.complete(caller.call_id, agent_id, self.clock(), by, records)
+            except AcdError as exc:
+                logger.warning("%s completion not recorded: %s", caller.call_id, exc)
         logger.info("%s call with agent %s ended by the %s", caller.call_id, agent_id, by.value)
 
     async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:

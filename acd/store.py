@@ -117,8 +117,8 @@ class AcdStore:
     async def _run(
         self, script: str, now: float, records: Sequence[str | int] = (), **args: Any
     ) -> Any:
-        """Run ``script``; ``records``: the adapter's staged writes (``Records.stage``), made
-        first, in the same round trip."""
+        """Run ``script``; ``records``: the adapter's encoded writes (``Records.encode``) for
+        the scripts that make them (enqueue, accept, complete), in the same round trip."""
         try:
             return await self._scripts[script](
                 keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args), *records]
@@ -199,7 +199,7 @@ class AcdStore:
     ) -> EnqueueResult:
         """Put a call in its queue, or refuse it (full, or empty with join_empty off) and name
         the overflow. The position and estimated wait are for announcements. ``records``:
-        staged writes of the adapter, made first."""
+        the adapter's writes (``Records.encode``), made first."""
         queue = self._queue(call.queue)
         route = call.skill or queue.skill or "*"
         if route != "*" and not NAME.fullmatch(route):
@@ -254,11 +254,14 @@ class AcdStore:
         call, offered_at = _call(data["call"]), float(data["offered_at"])
         return Offer(data["offer"], call, agents, offered_at, more=data["more"])
 
-    async def accept(self, offer_id: str, agent_id: str, now: float) -> AcceptResult:
+    async def accept(
+        self, offer_id: str, agent_id: str, now: float, records: Sequence[str | int] = ()
+    ) -> AcceptResult:
         """The agent took the call (press-1 or auto-answer): the first accept of an offer wins
-        and connects; for a loser, or an offer already withdrawn, ``won`` is False."""
+        and connects; for a loser, or an offer already withdrawn, ``won`` is False.
+        ``records``: the adapter's writes (``Records.encode``), made only if ``won``."""
         won, call_id, released = json.loads(
-            await self._run("accept", now, offer=offer_id, agent=agent_id)
+            await self._run("accept", now, records, offer=offer_id, agent=agent_id)
         )
         return AcceptResult(won, call_id or None, tuple(released or ()))
 
@@ -278,11 +281,19 @@ class AcdStore:
         return AbandonResult(tuple(released or ()), float(waited))
 
     async def complete(
-        self, call_id: str, agent_id: str, now: float, by: Party = Party.CALLER
+        self,
+        call_id: str,
+        agent_id: str,
+        now: float,
+        by: Party = Party.CALLER,
+        records: Sequence[str | int] = (),
     ) -> float:
         """A connected call ended; the agent wraps up (its own wrap-up time, else the
-        queue's). Returns when the wrap-up ends."""
-        return float(await self._run("complete", now, call=call_id, agent=agent_id, by=by.value))
+        queue's). Returns when the wrap-up ends. ``records``: the adapter's writes
+        (``Records.encode``), made first, even if the call was not connected."""
+        return float(
+            await self._run("complete", now, records, call=call_id, agent=agent_id, by=by.value)
+        )
 
     async def transfer(self, call_id: str, to_queue: str, now: float) -> int:
         """Move a waiting or connected call to another queue with its priority and original

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 
-from acd.config import QueueConfig
-from acd.model import WaitingCall
+from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
+from acd.model import AcdError, Party, WaitingCall
 from acd.records import (
     Caller,
     CallerPhase,
@@ -72,12 +72,38 @@ async def test_a_forgotten_leg_is_read_from_redis(client: aioredis.Redis) -> Non
     assert (await records.leg(LEG.leg_id)) == replace(LEG, phase=LegPhase.ENDED)
 
 
-async def test_a_staged_record_rides_with_the_enqueue(client: aioredis.Redis) -> None:
-    store = AcdStore(client, KEYS, {"q": QueueConfig("q")})
-    records = Records(client, KEYS)
+async def test_writes_ride_with_store_operations(client: aioredis.Redis) -> None:
+    store = AcdStore(client, KEYS, {"q": QueueConfig("q", wrapup_s=0)})
+    records, other = Records(client, KEYS), Records(client, KEYS)
     call = WaitingCall("c1", "q", "app-1", "Brave Otter", "en", T0)
-    staged = records.stage(put(CALLER))
-    assert await records.caller("c1") == CALLER  # this instance sees it at once
-    assert not await client.exists(KEYS.acd_caller("c1"))
-    assert (await store.enqueue(call, T0, staged)).accepted
+    async with records.along(put(CALLER)) as encoded:
+        assert await records.caller("c1") == CALLER  # this instance sees it at once
+        assert await other.caller("c1") is None
+        assert (await store.enqueue(call, T0, encoded)).accepted
+    assert await other.caller("c1") == CALLER
+    async with records.along(delete(RecordKind.CALLER, "c1")) as encoded:
+        assert await records.caller("c1") is None  # deleted here, still in Redis
+        assert await other.caller("c1") == CALLER
+        with pytest.raises(AcdError, match="unknown-agent"):  # never connected
+            await store.complete("c1", "nobody", T0 + 1, Party.CALLER, encoded)
+    assert await records.caller("c1") is None
+    assert not await client.exists(KEYS.acd_caller("c1"))  # written all the same
+
+
+async def test_an_accept_writes_records_only_for_the_winner(client: aioredis.Redis) -> None:
+    store = AcdStore(client, KEYS, {"q": QueueConfig("q")})
+    device = Device(DeviceKind.SIP, "PJSIP/a")
+    profile = AgentProfile("a", "A", "$argon2id$x", (device,), queues=("q",))
+    await store.sync_agents([profile])
+    await store.login("a", ["q"], device, T0)
+    call = WaitingCall("c1", "q", "app-1", "Brave Otter", "en", T0)
+    records = Records(client, KEYS)
+    async with records.along(put(CALLER)) as encoded:
+        await store.enqueue(call, T0, encoded)
+    offer = await store.claim("q", T0)
+    assert offer is not None
+    bridged = records.encode(update(replace(CALLER, phase=CallerPhase.BRIDGED), "phase"))
+    assert not (await store.accept("o404", "a", T0, bridged)).won
     assert await Records(client, KEYS).caller("c1") == CALLER
+    assert (await store.accept(offer.offer_id, "a", T0, bridged)).won
+    assert await Records(client, KEYS).caller("c1") == replace(CALLER, phase=CallerPhase.BRIDGED)

@@ -260,6 +260,7 @@ class AcdService:
         except AriError as exc:
             logger.warning("%s cannot ring agent %s: %s", call_id, agent_id, exc.status)
             await self._end_callback(leg, Party.AGENT)
+            self.records.forget(leg.leg_id)  # no channel: no event will end it
             return
         logger.info("%s agent %s asked to call %s", call_id, agent_id, callback.pseudonym)
 
@@ -849,6 +850,7 @@ class AcdService:
         except NotInVault:
             logger.warning("%s callback impossible: caller no longer in the vault", leg.call_id)
             await self._end_callback(callee, Party.CALLER)
+            self.records.forget(callee.leg_id)  # never dialled
             return
         self.timers.start(callee.leg_id, AcdTimer.RONA, 30)
         try:
@@ -864,6 +866,7 @@ class AcdService:
         except AriError as exc:
             logger.warning("%s cannot dial the caller back: %s", leg.call_id, exc.status)
             await self._end_callback(callee, Party.CALLER)
+            self.records.forget(callee.leg_id)  # no channel: no event will end it
             return
         logger.info("%s agent %s calls %s back", leg.call_id, leg.agent_id, request.pseudonym)
 

@@ -92,6 +92,8 @@ class Offer:
     call: WaitingCall
     agents: tuple[OfferedAgent, ...]
     offered_at: float
+    #: Other calls still wait in the queue: another claim may offer one of them.
+    more: bool = False
 
     @property
     def waited_s(self) -> float:

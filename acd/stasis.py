@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -34,6 +34,20 @@ from acd.model import (
     Party,
     WaitingCall,
 )
+from acd.records import (
+    Caller,
+    CallerPhase,
+    Leg,
+    LegPhase,
+    Nail,
+    RecordKind,
+    Records,
+    Write,
+    delete,
+    put,
+    put_callback,
+    update,
+)
 from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, transfer_of
@@ -46,7 +60,14 @@ from hotline.ari import (
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
+from hotline.calls import (
+    CallEvent,
+    ChannelGone,
+    ChannelTimers,
+    TimerFired,
+    ari_request,
+    ends_call,
+)
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import NotInVault, Vault
@@ -79,96 +100,9 @@ MISS_BY_CAUSE = {
 }
 
 
-#: HSET the given fields and refresh the TTL, only if the hash still exists.
-UPDATE_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-
 def is_leg(channel_id: str) -> bool:
     """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
     return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
-
-
-class LegPhase(Enum):
-    """Where an agent leg is."""
-
-    RINGING = "ringing"
-    WHISPER = "whisper"
-    CONFIRM = "confirm"
-    BRIDGED = "bridged"
-    ENDED = "ended"
-
-
-class CallerPhase(Enum):
-    """Where a queued caller is."""
-
-    WAITING = "waiting"
-    BRIDGED = "bridged"
-    LEAVING = "leaving"
-
-
-@dataclass(frozen=True)
-class Leg:
-    """One agent leg: the offer it carries and to which caller."""
-
-    leg_id: str
-    offer_id: str
-    agent_id: str
-    call_id: str
-    queue: str
-    external: bool
-    phase: LegPhase = LegPhase.RINGING
-    #: The leg of a callback: the agent's, or (``callee``) the one dialling the caller back.
-    callback: bool = False
-    callee: bool = False
-    offered_at: float = 0.0
-    #: Asked for by a volunteer (text to voice), not offered by the queue: no store records.
-    direct: bool = False
-    #: Rings an agent to take over a connected call (a transfer): the first agent stays on.
-    handover: bool = False
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A queued caller channel."""
-
-    call_id: str
-    queue: str
-    language: str
-    pseudonym: str
-    enqueued_at: float
-    #: The caller's vault ref ("" for a withheld number: no callback possible).
-    caller_ref: str = ""
-    phase: CallerPhase = CallerPhase.WAITING
-    offer_id: str = ""
-    agent_id: str = ""
-    bridge: str = ""
-    #: The announcement or farewell playing now ("" if none).
-    playback: str = ""
-    #: Connected to a nailed-up agent: the agent's leg and bridge outlive the call.
-    nailed: bool = False
-    #: A requested transfer not yet carried out (``Transfer.encode``), or "".
-    transfer_to: str = ""
-    #: The leg ringing an agent to take the call over, or "".
-    transfer_leg: str = ""
-
-
-@dataclass(frozen=True)
-class Nail:
-    """A nailed-up agent's standing connection: its leg, its bridge, what it carries."""
-
-    agent_id: str
-    leg_id: str
-    bridge: str
-    ready: bool = False
-    #: The offer waiting for the connection to come up (JSON), or "".
-    pending: str = ""
-    #: The caller connected now, or "".
-    call_id: str = ""
 
 
 def leg_id(offer_id: str, agent_id: str) -> str:
@@ -195,7 +129,7 @@ class AcdService:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._update_if_present = self.redis.register_script(UPDATE_IF_PRESENT)
+        self.records = Records(self.redis, self.keys)
 
     @property
     def instance(self) -> str:
@@ -301,7 +235,7 @@ class AcdService:
             self.clock(),
             ref,
         )
-        await self._remember_callback(callback)
+        await self.records.save(put_callback(callback))
         device = profile.devices[0]
         leg = Leg(
             leg_id(call_id, agent_id),
@@ -313,7 +247,7 @@ class AcdService:
             callback=True,
             direct=True,
         )
-        await self._save_leg(leg)
+        await self.records.save(put(leg))
         endpoint = device.address
         if leg.external:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -331,6 +265,7 @@ class AcdService:
         except AriError as exc:
             logger.warning("%s cannot ring agent %s: %s", call_id, agent_id, exc.status)
             await self._end_callback(leg, Party.AGENT)
+            self.records.forget(leg.leg_id)  # no channel: no event will end it
             return
         logger.info("%s agent %s asked to call %s", call_id, agent_id, callback.pseudonym)
 
@@ -346,7 +281,8 @@ class AcdService:
         caller_ref = variables.get("caller_ref", "")
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
         try:
-            result = await self.store.enqueue(call, now)
+            async with self.records.along(put(caller)) as records:  # written first
+                result = await self.store.enqueue(call, now, records)
         except AcdError as exc:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
             await self._leave(caller, ("vm-goodbye",))
@@ -357,19 +293,18 @@ class AcdService:
             await self._overflow(caller, overflow.kind, overflow.target)
             return
         logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
-        await self._save_caller(caller)
         await self._announce(caller, result.position, result.ewt_s)
         await self.dispatch(queue, caller)
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
-        caller = await self._caller(channel_id)
+        caller = await self.records.caller(channel_id)
         if caller is None:
             return
         if isinstance(event, StasisEnd | ChannelGone):
             await self._caller_gone(caller)
         elif isinstance(event, PlaybackFinished) and event.playback_id == caller.playback:
-            await self._save_caller(replace(caller, playback=""), "playback")
+            await self.records.save(update(replace(caller, playback=""), "playback"))
             if caller.phase is CallerPhase.WAITING:
                 await self._music(caller)
             elif caller.phase is CallerPhase.LEAVING:
@@ -425,7 +360,7 @@ class AcdService:
         channel_id = caller.call_id
         pid = f"{channel_id}:{name}-{int(self.clock() * 1000)}"
         await self._stop_playback(caller)
-        await self._save_caller(replace(caller, playback=pid), "playback")
+        await self.records.save(update(replace(caller, playback=pid), "playback"))
         await ari_request(channel_id, "stop music", lambda: self.ari.stop_moh(channel_id))
         await ari_request(
             channel_id,
@@ -455,7 +390,7 @@ class AcdService:
             logger.info("%s callback refused: %s", caller.call_id, exc)
             return
         logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
-        await self._remember_callback(caller)
+        await self.records.save(put_callback(caller))
         await self._confirm_by_sms(caller, "callback")
         await self._leave(caller, self.settings.acd.callback_prompt)
 
@@ -498,17 +433,13 @@ class AcdService:
         logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
         await self._leave(caller, self.settings.acd.text_prompt)
 
-    async def _remember_callback(self, caller: Caller) -> None:
-        """Keep what calling back needs (the vault ref, never the number) until it is done."""
-        await self._save(self.keys.acd_callback(caller.call_id), caller, (), 7 * 86400)
-
     async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
         if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
             await self._stop_playback(caller)  # its announcement must not hold up a bridge
             variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
             await self.enter(caller.call_id, target, caller.language, variables)
         elif kind is OverflowKind.CALLBACK and caller.caller_ref:
-            await self._remember_callback(caller)
+            await self.records.save(put_callback(caller))
             call = WaitingCall(
                 caller.call_id,
                 caller.queue,
@@ -530,16 +461,17 @@ class AcdService:
         """Play a last message to the caller, then hang up (on PlaybackFinished)."""
         self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
         leaving = replace(caller, phase=CallerPhase.LEAVING)
-        await self._save_caller(leaving)  # whole: a refused caller has no record yet
+        await self.records.save(put(leaving))  # whole: a refused caller has no record yet
         await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
 
     async def _caller_gone(self, caller: Caller) -> None:
         now = self.clock()
         self.timers.clear(caller.call_id)
-        await self.redis.delete(self.keys.acd_caller(caller.call_id))
+        gone = delete(RecordKind.CALLER, caller.call_id)
         if caller.phase is CallerPhase.BRIDGED:
-            await self._end_bridge(caller, caller.agent_id, Party.CALLER)
+            await self._end_bridge(caller, caller.agent_id, Party.CALLER, gone)
             return
+        await self.records.save(gone)
         if caller.phase is CallerPhase.LEAVING:
             return
         try:
@@ -571,30 +503,33 @@ class AcdService:
                     maxlen=10_000,
                     approximate=True,
                 )
+            if not offer.more:
+                return
 
     async def _ring(self, offer: Offer, joined: Caller | None = None) -> None:
         """Ring every agent of the offer with a masked identity."""
         call = offer.call
         callback = call.kind is CallKind.CALLBACK
         if callback:
-            caller = await self._load_caller(self.keys.acd_callback(call.call_id))
+            caller = await self.records.callback(call.call_id)
         elif joined is not None and joined.call_id == call.call_id:
             caller = joined
         else:
-            caller = await self._caller(call.call_id)
+            caller = await self.records.caller(call.call_id)
         if caller is None or call.kind is CallKind.CHAT:
             # Gone meanwhile (or a chat, which acd.chat routes): give the offer back.
             for agent in offer.agents:
                 await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
             return
-        if not callback:
-            await self._save_caller(replace(caller, offer_id=offer.offer_id), "offer_id")
+        # The caller's offer is written with the first leg's record, in one round trip.
+        along = () if callback else (update(replace(caller, offer_id=offer.offer_id), "offer_id"),)
         queue = self.queues[call.queue]
         label = f"Callback {call.pseudonym}" if callback else call.pseudonym
         display = f"{label} ({call.queue})".replace('"', "")
         caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
         for agent in offer.agents:
-            await self._originate(offer, agent, queue, caller_id, callback)
+            await self._originate(offer, agent, queue, caller_id, callback, along)
+            along = ()
 
     async def _originate(
         self,
@@ -603,10 +538,14 @@ class AcdService:
         queue: QueueConfig,
         caller_id: str,
         callback: bool,
+        along: tuple[Write, ...],
         handover: bool = False,
     ) -> None:
+        """Ring one agent (``along``: writes to make with the leg's record; ``handover``: to
+        take over a connected call)."""
         profile = self.agents.get(agent.agent_id)
         if profile and profile.nailed_up and not callback and not handover:
+            await self.records.save(*along)
             await self._offer_nailed(offer, agent, queue)
             return
         external = agent.device.kind is DeviceKind.EXTERNAL
@@ -621,7 +560,7 @@ class AcdService:
             offered_at=offer.offered_at,
             handover=handover,
         )
-        await self._save_leg(leg)
+        await self.records.save(*along, put(leg))
         endpoint = agent.device.address
         if external:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -646,13 +585,21 @@ class AcdService:
             logger.warning("%s cannot ring agent %s: %s", leg.call_id, agent.agent_id, exc)
             self.timers.clear(leg.leg_id)
             await self._miss(leg, MissReason.FAILED)
+            self.records.forget(leg.leg_id)  # no channel: no event will end it
 
     async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
         """One event of an agent leg."""
+        try:
+            await self._leg_event(channel_id, event)
+        finally:
+            if ends_call(event):
+                self.records.forget(channel_id)
+
+    async def _leg_event(self, channel_id: str, event: CallEvent) -> None:
         if channel_id.startswith(NAIL_PREFIX):
             await self._nail_event(channel_id.removeprefix(NAIL_PREFIX), event)
             return
-        leg = await self._leg(channel_id)
+        leg = await self.records.leg(channel_id)
         if leg is None or leg.phase is LegPhase.ENDED:
             return
         if leg.callee:
@@ -665,8 +612,8 @@ class AcdService:
                 if not media:  # no whisper: straight to the press-1 check, or talk at once
                     await (self._confirm(leg) if leg.external else self._accept(leg))
                     return
-                await self._save_leg(replace(leg, phase=LegPhase.WHISPER), "phase")
-                caller = await self._caller(leg.call_id)
+                await self.records.save(update(replace(leg, phase=LegPhase.WHISPER), "phase"))
+                caller = await self.records.caller(leg.call_id)
                 lang = caller.language if caller else None
                 await ari_request(
                     channel_id,
@@ -707,17 +654,19 @@ class AcdService:
                 if leg.phase is LegPhase.BRIDGED and leg.callback:
                     await self._end_callback(leg, Party.AGENT)
                 elif leg.phase is LegPhase.BRIDGED:
-                    caller = await self._caller(leg.call_id)
-                    await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
+                    caller = await self.records.caller(leg.call_id)
+                    ended = update(replace(leg, phase=LegPhase.ENDED), "phase")
                     if caller:
-                        await self._end_bridge(caller, leg.agent_id, Party.AGENT)
+                        await self._end_bridge(caller, leg.agent_id, Party.AGENT, ended)
+                    else:
+                        await self.records.save(ended)
                 else:
                     await self._miss(leg, MissReason.DECLINED)
 
     async def _confirm(self, leg: Leg) -> None:
         """Ask an agent on an external number to press 1: a voicemail cannot."""
         channel_id = leg.leg_id
-        await self._save_leg(replace(leg, phase=LegPhase.CONFIRM), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.CONFIRM), "phase"))
         media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
         self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
         await ari_request(
@@ -734,31 +683,33 @@ class AcdService:
         if leg.handover:
             await self._take_over(leg)
             return
-        result = await self.store.accept(leg.offer_id, leg.agent_id, now)
-        caller = await self._caller(leg.call_id)
+        bridge, call_id = f"bridge-{leg.call_id}", leg.call_id
+        # Written by the store only if this agent wins, in the same round trip.
+        bridged = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
+        if waiting := await self.records.caller(call_id):
+            joined = replace(waiting, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id)
+            bridged.append(update(replace(joined, bridge=bridge), "phase", "agent_id", "bridge"))
+        encoded = self.records.encode(*bridged)
+        result = await self.store.accept(leg.offer_id, leg.agent_id, now, encoded)
         if not result.won:
             await self._hang_up(leg.leg_id)
             return
+        self.records.remember(*bridged)
+        caller = await self.records.caller(call_id)
         if caller is None:  # the caller hung up as the agent accepted
             await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
             return
-        bridge = f"bridge-{leg.call_id}"
-        call_id = leg.call_id
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
-        bridged = replace(caller, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id, bridge=bridge)
-        await self._save_caller(bridged, "phase", "agent_id", "bridge")
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)  # a channel joins a bridge only once it is silent
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
         await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
-        for channel in (call_id, leg.leg_id):
-            joined = await ari_request(
-                channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
-            )
-            if not joined:  # a side hung up meanwhile: end the call for both
-                await self._end_connected(call_id, leg.offer_id, leg.agent_id)
-                await self._hang_up(call_id)
-                return
+        # Both at once: Asterisk adds neither if one is gone.
+        join = functools.partial(self.ari.add_to_bridge, bridge, call_id, leg.leg_id)
+        if not await ari_request(call_id, "join bridge", join):
+            # A side hung up meanwhile: end the call for both.
+            await self._end_connected(call_id, leg.offer_id, leg.agent_id)
+            await self._hang_up(call_id)
+            return
         talk_ms = (self.clock() - leg.offered_at) * 1000
         logger.info(
             "%s connected to agent %s in %s (offer to talk %.0f ms)",
@@ -772,9 +723,9 @@ class AcdService:
 
     async def _end_connected(self, call_id: str, offer_id: str, agent_id: str) -> None:
         """End a call the store has connected whose caller is gone: the agent wraps up."""
-        agent_leg = await self._leg(leg_id(offer_id, agent_id))
+        agent_leg = await self.records.leg(leg_id(offer_id, agent_id))
         if agent_leg:
-            await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
+            await self.records.save(update(replace(agent_leg, phase=LegPhase.ENDED), "phase"))
         await self._hang_up(leg_id(offer_id, agent_id))
         bridge = f"bridge-{call_id}"
         await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
@@ -787,18 +738,18 @@ class AcdService:
 
     async def _offer_nailed(self, offer: Offer, agent: OfferedAgent, queue: QueueConfig) -> None:
         """Connect at once over the agent's standing connection; set it up on first use."""
-        nail = await self._nail(agent.agent_id)
+        nail = await self.records.nail(agent.agent_id)
         if nail and nail.ready and not nail.call_id:
             await self._connect_nailed(offer, nail)
             return
         if nail:  # coming up: this offer waits for it
-            await self._save_nail(replace(nail, pending=offer_to_json(offer)), "pending")
+            await self.records.save(update(replace(nail, pending=offer_to_json(offer)), "pending"))
             return
         channel = f"{NAIL_PREFIX}{agent.agent_id}"
         nail = Nail(
             agent.agent_id, channel, f"nail-bridge-{agent.agent_id}", pending=offer_to_json(offer)
         )
-        await self._save_nail(nail)
+        await self.records.save(put(nail))
         endpoint = agent.device.address
         if agent.device.kind is DeviceKind.EXTERNAL:
             endpoint = f"PJSIP/{endpoint}@carrier"
@@ -818,7 +769,7 @@ class AcdService:
             await self._nail_lost(nail, MissReason.FAILED)
 
     async def _nail_event(self, agent_id: str, event: CallEvent) -> None:
-        nail = await self._nail(agent_id)
+        nail = await self.records.nail(agent_id)
         if nail is None:
             return
         match event:
@@ -830,7 +781,9 @@ class AcdService:
                 await ari_request(
                     nail.leg_id, "join", lambda: self.ari.add_to_bridge(nail.bridge, nail.leg_id)
                 )
-                await self._save_nail(replace(nail, ready=True, pending=""), "ready", "pending")
+                await self.records.save(
+                    update(replace(nail, ready=True, pending=""), "ready", "pending")
+                )
                 logger.info("agent %s nailed up", agent_id)
                 if nail.pending:
                     await self._connect_nailed(offer_from_json(nail.pending), nail)
@@ -843,10 +796,10 @@ class AcdService:
         """Put the caller into the agent's standing bridge: no ringing, no whisper."""
         call_id = offer.call.call_id
         result = await self.store.accept(offer.offer_id, nail.agent_id, self.clock())
-        caller = await self._caller(call_id)
+        caller = await self.records.caller(call_id)
         if not result.won or caller is None:
             return
-        await self._save_nail(replace(nail, call_id=call_id), "call_id")
+        await self.records.save(update(replace(nail, call_id=call_id), "call_id"))
         bridged = replace(
             caller,
             phase=CallerPhase.BRIDGED,
@@ -855,7 +808,9 @@ class AcdService:
             offer_id=offer.offer_id,
             nailed=True,
         )
-        await self._save_caller(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
+        await self.records.save(
+            update(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
+        )
         self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
         await self._stop_playback(caller)
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
@@ -873,7 +828,7 @@ class AcdService:
     async def _nail_lost(self, nail: Nail, reason: MissReason) -> None:
         """The standing connection failed or ended: end its call, give back a waiting offer."""
         self.timers.clear(nail.leg_id)
-        await self.redis.delete(self.keys.acd_nail(nail.agent_id))
+        await self.records.save(delete(RecordKind.NAIL, nail.agent_id))
         await self._hang_up(nail.leg_id)
         await ari_request(
             nail.leg_id, "destroy bridge", lambda: self.ari.destroy_bridge(nail.bridge)
@@ -882,24 +837,17 @@ class AcdService:
             offer = offer_from_json(nail.pending)
             await self._reject(offer.offer_id, nail.agent_id, offer.call.queue, reason)
         if nail.call_id:
-            caller = await self._caller(nail.call_id)
+            caller = await self.records.caller(nail.call_id)
             if caller:
                 await self._end_bridge(caller, nail.agent_id, Party.AGENT)
         logger.info("agent %s nailed-up connection ended", nail.agent_id)
-
-    async def _nail(self, agent_id: str) -> Nail | None:
-        data = await self._load(self.keys.acd_nail(agent_id))
-        return Nail(**data) if "leg_id" in data else None
-
-    async def _save_nail(self, nail: Nail, *fields: str) -> None:
-        await self._save(self.keys.acd_nail(nail.agent_id), nail, fields, 86400)
 
     async def _call_back(self, leg: Leg) -> None:
         """The agent took a callback: now dial the caller, from the hotline number."""
         won = True
         if not leg.direct:
             won = (await self.store.accept(leg.offer_id, leg.agent_id, self.clock())).won
-        request = await self._load_caller(self.keys.acd_callback(leg.call_id))
+        request = await self.records.callback(leg.call_id)
         if not won or request is None:
             await self._hang_up(leg.leg_id)
             return
@@ -908,7 +856,7 @@ class AcdService:
         await ari_request(
             leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
         )
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
         callee = Leg(
             f"{CALLEE_PREFIX}{leg.call_id}",
             leg.offer_id,
@@ -920,12 +868,13 @@ class AcdService:
             callee=True,
             direct=leg.direct,
         )
-        await self._save_leg(callee)
+        await self.records.save(put(callee))
         try:
             number = await self.vault.reveal_for_delivery(request.caller_ref)
         except NotInVault:
             logger.warning("%s callback impossible: caller no longer in the vault", leg.call_id)
             await self._end_callback(callee, Party.CALLER)
+            self.records.forget(callee.leg_id)  # never dialled
             return
         self.timers.start(callee.leg_id, AcdTimer.RONA, 30)
         try:
@@ -941,6 +890,7 @@ class AcdService:
         except AriError as exc:
             logger.warning("%s cannot dial the caller back: %s", leg.call_id, exc.status)
             await self._end_callback(callee, Party.CALLER)
+            self.records.forget(callee.leg_id)  # no channel: no event will end it
             return
         logger.info("%s agent %s calls %s back", leg.call_id, leg.agent_id, request.pseudonym)
 
@@ -950,7 +900,7 @@ class AcdService:
             case StasisStart():
                 self.timers.cancel(leg.leg_id, AcdTimer.RONA)
                 bridge = f"bridge-{leg.call_id}"
-                await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+                await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
                 await ari_request(
                     leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
                 )
@@ -965,13 +915,13 @@ class AcdService:
         agent_leg = leg_id(leg.offer_id, leg.agent_id)
         callee_leg = f"{CALLEE_PREFIX}{leg.call_id}"
         for channel in (agent_leg, callee_leg):
-            record = await self._leg(channel)
+            record = await self.records.leg(channel)
             if record and record.phase is not LegPhase.ENDED:
-                await self._save_leg(replace(record, phase=LegPhase.ENDED), "phase")
+                await self.records.save(update(replace(record, phase=LegPhase.ENDED), "phase"))
                 await self._hang_up(channel)
         bridge = f"bridge-{leg.call_id}"
         await ari_request(leg.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
-        await self.redis.delete(self.keys.acd_callback(leg.call_id))
+        await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
         if leg.direct:
             logger.info("%s call requested by agent %s ended", leg.call_id, leg.agent_id)
             return
@@ -982,19 +932,19 @@ class AcdService:
 
     async def _miss(self, leg: Leg, reason: MissReason) -> None:
         """The leg will not take the call: hang it up, tell the store, route again."""
-        await self._save_leg(replace(leg, phase=LegPhase.ENDED), "phase")
+        await self.records.save(update(replace(leg, phase=LegPhase.ENDED), "phase"))
         await self._hang_up(leg.leg_id)
         if leg.handover:
             logger.info("%s agent %s did not take the transfer", leg.call_id, leg.agent_id)
             await self.store.handover_release(leg.offer_id, leg.agent_id, self.clock())
-            caller = await self._caller(leg.call_id)
+            caller = await self.records.caller(leg.call_id)
             if caller and caller.transfer_leg == leg.leg_id:
-                await self._save_caller(replace(caller, transfer_leg=""), "transfer_leg")
+                await self.records.save(update(replace(caller, transfer_leg=""), "transfer_leg"))
             await self.dispatch(leg.queue)
             return
         if leg.direct:
             logger.info("%s agent %s did not take the requested call", leg.call_id, leg.agent_id)
-            await self.redis.delete(self.keys.acd_callback(leg.call_id))
+            await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
             return
         await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
 
@@ -1017,38 +967,44 @@ class AcdService:
             if exc.status != 404:
                 logger.warning("%s hangup failed: %s", channel_id, exc)
 
-    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party) -> None:
-        """A connected call ended: hang up the other side, wrap up, route again."""
+    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party, *along: Write) -> None:
+        """A connected call ended: hang up the other side, wrap up, route again (``along``:
+        record writes to make with the first of this end's)."""
         if caller.nailed:
+            await self.records.save(*along)
             await self._end_nailed_call(caller, agent_id, by)
             return
         if caller.transfer_leg:  # an agent still rings to take the call over
             await self._hang_up(caller.transfer_leg)
         if by is Party.AGENT:
-            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
-            await self._hang_up(caller.call_id)
+            other = caller.call_id
+            writes = [*along, update(replace(caller, phase=CallerPhase.LEAVING), "phase")]
         else:
-            agent_leg = await self._leg(leg_id(caller.offer_id, agent_id))
-            if agent_leg:
-                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
-                await self._hang_up(agent_leg.leg_id)
-        await ari_request(
-            caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
-        )
-        try:
-            await self.store.complete(caller.call_id, agent_id, self.clock(), by)
-        except AcdError as exc:
-            logger.warning("%s completion not recorded: %s", caller.call_id, exc)
+            agent_leg = await self.records.leg(leg_id(caller.offer_id, agent_id))
+            other = agent_leg.leg_id if agent_leg else ""
+            ended = [update(replace(agent_leg, phase=LegPhase.ENDED), "phase")] if agent_leg else []
+            writes = [*along, *ended]
+        # This instance sees the writes at once; Redis gets them with the completion.
+        async with self.records.along(*writes) as records:
+            if other:
+                await self._hang_up(other)
+            await ari_request(
+                caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
+            )
+            try:
+                await self.store.complete(caller.call_id, agent_id, self.clock(), by, records)
+            except AcdError as exc:
+                logger.warning("%s completion not recorded: %s", caller.call_id, exc)
         logger.info("%s call with agent %s ended by the %s", caller.call_id, agent_id, by.value)
 
     async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:
         """The agent stays connected; the caller leaves (or is hung up if the agent left)."""
         if by is Party.AGENT:
-            await self._save_caller(replace(caller, phase=CallerPhase.LEAVING), "phase")
+            await self.records.save(update(replace(caller, phase=CallerPhase.LEAVING), "phase"))
             await self._hang_up(caller.call_id)
-        nail = await self._nail(agent_id)
+        nail = await self.records.nail(agent_id)
         if nail and nail.call_id == caller.call_id:
-            await self._save_nail(replace(nail, call_id=""), "call_id")
+            await self.records.save(update(replace(nail, call_id=""), "call_id"))
         try:
             await self.store.complete(caller.call_id, agent_id, self.clock(), by)
         except AcdError as exc:
@@ -1060,11 +1016,12 @@ class AcdService:
     async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
         """Note a requested transfer on the caller, then carry it out on the caller's own
         ordered queue, like its other events."""
-        caller = await self._caller(call_id)
+        caller = await self.records.caller(call_id)
         if caller is None:
             logger.info("%s is gone: transfer dropped", call_id)
             return
-        await self._save_caller(replace(caller, transfer_to=transfer.encode()), "transfer_to")
+        noted = replace(caller, transfer_to=transfer.encode())
+        await self.records.save(update(noted, "transfer_to"))
         self.timers.start(call_id, AcdTimer.TRANSFER, 0)
 
     async def _transfer(self, caller: Caller) -> None:
@@ -1072,7 +1029,7 @@ class AcdService:
             return
         transfer = Transfer.decode(caller.transfer_to)
         caller = replace(caller, transfer_to="")
-        await self._save_caller(caller, "transfer_to")
+        await self.records.save(update(caller, "transfer_to"))
         try:
             if caller.nailed or caller.phase is CallerPhase.LEAVING:
                 raise AcdError("cannot-transfer", caller.phase.value)
@@ -1088,20 +1045,23 @@ class AcdService:
         agent is hung up and wraps up, and the caller hears hold music again."""
         position = await self.store.transfer(caller.call_id, queue, self.clock())
         call_id = caller.call_id
+        writes: list[Write] = []
         if caller.phase is CallerPhase.BRIDGED:
-            agent_leg = await self._leg(leg_id(caller.offer_id, caller.agent_id))
+            agent_leg = await self.records.leg(leg_id(caller.offer_id, caller.agent_id))
             if agent_leg:
-                await self._save_leg(replace(agent_leg, phase=LegPhase.ENDED), "phase")
-                await self._hang_up(agent_leg.leg_id)
-            bridge = caller.bridge
-            await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
-        caller = replace(
+                writes.append(update(replace(agent_leg, phase=LegPhase.ENDED), "phase"))
+        waiting = replace(
             caller, phase=CallerPhase.WAITING, queue=queue, offer_id="", agent_id="", bridge=""
         )
-        await self._save_caller(caller, "phase", "queue", "offer_id", "agent_id", "bridge")
+        writes.append(update(waiting, "phase", "queue", "offer_id", "agent_id", "bridge"))
+        await self.records.save(*writes)
+        if caller.phase is CallerPhase.BRIDGED:
+            await self._hang_up(leg_id(caller.offer_id, caller.agent_id))
+            bridge = caller.bridge
+            await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
         logger.info("%s transferred to %s at position %d", call_id, queue, position)
-        await self._announce(caller, position, None)
-        await self.dispatch(queue, caller)
+        await self._announce(waiting, position, None)
+        await self.dispatch(queue, waiting)
 
     async def _ring_handover(self, caller: Caller, agent_id: str) -> None:
         """Ring ``agent_id`` to take the connected call over; the first agent stays on."""
@@ -1112,14 +1072,13 @@ class AcdService:
             raise AcdError("nailed-up", agent_id)
         offer = await self.store.handover_offer(caller.call_id, agent_id, self.clock())
         (agent,) = offer.agents
-        await self._save_caller(
-            replace(caller, transfer_leg=leg_id(offer.offer_id, agent_id)), "transfer_leg"
-        )
+        ringing = replace(caller, transfer_leg=leg_id(offer.offer_id, agent_id))
         display = f"Transfer {caller.pseudonym} ({caller.queue})".replace('"', "")
         caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
         logger.info("%s rings agent %s to take the call over", caller.call_id, agent_id)
         queue = self.queues[caller.queue]
-        await self._originate(offer, agent, queue, caller_id, callback=False, handover=True)
+        along = (update(ringing, "transfer_leg"),)
+        await self._originate(offer, agent, queue, caller_id, False, along, handover=True)
 
     async def _take_over(self, leg: Leg) -> None:
         """The transfer's agent took the call: bridge them in, hang up the first agent."""
@@ -1127,74 +1086,26 @@ class AcdService:
         if first is None:  # the call ended meanwhile
             await self._hang_up(leg.leg_id)
             return
-        caller = await self._caller(leg.call_id)
+        caller = await self.records.caller(leg.call_id)
         if caller is None:
             await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
             return
-        first_leg = await self._leg(leg_id(caller.offer_id, first))
-        if first_leg:
-            await self._save_leg(replace(first_leg, phase=LegPhase.ENDED), "phase")
-        await self._save_leg(replace(leg, phase=LegPhase.BRIDGED), "phase")
+        first_leg_id = leg_id(caller.offer_id, first)
+        writes = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
+        if first_leg := await self.records.leg(first_leg_id):
+            writes.append(update(replace(first_leg, phase=LegPhase.ENDED), "phase"))
         moved = replace(caller, offer_id=leg.offer_id, agent_id=leg.agent_id, transfer_leg="")
-        await self._save_caller(moved, "offer_id", "agent_id", "transfer_leg")
+        writes.append(update(moved, "offer_id", "agent_id", "transfer_leg"))
+        await self.records.save(*writes)
         channel, bridge = leg.leg_id, caller.bridge
         joined = await ari_request(
             channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
         )
-        await self._hang_up(leg_id(caller.offer_id, first))
+        await self._hang_up(first_leg_id)
         if not joined:
             await self._end_bridge(moved, leg.agent_id, Party.AGENT)
             return
         logger.info("%s taken over from agent %s by agent %s", leg.call_id, first, leg.agent_id)
-
-    # --- state -------------------------------------------------------------------------
-
-    async def _caller(self, channel_id: str) -> Caller | None:
-        return await self._load_caller(self.keys.acd_caller(channel_id))
-
-    async def _load_caller(self, key: str) -> Caller | None:
-        data = await self._load(key)
-        if "queue" not in data:
-            return None
-        return Caller(**{**data, "phase": CallerPhase(data["phase"])})
-
-    async def _save_caller(self, caller: Caller, *fields: str) -> None:
-        """Write ``fields`` of the caller's record (all of them if none are named).
-
-        Several tasks touch one caller (its own events, offers from the tick, the agent leg),
-        so each writes only what it changed: a field written elsewhere is never clobbered.
-        """
-        await self._save(self.keys.acd_caller(caller.call_id), caller, fields, 86400)
-
-    async def _leg(self, channel_id: str) -> Leg | None:
-        data = await self._load(self.keys.acd_leg(channel_id))
-        if "offer_id" not in data:
-            return None
-        return Leg(**{**data, "phase": LegPhase(data["phase"])})
-
-    async def _save_leg(self, leg: Leg, *fields: str) -> None:
-        await self._save(self.keys.acd_leg(leg.leg_id), leg, fields, 3600)
-
-    async def _load(self, key: str) -> dict[str, Any]:
-        raw = cast(dict[str, str], await self.redis.hgetall(key))
-        return {name: json.loads(value) for name, value in raw.items()}
-
-    async def _save(
-        self, key: str, record: Caller | Leg | Nail, fields: tuple[str, ...], ttl: int
-    ) -> None:
-        doc: dict[Any, Any] = {
-            name: json.dumps(value.value if isinstance(value, Enum) else value)
-            for name, value in asdict(record).items()
-            if not fields or name in fields
-        }
-        if fields:  # an update: never bring back a record another task has just deleted
-            args = [ttl, *(item for pair in doc.items() for item in pair)]
-            await self._update_if_present(keys=[key], args=args)
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=doc)
-            pipe.expire(key, ttl)
-            await pipe.execute()
 
 
 def offer_to_json(offer: Offer) -> str:

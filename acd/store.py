@@ -39,6 +39,7 @@ from acd.model import (
     RejectResult,
     WaitingCall,
 )
+from acd.records import SAVE_RECORDS
 from acd.routing import (
     TRANSITIONS,
     AgentEvent,
@@ -70,14 +71,15 @@ _PRIORITY_WEIGHT: Final = 10**13
 
 @cache
 def script_source(name: str) -> str:
-    """The full Lua source of one script: the shared helpers (with the agent transition table
-    compiled from ``acd.routing.TRANSITIONS``), then the script itself."""
+    """The full Lua source of one script: the adapter's record writes that ride along
+    (``acd.records``), the shared helpers (with the agent transition table compiled from
+    ``acd.routing.TRANSITIONS``), then the script itself."""
     table = ", ".join(
         f"['{state.value}|{event.value}'] = '{target.value}'"
         for (state, event), target in TRANSITIONS.items()
     )
     common = (LUA_DIR / "common.lua").read_text().replace("__TRANSITIONS__", "{" + table + "}")
-    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+    return "\n".join((SAVE_RECORDS, common, (LUA_DIR / f"{name}.lua").read_text()))
 
 
 def _ms(now: float) -> str:
@@ -113,10 +115,14 @@ class AcdStore:
             }
         )
 
-    async def _run(self, script: str, now: float, **args: Any) -> Any:
+    async def _run(
+        self, script: str, now: float, records: Sequence[str | int] = (), **args: Any
+    ) -> Any:
+        """Run ``script``; ``records``: the adapter's encoded writes (``Records.encode``) for
+        the scripts that make them (enqueue, accept, complete), in the same round trip."""
         try:
             return await self._scripts[script](
-                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args)]
+                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args), *records]
             )
         except ResponseError as exc:
             raise _error(exc) from None
@@ -203,9 +209,12 @@ class AcdStore:
 
     # Calls
 
-    async def enqueue(self, call: WaitingCall, now: float) -> EnqueueResult:
+    async def enqueue(
+        self, call: WaitingCall, now: float, records: Sequence[str | int] = ()
+    ) -> EnqueueResult:
         """Put a call in its queue, or refuse it (full, or empty with join_empty off) and name
-        the overflow. The position and estimated wait are for announcements."""
+        the overflow. The position and estimated wait are for announcements. ``records``:
+        the adapter's writes (``Records.encode``), made first."""
         queue = self._queue(call.queue)
         route = call.skill or queue.skill or "*"
         if route != "*" and not NAME.fullmatch(route):
@@ -216,6 +225,7 @@ class AcdStore:
             await self._run(
                 "enqueue",
                 now,
+                records,
                 call={
                     "id": call.call_id,
                     "queue": call.queue,
@@ -241,7 +251,8 @@ class AcdStore:
         """Offer the queue's best waiting call (priority, then time) that an AVAILABLE member
         can take (skill at or above the call's current widening level, wrap-up over) to the
         agent the strategy picks, or to all of them for RING_ALL; both become OFFERED.
-        ``draw`` in [0, 1) picks for RANDOM (default: a random number)."""
+        ``draw`` in [0, 1) picks for RANDOM (default: a random number). An offer whose
+        ``more`` is False left no call waiting: claiming again would find nothing."""
         self._queue(queue)
         raw = await self._run(
             "claim", now, queue=queue, draw=random.random() if draw is None else draw
@@ -263,11 +274,14 @@ class AcdStore:
         """The transfer's agent did not take the call: available again, the call stays."""
         await self._run("handover", now, op="release", offer=offer_id, agent=agent_id)
 
-    async def accept(self, offer_id: str, agent_id: str, now: float) -> AcceptResult:
+    async def accept(
+        self, offer_id: str, agent_id: str, now: float, records: Sequence[str | int] = ()
+    ) -> AcceptResult:
         """The agent took the call (press-1 or auto-answer): the first accept of an offer wins
-        and connects; for a loser, or an offer already withdrawn, ``won`` is False."""
+        and connects; for a loser, or an offer already withdrawn, ``won`` is False.
+        ``records``: the adapter's writes (``Records.encode``), made only if ``won``."""
         won, call_id, released = json.loads(
-            await self._run("accept", now, offer=offer_id, agent=agent_id)
+            await self._run("accept", now, records, offer=offer_id, agent=agent_id)
         )
         return AcceptResult(won, call_id or None, tuple(released or ()))
 
@@ -287,11 +301,19 @@ class AcdStore:
         return AbandonResult(tuple(released or ()), float(waited))
 
     async def complete(
-        self, call_id: str, agent_id: str, now: float, by: Party = Party.CALLER
+        self,
+        call_id: str,
+        agent_id: str,
+        now: float,
+        by: Party = Party.CALLER,
+        records: Sequence[str | int] = (),
     ) -> float:
         """A connected call ended; the agent wraps up (its own wrap-up time, else the
-        queue's). Returns when the wrap-up ends."""
-        return float(await self._run("complete", now, call=call_id, agent=agent_id, by=by.value))
+        queue's). Returns when the wrap-up ends. ``records``: the adapter's writes
+        (``Records.encode``), made first, even if the call was not connected."""
+        return float(
+            await self._run("complete", now, records, call=call_id, agent=agent_id, by=by.value)
+        )
 
     async def transfer(self, call_id: str, to_queue: str, now: float) -> int:
         """Move a waiting or connected call to another queue with its priority and original
@@ -355,7 +377,7 @@ class AcdStore:
 
 
 def _offer(raw: str) -> Offer:
-    """An offer as the claim and handover scripts return it."""
+    """An offer as the claim and handover scripts return it (``more``: claim's only)."""
     data = json.loads(raw)
     agents = tuple(
         OfferedAgent(
@@ -363,7 +385,8 @@ def _offer(raw: str) -> Offer:
         )
         for a in data["agents"]
     )
-    return Offer(data["offer"], _call(data["call"]), agents, float(data["offered_at"]))
+    call, offered_at = _call(data["call"]), float(data["offered_at"])
+    return Offer(data["offer"], call, agents, offered_at, more=bool(data.get("more")))
 
 
 def _call(h: Mapping[str, str]) -> WaitingCall:

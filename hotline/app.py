@@ -26,6 +26,7 @@ from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
 from hotline import redisconn
 from hotline.ari import (
+    ApplicationReplaced,
     AriClient,
     AriError,
     AriEventStream,
@@ -53,6 +54,9 @@ from sms.gateway import SmsGateway
 logger = logging.getLogger(__name__)
 
 CALL_EVENTS = (StasisStart, StasisEnd, ChannelDtmfReceived, PlaybackFinished)
+#: The only events Asterisk sends the app (of ~36 per queued call): the rest are not serialised,
+#: sent or parsed. ApplicationReplaced is subject to the filter too.
+WANTED_EVENTS = tuple(cls.__name__ for cls in (*CALL_EVENTS, ChannelDestroyed, ApplicationReplaced))
 
 
 def utc_now() -> datetime:
@@ -200,11 +204,17 @@ class HotlineApp:
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, CALL_EVENTS) and event.channel_id:
             self.dispatcher.submit(event.channel_id, event)
-        elif isinstance(event, ChannelDestroyed) and is_leg(event.channel_id):
+        elif (
+            isinstance(event, ChannelDestroyed)
+            and is_leg(event.channel_id)
+            and event.channel.state != "Up"
+        ):
             # Agent legs that never answered never enter Stasis: their end is this event.
+            # (An answered leg entered Stasis, and its StasisEnd has ended it already.)
             self.dispatcher.submit(event.channel_id, event)
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
+            self._spawn(self._filter_events(), "event-filter")
             self._spawn(self._resync(), "resync")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -241,6 +251,13 @@ class HotlineApp:
                 type(event).__name__,
             )
             await self.ivr.escape(channel_id)
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the events the app handles only (the others are ignored anyway)."""
+        try:
+            await self.ari.set_event_filter(self.settings.ari.app, WANTED_EVENTS)
+        except AriError as exc:
+            logger.warning("ARI event filter not set (every event still arrives): %s", exc)
 
     async def _resync(self) -> None:
         """Catch up with what happened while the stream was down (events are not replayed)."""

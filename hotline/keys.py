@@ -22,8 +22,8 @@
 | ``{p}:acd:wrapup``                | zset   | agents in wrap-up, by its end                     |
 | ``{p}:acd:seq``                   | string | offer id counter                                  |
 | ``{p}:acd:queue_log``             | stream | app_queue-style queue_log events (no numbers)     |
-| ``{p}:acd:leg:{leg}``             | string | JSON: one agent leg's offer, agent, call, phase   |
-| ``{p}:acd:caller:{channel}``      | string | JSON: a queued caller's offer, legs, bridge       |
+| ``{p}:acd:leg:{leg}``             | hash   | JSON fields: an agent leg's offer, agent, phase   |
+| ``{p}:acd:caller:{channel}``      | hash   | JSON fields: a queued caller's offer, bridge      |
 | ``{p}:acd:inbox:{instance}``      | stream | offers for calls another instance owns            |
 | ``{p}:acd:nail:{agent}``          | hash   | a nailed-up agent's leg, bridge and call          |
 | ``{p}:acd:callback:{call}``       | hash   | a callback to make: queue, pseudonym, vault ref   |

@@ -1,9 +1,11 @@
 """ARI events in, IVR state machine, ARI requests and Redis writes out.
 
 One call's events arrive here in order (the dispatcher serialises each channel). The call's
-state lives in Redis between events; the pure machine in ``ivr.machine`` decides; this adapter
-carries out its commands. Timers are local to the app instance that owns the call's Stasis
-session, since only that instance receives the call's events.
+state lives in Redis between events (this instance also keeps the last state it wrote, so it
+reads Redis only for a call it has not written since it started); the pure machine in
+``ivr.machine`` decides; this adapter carries out its commands. Timers are local to the app
+instance that owns the call's Stasis session, since only that instance receives the call's
+events.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -106,6 +108,8 @@ class IvrService:
     clock: Callable[[], datetime]
     #: The SMS side's conversations, wired at start-up (for ``text`` nodes).
     texts: Conversations | None = None
+    #: The last state written of each live call (Redis holds the same).
+    _states: dict[str, machine.CallState] = field(default_factory=dict, repr=False)
 
     @property
     def keys(self) -> Keys:
@@ -212,6 +216,8 @@ class IvrService:
         return None
 
     async def _load(self, channel_id: str) -> machine.CallState | None:
+        if (state := self._states.get(channel_id)) is not None:
+            return state
         raw = await self.redis.get(self.keys.call(channel_id))
         return machine.CallState.from_dict(json.loads(raw)) if raw else None
 
@@ -226,6 +232,10 @@ class IvrService:
     ) -> None:
         """Store the call's state (None: the call is over) and journal it, in one round trip."""
         calls = self.keys.app_calls(self.settings.ari.app)
+        if state is None:
+            self._states.pop(channel_id, None)
+        else:
+            self._states[channel_id] = state
         async with self.redis.pipeline(transaction=False) as pipe:
             if state is None:
                 pipe.delete(self.keys.call(channel_id))

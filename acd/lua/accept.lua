@@ -1,5 +1,6 @@
--- accept: A = {offer, agent}. The first accept of an offer wins; the other agents still
--- ringing are released. Returns {won, call, released}.
+-- accept: A = {offer, agent}, then the adapter's records, written only by the winner. The
+-- first accept of an offer wins; the other agents still ringing are released.
+-- Returns {won, call, released}.
 local o = hgetall(okey(A.offer))
 local h = agent(A.agent)
 if not o.call or h.offer ~= A.offer then return cjson.encode({false, false, {}}) end
@@ -15,4 +16,5 @@ stat(c.queue, 'wait_sum', waited)
 if waited <= Q[c.queue].service_level_s then stat(c.queue, 'answered_in_sl') end
 log('CONNECT', c.queue, c.id, h.id, 'holdtime', secs(waited),
   'ringtime', secs(NOW - tonumber(o.offered_at)))
+save_records(ARGV, 4)
 return cjson.encode({true, c.id, released})

@@ -1,5 +1,5 @@
 -- claim: offer the queue's best waiting call that has an eligible agent.
--- A = {queue, draw}. Returns the offer as JSON, or false.
+-- A = {queue, draw}. Returns the offer as JSON (``more``: other calls still wait), or false.
 promote()
 local q = A.queue
 local cfg = Q[q]
@@ -101,4 +101,5 @@ for _, aid in ipairs(agents) do
     auto_answer = h.auto_answer}
 end
 c.state = 'offered'
-return cjson.encode({offer = oid, call = c, agents = out, offered_at = NOW})
+return cjson.encode({offer = oid, call = c, agents = out, offered_at = NOW,
+  more = redis.call('ZCARD', qkey(q, 'wait')) > 0})

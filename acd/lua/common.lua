@@ -1,6 +1,7 @@
 -- Shared by every ACD script (prepended by acd/store.py). Single Redis, not Cluster: keys are
 -- derived from K, the "{prefix}:acd" root passed as KEYS[1].
--- ARGV[1] = now (epoch seconds, ms precision), ARGV[2] = queue config JSON, ARGV[3] = args JSON.
+-- ARGV[1] = now (epoch seconds, ms precision), ARGV[2] = queue config JSON, ARGV[3] = args JSON,
+-- then, for enqueue, accept and complete, the adapter's record writes (records.lua, prepended).
 local K = KEYS[1]
 local NOW = tonumber(ARGV[1])
 local Q = cjson.decode(ARGV[2])

@@ -1,5 +1,7 @@
 -- enqueue: A = {call = {id, queue, owner, pseudonym, language, skill, route, priority, kind,
--- enqueued_at, score}}. Returns {accepted, reason, position, staffed, handle_sum, handle_n}.
+-- enqueued_at, score}}, then the adapter's records, written first. Returns {accepted, reason,
+-- position, staffed, handle_sum, handle_n}.
+save_records(ARGV, 4)
 local c = A.call
 local q = c.queue
 local cfg = Q[q]

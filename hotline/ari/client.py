@@ -220,10 +220,12 @@ class AriClient:
         """Create (or update) a bridge with a chosen id."""
         await self.request("POST", f"/bridges/{_seg(bridge_id)}", params={"type": bridge_type})
 
-    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
-        """Add a channel to a bridge."""
+    async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
+        """Add channels to a bridge (none of them if one is missing or not in Stasis)."""
         await self.request(
-            "POST", f"/bridges/{_seg(bridge_id)}/addChannel", params={"channel": channel_id}
+            "POST",
+            f"/bridges/{_seg(bridge_id)}/addChannel",
+            params={"channel": ",".join(channel_ids)},
         )
 
     async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:

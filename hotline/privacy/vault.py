@@ -35,9 +35,9 @@ _ATTEMPTS_PER_CALL = 8
 #: Entries per pipeline in rotate and purge.
 _BATCH = 500
 
-# KEYS: entry, index, slot keys of the attempts. ARGV: ref, encrypted number, language,
-# now (ISO 8601), now (epoch seconds), then the attempts' pseudonyms. Returns
-# {pseudonym, language} of the entry, or nil if every offered slot is taken.
+# KEYS: entry, index, slot keys of the attempts (none: only look the entry up). ARGV: ref,
+# encrypted number, language, now (ISO 8601), now (epoch seconds), then the attempts'
+# pseudonyms. Returns {pseudonym, language} of the entry, or nil if every offered slot is taken.
 _STORE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -160,24 +160,21 @@ class Vault:
         """
         e164 = normalize(number, self._region)
         ref = self._ref(e164)
-        seed = bytes.fromhex(ref)
-        token = self._fernet.encrypt(e164.encode()).decode()
-        attempt = 0
-        while True:
+        entry_keys = [self._keys.vault_entry(ref), self._keys.vault_index]
+        seen: list[str | float] = [language, now.isoformat(), now.timestamp()]
+        # A known caller (most calls): found by ref, nothing encrypted or drawn.
+        found = await self._store(keys=entry_keys, args=[ref, "", *seen])
+        token = "" if found else self._fernet.encrypt(e164.encode()).decode()
+        seed, attempt = bytes.fromhex(ref), 0
+        while found is None:
             slots = [draw(seed, a) for a in range(attempt, attempt + _ATTEMPTS_PER_CALL)]
-            names = [slot.name(language) for slot in slots]
             found = await self._store(
-                keys=[
-                    self._keys.vault_entry(ref),
-                    self._keys.vault_index,
-                    *(self._keys.pseudonym(slot.id) for slot in slots),
-                ],
-                args=[ref, token, language, now.isoformat(), now.timestamp(), *names],
+                keys=[*entry_keys, *(self._keys.pseudonym(slot.id) for slot in slots)],
+                args=[ref, token, *seen, *(slot.name(language) for slot in slots)],
             )
-            if found is not None:
-                pseudonym, stored_language = cast(list[str], found)
-                return VaultEntry(ref, pseudonym, stored_language)
             attempt += _ATTEMPTS_PER_CALL
+        pseudonym, stored_language = cast(list[str], found)
+        return VaultEntry(ref, pseudonym, stored_language)
 
     async def find(self, number: str) -> VaultEntry | None:
         """The entry of ``number``, or None if it is not in the vault."""

@@ -168,7 +168,18 @@ async def test_a_call_nobody_can_take_does_not_block_the_next(make_store: Factor
     await staff(store, [profile("a", en=3)])
     await store.enqueue(call("first", skill="de"), T0)
     await store.enqueue(call("second", T0 + 1, skill="en"), T0 + 1)
-    assert (await offered(store, now=T0 + 2)).call.call_id == "second"
+    offer = await offered(store, now=T0 + 2)
+    assert offer.call.call_id == "second"
+    assert offer.more  # "first" still waits
+
+
+async def test_an_offer_says_whether_calls_still_wait(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q"))
+    await staff(store, [profile("a"), profile("b")])
+    await store.enqueue(call("c1"), T0)
+    await store.enqueue(call("c2", T0 + 1), T0 + 1)
+    assert (await offered(store, now=T0 + 2)).more
+    assert not (await offered(store, now=T0 + 2)).more
 
 
 # Order of calls: priority, callbacks, RONA

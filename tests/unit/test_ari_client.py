@@ -240,6 +240,7 @@ async def test_helpers_hit_the_ari_paths(fake: tuple[FakeAri, str], client: AriC
     await client.continue_in_dialplan("c1", "after-ivr", "s", 2)
     await client.create_bridge("b1")
     await client.add_to_bridge("b1", "c1")
+    await client.add_to_bridge("b1", "c1", "c2")
     await client.remove_from_bridge("b1", "c1")
     assert [(s.method, s.path, s.query) for s in fake[0].seen] == [
         ("DELETE", "/ari/channels/c1", {"reason": "busy"}),
@@ -255,6 +256,7 @@ async def test_helpers_hit_the_ari_paths(fake: tuple[FakeAri, str], client: AriC
         ),
         ("POST", "/ari/bridges/b1", {"type": "mixing"}),
         ("POST", "/ari/bridges/b1/addChannel", {"channel": "c1"}),
+        ("POST", "/ari/bridges/b1/addChannel", {"channel": "c1,c2"}),
         ("POST", "/ari/bridges/b1/removeChannel", {"channel": "c1"}),
     ]
 

@@ -89,7 +89,8 @@ def queues_conf() -> str:
     members = "".join(f"member => PJSIP/{agent}\n" for agent in agent_ids())
     return (
         "[general]\npersistentmembers = no\n\n[bench]\nstrategy = leastrecent\nringinuse = no\n"
-        "wrapuptime = 0\ntimeout = 15\nautofill = yes\njoinempty = yes\nleavewhenempty = no\n"
+        "wrapuptime = 0\ntimeout = 15\nautofill = yes\nautopause = no\njoinempty = yes\n"
+        "leavewhenempty = no\n"
         "announce-frequency = 0\nperiodic-announce-frequency = 0\nannounce-holdtime = no\n"
         "announce-position = no\nreportholdtime = no\n" + members
     )

@@ -603,41 +603,6 @@ async def on_call(app: HotlineApp, agent: str, within: float = 20) -> str:
         await asyncio.sleep(0.1)
 
 
-async def test_a_volunteer_hands_a_call_to_a_supervisor_who_takes_it_over(
-    settings: Settings,
-    asterisk: PrivateAsterisk,
-    test_flow: Flow,
-    phone_ports: dict[str, int],
-    tmp_path: Path,
-) -> None:
-    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
-        await log_in(app, "alice")  # general
-        await log_in(app, "bruno", "linear")  # available, but takes no "general" call
-        alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=0))
-        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1500))
-        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
-        call_id = await on_call(app, "alice")
-        await asyncio.sleep(0.5)
-        await request_transfer(app.acd.store, call_id, Transfer(TransferKind.AGENT, "bruno"))
-        result = await caller  # the caller stays on until Bruno hangs up
-        assert result.ok, result.output
-        handed, taken = await asyncio.gather(alice, bruno)
-        assert handed.returncode == 0, handed.messages[-1500:]  # Alice got a BYE
-        assert taken.returncode == 0, taken.messages[-1500:]
-        await wait_until_idle(app, asterisk)
-    seen = [(e, a) for e, a in events(settings) if e not in ("ADDMEMBER", "WRAPUPEND")]
-    assert seen[-5:] == [
-        ("CONNECT", "alice"),
-        ("OFFER", "bruno"),
-        ("TRANSFER", "alice"),
-        ("CONNECT", "bruno"),
-        ("COMPLETEAGENT", "bruno"),
-    ]
-    (invite,) = taken.invites
-    assert CALLER.lstrip("+")[-10:] not in invite
-    assert "Transfer " in invite.split("From:", 1)[1].splitlines()[0]
-
-
 async def test_a_connected_call_transferred_to_a_queue_waits_there_for_its_volunteers(
     settings: Settings,
     asterisk: PrivateAsterisk,
@@ -701,31 +666,61 @@ async def test_a_volunteer_gets_the_next_caller_only_after_wrap_up(
     assert connected >= wrapped
 
 
-async def test_a_volunteer_on_a_phone_presses_star_to_hand_the_call_to_the_supervisor(
+async def hand_over_to_bruno(
+    app: HotlineApp,
+    asterisk: PrivateAsterisk,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+    *,
+    by_key: bool,
+) -> str:
+    """Alice takes a "general" call and hands it to Bruno (on duty in another queue): by
+    pressing the supervisor key, or through a transfer request. Bruno's INVITE."""
+    await log_in(app, "alice")  # general
+    await log_in(app, "bruno", "linear")  # available, but takes no "general" call
+    alice = asyncio.create_task(
+        agent_phone(
+            phone_ports["alice"],
+            tmp_path,
+            key="*" if by_key else "x",  # "x": no key
+            key_ms=1500 if by_key else 0,
+            talk_ms=0,
+        )
+    )
+    bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1500))
+    caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+    if not by_key:
+        call_id = await on_call(app, "alice")
+        await request_transfer(app.acd.store, call_id, Transfer(TransferKind.AGENT, "bruno"))
+    result = await caller  # the caller stays on until Bruno hangs up
+    assert result.ok, result.output
+    handed, taken = await asyncio.gather(alice, bruno)
+    assert handed.returncode == 0, handed.messages[-1500:]  # Alice got a BYE
+    assert taken.returncode == 0, taken.messages[-1500:]
+    await wait_until_idle(app, asterisk)
+    (invite,) = taken.invites
+    return invite
+
+
+@pytest.mark.parametrize("by_key", [False, True], ids=["by-request", "by-supervisor-key"])
+async def test_a_volunteer_hands_a_call_to_a_supervisor_who_takes_it_over(
     settings: Settings,
     asterisk: PrivateAsterisk,
     test_flow: Flow,
     phone_ports: dict[str, int],
     tmp_path: Path,
+    by_key: bool,
 ) -> None:
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         assert app.acd.queues["general"].supervisor == "bruno"
-        await log_in(app, "alice")
-        await log_in(app, "bruno", "linear")
-        alice = asyncio.create_task(
-            agent_phone(phone_ports["alice"], tmp_path, key="*", key_ms=1500, talk_ms=0)
-        )
-        bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1200))
-        result = await place_call(asterisk, keys=TO_GENERAL)
-        assert result.ok, result.output
-        handed, taken = await asyncio.gather(alice, bruno)
-        assert handed.returncode == 0, handed.messages[-1500:]
-        assert taken.returncode == 0, taken.messages[-1500:]
-        await wait_until_idle(app, asterisk)
+        invite = await hand_over_to_bruno(app, asterisk, phone_ports, tmp_path, by_key=by_key)
     seen = [(e, a) for e, a in events(settings) if e not in ("ADDMEMBER", "WRAPUPEND")]
-    assert seen[-4:] == [
+    assert seen[-5:] == [
+        ("CONNECT", "alice"),
         ("OFFER", "bruno"),
         ("TRANSFER", "alice"),
         ("CONNECT", "bruno"),
         ("COMPLETEAGENT", "bruno"),
     ]
+    assert CALLER.lstrip("+")[-10:] not in invite
+    assert "Transfer " in invite.split("From:", 1)[1].splitlines()[0]

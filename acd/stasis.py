@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from acd import calls
+from acd.calls import CALLEE_PREFIX, LEG_PREFIX, NAIL_PREFIX, Timer, leg_id
 from acd.config import AgentProfile, Device, DeviceKind, OverflowKind, QueueConfig
 from acd.model import (
     AcdError,
@@ -48,7 +49,6 @@ from acd.records import (
     put_callback,
     update,
 )
-from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, transfer_of
 from hotline.ari import (
@@ -76,38 +76,28 @@ from sms.requests import RequestDesk
 
 logger = logging.getLogger(__name__)
 
-LEG_PREFIX = "agent-"
-CALLEE_PREFIX = "callee-"
-NAIL_PREFIX = "nail-"
-
-
-class AcdTimer(StrEnum):
-    """Timers of queued callers and agent legs."""
-
-    RONA = "rona"  # ring no answer
-    CONFIRM = "confirm"  # an external agent has not pressed 1
-    ANNOUNCE = "announce"  # next position announcement
-    EXPIRED = "expired"  # the caller left the queue (max wait, or no agent left)
-    TRANSFER = "transfer"  # a transfer was requested (``Caller.transfer_to``)
-
-
-#: ISDN causes of an unanswered leg -> why the agent missed the offer.
-MISS_BY_CAUSE = {
-    17: MissReason.BUSY,
-    18: MissReason.NO_ANSWER,
-    19: MissReason.NO_ANSWER,
-    21: MissReason.DECLINED,
-}
-
 
 def is_leg(channel_id: str) -> bool:
     """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
     return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
 
 
-def leg_id(offer_id: str, agent_id: str) -> str:
-    """The channel id of the leg ringing ``agent_id`` for ``offer_id``."""
-    return f"{LEG_PREFIX}{offer_id}-{agent_id}"
+def _as_step_event(event: CallEvent) -> calls.ChannelEvent | None:
+    """An ARI or timer event as the machine's (None: nothing the machine handles)."""
+    match event:
+        case StasisStart():
+            return calls.Answered()
+        case StasisEnd() | ChannelGone():
+            return calls.HungUp()
+        case ChannelDestroyed(cause=cause):
+            return calls.HungUp(cause)
+        case ChannelDtmfReceived(digit=digit):
+            return calls.Digit(digit)
+        case PlaybackFinished(playback_id=pid):
+            return calls.PlaybackDone(pid)
+        case TimerFired(timer=timer) if timer in calls.Timer.__members__.values():
+            return calls.TimedOut(calls.Timer(timer))
+    return None
 
 
 @dataclass
@@ -165,7 +155,7 @@ class AcdService:
                     for leaving in await self.store.expire(queue, self.instance, now):
                         logger.info("%s left %s: %s", leaving.call_id, queue, leaving.reason.value)
                         # Handled on the caller's own ordered queue, like its other events.
-                        self.timers.start(leaving.call_id, AcdTimer.EXPIRED, 0)
+                        self.timers.start(leaving.call_id, Timer.EXPIRED, 0)
                     await self.dispatch(queue)
             except Exception:
                 logger.exception("ACD tick failed; retrying")
@@ -252,7 +242,7 @@ class AcdService:
         if leg.external:
             endpoint = f"PJSIP/{endpoint}@carrier"
         display = f"Call {callback.pseudonym}".replace('"', "")
-        self.timers.start(leg.leg_id, AcdTimer.RONA, 30)
+        self.timers.start(leg.leg_id, Timer.RONA, 30)
         try:
             await self.ari.originate(
                 endpoint=endpoint,
@@ -293,106 +283,47 @@ class AcdService:
             await self._overflow(caller, overflow.kind, overflow.target)
             return
         logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
-        await self._announce(caller, result.position, result.ewt_s)
+        caller = await self._announce(caller, result.position, result.ewt_s)
         await self.dispatch(queue, caller)
+
+    async def _announce(self, caller: Caller, position: int, ewt_s: float | None) -> Caller:
+        """Tell a caller who just joined their place, then hold music."""
+        queue = self.queues[caller.queue]
+        caller, commands = calls.announce(caller, queue, position, ewt_s, self.clock())
+        await self._run(commands)
+        return caller
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
+        step = _as_step_event(event)
+        if step is None or isinstance(step, calls.Answered):
+            return
         caller = await self.records.caller(channel_id)
-        if caller is None:
-            return
-        if isinstance(event, StasisEnd | ChannelGone):
-            await self._caller_gone(caller)
-        elif isinstance(event, PlaybackFinished) and event.playback_id == caller.playback:
-            await self.records.save(update(replace(caller, playback=""), "playback"))
-            if caller.phase is CallerPhase.WAITING:
-                await self._music(caller)
-            elif caller.phase is CallerPhase.LEAVING:
-                await ari_request(channel_id, "hangup", lambda: self.ari.hangup(channel_id))
-        elif isinstance(event, TimerFired) and event.timer == AcdTimer.ANNOUNCE:
-            if caller.phase is CallerPhase.WAITING:
-                position = await self.store.position(channel_id)
-                if position:
-                    await self._announce(caller, position, None)
-        elif isinstance(event, TimerFired) and event.timer == AcdTimer.TRANSFER:
-            await self._transfer(caller)
-        elif isinstance(event, TimerFired) and event.timer == AcdTimer.EXPIRED:
-            overflow = self.queues[caller.queue].overflow
-            await self._overflow(caller, overflow.kind, overflow.target)
-        elif isinstance(event, ChannelDtmfReceived) and caller.phase is CallerPhase.WAITING:
-            if event.digit == self.settings.acd.callback_key:
-                await self._callback(caller)
-            elif event.digit == self.settings.acd.text_key:
-                await self._to_text(caller)
+        if caller is not None:
+            await self._run_caller(caller, step)
 
-    async def _announce(self, caller: Caller, position: int, ewt_s: float | None) -> None:
-        """Tell the caller their place (and estimated wait), then hold music."""
-        queue = self.queues[caller.queue]
-        what = announcement(queue, position, ewt_s if ewt_s is not None else 0.0)
-        media: list[str] = []
-        if what.position is not None:
-            if what.position <= 1:
-                media.append("sound:queue-youarenext")
-            else:
-                media += [
-                    "sound:queue-thereare",
-                    f"sound:digits/{min(what.position, 99)}",
-                    "sound:queue-callswaiting",
-                ]
-        if what.wait_s is not None and ewt_s is not None:
-            minutes = max(1, round(what.wait_s / 60))
-            media += [
-                "sound:queue-holdtime",
-                f"sound:digits/{min(minutes, 99)}",
-                "sound:queue-minutes",
-            ]
-        now = self.clock()
-        due = next_announcement(queue, caller.enqueued_at, now)
-        if due is not None:
-            self.timers.start(caller.call_id, AcdTimer.ANNOUNCE, due - now)
-        if not media:
-            await self._music(caller)
-            return
-        await self._play(caller, media, "announce")
+    async def _run_caller(self, caller: Caller, event: calls.CallerEvent) -> None:
+        """Step the caller's machine, feeding the answers of its commands back in."""
+        next_event: calls.Event | None = event
+        while next_event is not None:
+            agent_leg = None
+            if caller.phase is CallerPhase.BRIDGED and caller.offer_id:
+                agent_leg = await self.records.leg(leg_id(caller.offer_id, caller.agent_id))
+            changed, commands = calls.caller_step(
+                caller,
+                cast(calls.CallerEvent, next_event),
+                self.settings.acd,
+                self.queues[caller.queue],
+                self.clock(),
+                agent_leg,
+            )
+            caller = changed or caller
+            next_event = await self._execute(commands)
 
-    async def _play(self, caller: Caller, media: list[str], name: str) -> None:
-        """Play to a queued caller (music pauses; it resumes when the playback ends)."""
-        channel_id = caller.call_id
-        pid = f"{channel_id}:{name}-{int(self.clock() * 1000)}"
-        await self._stop_playback(caller)
-        await self.records.save(update(replace(caller, playback=pid), "playback"))
-        await ari_request(channel_id, "stop music", lambda: self.ari.stop_moh(channel_id))
-        await ari_request(
-            channel_id,
-            name,
-            lambda: self.ari.play(channel_id, media, playback_id=pid, lang=caller.language),
-        )
-
-    async def _stop_playback(self, caller: Caller) -> None:
-        if caller.playback:
-            pid = caller.playback
-            await ari_request(caller.call_id, "stop playback", lambda: self.ari.stop_playback(pid))
-
-    async def _music(self, caller: Caller) -> None:
-        moh = self.queues[caller.queue].moh_class
-        await ari_request(
-            caller.call_id, "hold music", lambda: self.ari.start_moh(caller.call_id, moh)
-        )
-
-    async def _callback(self, caller: Caller) -> None:
-        """The caller keeps their place as a callback entry and hangs up."""
-        if not caller.caller_ref:
-            logger.info("%s no callback for a withheld number", caller.call_id)
-            return
-        try:
-            await self.store.to_callback(caller.call_id, self.clock())
-        except AcdError as exc:  # already offered: the call goes on
-            logger.info("%s callback refused: %s", caller.call_id, exc)
-            return
-        logger.info("%s chose a callback in %s", caller.call_id, caller.queue)
-        await self.records.save(put_callback(caller))
-        await self._confirm_by_sms(caller, "callback")
-        await self._leave(caller, self.settings.acd.callback_prompt)
+    async def _run(self, commands: list[calls.Command]) -> None:
+        """Carry out commands that ask nothing back."""
+        if await self._execute(commands) is not None:
+            raise AssertionError("a command's answer was not handled")
 
     async def _confirm_by_sms(self, caller: Caller, kind: str) -> None:
         """Record the caller's request; its confirmation SMS carries a short reference."""
@@ -409,33 +340,10 @@ class AcdService:
             return
         logger.info("%s %s request %s recorded", caller.call_id, kind, request.reference)
 
-    async def _to_text(self, caller: Caller) -> None:
-        """The caller continues by text: a conversation opens with the call's context and
-        their time already waited, so they keep their place; the call ends."""
-        if self.texts is None or not caller.caller_ref:
-            return
-        try:
-            left = await self.store.abandon(caller.call_id, self.clock())
-        except AcdError as exc:  # an agent has just taken the call: it goes on
-            logger.info("%s cannot switch to text now: %s", caller.call_id, exc)
-            return
-        for agent_id in left.released:
-            await self._hang_up(leg_id(caller.offer_id, agent_id))
-        context = {
-            "queue": caller.queue,
-            "language": caller.language,
-            "waited_s": f"{self.clock() - caller.enqueued_at:.0f}",
-            "call": caller.call_id,
-        }
-        conversation = await self.texts.open_from_call(
-            caller.caller_ref, caller.pseudonym, caller.language, caller.enqueued_at, context
-        )
-        logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
-        await self._leave(caller, self.settings.acd.text_prompt)
-
     async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
         if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
-            await self._stop_playback(caller)  # its announcement must not hold up a bridge
+            if caller.playback:  # its announcement must not hold up a bridge
+                await self._run([calls.StopPlayback(caller.call_id, caller.playback)])
             variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
             await self.enter(caller.call_id, target, caller.language, variables)
         elif kind is OverflowKind.CALLBACK and caller.caller_ref:
@@ -459,34 +367,7 @@ class AcdService:
 
     async def _leave(self, caller: Caller, prompt: tuple[str, ...]) -> None:
         """Play a last message to the caller, then hang up (on PlaybackFinished)."""
-        self.timers.cancel(caller.call_id, AcdTimer.ANNOUNCE)
-        leaving = replace(caller, phase=CallerPhase.LEAVING)
-        await self.records.save(put(leaving))  # whole: a refused caller has no record yet
-        await self._play(leaving, [f"sound:{p}" for p in prompt], "leave")
-
-    async def _caller_gone(self, caller: Caller) -> None:
-        now = self.clock()
-        self.timers.clear(caller.call_id)
-        gone = delete(RecordKind.CALLER, caller.call_id)
-        if caller.phase is CallerPhase.BRIDGED:
-            await self._end_bridge(caller, caller.agent_id, Party.CALLER, gone)
-            return
-        await self.records.save(gone)
-        if caller.phase is CallerPhase.LEAVING:
-            return
-        try:
-            result = await self.store.abandon(caller.call_id, now)
-        except AcdError as exc:
-            if exc.code == "call-connected":  # an agent accepted just as the caller hung up
-                agent = cast(
-                    str | None, await self.redis.hget(self.keys.acd_call(caller.call_id), "agent")
-                )
-                if agent:
-                    await self._end_connected(caller.call_id, caller.offer_id, agent)
-            return  # otherwise: already a callback entry, or never queued
-        logger.info("%s abandoned %s after %.0f s", caller.call_id, caller.queue, result.waited_s)
-        for agent_id in result.released:
-            await self._hang_up(leg_id(caller.offer_id, agent_id))
+        await self._run(calls.leave(caller, prompt, self.clock())[1])
 
     # --- offers and agent legs -------------------------------------------------------
 
@@ -570,7 +451,7 @@ class AcdService:
                 "PJSIP_HEADER(add,Call-Info)": "<sip:hotline>;answer-after=0",
                 "PJSIP_HEADER(add,Alert-Info)": "<http://hotline>;info=alert-autoanswer",
             }
-        self.timers.start(leg.leg_id, AcdTimer.RONA, queue.ring_timeout_s)
+        self.timers.start(leg.leg_id, Timer.RONA, queue.ring_timeout_s)
         try:
             await self.ari.originate(
                 endpoint=endpoint,
@@ -583,8 +464,7 @@ class AcdService:
             )
         except AriError as exc:
             logger.warning("%s cannot ring agent %s: %s", leg.call_id, agent.agent_id, exc)
-            self.timers.clear(leg.leg_id)
-            await self._miss(leg, MissReason.FAILED)
+            await self._step_leg(leg, calls.RingFailed())
             self.records.forget(leg.leg_id)  # no channel: no event will end it
 
     async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
@@ -600,139 +480,176 @@ class AcdService:
             await self._nail_event(channel_id.removeprefix(NAIL_PREFIX), event)
             return
         leg = await self.records.leg(channel_id)
-        if leg is None or leg.phase is LegPhase.ENDED:
-            return
-        if leg.callee:
-            await self._callee_event(leg, event)
-            return
-        match event:
-            case StasisStart():
-                self.timers.cancel(channel_id, AcdTimer.RONA)
-                media = [f"sound:{s}" for s in self.settings.acd.whisper]
-                if not media:  # no whisper: straight to the press-1 check, or talk at once
-                    await (self._confirm(leg) if leg.external else self._accept(leg))
-                    return
-                await self.records.save(update(replace(leg, phase=LegPhase.WHISPER), "phase"))
-                caller = await self.records.caller(leg.call_id)
-                lang = caller.language if caller else None
+        step = _as_step_event(event)
+        if leg is not None and step is not None:
+            await self._step_leg(leg, step)
+
+    async def _step_leg(self, leg: Leg, event: calls.LegEvent) -> None:
+        """Step the leg's machine, feeding the answers of its commands back in."""
+        next_event: calls.Event | None = event
+        while next_event is not None and leg.phase is not LegPhase.ENDED:
+            caller = await self.records.caller(leg.call_id)
+            queue = self.queues.get(leg.queue)
+            leg, commands = calls.leg_step(
+                leg,
+                cast(calls.LegEvent, next_event),
+                caller,
+                self.settings.acd,
+                queue.supervisor if queue else None,
+            )
+            next_event = await self._execute(commands)
+
+    # --- carrying out the machine's commands ---------------------------------------------
+
+    async def _execute(self, commands: list[calls.Command]) -> calls.Event | None:
+        """Carry out ``commands`` in order; the answer of the one that asks (at most one)."""
+        answer: calls.Event | None = None
+        for command in commands:
+            found = await self._carry_out(command)
+            if found is not None:
+                answer = found
+        return answer
+
+    async def _carry_out(self, command: calls.Command) -> calls.Event | None:
+        ari = self.ari
+        match command:
+            case calls.Play(channel=ch, media=media, playback_id=pid, language=lang):
+                play = functools.partial(ari.play, ch, list(media), playback_id=pid, lang=lang)
+                await ari_request(ch, "play", play)
+            case calls.StopPlayback(channel=ch, playback_id=pid):
+                await ari_request(ch, "stop playback", functools.partial(ari.stop_playback, pid))
+            case calls.Music(channel=ch, moh_class=moh):
+                await ari_request(ch, "hold music", functools.partial(ari.start_moh, ch, moh))
+            case calls.StopMusic(channel=ch):
+                await ari_request(ch, "stop music", functools.partial(ari.stop_moh, ch))
+            case calls.HangUp(channel=ch):
+                await self._hang_up(ch)
+            case calls.StartTimer(channel=ch, timer=timer, seconds=seconds):
+                self.timers.start(ch, timer, seconds)
+            case calls.CancelTimer(channel=ch, timer=timer):
+                self.timers.cancel(ch, timer)
+            case calls.ClearTimers(channel=ch):
+                self.timers.clear(ch)
+            case calls.Save(writes=writes):
+                await self.records.save(*writes)
+            case calls.Connect(bridge=bridge, call_id=call_id, leg_id=leg):
+                await ari_request(call_id, "bridge", functools.partial(ari.create_bridge, bridge))
+                # Both at once: Asterisk adds neither if one is gone.
+                join = functools.partial(ari.add_to_bridge, bridge, call_id, leg)
+                if not await ari_request(call_id, "join bridge", join):
+                    return calls.JoinFailed()
+            case calls.Join(bridge=bridge, channel=ch):
+                join = functools.partial(ari.add_to_bridge, bridge, ch)
+                await ari_request(ch, "join bridge", join)
+            case calls.DestroyBridge(channel=ch, bridge=bridge):
                 await ari_request(
-                    channel_id,
-                    "whisper",
-                    lambda: self.ari.play(
-                        channel_id, media, playback_id=f"{channel_id}:whisper", lang=lang
-                    ),
+                    ch, "destroy bridge", functools.partial(ari.destroy_bridge, bridge)
                 )
-            case PlaybackFinished() if leg.phase is LegPhase.WHISPER:
-                await (self._confirm(leg) if leg.external else self._accept(leg))
-            case ChannelDtmfReceived(digit="1") if leg.external and leg.phase in (
-                LegPhase.WHISPER,
-                LegPhase.CONFIRM,
-            ):
-                self.timers.cancel(channel_id, AcdTimer.CONFIRM)
-                await self._accept(leg)
-            case ChannelDtmfReceived(digit=digit) if (
-                leg.phase is LegPhase.BRIDGED
-                and digit == self.settings.acd.supervisor_key
-                and not (leg.callback or leg.direct)
-            ):
-                supervisor = self.queues[leg.queue].supervisor
-                if supervisor and supervisor != leg.agent_id:
-                    logger.info("%s agent %s asks for %s", leg.call_id, leg.agent_id, supervisor)
-                    await self._queue_transfer(
-                        leg.call_id, Transfer(TransferKind.AGENT, supervisor)
-                    )
-            case TimerFired(timer=AcdTimer.RONA) if leg.phase is LegPhase.RINGING:
-                logger.info("%s agent %s did not answer", leg.call_id, leg.agent_id)
-                await self._miss(leg, MissReason.NO_ANSWER)
-            case TimerFired(timer=AcdTimer.CONFIRM) if leg.phase is LegPhase.CONFIRM:
-                logger.info("%s agent %s did not press 1", leg.call_id, leg.agent_id)
-                await self._miss(leg, MissReason.NO_ANSWER)
-            case ChannelDestroyed(cause=cause) if leg.phase is LegPhase.RINGING:
-                await self._miss(leg, MISS_BY_CAUSE.get(cause, MissReason.FAILED))
-            case StasisEnd() | ChannelDestroyed() | ChannelGone():
-                self.timers.clear(channel_id)
-                if leg.phase is LegPhase.BRIDGED and leg.callback:
-                    await self._end_callback(leg, Party.AGENT)
-                elif leg.phase is LegPhase.BRIDGED:
-                    caller = await self.records.caller(leg.call_id)
-                    ended = update(replace(leg, phase=LegPhase.ENDED), "phase")
-                    if caller:
-                        await self._end_bridge(caller, leg.agent_id, Party.AGENT, ended)
-                    else:
-                        await self.records.save(ended)
-                else:
-                    await self._miss(leg, MissReason.DECLINED)
+            case calls.Accept(offer_id=offer_id, agent_id=agent_id, writes=writes):
+                # The writes are made by the store only if this agent wins, in its round trip.
+                encoded = self.records.encode(*writes)
+                result = await self.store.accept(offer_id, agent_id, self.clock(), encoded)
+                if result.won:
+                    self.records.remember(*writes)
+                return calls.Accepted(result.won, result.released)
+            case calls.Reject(offer_id=offer_id, agent_id=agent_id, queue=queue, reason=reason):
+                await self._reject(offer_id, agent_id, queue, reason)
+            case calls.ReleaseHandover():
+                await self._release_handover(command)
+            case calls.Complete():
+                await self._complete(command)
+            case calls.EndCallback(leg=leg, by=by):
+                await self._end_callback(leg, by)
+            case calls.CallBack(leg=leg):
+                await self._call_back(leg)
+            case calls.TakeOver(leg=leg):
+                await self._take_over(leg)
+            case calls.RequestTransfer(call_id=call_id, transfer=transfer):
+                await self._queue_transfer(call_id, transfer)
+            case calls.AskPosition(call_id=call_id):
+                return calls.Position(await self.store.position(call_id))
+            case calls.Abandon(call_id=call_id):
+                return await self._abandon(call_id)
+            case calls.ToCallback(call_id=call_id):
+                try:
+                    await self.store.to_callback(call_id, self.clock())
+                except AcdError as exc:  # already offered: the call goes on
+                    return calls.Refused(exc.code)
+                return calls.CallbackKept()
+            case calls.LeaveForText(call_id=call_id):
+                if self.texts is None:
+                    return calls.Refused("no-text")
+                try:
+                    left = await self.store.abandon(call_id, self.clock())
+                except AcdError as exc:  # an agent has just taken the call: it goes on
+                    return calls.Refused(exc.code)
+                return calls.LeftForText(left.released)
+            case calls.OpenConversation(caller=caller):
+                await self._open_conversation(caller)
+            case calls.ConfirmBySms(caller=caller, kind=kind):
+                await self._confirm_by_sms(caller, kind)
+            case calls.Overflow(caller=caller):
+                overflow = self.queues[caller.queue].overflow
+                await self._overflow(caller, overflow.kind, overflow.target)
+            case calls.CarryOutTransfer(caller=caller):
+                await self._transfer(caller)
+            case calls.EndNailedCall(caller=caller, agent_id=agent_id, by=by):
+                await self._end_nailed_call(caller, agent_id, by)
+            case calls.Log(channel=ch, message=message):
+                logger.info("%s %s", ch, message)
+        return None
 
-    async def _confirm(self, leg: Leg) -> None:
-        """Ask an agent on an external number to press 1: a voicemail cannot."""
-        channel_id = leg.leg_id
-        await self.records.save(update(replace(leg, phase=LegPhase.CONFIRM), "phase"))
-        media = [f"sound:{s}" for s in self.settings.acd.confirm_prompt]
-        self.timers.start(channel_id, AcdTimer.CONFIRM, self.settings.acd.confirm_timeout_s)
-        await ari_request(
-            channel_id,
-            "confirm prompt",
-            lambda: self.ari.play(channel_id, media, playback_id=f"{channel_id}:confirm"),
-        )
-
-    async def _accept(self, leg: Leg) -> None:
-        now = self.clock()
-        if leg.callback:
-            await self._call_back(leg)
-            return
-        if leg.handover:
-            await self._take_over(leg)
-            return
-        bridge, call_id = f"bridge-{leg.call_id}", leg.call_id
-        # Written by the store only if this agent wins, in the same round trip.
-        bridged = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
-        if waiting := await self.records.caller(call_id):
-            joined = replace(waiting, phase=CallerPhase.BRIDGED, agent_id=leg.agent_id)
-            bridged.append(update(replace(joined, bridge=bridge), "phase", "agent_id", "bridge"))
-        encoded = self.records.encode(*bridged)
-        result = await self.store.accept(leg.offer_id, leg.agent_id, now, encoded)
-        if not result.won:
-            await self._hang_up(leg.leg_id)
-            return
-        self.records.remember(*bridged)
-        caller = await self.records.caller(call_id)
-        if caller is None:  # the caller hung up as the agent accepted
-            await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
-            return
-        self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
-        await self._stop_playback(caller)  # a channel joins a bridge only once it is silent
-        await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
-        await ari_request(call_id, "bridge", lambda: self.ari.create_bridge(bridge))
-        # Both at once: Asterisk adds neither if one is gone.
-        join = functools.partial(self.ari.add_to_bridge, bridge, call_id, leg.leg_id)
-        if not await ari_request(call_id, "join bridge", join):
-            # A side hung up meanwhile: end the call for both.
-            await self._end_connected(call_id, leg.offer_id, leg.agent_id)
-            await self._hang_up(call_id)
-            return
-        talk_ms = (self.clock() - leg.offered_at) * 1000
-        logger.info(
-            "%s connected to agent %s in %s (offer to talk %.0f ms)",
-            call_id,
-            leg.agent_id,
-            leg.queue,
-            talk_ms,
-        )
-        for agent_id in result.released:
-            await self._hang_up(leg_id(leg.offer_id, agent_id))
-
-    async def _end_connected(self, call_id: str, offer_id: str, agent_id: str) -> None:
-        """End a call the store has connected whose caller is gone: the agent wraps up."""
-        agent_leg = await self.records.leg(leg_id(offer_id, agent_id))
-        if agent_leg:
-            await self.records.save(update(replace(agent_leg, phase=LegPhase.ENDED), "phase"))
-        await self._hang_up(leg_id(offer_id, agent_id))
-        bridge = f"bridge-{call_id}"
-        await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
+    async def _abandon(self, call_id: str) -> calls.Event | None:
+        """Take a caller who hung up out of the store's queue."""
         try:
-            await self.store.complete(call_id, agent_id, self.clock(), Party.CALLER)
-        except AcdError as exc:  # the other path got there first
-            logger.info("%s already completed: %s", call_id, exc)
+            result = await self.store.abandon(call_id, self.clock())
+        except AcdError as exc:
+            if exc.code != "call-connected":
+                return None  # already a callback entry, or never queued
+            # An agent accepted just as the caller hung up.
+            agent = await self.redis.hget(self.keys.acd_call(call_id), "agent")
+            return calls.ConnectedMeanwhile(cast(str | None, agent) or "")
+        logger.info("%s abandoned after %.0f s", call_id, result.waited_s)
+        return calls.Abandoned(result.released)
+
+    async def _complete(self, end: calls.Complete) -> None:
+        """A connected call ended: this instance sees ``end.writes`` at once; Redis gets them
+        with the completion (or on their own if the store refuses it)."""
+        async with self.records.along(*end.writes) as records:
+            for channel in end.hang_up:
+                await self._hang_up(channel)
+            if end.bridge:
+                destroy = functools.partial(self.ari.destroy_bridge, end.bridge)
+                await ari_request(end.call_id, "destroy bridge", destroy)
+            try:
+                await self.store.complete(end.call_id, end.agent_id, self.clock(), end.by, records)
+            except AcdError as exc:  # the other side's path got there first
+                logger.info("%s already completed: %s", end.call_id, exc)
+                await self.records.save(*end.writes)
+
+    async def _release_handover(self, release: calls.ReleaseHandover) -> None:
+        """The agent rung to take a call over did not: free them; the call stays."""
+        await self.store.handover_release(release.offer_id, release.agent_id, self.clock())
+        caller = await self.records.caller(release.call_id)
+        if caller and caller.transfer_leg == release.leg_id:
+            await self.records.save(update(replace(caller, transfer_leg=""), "transfer_leg"))
+        await self.dispatch(release.queue)
+
+    async def _open_conversation(self, caller: Caller) -> None:
+        """The caller goes on by text: a conversation opens with the call's context and their
+        time already waited, so they keep their place."""
+        if self.texts is None:
+            return
+        context = {
+            "queue": caller.queue,
+            "language": caller.language,
+            "waited_s": f"{self.clock() - caller.enqueued_at:.0f}",
+            "call": caller.call_id,
+        }
+        conversation = await self.texts.open_from_call(
+            caller.caller_ref, caller.pseudonym, caller.language, caller.enqueued_at, context
+        )
+        logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
 
     # --- nailed-up agents --------------------------------------------------------------
 
@@ -753,7 +670,7 @@ class AcdService:
         endpoint = agent.device.address
         if agent.device.kind is DeviceKind.EXTERNAL:
             endpoint = f"PJSIP/{endpoint}@carrier"
-        self.timers.start(channel, AcdTimer.RONA, queue.ring_timeout_s)
+        self.timers.start(channel, Timer.RONA, queue.ring_timeout_s)
         number = self.settings.asterisk.hotline_number
         try:
             await self.ari.originate(
@@ -774,7 +691,7 @@ class AcdService:
             return
         match event:
             case StasisStart():
-                self.timers.cancel(nail.leg_id, AcdTimer.RONA)
+                self.timers.cancel(nail.leg_id, Timer.RONA)
                 await ari_request(
                     nail.leg_id, "bridge", lambda: self.ari.create_bridge(nail.bridge)
                 )
@@ -787,7 +704,7 @@ class AcdService:
                 logger.info("agent %s nailed up", agent_id)
                 if nail.pending:
                     await self._connect_nailed(offer_from_json(nail.pending), nail)
-            case TimerFired(timer=AcdTimer.RONA):
+            case TimerFired(timer=Timer.RONA):
                 await self._nail_lost(nail, MissReason.NO_ANSWER)
             case StasisEnd() | ChannelDestroyed() | ChannelGone():
                 await self._nail_lost(nail, MissReason.DECLINED)
@@ -811,8 +728,9 @@ class AcdService:
         await self.records.save(
             update(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
         )
-        self.timers.cancel(call_id, AcdTimer.ANNOUNCE)
-        await self._stop_playback(caller)
+        self.timers.cancel(call_id, Timer.ANNOUNCE)
+        if caller.playback:
+            await self._run([calls.StopPlayback(call_id, caller.playback)])
         await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
         await ari_request(
             call_id, "join bridge", lambda: self.ari.add_to_bridge(nail.bridge, call_id)
@@ -839,7 +757,7 @@ class AcdService:
         if nail.call_id:
             caller = await self.records.caller(nail.call_id)
             if caller:
-                await self._end_bridge(caller, nail.agent_id, Party.AGENT)
+                await self._run(calls.end_bridge(caller, nail.agent_id, None, Party.AGENT, ()))
         logger.info("agent %s nailed-up connection ended", nail.agent_id)
 
     async def _call_back(self, leg: Leg) -> None:
@@ -876,7 +794,7 @@ class AcdService:
             await self._end_callback(callee, Party.CALLER)
             self.records.forget(callee.leg_id)  # never dialled
             return
-        self.timers.start(callee.leg_id, AcdTimer.RONA, 30)
+        self.timers.start(callee.leg_id, Timer.RONA, 30)
         try:
             await self.ari.originate(
                 endpoint=f"PJSIP/{number}@carrier",
@@ -893,22 +811,6 @@ class AcdService:
             self.records.forget(callee.leg_id)  # no channel: no event will end it
             return
         logger.info("%s agent %s calls %s back", leg.call_id, leg.agent_id, request.pseudonym)
-
-    async def _callee_event(self, leg: Leg, event: CallEvent) -> None:
-        """The caller being called back: answered -> bridged; gone -> the callback ends."""
-        match event:
-            case StasisStart():
-                self.timers.cancel(leg.leg_id, AcdTimer.RONA)
-                bridge = f"bridge-{leg.call_id}"
-                await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
-                await ari_request(
-                    leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
-                )
-                logger.info("%s called back and connected to %s", leg.call_id, leg.agent_id)
-            case TimerFired(timer=AcdTimer.RONA) | ChannelDestroyed() | StasisEnd() | ChannelGone():
-                if leg.phase is LegPhase.RINGING:
-                    logger.info("%s the caller did not answer the callback", leg.call_id)
-                await self._end_callback(leg, Party.CALLER)
 
     async def _end_callback(self, leg: Leg, by: Party) -> None:
         """A callback ended (either side, or the caller never answered)."""
@@ -930,24 +832,6 @@ class AcdService:
         except AcdError as exc:
             logger.warning("%s callback completion not recorded: %s", leg.call_id, exc)
 
-    async def _miss(self, leg: Leg, reason: MissReason) -> None:
-        """The leg will not take the call: hang it up, tell the store, route again."""
-        await self.records.save(update(replace(leg, phase=LegPhase.ENDED), "phase"))
-        await self._hang_up(leg.leg_id)
-        if leg.handover:
-            logger.info("%s agent %s did not take the transfer", leg.call_id, leg.agent_id)
-            await self.store.handover_release(leg.offer_id, leg.agent_id, self.clock())
-            caller = await self.records.caller(leg.call_id)
-            if caller and caller.transfer_leg == leg.leg_id:
-                await self.records.save(update(replace(caller, transfer_leg=""), "transfer_leg"))
-            await self.dispatch(leg.queue)
-            return
-        if leg.direct:
-            logger.info("%s agent %s did not take the requested call", leg.call_id, leg.agent_id)
-            await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
-            return
-        await self._reject(leg.offer_id, leg.agent_id, leg.queue, reason)
-
     async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:
         try:
             result = await self.store.reject(offer_id, agent_id, reason, self.clock())
@@ -966,36 +850,6 @@ class AcdService:
         except AriError as exc:
             if exc.status != 404:
                 logger.warning("%s hangup failed: %s", channel_id, exc)
-
-    async def _end_bridge(self, caller: Caller, agent_id: str, by: Party, *along: Write) -> None:
-        """A connected call ended: hang up the other side, wrap up, route again (``along``:
-        record writes to make with the first of this end's)."""
-        if caller.nailed:
-            await self.records.save(*along)
-            await self._end_nailed_call(caller, agent_id, by)
-            return
-        if caller.transfer_leg:  # an agent still rings to take the call over
-            await self._hang_up(caller.transfer_leg)
-        if by is Party.AGENT:
-            other = caller.call_id
-            writes = [*along, update(replace(caller, phase=CallerPhase.LEAVING), "phase")]
-        else:
-            agent_leg = await self.records.leg(leg_id(caller.offer_id, agent_id))
-            other = agent_leg.leg_id if agent_leg else ""
-            ended = [update(replace(agent_leg, phase=LegPhase.ENDED), "phase")] if agent_leg else []
-            writes = [*along, *ended]
-        # This instance sees the writes at once; Redis gets them with the completion.
-        async with self.records.along(*writes) as records:
-            if other:
-                await self._hang_up(other)
-            await ari_request(
-                caller.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(caller.bridge)
-            )
-            try:
-                await self.store.complete(caller.call_id, agent_id, self.clock(), by, records)
-            except AcdError as exc:
-                logger.warning("%s completion not recorded: %s", caller.call_id, exc)
-        logger.info("%s call with agent %s ended by the %s", caller.call_id, agent_id, by.value)
 
     async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:
         """The agent stays connected; the caller leaves (or is hung up if the agent left)."""
@@ -1022,7 +876,7 @@ class AcdService:
             return
         noted = replace(caller, transfer_to=transfer.encode())
         await self.records.save(update(noted, "transfer_to"))
-        self.timers.start(call_id, AcdTimer.TRANSFER, 0)
+        self.timers.start(call_id, Timer.TRANSFER, 0)
 
     async def _transfer(self, caller: Caller) -> None:
         if not caller.transfer_to:
@@ -1060,7 +914,7 @@ class AcdService:
             bridge = caller.bridge
             await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
         logger.info("%s transferred to %s at position %d", call_id, queue, position)
-        await self._announce(waiting, position, None)
+        waiting = await self._announce(waiting, position, None)
         await self.dispatch(queue, waiting)
 
     async def _ring_handover(self, caller: Caller, agent_id: str) -> None:
@@ -1088,7 +942,8 @@ class AcdService:
             return
         caller = await self.records.caller(leg.call_id)
         if caller is None:
-            await self._end_connected(leg.call_id, leg.offer_id, leg.agent_id)
+            ended = replace(leg, phase=LegPhase.ENDED)
+            await self._run(calls.end_connected(ended, leg.call_id, Party.CALLER))
             return
         first_leg_id = leg_id(caller.offer_id, first)
         writes = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
@@ -1103,7 +958,7 @@ class AcdService:
         )
         await self._hang_up(first_leg_id)
         if not joined:
-            await self._end_bridge(moved, leg.agent_id, Party.AGENT)
+            await self._run(calls.end_bridge(moved, leg.agent_id, None, Party.AGENT, ()))
             return
         logger.info("%s taken over from agent %s by agent %s", leg.call_id, first, leg.agent_id)
 

@@ -1,0 +1,398 @@
+"""The ACD's pure call machine (``acd.calls``): examples, then random runs of a caller and the
+legs ringing its agents against a small model of the store's verdicts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd import calls
+from acd.config import QueueConfig
+from acd.model import MissReason, Party
+from acd.records import Caller, CallerPhase, Leg, LegPhase, Record, RecordKind, Write
+from hotline.config import AcdSettings
+
+ACD = AcdSettings()
+QUEUE = QueueConfig("support", announce_every_s=30.0)
+NOW = 1_000_000.0
+
+
+def caller(**changes: object) -> Caller:
+    base = Caller("c1", "support", "fr", "Brave Otter", NOW - 40, caller_ref="ref1")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def leg(agent: str = "alice", **changes: object) -> Leg:
+    base = Leg(calls.leg_id("o1", agent), "o1", agent, "c1", "support", external=False)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+T = TypeVar("T")
+
+
+def of_type(commands: list[calls.Command], kind: type[T]) -> list[T]:
+    return [c for c in commands if isinstance(c, kind)]
+
+
+# --- examples --------------------------------------------------------------------------
+
+
+def test_an_answered_leg_whispers_then_asks_the_store() -> None:
+    ringing = leg()
+    whispering, out = calls.leg_step(ringing, calls.Answered(), caller(), ACD, None)
+    assert whispering.phase is LegPhase.WHISPER
+    assert calls.CancelTimer(ringing.leg_id, calls.Timer.RONA) in out
+    (play,) = of_type(out, calls.Play)
+    assert play.media == ("sound:beep",)
+    assert play.language == "fr"
+    _same, out = calls.leg_step(
+        whispering, calls.PlaybackDone(play.playback_id), caller(), ACD, None
+    )
+    (accept,) = of_type(out, calls.Accept)
+    assert (accept.offer_id, accept.agent_id) == ("o1", "alice")
+    written = {(w.kind, w.fields) for w in accept.writes}
+    assert (RecordKind.LEG, ("phase",)) in written
+    assert (RecordKind.CALLER, ("phase", "agent_id", "bridge")) in written
+
+
+def test_the_winner_bridges_and_releases_the_other_ring_all_legs() -> None:
+    waiting = caller(playback="c1:announce-1", offer_id="o1")
+    bridged, out = calls.leg_step(
+        leg(phase=LegPhase.WHISPER), calls.Accepted(True, ("bob",)), waiting, ACD, None
+    )
+    assert bridged.phase is LegPhase.BRIDGED
+    assert calls.StopPlayback("c1", "c1:announce-1") in out
+    assert calls.Connect("bridge-c1", "c1", bridged.leg_id) in out
+    assert calls.HangUp(calls.leg_id("o1", "bob")) in out
+
+
+def test_a_lost_accept_hangs_the_leg_up_and_asks_nothing_more() -> None:
+    ended, out = calls.leg_step(
+        leg(phase=LegPhase.WHISPER), calls.Accepted(False), caller(), ACD, None
+    )
+    assert ended.phase is LegPhase.ENDED
+    assert calls.HangUp(ended.leg_id) in out
+    assert not of_type(out, calls.Connect)
+    assert not of_type(out, calls.Reject)
+
+
+def test_an_external_agent_must_press_1_or_misses_the_call() -> None:
+    external = leg(external=True, phase=LegPhase.WHISPER)
+    confirming, out = calls.leg_step(external, calls.PlaybackDone("x"), caller(), ACD, None)
+    assert confirming.phase is LegPhase.CONFIRM
+    assert calls.StartTimer(external.leg_id, calls.Timer.CONFIRM, ACD.confirm_timeout_s) in out
+    assert not of_type(out, calls.Accept)
+    ended, out = calls.leg_step(
+        confirming, calls.TimedOut(calls.Timer.CONFIRM), caller(), ACD, None
+    )
+    assert ended.phase is LegPhase.ENDED
+    assert of_type(out, calls.Reject) == [
+        calls.Reject("o1", "alice", "support", MissReason.NO_ANSWER)
+    ]
+
+
+def test_busy_and_unanswered_ringing_are_misses_with_their_reason() -> None:
+    for cause, reason in (
+        (17, MissReason.BUSY),
+        (19, MissReason.NO_ANSWER),
+        (None, MissReason.DECLINED),
+    ):
+        _, out = calls.leg_step(leg(), calls.HungUp(cause), caller(), ACD, None)
+        assert of_type(out, calls.Reject)[0].reason is reason
+
+
+def test_the_supervisor_key_hands_a_connected_call_over() -> None:
+    bridged = leg(phase=LegPhase.BRIDGED)
+    _, out = calls.leg_step(bridged, calls.Digit("*"), caller(), ACD, "sam")
+    (request,) = of_type(out, calls.RequestTransfer)
+    assert request.transfer.target == "sam"
+    _, out = calls.leg_step(bridged, calls.Digit("*"), caller(), ACD, None)
+    assert not of_type(out, calls.RequestTransfer)
+    _, out = calls.leg_step(
+        leg(agent="sam", phase=LegPhase.BRIDGED), calls.Digit("*"), caller(), ACD, "sam"
+    )
+    assert not of_type(out, calls.RequestTransfer)
+
+
+def test_an_agent_hanging_up_ends_the_call_for_the_caller() -> None:
+    bridged_caller = caller(
+        phase=CallerPhase.BRIDGED, agent_id="alice", bridge="bridge-c1", offer_id="o1"
+    )
+    ended, out = calls.leg_step(
+        leg(phase=LegPhase.BRIDGED), calls.HungUp(), bridged_caller, ACD, None
+    )
+    assert ended.phase is LegPhase.ENDED
+    (complete,) = of_type(out, calls.Complete)
+    assert complete.by is Party.AGENT
+    assert complete.hang_up == ("c1",)
+    assert complete.bridge == "bridge-c1"
+
+
+def test_positions_and_minutes_are_spoken_as_numbers() -> None:
+    for position in (21, 45, 99, 150):
+        playing, out = calls.announce(caller(), QUEUE, position, 125.0, NOW)
+        (play,) = of_type(out, calls.Play)
+        assert play.media == (
+            "sound:queue-thereare",
+            f"number:{position}",
+            "sound:queue-callswaiting",
+            "sound:queue-holdtime",
+            "number:2",
+            "sound:queue-minutes",
+        )
+        assert play.language == "fr"
+        assert playing.playback == play.playback_id
+    _, out = calls.announce(caller(), QUEUE, 1, None, NOW)
+    assert of_type(out, calls.Play)[0].media == ("sound:queue-youarenext",)
+
+
+def test_a_waiting_caller_who_keys_the_callback_key_keeps_their_place() -> None:
+    waiting = caller()
+    _same, out = calls.caller_step(waiting, calls.Digit("*"), ACD, QUEUE, NOW)
+    assert out == [calls.ToCallback("c1")]
+    left, out = calls.caller_step(waiting, calls.CallbackKept(), ACD, QUEUE, NOW)
+    assert left is not None
+    assert left.phase is CallerPhase.LEAVING
+    assert calls.ConfirmBySms(waiting, "callback") in out
+    _, out = calls.caller_step(caller(caller_ref=""), calls.Digit("*"), ACD, QUEUE, NOW)
+    assert not of_type(out, calls.ToCallback)
+
+
+def test_a_caller_hanging_up_while_waiting_abandons_and_stops_the_ringing() -> None:
+    waiting = caller(offer_id="o1")
+    gone, out = calls.caller_step(waiting, calls.HungUp(), ACD, QUEUE, NOW)
+    assert gone is None
+    assert out[-1] == calls.Abandon("c1")
+    _, out = calls.caller_step(waiting, calls.Abandoned(("alice",)), ACD, QUEUE, NOW)
+    assert out == [calls.HangUp(calls.leg_id("o1", "alice"))]
+    _, out = calls.caller_step(waiting, calls.ConnectedMeanwhile("alice"), ACD, QUEUE, NOW)
+    (complete,) = of_type(out, calls.Complete)
+    assert complete.agent_id == "alice"
+    assert complete.hang_up == (calls.leg_id("o1", "alice"),)
+
+
+# --- random runs -----------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    """What the Lua store decides, for one call offered to some agents."""
+
+    offered: set[str]
+    call: str = "offered"  # offered | connected | abandoned | completed
+    agent: str = ""
+    releases: Counter[str] = field(default_factory=Counter)
+    connects: list[str] = field(default_factory=list)
+
+    def accept(self, agent: str) -> calls.Accepted:
+        if self.call != "offered" or agent not in self.offered:
+            return calls.Accepted(False)
+        self.call, self.agent = "connected", agent
+        self.offered.discard(agent)
+        others = tuple(sorted(self.offered))
+        for other in others:
+            self.release(other)
+        return calls.Accepted(True, others)
+
+    def release(self, agent: str) -> None:
+        self.offered.discard(agent)
+        self.releases[agent] += 1
+
+    def abandon(self) -> calls.Event | None:
+        if self.call == "offered":
+            self.call = "abandoned"
+            released = tuple(sorted(self.offered))
+            for agent in released:
+                self.release(agent)
+            return calls.Abandoned(released)
+        if self.call == "connected":
+            return calls.ConnectedMeanwhile(self.agent)
+        return None
+
+    def complete(self, agent: str) -> None:
+        if self.call == "connected" and agent == self.agent:
+            self.call = "completed"
+            self.releases[agent] += 1
+
+
+@dataclass
+class Run:
+    """A caller and its ring-all legs, each channel stepping its own machine on shared records
+    (like the adapter's write-through cache), with Asterisk's and the store's answers."""
+
+    agents: tuple[str, ...]
+    external: bool
+    store: Store = field(init=False)
+    records: dict[tuple[RecordKind, str], Record | None] = field(default_factory=dict)
+    timers: dict[str, set[calls.Timer]] = field(default_factory=dict)
+    alive: set[str] = field(default_factory=set)
+    gone: list[str] = field(default_factory=list)  # channels hung up, their HungUp to come
+    bridged: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.store = Store(set(self.agents))
+        self.records[RecordKind.CALLER, "c1"] = caller(offer_id="o1")
+        self.alive.add("c1")
+        for agent in self.agents:
+            ringing = leg(agent, external=self.external)
+            self.records[RecordKind.LEG, ringing.leg_id] = ringing
+            self.alive.add(ringing.leg_id)
+            self.timers[ringing.leg_id] = {calls.Timer.RONA}
+
+    def caller(self) -> Caller | None:
+        found = self.records.get((RecordKind.CALLER, "c1"))
+        return found if isinstance(found, Caller) else None
+
+    def leg(self, channel: str) -> Leg | None:
+        found = self.records.get((RecordKind.LEG, channel))
+        return found if isinstance(found, Leg) else None
+
+    def apply(self, writes: tuple[Write, ...]) -> None:
+        for write in writes:
+            slot = (write.kind, write.id)
+            if write.record is None or not write.fields:
+                self.records[slot] = write.record
+            elif (current := self.records.get(slot)) is not None:
+                changed = {name: getattr(write.record, name) for name in write.fields}
+                self.records[slot] = replace(current, **changed)
+
+    def hang_up(self, channel: str) -> None:
+        """The adapter hangs a channel up (its timers stop); its end arrives later."""
+        self.timers.pop(channel, None)
+        self.far_end_hangs_up(channel)
+
+    def far_end_hangs_up(self, channel: str) -> None:
+        if channel in self.alive:
+            self.alive.discard(channel)
+            self.gone.append(channel)
+
+    def settle(self) -> None:
+        """Each hung-up channel's own end arrives, in order; then no volunteer the store has
+        released may still be rung."""
+        while self.gone:
+            self.send(self.gone.pop(0), calls.HungUp())
+        for agent in self.store.releases:
+            assert calls.leg_id("o1", agent) not in self.alive, f"{agent} rung after release"
+
+    def execute(self, commands: list[calls.Command]) -> calls.Event | None:
+        answer: calls.Event | None = None
+        for command in commands:
+            match command:
+                case calls.StartTimer(channel=ch, timer=timer):
+                    self.timers.setdefault(ch, set()).add(timer)
+                case calls.CancelTimer(channel=ch, timer=timer):
+                    self.timers.get(ch, set()).discard(timer)
+                case calls.ClearTimers(channel=ch):
+                    self.timers.pop(ch, None)
+                case calls.HangUp(channel=ch):
+                    self.hang_up(ch)
+                case calls.Save(writes=writes):
+                    self.apply(writes)
+                case calls.Accept(agent_id=agent, writes=writes):
+                    answer = self.store.accept(agent)
+                    if answer.won:
+                        self.apply(writes)
+                case calls.Connect(bridge=bridge, call_id=call_id, leg_id=leg_id):
+                    if {call_id, leg_id} <= self.alive:
+                        self.bridged.setdefault(bridge, set()).update({call_id, leg_id})
+                        self.store.connects.append(leg_id)
+                    else:
+                        answer = calls.JoinFailed()
+                case calls.Reject(agent_id=agent):
+                    if agent in self.store.offered:
+                        self.store.release(agent)
+                case calls.Abandon():
+                    answer = self.store.abandon()
+                case calls.Complete(agent_id=agent, writes=writes, hang_up=channels):
+                    self.apply(writes)
+                    for ch in channels:
+                        self.hang_up(ch)
+                    self.store.complete(agent)
+        return answer
+
+    def send(self, channel: str, event: calls.ChannelEvent) -> None:
+        """The adapter's loop for one channel's event: the record is read once, then the
+        machine's own result is stepped on; Redis sees only what the commands write."""
+        if channel == "c1":
+            self.send_caller(event)
+            return
+        current = self.leg(channel)
+        next_event: calls.Event | None = event
+        while current is not None and current.phase is not LegPhase.ENDED and next_event:
+            current, commands = calls.leg_step(
+                current,
+                next_event,  # type: ignore[arg-type]
+                self.caller(),
+                ACD,
+                None,
+            )
+            next_event = self.execute(commands)
+
+    def send_caller(self, event: calls.ChannelEvent) -> None:
+        current = self.caller()
+        if current is None or isinstance(event, calls.Answered):
+            return
+        next_event: calls.Event | None = event
+        while next_event is not None:
+            agent_leg = None
+            if current.phase is CallerPhase.BRIDGED:
+                agent_leg = self.leg(calls.leg_id(current.offer_id, current.agent_id))
+            changed, commands = calls.caller_step(
+                current,
+                next_event,  # type: ignore[arg-type]
+                ACD,
+                QUEUE,
+                NOW,
+                agent_leg,
+            )
+            current = changed or current
+            next_event = self.execute(commands)
+
+
+CHANNEL_EVENTS = st.one_of(
+    st.just(calls.Answered()),
+    st.builds(calls.PlaybackDone, st.sampled_from(["x", "c1:announce-1"])),
+    st.builds(calls.Digit, st.sampled_from(["1", "*", "#", "5"])),
+    st.builds(calls.TimedOut, st.sampled_from(list(calls.Timer))),
+    st.builds(calls.HungUp, st.sampled_from([None, 16, 17, 19, 21])),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    agents=st.integers(min_value=1, max_value=3),
+    external=st.booleans(),
+    steps=st.lists(st.tuples(st.integers(0, 3), CHANNEL_EVENTS), max_size=30),
+)
+def test_any_order_of_events_bridges_once_and_releases_every_volunteer(
+    agents: int, external: bool, steps: list[tuple[int, calls.ChannelEvent]]
+) -> None:
+    run = Run(tuple(f"agent{i}" for i in range(agents)), external)
+    channels = ["c1", *(calls.leg_id("o1", a) for a in run.agents)]
+    for target, event in steps:
+        channel = channels[target % len(channels)]
+        if isinstance(event, calls.HungUp):
+            run.far_end_hangs_up(channel)
+        elif channel not in run.alive:
+            continue  # a gone channel sends nothing more
+        run.send(channel, event)
+        run.settle()
+    for channel in list(run.alive):  # in the end, everybody hangs up
+        run.far_end_hangs_up(channel)
+        run.settle()
+
+    assert len(run.store.connects) <= 1, "a call bridged to two volunteers"
+    assert all(len(members) <= 2 for members in run.bridged.values())
+    for agent in run.agents:
+        assert run.store.releases[agent] == 1, f"{agent} released {run.store.releases[agent]} times"
+    assert run.store.call in ("abandoned", "completed")
+    assert not any(run.timers.values()), f"timers left: {run.timers}"
+    for channel in channels[1:]:
+        found = run.leg(channel)
+        assert found is not None
+        assert found.phase is LegPhase.ENDED
+    assert run.caller() is None

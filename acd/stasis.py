@@ -1,56 +1,41 @@
-"""ARI side of the ACD: waiting callers, agent legs, offers, bridges.
+"""ARI side of the ACD: routes each channel's events to the call machine and carries out its
+commands.
 
-Callers reach ``enter`` from the IVR. The store (``acd.store``) decides atomically who gets
-which call; this adapter rings the agent's device with the caller's pseudonym as the only
-identity (the number shown is the hotline's), plays the whisper, asks agents on external
-numbers to press 1, bridges, and reports every outcome back to the store. Offers for a call
-owned by another app instance go to that instance's inbox stream, since only the instance
-holding the caller's Stasis session can bridge it.
+The decisions live in pure modules (``acd.calls`` and its neighbours); this adapter turns ARI
+and timer events into the machine's events, reads the records a step consults, carries out
+the commands (ARI requests, record writes, the store's Lua scripts) and feeds the answers of
+those that ask something back in as the next event. The store (``acd.store``) decides
+atomically who gets which call. Offers for a call owned by another app instance go to that
+instance's inbox stream, since only the instance holding the caller's Stasis session can
+bridge it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from acd import calls
-from acd.calls import CALLEE_PREFIX, LEG_PREFIX, NAIL_PREFIX, Timer, leg_id
-from acd.config import AgentProfile, Device, DeviceKind, OverflowKind, QueueConfig
-from acd.model import (
-    AcdError,
-    CallKind,
-    MissReason,
-    Offer,
-    OfferedAgent,
-    Party,
-    WaitingCall,
-)
-from acd.records import (
-    Caller,
-    CallerPhase,
-    Leg,
-    LegPhase,
-    Nail,
-    RecordKind,
-    Records,
-    Write,
-    delete,
-    put,
-    put_callback,
-    update,
-)
+from acd.callers import caller_step, joined, leave
+from acd.calls import NAIL_PREFIX, Setup, Timer, leg_id
+from acd.config import AgentProfile, QueueConfig
+from acd.endings import end_callback, end_nailed_call
+from acd.legs import leg_step
+from acd.model import AcdError, CallKind, MissReason, Offer, WaitingCall
+from acd.nails import connect_nailed, nail_step, offer_nailed
+from acd.offers import call_texter, offer_from_json, offer_to_json, ring
+from acd.records import Caller, CallerPhase, Leg, LegPhase, Records, put, update
 from acd.store import AcdStore
-from acd.transfers import Transfer, TransferKind, transfer_of
+from acd.transfers import Transfer, transfer_of
 from hotline.ari import (
     AriClient,
     AriError,
@@ -76,10 +61,8 @@ from sms.requests import RequestDesk
 
 logger = logging.getLogger(__name__)
 
-
-def is_leg(channel_id: str) -> bool:
-    """Whether a channel is a leg this adapter originated (to an agent, or a call back)."""
-    return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
+#: Timer names the machine owns (the IVR's timers share the channels' timer table).
+_TIMERS = frozenset(calls.Timer)
 
 
 def _as_step_event(event: CallEvent) -> calls.ChannelEvent | None:
@@ -95,7 +78,7 @@ def _as_step_event(event: CallEvent) -> calls.ChannelEvent | None:
             return calls.Digit(digit)
         case PlaybackFinished(playback_id=pid):
             return calls.PlaybackDone(pid)
-        case TimerFired(timer=timer) if timer in calls.Timer.__members__.values():
+        case TimerFired(timer=timer) if timer in _TIMERS:
             return calls.TimedOut(calls.Timer(timer))
     return None
 
@@ -120,6 +103,9 @@ class AcdService:
 
     def __post_init__(self) -> None:
         self.records = Records(self.redis, self.keys)
+        nailed = frozenset(a.id for a in self.agents.values() if a.nailed_up)
+        number = self.settings.asterisk.hotline_number
+        self.setup = Setup(self.settings.acd, self.queues, number, nailed)
 
     @property
     def instance(self) -> str:
@@ -208,6 +194,8 @@ class AcdService:
                 logger.exception("voice requests failed; retrying")
                 await asyncio.sleep(1)
 
+    # --- entry points ------------------------------------------------------------------
+
     async def call_texter(self, request: Mapping[str, str]) -> None:
         """Ring the volunteer who asked; once they answer, dial the texter from the hotline
         number and bridge them. Neither sees the other's number."""
@@ -216,50 +204,15 @@ class AcdService:
         if profile is None or not ref:
             logger.warning("voice request %s: no such agent or caller", request.get("request"))
             return
-        call_id = f"txt{request.get('request', '')[:12]}"
         callback = Caller(
-            call_id,
+            f"txt{request.get('request', '')[:12]}",
             request.get("queue", ""),
             request.get("language", "en"),
             request.get("pseudonym", ""),
             self.clock(),
             ref,
         )
-        await self.records.save(put_callback(callback))
-        device = profile.devices[0]
-        leg = Leg(
-            leg_id(call_id, agent_id),
-            call_id,
-            agent_id,
-            call_id,
-            callback.queue,
-            device.kind is DeviceKind.EXTERNAL,
-            callback=True,
-            direct=True,
-        )
-        await self.records.save(put(leg))
-        endpoint = device.address
-        if leg.external:
-            endpoint = f"PJSIP/{endpoint}@carrier"
-        display = f"Call {callback.pseudonym}".replace('"', "")
-        self.timers.start(leg.leg_id, Timer.RONA, 30)
-        try:
-            await self.ari.originate(
-                endpoint=endpoint,
-                app=self.instance,
-                app_args="agent",
-                channel_id=leg.leg_id,
-                caller_id=f'"{display}" <{self.settings.asterisk.hotline_number}>',
-                timeout=35,
-            )
-        except AriError as exc:
-            logger.warning("%s cannot ring agent %s: %s", call_id, agent_id, exc.status)
-            await self._end_callback(leg, Party.AGENT)
-            self.records.forget(leg.leg_id)  # no channel: no event will end it
-            return
-        logger.info("%s agent %s asked to call %s", call_id, agent_id, callback.pseudonym)
-
-    # --- callers -----------------------------------------------------------------------
+        await self._run(call_texter(callback, agent_id, profile.devices[0], self.setup))
 
     async def enter(
         self, channel_id: str, queue: str, language: str, variables: Mapping[str, str]
@@ -275,23 +228,9 @@ class AcdService:
                 result = await self.store.enqueue(call, now, records)
         except AcdError as exc:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
-            await self._leave(caller, ("vm-goodbye",))
+            await self._run(leave(caller, ("vm-goodbye",), now)[1])
             return
-        if not result.accepted:
-            logger.info("%s refused by %s (%s)", channel_id, queue, result.reason)
-            overflow = self.queues[queue].overflow
-            await self._overflow(caller, overflow.kind, overflow.target)
-            return
-        logger.info("%s waits in %s at position %d", channel_id, queue, result.position)
-        caller = await self._announce(caller, result.position, result.ewt_s)
-        await self.dispatch(queue, caller)
-
-    async def _announce(self, caller: Caller, position: int, ewt_s: float | None) -> Caller:
-        """Tell a caller who just joined their place, then hold music."""
-        queue = self.queues[caller.queue]
-        caller, commands = calls.announce(caller, queue, position, ewt_s, self.clock())
-        await self._run(commands)
-        return caller
+        await self._run(joined(caller, result, self.setup, now)[1])
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
@@ -300,76 +239,21 @@ class AcdService:
             return
         caller = await self.records.caller(channel_id)
         if caller is not None:
-            await self._run_caller(caller, step)
+            await self._step_caller(caller, step)
 
-    async def _run_caller(self, caller: Caller, event: calls.CallerEvent) -> None:
-        """Step the caller's machine, feeding the answers of its commands back in."""
-        next_event: calls.Event | None = event
-        while next_event is not None:
-            agent_leg = None
-            if caller.phase is CallerPhase.BRIDGED and caller.offer_id:
-                agent_leg = await self.records.leg(leg_id(caller.offer_id, caller.agent_id))
-            changed, commands = calls.caller_step(
-                caller,
-                cast(calls.CallerEvent, next_event),
-                self.settings.acd,
-                self.queues[caller.queue],
-                self.clock(),
-                agent_leg,
-            )
-            caller = changed or caller
-            next_event = await self._execute(commands)
-
-    async def _run(self, commands: list[calls.Command]) -> None:
-        """Carry out commands that ask nothing back."""
-        if await self._execute(commands) is not None:
-            raise AssertionError("a command's answer was not handled")
-
-    async def _confirm_by_sms(self, caller: Caller, kind: str) -> None:
-        """Record the caller's request; its confirmation SMS carries a short reference."""
-        if self.requests is None or not caller.caller_ref:
-            return
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        details = {"queue": caller.queue, "call": caller.call_id}
+    async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
+        """One event of a leg the ACD originated (agent, caller called back, nailed-up)."""
         try:
-            request = await self.requests.record_request(
-                kind, caller.caller_ref, caller.language, details, now
-            )
-        except Exception:  # the call goes on; the failure is visible in the logs
-            logger.exception("%s %s request not recorded", caller.call_id, kind)
-            return
-        logger.info("%s %s request %s recorded", caller.call_id, kind, request.reference)
-
-    async def _overflow(self, caller: Caller, kind: OverflowKind, target: str) -> None:
-        if kind is OverflowKind.QUEUE and target in self.queues and target != caller.queue:
-            if caller.playback:  # its announcement must not hold up a bridge
-                await self._run([calls.StopPlayback(caller.call_id, caller.playback)])
-            variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
-            await self.enter(caller.call_id, target, caller.language, variables)
-        elif kind is OverflowKind.CALLBACK and caller.caller_ref:
-            await self.records.save(put_callback(caller))
-            call = WaitingCall(
-                caller.call_id,
-                caller.queue,
-                self.instance,
-                caller.pseudonym,
-                caller.language,
-                caller.enqueued_at,
-                kind=CallKind.CALLBACK,
-            )
-            try:
-                await self.store.enqueue(call, self.clock())
-            except AcdError as exc:
-                logger.warning("%s callback not recorded: %s", caller.call_id, exc)
-            await self._leave(caller, self.settings.acd.callback_prompt)
-        else:
-            await self._leave(caller, ("queue-thankyou", "vm-goodbye"))
-
-    async def _leave(self, caller: Caller, prompt: tuple[str, ...]) -> None:
-        """Play a last message to the caller, then hang up (on PlaybackFinished)."""
-        await self._run(calls.leave(caller, prompt, self.clock())[1])
-
-    # --- offers and agent legs -------------------------------------------------------
+            step = _as_step_event(event)
+            if step is None:
+                return
+            if channel_id.startswith(NAIL_PREFIX):
+                await self._step_nail(channel_id.removeprefix(NAIL_PREFIX), step)
+            elif (leg := await self.records.leg(channel_id)) is not None:
+                await self._step_leg(leg, step)
+        finally:
+            if ends_call(event):
+                self.records.forget(channel_id)
 
     async def dispatch(self, queue: str, joined: Caller | None = None) -> None:
         """Offer the queue's waiting calls to available agents until one side runs out
@@ -387,122 +271,60 @@ class AcdService:
             if not offer.more:
                 return
 
-    async def _ring(self, offer: Offer, joined: Caller | None = None) -> None:
-        """Ring every agent of the offer with a masked identity."""
-        call = offer.call
-        callback = call.kind is CallKind.CALLBACK
-        if callback:
-            caller = await self.records.callback(call.call_id)
-        elif joined is not None and joined.call_id == call.call_id:
-            caller = joined
-        else:
-            caller = await self.records.caller(call.call_id)
-        if caller is None or call.kind is CallKind.CHAT:
-            # Gone meanwhile (or a chat, which acd.chat routes): give the offer back.
-            for agent in offer.agents:
-                await self._reject(offer.offer_id, agent.agent_id, call.queue, MissReason.FAILED)
-            return
-        # The caller's offer is written with the first leg's record, in one round trip.
-        along = () if callback else (update(replace(caller, offer_id=offer.offer_id), "offer_id"),)
-        queue = self.queues[call.queue]
-        label = f"Callback {call.pseudonym}" if callback else call.pseudonym
-        display = f"{label} ({call.queue})".replace('"', "")
-        caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
-        for agent in offer.agents:
-            await self._originate(offer, agent, queue, caller_id, callback, along)
-            along = ()
+    # --- stepping the machines -----------------------------------------------------------
 
-    async def _originate(
-        self,
-        offer: Offer,
-        agent: OfferedAgent,
-        queue: QueueConfig,
-        caller_id: str,
-        callback: bool,
-        along: tuple[Write, ...],
-        handover: bool = False,
-    ) -> None:
-        """Ring one agent (``along``: writes to make with the leg's record; ``handover``: to
-        take over a connected call)."""
-        profile = self.agents.get(agent.agent_id)
-        if profile and profile.nailed_up and not callback and not handover:
-            await self.records.save(*along)
-            await self._offer_nailed(offer, agent, queue)
-            return
-        external = agent.device.kind is DeviceKind.EXTERNAL
-        leg = Leg(
-            leg_id(offer.offer_id, agent.agent_id),
-            offer.offer_id,
-            agent.agent_id,
-            offer.call.call_id,
-            offer.call.queue,
-            external,
-            callback=callback,
-            offered_at=offer.offered_at,
-            handover=handover,
-        )
-        await self.records.save(*along, put(leg))
-        endpoint = agent.device.address
-        if external:
-            endpoint = f"PJSIP/{endpoint}@carrier"
-        variables = {}
-        if agent.auto_answer and not external:
-            variables = {
-                "PJSIP_HEADER(add,Call-Info)": "<sip:hotline>;answer-after=0",
-                "PJSIP_HEADER(add,Alert-Info)": "<http://hotline>;info=alert-autoanswer",
-            }
-        self.timers.start(leg.leg_id, Timer.RONA, queue.ring_timeout_s)
-        try:
-            await self.ari.originate(
-                endpoint=endpoint,
-                app=self.instance,
-                app_args="agent",
-                channel_id=leg.leg_id,
-                caller_id=caller_id,
-                timeout=int(queue.ring_timeout_s) + 5,
-                variables=variables,
+    async def _step_caller(self, caller: Caller, event: calls.CallerEvent) -> None:
+        """Step the caller's machine, feeding the answers of its commands back in."""
+        next_event: calls.Event | None = event
+        while next_event is not None:
+            agent_leg = None
+            if caller.phase is CallerPhase.BRIDGED and caller.offer_id:
+                agent_leg = await self.records.leg(leg_id(caller.offer_id, caller.agent_id))
+            changed, commands = caller_step(
+                caller, cast(calls.CallerEvent, next_event), self.setup, self.clock(), agent_leg
             )
-        except AriError as exc:
-            logger.warning("%s cannot ring agent %s: %s", leg.call_id, agent.agent_id, exc)
-            await self._step_leg(leg, calls.RingFailed())
-            self.records.forget(leg.leg_id)  # no channel: no event will end it
-
-    async def handle_leg(self, channel_id: str, event: CallEvent) -> None:
-        """One event of an agent leg."""
-        try:
-            await self._leg_event(channel_id, event)
-        finally:
-            if ends_call(event):
-                self.records.forget(channel_id)
-
-    async def _leg_event(self, channel_id: str, event: CallEvent) -> None:
-        if channel_id.startswith(NAIL_PREFIX):
-            await self._nail_event(channel_id.removeprefix(NAIL_PREFIX), event)
-            return
-        leg = await self.records.leg(channel_id)
-        step = _as_step_event(event)
-        if leg is not None and step is not None:
-            await self._step_leg(leg, step)
+            caller = changed or caller
+            next_event = await self._execute(commands)
 
     async def _step_leg(self, leg: Leg, event: calls.LegEvent) -> None:
         """Step the leg's machine, feeding the answers of its commands back in."""
         next_event: calls.Event | None = event
         while next_event is not None and leg.phase is not LegPhase.ENDED:
-            caller = await self.records.caller(leg.call_id)
-            queue = self.queues.get(leg.queue)
-            leg, commands = calls.leg_step(
-                leg,
-                cast(calls.LegEvent, next_event),
-                caller,
-                self.settings.acd,
-                queue.supervisor if queue else None,
-            )
+            if leg.callback:
+                caller = await self.records.callback(leg.call_id)
+            else:
+                caller = await self.records.caller(leg.call_id)
+            leg, commands = leg_step(leg, cast(calls.LegEvent, next_event), caller, self.setup)
             next_event = await self._execute(commands)
+
+    async def _step_nail(self, agent_id: str, event: calls.ChannelEvent | calls.RingFailed) -> None:
+        """One event of a nailed-up agent's standing connection."""
+        nail = await self.records.nail(agent_id)
+        if nail is None or isinstance(event, calls.PlaybackDone | calls.Digit):
+            return
+        caller = await self.records.caller(nail.call_id) if nail.call_id else None
+        _, commands = nail_step(nail, event, caller)
+        await self._execute(commands)  # a failed join shows as the connection's own end
+
+    async def _ring(self, offer: Offer, joined: Caller | None = None) -> None:
+        """Ring every agent of the offer with a masked identity."""
+        call = offer.call
+        if call.kind is CallKind.CALLBACK:
+            caller = await self.records.callback(call.call_id)
+        elif joined is not None and joined.call_id == call.call_id:
+            caller = joined
+        else:
+            caller = await self.records.caller(call.call_id)
+        await self._run(ring(offer, caller, self.setup))
+
+    async def _run(self, commands: list[calls.Command]) -> None:
+        """Carry out commands whose answers no machine waits for."""
+        await self._execute(commands)
 
     # --- carrying out the machine's commands ---------------------------------------------
 
     async def _execute(self, commands: list[calls.Command]) -> calls.Event | None:
-        """Carry out ``commands`` in order; the answer of the one that asks (at most one)."""
+        """Carry out ``commands`` in order; the last answer one of them gave, if any."""
         answer: calls.Event | None = None
         for command in commands:
             found = await self._carry_out(command)
@@ -530,8 +352,12 @@ class AcdService:
                 self.timers.cancel(ch, timer)
             case calls.ClearTimers(channel=ch):
                 self.timers.clear(ch)
-            case calls.Save(writes=writes):
-                await self.records.save(*writes)
+            case calls.Originate():
+                await self._originate(command)
+            case calls.DialCaller(callee=callee, caller_ref=ref):
+                return await self._dial_caller(callee, ref)
+            case calls.CreateBridge(channel=ch, bridge=bridge):
+                await ari_request(ch, "bridge", functools.partial(ari.create_bridge, bridge))
             case calls.Connect(bridge=bridge, call_id=call_id, leg_id=leg):
                 await ari_request(call_id, "bridge", functools.partial(ari.create_bridge, bridge))
                 # Both at once: Asterisk adds neither if one is gone.
@@ -540,39 +366,48 @@ class AcdService:
                     return calls.JoinFailed()
             case calls.Join(bridge=bridge, channel=ch):
                 join = functools.partial(ari.add_to_bridge, bridge, ch)
-                await ari_request(ch, "join bridge", join)
+                if not await ari_request(ch, "join bridge", join):
+                    return calls.JoinFailed()
             case calls.DestroyBridge(channel=ch, bridge=bridge):
-                await ari_request(
-                    ch, "destroy bridge", functools.partial(ari.destroy_bridge, bridge)
-                )
+                destroy = functools.partial(ari.destroy_bridge, bridge)
+                await ari_request(ch, "destroy bridge", destroy)
+            case calls.Save(writes=writes):
+                await self.records.save(*writes)
+            case calls.Log(channel=ch, message=message):
+                logger.info("%s %s", ch, message)
+            case _:
+                return await self._ask_store(command)
+        return None
+
+    async def _ask_store(self, command: calls.Command) -> calls.Event | None:
+        """Carry out a command that involves the store or another record."""
+        now = self.clock()
+        match command:
             case calls.Accept(offer_id=offer_id, agent_id=agent_id, writes=writes):
                 # The writes are made by the store only if this agent wins, in its round trip.
                 encoded = self.records.encode(*writes)
-                result = await self.store.accept(offer_id, agent_id, self.clock(), encoded)
+                result = await self.store.accept(offer_id, agent_id, now, encoded)
                 if result.won:
                     self.records.remember(*writes)
                 return calls.Accepted(result.won, result.released)
+            case calls.AcceptHandover(offer_id=offer_id, agent_id=agent_id):
+                first = await self.store.handover_accept(offer_id, agent_id, now)
+                return calls.TookOver(first or "")
             case calls.Reject(offer_id=offer_id, agent_id=agent_id, queue=queue, reason=reason):
                 await self._reject(offer_id, agent_id, queue, reason)
             case calls.ReleaseHandover():
                 await self._release_handover(command)
             case calls.Complete():
                 await self._complete(command)
-            case calls.EndCallback(leg=leg, by=by):
-                await self._end_callback(leg, by)
-            case calls.CallBack(leg=leg):
-                await self._call_back(leg)
-            case calls.TakeOver(leg=leg):
-                await self._take_over(leg)
-            case calls.RequestTransfer(call_id=call_id, transfer=transfer):
-                await self._queue_transfer(call_id, transfer)
+            case calls.Dispatch(queue=queue, joined=caller):
+                await self.dispatch(queue, caller)
             case calls.AskPosition(call_id=call_id):
                 return calls.Position(await self.store.position(call_id))
             case calls.Abandon(call_id=call_id):
                 return await self._abandon(call_id)
             case calls.ToCallback(call_id=call_id):
                 try:
-                    await self.store.to_callback(call_id, self.clock())
+                    await self.store.to_callback(call_id, now)
                 except AcdError as exc:  # already offered: the call goes on
                     return calls.Refused(exc.code)
                 return calls.CallbackKept()
@@ -580,23 +415,95 @@ class AcdService:
                 if self.texts is None:
                     return calls.Refused("no-text")
                 try:
-                    left = await self.store.abandon(call_id, self.clock())
+                    left = await self.store.abandon(call_id, now)
                 except AcdError as exc:  # an agent has just taken the call: it goes on
                     return calls.Refused(exc.code)
                 return calls.LeftForText(left.released)
+            case calls.EnqueueCallback(caller=caller):
+                await self._enqueue_callback(caller)
+            case calls.Enter(caller=caller, queue=queue):
+                variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
+                await self.enter(caller.call_id, queue, caller.language, variables)
+            case calls.MoveToQueue(call_id=call_id, queue=queue):
+                try:
+                    return calls.Moved(queue, await self.store.transfer(call_id, queue, now))
+                except AcdError as exc:
+                    return calls.Refused(exc.code)
+            case calls.OfferHandover(call_id=call_id, agent_id=agent_id):
+                if agent_id in self.setup.nailed:  # its one phone line is the standing connection
+                    return calls.Refused("nailed-up")
+                try:
+                    return calls.HandoverOffered(
+                        await self.store.handover_offer(call_id, agent_id, now)
+                    )
+                except AcdError as exc:
+                    return calls.Refused(exc.code)
+            case calls.RequestTransfer(call_id=call_id, transfer=transfer):
+                await self._queue_transfer(call_id, transfer)
+            case calls.EndCallback(leg=leg, by=by):
+                agent_leg = await self.records.leg(leg_id(leg.offer_id, leg.agent_id))
+                callee_leg = await self.records.leg(calls.callee_id(leg.call_id))
+                await self._run(end_callback(leg, by, agent_leg, callee_leg))
+            case calls.OfferNailed(offer=offer, agent=agent):
+                nail = await self.records.nail(agent.agent_id)
+                await self._run(offer_nailed(offer, agent, nail, self.setup))
+            case calls.ConnectNailed(offer=offer, nail=nail):
+                result = await self.store.accept(offer.offer_id, nail.agent_id, now)
+                caller = await self.records.caller(offer.call.call_id)
+                await self._run(connect_nailed(offer, nail, caller, result.won))
+            case calls.EndNailedCall(caller=caller, agent_id=agent_id, by=by):
+                nail = await self.records.nail(agent_id)
+                await self._run(end_nailed_call(caller, agent_id, by, nail))
             case calls.OpenConversation(caller=caller):
                 await self._open_conversation(caller)
             case calls.ConfirmBySms(caller=caller, kind=kind):
                 await self._confirm_by_sms(caller, kind)
-            case calls.Overflow(caller=caller):
-                overflow = self.queues[caller.queue].overflow
-                await self._overflow(caller, overflow.kind, overflow.target)
-            case calls.CarryOutTransfer(caller=caller):
-                await self._transfer(caller)
-            case calls.EndNailedCall(caller=caller, agent_id=agent_id, by=by):
-                await self._end_nailed_call(caller, agent_id, by)
-            case calls.Log(channel=ch, message=message):
-                logger.info("%s %s", ch, message)
+        return None
+
+    async def _originate(self, ring: calls.Originate) -> None:
+        """Ring a device; if Asterisk refuses, the leg's machine hears of it (there is no
+        channel, so no other event will end it)."""
+        try:
+            await self.ari.originate(
+                endpoint=ring.endpoint,
+                app=self.instance,
+                app_args=ring.app_args,
+                channel_id=ring.channel,
+                caller_id=ring.caller_id,
+                timeout=ring.timeout_s,
+                variables=dict(ring.variables),
+            )
+        except AriError as exc:
+            logger.warning("%s cannot be rung: %s", ring.channel, exc)
+            if ring.channel.startswith(NAIL_PREFIX):
+                await self._step_nail(ring.channel.removeprefix(NAIL_PREFIX), calls.RingFailed())
+            elif (leg := await self.records.leg(ring.channel)) is not None:
+                await self._step_leg(leg, calls.RingFailed())
+            self.records.forget(ring.channel)
+
+    async def _dial_caller(self, callee: Leg, caller_ref: str) -> calls.Event | None:
+        """Dial the caller of a callback from the hotline number (the number is revealed
+        from the vault for this delivery only, and never logged)."""
+        try:
+            number = await self.vault.reveal_for_delivery(caller_ref)
+        except NotInVault:
+            logger.warning("%s callback impossible: caller no longer in the vault", callee.call_id)
+            self.records.forget(callee.leg_id)  # never dialled
+            return calls.CalleeUnreachable()
+        hotline = self.settings.asterisk.hotline_number
+        try:
+            await self.ari.originate(
+                endpoint=f"PJSIP/{number}@carrier",
+                app=self.instance,
+                app_args="callee",
+                channel_id=callee.leg_id,
+                caller_id=f'"{hotline}" <{hotline}>',
+                timeout=35,
+            )
+        except AriError as exc:
+            logger.warning("%s cannot dial the caller back: %s", callee.call_id, exc.status)
+            self.records.forget(callee.leg_id)  # no channel: no event will end it
+            return calls.CalleeUnreachable()
         return None
 
     async def _abandon(self, call_id: str) -> calls.Event | None:
@@ -627,6 +534,16 @@ class AcdService:
                 logger.info("%s already completed: %s", end.call_id, exc)
                 await self.records.save(*end.writes)
 
+    async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:
+        try:
+            result = await self.store.reject(offer_id, agent_id, reason, self.clock())
+        except AcdError as exc:
+            logger.info("offer %s to %s already settled: %s", offer_id, agent_id, exc)
+            return
+        if result.agent_paused:
+            logger.info("agent %s paused after missed offers", agent_id)
+        await self.dispatch(queue)
+
     async def _release_handover(self, release: calls.ReleaseHandover) -> None:
         """The agent rung to take a call over did not: free them; the call stays."""
         await self.store.handover_release(release.offer_id, release.agent_id, self.clock())
@@ -634,6 +551,59 @@ class AcdService:
         if caller and caller.transfer_leg == release.leg_id:
             await self.records.save(update(replace(caller, transfer_leg=""), "transfer_leg"))
         await self.dispatch(release.queue)
+
+    async def _enqueue_callback(self, caller: Caller) -> None:
+        """Queue a callback for a caller who overflowed, at their place by time."""
+        call = WaitingCall(
+            caller.call_id,
+            caller.queue,
+            self.instance,
+            caller.pseudonym,
+            caller.language,
+            caller.enqueued_at,
+            kind=CallKind.CALLBACK,
+        )
+        try:
+            await self.store.enqueue(call, self.clock())
+        except AcdError as exc:
+            logger.warning("%s callback not recorded: %s", caller.call_id, exc)
+
+    async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
+        """Note a requested transfer on the caller, then carry it out on the caller's own
+        ordered queue, like its other events."""
+        caller = await self.records.caller(call_id)
+        if caller is None:
+            logger.info("%s is gone: transfer dropped", call_id)
+            return
+        noted = replace(caller, transfer_to=transfer.encode())
+        await self.records.save(update(noted, "transfer_to"))
+        self.timers.start(call_id, Timer.TRANSFER, 0)
+
+    async def _hang_up(self, channel_id: str) -> None:
+        """Hang up a channel that may already be gone."""
+        self.timers.clear(channel_id)
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError as exc:
+            if exc.status != 404:
+                logger.warning("%s hangup failed: %s", channel_id, exc)
+
+    # --- the SMS side ------------------------------------------------------------------
+
+    async def _confirm_by_sms(self, caller: Caller, kind: str) -> None:
+        """Record the caller's request; its confirmation SMS carries a short reference."""
+        if self.requests is None or not caller.caller_ref:
+            return
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        details = {"queue": caller.queue, "call": caller.call_id}
+        try:
+            request = await self.requests.record_request(
+                kind, caller.caller_ref, caller.language, details, now
+            )
+        except Exception:  # the call goes on; the failure is visible in the logs
+            logger.exception("%s %s request not recorded", caller.call_id, kind)
+            return
+        logger.info("%s %s request %s recorded", caller.call_id, kind, request.reference)
 
     async def _open_conversation(self, caller: Caller) -> None:
         """The caller goes on by text: a conversation opens with the call's context and their
@@ -650,347 +620,3 @@ class AcdService:
             caller.caller_ref, caller.pseudonym, caller.language, caller.enqueued_at, context
         )
         logger.info("%s continues by text in conversation %s", caller.call_id, conversation)
-
-    # --- nailed-up agents --------------------------------------------------------------
-
-    async def _offer_nailed(self, offer: Offer, agent: OfferedAgent, queue: QueueConfig) -> None:
-        """Connect at once over the agent's standing connection; set it up on first use."""
-        nail = await self.records.nail(agent.agent_id)
-        if nail and nail.ready and not nail.call_id:
-            await self._connect_nailed(offer, nail)
-            return
-        if nail:  # coming up: this offer waits for it
-            await self.records.save(update(replace(nail, pending=offer_to_json(offer)), "pending"))
-            return
-        channel = f"{NAIL_PREFIX}{agent.agent_id}"
-        nail = Nail(
-            agent.agent_id, channel, f"nail-bridge-{agent.agent_id}", pending=offer_to_json(offer)
-        )
-        await self.records.save(put(nail))
-        endpoint = agent.device.address
-        if agent.device.kind is DeviceKind.EXTERNAL:
-            endpoint = f"PJSIP/{endpoint}@carrier"
-        self.timers.start(channel, Timer.RONA, queue.ring_timeout_s)
-        number = self.settings.asterisk.hotline_number
-        try:
-            await self.ari.originate(
-                endpoint=endpoint,
-                app=self.instance,
-                app_args="nail",
-                channel_id=channel,
-                caller_id=f'"Hotline (nailed-up)" <{number}>',
-                timeout=int(queue.ring_timeout_s) + 5,
-            )
-        except AriError as exc:
-            logger.warning("agent %s nailed-up connection failed: %s", agent.agent_id, exc)
-            await self._nail_lost(nail, MissReason.FAILED)
-
-    async def _nail_event(self, agent_id: str, event: CallEvent) -> None:
-        nail = await self.records.nail(agent_id)
-        if nail is None:
-            return
-        match event:
-            case StasisStart():
-                self.timers.cancel(nail.leg_id, Timer.RONA)
-                await ari_request(
-                    nail.leg_id, "bridge", lambda: self.ari.create_bridge(nail.bridge)
-                )
-                await ari_request(
-                    nail.leg_id, "join", lambda: self.ari.add_to_bridge(nail.bridge, nail.leg_id)
-                )
-                await self.records.save(
-                    update(replace(nail, ready=True, pending=""), "ready", "pending")
-                )
-                logger.info("agent %s nailed up", agent_id)
-                if nail.pending:
-                    await self._connect_nailed(offer_from_json(nail.pending), nail)
-            case TimerFired(timer=Timer.RONA):
-                await self._nail_lost(nail, MissReason.NO_ANSWER)
-            case StasisEnd() | ChannelDestroyed() | ChannelGone():
-                await self._nail_lost(nail, MissReason.DECLINED)
-
-    async def _connect_nailed(self, offer: Offer, nail: Nail) -> None:
-        """Put the caller into the agent's standing bridge: no ringing, no whisper."""
-        call_id = offer.call.call_id
-        result = await self.store.accept(offer.offer_id, nail.agent_id, self.clock())
-        caller = await self.records.caller(call_id)
-        if not result.won or caller is None:
-            return
-        await self.records.save(update(replace(nail, call_id=call_id), "call_id"))
-        bridged = replace(
-            caller,
-            phase=CallerPhase.BRIDGED,
-            agent_id=nail.agent_id,
-            bridge=nail.bridge,
-            offer_id=offer.offer_id,
-            nailed=True,
-        )
-        await self.records.save(
-            update(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed")
-        )
-        self.timers.cancel(call_id, Timer.ANNOUNCE)
-        if caller.playback:
-            await self._run([calls.StopPlayback(call_id, caller.playback)])
-        await ari_request(call_id, "stop music", lambda: self.ari.stop_moh(call_id))
-        await ari_request(
-            call_id, "join bridge", lambda: self.ari.add_to_bridge(nail.bridge, call_id)
-        )
-        talk_ms = (self.clock() - offer.offered_at) * 1000
-        logger.info(
-            "%s connected to nailed-up agent %s (offer to talk %.0f ms)",
-            call_id,
-            nail.agent_id,
-            talk_ms,
-        )
-
-    async def _nail_lost(self, nail: Nail, reason: MissReason) -> None:
-        """The standing connection failed or ended: end its call, give back a waiting offer."""
-        self.timers.clear(nail.leg_id)
-        await self.records.save(delete(RecordKind.NAIL, nail.agent_id))
-        await self._hang_up(nail.leg_id)
-        await ari_request(
-            nail.leg_id, "destroy bridge", lambda: self.ari.destroy_bridge(nail.bridge)
-        )
-        if nail.pending:
-            offer = offer_from_json(nail.pending)
-            await self._reject(offer.offer_id, nail.agent_id, offer.call.queue, reason)
-        if nail.call_id:
-            caller = await self.records.caller(nail.call_id)
-            if caller:
-                await self._run(calls.end_bridge(caller, nail.agent_id, None, Party.AGENT, ()))
-        logger.info("agent %s nailed-up connection ended", nail.agent_id)
-
-    async def _call_back(self, leg: Leg) -> None:
-        """The agent took a callback: now dial the caller, from the hotline number."""
-        won = True
-        if not leg.direct:
-            won = (await self.store.accept(leg.offer_id, leg.agent_id, self.clock())).won
-        request = await self.records.callback(leg.call_id)
-        if not won or request is None:
-            await self._hang_up(leg.leg_id)
-            return
-        bridge = f"bridge-{leg.call_id}"
-        await ari_request(leg.leg_id, "bridge", lambda: self.ari.create_bridge(bridge))
-        await ari_request(
-            leg.leg_id, "join bridge", lambda: self.ari.add_to_bridge(bridge, leg.leg_id)
-        )
-        await self.records.save(update(replace(leg, phase=LegPhase.BRIDGED), "phase"))
-        callee = Leg(
-            f"{CALLEE_PREFIX}{leg.call_id}",
-            leg.offer_id,
-            leg.agent_id,
-            leg.call_id,
-            leg.queue,
-            external=True,
-            callback=True,
-            callee=True,
-            direct=leg.direct,
-        )
-        await self.records.save(put(callee))
-        try:
-            number = await self.vault.reveal_for_delivery(request.caller_ref)
-        except NotInVault:
-            logger.warning("%s callback impossible: caller no longer in the vault", leg.call_id)
-            await self._end_callback(callee, Party.CALLER)
-            self.records.forget(callee.leg_id)  # never dialled
-            return
-        self.timers.start(callee.leg_id, Timer.RONA, 30)
-        try:
-            await self.ari.originate(
-                endpoint=f"PJSIP/{number}@carrier",
-                app=self.instance,
-                app_args="callee",
-                channel_id=callee.leg_id,
-                caller_id=f'"{self.settings.asterisk.hotline_number}" '
-                f"<{self.settings.asterisk.hotline_number}>",
-                timeout=35,
-            )
-        except AriError as exc:
-            logger.warning("%s cannot dial the caller back: %s", leg.call_id, exc.status)
-            await self._end_callback(callee, Party.CALLER)
-            self.records.forget(callee.leg_id)  # no channel: no event will end it
-            return
-        logger.info("%s agent %s calls %s back", leg.call_id, leg.agent_id, request.pseudonym)
-
-    async def _end_callback(self, leg: Leg, by: Party) -> None:
-        """A callback ended (either side, or the caller never answered)."""
-        agent_leg = leg_id(leg.offer_id, leg.agent_id)
-        callee_leg = f"{CALLEE_PREFIX}{leg.call_id}"
-        for channel in (agent_leg, callee_leg):
-            record = await self.records.leg(channel)
-            if record and record.phase is not LegPhase.ENDED:
-                await self.records.save(update(replace(record, phase=LegPhase.ENDED), "phase"))
-                await self._hang_up(channel)
-        bridge = f"bridge-{leg.call_id}"
-        await ari_request(leg.call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
-        await self.records.save(delete(RecordKind.CALLBACK, leg.call_id))
-        if leg.direct:
-            logger.info("%s call requested by agent %s ended", leg.call_id, leg.agent_id)
-            return
-        try:
-            await self.store.complete(leg.call_id, leg.agent_id, self.clock(), by)
-        except AcdError as exc:
-            logger.warning("%s callback completion not recorded: %s", leg.call_id, exc)
-
-    async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:
-        try:
-            result = await self.store.reject(offer_id, agent_id, reason, self.clock())
-        except AcdError as exc:
-            logger.info("offer %s to %s already settled: %s", offer_id, agent_id, exc)
-            return
-        if result.agent_paused:
-            logger.info("agent %s paused after missed offers", agent_id)
-        await self.dispatch(queue)
-
-    async def _hang_up(self, channel_id: str) -> None:
-        """Hang up a channel that may already be gone."""
-        self.timers.clear(channel_id)
-        try:
-            await self.ari.hangup(channel_id)
-        except AriError as exc:
-            if exc.status != 404:
-                logger.warning("%s hangup failed: %s", channel_id, exc)
-
-    async def _end_nailed_call(self, caller: Caller, agent_id: str, by: Party) -> None:
-        """The agent stays connected; the caller leaves (or is hung up if the agent left)."""
-        if by is Party.AGENT:
-            await self.records.save(update(replace(caller, phase=CallerPhase.LEAVING), "phase"))
-            await self._hang_up(caller.call_id)
-        nail = await self.records.nail(agent_id)
-        if nail and nail.call_id == caller.call_id:
-            await self.records.save(update(replace(nail, call_id=""), "call_id"))
-        try:
-            await self.store.complete(caller.call_id, agent_id, self.clock(), by)
-        except AcdError as exc:
-            logger.warning("%s completion not recorded: %s", caller.call_id, exc)
-        logger.info("%s call with nailed-up agent %s ended", caller.call_id, agent_id)
-
-    # --- transfers ---------------------------------------------------------------------
-
-    async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
-        """Note a requested transfer on the caller, then carry it out on the caller's own
-        ordered queue, like its other events."""
-        caller = await self.records.caller(call_id)
-        if caller is None:
-            logger.info("%s is gone: transfer dropped", call_id)
-            return
-        noted = replace(caller, transfer_to=transfer.encode())
-        await self.records.save(update(noted, "transfer_to"))
-        self.timers.start(call_id, Timer.TRANSFER, 0)
-
-    async def _transfer(self, caller: Caller) -> None:
-        if not caller.transfer_to:
-            return
-        transfer = Transfer.decode(caller.transfer_to)
-        caller = replace(caller, transfer_to="")
-        await self.records.save(update(caller, "transfer_to"))
-        try:
-            if caller.nailed or caller.phase is CallerPhase.LEAVING:
-                raise AcdError("cannot-transfer", caller.phase.value)
-            if transfer.kind is TransferKind.QUEUE:
-                await self._to_queue(caller, transfer.target)
-            else:
-                await self._ring_handover(caller, transfer.target)
-        except AcdError as exc:
-            logger.warning("%s transfer to %s refused: %s", caller.call_id, transfer.kind, exc)
-
-    async def _to_queue(self, caller: Caller, queue: str) -> None:
-        """Wait in ``queue`` with the same priority and place by time; a connected caller's
-        agent is hung up and wraps up, and the caller hears hold music again."""
-        position = await self.store.transfer(caller.call_id, queue, self.clock())
-        call_id = caller.call_id
-        writes: list[Write] = []
-        if caller.phase is CallerPhase.BRIDGED:
-            agent_leg = await self.records.leg(leg_id(caller.offer_id, caller.agent_id))
-            if agent_leg:
-                writes.append(update(replace(agent_leg, phase=LegPhase.ENDED), "phase"))
-        waiting = replace(
-            caller, phase=CallerPhase.WAITING, queue=queue, offer_id="", agent_id="", bridge=""
-        )
-        writes.append(update(waiting, "phase", "queue", "offer_id", "agent_id", "bridge"))
-        await self.records.save(*writes)
-        if caller.phase is CallerPhase.BRIDGED:
-            await self._hang_up(leg_id(caller.offer_id, caller.agent_id))
-            bridge = caller.bridge
-            await ari_request(call_id, "destroy bridge", lambda: self.ari.destroy_bridge(bridge))
-        logger.info("%s transferred to %s at position %d", call_id, queue, position)
-        waiting = await self._announce(waiting, position, None)
-        await self.dispatch(queue, waiting)
-
-    async def _ring_handover(self, caller: Caller, agent_id: str) -> None:
-        """Ring ``agent_id`` to take the connected call over; the first agent stays on."""
-        if caller.phase is not CallerPhase.BRIDGED:
-            raise AcdError("not-connected", caller.call_id)
-        profile = self.agents.get(agent_id)
-        if profile and profile.nailed_up:  # its one phone line is the standing connection
-            raise AcdError("nailed-up", agent_id)
-        offer = await self.store.handover_offer(caller.call_id, agent_id, self.clock())
-        (agent,) = offer.agents
-        ringing = replace(caller, transfer_leg=leg_id(offer.offer_id, agent_id))
-        display = f"Transfer {caller.pseudonym} ({caller.queue})".replace('"', "")
-        caller_id = f'"{display}" <{self.settings.asterisk.hotline_number}>'
-        logger.info("%s rings agent %s to take the call over", caller.call_id, agent_id)
-        queue = self.queues[caller.queue]
-        along = (update(ringing, "transfer_leg"),)
-        await self._originate(offer, agent, queue, caller_id, False, along, handover=True)
-
-    async def _take_over(self, leg: Leg) -> None:
-        """The transfer's agent took the call: bridge them in, hang up the first agent."""
-        first = await self.store.handover_accept(leg.offer_id, leg.agent_id, self.clock())
-        if first is None:  # the call ended meanwhile
-            await self._hang_up(leg.leg_id)
-            return
-        caller = await self.records.caller(leg.call_id)
-        if caller is None:
-            ended = replace(leg, phase=LegPhase.ENDED)
-            await self._run(calls.end_connected(ended, leg.call_id, Party.CALLER))
-            return
-        first_leg_id = leg_id(caller.offer_id, first)
-        writes = [update(replace(leg, phase=LegPhase.BRIDGED), "phase")]
-        if first_leg := await self.records.leg(first_leg_id):
-            writes.append(update(replace(first_leg, phase=LegPhase.ENDED), "phase"))
-        moved = replace(caller, offer_id=leg.offer_id, agent_id=leg.agent_id, transfer_leg="")
-        writes.append(update(moved, "offer_id", "agent_id", "transfer_leg"))
-        await self.records.save(*writes)
-        channel, bridge = leg.leg_id, caller.bridge
-        joined = await ari_request(
-            channel, "join bridge", functools.partial(self.ari.add_to_bridge, bridge, channel)
-        )
-        await self._hang_up(first_leg_id)
-        if not joined:
-            await self._run(calls.end_bridge(moved, leg.agent_id, None, Party.AGENT, ()))
-            return
-        logger.info("%s taken over from agent %s by agent %s", leg.call_id, first, leg.agent_id)
-
-
-def offer_to_json(offer: Offer) -> str:
-    """An offer as JSON for another instance's inbox."""
-    call = offer.call
-    return json.dumps(
-        {
-            "offer_id": offer.offer_id,
-            "offered_at": offer.offered_at,
-            "call": {**asdict(call), "kind": call.kind.value},
-            "agents": [
-                {
-                    "agent_id": a.agent_id,
-                    "kind": a.device.kind.value,
-                    "address": a.device.address,
-                    "auto_answer": a.auto_answer,
-                }
-                for a in offer.agents
-            ],
-        }
-    )
-
-
-def offer_from_json(text: str) -> Offer:
-    """Inverse of ``offer_to_json``."""
-    data: dict[str, Any] = json.loads(text)
-    call = cast(dict[str, Any], data["call"])
-    agents = tuple(
-        OfferedAgent(a["agent_id"], Device(DeviceKind(a["kind"]), a["address"]), a["auto_answer"])
-        for a in data["agents"]
-    )
-    waiting = WaitingCall(**{**call, "kind": CallKind(call["kind"])})
-    return Offer(data["offer_id"], waiting, agents, data["offered_at"])

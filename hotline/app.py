@@ -19,9 +19,10 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from acd.calls import is_leg
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
-from acd.stasis import AcdService, is_leg
+from acd.stasis import AcdService
 from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
 from hotline import redisconn

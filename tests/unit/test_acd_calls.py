@@ -1,5 +1,5 @@
-"""The ACD's pure call machine (``acd.calls``): examples, then random runs of a caller and the
-legs ringing its agents against a small model of the store's verdicts."""
+"""The ACD's pure call machine (``acd.calls``, ``acd.legs``, ``acd.callers``): examples, then
+random runs of a caller and the legs ringing its agents against a model of the store."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acd import calls
+from acd.callers import announce, caller_step
 from acd.config import QueueConfig
+from acd.legs import leg_step
 from acd.model import MissReason, Party
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Record, RecordKind, Write
 from hotline.config import AcdSettings
 
 ACD = AcdSettings()
 QUEUE = QueueConfig("support", announce_every_s=30.0)
+SETUP = calls.Setup(ACD, {"support": QUEUE}, "+18005550100")
+WITH_SUPERVISOR = calls.Setup(
+    ACD, {"support": QueueConfig("support", supervisor="sam")}, "+18005550100"
+)
 NOW = 1_000_000.0
 
 
@@ -43,15 +49,13 @@ def of_type(commands: list[calls.Command], kind: type[T]) -> list[T]:
 
 def test_an_answered_leg_whispers_then_asks_the_store() -> None:
     ringing = leg()
-    whispering, out = calls.leg_step(ringing, calls.Answered(), caller(), ACD, None)
+    whispering, out = leg_step(ringing, calls.Answered(), caller(), SETUP)
     assert whispering.phase is LegPhase.WHISPER
     assert calls.CancelTimer(ringing.leg_id, calls.Timer.RONA) in out
     (play,) = of_type(out, calls.Play)
     assert play.media == ("sound:beep",)
     assert play.language == "fr"
-    _same, out = calls.leg_step(
-        whispering, calls.PlaybackDone(play.playback_id), caller(), ACD, None
-    )
+    _same, out = leg_step(whispering, calls.PlaybackDone(play.playback_id), caller(), SETUP)
     (accept,) = of_type(out, calls.Accept)
     assert (accept.offer_id, accept.agent_id) == ("o1", "alice")
     written = {(w.kind, w.fields) for w in accept.writes}
@@ -61,8 +65,8 @@ def test_an_answered_leg_whispers_then_asks_the_store() -> None:
 
 def test_the_winner_bridges_and_releases_the_other_ring_all_legs() -> None:
     waiting = caller(playback="c1:announce-1", offer_id="o1")
-    bridged, out = calls.leg_step(
-        leg(phase=LegPhase.WHISPER), calls.Accepted(True, ("bob",)), waiting, ACD, None
+    bridged, out = leg_step(
+        leg(phase=LegPhase.WHISPER), calls.Accepted(True, ("bob",)), waiting, SETUP
     )
     assert bridged.phase is LegPhase.BRIDGED
     assert calls.StopPlayback("c1", "c1:announce-1") in out
@@ -71,9 +75,7 @@ def test_the_winner_bridges_and_releases_the_other_ring_all_legs() -> None:
 
 
 def test_a_lost_accept_hangs_the_leg_up_and_asks_nothing_more() -> None:
-    ended, out = calls.leg_step(
-        leg(phase=LegPhase.WHISPER), calls.Accepted(False), caller(), ACD, None
-    )
+    ended, out = leg_step(leg(phase=LegPhase.WHISPER), calls.Accepted(False), caller(), SETUP)
     assert ended.phase is LegPhase.ENDED
     assert calls.HangUp(ended.leg_id) in out
     assert not of_type(out, calls.Connect)
@@ -82,13 +84,11 @@ def test_a_lost_accept_hangs_the_leg_up_and_asks_nothing_more() -> None:
 
 def test_an_external_agent_must_press_1_or_misses_the_call() -> None:
     external = leg(external=True, phase=LegPhase.WHISPER)
-    confirming, out = calls.leg_step(external, calls.PlaybackDone("x"), caller(), ACD, None)
+    confirming, out = leg_step(external, calls.PlaybackDone("x"), caller(), SETUP)
     assert confirming.phase is LegPhase.CONFIRM
     assert calls.StartTimer(external.leg_id, calls.Timer.CONFIRM, ACD.confirm_timeout_s) in out
     assert not of_type(out, calls.Accept)
-    ended, out = calls.leg_step(
-        confirming, calls.TimedOut(calls.Timer.CONFIRM), caller(), ACD, None
-    )
+    ended, out = leg_step(confirming, calls.TimedOut(calls.Timer.CONFIRM), caller(), SETUP)
     assert ended.phase is LegPhase.ENDED
     assert of_type(out, calls.Reject) == [
         calls.Reject("o1", "alice", "support", MissReason.NO_ANSWER)
@@ -101,19 +101,19 @@ def test_busy_and_unanswered_ringing_are_misses_with_their_reason() -> None:
         (19, MissReason.NO_ANSWER),
         (None, MissReason.DECLINED),
     ):
-        _, out = calls.leg_step(leg(), calls.HungUp(cause), caller(), ACD, None)
+        _, out = leg_step(leg(), calls.HungUp(cause), caller(), SETUP)
         assert of_type(out, calls.Reject)[0].reason is reason
 
 
 def test_the_supervisor_key_hands_a_connected_call_over() -> None:
     bridged = leg(phase=LegPhase.BRIDGED)
-    _, out = calls.leg_step(bridged, calls.Digit("*"), caller(), ACD, "sam")
+    _, out = leg_step(bridged, calls.Digit("*"), caller(), WITH_SUPERVISOR)
     (request,) = of_type(out, calls.RequestTransfer)
     assert request.transfer.target == "sam"
-    _, out = calls.leg_step(bridged, calls.Digit("*"), caller(), ACD, None)
+    _, out = leg_step(bridged, calls.Digit("*"), caller(), SETUP)
     assert not of_type(out, calls.RequestTransfer)
-    _, out = calls.leg_step(
-        leg(agent="sam", phase=LegPhase.BRIDGED), calls.Digit("*"), caller(), ACD, "sam"
+    _, out = leg_step(
+        leg(agent="sam", phase=LegPhase.BRIDGED), calls.Digit("*"), caller(), WITH_SUPERVISOR
     )
     assert not of_type(out, calls.RequestTransfer)
 
@@ -122,9 +122,7 @@ def test_an_agent_hanging_up_ends_the_call_for_the_caller() -> None:
     bridged_caller = caller(
         phase=CallerPhase.BRIDGED, agent_id="alice", bridge="bridge-c1", offer_id="o1"
     )
-    ended, out = calls.leg_step(
-        leg(phase=LegPhase.BRIDGED), calls.HungUp(), bridged_caller, ACD, None
-    )
+    ended, out = leg_step(leg(phase=LegPhase.BRIDGED), calls.HungUp(), bridged_caller, SETUP)
     assert ended.phase is LegPhase.ENDED
     (complete,) = of_type(out, calls.Complete)
     assert complete.by is Party.AGENT
@@ -134,7 +132,7 @@ def test_an_agent_hanging_up_ends_the_call_for_the_caller() -> None:
 
 def test_positions_and_minutes_are_spoken_as_numbers() -> None:
     for position in (21, 45, 99, 150):
-        playing, out = calls.announce(caller(), QUEUE, position, 125.0, NOW)
+        playing, out = announce(caller(), QUEUE, position, 125.0, NOW)
         (play,) = of_type(out, calls.Play)
         assert play.media == (
             "sound:queue-thereare",
@@ -146,30 +144,30 @@ def test_positions_and_minutes_are_spoken_as_numbers() -> None:
         )
         assert play.language == "fr"
         assert playing.playback == play.playback_id
-    _, out = calls.announce(caller(), QUEUE, 1, None, NOW)
+    _, out = announce(caller(), QUEUE, 1, None, NOW)
     assert of_type(out, calls.Play)[0].media == ("sound:queue-youarenext",)
 
 
 def test_a_waiting_caller_who_keys_the_callback_key_keeps_their_place() -> None:
     waiting = caller()
-    _same, out = calls.caller_step(waiting, calls.Digit("*"), ACD, QUEUE, NOW)
+    _same, out = caller_step(waiting, calls.Digit("*"), SETUP, NOW)
     assert out == [calls.ToCallback("c1")]
-    left, out = calls.caller_step(waiting, calls.CallbackKept(), ACD, QUEUE, NOW)
+    left, out = caller_step(waiting, calls.CallbackKept(), SETUP, NOW)
     assert left is not None
     assert left.phase is CallerPhase.LEAVING
     assert calls.ConfirmBySms(waiting, "callback") in out
-    _, out = calls.caller_step(caller(caller_ref=""), calls.Digit("*"), ACD, QUEUE, NOW)
+    _, out = caller_step(caller(caller_ref=""), calls.Digit("*"), SETUP, NOW)
     assert not of_type(out, calls.ToCallback)
 
 
 def test_a_caller_hanging_up_while_waiting_abandons_and_stops_the_ringing() -> None:
     waiting = caller(offer_id="o1")
-    gone, out = calls.caller_step(waiting, calls.HungUp(), ACD, QUEUE, NOW)
+    gone, out = caller_step(waiting, calls.HungUp(), SETUP, NOW)
     assert gone is None
     assert out[-1] == calls.Abandon("c1")
-    _, out = calls.caller_step(waiting, calls.Abandoned(("alice",)), ACD, QUEUE, NOW)
+    _, out = caller_step(waiting, calls.Abandoned(("alice",)), SETUP, NOW)
     assert out == [calls.HangUp(calls.leg_id("o1", "alice"))]
-    _, out = calls.caller_step(waiting, calls.ConnectedMeanwhile("alice"), ACD, QUEUE, NOW)
+    _, out = caller_step(waiting, calls.ConnectedMeanwhile("alice"), SETUP, NOW)
     (complete,) = of_type(out, calls.Complete)
     assert complete.agent_id == "alice"
     assert complete.hang_up == (calls.leg_id("o1", "alice"),)
@@ -323,12 +321,11 @@ class Run:
         current = self.leg(channel)
         next_event: calls.Event | None = event
         while current is not None and current.phase is not LegPhase.ENDED and next_event:
-            current, commands = calls.leg_step(
+            current, commands = leg_step(
                 current,
                 next_event,  # type: ignore[arg-type]
                 self.caller(),
-                ACD,
-                None,
+                SETUP,
             )
             next_event = self.execute(commands)
 
@@ -341,11 +338,10 @@ class Run:
             agent_leg = None
             if current.phase is CallerPhase.BRIDGED:
                 agent_leg = self.leg(calls.leg_id(current.offer_id, current.agent_id))
-            changed, commands = calls.caller_step(
+            changed, commands = caller_step(
                 current,
                 next_event,  # type: ignore[arg-type]
-                ACD,
-                QUEUE,
+                SETUP,
                 NOW,
                 agent_leg,
             )
@@ -357,7 +353,10 @@ CHANNEL_EVENTS = st.one_of(
     st.just(calls.Answered()),
     st.builds(calls.PlaybackDone, st.sampled_from(["x", "c1:announce-1"])),
     st.builds(calls.Digit, st.sampled_from(["1", "*", "#", "5"])),
-    st.builds(calls.TimedOut, st.sampled_from(list(calls.Timer))),
+    # EXPIRED is left out: the store expires only calls that no agent is being offered.
+    st.builds(
+        calls.TimedOut, st.sampled_from([t for t in calls.Timer if t != calls.Timer.EXPIRED])
+    ),
     st.builds(calls.HungUp, st.sampled_from([None, 16, 17, 19, 21])),
 )
 

@@ -1,0 +1,153 @@
+"""Ringing volunteers, callbacks and nailed-up operators in the pure call machine."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from acd import calls
+from acd.callers import caller_step, overflow
+from acd.config import Device, DeviceKind, Overflow, OverflowKind, QueueConfig
+from acd.endings import end_callback
+from acd.legs import leg_step
+from acd.model import CallKind, MissReason, Offer, OfferedAgent, Party, WaitingCall
+from acd.nails import connect_nailed, nail_step, offer_nailed
+from acd.offers import offer_from_json, offer_to_json, ring
+from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind
+from hotline.config import AcdSettings
+
+HOTLINE = "+18005550100"
+QUEUES = {
+    "support": QueueConfig("support", ring_timeout_s=12.0),
+    "full": QueueConfig("full", overflow=Overflow(OverflowKind.CALLBACK)),
+}
+SETUP = calls.Setup(AcdSettings(), QUEUES, HOTLINE, frozenset({"nora"}))
+NOW = 1_000_000.0
+CALLER = Caller("c1", "support", "en", "Brave Otter", NOW - 30, caller_ref="ref1")
+T = TypeVar("T")
+
+
+def of_type(commands: list[calls.Command], kind: type[T]) -> list[T]:
+    return [c for c in commands if isinstance(c, kind)]
+
+
+def offer(*agents: OfferedAgent, kind: CallKind = CallKind.VOICE) -> Offer:
+    call = WaitingCall("c1", "support", "app", "Brave Otter", "en", NOW - 30, kind=kind)
+    return Offer("o1", call, agents, NOW)
+
+
+SIP = OfferedAgent("alice", Device(DeviceKind.SIP, "PJSIP/alice"), auto_answer=True)
+MOBILE = OfferedAgent("bob", Device(DeviceKind.EXTERNAL, "+15145550123"), auto_answer=True)
+NAILED = OfferedAgent("nora", Device(DeviceKind.SIP, "PJSIP/nora"), auto_answer=False)
+
+
+def test_a_volunteer_is_rung_with_the_hotline_number_and_the_pseudonym_only() -> None:
+    out = ring(offer(SIP, MOBILE), CALLER, SETUP)
+    sip, mobile = of_type(out, calls.Originate)
+    assert sip.caller_id == f'"Brave Otter (support)" <{HOTLINE}>'
+    assert mobile.caller_id == sip.caller_id
+    assert "ref1" not in repr([sip, mobile])
+    assert sip.endpoint == "PJSIP/alice"
+    assert mobile.endpoint == "PJSIP/+15145550123@carrier"
+    assert dict(sip.variables)["PJSIP_HEADER(add,Call-Info)"].endswith("answer-after=0")
+    assert mobile.variables == ()  # a mobile cannot be told to answer by itself
+    assert calls.StartTimer(sip.channel, calls.Timer.RONA, 12.0) in out
+    (first_save, _) = of_type(out, calls.Save)
+    kinds = [w.kind for w in first_save.writes]
+    assert kinds == [RecordKind.CALLER, RecordKind.LEG]  # the caller's offer rides along
+
+
+def test_an_offer_whose_caller_is_gone_is_given_back() -> None:
+    out = ring(offer(SIP, MOBILE), None, SETUP)
+    assert out == [
+        calls.Reject("o1", "alice", "support", MissReason.FAILED),
+        calls.Reject("o1", "bob", "support", MissReason.FAILED),
+    ]
+
+
+def test_a_callback_rings_the_volunteer_first_then_dials_the_caller() -> None:
+    out = ring(offer(SIP, kind=CallKind.CALLBACK), CALLER, SETUP)
+    (originate,) = of_type(out, calls.Originate)
+    assert originate.caller_id.startswith('"Callback Brave Otter (support)"')
+    leg = Leg(originate.channel, "o1", "alice", "c1", "support", False, callback=True)
+    whisper, _ = leg_step(leg, calls.Answered(), CALLER, SETUP)
+    _, out = leg_step(whisper, calls.PlaybackDone("x"), CALLER, SETUP)
+    assert out == [calls.Accept("o1", "alice")]
+    bridged, out = leg_step(whisper, calls.Accepted(True), CALLER, SETUP)
+    assert bridged.phase is LegPhase.BRIDGED
+    (dial,) = of_type(out, calls.DialCaller)
+    assert dial.caller_ref == "ref1"
+    assert dial.callee.callee
+    assert calls.Join("bridge-c1", leg.leg_id) in out
+    _, out = leg_step(bridged, calls.CalleeUnreachable(), CALLER, SETUP)
+    assert out == [calls.EndCallback(bridged, Party.CALLER)]
+
+
+def test_a_callback_ends_both_legs_and_is_completed_once() -> None:
+    agent = Leg("agent-o1-alice", "o1", "alice", "c1", "support", False, LegPhase.BRIDGED, True)
+    callee = Leg("callee-c1", "o1", "alice", "c1", "support", True, LegPhase.BRIDGED, True, True)
+    out = end_callback(callee, Party.CALLER, agent, callee)
+    assert of_type(out, calls.HangUp) == [calls.HangUp(agent.leg_id), calls.HangUp(callee.leg_id)]
+    assert of_type(out, calls.Complete) == [calls.Complete("c1", "alice", Party.CALLER)]
+    direct = end_callback(
+        Leg("x", "t1", "alice", "t1", "", False, direct=True), Party.AGENT, None, None
+    )
+    assert not of_type(direct, calls.Complete)  # a call a volunteer asked for is not queued
+
+
+def test_a_nailed_up_operator_is_rung_once_then_callers_join_at_once() -> None:
+    out = ring(offer(NAILED), CALLER, SETUP)
+    (nailed,) = of_type(out, calls.OfferNailed)
+    out = offer_nailed(nailed.offer, nailed.agent, None, SETUP)
+    (originate,) = of_type(out, calls.Originate)
+    assert originate.app_args == "nail"
+    (save,) = of_type(out, calls.Save)
+    nail = save.writes[0].record
+    assert isinstance(nail, Nail)
+    assert offer_from_json(nail.pending) == nailed.offer
+    ready, out = nail_step(nail, calls.Answered(), None)
+    assert ready is not None
+    assert ready.ready
+    assert calls.ConnectNailed(nailed.offer, ready) in out
+    out = connect_nailed(nailed.offer, ready, CALLER, won=True)
+    assert calls.Join(ready.bridge, "c1") in out
+    assert not of_type(out, calls.Originate)  # no ringing for the next caller
+    assert connect_nailed(nailed.offer, ready, CALLER, won=False) == []
+
+
+def test_a_lost_nailed_up_connection_gives_its_waiting_offer_back() -> None:
+    nail = Nail("nora", "nail-nora", "nail-bridge-nora", pending=offer_to_json(offer(NAILED)))
+    gone, out = nail_step(nail, calls.TimedOut(calls.Timer.RONA), None)
+    assert gone is None
+    assert calls.Reject("o1", "nora", "support", MissReason.NO_ANSWER) in out
+    connected = Nail("nora", "nail-nora", "nail-bridge-nora", ready=True, call_id="c1")
+    bridged = Caller("c1", "support", "en", "B", NOW, phase=CallerPhase.BRIDGED, nailed=True)
+    _, out = nail_step(connected, calls.HungUp(), bridged)
+    assert calls.EndNailedCall(bridged, "nora", Party.AGENT) in out
+
+
+def test_a_full_queue_with_callback_overflow_promises_a_callback_only_with_a_number() -> None:
+    full = Caller("c1", "full", "en", "Brave Otter", NOW - 30, caller_ref="ref1")
+    left, out = overflow(full, SETUP, NOW)
+    assert left.phase is CallerPhase.LEAVING
+    assert calls.EnqueueCallback(full) in out
+    withheld = Caller("c2", "full", "en", "Brave Otter", NOW - 30)
+    _, out = overflow(withheld, SETUP, NOW)
+    assert not of_type(out, calls.EnqueueCallback)
+    (play,) = of_type(out, calls.Play)
+    assert play.media == ("sound:queue-thankyou", "sound:vm-goodbye")
+
+
+def test_a_transfer_to_a_queue_moves_a_connected_caller_back_to_hold_music() -> None:
+    bridged = Caller(
+        "c1", "support", "en", "B", NOW, phase=CallerPhase.BRIDGED, offer_id="o1",
+        agent_id="alice", bridge="bridge-c1", transfer_to="queue:full",
+    )  # fmt: skip
+    cleared, out = caller_step(bridged, calls.TimedOut(calls.Timer.TRANSFER), SETUP, NOW)
+    assert cleared is not None
+    assert out[-1] == calls.MoveToQueue("c1", "full")
+    waiting, out = caller_step(cleared, calls.Moved("full", 3), SETUP, NOW)
+    assert waiting is not None
+    assert waiting.phase is CallerPhase.WAITING
+    assert waiting.queue == "full"
+    assert calls.HangUp("agent-o1-alice") in out
+    assert calls.Dispatch("full", waiting) in out

@@ -11,6 +11,7 @@ from acd.calls import (
     Abandoned,
     AskPosition,
     CallbackKept,
+    CallbackRefused,
     CallerEvent,
     CancelTimer,
     ClearTimers,
@@ -103,13 +104,21 @@ def caller_step(
         case Digit(digit=digit) if waiting and digit == acd.text_key and caller.caller_ref:
             return caller, [LeaveForText(channel)]
         case CallbackKept() if waiting:
+            # Only now is the caller told they will be called back.
             left, out = leave(caller, acd.callback_prompt, now)
             kept: list[Command] = [
-                Log(channel, f"chose a callback in {caller.queue}"),
+                Log(channel, f"callback kept in {caller.queue}"),
                 Save((put_callback(caller),)),
                 ConfirmBySms(caller, "callback"),
             ]
             return left, [*kept, *out]
+        case CallbackRefused(code=code) if waiting:
+            left, out = leave(caller, GOODBYE, now)
+            refused: list[Command] = [
+                Log(channel, f"no callback possible in {caller.queue}: {code}"),
+                Save((delete(RecordKind.CALLBACK, channel),)),
+            ]
+            return left, [*refused, *out]
         case LeftForText(released=released) if waiting:
             left, out = leave(caller, acd.text_prompt, now)
             stop = [HangUp(leg_id(caller.offer_id, agent_id)) for agent_id in released]
@@ -178,8 +187,9 @@ def overflow(caller: Caller, setup: Setup, now: float) -> tuple[Caller, list[Com
             out.append(StopPlayback(caller.call_id, caller.playback))
         return caller, [*out, Enter(caller, target.target)]
     if target.kind is OverflowKind.CALLBACK and caller.caller_ref:
-        left, out = leave(caller, setup.acd.callback_prompt, now)
-        return left, [Save((put_callback(caller),)), EnqueueCallback(caller), *out]
+        # What calling back needs is kept first; the caller hears the promise once the
+        # store has the callback (``CallbackKept``).
+        return caller, [Save((put_callback(caller),)), EnqueueCallback(caller)]
     return leave(caller, GOODBYE, now)
 
 

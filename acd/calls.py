@@ -181,6 +181,14 @@ class CallbackKept:
 
 
 @dataclass(frozen=True)
+class CallbackRefused:
+    """The store's answer to ``EnqueueCallback``: the callback could not be stored, so the
+    caller must not be promised one."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class LeftForText:
     """The store's answer to ``LeaveForText``: the call left its queue; stop these legs."""
 
@@ -216,6 +224,7 @@ CallerEvent = (
     | ConnectedMeanwhile
     | Refused
     | CallbackKept
+    | CallbackRefused
     | LeftForText
     | Moved
     | HandoverOffered
@@ -458,7 +467,8 @@ class LeaveForText:
 
 @dataclass(frozen=True)
 class EnqueueCallback:
-    """Queue a callback for a caller who overflowed (they hang up and are called back)."""
+    """Queue a callback for a caller who overflowed (answer: ``CallbackKept`` once it is
+    stored, or ``CallbackRefused``)."""
 
     caller: Caller
 

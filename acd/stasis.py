@@ -230,7 +230,9 @@ class AcdService:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
             await self._run(leave(caller, ("vm-goodbye",), now)[1])
             return
-        await self._run(joined(caller, result, self.setup, now)[1])
+        caller, commands = joined(caller, result, self.setup, now)
+        if (answer := await self._execute(commands)) is not None:  # e.g. a callback kept
+            await self._step_caller(caller, cast(calls.CallerEvent, answer))
 
     async def handle(self, channel_id: str, event: CallEvent) -> None:
         """One event of a queued caller (the IVR hands over every event once queued)."""
@@ -420,7 +422,7 @@ class AcdService:
                     return calls.Refused(exc.code)
                 return calls.LeftForText(left.released)
             case calls.EnqueueCallback(caller=caller):
-                await self._enqueue_callback(caller)
+                return await self._enqueue_callback(caller)
             case calls.Enter(caller=caller, queue=queue):
                 variables = {"pseudonym": caller.pseudonym, "caller_ref": caller.caller_ref}
                 await self.enter(caller.call_id, queue, caller.language, variables)
@@ -552,7 +554,7 @@ class AcdService:
             await self.records.save(update(replace(caller, transfer_leg=""), "transfer_leg"))
         await self.dispatch(release.queue)
 
-    async def _enqueue_callback(self, caller: Caller) -> None:
+    async def _enqueue_callback(self, caller: Caller) -> calls.Event:
         """Queue a callback for a caller who overflowed, at their place by time."""
         call = WaitingCall(
             caller.call_id,
@@ -564,9 +566,12 @@ class AcdService:
             kind=CallKind.CALLBACK,
         )
         try:
-            await self.store.enqueue(call, self.clock())
+            result = await self.store.enqueue(call, self.clock())
         except AcdError as exc:
-            logger.warning("%s callback not recorded: %s", caller.call_id, exc)
+            return calls.CallbackRefused(exc.code)
+        if not result.accepted:
+            return calls.CallbackRefused(str(result.reason))
+        return calls.CallbackKept()
 
     async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
         """Note a requested transfer on the caller, then carry it out on the caller's own

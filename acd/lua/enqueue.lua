@@ -8,12 +8,16 @@ local cfg = Q[q]
 if redis.call('EXISTS', ckey(c.id)) == 1 then fail('duplicate-call', c.id) end
 local staffed = redis.call('SCARD', qkey(q, 'staffed'))
 local reason = false
-if not cfg.join_empty and staffed == 0 then
-  reason = 'empty'
-  log('JOINEMPTY', q, c.id, nil)
-elseif cfg.max_len > 0 and redis.call('ZCARD', qkey(q, 'wait')) >= cfg.max_len then
-  reason = 'full'
-  log('FULL', q, c.id, nil)
+-- A callback is a promise already made to a caller who has hung up: it is always kept (it
+-- still counts as waiting, so a queue full of callbacks refuses live callers).
+if c.kind ~= 'callback' then
+  if not cfg.join_empty and staffed == 0 then
+    reason = 'empty'
+    log('JOINEMPTY', q, c.id, nil)
+  elseif cfg.max_len > 0 and redis.call('ZCARD', qkey(q, 'wait')) >= cfg.max_len then
+    reason = 'full'
+    log('FULL', q, c.id, nil)
+  end
 end
 local stats = redis.call('HMGET', qkey(q, 'stats'), 'handle_sum', 'handle_n')
 if reason then

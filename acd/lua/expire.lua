@@ -1,13 +1,14 @@
 -- expire: A = {queue, owner}. The owner's waiting calls that waited max_wait_s leave
 -- (EXITWITHTIMEOUT); with leave_when_empty and no staffed agent, all of them leave (EXITEMPTY).
--- Returns {{call, reason}...}.
+-- Callbacks stay: the caller has hung up with a promise to be called back. Returns
+-- {{call, reason}...}.
 local q = A.queue
 local cfg = Q[q]
 local exits = {}
 local function leave(ids, verb, reason)
   for _, id in ipairs(ids) do
     local c = call(id)
-    if c.owner == A.owner and c.state == 'waiting' then
+    if c.owner == A.owner and c.state == 'waiting' and c.kind ~= 'callback' then
       local position = wait_rem(c)
       stat(q, reason == 'timeout' and 'timed_out' or 'left_empty')
       log(verb, q, c.id, nil, 'position', position, 'origposition', c.origposition,

@@ -724,3 +724,43 @@ async def test_a_volunteer_hands_a_call_to_a_supervisor_who_takes_it_over(
     ]
     assert CALLER.lstrip("+")[-10:] not in invite
     assert "Transfer " in invite.split("From:", 1)[1].splitlines()[0]
+
+
+async def test_callers_overflowing_a_full_queue_are_all_called_back(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    promised = [f"+1514555{n:04d}" for n in range(3)]
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        # One caller waits (the queue holds one); three more call at once and overflow to a
+        # callback: each is told so only once it is stored, and hangs up.
+        waiting = asyncio.create_task(place_call(asterisk, keys=to_more("3"), hangup_ms=6000))
+        await asyncio.sleep(3)
+        results = await asyncio.gather(
+            *(place_call(asterisk, keys=to_more("3"), caller=number) for number in promised)
+        )
+        assert all(r.ok for r in results), [r.output for r in results]
+        assert (await waiting).ok
+        await wait_until_idle(app, asterisk)
+        queued = await app.acd.store.waiting("callbacks")
+        assert [c.kind.value for c in queued] == ["callback"] * 3
+        # Alice logs in: every promised callback is made, from the hotline number.
+        called = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path, calls=3))
+        alice = asyncio.create_task(
+            agent_phone(phone_ports["alice"], tmp_path, talk_ms=2000, calls=3)
+        )
+        await log_in(app, "alice", "callbacks")
+        answered, dialled = await asyncio.gather(alice, called)
+        assert answered.returncode == 0, answered.messages[-1500:]
+        assert dialled.returncode == 0, dialled.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        assert await app.acd.store.waiting("callbacks") == ()
+    assert sorted(i.split()[1].split("@")[0] for i in dialled.invites) == sorted(
+        f"sip:{n}" for n in promised
+    )
+    log = [e["event"] for e in queue_log(settings) if e["queue"] == "callbacks"]
+    assert log.count("FULL") == 3
+    assert log.count("COMPLETEAGENT") + log.count("COMPLETECALLER") == 3

@@ -292,6 +292,23 @@ async def test_timeouts_and_leave_when_empty_exit_the_owners_calls(make_store: F
     assert [c.call_id for c in await store.waiting("q")] == ["theirs"]
 
 
+async def test_a_promised_callback_is_kept_in_a_full_queue_and_never_expires(
+    make_store: Factory,
+) -> None:
+    store = make_store(QueueConfig("q", join_empty=False, max_len=1, max_wait_s=60))
+    await staff(store, [profile("a")])
+    await store.enqueue(call("live"), T0)
+    late = call("late", T0 + 1)
+    assert (await store.enqueue(late, T0 + 1)).reason is JoinRefusal.FULL
+    kept = await store.enqueue(replace(late, kind=CallKind.CALLBACK), T0 + 1)
+    assert (kept.accepted, kept.position) == (True, 2)
+    await store.logout("a", T0)  # nobody staffed: join_empty would refuse a live call
+    assert (await store.enqueue(call("cb2", T0 + 2, kind=CallKind.CALLBACK), T0 + 2)).accepted
+    exits = await store.expire("q", "app-1", T0 + 3600)
+    assert [e.call_id for e in exits] == ["live"]
+    assert [c.call_id for c in await store.waiting("q")] == ["late", "cb2"]
+
+
 async def test_transfer_keeps_priority_and_place(make_store: Factory) -> None:
     store = make_store(QueueConfig("q", wrapup_s=0), QueueConfig("r"))
     await staff(store, [profile("a")])

@@ -125,11 +125,22 @@ def test_a_lost_nailed_up_connection_gives_its_waiting_offer_back() -> None:
     assert calls.EndNailedCall(bridged, "nora", Party.AGENT) in out
 
 
-def test_a_full_queue_with_callback_overflow_promises_a_callback_only_with_a_number() -> None:
+def test_a_callback_is_promised_only_once_the_store_has_it() -> None:
     full = Caller("c1", "full", "en", "Brave Otter", NOW - 30, caller_ref="ref1")
-    left, out = overflow(full, SETUP, NOW)
+    same, out = overflow(full, SETUP, NOW)
+    assert same.phase is CallerPhase.WAITING
+    assert out[-1] == calls.EnqueueCallback(full)
+    assert not of_type(out, calls.Play)  # no promise yet
+    left, out = caller_step(same, calls.CallbackKept(), SETUP, NOW)
+    assert left is not None
     assert left.phase is CallerPhase.LEAVING
-    assert calls.EnqueueCallback(full) in out
+    assert of_type(out, calls.Play)[0].media == ("sound:auth-thankyou", "sound:vm-goodbye")
+    assert calls.ConfirmBySms(full, "callback") in out
+    left, out = caller_step(same, calls.CallbackRefused("duplicate-call"), SETUP, NOW)
+    assert left is not None
+    assert left.phase is CallerPhase.LEAVING
+    assert of_type(out, calls.Play)[0].media == ("sound:queue-thankyou", "sound:vm-goodbye")
+    assert not of_type(out, calls.ConfirmBySms)
     withheld = Caller("c2", "full", "en", "Brave Otter", NOW - 30)
     _, out = overflow(withheld, SETUP, NOW)
     assert not of_type(out, calls.EnqueueCallback)

@@ -61,6 +61,8 @@ from sms.requests import RequestDesk
 
 logger = logging.getLogger(__name__)
 
+#: After a wrap-up's end, so that the store's clock has passed it when the offer is made.
+_WRAPUP_MARGIN_S = 0.02
 #: Timer names the machine owns (the IVR's timers share the channels' timer table).
 _TIMERS = frozenset(calls.Timer)
 
@@ -100,6 +102,8 @@ class AcdService:
     requests: RequestDesk | None = None
     texts: Conversations | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Short-lived tasks: offers due when a volunteer's wrap-up ends.
+    _soon: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.records = Records(self.redis, self.keys)
@@ -126,9 +130,9 @@ class AcdService:
 
     async def close(self) -> None:
         """Stop the background tasks."""
-        for task in self._tasks:
+        for task in (*self._tasks, *self._soon):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._soon, return_exceptions=True)
         self._tasks.clear()
 
     async def _tick(self) -> None:
@@ -531,10 +535,35 @@ class AcdService:
                 destroy = functools.partial(self.ari.destroy_bridge, end.bridge)
                 await ari_request(end.call_id, "destroy bridge", destroy)
             try:
-                await self.store.complete(end.call_id, end.agent_id, self.clock(), end.by, records)
+                wrapped_up = await self.store.complete(
+                    end.call_id, end.agent_id, self.clock(), end.by, records
+                )
             except AcdError as exc:  # the other side's path got there first
                 logger.info("%s already completed: %s", end.call_id, exc)
                 await self.records.save(*end.writes)
+                return
+        self._offer_when_free(end.agent_id, wrapped_up)
+
+    def _offer_when_free(self, agent_id: str, at: float) -> None:
+        """Offer waiting calls to a volunteer as soon as their wrap-up ends (at once if there
+        is none), rather than on the next tick; the tick stays the safety net."""
+        profile = self.agents.get(agent_id)
+        queues = [q for q in profile.queues if q in self.queues] if profile else []
+        delay = max(0.0, at - self.clock())
+        if delay:
+            delay += _WRAPUP_MARGIN_S
+
+        async def offer() -> None:
+            await asyncio.sleep(delay)
+            try:
+                for queue in queues:
+                    await self.dispatch(queue)
+            except Exception:
+                logger.exception("agent %s: offer after wrap-up failed; the tick retries", agent_id)
+
+        task = asyncio.create_task(offer())
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
 
     async def _reject(self, offer_id: str, agent_id: str, queue: str, reason: MissReason) -> None:
         try:

@@ -116,7 +116,10 @@ class HungUp:
 
 @dataclass(frozen=True)
 class RingFailed:
-    """Asterisk refused to ring the leg's device: there is no channel."""
+    """Asterisk refused to ring the leg's device: there is no channel. ``pbx_down``: Asterisk
+    itself was unreachable or failing, so the volunteer missed nothing."""
+
+    pbx_down: bool = False
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,9 @@ def leg_step(
         case TimedOut(timer=Timer.CONFIRM) if leg.phase is LegPhase.CONFIRM:
             log = Log(leg.call_id, f"agent {leg.agent_id} did not press 1")
             return _miss(leg, MissReason.NO_ANSWER, [log])
-        case RingFailed() if leg.phase is LegPhase.RINGING:
-            return _miss(leg, MissReason.FAILED, [ClearTimers(channel)])
+        case RingFailed(pbx_down=pbx_down) if leg.phase is LegPhase.RINGING:
+            reason = MissReason.NOT_RUNG if pbx_down else MissReason.FAILED
+            return _miss(leg, reason, [ClearTimers(channel)])
         case HungUp(cause=cause) if leg.phase is LegPhase.RINGING:
             reason = MissReason.DECLINED
             if cause is not None:

@@ -32,6 +32,9 @@ class MissReason(Enum):
     DECLINED = "declined"
     BUSY = "busy"
     FAILED = "failed"
+    #: Asterisk could not be asked to ring the device (unreachable, or failing): not the
+    #: volunteer's miss, and not counted towards auto-pause.
+    NOT_RUNG = "not-rung"
 
 
 class Party(Enum):

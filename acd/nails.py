@@ -80,8 +80,9 @@ def nail_step(
             return None, _lost(nail, MissReason.NO_ANSWER, caller)
         case HungUp():
             return None, _lost(nail, MissReason.DECLINED, caller)
-        case RingFailed():
-            return None, _lost(nail, MissReason.FAILED, caller)
+        case RingFailed(pbx_down=pbx_down):
+            reason = MissReason.NOT_RUNG if pbx_down else MissReason.FAILED
+            return None, _lost(nail, reason, caller)
     return nail, []
 
 

@@ -481,10 +481,11 @@ class AcdService:
             )
         except AriError as exc:
             logger.warning("%s cannot be rung: %s", ring.channel, exc)
+            failed = calls.RingFailed(pbx_down=exc.status == 0 or exc.status >= 500)
             if ring.channel.startswith(NAIL_PREFIX):
-                await self._step_nail(ring.channel.removeprefix(NAIL_PREFIX), calls.RingFailed())
+                await self._step_nail(ring.channel.removeprefix(NAIL_PREFIX), failed)
             elif (leg := await self.records.leg(ring.channel)) is not None:
-                await self._step_leg(leg, calls.RingFailed())
+                await self._step_leg(leg, failed)
             self.records.forget(ring.channel)
 
     async def _dial_caller(self, callee: Leg, caller_ref: str) -> calls.Event | None:
@@ -573,7 +574,8 @@ class AcdService:
             return
         if result.agent_paused:
             logger.info("agent %s paused after missed offers", agent_id)
-        await self.dispatch(queue)
+        if reason is not MissReason.NOT_RUNG:  # with Asterisk failing, the tick tries again
+            await self.dispatch(queue)
 
     async def _release_handover(self, release: calls.ReleaseHandover) -> None:
         """The agent rung to take a call over did not: free them; the call stays."""

@@ -1,12 +1,14 @@
 -- reject: A = {offer, agent, reason}. The agent misses the offer (RINGNOANSWER); after the
--- queue's max_misses in a row it is paused ("no-answer"). When no agent still rings, the call
+-- queue's max_misses in a row it is paused ("no-answer"). A device Asterisk could not be asked
+-- to ring (reason "not-rung") is no miss. When no agent still rings, the call
 -- waits again with its old score. Returns {requeued, position, paused}.
 local o = hgetall(okey(A.offer))
 local h = agent(A.agent)
 if not o.call or h.offer ~= A.offer then return cjson.encode({false, 0, false}) end
 local c = call(o.call)
 local cfg = Q[o.queue]
-local misses = (tonumber(h.misses) or 0) + 1
+local misses = tonumber(h.misses) or 0
+if A.reason ~= 'not-rung' then misses = misses + 1 end  -- the PBX failed, not the volunteer
 local paused = misses >= cfg.max_misses
 make_available(h, 'miss', NOW, 'misses', misses)
 log('RINGNOANSWER', o.queue, c.id, h.id, 'ringtime', secs(NOW - tonumber(o.offered_at)),

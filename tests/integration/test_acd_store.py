@@ -223,6 +223,21 @@ async def test_rona_returns_the_call_to_its_place_and_pauses_after_k(make_store:
     assert (await offered(store, now=T0 + 41)).call.call_id == "c0"
 
 
+async def test_a_device_asterisk_could_not_ring_is_no_miss(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q", max_misses=1))
+    await staff(store, [profile("a")])
+    await store.enqueue(call("c1"), T0)
+    for i in range(3):  # Asterisk down: three refused ring requests in a row
+        offer = await offered(store, now=T0 + i)
+        result = await store.reject(offer.offer_id, "a", MissReason.NOT_RUNG, T0 + i)
+        assert (result.requeued, result.agent_paused) == (True, False)
+    view = await store.agent("a")
+    assert view is not None
+    assert (view.state, view.misses) == (AgentState.AVAILABLE, 0)
+    offer = await offered(store, now=T0 + 5)
+    assert (await store.reject(offer.offer_id, "a", MissReason.FAILED, T0 + 5)).agent_paused
+
+
 async def test_a_late_reject_or_accept_of_a_withdrawn_offer_is_harmless(
     make_store: Factory,
 ) -> None:

@@ -106,6 +106,13 @@ def test_busy_and_unanswered_ringing_are_misses_with_their_reason() -> None:
         assert of_type(out, calls.Reject)[0].reason is reason
 
 
+def test_a_ring_asterisk_could_not_make_is_not_the_volunteers_miss() -> None:
+    _, out = leg_step(leg(), calls.RingFailed(pbx_down=True), caller(), SETUP)
+    assert of_type(out, calls.Reject)[0].reason is MissReason.NOT_RUNG
+    _, out = leg_step(leg(), calls.RingFailed(), caller(), SETUP)
+    assert of_type(out, calls.Reject)[0].reason is MissReason.FAILED
+
+
 def test_the_supervisor_key_hands_a_connected_call_over() -> None:
     bridged = leg(phase=LegPhase.BRIDGED)
     _, out = leg_step(bridged, calls.Digit("*"), caller(), WITH_SUPERVISOR)

@@ -14,7 +14,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final, cast
 
 import redis
@@ -23,9 +22,10 @@ from redis.exceptions import ResponseError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
+from hotline import lua
 from hotline.keys import Keys
 
-SCRIPT: Final = (Path(__file__).parent / "lua" / "chat.lua").read_text()
+SCRIPT: Final = lua.source("acd", "chat")
 
 
 class ChatState(StrEnum):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 from acd import chat
 from acd.chat import Assignment, ChatRouter
 from acd.model import AcdError
+from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import InvalidNumber, Vault
@@ -47,38 +48,10 @@ logger = logging.getLogger(__name__)
 
 SUBJECT = "conversation:"
 
-# KEYS: open pointer, new conversation hash, index. ARGV: new id, ttl, now, fields JSON.
-# Returns {id, 1} for a new conversation, {id, 0} for the open one.
-_OPEN = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return {redis.call('GET', KEYS[1]), 0}
-end
-for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[2], name, value) end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return {ARGV[1], 1}
-"""
-
-# KEYS: conversation hash, open pointer of its caller. ARGV: id, now. Returns 1 if it was open.
-_END = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-# KEYS: conversation hash, messages, index. ARGV: id, cutoff, open pointer prefix.
-# Removes a conversation last active before the cutoff; returns 1 if removed.
-_PURGE = """
-local seen = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if seen and tonumber(seen) >= tonumber(ARGV[2]) then return 0 end
-local ref = redis.call('HGET', KEYS[1], 'caller_ref')
-if ref and redis.call('GET', ARGV[3] .. ref) == ARGV[1] then redis.call('DEL', ARGV[3] .. ref) end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+_OPEN: Final = lua.source("sms", "conversation_open")
+_END: Final = lua.source("sms", "conversation_end")
+_PURGE: Final = lua.source("sms", "conversation_purge")
 
 # Volunteer commands, as a whole message (any case).
 END_COMMAND = "#end"

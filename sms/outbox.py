@@ -25,13 +25,14 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import redis
 import redis.asyncio as aioredis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
+from hotline import lua
 from hotline.config import SmsSettings
 from hotline.keys import Keys
 from sms.recipients import StoreNumber
@@ -45,34 +46,9 @@ JOB = "workers.sms.send_message"
 #: (bounds what a job lost from the queue would take with it).
 OPEN_BATCH_SECONDS = 60
 
-# KEYS: message hash, failed zset, [sid key]
-# ARGV: allowed sources (space-separated), attempt ('' = any), target, now, message id, ttl,
-#       then field, value pairs. Returns {1, previous state} or {0, current state or ''}.
-TRANSITION = """
-local current = redis.call('HGET', KEYS[1], 'state')
-if not current then return {0, ''} end
-if not string.find(' ' .. ARGV[1] .. ' ', ' ' .. current .. ' ', 1, true) then
-  return {0, current}
-end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then
-  return {0, current}
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] == 'failed' or ARGV[3] == 'undelivered' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-end
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6]) end
-return {1, current}
-"""
-
-
-# KEYS: open-batch pointer, the job's batch list; ARGV: the job's message id.
-# Closes the job's batch to further messages (if still open) and answers the list.
-TAKE_BATCH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return redis.call('LRANGE', KEYS[2], 0, -1)
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+TRANSITION: Final = lua.source("sms", "transition")
+TAKE_BATCH: Final = lua.source("sms", "take_batch")
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
+from typing import Final, cast
 
 import redis
 import redis.asyncio as aioredis
 
+from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
 from sms.outbox import Outbox, load_message_async
@@ -39,43 +40,10 @@ _CANDIDATES = 16
 _ROUNDS = 8
 SUBJECT = "request:"
 
-# KEYS: request hash, request index, candidate code keys. ARGV: request id, ttl, now (epoch),
-# fields JSON, then the candidates' codes. Returns the code taken, or nil if all are taken.
-_RECORD = """
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2]) then
-    local code = ARGV[i + 2]
-    redis.call('HSET', KEYS[1], 'reference', code)
-    for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[1], name, value) end
-    redis.call('EXPIRE', KEYS[1], ARGV[2])
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-    return code
-  end
-end
-return nil
-"""
-
-# KEYS: request hash, its code key. ARGV: request id, now. Returns 1 if it was open.
-_CLOSE = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-
-# KEYS: request hash, index. ARGV: id, cutoff, code key prefix. Removes a request created
-# before the cutoff (and frees its reference); returns 1 if removed.
-_PURGE = """
-local created = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if created and tonumber(created) >= tonumber(ARGV[2]) then return 0 end
-local code = redis.call('HGET', KEYS[1], 'reference')
-local held = code and ARGV[3] .. code
-if held and redis.call('GET', held) == ARGV[1] then redis.call('DEL', held) end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+_RECORD: Final = lua.source("sms", "request_record")
+_CLOSE: Final = lua.source("sms", "request_close")
+_PURGE: Final = lua.source("sms", "request_purge")
 
 
 class RequestState(StrEnum):

@@ -24,6 +24,7 @@ a worker is idle goes alone in its job; the ``_single`` figures measure that pat
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -32,10 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
 from rq import Queue, Retry, SimpleWorker
 
-from hotline.config import Settings, load_settings
+from hotline import redisconn
+from hotline.config import RedisSettings, Settings, load_settings
 from hotline.harness import RedisServer, spawn, stop_process
 from hotline.keys import Keys
 from sms.outbox import Outbox
@@ -69,15 +70,21 @@ def env_for(
 
 def enqueue(settings: Settings, count: int) -> None:
     """Queue ``count`` distinct messages."""
-    raw = redis.Redis.from_url(settings.redis.url)
-    raw.flushdb()
-    vault = VaultStandIn(raw, settings.secrets.hash_key)
-    queue = Queue(settings.sms.rq_queue, connection=raw)
+    asyncio.run(_enqueue(settings, count))
+
+
+async def _enqueue(settings: Settings, count: int) -> None:
+    rq = redisconn.connect_rq(settings.redis)
+    client = redisconn.connect(settings.redis)
+    rq.flushdb()
+    vault = VaultStandIn(client, settings.secrets.hash_key)
+    queue = Queue(settings.sms.rq_queue, connection=rq)
     outbox = Outbox(queue, Keys("hotline"), settings.sms, vault.store)
     for i in range(count):
-        outbox.enqueue(TO, FROM, BODY, idempotency_key=f"b{i}", kind="bench", language="en")
+        await outbox.enqueue(TO, FROM, BODY, idempotency_key=f"b{i}", kind="bench", language="en")
     log(f"{count} messages in {queue.count} job(s)")
-    raw.close()
+    await client.aclose()
+    rq.close()
 
 
 def run_workers(
@@ -114,19 +121,26 @@ def throughput(
 
 
 def provider_ms(standin: StandIn, count: int) -> float:
+    ms = asyncio.run(_provider_ms(standin, count))
+    log(f"bare provider call: {ms:.2f} ms")
+    return ms
+
+
+async def _provider_ms(standin: StandIn, count: int) -> float:
+    """Milliseconds a call, in a loop of ``TwilioProvider.send`` (the worker's provider)."""
     provider = TwilioProvider(standin.account_sid, standin.auth_token, standin.base_url)
-    provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
+    await provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
     start = time.perf_counter()
     for _ in range(count):
-        provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
+        await provider.send(TO, FROM, BODY, "http://127.0.0.1:9/cb")
     ms = (time.perf_counter() - start) * 1000 / count
-    log(f"bare provider call: {ms:.2f} ms")
+    await provider.close()
     return ms
 
 
 def rq_noop_ms(redis_url: str, count: int) -> float:
     """RQ's own time per job: a no-op job with our options, one in-process SimpleWorker."""
-    raw = redis.Redis.from_url(redis_url)
+    raw = redisconn.connect_rq(RedisSettings(url=redis_url))
     raw.flushdb()
     queue = Queue("noop", connection=raw)
     for _ in range(count):

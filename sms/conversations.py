@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, cast
 
-import redis
 import redis.asyncio as aioredis
 
 from acd import chat
@@ -146,7 +145,7 @@ class Conversations:
         index = await self._append(conv_id, now, "caller", "", message.body, "sms")
         logger.info("conversation %s: message from %s (%s)", conv_id, entry.pseudonym, message.sid)
         if new:
-            await self.outbox.enqueue_ref_async(
+            await self.outbox.enqueue_ref(
                 entry.ref,
                 self.settings.sms.from_number,
                 self.templates.render("message_received", entry.language),
@@ -178,7 +177,7 @@ class Conversations:
         conv_id, _ = await self._open_for(caller_ref, pseudonym, language, now)
         summary = ", ".join(f"{name}={value}" for name, value in sorted(context.items()))
         await self._append(conv_id, now, "system", "", f"from a call: {summary}", "voice")
-        await self.outbox.enqueue_ref_async(
+        await self.outbox.enqueue_ref(
             caller_ref,
             self.settings.sms.from_number,
             self.templates.render("switched_to_text", language),
@@ -288,7 +287,7 @@ class Conversations:
         now = self.clock()
         index = await self._append(conversation_id, now, "agent", agent_id, text, via)
         body = redact_numbers(text, self.settings.privacy.default_region)
-        message_id = await self.outbox.enqueue_ref_async(
+        message_id = await self.outbox.enqueue_ref(
             await self._caller_ref(conversation_id),
             self.settings.sms.from_number,
             body,
@@ -423,7 +422,7 @@ class Conversations:
         raw = await self.redis.lindex(self.keys.conversation_messages(conversation_id), index)
         message = ChatMessage(**json.loads(cast(str, raw)))
         await self.redis.set(self.keys.relay_current(agent_id), conversation_id, ex=self.ttl)
-        await self.outbox.enqueue_async(
+        await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
             f"[{conversation.pseudonym}] {message.body}",
@@ -434,7 +433,7 @@ class Conversations:
 
     async def _to_volunteer(self, agent_id: str, template: str, key: str, **values: str) -> None:
         volunteer = self.relay.by_agent[agent_id]
-        await self.outbox.enqueue_async(
+        await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
             self.templates.render(template, volunteer.language, **values),
@@ -465,11 +464,12 @@ class Conversations:
         return cast(str, ref)
 
 
-def purge_conversations(client: redis.Redis, keys: Keys, cutoff: float) -> int:
+async def purge_conversations(client: aioredis.Redis, keys: Keys, cutoff: float) -> int:
     """Remove conversations last active before ``cutoff`` (epoch seconds), their messages and
     chat tasks; how many were removed. ``client`` decodes responses."""
     script = client.register_script(_PURGE)
-    stale = cast(list[str], client.zrangebyscore(keys.conversation_index, "-inf", f"({cutoff}"))
+    index = keys.conversation_index
+    stale = cast(list[str], await client.zrangebyscore(index, "-inf", f"({cutoff}"))
     purged = 0
     prefix = keys.open_conversation("")
     for conversation_id in stale:
@@ -478,8 +478,8 @@ def purge_conversations(client: redis.Redis, keys: Keys, cutoff: float) -> int:
             keys.conversation_messages(conversation_id),
             keys.conversation_index,
         ]
-        if script(keys=conv_keys, args=[conversation_id, cutoff, prefix]):
-            chat.drop(client, keys, conversation_id)
+        if await script(keys=conv_keys, args=[conversation_id, cutoff, prefix]):
+            await chat.drop(client, keys, conversation_id)
             purged += 1
     return purged
 

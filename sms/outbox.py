@@ -131,44 +131,32 @@ class Transition:
         return cls(script_keys, [allowed, attempt, target, stamp, message_id, ttl, *pairs])
 
 
-def apply(client: redis.Redis, transition: Transition) -> bool:
+async def apply(client: aioredis.Redis, transition: Transition) -> bool:
     """Run ``transition`` against Redis; True if the state changed."""
-    done, _ = client.register_script(TRANSITION)(keys=transition.keys, args=transition.args)
-    return bool(done)
-
-
-async def apply_async(client: aioredis.Redis, transition: Transition) -> bool:
-    """``apply`` for the asyncio client."""
     script = client.register_script(TRANSITION)
     result = await script(keys=transition.keys, args=transition.args)
     return bool(result[0])
 
 
-def take_batch(client: redis.Redis, keys: Keys, message_id: str) -> list[str]:
+async def take_batch(client: aioredis.Redis, keys: Keys, message_id: str) -> list[str]:
     """The other messages the job of ``message_id`` carries; none can join them after this."""
     script = client.register_script(TAKE_BATCH)
-    ids = script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
-    return [_text(other) for other in ids]
+    ids = await script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
+    return [str(other) for other in ids]
 
 
-def load_message(client: redis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
+async def load_message(client: aioredis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
     """The record of ``message_id``, or None if there is none (or it expired)."""
-    raw: dict[str, str] = client.hgetall(keys.sms_message(message_id))  # type: ignore[assignment]
-    return MessageRecord.from_hash(raw) if raw else None
-
-
-async def load_message_async(
-    client: aioredis.Redis, keys: Keys, message_id: str
-) -> MessageRecord | None:
-    """``load_message`` for the asyncio client."""
     raw = cast(dict[str, str], await client.hgetall(keys.sms_message(message_id)))
     return MessageRecord.from_hash(raw) if raw else None
 
 
-def failed_messages(client: redis.Redis, keys: Keys, limit: int = 100) -> list[MessageRecord]:
+async def failed_messages(
+    client: aioredis.Redis, keys: Keys, limit: int = 100
+) -> list[MessageRecord]:
     """The most recent failed or undelivered messages, newest first."""
-    ids: list[str] = client.zrevrange(keys.sms_failed, 0, limit - 1)  # type: ignore[assignment]
-    records = (load_message(client, keys, message_id) for message_id in ids)
+    ids = cast(list[str], await client.zrevrange(keys.sms_failed, 0, limit - 1))
+    records = [await load_message(client, keys, message_id) for message_id in ids]
     return [record for record in records if record is not None]
 
 
@@ -205,12 +193,12 @@ class Outbox:
         self.settings = settings
         self.store_number = store_number
 
-    def enqueue(
+    async def enqueue(
         self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
     ) -> str:
         """Queue ``body`` for ``to`` (E.164; stored in the vault, kept here as its ref)."""
-        return self.enqueue_ref(
-            self.store_number(to, language),
+        return await self.enqueue_ref(
+            await self.store_number(to, language),
             from_,
             body,
             idempotency_key=idempotency_key,
@@ -218,7 +206,7 @@ class Outbox:
             language=language,
         )
 
-    def enqueue_ref(
+    async def enqueue_ref(
         self,
         to_ref: str,
         from_: str,
@@ -230,12 +218,8 @@ class Outbox:
         subject: str = "",
     ) -> str:
         """Queue ``body`` for the recipient whose vault ref is ``to_ref``; the message id (the
-        first one's if ``idempotency_key`` was used before)."""
-        conn: redis.Redis = self.queue.connection
-        idem = self.keys.sms_idempotency(idempotency_key)
-        existing = conn.get(idem)
-        if existing is not None:
-            return _text(existing)
+        first one's if ``idempotency_key`` was used before). RQ is synchronous: the transaction
+        runs on a thread."""
         message_id = uuid.uuid4().hex
         record: dict[Any, str | int | float] = {
             "id": message_id,
@@ -249,6 +233,17 @@ class Outbox:
             "created_at": time.time(),
             "subject": subject,
         }
+        queued = await asyncio.to_thread(self._queue, idempotency_key, record)
+        if queued == message_id:
+            logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
+        return queued
+
+    def _queue(self, idempotency_key: str, record: Mapping[Any, str | int | float]) -> str:
+        """Store ``record`` with its idempotency key and its place in a job, in one transaction;
+        the id of the message stored under the key (``record``'s unless one was already)."""
+        conn: redis.Redis = self.queue.connection
+        idem = self.keys.sms_idempotency(idempotency_key)
+        message_id = str(record["id"])
         ttl = self.settings.retention_seconds
         with conn.pipeline() as pipe:
             while True:
@@ -260,7 +255,7 @@ class Outbox:
                     head = self._open_batch(pipe)
                     pipe.multi()
                     pipe.set(idem, message_id, ex=ttl)
-                    pipe.hset(self.keys.sms_message(message_id), mapping=record)
+                    pipe.hset(self.keys.sms_message(message_id), mapping=dict(record))
                     pipe.expire(self.keys.sms_message(message_id), ttl)
                     if head is None:
                         self._new_job(message_id, pipe)
@@ -268,11 +263,9 @@ class Outbox:
                         pipe.rpush(self.keys.sms_batch(head), message_id)
                         pipe.expire(self.keys.sms_batch(head), ttl)
                     pipe.execute()
-                    break
+                    return message_id
                 except redis.WatchError:
                     continue
-        logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
-        return message_id
 
     def _open_batch(self, pipe: Pipeline) -> str | None:
         """The message whose queued job can take one more message, if any (read under WATCH)."""
@@ -306,43 +299,6 @@ class Outbox:
             result_ttl=0,
             retry=retry,
             pipeline=pipe,
-        )
-
-    async def enqueue_async(
-        self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
-    ) -> str:
-        """``enqueue`` off the event loop (RQ and the vault are synchronous)."""
-        return await asyncio.to_thread(
-            self.enqueue,
-            to,
-            from_,
-            body,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            language=language,
-        )
-
-    async def enqueue_ref_async(
-        self,
-        to_ref: str,
-        from_: str,
-        body: str,
-        *,
-        idempotency_key: str,
-        kind: str,
-        language: str,
-        subject: str = "",
-    ) -> str:
-        """``enqueue_ref`` off the event loop."""
-        return await asyncio.to_thread(
-            self.enqueue_ref,
-            to_ref,
-            from_,
-            body,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            language=language,
-            subject=subject,
         )
 
 

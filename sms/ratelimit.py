@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-import redis
+import redis.asyncio as aioredis
 
 from hotline import lua
 
@@ -21,12 +21,12 @@ TAKE: Final = lua.source("sms", "token_bucket")
 class TokenBucket:
     """``rate`` segments per second with bursts of up to ``burst`` segments, per bucket key."""
 
-    def __init__(self, client: redis.Redis, rate: float, burst: int) -> None:
+    def __init__(self, client: aioredis.Redis, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self._take = client.register_script(TAKE)
 
-    def take(self, key: str, segments: int) -> float:
+    async def take(self, key: str, segments: int) -> float:
         """Reserve ``segments`` from the bucket at ``key``; seconds to wait before sending."""
-        micros = self._take(keys=[key], args=[self.rate, self.burst, segments])
+        micros = await self._take(keys=[key], args=[self.rate, self.burst, segments])
         return int(micros) / 1_000_000

@@ -21,13 +21,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final, cast
 
-import redis
 import redis.asyncio as aioredis
 
 from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
-from sms.outbox import Outbox, load_message_async
+from sms.outbox import Outbox, load_message
 from sms.redact import redact_numbers
 from sms.state import MessageState
 from sms.templates import Templates
@@ -124,7 +123,7 @@ class RequestDesk:
         ttl = self.settings.sms.retention_seconds
         code = await self._reserve(request_id, ttl, now, fields)
         body = self.templates.render("request_recorded", language, reference=code)
-        message_id = await self.outbox.enqueue_ref_async(
+        message_id = await self.outbox.enqueue_ref(
             caller_ref,
             self.settings.sms.from_number,
             body,
@@ -148,7 +147,7 @@ class RequestDesk:
             return None
         message = None
         if raw.get("message_id"):
-            message = await load_message_async(self.redis, self.keys, raw["message_id"])
+            message = await load_message(self.redis, self.keys, raw["message_id"])
         return Request(
             id=raw["id"],
             kind=raw["kind"],
@@ -175,7 +174,7 @@ class RequestDesk:
         ids = cast(list[str], await self.redis.zrevrange(self.keys.sms_failed, 0, -1))
         found: list[Request] = []
         for message_id in ids:
-            message = await load_message_async(self.redis, self.keys, message_id)
+            message = await load_message(self.redis, self.keys, message_id)
             if message is None or not message.subject.startswith(SUBJECT):
                 continue
             request = await self.get(message.subject.removeprefix(SUBJECT))
@@ -206,12 +205,13 @@ class RequestDesk:
         raise RequestError("no-free-reference", f"{_ROUNDS * _CANDIDATES} references all taken")
 
 
-def purge_requests(client: redis.Redis, keys: Keys, cutoff: float) -> int:
+async def purge_requests(client: aioredis.Redis, keys: Keys, cutoff: float) -> int:
     """Remove requests created before ``cutoff`` (epoch seconds); how many were removed."""
     script = client.register_script(_PURGE)
-    stale = cast(list[str], client.zrangebyscore(keys.request_index, "-inf", f"({cutoff}"))
+    stale = cast(list[str], await client.zrangebyscore(keys.request_index, "-inf", f"({cutoff}"))
     prefix = keys.request_code("")
-    return sum(
-        int(script(keys=[keys.request(rid), keys.request_index], args=[rid, cutoff, prefix]))
-        for rid in stale
-    )
+    purged = 0
+    for rid in stale:
+        request_keys = [keys.request(rid), keys.request_index]
+        purged += int(await script(keys=request_keys, args=[rid, cutoff, prefix]))
+    return purged

@@ -9,7 +9,9 @@ A message gets its own RQ job, unless the last job queued has not been started b
 messages a job. A job closes its batch when it starts (``take_batch``, atomic with the joins),
 so a message either joins a job that will read it or gets its own. Idle workers start each job
 at once and every message goes alone; under a backlog the jobs fill up and RQ's own cost per job
-(~25 Redis round trips) is shared.
+(~25 Redis round trips) is shared. A job that starts with room left also takes the send jobs
+waiting right behind it in the queue (``claim_ready``: each job's id and hash go, its messages
+join the batch list, in one script), so one-message jobs that queued up share that cost too.
 
 Every state change goes through one Lua script that checks the state machine (``sms.state``)
 and, when given, the attempt token of the worker that owns the send.
@@ -31,6 +33,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.client import Pipeline
 from rq import Queue, Retry
+from rq.job import Job
 
 from hotline import lua
 from hotline.config import SmsSettings
@@ -49,6 +52,7 @@ OPEN_BATCH_SECONDS = 60
 #: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
 TRANSITION: Final = lua.source("sms", "transition")
 TAKE_BATCH: Final = lua.source("sms", "take_batch")
+CLAIM_READY: Final = lua.source("sms", "claim_ready")
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,33 @@ async def take_batch(client: aioredis.Redis, keys: Keys, message_id: str) -> lis
     """The other messages the job of ``message_id`` carries; none can join them after this."""
     script = client.register_script(TAKE_BATCH)
     ids = await script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
+    return [str(other) for other in ids]
+
+
+async def claim_ready(
+    client: aioredis.Redis,
+    keys: Keys,
+    queue: Queue,
+    message_id: str,
+    *,
+    jobs: int,
+    settings: SmsSettings,
+) -> list[str]:
+    """Take up to ``jobs`` send jobs waiting at the head of ``queue`` (those that never failed,
+    with the messages batched behind them) into the batch of ``message_id``'s job, atomically;
+    their messages."""
+    script = client.register_script(CLAIM_READY)
+    ids = await script(
+        keys=[queue.key, keys.sms_batch(message_id), keys.sms_open_batch],
+        args=[
+            Job.redis_job_namespace_prefix,
+            job_id(""),
+            jobs,
+            settings.max_retries,
+            keys.sms_batch(""),
+            settings.retention_seconds,
+        ],
+    )
     return [str(other) for other in ids]
 
 

@@ -17,10 +17,12 @@ the write, or the answer never came) asks the provider whether the message went 
 sid if so, and only otherwise takes the message over with a new token and sends it.
 
 Batches: a job also sends the messages queued behind it while it waited for a worker (its batch
-list, see ``sms.outbox``), so a backlog pays RQ's per-job cost once per batch. Each goes through
-the same claim, so whichever job runs it, it is sent once. The list is read when the job starts
-and deleted only after every message in it was sent, failed or handed to its own job: if the
-worker dies mid-batch, RQ retries the abandoned job and it goes through the list again.
+list), and those of the send jobs waiting right behind it in the queue, which it takes over when
+it starts (``claim_ready``, see ``sms.outbox``), so a backlog pays RQ's per-job cost once per
+batch. Each goes through the same claim, so whichever job runs it, it is sent once. The list is
+read when the job starts and deleted only after every message in it was sent, failed or handed
+to its own job: if the worker dies mid-batch, RQ retries the abandoned job and it goes through
+the list again.
 Messages are taken for one provider timeout at most; the rest get their own jobs.
 
 Retries: the job's own message raises retryable provider errors, and RQ retries the job with the
@@ -43,9 +45,10 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.client import PubSubWorkerThread
 from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -60,6 +63,7 @@ from sms.outbox import (
     Transition,
     apply,
     backoff_intervals,
+    claim_ready,
     job_id,
     job_timeout,
     load_message,
@@ -204,6 +208,14 @@ class SmsWorker(SimpleWorker):
         self.deps = deps
         self.loop = loop
 
+    def unsubscribe(self) -> None:
+        """RQ's, with the listener told to stop before the UNSUBSCRIBE it is waiting for: in
+        the other order it may take that answer, then wait 60 s for the next message."""
+        listener = cast(PubSubWorkerThread | None, self.pubsub_thread)
+        if listener is not None:
+            listener.stop(timeout=0)
+        super().unsubscribe()  # type: ignore[no-untyped-call]
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         token = _current.set(self)
         try:
@@ -238,6 +250,11 @@ class Batch:
         raised again once the others are handed on)."""
         d = self.deps
         others = await take_batch(d.redis, d.keys, message_id)
+        room = d.settings.batch_max - 1 - len(others)
+        if room > 0:
+            others += await claim_ready(
+                d.redis, d.keys, d.queue, message_id, jobs=room, settings=d.settings
+            )
         deadline = time.monotonic() + d.settings.provider_timeout
         sender = Sender(d)
         wait: float | None = None

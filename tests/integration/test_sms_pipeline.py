@@ -24,7 +24,14 @@ from rq import Queue
 from hotline.config import Settings, load_settings
 from hotline.harness import _die_with_parent
 from hotline.keys import Keys
-from sms.outbox import MessageRecord, Outbox, failed_messages, load_message, take_batch
+from sms.outbox import (
+    MessageRecord,
+    Outbox,
+    claim_ready,
+    failed_messages,
+    load_message,
+    take_batch,
+)
 from sms.recipients import sender_key, store_in
 from sms.state import MessageState
 from tests.twilio_standin import StandIn
@@ -421,6 +428,61 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
     pipeline.clock = lambda: time.time() + 60
     records = pipeline.work(*ids)
+    assert {r.state for r in records} == {MessageState.SENT}
+    assert sorted(m["body"] for m in standin.messages) == [f"m{i}" for i in range(5)]
+    assert [r.sid for r in records] == [m["sid"] for m in standin.messages]
+    assert standin.create_requests == 5
+
+
+# -- claims: one-message jobs queued up behind a starting job go with it ------------------
+
+
+def test_a_starting_job_claims_the_fresh_send_jobs_behind_it(
+    redis_url: str, standin: StandIn
+) -> None:
+    settings = load_settings(None, env=sms_env(redis_url, standin, batch_max="1"))
+    with pipeline_for(settings) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(4)]
+        behind = pipeline.send(body="behind")
+        keys, queue = pipeline.keys, pipeline.queue
+        pipeline.client.rpush(keys.sms_batch(ids[2]), behind)  # as if it had joined that job
+        pipeline.client.set(keys.sms_open_batch, ids[2])
+        retried = ids[3]  # a job that failed once keeps its own job and its retry count
+        pipeline.client.hset(f"rq:job:sms-{retried}", "retries_left", 1)
+        claim = claim_ready(
+            pipeline.runtime.redis, keys, queue, "x", jobs=10, settings=settings.sms
+        )
+        assert pipeline.run(claim) == [ids[0], ids[1], ids[2], behind]
+        assert pipeline.client.lrange(keys.sms_batch("x"), 0, -1) == [*ids[:3], behind]
+        assert queue.get_job_ids() == [f"sms-{retried}", f"sms-{behind}"]
+        assert not pipeline.client.exists(*(f"rq:job:sms-{m}" for m in ids[:3]))
+        assert not pipeline.client.exists(keys.sms_open_batch, keys.sms_batch(ids[2]))
+
+
+def test_worker_killed_after_claiming_jobs_loses_nothing_and_sends_nothing_twice(
+    redis_url: str, standin: StandIn, tmp_path: Path
+) -> None:
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(30)  # the third send is accepted, its answer never arrives
+    single = load_settings(None, env=sms_env(redis_url, standin, batch_max="1"))
+    with pipeline_for(single) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(5)]
+        assert pipeline.queue.count == 5
+        # The worker carries up to 50 a job: the first job it starts claims the other four.
+        worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+        try:
+            standin.wait_for_messages(3, timeout=8)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        states = [pipeline.record(m).state for m in ids]
+        sent, sending, queued = MessageState.SENT, MessageState.SENDING, MessageState.QUEUED
+        assert states == [sent, sent, sending, queued, queued]
+        assert pipeline.queue.count == 0
+        pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
+        pipeline.clock = lambda: time.time() + 60
+        records = pipeline.work(*ids)
     assert {r.state for r in records} == {MessageState.SENT}
     assert sorted(m["body"] for m in standin.messages) == [f"m{i}" for i in range(5)]
     assert [r.sid for r in records] == [m["sid"] for m in standin.messages]

@@ -14,18 +14,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final, cast
 
-import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
+from hotline import lua
 from hotline.keys import Keys
 
-SCRIPT: Final = (Path(__file__).parent / "lua" / "chat.lua").read_text()
+SCRIPT: Final = lua.source("acd", "chat")
 
 
 class ChatState(StrEnum):
@@ -110,11 +109,12 @@ class ChatRouter:
         return cast(dict[str, Any], json.loads(raw))
 
 
-def drop(client: redis.Redis, keys: Keys, conversation_id: str) -> None:
-    """Forget a conversation's task and free its slot, from synchronous code (retention)."""
+async def drop(client: aioredis.Redis, keys: Keys, conversation_id: str) -> None:
+    """Forget a conversation's task and free its slot (retention)."""
     script = client.register_script(SCRIPT)
+    args: list[str | int] = [0, json.dumps({"op": "drop", "conv": conversation_id}), "{}"]
     try:
-        script(keys=[keys.acd], args=[0, json.dumps({"op": "drop", "conv": conversation_id}), "{}"])
+        await script(keys=[keys.acd], args=args)
     except ResponseError as exc:
         raise _error(exc) from None
 

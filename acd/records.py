@@ -22,11 +22,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 
+from hotline import lua
 from hotline.keys import Keys
 
 
@@ -171,7 +171,7 @@ def delete(kind: RecordKind, record_id: str) -> Write:
 
 
 #: Lua applying encoded writes (``Records.encode``); the store's scripts include it too.
-SAVE_RECORDS: Final = (Path(__file__).parent / "lua" / "records.lua").read_text()
+SAVE_RECORDS: Final = lua.source("acd", "records")
 
 
 class Records:

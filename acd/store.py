@@ -14,7 +14,6 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
@@ -48,9 +47,9 @@ from acd.routing import (
     estimated_wait,
 )
 from acd.stats import QueueStats, from_snapshot
+from hotline import lua
 from hotline.keys import Keys
 
-LUA_DIR: Final = Path(__file__).parent / "lua"
 _SCRIPTS: Final = (
     "accept",
     "abandon",
@@ -78,8 +77,8 @@ def script_source(name: str) -> str:
         f"['{state.value}|{event.value}'] = '{target.value}'"
         for (state, event), target in TRANSITIONS.items()
     )
-    common = (LUA_DIR / "common.lua").read_text().replace("__TRANSITIONS__", "{" + table + "}")
-    return "\n".join((SAVE_RECORDS, common, (LUA_DIR / f"{name}.lua").read_text()))
+    common = lua.source("acd", "common").replace("__TRANSITIONS__", "{" + table + "}")
+    return "\n".join((SAVE_RECORDS, common, lua.source("acd", name)))
 
 
 def _ms(now: float) -> str:

@@ -75,6 +75,8 @@ class HotlineApp:
         ari = settings.ari
         password = settings.secrets.ari_password
         self.redis = redisconn.connect(settings.redis)
+        #: RQ's synchronous client, for queueing outbound SMS.
+        self.rq_redis = redisconn.connect_rq(settings.redis)
         self.ari = AriClient(ari.url, ari.username, password, timeout=ari.connect_timeout)
         self.stream = AriEventStream(ari.url, ari.username, password, ari.app)
         self.dispatcher: ChannelDispatcher[CallEvent] = ChannelDispatcher(
@@ -123,7 +125,13 @@ class HotlineApp:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
-        self.sms = SmsGateway(settings, redis_client=self.redis, vault=self.vault, agents=agents)
+        self.sms = SmsGateway(
+            settings,
+            redis_client=self.redis,
+            rq_client=self.rq_redis,
+            vault=self.vault,
+            agents=agents,
+        )
         self.acd.requests = self.sms.requests
         self.acd.texts = self.sms.conversations
         self.ivr.texts = self.sms.conversations
@@ -174,12 +182,12 @@ class HotlineApp:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.acd.close()
-        self.sms.close()
         await self._web.cleanup()
         await self.dispatcher.close()
         await self.stream.close()
         await self.ari.close()
         await self.redis.aclose()
+        self.rq_redis.close()
 
     async def health(self) -> dict[str, bool]:
         """Whether the app's dependencies answer: ARI's event stream and Redis."""

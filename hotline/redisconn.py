@@ -2,18 +2,31 @@
 
 Under load, callers wait for a free connection instead of failing ("Too many connections"),
 and a dropped connection or a Redis restart is retried with jittered backoff before an error
-reaches the call.
+reaches the call. :func:`connect` builds the asyncio client everything runs on;
+:func:`connect_rq` the synchronous one RQ needs (bytes, not strings), with the same policy.
+Each process builds them once at startup and passes them in.
 """
 
 from __future__ import annotations
 
+import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from hotline.config import RedisSettings
+
+#: Seconds a caller waits for a free connection of the pool.
+POOL_TIMEOUT = 10
+_RETRIES = 5
+_RETRY_ON = [RedisConnectionError, RedisTimeoutError]
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
 
 
 def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redis:
@@ -21,9 +34,21 @@ def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redi
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
         max_connections=max_connections,
-        timeout=10,
+        timeout=POOL_TIMEOUT,
         decode_responses=True,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry=AsyncRetry(_backoff(), retries=_RETRIES),
+        retry_on_error=_RETRY_ON,
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def connect_rq(settings: RedisSettings, max_connections: int = 8) -> redis.Redis:
+    """The synchronous client RQ needs (responses as bytes), for queues and workers."""
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=max_connections,
+        timeout=POOL_TIMEOUT,
+        retry=Retry(_backoff(), retries=_RETRIES),
+        retry_on_error=_RETRY_ON,
+    )
+    return redis.Redis.from_pool(pool)

@@ -25,14 +25,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Final, cast
 
-import redis
 import redis.asyncio as aioredis
 
 from acd import chat
 from acd.chat import Assignment, ChatRouter
 from acd.model import AcdError
+from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import InvalidNumber, Vault
@@ -47,38 +47,10 @@ logger = logging.getLogger(__name__)
 
 SUBJECT = "conversation:"
 
-# KEYS: open pointer, new conversation hash, index. ARGV: new id, ttl, now, fields JSON.
-# Returns {id, 1} for a new conversation, {id, 0} for the open one.
-_OPEN = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return {redis.call('GET', KEYS[1]), 0}
-end
-for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[2], name, value) end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return {ARGV[1], 1}
-"""
-
-# KEYS: conversation hash, open pointer of its caller. ARGV: id, now. Returns 1 if it was open.
-_END = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-# KEYS: conversation hash, messages, index. ARGV: id, cutoff, open pointer prefix.
-# Removes a conversation last active before the cutoff; returns 1 if removed.
-_PURGE = """
-local seen = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if seen and tonumber(seen) >= tonumber(ARGV[2]) then return 0 end
-local ref = redis.call('HGET', KEYS[1], 'caller_ref')
-if ref and redis.call('GET', ARGV[3] .. ref) == ARGV[1] then redis.call('DEL', ARGV[3] .. ref) end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+_OPEN: Final = lua.source("sms", "conversation_open")
+_END: Final = lua.source("sms", "conversation_end")
+_PURGE: Final = lua.source("sms", "conversation_purge")
 
 # Volunteer commands, as a whole message (any case).
 END_COMMAND = "#end"
@@ -173,7 +145,7 @@ class Conversations:
         index = await self._append(conv_id, now, "caller", "", message.body, "sms")
         logger.info("conversation %s: message from %s (%s)", conv_id, entry.pseudonym, message.sid)
         if new:
-            await self.outbox.enqueue_ref_async(
+            await self.outbox.enqueue_ref(
                 entry.ref,
                 self.settings.sms.from_number,
                 self.templates.render("message_received", entry.language),
@@ -205,7 +177,7 @@ class Conversations:
         conv_id, _ = await self._open_for(caller_ref, pseudonym, language, now)
         summary = ", ".join(f"{name}={value}" for name, value in sorted(context.items()))
         await self._append(conv_id, now, "system", "", f"from a call: {summary}", "voice")
-        await self.outbox.enqueue_ref_async(
+        await self.outbox.enqueue_ref(
             caller_ref,
             self.settings.sms.from_number,
             self.templates.render("switched_to_text", language),
@@ -315,7 +287,7 @@ class Conversations:
         now = self.clock()
         index = await self._append(conversation_id, now, "agent", agent_id, text, via)
         body = redact_numbers(text, self.settings.privacy.default_region)
-        message_id = await self.outbox.enqueue_ref_async(
+        message_id = await self.outbox.enqueue_ref(
             await self._caller_ref(conversation_id),
             self.settings.sms.from_number,
             body,
@@ -450,7 +422,7 @@ class Conversations:
         raw = await self.redis.lindex(self.keys.conversation_messages(conversation_id), index)
         message = ChatMessage(**json.loads(cast(str, raw)))
         await self.redis.set(self.keys.relay_current(agent_id), conversation_id, ex=self.ttl)
-        await self.outbox.enqueue_async(
+        await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
             f"[{conversation.pseudonym}] {message.body}",
@@ -461,7 +433,7 @@ class Conversations:
 
     async def _to_volunteer(self, agent_id: str, template: str, key: str, **values: str) -> None:
         volunteer = self.relay.by_agent[agent_id]
-        await self.outbox.enqueue_async(
+        await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
             self.templates.render(template, volunteer.language, **values),
@@ -492,11 +464,12 @@ class Conversations:
         return cast(str, ref)
 
 
-def purge_conversations(client: redis.Redis, keys: Keys, cutoff: float) -> int:
+async def purge_conversations(client: aioredis.Redis, keys: Keys, cutoff: float) -> int:
     """Remove conversations last active before ``cutoff`` (epoch seconds), their messages and
     chat tasks; how many were removed. ``client`` decodes responses."""
     script = client.register_script(_PURGE)
-    stale = cast(list[str], client.zrangebyscore(keys.conversation_index, "-inf", f"({cutoff}"))
+    index = keys.conversation_index
+    stale = cast(list[str], await client.zrangebyscore(index, "-inf", f"({cutoff}"))
     purged = 0
     prefix = keys.open_conversation("")
     for conversation_id in stale:
@@ -505,8 +478,8 @@ def purge_conversations(client: redis.Redis, keys: Keys, cutoff: float) -> int:
             keys.conversation_messages(conversation_id),
             keys.conversation_index,
         ]
-        if script(keys=conv_keys, args=[conversation_id, cutoff, prefix]):
-            chat.drop(client, keys, conversation_id)
+        if await script(keys=conv_keys, args=[conversation_id, cutoff, prefix]):
+            await chat.drop(client, keys, conversation_id)
             purged += 1
     return purged
 

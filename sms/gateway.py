@@ -23,21 +23,23 @@ from sms.conversations import Conversations
 from sms.http import sms_routes
 from sms.inbound import InboundDesk
 from sms.outbox import Outbox
+from sms.recipients import store_in
 from sms.relay import RelayBook, load_relay
 from sms.requests import RequestDesk
 from sms.sip_provider import SipInbound
-from sms.syncvault import SyncVault
 from sms.templates import load_templates
 
 
 class SmsGateway:
-    """Everything the app needs for SMS; :meth:`close` on the way out."""
+    """Everything the app needs for SMS, on the app's clients: the asyncio Redis client and
+    RQ's synchronous one (``hotline.redisconn``), and the number vault."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         redis_client: aioredis.Redis,
+        rq_client: redis.Redis,
         vault: Vault,
         agents: Mapping[str, AgentProfile],
         clock: Callable[[], float] = time.time,
@@ -45,13 +47,8 @@ class SmsGateway:
         keys = Keys(settings.redis.prefix)
         self.settings = settings
         self.redis = redis_client
-        self._rq = redis.Redis.from_url(settings.redis.url)
-        self._vault = SyncVault(settings)
         self.outbox = Outbox(
-            Queue(settings.sms.rq_queue, connection=self._rq),
-            keys,
-            settings.sms,
-            self._vault.store,
+            Queue(settings.sms.rq_queue, connection=rq_client), keys, settings.sms, store_in(vault)
         )
         self.templates = load_templates(languages=settings.ivr.languages)
         self.requests = RequestDesk(redis_client, keys, self.outbox, self.templates, settings)
@@ -89,8 +86,3 @@ class SmsGateway:
             return None
         desk = InboundDesk(self.redis, self.settings, self.conversations.on_inbound)
         return SipInbound(self.settings, ari, desk)
-
-    def close(self) -> None:
-        """Stop the outbox's vault loop and close its Redis client."""
-        self._vault.close()
-        self._rq.close()

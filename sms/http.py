@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from hotline.config import Settings
 from hotline.keys import Keys
 from sms.inbound import InboundDesk, InboundHandler
-from sms.outbox import Transition, apply_async
+from sms.outbox import Transition, apply
 from sms.state import PROVIDER_STATUS
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class _Webhooks:
         transition = Transition.build(
             self.keys, message_id, target, ttl=self.ttl, sid=sid, fields=fields, now=self.clock()
         )
-        moved = await apply_async(self.redis, transition)
+        moved = await apply(self.redis, transition)
         await self.redis.set(seen, "1", ex=self.ttl)
         logger.info("sms %s: status %s from %s (%s)", message_id, status, sid, moved)
         return web.Response(status=200)

@@ -8,9 +8,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import redis.asyncio as aioredis
 
+from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
 from hotline.privacy import number_token
@@ -20,16 +22,8 @@ from sms.redact import redact_numbers
 
 logger = logging.getLogger(__name__)
 
-# KEYS: seen marker, conversation list; ARGV: content JSON, ttl.
-# Stores a new inbound message once; returns 'new', or the marker ('stored' or 'handled').
-RECORD_INBOUND = """
-local seen = redis.call('GET', KEYS[1])
-if seen then return seen end
-redis.call('SET', KEYS[1], 'stored', 'EX', ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return 'new'
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+RECORD_INBOUND: Final = lua.source("sms", "inbound_record")
 
 
 @dataclass(frozen=True)

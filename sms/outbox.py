@@ -9,7 +9,9 @@ A message gets its own RQ job, unless the last job queued has not been started b
 messages a job. A job closes its batch when it starts (``take_batch``, atomic with the joins),
 so a message either joins a job that will read it or gets its own. Idle workers start each job
 at once and every message goes alone; under a backlog the jobs fill up and RQ's own cost per job
-(~25 Redis round trips) is shared.
+(~25 Redis round trips) is shared. A job that starts with room left also takes the send jobs
+waiting right behind it in the queue (``claim_ready``: each job's id and hash go, its messages
+join the batch list, in one script), so one-message jobs that queued up share that cost too.
 
 Every state change goes through one Lua script that checks the state machine (``sms.state``)
 and, when given, the attempt token of the worker that owns the send.
@@ -25,13 +27,15 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import redis
 import redis.asyncio as aioredis
 from redis.client import Pipeline
 from rq import Queue, Retry
+from rq.job import Job
 
+from hotline import lua
 from hotline.config import SmsSettings
 from hotline.keys import Keys
 from sms.recipients import StoreNumber
@@ -45,34 +49,10 @@ JOB = "workers.sms.send_message"
 #: (bounds what a job lost from the queue would take with it).
 OPEN_BATCH_SECONDS = 60
 
-# KEYS: message hash, failed zset, [sid key]
-# ARGV: allowed sources (space-separated), attempt ('' = any), target, now, message id, ttl,
-#       then field, value pairs. Returns {1, previous state} or {0, current state or ''}.
-TRANSITION = """
-local current = redis.call('HGET', KEYS[1], 'state')
-if not current then return {0, ''} end
-if not string.find(' ' .. ARGV[1] .. ' ', ' ' .. current .. ' ', 1, true) then
-  return {0, current}
-end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then
-  return {0, current}
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] == 'failed' or ARGV[3] == 'undelivered' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-end
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6]) end
-return {1, current}
-"""
-
-
-# KEYS: open-batch pointer, the job's batch list; ARGV: the job's message id.
-# Closes the job's batch to further messages (if still open) and answers the list.
-TAKE_BATCH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return redis.call('LRANGE', KEYS[2], 0, -1)
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+TRANSITION: Final = lua.source("sms", "transition")
+TAKE_BATCH: Final = lua.source("sms", "take_batch")
+CLAIM_READY: Final = lua.source("sms", "claim_ready")
 
 
 @dataclass(frozen=True)
@@ -155,44 +135,59 @@ class Transition:
         return cls(script_keys, [allowed, attempt, target, stamp, message_id, ttl, *pairs])
 
 
-def apply(client: redis.Redis, transition: Transition) -> bool:
+async def apply(client: aioredis.Redis, transition: Transition) -> bool:
     """Run ``transition`` against Redis; True if the state changed."""
-    done, _ = client.register_script(TRANSITION)(keys=transition.keys, args=transition.args)
-    return bool(done)
-
-
-async def apply_async(client: aioredis.Redis, transition: Transition) -> bool:
-    """``apply`` for the asyncio client."""
     script = client.register_script(TRANSITION)
     result = await script(keys=transition.keys, args=transition.args)
     return bool(result[0])
 
 
-def take_batch(client: redis.Redis, keys: Keys, message_id: str) -> list[str]:
+async def take_batch(client: aioredis.Redis, keys: Keys, message_id: str) -> list[str]:
     """The other messages the job of ``message_id`` carries; none can join them after this."""
     script = client.register_script(TAKE_BATCH)
-    ids = script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
-    return [_text(other) for other in ids]
+    ids = await script(keys=[keys.sms_open_batch, keys.sms_batch(message_id)], args=[message_id])
+    return [str(other) for other in ids]
 
 
-def load_message(client: redis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
+async def claim_ready(
+    client: aioredis.Redis,
+    keys: Keys,
+    queue: Queue,
+    message_id: str,
+    *,
+    jobs: int,
+    settings: SmsSettings,
+) -> list[str]:
+    """Take up to ``jobs`` send jobs waiting at the head of ``queue`` (those that never failed,
+    with the messages batched behind them) into the batch of ``message_id``'s job, atomically;
+    their messages."""
+    script = client.register_script(CLAIM_READY)
+    ids = await script(
+        keys=[queue.key, keys.sms_batch(message_id), keys.sms_open_batch],
+        args=[
+            Job.redis_job_namespace_prefix,
+            job_id(""),
+            jobs,
+            settings.max_retries,
+            keys.sms_batch(""),
+            settings.retention_seconds,
+        ],
+    )
+    return [str(other) for other in ids]
+
+
+async def load_message(client: aioredis.Redis, keys: Keys, message_id: str) -> MessageRecord | None:
     """The record of ``message_id``, or None if there is none (or it expired)."""
-    raw: dict[str, str] = client.hgetall(keys.sms_message(message_id))  # type: ignore[assignment]
-    return MessageRecord.from_hash(raw) if raw else None
-
-
-async def load_message_async(
-    client: aioredis.Redis, keys: Keys, message_id: str
-) -> MessageRecord | None:
-    """``load_message`` for the asyncio client."""
     raw = cast(dict[str, str], await client.hgetall(keys.sms_message(message_id)))
     return MessageRecord.from_hash(raw) if raw else None
 
 
-def failed_messages(client: redis.Redis, keys: Keys, limit: int = 100) -> list[MessageRecord]:
+async def failed_messages(
+    client: aioredis.Redis, keys: Keys, limit: int = 100
+) -> list[MessageRecord]:
     """The most recent failed or undelivered messages, newest first."""
-    ids: list[str] = client.zrevrange(keys.sms_failed, 0, limit - 1)  # type: ignore[assignment]
-    records = (load_message(client, keys, message_id) for message_id in ids)
+    ids = cast(list[str], await client.zrevrange(keys.sms_failed, 0, limit - 1))
+    records = [await load_message(client, keys, message_id) for message_id in ids]
     return [record for record in records if record is not None]
 
 
@@ -229,12 +224,12 @@ class Outbox:
         self.settings = settings
         self.store_number = store_number
 
-    def enqueue(
+    async def enqueue(
         self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
     ) -> str:
         """Queue ``body`` for ``to`` (E.164; stored in the vault, kept here as its ref)."""
-        return self.enqueue_ref(
-            self.store_number(to, language),
+        return await self.enqueue_ref(
+            await self.store_number(to, language),
             from_,
             body,
             idempotency_key=idempotency_key,
@@ -242,7 +237,7 @@ class Outbox:
             language=language,
         )
 
-    def enqueue_ref(
+    async def enqueue_ref(
         self,
         to_ref: str,
         from_: str,
@@ -254,12 +249,8 @@ class Outbox:
         subject: str = "",
     ) -> str:
         """Queue ``body`` for the recipient whose vault ref is ``to_ref``; the message id (the
-        first one's if ``idempotency_key`` was used before)."""
-        conn: redis.Redis = self.queue.connection
-        idem = self.keys.sms_idempotency(idempotency_key)
-        existing = conn.get(idem)
-        if existing is not None:
-            return _text(existing)
+        first one's if ``idempotency_key`` was used before). RQ is synchronous: the transaction
+        runs on a thread."""
         message_id = uuid.uuid4().hex
         record: dict[Any, str | int | float] = {
             "id": message_id,
@@ -273,6 +264,17 @@ class Outbox:
             "created_at": time.time(),
             "subject": subject,
         }
+        queued = await asyncio.to_thread(self._queue, idempotency_key, record)
+        if queued == message_id:
+            logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
+        return queued
+
+    def _queue(self, idempotency_key: str, record: Mapping[Any, str | int | float]) -> str:
+        """Store ``record`` with its idempotency key and its place in a job, in one transaction;
+        the id of the message stored under the key (``record``'s unless one was already)."""
+        conn: redis.Redis = self.queue.connection
+        idem = self.keys.sms_idempotency(idempotency_key)
+        message_id = str(record["id"])
         ttl = self.settings.retention_seconds
         with conn.pipeline() as pipe:
             while True:
@@ -284,7 +286,7 @@ class Outbox:
                     head = self._open_batch(pipe)
                     pipe.multi()
                     pipe.set(idem, message_id, ex=ttl)
-                    pipe.hset(self.keys.sms_message(message_id), mapping=record)
+                    pipe.hset(self.keys.sms_message(message_id), mapping=dict(record))
                     pipe.expire(self.keys.sms_message(message_id), ttl)
                     if head is None:
                         self._new_job(message_id, pipe)
@@ -292,11 +294,9 @@ class Outbox:
                         pipe.rpush(self.keys.sms_batch(head), message_id)
                         pipe.expire(self.keys.sms_batch(head), ttl)
                     pipe.execute()
-                    break
+                    return message_id
                 except redis.WatchError:
                     continue
-        logger.info("sms %s: queued kind=%s segments=%s", message_id, kind, record["segments"])
-        return message_id
 
     def _open_batch(self, pipe: Pipeline) -> str | None:
         """The message whose queued job can take one more message, if any (read under WATCH)."""
@@ -330,43 +330,6 @@ class Outbox:
             result_ttl=0,
             retry=retry,
             pipeline=pipe,
-        )
-
-    async def enqueue_async(
-        self, to: str, from_: str, body: str, *, idempotency_key: str, kind: str, language: str
-    ) -> str:
-        """``enqueue`` off the event loop (RQ and the vault are synchronous)."""
-        return await asyncio.to_thread(
-            self.enqueue,
-            to,
-            from_,
-            body,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            language=language,
-        )
-
-    async def enqueue_ref_async(
-        self,
-        to_ref: str,
-        from_: str,
-        body: str,
-        *,
-        idempotency_key: str,
-        kind: str,
-        language: str,
-        subject: str = "",
-    ) -> str:
-        """``enqueue_ref`` off the event loop."""
-        return await asyncio.to_thread(
-            self.enqueue_ref,
-            to_ref,
-            from_,
-            body,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            language=language,
-            subject=subject,
         )
 
 

@@ -1,25 +1,27 @@
 """The SMS provider: Twilio's REST API through the ``twilio`` library, errors mapped to one type.
 
-Nothing here logs or raises with a phone number: the library's request logging goes to a
-silenced logger, urllib3's request lines lose their query string (a Messages lookup filters by
-To), and ``ProviderError`` carries only Twilio's code and the HTTP status (the library's
-messages quote the number, so they are dropped and never chained).
+Requests go over aiohttp (the worker's event loop), through a session built once per provider.
+Nothing here logs or raises with a phone number: the library's logging goes to a silenced
+logger, nothing logs request lines (a Messages lookup filters by To), and ``ProviderError``
+carries only Twilio's code and the HTTP status (the library's and aiohttp's messages quote the
+number or the URL, so they are dropped and never chained).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from hotline.ari.client import basic_auth_header
 
 #: Twilio error codes that no retry can fix: invalid 'To', unsubscribed, not a mobile number,
 #: unreachable, unknown, landline.
@@ -27,22 +29,6 @@ PERMANENT_CODES = frozenset({21211, 21610, 21614, 30003, 30005, 30006})
 
 _silenced = logging.getLogger(f"{__name__}.twilio_http")
 _silenced.disabled = True
-
-
-class _DropQueryStrings(logging.Filter):
-    """Cuts the query string off every URL argument of a log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                arg.split("?", 1)[0] + "?..." if isinstance(arg, str) and "?" in arg else arg
-                for arg in record.args
-            )
-        return True
-
-
-_drop_query_strings = _DropQueryStrings()
-logging.getLogger("urllib3.connectionpool").addFilter(_drop_query_strings)
 
 
 class ProviderError(Exception):
@@ -82,57 +68,82 @@ class ProviderResult:
 
 
 class SmsProvider(Protocol):
-    """What the worker needs of a provider: ``TwilioProvider`` or ``sms.sip_provider``'s."""
+    """What the worker needs of a provider: ``TwilioProvider`` or ``sms.sip_provider``'s,
+    built once per worker and closed with it."""
 
-    def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
+    async def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
         """Send one message; raise ProviderError if the provider did not accept it."""
         ...
 
-    def find_sent(
-        self, to: str, from_: str, since: datetime, body: str, exclude: Container[str] = ()
-    ) -> str | None:
-        """The sid of a matching message sent since ``since`` (not in ``exclude``), or None."""
+    async def find_sent(self, to: str, from_: str, since: datetime, body: str) -> list[str]:
+        """The sids of the messages with ``body`` from ``from_`` to ``to`` created at or after
+        ``since``, oldest first."""
+        ...
+
+    async def close(self) -> None:
+        """Release the provider's connections."""
         ...
 
 
-class _RebasedHttpClient:
-    """Twilio's HTTP client with every domain's URL (api, messaging, ...) sent to ``base``."""
+class _RebasedHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is untyped
+    """An aiohttp session for the ``twilio`` library, with every domain's URL (api,
+    messaging, ...) sent to ``base`` if given. Opened on first use, on the caller's loop."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        self._inner = TwilioHttpClient(timeout=timeout, logger=_silenced)
+        super().__init__(logger=_silenced, is_async=True, timeout=timeout)
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
+        self._session: aiohttp.ClientSession | None = None
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Response:
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (twilio's signature; the session's applies)
+        allow_redirects: bool = False,
+    ) -> Response:
         if self._base is not None:
-            parts = urlsplit(url)
-            url = urlunsplit(
-                (
-                    self._base.scheme,
-                    self._base.netloc,
-                    self._base.path + parts.path,
-                    parts.query,
-                    "",
-                )
+            parts = urlsplit(uri)
+            uri = urlunsplit(
+                (self._base.scheme, self._base.netloc, self._base.path + parts.path, "", "")
             )
-        return self._inner.request(method, url, **kwargs)
+        if self._session is None:
+            limit = aiohttp.ClientTimeout(total=self.timeout)
+            self._session = aiohttp.ClientSession(timeout=limit)
+        async with self._session.request(
+            method.upper(),
+            uri,
+            params=cast(Any, params),
+            data=data,
+            headers={**(headers or {}), **(basic_auth_header(*auth) if auth else {})},
+            allow_redirects=allow_redirects,
+        ) as response:
+            return Response(response.status, await response.text(), response.headers)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 class TwilioProvider:
-    """Sends SMS and looks sent ones up through ``twilio.rest.Client`` (synchronous)."""
+    """Sends SMS and looks sent ones up through ``twilio.rest.Client`` on aiohttp."""
 
     def __init__(
         self, account_sid: str, auth_token: str, base_url: str | None = None, timeout: float = 10.0
     ) -> None:
-        http = _RebasedHttpClient(base_url or "", timeout)
-        self._client = Client(account_sid, auth_token, http_client=http)
+        self._http = _RebasedHttpClient(base_url or "", timeout)
+        self._client = Client(account_sid, auth_token, http_client=self._http)
 
     def __repr__(self) -> str:
         return "TwilioProvider()"
 
-    def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
+    async def send(self, to: str, from_: str, body: str, status_callback: str) -> ProviderResult:
         """Create the message; raise ProviderError if Twilio did not accept it."""
-        message = self._call(
-            self._client.messages.create,
+        message = await self._call(
+            self._client.messages.create_async,
             to=to,
             from_=from_,
             body=body,
@@ -140,33 +151,32 @@ class TwilioProvider:
         )
         return ProviderResult(message.sid, message.status, int(message.num_segments or 0))
 
-    def find_sent(
-        self, to: str, from_: str, since: datetime, body: str, exclude: Container[str] = ()
-    ) -> str | None:
-        """The sid of the oldest message with ``body`` from ``from_`` to ``to`` created at or
-        after ``since`` and not in ``exclude``, or None.
+    async def find_sent(self, to: str, from_: str, since: datetime, body: str) -> list[str]:
+        """The sids of the messages with ``body`` from ``from_`` to ``to`` created at or after
+        ``since``, oldest first.
 
         Filters by To and From only: a message Twilio still queues has no DateSent yet, so a
         DateSent filter would miss exactly the message a crashed send may have left behind.
         """
-        listed = self._call(self._client.messages.list, to=to, from_=from_, limit=100)
+        listed = await self._call(self._client.messages.list_async, to=to, from_=from_, limit=100)
         found = [
             m
             for m in listed
-            if m.body == body
-            and m.date_created is not None
-            and m.date_created >= since
-            and m.sid not in exclude
+            if m.body == body and m.date_created is not None and m.date_created >= since
         ]
-        return min(found, key=lambda m: m.date_created).sid if found else None
+        return [m.sid for m in sorted(found, key=lambda m: m.date_created)]
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._http.close()
 
     @staticmethod
-    def _call(method: Any, **kwargs: Any) -> Any:
+    async def _call(method: Any, **kwargs: Any) -> Any:
         try:
-            return method(**kwargs)
+            return await method(**kwargs)
         except TwilioRestException as exc:
             raise ProviderError.from_twilio(exc) from None
-        except requests.Timeout:
+        except TimeoutError:
             raise ProviderError(None, None, True, "timeout") from None
-        except requests.ConnectionError:
+        except aiohttp.ClientError:
             raise ProviderError(None, None, True, "connection") from None

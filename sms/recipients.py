@@ -2,23 +2,26 @@
 
 Message records hold a recipient *ref*, never a number. ``StoreNumber`` turns a number into a
 ref when a message is queued and ``ResolveNumber`` turns it back when it is sent; the number
-vault provides both (``Vault.store(...).ref`` and ``Vault.reveal_for_delivery``).
+vault provides both (:func:`store_in` and ``Vault.reveal_for_delivery``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from hotline.privacy import Vault
+
 #: (number, language) -> ref
-StoreNumber = Callable[[str, str], str]
+StoreNumber = Callable[[str, str], Awaitable[str]]
 #: ref -> number
-ResolveNumber = Callable[[str], str]
+ResolveNumber = Callable[[str], Awaitable[str]]
 
 #: Number types that cannot receive an SMS.
 NO_SMS_TYPES = frozenset(
@@ -63,3 +66,12 @@ def number_refusal(number: str) -> Refusal | None:
     if phonenumbers.number_type(parsed) in NO_SMS_TYPES:
         return NOT_MOBILE
     return None
+
+
+def store_in(vault: Vault) -> StoreNumber:
+    """A ``StoreNumber`` keeping numbers in ``vault`` (a number seen again is seen now)."""
+
+    async def store(number: str, language: str) -> str:
+        return (await vault.store(number, language, now=datetime.now(UTC))).ref
+
+    return store

@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
+from typing import Final, cast
 
-import redis
 import redis.asyncio as aioredis
 
+from hotline import lua
 from hotline.config import Settings
 from hotline.keys import Keys
-from sms.outbox import Outbox, load_message_async
+from sms.outbox import Outbox, load_message
 from sms.redact import redact_numbers
 from sms.state import MessageState
 from sms.templates import Templates
@@ -39,43 +39,10 @@ _CANDIDATES = 16
 _ROUNDS = 8
 SUBJECT = "request:"
 
-# KEYS: request hash, request index, candidate code keys. ARGV: request id, ttl, now (epoch),
-# fields JSON, then the candidates' codes. Returns the code taken, or nil if all are taken.
-_RECORD = """
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2]) then
-    local code = ARGV[i + 2]
-    redis.call('HSET', KEYS[1], 'reference', code)
-    for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[1], name, value) end
-    redis.call('EXPIRE', KEYS[1], ARGV[2])
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-    return code
-  end
-end
-return nil
-"""
-
-# KEYS: request hash, its code key. ARGV: request id, now. Returns 1 if it was open.
-_CLOSE = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-
-# KEYS: request hash, index. ARGV: id, cutoff, code key prefix. Removes a request created
-# before the cutoff (and frees its reference); returns 1 if removed.
-_PURGE = """
-local created = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if created and tonumber(created) >= tonumber(ARGV[2]) then return 0 end
-local code = redis.call('HGET', KEYS[1], 'reference')
-local held = code and ARGV[3] .. code
-if held and redis.call('GET', held) == ARGV[1] then redis.call('DEL', held) end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
+#: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
+_RECORD: Final = lua.source("sms", "request_record")
+_CLOSE: Final = lua.source("sms", "request_close")
+_PURGE: Final = lua.source("sms", "request_purge")
 
 
 class RequestState(StrEnum):
@@ -156,7 +123,7 @@ class RequestDesk:
         ttl = self.settings.sms.retention_seconds
         code = await self._reserve(request_id, ttl, now, fields)
         body = self.templates.render("request_recorded", language, reference=code)
-        message_id = await self.outbox.enqueue_ref_async(
+        message_id = await self.outbox.enqueue_ref(
             caller_ref,
             self.settings.sms.from_number,
             body,
@@ -180,7 +147,7 @@ class RequestDesk:
             return None
         message = None
         if raw.get("message_id"):
-            message = await load_message_async(self.redis, self.keys, raw["message_id"])
+            message = await load_message(self.redis, self.keys, raw["message_id"])
         return Request(
             id=raw["id"],
             kind=raw["kind"],
@@ -207,7 +174,7 @@ class RequestDesk:
         ids = cast(list[str], await self.redis.zrevrange(self.keys.sms_failed, 0, -1))
         found: list[Request] = []
         for message_id in ids:
-            message = await load_message_async(self.redis, self.keys, message_id)
+            message = await load_message(self.redis, self.keys, message_id)
             if message is None or not message.subject.startswith(SUBJECT):
                 continue
             request = await self.get(message.subject.removeprefix(SUBJECT))
@@ -238,12 +205,13 @@ class RequestDesk:
         raise RequestError("no-free-reference", f"{_ROUNDS * _CANDIDATES} references all taken")
 
 
-def purge_requests(client: redis.Redis, keys: Keys, cutoff: float) -> int:
+async def purge_requests(client: aioredis.Redis, keys: Keys, cutoff: float) -> int:
     """Remove requests created before ``cutoff`` (epoch seconds); how many were removed."""
     script = client.register_script(_PURGE)
-    stale = cast(list[str], client.zrangebyscore(keys.request_index, "-inf", f"({cutoff}"))
+    stale = cast(list[str], await client.zrangebyscore(keys.request_index, "-inf", f"({cutoff}"))
     prefix = keys.request_code("")
-    return sum(
-        int(script(keys=[keys.request(rid), keys.request_index], args=[rid, cutoff, prefix]))
-        for rid in stale
-    )
+    purged = 0
+    for rid in stale:
+        request_keys = [keys.request(rid), keys.request_index]
+        purged += int(await script(keys=request_keys, args=[rid, cutoff, prefix]))
+    return purged

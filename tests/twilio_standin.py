@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -31,12 +30,14 @@ from typing import Any
 
 import aiohttp
 import phonenumbers
-import redis
+import redis.asyncio as aioredis
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from hotline import redisconn
 from hotline.config import Settings
 from hotline.harness import free_port
+from sms.recipients import ResolveNumber
 from sms.segments import segment_count
 
 API = "/2010-04-01/Accounts/{account}"
@@ -335,27 +336,27 @@ class VaultStandIn:
     """Until the number vault exists: refs are keyed hashes, numbers sit in one Redis hash.
     For tests and benchmarks only."""
 
-    client: redis.Redis
+    client: aioredis.Redis
     key: bytes = field(repr=False)
     hash_name: str = "hotline-test:numbers"
 
-    def store(self, number: str, language: str) -> str:
+    async def store(self, number: str, language: str) -> str:
         """The ref of ``number``."""
         ref = hmac.new(self.key, number.encode(), hashlib.sha256).hexdigest()
-        self.client.hset(self.hash_name, ref, number)
+        await self.client.hset(self.hash_name, ref, number)
         return ref
 
-    def reveal(self, ref: str) -> str:
+    async def reveal(self, ref: str) -> str:
         """The number behind ``ref``."""
-        number = self.client.hget(self.hash_name, ref)
+        number = await self.client.hget(self.hash_name, ref)
         if number is None:
             raise KeyError(f"unknown recipient ref {ref[:12]}")
         return number.decode() if isinstance(number, bytes) else str(number)
 
 
-def vault_resolver(settings: Settings) -> Callable[[str], str]:
+def vault_resolver(settings: Settings) -> ResolveNumber:
     """``hotline worker --resolver tests.twilio_standin:vault_resolver``."""
-    client = redis.Redis.from_url(settings.redis.url)
+    client = redisconn.connect(settings.redis, max_connections=2)
     return VaultStandIn(client, settings.secrets.hash_key).reveal
 
 

@@ -10,19 +10,21 @@ clock even when activity renewed a TTL elsewhere, and what frees the vault.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
+import redis.asyncio as aioredis
 from rq import Queue, get_current_job
 
+from hotline import redisconn
 from hotline.config import Settings
 from hotline.keys import Keys
+from hotline.privacy import Vault
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
-from sms.syncvault import SyncVault
-from workers.sms import current_deps
+from workers.sms import current_worker
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,9 @@ class Purged:
     failed_index: int
 
 
-def purge(
-    client: redis.Redis,
-    vault: SyncVault,
+async def purge(
+    client: aioredis.Redis,
+    vault: Vault,
     keys: Keys,
     *,
     vault_retention: timedelta,
@@ -52,10 +54,10 @@ def purge(
     """Remove what is past retention at ``now``. ``client`` decodes responses."""
     cutoff = (now - content_retention).timestamp()
     purged = Purged(
-        vault=vault.purge(vault_retention, now),
-        conversations=purge_conversations(client, keys, cutoff),
-        requests=purge_requests(client, keys, cutoff),
-        failed_index=int(client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
+        vault=await vault.purge(vault_retention, now),
+        conversations=await purge_conversations(client, keys, cutoff),
+        requests=await purge_requests(client, keys, cutoff),
+        failed_index=int(await client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
     )
     logger.info("retention purge: %s", purged)
     return purged
@@ -63,36 +65,49 @@ def purge(
 
 def purge_now(settings: Settings, now: datetime | None = None) -> Purged:
     """One purge with clients of its own (``hotline purge``)."""
-    client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
-    vault = SyncVault(settings)
+    return asyncio.run(_purge_now(settings, now or datetime.now(UTC)))
+
+
+async def _purge_now(settings: Settings, now: datetime) -> Purged:
+    client = redisconn.connect(settings.redis, max_connections=4)
+    keys = Keys(settings.redis.prefix)
+    vault = Vault(
+        client,
+        keys,
+        hash_key=settings.secrets.hash_key,
+        fernet_keys=settings.secrets.vault_keys,
+        default_region=settings.privacy.default_region,
+    )
     try:
-        return purge(
+        return await purge(
             client,
             vault,
-            Keys(settings.redis.prefix),
+            keys,
             vault_retention=timedelta(days=settings.privacy.retention_days),
             content_retention=timedelta(seconds=settings.sms.retention_seconds),
-            now=now or datetime.now(UTC),
+            now=now,
         )
     finally:
-        vault.close()
-        client.close()
+        await client.aclose()
 
 
 def purge_expired() -> None:
     """RQ job: purge, then schedule tomorrow's run (on the SMS worker's dependencies)."""
-    deps = current_deps()
+    worker = current_worker()
+    deps = worker.deps
     if deps.vault is None:
         raise RuntimeError("the retention purge needs the number vault, not a stand-in resolver")
     job = get_current_job()
     assert job is not None
-    purge(
-        deps.redis,
-        deps.vault,
-        deps.keys,
-        vault_retention=deps.vault_retention,
-        content_retention=timedelta(seconds=deps.settings.retention_seconds),
-        now=datetime.fromtimestamp(deps.clock(), UTC),
+    worker.loop.run(
+        purge(
+            deps.redis,
+            deps.vault,
+            deps.keys,
+            vault_retention=deps.vault_retention,
+            content_retention=timedelta(seconds=deps.settings.retention_seconds),
+            now=datetime.fromtimestamp(deps.clock(), UTC),
+        )
     )
     _schedule(Queue(job.origin, connection=job.connection), datetime.now(UTC))
 
@@ -100,7 +115,7 @@ def purge_expired() -> None:
 def schedule(settings: Settings) -> str:
     """Schedule the daily purge on the SMS queue (a no-op if tomorrow's is already there);
     the job id."""
-    connection = redis.Redis.from_url(settings.redis.url)
+    connection = redisconn.connect_rq(settings.redis, max_connections=1)
     try:
         return _schedule(Queue(settings.sms.rq_queue, connection=connection), datetime.now(UTC))
     finally:

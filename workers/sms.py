@@ -1,8 +1,13 @@
 """The RQ side of outbound SMS: the ``send_message`` job and the worker that runs it.
 
 Records name recipients by vault ref; the job resolves each with the number vault
-(``Vault.reveal_for_delivery`` through ``sms.syncvault``) only to hand the number to the
-provider, and fails the message ("recipient-gone") if retention purged the entry.
+(``Vault.reveal_for_delivery``) only to hand the number to the provider, and fails the message
+("recipient-gone") if retention purged the entry.
+
+One async path: RQ calls jobs synchronously, so each worker process keeps one event loop on a
+thread of its own (:class:`WorkerLoop`) for its lifetime, and a job hands its whole run to it as
+one coroutine. The clients (Redis, the vault, the provider's HTTP or ARI session) are built once
+per worker (:class:`SmsRuntime`) and live on that loop.
 
 Exactly once: a send first claims the message (``queued → sending``) with a fresh attempt token
 and a lease, atomically. Only the holder of the token may record the outcome. A job that finds
@@ -12,10 +17,12 @@ the write, or the answer never came) asks the provider whether the message went 
 sid if so, and only otherwise takes the message over with a new token and sends it.
 
 Batches: a job also sends the messages queued behind it while it waited for a worker (its batch
-list, see ``sms.outbox``), so a backlog pays RQ's per-job cost once per batch. Each goes through
-the same claim, so whichever job runs it, it is sent once. The list is read when the job starts
-and deleted only after every message in it was sent, failed or handed to its own job: if the
-worker dies mid-batch, RQ retries the abandoned job and it goes through the list again.
+list), and those of the send jobs waiting right behind it in the queue, which it takes over when
+it starts (``claim_ready``, see ``sms.outbox``), so a backlog pays RQ's per-job cost once per
+batch. Each goes through the same claim, so whichever job runs it, it is sent once. The list is
+read when the job starts and deleted only after every message in it was sent, failed or handed
+to its own job: if the worker dies mid-batch, RQ retries the abandoned job and it goes through
+the list again.
 Messages are taken for one provider timeout at most; the rest get their own jobs.
 
 Retries: the job's own message raises retryable provider errors, and RQ retries the job with the
@@ -28,30 +35,35 @@ code. A message the rate limit or a lease holds back is rescheduled (its own job
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import math
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-import redis
+import redis.asyncio as aioredis
+from redis.client import PubSubWorkerThread
 from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
+from hotline import redisconn
 from hotline.config import Settings, SmsSettings
 from hotline.keys import Keys
-from hotline.privacy import NotInVault, number_token
+from hotline.privacy import NotInVault, Vault, number_token
 from sms.outbox import (
     JOB,
     MessageRecord,
     Transition,
     apply,
     backoff_intervals,
+    claim_ready,
     job_id,
     job_timeout,
     load_message,
@@ -62,7 +74,6 @@ from sms.ratelimit import TokenBucket
 from sms.recipients import GONE, OPTED_OUT, Refusal, ResolveNumber, number_refusal, sender_key
 from sms.sip_provider import SipProvider
 from sms.state import MessageState
-from sms.syncvault import SyncVault
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +84,9 @@ CLOCK_SKEW = 120.0
 #: How often one job may be rescheduled by the rate limit or a lease.
 MAX_RESCHEDULES = 1000
 
-_deps: contextvars.ContextVar[SmsDeps] = contextvars.ContextVar("sms_deps")
+T = TypeVar("T")
+
+_current: contextvars.ContextVar[SmsWorker] = contextvars.ContextVar("sms_worker")
 
 
 @dataclass(frozen=True)
@@ -81,28 +94,40 @@ class SmsDeps:
     """What a send (and the retention job) needs, built once per worker process. ``vault`` is
     None only when a stand-in ``resolve`` replaces it."""
 
-    redis: redis.Redis
+    redis: aioredis.Redis
     keys: Keys
     settings: SmsSettings
     provider: SmsProvider
     resolve: ResolveNumber
     bucket: TokenBucket
-    #: The SMS queue (its own connection, bytes as RQ needs) for messages handed on.
+    #: The SMS queue (on RQ's synchronous client) for messages handed on.
     queue: Queue
     hash_key: bytes = field(repr=False)
-    vault: SyncVault | None = None
+    vault: Vault | None = None
     vault_retention: timedelta = timedelta(days=90)
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_settings(cls, settings: Settings, resolve: ResolveNumber | None = None) -> SmsDeps:
-        """Clients for ``settings``: Redis (strings decoded), the provider, the sender's bucket, and
-        the number vault that resolves recipients (unless ``resolve`` stands in for it)."""
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        redis: aioredis.Redis,
+        queue: Queue,
+        resolve: ResolveNumber | None = None,
+    ) -> SmsDeps:
+        """The provider, the sender's bucket and the number vault (unless ``resolve`` stands in
+        for it) on the clients given."""
         vault = None
         if resolve is None:
-            vault = SyncVault(settings)
-            resolve = vault.reveal
-        client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+            vault = Vault(
+                redis,
+                Keys(settings.redis.prefix),
+                hash_key=settings.secrets.hash_key,
+                fernet_keys=settings.secrets.vault_keys,
+                default_region=settings.privacy.default_region,
+            )
+            resolve = vault.reveal_for_delivery
         sms = settings.sms
         rate, burst = sms.rate_limit
         provider: SmsProvider = (
@@ -116,44 +141,92 @@ class SmsDeps:
             )
         )
         return cls(
-            redis=client,
+            redis=redis,
             keys=Keys(settings.redis.prefix),
             settings=sms,
             provider=provider,
             resolve=resolve,
-            bucket=TokenBucket(client, rate, burst),
-            queue=Queue(sms.rq_queue, connection=redis.Redis.from_url(settings.redis.url)),
+            bucket=TokenBucket(redis, rate, burst),
+            queue=queue,
             hash_key=settings.secrets.hash_key,
             vault=vault,
             vault_retention=timedelta(days=settings.privacy.retention_days),
         )
 
+
+class WorkerLoop:
+    """One event loop on a daemon thread for a worker's lifetime; :meth:`run` runs a coroutine
+    on it from the worker's (synchronous) thread, whether or not that thread runs a loop."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sms", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
     def close(self) -> None:
-        """Close the vault's loop and the Redis clients."""
-        if self.vault is not None:
-            self.vault.close()
-        self.redis.close()
-        self.queue.connection.close()
+        """Stop the loop and its thread."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+class SmsRuntime:
+    """The clients of one worker process, built once: RQ's Redis client and the SMS queue, the
+    asyncio Redis client, the loop they run on and the sends' dependencies."""
+
+    def __init__(self, settings: Settings, resolve: ResolveNumber | None = None) -> None:
+        self.loop = WorkerLoop()
+        self.rq = redisconn.connect_rq(settings.redis)
+        self.redis = redisconn.connect(settings.redis, max_connections=8)
+        queue = Queue(settings.sms.rq_queue, connection=self.rq)
+        self.deps = SmsDeps.build(settings, redis=self.redis, queue=queue, resolve=resolve)
+
+    def worker(self, deps: SmsDeps | None = None) -> SmsWorker:
+        """A worker on the SMS queue (``deps`` replacing the runtime's, e.g. for another
+        clock)."""
+        deps = deps or self.deps
+        return SmsWorker([deps.queue], connection=self.rq, deps=deps, loop=self.loop)
+
+    def close(self) -> None:
+        """Close the provider and the clients, then the loop."""
+        self.loop.run(self.deps.provider.close())
+        self.loop.run(self.redis.aclose())
+        self.loop.close()
+        self.rq.close()
 
 
 class SmsWorker(SimpleWorker):
-    """An RQ worker that runs jobs in its own process, with the SMS dependencies at hand."""
+    """An RQ worker that runs jobs in its own process, with the SMS dependencies and the loop
+    they run on at hand."""
 
-    def __init__(self, *args: Any, deps: SmsDeps, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, deps: SmsDeps, loop: WorkerLoop, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deps = deps
+        self.loop = loop
+
+    def unsubscribe(self) -> None:
+        """RQ's, with the listener told to stop before the UNSUBSCRIBE it is waiting for: in
+        the other order it may take that answer, then wait 60 s for the next message."""
+        listener = cast(PubSubWorkerThread | None, self.pubsub_thread)
+        if listener is not None:
+            listener.stop(timeout=0)
+        super().unsubscribe()  # type: ignore[no-untyped-call]
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        token = _deps.set(self.deps)
+        token = _current.set(self)
         try:
             super().execute_job(job, queue)
         finally:
-            _deps.reset(token)
+            _current.reset(token)
 
 
-def current_deps() -> SmsDeps:
-    """The dependencies of the worker running the current job."""
-    return _deps.get()
+def current_worker() -> SmsWorker:
+    """The worker running the current job."""
+    return _current.get()
 
 
 def send_message(message_id: str) -> Retry | None:
@@ -161,7 +234,8 @@ def send_message(message_id: str) -> Retry | None:
     docstring)."""
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
-    return Batch(current_deps()).run(message_id, retries_left)
+    worker = current_worker()
+    return worker.loop.run(Batch(worker.deps).run(message_id, retries_left))
 
 
 @dataclass(frozen=True)
@@ -170,40 +244,45 @@ class Batch:
 
     deps: SmsDeps
 
-    def run(self, message_id: str, retries_left: int) -> Retry | None:
+    async def run(self, message_id: str, retries_left: int) -> Retry | None:
         """Send them all once; a message that must wait or be retried gets its own job, except
         the job's own message, which RQ reschedules (the returned Retry) or retries (the error
         raised again once the others are handed on)."""
         d = self.deps
-        others = take_batch(d.redis, d.keys, message_id)
+        others = await take_batch(d.redis, d.keys, message_id)
+        room = d.settings.batch_max - 1 - len(others)
+        if room > 0:
+            others += await claim_ready(
+                d.redis, d.keys, d.queue, message_id, jobs=room, settings=d.settings
+            )
         deadline = time.monotonic() + d.settings.provider_timeout
         sender = Sender(d)
         wait: float | None = None
         failure: Exception | None = None
         try:
-            wait = sender.run(message_id, retries_left)
+            wait = await sender.run(message_id, retries_left)
         except Exception as exc:
             failure = exc
         backing_off = isinstance(failure, ProviderError)
         for other in others:
             steps = self._backoff()
             if backing_off or time.monotonic() > deadline:
-                self._defer(other, steps[0] if backing_off and steps else 0, steps)
+                await self._defer(other, steps[0] if backing_off and steps else 0, steps)
                 continue
             try:
-                later = sender.run(other, len(steps))
+                later = await sender.run(other, len(steps))
             except ProviderError:
                 backing_off = True
-                self._defer(other, steps[0], steps[1:])
+                await self._defer(other, steps[0], steps[1:])
                 continue
             except Exception:
                 logger.exception("sms %s: failed in a batch; queued on its own", other)
-                self._defer(other, 0, steps)
+                await self._defer(other, 0, steps)
                 continue
             if later is not None:
-                self._defer(other, later, steps)
+                await self._defer(other, later, steps)
         if others:
-            d.redis.delete(d.keys.sms_batch(message_id))
+            await d.redis.delete(d.keys.sms_batch(message_id))
         if failure is not None:
             raise failure
         return None if wait is None else _later(wait)
@@ -213,7 +292,7 @@ class Batch:
         sms = self.deps.settings
         return backoff_intervals(sms.max_retries, sms.retry_base_seconds, sms.retry_cap_seconds)
 
-    def _defer(self, message_id: str, seconds: float, retries: list[int]) -> None:
+    async def _defer(self, message_id: str, seconds: float, retries: list[int]) -> None:
         """Give ``message_id`` its own job, due in ``seconds`` and retried after ``retries``
         (unless it has one already: a crashed batch's rerun hands its messages on again)."""
         d = self.deps
@@ -229,9 +308,9 @@ class Batch:
         try:
             if seconds > 0:
                 delay = timedelta(seconds=max(1, math.ceil(seconds)))
-                d.queue.enqueue_in(delay, JOB, **options)
+                await asyncio.to_thread(lambda: d.queue.enqueue_in(delay, JOB, **options))
             else:
-                d.queue.enqueue(JOB, **options)
+                await asyncio.to_thread(lambda: d.queue.enqueue(JOB, **options))
         except DuplicateJobError:
             logger.info("sms %s: has its own job already", message_id)
 
@@ -242,32 +321,34 @@ class Sender:
 
     deps: SmsDeps
 
-    def run(self, message_id: str, retries_left: int) -> float | None:
+    async def run(self, message_id: str, retries_left: int) -> float | None:
         """Advance the message; the seconds after which to try it again, if it must wait.
         Raises the provider's retryable error (the message is ready for a retry)."""
-        record = load_message(self.deps.redis, self.deps.keys, message_id)
+        record = await load_message(self.deps.redis, self.deps.keys, message_id)
         if record is None:
             logger.warning("sms %s: no such message", message_id)
             return None
         now = self.deps.clock()
         if record.state is MessageState.QUEUED:
-            return self._from_queued(record, now, retries_left)
+            return await self._from_queued(record, now, retries_left)
         if record.state is MessageState.SENDING:
             if record.lease_until > now:
                 logger.info("sms %s: another attempt holds it, checking later", message_id)
                 return record.lease_until - now
-            return self._recover(record, now, retries_left)
+            return await self._recover(record, now, retries_left)
         logger.info("sms %s: already %s", message_id, record.state)
         return None
 
-    def _from_queued(self, record: MessageRecord, now: float, retries_left: int) -> float | None:
+    async def _from_queued(
+        self, record: MessageRecord, now: float, retries_left: int
+    ) -> float | None:
         d = self.deps
-        number = self._resolve(record)
+        number = await self._resolve(record)
         if number is None:
             return None
-        refusal = number_refusal(number) or self._opt_out(number)
+        refusal = number_refusal(number) or await self._opt_out(number)
         if refusal is not None:
-            self._fail(record, refusal.code, refusal.reason)
+            await self._fail(record, refusal.code, refusal.reason)
             logger.info(
                 "sms %s: refused for %s: %s",
                 record.id,
@@ -276,15 +357,15 @@ class Sender:
             )
             return None
         if not record.slot_at:
-            wait = d.bucket.take(d.keys.sms_bucket(record.from_), record.segments)
+            wait = await d.bucket.take(d.keys.sms_bucket(record.from_), record.segments)
             if wait > 0:
-                d.redis.hset(d.keys.sms_message(record.id), "slot_at", now + wait)
+                await d.redis.hset(d.keys.sms_message(record.id), "slot_at", now + wait)
                 logger.debug("sms %s: rate limited for %.3f s", record.id, wait)
                 return wait
         elif record.slot_at > now:
             return record.slot_at - now
         attempt = secrets.token_hex(8)
-        claimed = self._apply(
+        claimed = await self._apply(
             record,
             MessageState.SENDING,
             fields={
@@ -297,29 +378,28 @@ class Sender:
         if not claimed:
             logger.info("sms %s: claimed by another job", record.id)
             return None
-        self._send(record, number, attempt, retries_left)
+        await self._send(record, number, attempt, retries_left)
         return None
 
-    def _recover(self, record: MessageRecord, now: float, retries_left: int) -> float | None:
+    async def _recover(self, record: MessageRecord, now: float, retries_left: int) -> float | None:
         """An earlier attempt left the message ``sending``: adopt its send or take it over."""
         d = self.deps
-        number = self._resolve(record)
+        number = await self._resolve(record)
         if number is None:
             return None
         since = datetime.fromtimestamp(record.claimed_at - CLOCK_SKEW, UTC)
         try:
-            sid = d.provider.find_sent(
-                number, record.from_, since, record.body, exclude=_OtherMessages(d, record.id)
-            )
+            sids = await d.provider.find_sent(number, record.from_, since, record.body)
+            sid = await self._first_unowned(record.id, sids)
         except ProviderError as exc:
-            self._provider_failed(record, record.attempt, exc, retries_left)
+            await self._provider_failed(record, record.attempt, exc, retries_left)
             return None
         if sid is not None:
-            self._apply(record, MessageState.SENT, attempt=record.attempt, sid=sid)
+            await self._apply(record, MessageState.SENT, attempt=record.attempt, sid=sid)
             logger.info("sms %s: an earlier attempt was sent as %s; adopted", record.id, sid)
             return None
         attempt = secrets.token_hex(8)
-        taken = self._apply(
+        taken = await self._apply(
             record,
             MessageState.SENDING,
             attempt=record.attempt,
@@ -328,18 +408,20 @@ class Sender:
         if not taken:
             return None
         logger.info("sms %s: an earlier attempt did not send; sending again", record.id)
-        self._send(record, number, attempt, retries_left)
+        await self._send(record, number, attempt, retries_left)
         return None
 
-    def _send(self, record: MessageRecord, number: str, attempt: str, retries_left: int) -> None:
+    async def _send(
+        self, record: MessageRecord, number: str, attempt: str, retries_left: int
+    ) -> None:
         d = self.deps
         callback = f"{d.settings.public_base_url.rstrip('/')}/sms/twilio/status?m={record.id}"
         try:
-            result = d.provider.send(number, record.from_, record.body, callback)
+            result = await d.provider.send(number, record.from_, record.body, callback)
         except ProviderError as exc:
-            self._provider_failed(record, attempt, exc, retries_left)
+            await self._provider_failed(record, attempt, exc, retries_left)
             return
-        self._apply(
+        await self._apply(
             record,
             MessageState.SENT,
             attempt=attempt,
@@ -351,7 +433,7 @@ class Sender:
         )
         return
 
-    def _provider_failed(
+    async def _provider_failed(
         self, record: MessageRecord, attempt: str, exc: ProviderError, retries_left: int
     ) -> None:
         """Fail the message on a permanent error or the last attempt; otherwise raise for RQ
@@ -359,33 +441,33 @@ class Sender:
         ``sending`` with an expired lease, so that the retry asks Twilio first."""
         if not exc.retryable or retries_left <= 0:
             reason = "rejected" if not exc.retryable else "retries-exhausted"
-            self._fail(record, exc.code or exc.status or 0, reason, attempt)
+            await self._fail(record, exc.code or exc.status or 0, reason, attempt)
             logger.warning("sms %s: failed: %s (%s)", record.id, reason, exc)
             return
         target = MessageState.SENDING if exc.may_have_been_sent else MessageState.QUEUED
-        self._apply(record, target, attempt=attempt, fields={"lease_until": 0})
+        await self._apply(record, target, attempt=attempt, fields={"lease_until": 0})
         logger.warning("sms %s: %s; %s retries left", record.id, exc, retries_left)
         raise exc
 
-    def _resolve(self, record: MessageRecord) -> str | None:
+    async def _resolve(self, record: MessageRecord) -> str | None:
         """The recipient's number, or None after failing the message if it left the vault."""
         try:
-            return self.deps.resolve(record.to_ref)
+            return await self.deps.resolve(record.to_ref)
         except NotInVault:
-            self._fail(record, GONE.code, GONE.reason, record.attempt)
+            await self._fail(record, GONE.code, GONE.reason, record.attempt)
             logger.warning("sms %s: the recipient is no longer in the vault", record.id)
             return None
 
-    def _opt_out(self, number: str) -> Refusal | None:
+    async def _opt_out(self, number: str) -> Refusal | None:
         d = self.deps
-        opted_out = d.redis.sismember(d.keys.sms_optout, sender_key(number, d.hash_key))
+        opted_out = await d.redis.sismember(d.keys.sms_optout, sender_key(number, d.hash_key))
         return OPTED_OUT if opted_out else None
 
-    def _fail(self, record: MessageRecord, code: int, reason: str, attempt: str = "") -> None:
+    async def _fail(self, record: MessageRecord, code: int, reason: str, attempt: str = "") -> None:
         fields: dict[str, str | int | float] = {"error_code": code, "reason": reason}
-        self._apply(record, MessageState.FAILED, attempt=attempt, fields=fields)
+        await self._apply(record, MessageState.FAILED, attempt=attempt, fields=fields)
 
-    def _apply(
+    async def _apply(
         self,
         record: MessageRecord,
         target: MessageState,
@@ -405,23 +487,19 @@ class Sender:
             fields=fields,
             now=d.clock(),
         )
-        return apply(d.redis, transition)
+        return await apply(d.redis, transition)
+
+    async def _first_unowned(self, message_id: str, sids: list[str]) -> str | None:
+        """The first of ``sids`` that no other message recorded as its own."""
+        for sid in sids:
+            owner = await self.deps.redis.get(self.deps.keys.sms_sid(sid))
+            if owner is None or owner == message_id:
+                return sid
+        return None
 
     @property
     def _lease(self) -> float:
         return self.deps.settings.provider_timeout + LEASE_MARGIN
-
-
-@dataclass(frozen=True)
-class _OtherMessages:
-    """The sids already recorded for other messages (not to be adopted)."""
-
-    deps: SmsDeps
-    message_id: str
-
-    def __contains__(self, sid: object) -> bool:
-        owner = self.deps.redis.get(self.deps.keys.sms_sid(str(sid)))
-        return owner is not None and owner != self.message_id
 
 
 def _later(seconds: float) -> Retry:
@@ -434,9 +512,8 @@ def run_worker(
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
     the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
     stands in for it."""
-    deps = SmsDeps.from_settings(settings, resolve)
-    worker = SmsWorker([deps.queue], connection=deps.queue.connection, deps=deps)
+    runtime = SmsRuntime(settings, resolve)
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+        runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
     finally:
-        deps.close()
+        runtime.close()

@@ -19,11 +19,12 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, MultiFernet
 
+from hotline import lua
 from hotline.keys import Keys
 from hotline.privacy.numbers import normalize
 from hotline.privacy.pseudonyms import draw
@@ -35,47 +36,10 @@ _ATTEMPTS_PER_CALL = 8
 #: Entries per pipeline in rotate and purge.
 _BATCH = 500
 
-# KEYS: entry, index, slot keys of the attempts (none: only look the entry up). ARGV: ref,
-# encrypted number, language, now (ISO 8601), now (epoch seconds), then the attempts'
-# pseudonyms. Returns {pseudonym, language} of the entry, or nil if every offered slot is taken.
-_STORE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if not seen or tonumber(seen) < tonumber(ARGV[5]) then
-    redis.call('HSET', KEYS[1], 'last_seen', ARGV[4])
-    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-  end
-  return redis.call('HMGET', KEYS[1], 'pseudonym', 'language')
-end
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX') then
-    redis.call('HSET', KEYS[1], 'number', ARGV[2], 'pseudonym', ARGV[i + 3], 'slot', KEYS[i],
-               'language', ARGV[3], 'created', ARGV[4], 'last_seen', ARGV[4])
-    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-    return {ARGV[i + 3], ARGV[3]}
-  end
-end
-return nil
-"""
-
-# KEYS: entry. ARGV: the encrypted number read, the re-encrypted one. Returns 1 if replaced.
-_SWAP = """
-if redis.call('HGET', KEYS[1], 'number') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'number', ARGV[2])
-return 1
-"""
-
-# KEYS: entry, index, the slot key read from the entry (absent if none). ARGV: ref, cutoff
-# (epoch seconds). Returns 1 if the entry was last seen before the cutoff and is now gone.
-_PURGE = """
-local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not seen or tonumber(seen) >= tonumber(ARGV[2]) then return 0 end
-if redis.call('HGET', KEYS[1], 'slot') ~= (KEYS[3] or false) then return 0 end
-if KEYS[3] and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
+#: Scripts in ``hotline/privacy/lua/`` (their keys and arguments are documented there).
+_STORE: Final = lua.source("hotline.privacy", "vault_store")
+_SWAP: Final = lua.source("hotline.privacy", "vault_swap")
+_PURGE: Final = lua.source("hotline.privacy", "vault_purge")
 
 
 class NotInVault(LookupError):

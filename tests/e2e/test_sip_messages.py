@@ -135,7 +135,10 @@ async def test_provider_sends_a_message_through_the_trunk(
     provider = SipProvider.from_settings(sip_settings)
     body = "Un bénévole vous répondra bientôt."
     hotline = sip_settings.sms.from_number
-    result = await asyncio.to_thread(provider.send, CALLER, hotline, body, "")
+    try:
+        result = await provider.send(CALLER, hotline, body, "")
+    finally:
+        await provider.close()
     assert await carrier == 0
     assert result.sid.startswith("SIP")
     assert result.segments == 1
@@ -152,17 +155,22 @@ async def test_provider_errors_say_whether_to_retry_without_the_number(
     sip_settings: Settings,
 ) -> None:
     ari, password = sip_settings.ari, sip_settings.secrets.ari_password
-    unknown = SipProvider(ari.url, ari.username, password, "127.0.0.1", endpoint="no-such-trunk")
-    with pytest.raises(ProviderError) as refused:
-        await asyncio.to_thread(unknown.send, CALLER, "+18005550100", "hi", "")
-    refused_as = (refused.value.status, refused.value.retryable, refused.value.reason)
-    assert refused_as == (404, False, "no-endpoint")
-    down = SipProvider(f"http://127.0.0.1:{free_port()}", ari.username, "x", "127.0.0.1")
-    with pytest.raises(ProviderError) as unreachable:
-        await asyncio.to_thread(down.send, CALLER, "+18005550100", "hi", "")
-    assert unreachable.value.retryable
-    with pytest.raises(ProviderError, match="invalid-number"):
-        unknown.send("+1514;x=y", "+18005550100", "hi", "")
+    client = AriClient(ari.url, ari.username, password)
+    unknown = SipProvider(client, "127.0.0.1", endpoint="no-such-trunk")
+    down = SipProvider(AriClient(f"http://127.0.0.1:{free_port()}", ari.username, "x"), "")
+    try:
+        with pytest.raises(ProviderError) as refused:
+            await unknown.send(CALLER, "+18005550100", "hi", "")
+        refused_as = (refused.value.status, refused.value.retryable, refused.value.reason)
+        assert refused_as == (404, False, "no-endpoint")
+        with pytest.raises(ProviderError) as unreachable:
+            await down.send(CALLER, "+18005550100", "hi", "")
+        assert unreachable.value.retryable
+        with pytest.raises(ProviderError, match="invalid-number"):
+            await unknown.send("+1514;x=y", "+18005550100", "hi", "")
+    finally:
+        await unknown.close()
+        await down.close()
     for exc in (refused.value, unreachable.value):
         assert CALLER.lstrip("+") not in str(exc)
 
@@ -194,14 +202,14 @@ async def test_a_trunk_that_stops_answering_pings_holds_messages_back(
             hotline = settings.sms.from_number
             await wait_for(lambda: state_is("offline"), "unanswered pings", within=10)
             with pytest.raises(ProviderError) as held:
-                await asyncio.to_thread(provider.send, CALLER, hotline, "held", "")
+                await provider.send(CALLER, hotline, "held", "")
             assert (held.value.reason, held.value.retryable) == ("carrier-offline", True)
 
             log = tmp_path / "carrier.log"
             carrier = asyncio.create_task(carrier_trunk(port, log))
             try:
                 await wait_for(lambda: state_is("online"), "answered pings", within=8)
-                result = await asyncio.to_thread(provider.send, CALLER, hotline, "sent", "")
+                result = await provider.send(CALLER, hotline, "sent", "")
                 assert result.status == "accepted"
 
                 async def received() -> bool:
@@ -211,5 +219,6 @@ async def test_a_trunk_that_stops_answering_pings_holds_messages_back(
             finally:
                 carrier.cancel()
                 await asyncio.gather(carrier, return_exceptions=True)
+                await provider.close()
     finally:
         instance.stop()

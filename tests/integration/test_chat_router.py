@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from acd.chat import Assignment, ChatRouter, ChatState, drop
@@ -100,12 +99,10 @@ async def test_transfer_to_agent_or_queue(client: aioredis.Redis, acd: AcdStore)
     assert (requeued.queue, requeued.agent_id) == ("other", "cat")
 
 
-async def test_drop_frees_the_slot(client: aioredis.Redis, acd: AcdStore, redis_url: str) -> None:
+async def test_drop_frees_the_slot(client: aioredis.Redis, acd: AcdStore) -> None:
     router = ChatRouter(client, KEYS, AGENTS)
     await login(acd, "bob")
     await router.offer("c1", "chat", 1.0)
-    sync = redis.Redis.from_url(redis_url, decode_responses=True)
-    drop(sync, KEYS, "c1")
-    sync.close()
+    await drop(client, KEYS, "c1")
     assert await router.conversations("bob") == []
     assert (await router.offer("c2", "chat", 2.0)).agent_id == "bob"

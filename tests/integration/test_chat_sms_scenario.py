@@ -21,7 +21,6 @@ import redis.asyncio as aioredis
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
-from rq import Queue
 from twilio.request_validator import RequestValidator
 
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
@@ -34,7 +33,7 @@ from hotline.keys import Keys
 from hotline.privacy import Vault
 from sms.gateway import SmsGateway
 from tests.twilio_standin import StandIn
-from workers.sms import SmsDeps, SmsWorker
+from workers.sms import SmsRuntime
 
 CALLER = "+15145550123"
 CALLER2 = "+15145550177"
@@ -81,23 +80,19 @@ class World:
 
     async def settle(self, count: int) -> list[dict[str, Any]]:
         """Run burst workers until the stand-in holds ``count`` messages and nothing waits."""
-        connection = redis.Redis.from_url(self.settings.redis.url)
-        queue = Queue(self.settings.sms.rq_queue, connection=connection)
-        deps = SmsDeps.from_settings(self.settings)
+        runtime = SmsRuntime(self.settings)
+        queue = runtime.deps.queue
         deadline = time.monotonic() + 10
         try:
             while True:
-                SmsWorker([queue], connection=queue.connection, deps=deps).work(
-                    burst=True, with_scheduler=True
-                )
+                runtime.worker().work(burst=True, with_scheduler=True)
                 await asyncio.sleep(0.1)
                 idle = queue.count == 0 and queue.scheduled_job_registry.count == 0
                 if idle and len(self.standin.messages) >= count:
                     return self.standin.messages
                 assert time.monotonic() < deadline, len(self.standin.messages)
         finally:
-            deps.close()
-            connection.close()
+            runtime.close()
 
 
 @pytest.fixture
@@ -143,7 +138,10 @@ async def world(redis_url: str, standin: StandIn, tmp_path: Path) -> AsyncIterat
     )
     acd = AcdStore(client, keys, {"general": QueueConfig("general")})
     await acd.sync_agents(list(AGENTS.values()))
-    gateway = SmsGateway(settings, redis_client=client, vault=vault, agents=AGENTS)
+    rq_client = redisconn.connect_rq(settings.redis)
+    gateway = SmsGateway(
+        settings, redis_client=client, rq_client=rq_client, vault=vault, agents=AGENTS
+    )
 
     async def health() -> dict[str, bool]:
         return {"redis": True}
@@ -155,7 +153,7 @@ async def world(redis_url: str, standin: StandIn, tmp_path: Path) -> AsyncIterat
                 settings, standin, gateway, acd, client, http, f"http://127.0.0.1:{port}", []
             )
     finally:
-        gateway.close()
+        rq_client.close()
         await client.aclose()
 
 

@@ -3,6 +3,7 @@ tasks) and requests go, fresh ones stay; the RQ job run by a real worker schedul
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -20,13 +21,12 @@ from hotline.privacy import Vault
 from sms.conversations import Conversations
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
-from sms.recipients import sender_key
+from sms.recipients import sender_key, store_in
 from sms.relay import RelayBook
 from sms.requests import RequestDesk
-from sms.syncvault import SyncVault
 from sms.templates import load_templates
 from workers.retention import JOB, purge_now
-from workers.sms import SmsDeps, SmsWorker
+from workers.sms import SmsRuntime
 
 OLD, FRESH = "+15145550111", "+15145550122"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -49,7 +49,6 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
     keys = Keys(settings.redis.prefix)
     client = redisconn.connect(settings.redis)
     raw = redis.Redis.from_url(redis_url)
-    sync_vault = SyncVault(settings)
     vault = Vault(
         client,
         keys,
@@ -57,7 +56,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
         fernet_keys=settings.secrets.vault_keys,
         default_region="CA",
     )
-    outbox = Outbox(Queue("sms", connection=raw), keys, settings.sms, sync_vault.store)
+    outbox = Outbox(Queue("sms", connection=raw), keys, settings.sms, store_in(vault))
     acd = AcdStore(client, keys, {"general": QueueConfig("general")})
     await acd.sync_agents(list(AGENTS.values()))
     await acd.login("ann", ["general"], Device(DeviceKind.SIP, "PJSIP/ann"), 0)
@@ -86,7 +85,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
             held = cast(set[str], await client.smembers(keys.chat_agent("ann")))
             [opened[number]] = held - set(opened.values())
             await desk.record_request("pledge", vault.ref_for(number), "en", {}, at)
-        purged = purge_now(settings, NOW)
+        purged = await asyncio.to_thread(purge_now, settings, NOW)
         assert (purged.vault, purged.conversations, purged.requests) == (1, 1, 1)
         assert await vault.find(OLD) is None
         assert await vault.find(FRESH) is not None
@@ -95,9 +94,8 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
         assert await client.smembers(keys.chat_agent("ann")) == {opened[FRESH]}
         assert [m.body for m in await conversations.messages(opened[FRESH])] == ["hi"]
         assert await client.zcard(keys.request_index) == 1
-        assert purge_now(settings, NOW).vault == 0
+        assert (await asyncio.to_thread(purge_now, settings, NOW)).vault == 0
     finally:
-        sync_vault.close()
         raw.close()
         await client.aclose()
 
@@ -114,11 +112,11 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
     raw = redis.Redis.from_url(redis_url)
     queue = Queue(settings.sms.rq_queue, connection=raw)
     queue.enqueue(JOB)
-    deps = SmsDeps.from_settings(settings)
+    runtime = SmsRuntime(settings)
     try:
-        SmsWorker([queue], connection=raw, deps=deps).work(burst=True)
+        runtime.worker().work(burst=True)
     finally:
-        deps.close()
+        runtime.close()
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     assert queue.scheduled_job_registry.get_job_ids() == [f"retention-{tomorrow:%Y%m%d}"]
     assert queue.failed_job_registry.count == 0

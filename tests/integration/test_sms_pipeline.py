@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -22,12 +24,18 @@ from rq import Queue
 from hotline.config import Settings, load_settings
 from hotline.harness import _die_with_parent
 from hotline.keys import Keys
-from sms.outbox import MessageRecord, Outbox, failed_messages, load_message, take_batch
-from sms.recipients import sender_key
+from sms.outbox import (
+    MessageRecord,
+    Outbox,
+    claim_ready,
+    failed_messages,
+    load_message,
+    take_batch,
+)
+from sms.recipients import sender_key, store_in
 from sms.state import MessageState
-from sms.syncvault import SyncVault
 from tests.twilio_standin import StandIn
-from workers.sms import SmsDeps, SmsWorker
+from workers.sms import SmsRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 MOBILE = "+15145550123"
@@ -35,6 +43,7 @@ OTHER = "+15145550199"
 LANDLINE = "+33142685300"
 HASH_KEY = "sms-test-hash-key-0123456789"
 VAULT_KEY = Fernet.generate_key().decode()
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -74,12 +83,13 @@ def settings(redis_url: str, standin: StandIn) -> Settings:
 
 @dataclasses.dataclass
 class Pipeline:
-    """The queueing side and a way to run workers until messages settle."""
+    """The queueing side, a worker's clients, and a way to run workers until messages
+    settle."""
 
     settings: Settings
+    runtime: SmsRuntime
+    #: For looking into Redis (strings decoded).
     client: redis.Redis
-    queue: Queue
-    vault: SyncVault
     outbox: Outbox
     clock: Callable[[], float] = time.time
 
@@ -87,8 +97,15 @@ class Pipeline:
     def keys(self) -> Keys:
         return Keys(self.settings.redis.prefix)
 
+    @property
+    def queue(self) -> Queue:
+        return self.runtime.deps.queue
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.runtime.loop.run(coro)
+
     def send(self, to: str = MOBILE, body: str = "Your callback is booked.", **kw: str) -> str:
-        return self.outbox.enqueue(
+        enqueue = self.outbox.enqueue(
             to,
             self.settings.sms.from_number,
             body,
@@ -96,42 +113,43 @@ class Pipeline:
             kind="callback",
             language="en",
         )
+        return self.run(enqueue)
+
+    def ref(self, number: str) -> str:
+        assert self.runtime.deps.vault is not None
+        return self.run(self.runtime.deps.vault.store(number, now=datetime.now(UTC))).ref
 
     def record(self, message_id: str) -> MessageRecord:
-        record = load_message(self.client, self.keys, message_id)
+        record = self.run(load_message(self.runtime.redis, self.keys, message_id))
         assert record is not None
         return record
 
     def work(self, *message_ids: str, within: float = 8.0) -> list[MessageRecord]:
         """Run burst workers (with the scheduler) until every message left queued/sending."""
-        deps = SmsDeps.from_settings(self.settings)
-        deps = dataclasses.replace(deps, clock=self.clock)
+        deps = dataclasses.replace(self.runtime.deps, clock=self.clock)
         deadline = time.monotonic() + within
-        try:
-            while True:
-                worker = SmsWorker([self.queue], connection=self.queue.connection, deps=deps)
-                worker.work(burst=True, with_scheduler=True)
-                records = [self.record(m) for m in message_ids]
-                if all(r.state not in (MessageState.QUEUED, MessageState.SENDING) for r in records):
-                    return records
-                assert time.monotonic() < deadline, [r.state for r in records]
-                time.sleep(0.2)
-        finally:
-            deps.close()
+        while True:
+            self.runtime.worker(deps).work(burst=True, with_scheduler=True)
+            records = [self.record(m) for m in message_ids]
+            if all(r.state not in (MessageState.QUEUED, MessageState.SENDING) for r in records):
+                return records
+            assert time.monotonic() < deadline, [r.state for r in records]
+            time.sleep(0.2)
 
 
 @contextmanager
 def pipeline_for(settings: Settings) -> Iterator[Pipeline]:
-    """A Pipeline on ``settings``, its vault closed on the way out."""
-    raw = redis.Redis.from_url(settings.redis.url)
+    """A Pipeline on ``settings``, its clients closed on the way out."""
+    runtime = SmsRuntime(settings)
+    assert runtime.deps.vault is not None
+    store = store_in(runtime.deps.vault)
+    outbox = Outbox(runtime.deps.queue, Keys(settings.redis.prefix), settings.sms, store)
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
-    queue = Queue(settings.sms.rq_queue, connection=raw)
-    vault = SyncVault(settings)
-    outbox = Outbox(queue, Keys(settings.redis.prefix), settings.sms, vault.store)
     try:
-        yield Pipeline(settings, client, queue, vault, outbox)
+        yield Pipeline(settings, runtime, client, outbox)
     finally:
-        vault.close()
+        client.close()
+        runtime.close()
 
 
 @pytest.fixture
@@ -152,7 +170,7 @@ def test_message_is_sent_once_and_stored_without_number(
     assert pipeline.client.get(pipeline.keys.sms_sid(record.sid)) == message_id
     raw = pipeline.client.hgetall(pipeline.keys.sms_message(message_id))
     assert MOBILE not in str(raw)
-    assert raw["to_ref"] == pipeline.vault.store(MOBILE, "en")
+    assert raw["to_ref"] == pipeline.ref(MOBILE)
     assert pipeline.client.exists(pipeline.keys.vault_entry(raw["to_ref"]))
 
 
@@ -160,7 +178,7 @@ def test_recipient_purged_from_the_vault_fails_the_message(
     pipeline: Pipeline, standin: StandIn
 ) -> None:
     message_id = pipeline.send()
-    pipeline.client.delete(pipeline.keys.vault_entry(pipeline.vault.store(MOBILE, "en")))
+    pipeline.client.delete(pipeline.keys.vault_entry(pipeline.ref(MOBILE)))
     [record] = pipeline.work(message_id)
     assert (record.state, record.reason) == (MessageState.FAILED, "recipient-gone")
     assert standin.create_requests == 0
@@ -219,7 +237,8 @@ def test_permanent_error_fails_with_code_and_is_not_retried(
     )
     assert standin.create_requests == 1
     assert (pipeline.queue.count, pipeline.queue.scheduled_job_registry.count) == (0, 0)
-    assert [r.id for r in failed_messages(pipeline.client, pipeline.keys)] == [message_id]
+    failed = pipeline.run(failed_messages(pipeline.runtime.redis, pipeline.keys))
+    assert [r.id for r in failed] == [message_id]
 
 
 def test_landline_is_refused_before_sending(pipeline: Pipeline, standin: StandIn) -> None:
@@ -285,20 +304,14 @@ def test_rate_limit_holds_across_four_worker_processes(
 ) -> None:
     rate, burst, count = 4.0, 2, 18
     env = sms_env(redis_url, standin, short_code_rate=str(rate), short_code_burst=str(burst))
-    settings = load_settings(None, env=env)
-    raw = redis.Redis.from_url(redis_url)
-    vault = SyncVault(settings)
-    outbox = Outbox(Queue("sms", connection=raw), Keys("hotline"), settings.sms, vault.store)
     workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
     try:
-        start = time.time()
-        for i in range(count):
-            outbox.enqueue(
-                MOBILE, "+18005550100", f"m{i}", idempotency_key=f"k{i}", kind="t", language="en"
-            )
+        with pipeline_for(load_settings(None, env=env)) as pipeline:
+            start = time.time()
+            for i in range(count):
+                pipeline.send(body=f"m{i}", key=f"k{i}")
         sent = standin.wait_for_messages(count, timeout=9)
     finally:
-        vault.close()
         for worker in workers:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -344,10 +357,10 @@ def test_backlog_is_carried_by_few_jobs_each_message_sent_once(
 def test_a_message_queued_after_its_job_started_gets_its_own_job(pipeline: Pipeline) -> None:
     first = pipeline.send()
     behind = pipeline.send()
-    assert take_batch(pipeline.client, pipeline.keys, first) == [behind]
+    assert pipeline.run(take_batch(pipeline.runtime.redis, pipeline.keys, first)) == [behind]
     late = pipeline.send()
     assert pipeline.queue.get_job_ids() == [f"sms-{first}", f"sms-{late}"]
-    assert take_batch(pipeline.client, pipeline.keys, first) == [behind]
+    assert pipeline.run(take_batch(pipeline.runtime.redis, pipeline.keys, first)) == [behind]
 
 
 def test_errors_in_a_batch_touch_only_their_message(pipeline: Pipeline, standin: StandIn) -> None:
@@ -415,6 +428,61 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
     pipeline.clock = lambda: time.time() + 60
     records = pipeline.work(*ids)
+    assert {r.state for r in records} == {MessageState.SENT}
+    assert sorted(m["body"] for m in standin.messages) == [f"m{i}" for i in range(5)]
+    assert [r.sid for r in records] == [m["sid"] for m in standin.messages]
+    assert standin.create_requests == 5
+
+
+# -- claims: one-message jobs queued up behind a starting job go with it ------------------
+
+
+def test_a_starting_job_claims_the_fresh_send_jobs_behind_it(
+    redis_url: str, standin: StandIn
+) -> None:
+    settings = load_settings(None, env=sms_env(redis_url, standin, batch_max="1"))
+    with pipeline_for(settings) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(4)]
+        behind = pipeline.send(body="behind")
+        keys, queue = pipeline.keys, pipeline.queue
+        pipeline.client.rpush(keys.sms_batch(ids[2]), behind)  # as if it had joined that job
+        pipeline.client.set(keys.sms_open_batch, ids[2])
+        retried = ids[3]  # a job that failed once keeps its own job and its retry count
+        pipeline.client.hset(f"rq:job:sms-{retried}", "retries_left", 1)
+        claim = claim_ready(
+            pipeline.runtime.redis, keys, queue, "x", jobs=10, settings=settings.sms
+        )
+        assert pipeline.run(claim) == [ids[0], ids[1], ids[2], behind]
+        assert pipeline.client.lrange(keys.sms_batch("x"), 0, -1) == [*ids[:3], behind]
+        assert queue.get_job_ids() == [f"sms-{retried}", f"sms-{behind}"]
+        assert not pipeline.client.exists(*(f"rq:job:sms-{m}" for m in ids[:3]))
+        assert not pipeline.client.exists(keys.sms_open_batch, keys.sms_batch(ids[2]))
+
+
+def test_worker_killed_after_claiming_jobs_loses_nothing_and_sends_nothing_twice(
+    redis_url: str, standin: StandIn, tmp_path: Path
+) -> None:
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(0)
+    standin.accept_then_wait(30)  # the third send is accepted, its answer never arrives
+    single = load_settings(None, env=sms_env(redis_url, standin, batch_max="1"))
+    with pipeline_for(single) as pipeline:
+        ids = [pipeline.send(body=f"m{i}") for i in range(5)]
+        assert pipeline.queue.count == 5
+        # The worker carries up to 50 a job: the first job it starts claims the other four.
+        worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+        try:
+            standin.wait_for_messages(3, timeout=8)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        states = [pipeline.record(m).state for m in ids]
+        sent, sending, queued = MessageState.SENT, MessageState.SENDING, MessageState.QUEUED
+        assert states == [sent, sent, sending, queued, queued]
+        assert pipeline.queue.count == 0
+        pipeline.queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
+        pipeline.clock = lambda: time.time() + 60
+        records = pipeline.work(*ids)
     assert {r.state for r in records} == {MessageState.SENT}
     assert sorted(m["body"] for m in standin.messages) == [f"m{i}" for i in range(5)]
     assert [r.sid for r in records] == [m["sid"] for m in standin.messages]

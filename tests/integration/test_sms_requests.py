@@ -20,12 +20,12 @@ from hotline.config import Settings, load_settings
 from hotline.keys import Keys
 from hotline.privacy import Vault
 from sms.outbox import Outbox
+from sms.recipients import store_in
 from sms.requests import RequestDesk, RequestState
 from sms.state import MessageState
-from sms.syncvault import SyncVault
 from sms.templates import load_templates
 from tests.twilio_standin import StandIn
-from workers.sms import SmsDeps, SmsWorker
+from workers.sms import SmsRuntime
 
 CALLER = "+15145550123"
 LANDLINE = "+33142685300"
@@ -49,13 +49,11 @@ class Desk:
     queue: Queue
 
     def work(self) -> None:
-        deps = SmsDeps.from_settings(self.settings)
+        runtime = SmsRuntime(self.settings)
         try:
-            SmsWorker([self.queue], connection=self.queue.connection, deps=deps).work(
-                burst=True, with_scheduler=True
-            )
+            runtime.worker().work(burst=True, with_scheduler=True)
         finally:
-            deps.close()
+            runtime.close()
 
     async def ref(self, number: str) -> str:
         return (await self.vault.store(number, "fr", now=NOW)).ref
@@ -78,9 +76,7 @@ async def desk(redis_url: str, standin: StandIn) -> AsyncIterator[Desk]:
     client: aioredis.Redis = redisconn.connect(settings.redis)
     keys = Keys(settings.redis.prefix)
     raw = redis.Redis.from_url(redis_url)
-    sync_vault = SyncVault(settings)
     queue = Queue(settings.sms.rq_queue, connection=raw)
-    outbox = Outbox(queue, keys, settings.sms, sync_vault.store)
     vault = Vault(
         client,
         keys,
@@ -88,11 +84,11 @@ async def desk(redis_url: str, standin: StandIn) -> AsyncIterator[Desk]:
         fernet_keys=settings.secrets.vault_keys,
         default_region="CA",
     )
+    outbox = Outbox(queue, keys, settings.sms, store_in(vault))
     desk = RequestDesk(client, keys, outbox, load_templates(), settings)
     try:
         yield Desk(settings, desk, vault, queue)
     finally:
-        sync_vault.close()
         raw.close()
         await client.aclose()
 

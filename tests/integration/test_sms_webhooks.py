@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis
@@ -21,14 +21,14 @@ from twilio.request_validator import RequestValidator
 from hotline.config import Settings, load_settings
 from hotline.harness import free_port
 from hotline.keys import Keys
+from hotline.privacy import Vault
 from sms.http import sms_routes
 from sms.inbound import InboundSms
 from sms.outbox import Outbox, load_message
-from sms.recipients import sender_key
+from sms.recipients import sender_key, store_in
 from sms.state import MessageState
-from sms.syncvault import SyncVault
 from tests.twilio_standin import StandIn
-from workers.sms import SmsDeps, SmsWorker
+from workers.sms import SmsRuntime
 
 SENDER = "+15145550123"
 PUBLIC = "https://sms.hotline.example.org"
@@ -152,20 +152,18 @@ async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> N
     assert hooks.handed == []
 
 
-async def run_until(settings: Settings, queue: Queue, done: Callable[[], bool]) -> None:
+async def run_until(settings: Settings, done: Callable[[], Awaitable[bool]]) -> None:
     """Burst workers on this (main) thread, as RQ requires, letting the loop serve webhooks
     in between."""
-    deps = SmsDeps.from_settings(settings)
+    runtime = SmsRuntime(settings)
     deadline = time.monotonic() + 8
     try:
-        while not done():
-            SmsWorker([queue], connection=queue.connection, deps=deps).work(
-                burst=True, with_scheduler=True
-            )
+        while not await done():
+            runtime.worker().work(burst=True, with_scheduler=True)
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
     finally:
-        deps.close()
+        runtime.close()
 
 
 async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
@@ -182,10 +180,15 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
 
     app.add_routes(sms_routes(redis=client, settings=settings, on_inbound=ignore))
     raw = redis.Redis.from_url(redis_url)
-    sync = redis.Redis.from_url(redis_url, decode_responses=True)
     queue = Queue(settings.sms.rq_queue, connection=raw)
-    vault = SyncVault(settings)
-    outbox = Outbox(queue, Keys("hotline"), settings.sms, vault.store)
+    vault = Vault(
+        client,
+        Keys("hotline"),
+        hash_key=settings.secrets.hash_key,
+        fernet_keys=settings.secrets.vault_keys,
+        default_region="CA",
+    )
+    outbox = Outbox(queue, Keys("hotline"), settings.sms, store_in(vault))
     validator = RequestValidator(standin.auth_token)
 
     async def text_us(sid: str, body: str) -> None:
@@ -196,23 +199,31 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
             resp = await http.session.post(url, data=params, headers=headers)
             assert resp.status == 200
 
-    def state(message_id: str) -> MessageState:
-        record = load_message(sync, Keys("hotline"), message_id)
+    async def state(message_id: str) -> MessageState:
+        record = await load_message(client, Keys("hotline"), message_id)
         assert record is not None
         return record.state
 
     async with TestClient(TestServer(app, port=port)):
         await text_us("SM" + "c" * 32, "stop")
-        refused = outbox.enqueue(
+        refused = await outbox.enqueue(
             SENDER, "+18005550100", "Hi", idempotency_key="a", kind="t", language="en"
         )
-        await run_until(settings, queue, lambda: state(refused) is MessageState.FAILED)
+
+        async def refusal_recorded() -> bool:
+            return await state(refused) is MessageState.FAILED
+
+        await run_until(settings, refusal_recorded)
         assert standin.create_requests == 0
         await text_us("SM" + "d" * 32, "START")
-        sent = outbox.enqueue(
+        sent = await outbox.enqueue(
             SENDER, "+18005550100", "Hi", idempotency_key="b", kind="t", language="en"
         )
-        await run_until(settings, queue, lambda: state(sent) is MessageState.DELIVERED)
+
+        async def delivered() -> bool:
+            return await state(sent) is MessageState.DELIVERED
+
+        await run_until(settings, delivered)
         assert len(standin.messages) == 1
         # Twilio retries a callback: the duplicate changes nothing.
         sid = standin.messages[0]["sid"]
@@ -222,9 +233,9 @@ async def test_stop_refuses_then_start_allows_and_callbacks_deliver(
         async with TestClient(TestServer(web.Application())) as http:
             resp = await http.session.post(url, data=params, headers=headers)
             assert resp.status == 200
-        assert state(sent) is MessageState.DELIVERED
+        assert await state(sent) is MessageState.DELIVERED
         assert standin.callback_statuses == [200, 200]
-    vault.close()
+    raw.close()
     await client.aclose()
 
 

@@ -52,13 +52,13 @@ class AsteriskDirs:
 
 
 def did_lines(dids: tuple[str, ...]) -> str:
-    """Dialplan lines sending each DID (with or without its leading +) into the ARI app."""
-    lines = []
-    for did in dids:
-        for exten in dict.fromkeys((did, did.lstrip("+"))):
-            lines.append(f"exten => {exten},1,Stasis(${{HOTLINE_APP}},inbound,{did})")
-            lines.append("same => n,Hangup()")
-    return "\n".join(lines)
+    """Dialplan lines sending each DID (with or without its leading +) to ``hotline-inbound``
+    (``dialplans/extensions.conf``), which answers it and hands it to the ARI app."""
+    return "\n".join(
+        f"exten => {exten},1,Goto(hotline-inbound,{did},1)"
+        for did in dids
+        for exten in dict.fromkeys((did, did.lstrip("+")))
+    )
 
 
 def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:

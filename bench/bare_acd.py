@@ -1,5 +1,6 @@
-"""The ceiling of any ARI ACD: answer the caller, ring the longest-idle free agent, bridge the
-two when the agent answers, hang up the other side when one leaves. Nothing else.
+"""The ceiling of any ARI ACD: answer the caller (unless the dialplan did), ring the longest-idle
+free agent, bridge the two when the agent answers, hang up the other side when one leaves.
+Nothing else.
 
 Run as ``python -m bench.bare_acd URL USER APP AGENTS`` (agents ``PJSIP/agent001`` to
 ``PJSIP/agent{AGENTS}``) with the password in ``BARE_ARI_PASSWORD``.
@@ -48,8 +49,9 @@ async def main(url: str, user: str, app: str, agents: int) -> None:
                 peer[caller], peer[leg], agent_of[leg] = leg, caller, agent
                 spawn(call("POST", f"/channels/{leg}?endpoint=PJSIP/{agent}&app={app}&appArgs=leg"))
 
-        async def on_caller(caller: str) -> None:
-            if await call("POST", f"/channels/{caller}/answer"):  # else the caller left
+        async def on_caller(caller: str, up: bool) -> None:
+            # Answered by the dialplan, as ours; else answer (False: the caller left).
+            if up or await call("POST", f"/channels/{caller}/answer"):
                 waiting.append(caller)
                 offer()
 
@@ -75,7 +77,10 @@ async def main(url: str, user: str, app: str, agents: int) -> None:
             event = json.loads(message.data)
             kind, channel = event["type"], event.get("channel", {}).get("id", "")
             if kind == "StasisStart":
-                spawn(on_leg(channel) if event["args"] == ["leg"] else on_caller(channel))
+                if event["args"] == ["leg"]:
+                    spawn(on_leg(channel))
+                else:
+                    spawn(on_caller(channel, event["channel"]["state"] == "Up"))
             elif kind == "StasisEnd" or (kind == "ChannelDestroyed" and channel in agent_of):
                 if kind == "ChannelDestroyed":  # the agent's phone is free again
                     idle.append(agent_of.pop(channel))

@@ -1,4 +1,5 @@
-"""The ceiling of any ARI app: answer, play the greeting, hang up when it ends. Nothing else.
+"""The ceiling of any ARI app: answer (unless the dialplan did), play the greeting, hang up when
+it ends. Nothing else.
 
 Run as ``python -m bench.bare_ari URL USER APP`` with the password in ``BARE_ARI_PASSWORD``.
 """
@@ -26,15 +27,16 @@ async def main(url: str, user: str, app: str) -> None:
             async with http.request(method, f"{url}/ari{path}") as response:
                 await response.read()
 
-        async def on_start(channel: str) -> None:
-            await call("POST", f"/channels/{channel}/answer")
+        async def on_start(channel: str, up: bool) -> None:
+            if not up:  # else answered by the dialplan, as ours
+                await call("POST", f"/channels/{channel}/answer")
             await call("POST", f"/channels/{channel}/play/{channel}?media=sound:hello-world")
 
         async for message in ws:
             event = json.loads(message.data)
             kind = event["type"]
             if kind == "StasisStart":
-                coro = on_start(event["channel"]["id"])
+                coro = on_start(event["channel"]["id"], event["channel"]["state"] == "Up")
             elif kind == "PlaybackFinished":
                 coro = call("DELETE", f"/channels/{event['playback']['target_uri'][8:]}")
             else:

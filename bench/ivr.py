@@ -35,7 +35,8 @@ EXTRA_DIALPLAN = f"""
 exten => {DIALPLAN_DID.lstrip("+")},1,Answer()
 same => n,Playback(hello-world)
 same => n,Hangup()
-exten => {BARE_DID.lstrip("+")},1,Stasis({BARE_APP})
+exten => {BARE_DID.lstrip("+")},1,Answer()
+same => n,Stasis({BARE_APP})
 same => n,Hangup()
 """
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from hotline.config import Settings
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dialplans"
+#: The templates ship as package data of ``dialplans`` (in a checkout: the ``dialplans/`` folder).
+TEMPLATES = resources.files("dialplans")
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -50,13 +52,13 @@ class AsteriskDirs:
 
 
 def did_lines(dids: tuple[str, ...]) -> str:
-    """Dialplan lines sending each DID (with or without its leading +) into the ARI app."""
-    lines = []
-    for did in dids:
-        for exten in dict.fromkeys((did, did.lstrip("+"))):
-            lines.append(f"exten => {exten},1,Stasis(${{HOTLINE_APP}},inbound,{did})")
-            lines.append("same => n,Hangup()")
-    return "\n".join(lines)
+    """Dialplan lines sending each DID (with or without its leading +) to ``hotline-inbound``
+    (``dialplans/extensions.conf``), which answers it and hands it to the ARI app."""
+    return "\n".join(
+        f"exten => {exten},1,Goto(hotline-inbound,{did},1)"
+        for did in dids
+        for exten in dict.fromkeys((did, did.lstrip("+")))
+    )
 
 
 def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
@@ -100,7 +102,8 @@ def render_dialplans(settings: Settings, dirs: AsteriskDirs, out_dir: Path | Non
     out = out_dir or dirs.etc_dir
     out.mkdir(parents=True, exist_ok=True)
     values = template_values(settings, dirs)
-    for template in sorted(TEMPLATE_DIR.glob("*.conf")):
+    conf = (t for t in TEMPLATES.iterdir() if t.name.endswith(".conf"))
+    for template in sorted(conf, key=lambda t: t.name):
         rendered = render_text(template.read_text(encoding="utf-8"), values, template.name)
         target = out / template.name
         target.write_text(rendered, encoding="utf-8")

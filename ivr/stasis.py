@@ -149,7 +149,12 @@ class IvrService:
         entry = await self._remember_caller(event.channel.caller_number)
         caller = f"h:{entry.ref[:12]}" if entry else "anonymous"
         logger.info("%s inbound call from %s to %s", channel_id, caller, did)
-        if not await ari_request(channel_id, "answer", lambda: self.ari.answer(channel_id)):
+        # Our dialplan answers before Stasis() (dialplans/extensions.conf); answering again
+        # would only wait on the channel's Stasis loop. Another dialplan may send it ringing.
+        ringing = event.channel.state != "Up"
+        if ringing and not await ari_request(
+            channel_id, "answer", lambda: self.ari.answer(channel_id)
+        ):
             return
         state, commands = machine.start(self.flow, self.clock())
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}

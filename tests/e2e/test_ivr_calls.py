@@ -243,6 +243,26 @@ async def test_redis_gone_mid_call_hands_the_caller_to_the_fallback(
     assert any("sending the call to the fallback" in m for m in messages), messages[-5:]
 
 
+async def test_a_call_while_the_app_is_not_connected_hears_the_fallback(
+    settings: Settings, asterisk: PrivateAsterisk
+) -> None:
+    """Stasis() fails with no app to take the call: the dialplan plays the fallback message
+    (2.2 s) and hangs up, instead of refusing the call."""
+    for _ in range(50):
+        if settings.ari.app not in await asyncio.to_thread(asterisk.rx, "ari show apps"):
+            break
+        await asyncio.sleep(0.1)
+    call = asyncio.create_task(place_call(asterisk))
+    seen = ""
+    while not call.done() and "hotline-fallback!s!" not in seen:
+        await asyncio.sleep(0.1)
+        seen = await asyncio.to_thread(asterisk.rx, "core show channels concise")
+    result = await call
+    assert result.ok, result.output  # answered (200 OK), then the service's BYE
+    assert "!Playback!please-try-call-later" in seen, seen
+    assert result.seconds > 2
+
+
 async def test_health_endpoint_reports_dependencies_and_api_needs_a_token(
     settings: Settings, test_flow: Flow
 ) -> None:

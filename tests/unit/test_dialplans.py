@@ -27,10 +27,7 @@ def test_every_template_renders_without_leftover_placeholders(tmp_path: Path) ->
     assert (out / "ari.conf").stat().st_mode & 0o077 == 0
     assert f"astrundir => {tmp_path / 'run'}" in texts["asterisk.conf"]
     for did in ("+18005550111", "18005550111"):
-        assert (
-            f"exten => {did},1,Stasis(${{HOTLINE_APP}},inbound,+18005550111)"
-            in texts["extensions.conf"]
-        )
+        assert f"exten => {did},1,Goto(hotline-inbound,+18005550111,1)" in texts["extensions.conf"]
 
 
 def test_unknown_placeholder_is_an_error() -> None:

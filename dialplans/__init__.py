@@ -1,0 +1,1 @@
+"""Asterisk configuration templates (``*.conf``), rendered by ``hotline.dialplans``."""

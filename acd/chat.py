@@ -23,7 +23,7 @@ from redis.exceptions import ResponseError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
-from hotline.keys import Keys
+from core.keys import Keys
 
 SCRIPT: Final = (Path(__file__).parent / "lua" / "chat.lua").read_text()
 

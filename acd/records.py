@@ -1,5 +1,5 @@
 """The ARI adapter's records in Redis: queued callers, agent legs, nailed-up connections and
-callbacks to make, each a hash of JSON fields (keys in ``hotline.keys``).
+callbacks to make, each a hash of JSON fields (keys in ``core.keys``).
 
 Several tasks touch one record (a caller's own events, offers from the tick, the agent leg), so
 an update writes only the fields it changed and never brings back a record another task has
@@ -27,7 +27,7 @@ from typing import Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 
-from hotline.keys import Keys
+from core.keys import Keys
 
 
 class LegPhase(Enum):

@@ -51,7 +51,7 @@ from acd.records import (
 from acd.routing import announcement, next_announcement
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, transfer_of
-from hotline.ari import (
+from core.ari import (
     AriClient,
     AriError,
     ChannelDestroyed,
@@ -60,7 +60,7 @@ from hotline.ari import (
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import (
+from core.calls import (
     CallEvent,
     ChannelGone,
     ChannelTimers,
@@ -68,9 +68,9 @@ from hotline.calls import (
     ari_request,
     ends_call,
 )
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import NotInVault, Vault
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import NotInVault, Vault
 from sms.conversations import Conversations
 from sms.requests import RequestDesk
 

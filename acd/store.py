@@ -48,7 +48,7 @@ from acd.routing import (
     estimated_wait,
 )
 from acd.stats import QueueStats, from_snapshot
-from hotline.keys import Keys
+from core.keys import Keys
 
 LUA_DIR: Final = Path(__file__).parent / "lua"
 _SCRIPTS: Final = (

@@ -20,9 +20,9 @@ from acd import phone_login as line
 from acd.config import AgentProfile, verify_pin
 from acd.routing import AgentState
 from acd.store import AcdStore
-from hotline.ari import AriClient, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
-from hotline.keys import Keys
+from core.ari import AriClient, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart
+from core.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
+from core.keys import Keys
 from ivr import machine
 from ivr.stasis import carry_out_media, machine_playback_id
 

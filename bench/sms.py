@@ -35,9 +35,9 @@ from pathlib import Path
 import redis
 from rq import Queue, Retry, SimpleWorker
 
-from hotline.config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.keys import Keys
 from hotline.harness import RedisServer, spawn, stop_process
-from hotline.keys import Keys
 from sms.outbox import Outbox
 from sms.provider import TwilioProvider
 from tests.twilio_standin import StandIn, VaultStandIn

@@ -24,8 +24,8 @@ from acd.http import acd_routes
 from acd.stasis import AcdService, is_leg
 from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
-from hotline import redisconn
-from hotline.ari import (
+from core import redisconn
+from core.ari import (
     ApplicationReplaced,
     AriClient,
     AriError,
@@ -39,14 +39,14 @@ from hotline.ari import (
     StasisStart,
     StreamConnected,
 )
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
-from hotline.config import Settings
+from core.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
+from core.config import Settings
+from core.keys import Keys
+from core.logs import channel_var
+from core.privacy import Vault
+from core.privacy.http import privacy_routes
 from hotline.http import build_web_app
-from hotline.keys import Keys
-from hotline.logs import channel_var
 from hotline.metrics import metrics_routes
-from hotline.privacy import Vault
-from hotline.privacy.http import privacy_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from sms.gateway import SmsGateway

@@ -16,11 +16,11 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from acd.config import DeviceKind, load_agents, load_queues
+from core.config import ConfigError, Settings, load_settings
+from core.logs import configure_logging
 from hotline.app import HotlineApp
-from hotline.config import ConfigError, Settings, load_settings
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
-from hotline.logs import configure_logging
 from ivr.flow import Flow, FlowError, load_flow
 
 logger = logging.getLogger("hotline")

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.config import Settings
+from core.config import Settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dialplans"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

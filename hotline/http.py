@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from hotline.auth import auth_middleware, parse_tokens
-from hotline.config import Settings
+from core.auth import auth_middleware, parse_tokens
+from core.config import Settings
 
 logger = logging.getLogger(__name__)
 

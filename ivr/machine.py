@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeAlias
 
+from core.frozen import FrozenMap
 from ivr.flow import (
     Flow,
     HangupNode,
@@ -21,7 +22,6 @@ from ivr.flow import (
     SetNode,
     TextNode,
 )
-from ivr.frozen import FrozenMap
 from ivr.hours import is_open
 
 

@@ -20,26 +20,26 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from hotline.ari import (
+from core.ari import (
     AriClient,
     ChannelDtmfReceived,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import (
+from core.calls import (
     CallEvent,
     ChannelGone,
     ChannelTimers,
     TimerFired,
     ari_request,
 )
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import InvalidNumber, Vault, VaultEntry
+from core.config import Settings
+from core.frozen import FrozenMap
+from core.keys import Keys
+from core.privacy import InvalidNumber, Vault, VaultEntry
 from ivr import machine
 from ivr.flow import Flow
-from ivr.frozen import FrozenMap
 from sms.conversations import Conversations
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from hotline.auth import Principal, require_role
+from core.auth import Principal, require_role
 from hotline.http import ApiError
 from sms.conversations import ConversationError, Conversations
 

@@ -33,9 +33,9 @@ import redis.asyncio as aioredis
 from acd import chat
 from acd.chat import Assignment, ChatRouter
 from acd.model import AcdError
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import InvalidNumber, Vault
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.redact import redact_numbers

@@ -14,10 +14,10 @@ from rq import Queue
 
 from acd.chat import ChatRouter
 from acd.config import AgentProfile
-from hotline.ari import AriClient
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core.ari import AriClient
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import Vault
 from sms.console import console_routes
 from sms.conversations import Conversations
 from sms.http import sms_routes

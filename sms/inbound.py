@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import number_token
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import number_token
 from sms.optout import Keyword, keyword
 from sms.recipients import sender_key
 from sms.redact import redact_numbers

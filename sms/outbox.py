@@ -32,8 +32,8 @@ import redis.asyncio as aioredis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
-from hotline.config import SmsSettings
-from hotline.keys import Keys
+from core.config import SmsSettings
+from core.keys import Keys
 from sms.recipients import StoreNumber
 from sms.segments import segment_count
 from sms.state import MessageState, sources

@@ -24,8 +24,8 @@ from typing import cast
 import redis
 import redis.asyncio as aioredis
 
-from hotline.config import Settings
-from hotline.keys import Keys
+from core.config import Settings
+from core.keys import Keys
 from sms.outbox import Outbox, load_message_async
 from sms.redact import redact_numbers
 from sms.state import MessageState

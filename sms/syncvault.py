@@ -11,10 +11,10 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from hotline import redisconn
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core import redisconn
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import Vault
 
 T = TypeVar("T")
 

@@ -35,7 +35,7 @@ import redis
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from hotline.config import Settings
+from core.config import Settings
 from hotline.harness import free_port
 from sms.segments import segment_count
 

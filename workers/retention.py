@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 from rq import Queue, get_current_job
 
-from hotline.config import Settings
-from hotline.keys import Keys
+from core.config import Settings
+from core.keys import Keys
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
 from sms.syncvault import SyncVault

@@ -43,9 +43,9 @@ from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from hotline.config import Settings, SmsSettings
-from hotline.keys import Keys
-from hotline.privacy import NotInVault, number_token
+from core.config import Settings, SmsSettings
+from core.keys import Keys
+from core.privacy import NotInVault, number_token
 from sms.outbox import (
     JOB,
     MessageRecord,

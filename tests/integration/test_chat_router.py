@@ -13,7 +13,7 @@ from acd.chat import Assignment, ChatRouter, ChatState, drop
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.model import AcdError
 from acd.store import AcdStore
-from hotline.keys import Keys
+from core.keys import Keys
 
 KEYS = Keys("hl")
 QUEUES = {"chat": QueueConfig("chat"), "other": QueueConfig("other")}

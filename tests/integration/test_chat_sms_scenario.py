@@ -26,12 +26,12 @@ from twilio.request_validator import RequestValidator
 
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
-from hotline import redisconn
-from hotline.config import Settings, load_settings
+from core import redisconn
+from core.config import Settings, load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from hotline.harness import free_port
 from hotline.http import build_web_app
-from hotline.keys import Keys
-from hotline.privacy import Vault
 from sms.gateway import SmsGateway
 from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker

@@ -13,10 +13,10 @@ from rq import Queue
 from acd.chat import ChatRouter
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
-from hotline import redisconn
-from hotline.config import load_settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core import redisconn
+from core.config import load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from sms.conversations import Conversations
 from sms.inbound import InboundSms
 from sms.outbox import Outbox

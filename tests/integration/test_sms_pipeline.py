@@ -19,9 +19,9 @@ import redis
 from cryptography.fernet import Fernet
 from rq import Queue
 
-from hotline.config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.keys import Keys
 from hotline.harness import _die_with_parent
-from hotline.keys import Keys
 from sms.outbox import MessageRecord, Outbox, failed_messages, load_message, take_batch
 from sms.recipients import sender_key
 from sms.state import MessageState

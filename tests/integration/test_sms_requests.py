@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from rq import Queue
 
-from hotline import redisconn
-from hotline.config import Settings, load_settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core import redisconn
+from core.config import Settings, load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from sms.outbox import Outbox
 from sms.requests import RequestDesk, RequestState
 from sms.state import MessageState

@@ -18,9 +18,9 @@ from cryptography.fernet import Fernet
 from rq import Queue
 from twilio.request_validator import RequestValidator
 
-from hotline.config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.keys import Keys
 from hotline.harness import free_port
-from hotline.keys import Keys
 from sms.http import sms_routes
 from sms.inbound import InboundSms
 from sms.outbox import Outbox, load_message

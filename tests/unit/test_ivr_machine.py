@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.frozen import FrozenMap
 from ivr.flow import DEMO_FLOW, Flow, load_flow, parse_flow
-from ivr.frozen import FrozenMap
 from ivr.machine import (
     CallState,
     CancelTimer,

@@ -13,7 +13,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hotline.config import RedisSettings
+from core.config import RedisSettings
 
 
 def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redis:

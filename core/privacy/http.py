@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from hotline.auth import require_role
+from core.auth import require_role
+from core.privacy.vault import SUPERVISOR, NotInVault, Vault
 from hotline.http import ApiError
-from hotline.privacy.vault import SUPERVISOR, NotInVault, Vault
 
 #: Records or entries a listing returns without ``count``, and at most.
 DEFAULT_COUNT, MAX_COUNT = 100, 1000

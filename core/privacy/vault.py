@@ -4,7 +4,7 @@ The rest of the service knows a caller by ``ref`` (HMAC-SHA256 of the E.164 numb
 deployment's hash key, in hex) and by a pseudonym. Per ref, Redis holds one hash: ``number``
 (Fernet-encrypted; the only Redis value that holds a number), ``pseudonym``, ``slot`` (the key
 reserving the pseudonym), ``language``, ``created`` and ``last_seen`` (ISO 8601); an index of
-refs by last_seen drives :meth:`Vault.purge`. Keys are named in ``hotline/keys.py``.
+refs by last_seen drives :meth:`Vault.purge`. Keys are named in ``core/keys.py``.
 
 A number leaves the vault by three doors only: :meth:`Vault.reveal_for_delivery` (the SMS and
 call delivery layer, never for display), :meth:`Vault.unmask` (a supervisor with a reason,
@@ -24,9 +24,9 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, MultiFernet
 
-from hotline.keys import Keys
-from hotline.privacy.numbers import normalize
-from hotline.privacy.pseudonyms import draw
+from core.keys import Keys
+from core.privacy.numbers import normalize
+from core.privacy.pseudonyms import draw
 
 #: The one role that may unmask a number.
 SUPERVISOR = "supervisor"
@@ -119,7 +119,7 @@ class AuditRecord:
 class Vault:
     """Callers' numbers encrypted at rest, their keyed-hash refs and unique pseudonyms.
 
-    ``redis`` must decode responses (as ``hotline.redisconn.connect`` does). ``fernet_keys``
+    ``redis`` must decode responses (as ``core.redisconn.connect`` does). ``fernet_keys``
     are newest first: the first encrypts, all decrypt, and :meth:`rotate` re-encrypts with the
     first. Several app instances may share one vault: every write is one atomic script.
     """

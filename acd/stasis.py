@@ -70,9 +70,8 @@ from core.calls import (
 )
 from core.config import Settings
 from core.keys import Keys
+from core.ports import RequestConfirmations, TextConversations
 from core.privacy import NotInVault, Vault
-from sms.conversations import Conversations
-from sms.requests import RequestDesk
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +122,9 @@ class AcdService:
     timers: ChannelTimers
     vault: Vault
     clock: Callable[[], float] = time.time
-    #: The SMS side, wired at start-up: request confirmations and voice-to-text hand-over.
-    requests: RequestDesk | None = None
-    texts: Conversations | None = None
+    #: The SMS side (None: none): request confirmations and voice-to-text hand-over.
+    requests: RequestConfirmations | None = None
+    texts: TextConversations | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from acd.chat import ChatRouter
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.stasis import AcdService, is_leg
@@ -91,6 +92,13 @@ class HotlineApp:
         queues = load_queues(settings.acd.queues)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
         store = AcdStore(self.redis, keys, queues)
+        self.sms = SmsGateway(
+            settings,
+            redis_client=self.redis,
+            vault=self.vault,
+            agents=agents,
+            chats=ChatRouter(self.redis, keys, agents),
+        )
         self.acd = AcdService(
             settings=settings,
             queues=queues,
@@ -100,6 +108,8 @@ class HotlineApp:
             redis=self.redis,
             timers=self.timers,
             vault=self.vault,
+            requests=self.sms.requests,
+            texts=self.sms.conversations,
         )
         self.volunteers = VolunteerLine(
             ari=self.ari,
@@ -119,13 +129,10 @@ class HotlineApp:
             timers=self.timers,
             queues=self.acd,
             clock=clock,
+            texts=self.sms.conversations,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
-        self.sms = SmsGateway(settings, redis_client=self.redis, vault=self.vault, agents=agents)
-        self.acd.requests = self.sms.requests
-        self.acd.texts = self.sms.conversations
-        self.ivr.texts = self.sms.conversations
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
         self.sip_sms = self.sms.sip_inbound(self.ari)
         routes = [

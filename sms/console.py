@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from core.api import ApiError
 from core.auth import Principal, require_role
-from hotline.http import ApiError
 from sms.conversations import ConversationError, Conversations
 
 ROLES = ("agent", "supervisor")

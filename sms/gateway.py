@@ -4,7 +4,7 @@ chat routing, conversations, and the HTTP routes (Twilio webhooks and the consol
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import redis
@@ -12,11 +12,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from rq import Queue
 
-from acd.chat import ChatRouter
-from acd.config import AgentProfile
 from core.ari import AriClient
 from core.config import Settings
 from core.keys import Keys
+from core.ports import ChatRouting
 from core.privacy import Vault
 from sms.console import console_routes
 from sms.conversations import Conversations
@@ -31,7 +30,8 @@ from sms.templates import load_templates
 
 
 class SmsGateway:
-    """Everything the app needs for SMS; :meth:`close` on the way out."""
+    """Everything the app needs for SMS; :meth:`close` on the way out. ``agents`` are the ids
+    the relay file may name; ``chats`` hands conversations to them (the ACD's chat router)."""
 
     def __init__(
         self,
@@ -39,7 +39,8 @@ class SmsGateway:
         *,
         redis_client: aioredis.Redis,
         vault: Vault,
-        agents: Mapping[str, AgentProfile],
+        agents: Collection[str],
+        chats: ChatRouting,
         clock: Callable[[], float] = time.time,
     ) -> None:
         keys = Keys(settings.redis.prefix)
@@ -69,7 +70,7 @@ class SmsGateway:
             settings=settings,
             vault=vault,
             outbox=self.outbox,
-            router=ChatRouter(redis_client, keys, agents),
+            router=chats,
             templates=self.templates,
             requests=self.requests,
             relay=relay,

@@ -19,6 +19,7 @@ from rq import Queue, get_current_job
 
 from core.config import Settings
 from core.keys import Keys
+from core.ports import DropChat
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
 from sms.syncvault import SyncVault
@@ -45,15 +46,17 @@ def purge(
     vault: SyncVault,
     keys: Keys,
     *,
+    drop_chat: DropChat,
     vault_retention: timedelta,
     content_retention: timedelta,
     now: datetime,
 ) -> Purged:
-    """Remove what is past retention at ``now``. ``client`` decodes responses."""
+    """Remove what is past retention at ``now`` (a conversation's chat task with
+    ``drop_chat``). ``client`` decodes responses."""
     cutoff = (now - content_retention).timestamp()
     purged = Purged(
         vault=vault.purge(vault_retention, now),
-        conversations=purge_conversations(client, keys, cutoff),
+        conversations=purge_conversations(client, keys, cutoff, drop_chat),
         requests=purge_requests(client, keys, cutoff),
         failed_index=int(client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
     )
@@ -61,7 +64,7 @@ def purge(
     return purged
 
 
-def purge_now(settings: Settings, now: datetime | None = None) -> Purged:
+def purge_now(settings: Settings, drop_chat: DropChat, now: datetime | None = None) -> Purged:
     """One purge with clients of its own (``hotline purge``)."""
     client = redis.Redis.from_url(settings.redis.url, decode_responses=True)
     vault = SyncVault(settings)
@@ -70,6 +73,7 @@ def purge_now(settings: Settings, now: datetime | None = None) -> Purged:
             client,
             vault,
             Keys(settings.redis.prefix),
+            drop_chat=drop_chat,
             vault_retention=timedelta(days=settings.privacy.retention_days),
             content_retention=timedelta(seconds=settings.sms.retention_seconds),
             now=now or datetime.now(UTC),
@@ -90,6 +94,7 @@ def purge_expired() -> None:
         deps.redis,
         deps.vault,
         deps.keys,
+        drop_chat=deps.drop_chat,
         vault_retention=deps.vault_retention,
         content_retention=timedelta(seconds=deps.settings.retention_seconds),
         now=datetime.fromtimestamp(deps.clock(), UTC),

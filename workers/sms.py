@@ -45,6 +45,7 @@ from rq.job import Job
 
 from core.config import Settings, SmsSettings
 from core.keys import Keys
+from core.ports import DropChat
 from core.privacy import NotInVault, number_token
 from sms.outbox import (
     JOB,
@@ -90,12 +91,16 @@ class SmsDeps:
     #: The SMS queue (its own connection, bytes as RQ needs) for messages handed on.
     queue: Queue
     hash_key: bytes = field(repr=False)
+    #: Frees a purged conversation's chat task (the retention job's; the ACD's ``chat.drop``).
+    drop_chat: DropChat
     vault: SyncVault | None = None
     vault_retention: timedelta = timedelta(days=90)
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def from_settings(cls, settings: Settings, resolve: ResolveNumber | None = None) -> SmsDeps:
+    def from_settings(
+        cls, settings: Settings, resolve: ResolveNumber | None = None, *, drop_chat: DropChat
+    ) -> SmsDeps:
         """Clients for ``settings``: Redis (strings decoded), the provider, the sender's bucket, and
         the number vault that resolves recipients (unless ``resolve`` stands in for it)."""
         vault = None
@@ -124,6 +129,7 @@ class SmsDeps:
             bucket=TokenBucket(client, rate, burst),
             queue=Queue(sms.rq_queue, connection=redis.Redis.from_url(settings.redis.url)),
             hash_key=settings.secrets.hash_key,
+            drop_chat=drop_chat,
             vault=vault,
             vault_retention=timedelta(days=settings.privacy.retention_days),
         )
@@ -429,12 +435,16 @@ def _later(seconds: float) -> Retry:
 
 
 def run_worker(
-    settings: Settings, resolve: ResolveNumber | None = None, *, burst: bool = False
+    settings: Settings,
+    resolve: ResolveNumber | None = None,
+    *,
+    drop_chat: DropChat,
+    burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
     the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
     stands in for it."""
-    deps = SmsDeps.from_settings(settings, resolve)
+    deps = SmsDeps.from_settings(settings, resolve, drop_chat=drop_chat)
     worker = SmsWorker([deps.queue], connection=deps.queue.connection, deps=deps)
     try:
         worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from rq import Queue
 from twilio.request_validator import RequestValidator
 
+from acd.chat import ChatRouter, drop
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
 from core import redisconn
@@ -83,7 +84,7 @@ class World:
         """Run burst workers until the stand-in holds ``count`` messages and nothing waits."""
         connection = redis.Redis.from_url(self.settings.redis.url)
         queue = Queue(self.settings.sms.rq_queue, connection=connection)
-        deps = SmsDeps.from_settings(self.settings)
+        deps = SmsDeps.from_settings(self.settings, drop_chat=drop)
         deadline = time.monotonic() + 10
         try:
             while True:
@@ -143,7 +144,8 @@ async def world(redis_url: str, standin: StandIn, tmp_path: Path) -> AsyncIterat
     )
     acd = AcdStore(client, keys, {"general": QueueConfig("general")})
     await acd.sync_agents(list(AGENTS.values()))
-    gateway = SmsGateway(settings, redis_client=client, vault=vault, agents=AGENTS)
+    chats = ChatRouter(client, keys, AGENTS)
+    gateway = SmsGateway(settings, redis_client=client, vault=vault, agents=AGENTS, chats=chats)
 
     async def health() -> dict[str, bool]:
         return {"redis": True}

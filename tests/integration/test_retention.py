@@ -10,7 +10,7 @@ import redis
 from cryptography.fernet import Fernet
 from rq import Queue
 
-from acd.chat import ChatRouter
+from acd.chat import ChatRouter, drop
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
 from core import redisconn
@@ -86,7 +86,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
             held = cast(set[str], await client.smembers(keys.chat_agent("ann")))
             [opened[number]] = held - set(opened.values())
             await desk.record_request("pledge", vault.ref_for(number), "en", {}, at)
-        purged = purge_now(settings, NOW)
+        purged = purge_now(settings, drop, NOW)
         assert (purged.vault, purged.conversations, purged.requests) == (1, 1, 1)
         assert await vault.find(OLD) is None
         assert await vault.find(FRESH) is not None
@@ -95,7 +95,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
         assert await client.smembers(keys.chat_agent("ann")) == {opened[FRESH]}
         assert [m.body for m in await conversations.messages(opened[FRESH])] == ["hi"]
         assert await client.zcard(keys.request_index) == 1
-        assert purge_now(settings, NOW).vault == 0
+        assert purge_now(settings, drop, NOW).vault == 0
     finally:
         sync_vault.close()
         raw.close()
@@ -114,7 +114,7 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
     raw = redis.Redis.from_url(redis_url)
     queue = Queue(settings.sms.rq_queue, connection=raw)
     queue.enqueue(JOB)
-    deps = SmsDeps.from_settings(settings)
+    deps = SmsDeps.from_settings(settings, drop_chat=drop)
     try:
         SmsWorker([queue], connection=raw, deps=deps).work(burst=True)
     finally:

@@ -19,6 +19,7 @@ import redis
 from cryptography.fernet import Fernet
 from rq import Queue
 
+from acd.chat import drop
 from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import _die_with_parent
@@ -104,7 +105,7 @@ class Pipeline:
 
     def work(self, *message_ids: str, within: float = 8.0) -> list[MessageRecord]:
         """Run burst workers (with the scheduler) until every message left queued/sending."""
-        deps = SmsDeps.from_settings(self.settings)
+        deps = SmsDeps.from_settings(self.settings, drop_chat=drop)
         deps = dataclasses.replace(deps, clock=self.clock)
         deadline = time.monotonic() + within
         try:

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from rq import Queue
 
+from acd.chat import drop
 from core import redisconn
 from core.config import Settings, load_settings
 from core.keys import Keys
@@ -49,7 +50,7 @@ class Desk:
     queue: Queue
 
     def work(self) -> None:
-        deps = SmsDeps.from_settings(self.settings)
+        deps = SmsDeps.from_settings(self.settings, drop_chat=drop)
         try:
             SmsWorker([self.queue], connection=self.queue.connection, deps=deps).work(
                 burst=True, with_scheduler=True

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from rq import Queue
 from twilio.request_validator import RequestValidator
 
+from acd.chat import drop
 from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import free_port
@@ -155,7 +156,7 @@ async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> N
 async def run_until(settings: Settings, queue: Queue, done: Callable[[], bool]) -> None:
     """Burst workers on this (main) thread, as RQ requires, letting the loop serve webhooks
     in between."""
-    deps = SmsDeps.from_settings(settings)
+    deps = SmsDeps.from_settings(settings, drop_chat=drop)
     deadline = time.monotonic() + 8
     try:
         while not done():

@@ -27,6 +27,7 @@ from twilio.request_validator import RequestValidator
 from acd.chat import ChatRouter, drop
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
+from bench.twilio_standin import StandIn
 from core import redisconn
 from core.config import Settings, load_settings
 from core.keys import Keys
@@ -34,7 +35,6 @@ from core.privacy import Vault
 from hotline.harness import free_port
 from hotline.http import build_web_app
 from sms.gateway import SmsGateway
-from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 CALLER = "+15145550123"

@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 from rq import Queue
 
 from acd.chat import drop
+from bench.twilio_standin import StandIn
 from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import _die_with_parent
@@ -27,7 +28,6 @@ from sms.outbox import MessageRecord, Outbox, failed_messages, load_message, tak
 from sms.recipients import sender_key
 from sms.state import MessageState
 from sms.syncvault import SyncVault
-from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from rq import Queue
 
 from acd.chat import drop
+from bench.twilio_standin import StandIn
 from core import redisconn
 from core.config import Settings, load_settings
 from core.keys import Keys
@@ -25,7 +26,6 @@ from sms.requests import RequestDesk, RequestState
 from sms.state import MessageState
 from sms.syncvault import SyncVault
 from sms.templates import load_templates
-from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 CALLER = "+15145550123"

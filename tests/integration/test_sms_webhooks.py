@@ -19,6 +19,7 @@ from rq import Queue
 from twilio.request_validator import RequestValidator
 
 from acd.chat import drop
+from bench.twilio_standin import StandIn
 from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import free_port
@@ -28,7 +29,6 @@ from sms.outbox import Outbox, load_message
 from sms.recipients import sender_key
 from sms.state import MessageState
 from sms.syncvault import SyncVault
-from tests.twilio_standin import StandIn
 from workers.sms import SmsDeps, SmsWorker
 
 SENDER = "+15145550123"

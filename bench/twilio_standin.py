@@ -8,7 +8,7 @@ signed with ``X-Twilio-Signature`` like Twilio signs them. Tests inject faults (
 an accepted message whose answer is late) and read every accepted message.
 
 ``StandIn(...).start()`` runs it on its own event loop in a thread; ``python -m
-tests.twilio_standin --port N`` runs it in the foreground.
+bench.twilio_standin --port N`` runs it in the foreground.
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ class VaultStandIn:
 
 
 def vault_resolver(settings: Settings) -> Callable[[str], str]:
-    """``hotline worker --resolver tests.twilio_standin:vault_resolver``."""
+    """``hotline worker --resolver bench.twilio_standin:vault_resolver``."""
     client = redis.Redis.from_url(settings.redis.url)
     return VaultStandIn(client, settings.secrets.hash_key).reveal
 

@@ -20,7 +20,7 @@ from acd.config import QueueConfig
 from acd.model import MissReason, Offer, OfferedAgent, Party
 from acd.records import Caller, Leg, Nail, Write
 from acd.transfers import Transfer
-from hotline.config import AcdSettings
+from core.config import AcdSettings
 
 LEG_PREFIX = "agent-"
 CALLEE_PREFIX = "callee-"

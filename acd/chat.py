@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
@@ -21,41 +19,16 @@ from redis.exceptions import ResponseError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
-from hotline import lua
-from hotline.keys import Keys
+from core import lua
+from core.keys import Keys
+from core.ports import Assignment, ChatResult, ChatState
 
 SCRIPT: Final = lua.source("acd", "chat")
 
 
-class ChatState(StrEnum):
-    """Where a conversation is in the ACD."""
-
-    WAITING = "waiting"
-    ASSIGNED = "assigned"
-    ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """A conversation given to an agent."""
-
-    conversation_id: str
-    agent_id: str
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """A conversation's state after an operation, and every conversation the operation gave
-    to an agent (the conversation itself included, if it was)."""
-
-    state: ChatState
-    queue: str
-    agent_id: str | None
-    assigned: tuple[Assignment, ...]
-
-
 class ChatRouter:
-    """Assigns conversations to agents of chat queues; ``agents`` are the agent file's."""
+    """Assigns conversations to agents of chat queues (``core.ports.ChatRouting``); ``agents``
+    are the agent file's."""
 
     def __init__(
         self, redis: aioredis.Redis, keys: Keys, agents: Mapping[str, AgentProfile]

@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ivr.frozen import FrozenMap
+from core.frozen import FrozenMap
 
 ACD_DIR: Final = Path(__file__).parent
 DEMO_QUEUES: Final = ACD_DIR / "queues" / "demo.toml"

@@ -37,9 +37,8 @@ from acd.model import AcdError, AgentView
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
-from hotline.auth import PRINCIPAL_KEY, Handler, require_role
-from hotline.http import ApiError
-from hotline.privacy.http import count_param, json_object
+from core.api import ApiError, count_param, json_object
+from core.auth import PRINCIPAL_KEY, Handler, require_role
 
 #: Roles that may act on any agent, read the queue log and transfer calls.
 STAFF = ("supervisor", "admin")

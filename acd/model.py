@@ -8,6 +8,7 @@ from enum import Enum
 
 from acd.config import Device, Overflow
 from acd.routing import AgentState
+from core.ports import Refused
 
 
 class CallKind(Enum):
@@ -156,9 +157,5 @@ class AgentView:
     wrapup_until: float | None
 
 
-class AcdError(Exception):
+class AcdError(Refused):
     """A refused store operation; ``code`` is machine-readable (e.g. "unknown-agent")."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code, self.detail = code, detail

@@ -3,8 +3,8 @@
 A volunteer dials the volunteer line, keys their agent id then their PIN (each ended by ``#``),
 and, if they belong to several queues, picks one (``1``..``9``; ``0`` or no key: all of them).
 A call from a volunteer who is already logged in logs them out. Commands reuse the IVR's
-(play, timers, hang-up); checking the PIN and changing the agent's state are commands the
-adapter carries out, its answer comes back as ``Verified``.
+(play, timers, hang-up: ``core.commands``); checking the PIN and changing the agent's state
+are commands the adapter carries out, its answer comes back as ``Verified``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from ivr.machine import (
+from core.commands import (
     CancelTimer,
     Digit,
     Hangup,

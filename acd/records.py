@@ -1,5 +1,5 @@
 """The ARI adapter's records in Redis: queued callers, agent legs, nailed-up connections and
-callbacks to make, each a hash of JSON fields (keys in ``hotline.keys``).
+callbacks to make, each a hash of JSON fields (keys in ``core.keys``).
 
 Several tasks touch one record (a caller's own events, offers from the tick, the agent leg), so
 an update writes only the fields it changed and never brings back a record another task has
@@ -26,8 +26,8 @@ from typing import Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 
-from hotline import lua
-from hotline.keys import Keys
+from core import lua
+from core.keys import Keys
 
 
 class LegPhase(Enum):

@@ -36,7 +36,7 @@ from acd.offers import call_texter, offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Records, put, update
 from acd.store import AcdStore
 from acd.transfers import Transfer, transfer_of
-from hotline.ari import (
+from core.ari import (
     AriClient,
     AriError,
     ChannelDestroyed,
@@ -45,7 +45,7 @@ from hotline.ari import (
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import (
+from core.calls import (
     CallEvent,
     ChannelGone,
     ChannelTimers,
@@ -53,11 +53,10 @@ from hotline.calls import (
     ari_request,
     ends_call,
 )
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import NotInVault, Vault
-from sms.conversations import Conversations
-from sms.requests import RequestDesk
+from core.config import Settings
+from core.keys import Keys
+from core.ports import RequestConfirmations, TextConversations
+from core.privacy import NotInVault, Vault
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +97,9 @@ class AcdService:
     timers: ChannelTimers
     vault: Vault
     clock: Callable[[], float] = time.time
-    #: The SMS side, wired at start-up: request confirmations and voice-to-text hand-over.
-    requests: RequestDesk | None = None
-    texts: Conversations | None = None
+    #: The SMS side (None: none): request confirmations and voice-to-text hand-over.
+    requests: RequestConfirmations | None = None
+    texts: TextConversations | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Short-lived tasks: offers due when a volunteer's wrap-up ends.
     _soon: set[asyncio.Task[None]] = field(default_factory=set)

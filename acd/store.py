@@ -47,8 +47,8 @@ from acd.routing import (
     estimated_wait,
 )
 from acd.stats import QueueStats, from_snapshot
-from hotline import lua
-from hotline.keys import Keys
+from core import lua
+from core.keys import Keys
 
 _SCRIPTS: Final = (
     "accept",

@@ -20,11 +20,11 @@ from acd import phone_login as line
 from acd.config import AgentProfile, verify_pin
 from acd.routing import AgentState
 from acd.store import AcdStore
-from hotline.ari import AriClient, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
-from hotline.keys import Keys
-from ivr import machine
-from ivr.stasis import carry_out_media, machine_playback_id
+from core.ari import AriClient, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart
+from core.calls import CallEvent, ChannelGone, ChannelTimers, TimerFired, ari_request
+from core.commands import Digit, HungUp, PlaybackDone, carry_out_media, machine_playback_id
+from core.commands import TimerFired as MachineTimerFired
+from core.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,13 @@ class VolunteerLine:
             state = replace(state, digits=self._pins.get(channel_id, ""))
         match event:
             case ChannelDtmfReceived(digit=digit):
-                step_event: line.Event = machine.Digit(digit)
+                step_event: line.Event = Digit(digit)
             case PlaybackFinished(playback_id=pid):
-                step_event = machine.PlaybackDone(machine_playback_id(pid))
+                step_event = PlaybackDone(machine_playback_id(pid))
             case TimerFired(timer=timer):
-                step_event = machine.TimerFired(timer)
+                step_event = MachineTimerFired(timer)
             case StasisEnd() | ChannelGone():
-                step_event = machine.HungUp()
+                step_event = HungUp()
             case _:
                 return True
         state, commands = line.step(state, step_event)

@@ -57,9 +57,9 @@ from acd.store import AcdStore
 from bench.acd_decision import decision_ms
 from bench.ivr import log, spawn_python, summary, wait_for_apps
 from bench.load import Trial, invite_times, max_clean_rate, run_trial
-from hotline.config import load_settings
+from core.config import load_settings
+from core.keys import Keys
 from hotline.harness import PrivateAsterisk, RedisServer, free_port, spawn, stop_process
-from hotline.keys import Keys
 
 HERE = Path(__file__).resolve().parent
 OURS_DID, QUEUE_DID, BARE_DID = "+18005550100", "+18005550101", "+18005550102"

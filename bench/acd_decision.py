@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig, WideningRule
 from acd.model import MissReason, WaitingCall
 from acd.store import AcdStore
-from hotline.keys import Keys
-from ivr.frozen import FrozenMap
+from core.frozen import FrozenMap
+from core.keys import Keys
 
 SKILLS = ("listening", "fr", "youth", "grief")
 QUEUE = QueueConfig(

@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bench.load import Trial, max_clean_rate, run_trial
-from hotline.config import load_settings
+from core.config import load_settings
 from hotline.harness import PrivateAsterisk, RedisServer, spawn, stop_process
 
 HERE = Path(__file__).resolve().parent

@@ -37,13 +37,13 @@ from pathlib import Path
 
 from rq import Queue, Retry, SimpleWorker
 
-from hotline import redisconn
-from hotline.config import RedisSettings, Settings, load_settings
+from bench.twilio_standin import StandIn, VaultStandIn
+from core import redisconn
+from core.config import RedisSettings, Settings, load_settings
+from core.keys import Keys
 from hotline.harness import RedisServer, spawn, stop_process
-from hotline.keys import Keys
 from sms.outbox import Outbox
 from sms.provider import TwilioProvider
-from tests.twilio_standin import StandIn, VaultStandIn
 
 TO, FROM, BODY = "+15145550123", "+18005550100", "Your callback is booked for 14:00."
 
@@ -96,7 +96,7 @@ def run_workers(
     procs = [
         spawn(
             [sys.executable, "-m", "hotline.cli", "worker",
-             "--resolver", "tests.twilio_standin:vault_resolver"],
+             "--resolver", "bench.twilio_standin:vault_resolver"],
             root / f"worker{i}.log",
             env={**os.environ, **env},
         )

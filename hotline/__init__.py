@@ -1,1 +1,1 @@
-"""Core of the hotline service: configuration, ARI client, logging, app wiring."""
+"""The wiring on top of the features: the app, its HTTP server, metrics, harness and CLI."""

@@ -20,13 +20,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from acd.calls import is_leg
+from acd.chat import ChatRouter
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.stasis import AcdService
 from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
-from hotline import redisconn
-from hotline.ari import (
+from core import redisconn
+from core.ari import (
     ApplicationReplaced,
     AriClient,
     AriError,
@@ -40,14 +41,14 @@ from hotline.ari import (
     StasisStart,
     StreamConnected,
 )
-from hotline.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
-from hotline.config import Settings
+from core.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
+from core.config import Settings
+from core.keys import Keys
+from core.logs import channel_var
+from core.privacy import Vault
+from core.privacy.http import privacy_routes
 from hotline.http import build_web_app
-from hotline.keys import Keys
-from hotline.logs import channel_var
 from hotline.metrics import metrics_routes
-from hotline.privacy import Vault
-from hotline.privacy.http import privacy_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from sms.gateway import SmsGateway
@@ -94,6 +95,14 @@ class HotlineApp:
         queues = load_queues(settings.acd.queues)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
         store = AcdStore(self.redis, keys, queues)
+        self.sms = SmsGateway(
+            settings,
+            redis_client=self.redis,
+            rq_client=self.rq_redis,
+            vault=self.vault,
+            agents=agents,
+            chats=ChatRouter(self.redis, keys, agents),
+        )
         self.acd = AcdService(
             settings=settings,
             queues=queues,
@@ -103,6 +112,8 @@ class HotlineApp:
             redis=self.redis,
             timers=self.timers,
             vault=self.vault,
+            requests=self.sms.requests,
+            texts=self.sms.conversations,
         )
         self.volunteers = VolunteerLine(
             ari=self.ari,
@@ -122,19 +133,10 @@ class HotlineApp:
             timers=self.timers,
             queues=self.acd,
             clock=clock,
+            texts=self.sms.conversations,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
-        self.sms = SmsGateway(
-            settings,
-            redis_client=self.redis,
-            rq_client=self.rq_redis,
-            vault=self.vault,
-            agents=agents,
-        )
-        self.acd.requests = self.sms.requests
-        self.acd.texts = self.sms.conversations
-        self.ivr.texts = self.sms.conversations
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
         self.sip_sms = self.sms.sip_inbound(self.ari)
         routes = [

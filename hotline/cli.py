@@ -15,12 +15,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from acd import chat
 from acd.config import DeviceKind, load_agents, load_queues
+from core.config import ConfigError, Settings, load_settings
+from core.logs import configure_logging
 from hotline.app import HotlineApp
-from hotline.config import ConfigError, Settings, load_settings
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
-from hotline.logs import configure_logging
 from ivr.flow import Flow, FlowError, load_flow
 
 logger = logging.getLogger("hotline")
@@ -135,7 +136,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         resolve = getattr(importlib.import_module(module), name)(settings)
     elif len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
         raise ConfigError("the worker needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
-    run_worker(settings, resolve, burst=args.burst)
+    run_worker(settings, resolve, drop_chat=chat.drop, burst=args.burst)
     return 0
 
 
@@ -145,7 +146,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)
-    print(f"purged: {purge_now(settings)}")
+    print(f"purged: {purge_now(settings, chat.drop)}")
     if args.schedule:
         print(f"scheduled: {schedule(settings)}")
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hotline.config import Settings
+from core.config import Settings
 
 #: The templates ship as package data of ``dialplans`` (in a checkout: the ``dialplans/`` folder).
 TEMPLATES = resources.files("dialplans")

@@ -21,7 +21,7 @@ from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.config import Settings
+from core.config import Settings
 from hotline.dialplans import AsteriskDirs, render_dialplans
 
 PR_SET_PDEATHSIG = 1

@@ -11,21 +11,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from hotline.auth import auth_middleware, parse_tokens
-from hotline.config import Settings
+from core.api import ApiError
+from core.auth import auth_middleware, parse_tokens
+from core.config import Settings
 
 logger = logging.getLogger(__name__)
 
 #: Paths reachable without a bearer token (webhooks authenticate by signature instead).
 PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/")
-
-
-class ApiError(Exception):
-    """An error with an HTTP status and a machine-readable id."""
-
-    def __init__(self, status: int, error: str, detail: str = "") -> None:
-        super().__init__(f"{error}: {detail}" if detail else error)
-        self.status, self.error, self.detail = status, error, detail
 
 
 @web.middleware

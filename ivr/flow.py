@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, NoReturn, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.frozen import FrozenMap
+from core.frozen import FrozenMap
 from ivr.hours import Hours, parse_weekly
 
 DEMO_FLOW: Final = Path(__file__).parent / "flows" / "demo.toml"

@@ -10,6 +10,18 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeAlias
 
+from core.commands import (
+    CancelTimer,
+    Digit,
+    Hangup,
+    HungUp,
+    Play,
+    PlaybackDone,
+    StartTimer,
+    StopPlayback,
+    TimerFired,
+)
+from core.frozen import FrozenMap
 from ivr.flow import (
     Flow,
     HangupNode,
@@ -21,7 +33,6 @@ from ivr.flow import (
     SetNode,
     TextNode,
 )
-from ivr.frozen import FrozenMap
 from ivr.hours import is_open
 
 
@@ -90,69 +101,7 @@ class CallState:
         return state
 
 
-@dataclass(frozen=True)
-class PlaybackDone:
-    """A playback finished (or was stopped)."""
-
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class Digit:
-    """The caller pressed a DTMF key."""
-
-    digit: str
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    """A timer started with ``StartTimer`` expired."""
-
-    timer: str
-
-
-@dataclass(frozen=True)
-class HungUp:
-    """The caller hung up."""
-
-
 InputEvent: TypeAlias = PlaybackDone | Digit | TimerFired | HungUp
-
-
-@dataclass(frozen=True)
-class Play:
-    """Play media (ARI URIs such as "sound:hello-world") in ``language``."""
-
-    playback_id: str
-    media: tuple[str, ...]
-    language: str
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    """Stop a playback; its PlaybackDone will then be stale."""
-
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    """Report ``TimerFired(timer)`` after ``seconds``."""
-
-    timer: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    """Cancel a pending timer."""
-
-    timer: str
-
-
-@dataclass(frozen=True)
-class Hangup:
-    """Hang up the call."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ events.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -20,66 +19,42 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from hotline.ari import (
+from core.ari import (
     AriClient,
     ChannelDtmfReceived,
     PlaybackFinished,
     StasisEnd,
     StasisStart,
 )
-from hotline.calls import (
+from core.calls import (
     CallEvent,
     ChannelGone,
     ChannelTimers,
     TimerFired,
     ari_request,
 )
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import InvalidNumber, Vault, VaultEntry
+from core.commands import (
+    Digit,
+    HungUp,
+    Play,
+    PlaybackDone,
+    ari_playback_id,
+    carry_out_media,
+    machine_playback_id,
+)
+from core.commands import TimerFired as MachineTimerFired
+from core.config import Settings
+from core.frozen import FrozenMap
+from core.keys import Keys
+from core.ports import TextConversations
+from core.privacy import InvalidNumber, Vault, VaultEntry
 from ivr import machine
 from ivr.flow import Flow
-from ivr.frozen import FrozenMap
-from sms.conversations import Conversations
 
 logger = logging.getLogger(__name__)
 
 #: Dialplan context (dialplans/extensions.conf) that takes calls the app cannot handle.
 FALLBACK_CONTEXT = "hotline-fallback"
-
-
-def ari_playback_id(channel_id: str, playback_id: str) -> str:
-    """Playback ids are per call in the machine and global in Asterisk: prefix the channel."""
-    return f"{channel_id}:{playback_id}"
-
-
-def machine_playback_id(ari_id: str) -> str:
-    """Inverse of ``ari_playback_id``: the machine's id of an ARI playback."""
-    return ari_id.rpartition(":")[2]
-
-
-async def carry_out_media(
-    channel_id: str, command: object, ari: AriClient, timers: ChannelTimers
-) -> bool:
-    """Carry out a prompt, timer or hang-up command of a call's state machine; False if
-    ``command`` is none of those (the caller handles it)."""
-    match command:
-        case machine.Play(playback_id=pid, media=media, language=lang):
-            ari_id = ari_playback_id(channel_id, pid)
-            play = functools.partial(ari.play, channel_id, media, playback_id=ari_id, lang=lang)
-            await ari_request(channel_id, "play", play)
-        case machine.StopPlayback(playback_id=pid):
-            stop = functools.partial(ari.stop_playback, ari_playback_id(channel_id, pid))
-            await ari_request(channel_id, "stop", stop)
-        case machine.StartTimer(timer=timer, seconds=seconds):
-            timers.start(channel_id, timer, seconds)
-        case machine.CancelTimer(timer=timer):
-            timers.cancel(channel_id, timer)
-        case machine.Hangup():
-            await ari_request(channel_id, "hangup", functools.partial(ari.hangup, channel_id))
-        case _:
-            return False
-    return True
 
 
 class QueueHandoff(Protocol):
@@ -106,8 +81,8 @@ class IvrService:
     timers: ChannelTimers
     queues: QueueHandoff
     clock: Callable[[], datetime]
-    #: The SMS side's conversations, wired at start-up (for ``text`` nodes).
-    texts: Conversations | None = None
+    #: The SMS side's conversations (for ``text`` nodes; None: no SMS side).
+    texts: TextConversations | None = None
     #: The last state written of each live call (Redis holds the same).
     _states: dict[str, machine.CallState] = field(default_factory=dict, repr=False)
 
@@ -191,7 +166,7 @@ class IvrService:
 
     async def _finish(self, channel_id: str, state: machine.CallState) -> None:
         self.timers.clear(channel_id)
-        _, commands = machine.step(self.flow, state, machine.HungUp(), self.clock())
+        _, commands = machine.step(self.flow, state, HungUp(), self.clock())
         await self._write(channel_id, None, commands)
         logger.info("%s call ended at node %s", channel_id, state.node)
 
@@ -213,11 +188,11 @@ class IvrService:
 
     def _to_machine_event(self, event: CallEvent) -> machine.InputEvent | None:
         if isinstance(event, ChannelDtmfReceived):
-            return machine.Digit(event.digit)
+            return Digit(event.digit)
         if isinstance(event, PlaybackFinished):
-            return machine.PlaybackDone(machine_playback_id(event.playback_id))
+            return PlaybackDone(machine_playback_id(event.playback_id))
         if isinstance(event, TimerFired):
-            return machine.TimerFired(event.timer)
+            return MachineTimerFired(event.timer)
         return None
 
     async def _load(self, channel_id: str) -> machine.CallState | None:
@@ -254,7 +229,7 @@ class IvrService:
             for command in commands:
                 if isinstance(command, machine.Journal):
                     self._xadd(pipe, channel_id, command.kind, command.detail)
-                elif isinstance(command, machine.Play):
+                elif isinstance(command, Play):
                     detail = {
                         "playback": command.playback_id,
                         "media": ",".join(command.media),

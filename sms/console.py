@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from hotline.auth import Principal, require_role
-from hotline.http import ApiError
+from core.api import ApiError
+from core.auth import Principal, require_role
 from sms.conversations import ConversationError, Conversations
 
 ROLES = ("agent", "supervisor")

@@ -2,13 +2,14 @@
 
 An inbound SMS from a caller opens a conversation (keyed by the caller's vault ref) or continues
 the open one; a new conversation gets an automatic "message received" reply and is offered to a
-volunteer as a chat task (``acd.chat``). A volunteer works it from the console API
-(``sms.console``) or, if listed in the relay file, on their own phone: the caller's texts are
-relayed to them prefixed with the caller's pseudonym, and their replies come back to the hotline
-number and are relayed to the caller. The caller sees only the hotline number, the volunteer
-only the pseudonym. A relayed volunteer's replies go to the conversation last relayed to them;
-"#end" ends it and "#call" asks for a call-back, put on the ``{prefix}:voice:requests`` stream
-for the ARI side (refs only) and confirmed to the caller as a recorded request.
+volunteer as a chat task (the ACD's, through ``core.ports.ChatRouting``). A volunteer works it
+from the console API (``sms.console``) or, if listed in the relay file, on their own phone: the
+caller's texts are relayed to them prefixed with the caller's pseudonym, and their replies come
+back to the hotline number and are relayed to the caller. The caller sees only the hotline
+number, the volunteer only the pseudonym. A relayed volunteer's replies go to the conversation
+last relayed to them; "#end" ends it and "#call" asks for a call-back, put on the
+``{prefix}:voice:requests`` stream for the ARI side (refs only) and confirmed to the caller as a
+recorded request.
 
 Phone numbers written in messages are cut out (``sms.redact``) before anything is stored or
 relayed. Conversation content expires after ``sms.retention_seconds`` and is purged by
@@ -29,13 +30,11 @@ from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 
-from acd import chat
-from acd.chat import Assignment, ChatRouter
-from acd.model import AcdError
-from hotline import lua
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import InvalidNumber, Vault
+from core import lua
+from core.config import Settings
+from core.keys import Keys
+from core.ports import Assignment, ChatRouting, DropChat, Refused
+from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.redact import redact_numbers
@@ -111,7 +110,7 @@ class Conversations:
         settings: Settings,
         vault: Vault,
         outbox: Outbox,
-        router: ChatRouter,
+        router: ChatRouting,
         templates: Templates,
         requests: RequestDesk,
         relay: RelayBook,
@@ -340,7 +339,7 @@ class Conversations:
             result = await self.router.transfer(
                 conversation_id, self.clock(), queue=to_queue, agent=to_agent
             )
-        except AcdError as exc:
+        except Refused as exc:
             raise ConversationError(409, exc.code) from None
         logger.info("conversation %s: transferred, %s", conversation_id, result.state)
         await self._assigned(result.assigned)
@@ -464,9 +463,11 @@ class Conversations:
         return cast(str, ref)
 
 
-async def purge_conversations(client: aioredis.Redis, keys: Keys, cutoff: float) -> int:
+async def purge_conversations(
+    client: aioredis.Redis, keys: Keys, cutoff: float, drop_chat: DropChat
+) -> int:
     """Remove conversations last active before ``cutoff`` (epoch seconds), their messages and
-    chat tasks; how many were removed. ``client`` decodes responses."""
+    chat tasks (``drop_chat``); how many were removed. ``client`` decodes responses."""
     script = client.register_script(_PURGE)
     index = keys.conversation_index
     stale = cast(list[str], await client.zrangebyscore(index, "-inf", f"({cutoff}"))
@@ -479,7 +480,7 @@ async def purge_conversations(client: aioredis.Redis, keys: Keys, cutoff: float)
             keys.conversation_index,
         ]
         if await script(keys=conv_keys, args=[conversation_id, cutoff, prefix]):
-            await chat.drop(client, keys, conversation_id)
+            await drop_chat(client, keys, conversation_id)
             purged += 1
     return purged
 

@@ -4,7 +4,7 @@ chat routing, conversations, and the HTTP routes (Twilio webhooks and the consol
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import redis
@@ -12,12 +12,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from rq import Queue
 
-from acd.chat import ChatRouter
-from acd.config import AgentProfile
-from hotline.ari import AriClient
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core.ari import AriClient
+from core.config import Settings
+from core.keys import Keys
+from core.ports import ChatRouting
+from core.privacy import Vault
 from sms.console import console_routes
 from sms.conversations import Conversations
 from sms.http import sms_routes
@@ -32,7 +31,7 @@ from sms.templates import load_templates
 
 class SmsGateway:
     """Everything the app needs for SMS, on the app's clients: the asyncio Redis client and
-    RQ's synchronous one (``hotline.redisconn``), and the number vault."""
+    RQ's synchronous one (``core.redisconn``), and the number vault."""
 
     def __init__(
         self,
@@ -41,7 +40,8 @@ class SmsGateway:
         redis_client: aioredis.Redis,
         rq_client: redis.Redis,
         vault: Vault,
-        agents: Mapping[str, AgentProfile],
+        agents: Collection[str],
+        chats: ChatRouting,
         clock: Callable[[], float] = time.time,
     ) -> None:
         keys = Keys(settings.redis.prefix)
@@ -66,7 +66,7 @@ class SmsGateway:
             settings=settings,
             vault=vault,
             outbox=self.outbox,
-            router=ChatRouter(redis_client, keys, agents),
+            router=chats,
             templates=self.templates,
             requests=self.requests,
             relay=relay,

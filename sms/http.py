@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from hotline.config import Settings
-from hotline.keys import Keys
+from core.config import Settings
+from core.keys import Keys
 from sms.inbound import InboundDesk, InboundHandler
 from sms.outbox import Transition, apply
 from sms.state import PROVIDER_STATUS

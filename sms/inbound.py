@@ -12,10 +12,10 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
-from hotline import lua
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import number_token
+from core import lua
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import number_token
 from sms.optout import Keyword, keyword
 from sms.recipients import sender_key
 from sms.redact import redact_numbers

@@ -35,9 +35,9 @@ from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.job import Job
 
-from hotline import lua
-from hotline.config import SmsSettings
-from hotline.keys import Keys
+from core import lua
+from core.config import SmsSettings
+from core.keys import Keys
 from sms.recipients import StoreNumber
 from sms.segments import segment_count
 from sms.state import MessageState, sources

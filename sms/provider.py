@@ -21,7 +21,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from hotline.ari.client import basic_auth_header
+from core.ari.client import basic_auth_header
 
 #: Twilio error codes that no retry can fix: invalid 'To', unsubscribed, not a mobile number,
 #: unreachable, unknown, landline.

@@ -12,7 +12,7 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
-from hotline import lua
+from core import lua
 
 #: Scripts in ``sms/lua/`` (their keys and arguments are documented there).
 TAKE: Final = lua.source("sms", "token_bucket")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from hotline.privacy import Vault
+from core.privacy import Vault
 
 #: (number, language) -> ref
 StoreNumber = Callable[[str, str], Awaitable[str]]

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline.privacy import InvalidNumber, normalize
+from core.privacy import InvalidNumber, normalize
 from sms.recipients import sender_key
 
 

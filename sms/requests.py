@@ -23,9 +23,9 @@ from typing import Final, cast
 
 import redis.asyncio as aioredis
 
-from hotline import lua
-from hotline.config import Settings
-from hotline.keys import Keys
+from core import lua
+from core.config import Settings
+from core.keys import Keys
 from sms.outbox import Outbox, load_message
 from sms.redact import redact_numbers
 from sms.state import MessageState

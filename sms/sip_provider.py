@@ -28,7 +28,7 @@ import uuid
 from datetime import datetime
 from urllib.parse import unquote
 
-from hotline.ari import (
+from core.ari import (
     AriClient,
     AriError,
     AriEventStream,
@@ -37,8 +37,8 @@ from hotline.ari import (
     StreamConnected,
     TextMessageReceived,
 )
-from hotline.config import Settings
-from hotline.privacy import InvalidNumber, normalize
+from core.config import Settings
+from core.privacy import InvalidNumber, normalize
 from sms.inbound import InboundDesk
 from sms.provider import ProviderError, ProviderResult
 from sms.segments import segment_count

@@ -21,8 +21,9 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
+from core.config import Settings, load_settings
+from core.keys import Keys
 from hotline.app import HotlineApp, utc_now
-from hotline.config import Settings, load_settings
 from hotline.harness import (
     PrivateAsterisk,
     RedisServer,
@@ -30,7 +31,6 @@ from hotline.harness import (
     free_port,
     free_port_range,
 )
-from hotline.keys import Keys
 from ivr.flow import Flow, load_flow
 
 TESTS = Path(__file__).resolve().parent

@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 from rq import Queue, get_current_job
 
-from hotline import redisconn
-from hotline.config import Settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core import redisconn
+from core.config import Settings
+from core.keys import Keys
+from core.ports import DropChat
+from core.privacy import Vault
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
 from workers.sms import current_worker
@@ -47,15 +48,17 @@ async def purge(
     vault: Vault,
     keys: Keys,
     *,
+    drop_chat: DropChat,
     vault_retention: timedelta,
     content_retention: timedelta,
     now: datetime,
 ) -> Purged:
-    """Remove what is past retention at ``now``. ``client`` decodes responses."""
+    """Remove what is past retention at ``now`` (a conversation's chat task with
+    ``drop_chat``). ``client`` decodes responses."""
     cutoff = (now - content_retention).timestamp()
     purged = Purged(
         vault=await vault.purge(vault_retention, now),
-        conversations=await purge_conversations(client, keys, cutoff),
+        conversations=await purge_conversations(client, keys, cutoff, drop_chat),
         requests=await purge_requests(client, keys, cutoff),
         failed_index=int(await client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
     )
@@ -63,12 +66,12 @@ async def purge(
     return purged
 
 
-def purge_now(settings: Settings, now: datetime | None = None) -> Purged:
+def purge_now(settings: Settings, drop_chat: DropChat, now: datetime | None = None) -> Purged:
     """One purge with clients of its own (``hotline purge``)."""
-    return asyncio.run(_purge_now(settings, now or datetime.now(UTC)))
+    return asyncio.run(_purge_now(settings, drop_chat, now or datetime.now(UTC)))
 
 
-async def _purge_now(settings: Settings, now: datetime) -> Purged:
+async def _purge_now(settings: Settings, drop_chat: DropChat, now: datetime) -> Purged:
     client = redisconn.connect(settings.redis, max_connections=4)
     keys = Keys(settings.redis.prefix)
     vault = Vault(
@@ -83,6 +86,7 @@ async def _purge_now(settings: Settings, now: datetime) -> Purged:
             client,
             vault,
             keys,
+            drop_chat=drop_chat,
             vault_retention=timedelta(days=settings.privacy.retention_days),
             content_retention=timedelta(seconds=settings.sms.retention_seconds),
             now=now,
@@ -104,6 +108,7 @@ def purge_expired() -> None:
             deps.redis,
             deps.vault,
             deps.keys,
+            drop_chat=deps.drop_chat,
             vault_retention=deps.vault_retention,
             content_retention=timedelta(seconds=deps.settings.retention_seconds),
             now=datetime.fromtimestamp(deps.clock(), UTC),

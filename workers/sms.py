@@ -53,10 +53,11 @@ from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from hotline import redisconn
-from hotline.config import Settings, SmsSettings
-from hotline.keys import Keys
-from hotline.privacy import NotInVault, Vault, number_token
+from core import redisconn
+from core.config import Settings, SmsSettings
+from core.keys import Keys
+from core.ports import DropChat
+from core.privacy import NotInVault, Vault, number_token
 from sms.outbox import (
     JOB,
     MessageRecord,
@@ -103,6 +104,8 @@ class SmsDeps:
     #: The SMS queue (on RQ's synchronous client) for messages handed on.
     queue: Queue
     hash_key: bytes = field(repr=False)
+    #: Frees a purged conversation's chat task (the ACD's ``acd.chat.drop``).
+    drop_chat: DropChat
     vault: Vault | None = None
     vault_retention: timedelta = timedelta(days=90)
     clock: Callable[[], float] = time.time
@@ -114,6 +117,7 @@ class SmsDeps:
         *,
         redis: aioredis.Redis,
         queue: Queue,
+        drop_chat: DropChat,
         resolve: ResolveNumber | None = None,
     ) -> SmsDeps:
         """The provider, the sender's bucket and the number vault (unless ``resolve`` stands in
@@ -149,6 +153,7 @@ class SmsDeps:
             bucket=TokenBucket(redis, rate, burst),
             queue=queue,
             hash_key=settings.secrets.hash_key,
+            drop_chat=drop_chat,
             vault=vault,
             vault_retention=timedelta(days=settings.privacy.retention_days),
         )
@@ -178,12 +183,16 @@ class SmsRuntime:
     """The clients of one worker process, built once: RQ's Redis client and the SMS queue, the
     asyncio Redis client, the loop they run on and the sends' dependencies."""
 
-    def __init__(self, settings: Settings, resolve: ResolveNumber | None = None) -> None:
+    def __init__(
+        self, settings: Settings, resolve: ResolveNumber | None = None, *, drop_chat: DropChat
+    ) -> None:
         self.loop = WorkerLoop()
         self.rq = redisconn.connect_rq(settings.redis)
         self.redis = redisconn.connect(settings.redis, max_connections=8)
         queue = Queue(settings.sms.rq_queue, connection=self.rq)
-        self.deps = SmsDeps.build(settings, redis=self.redis, queue=queue, resolve=resolve)
+        self.deps = SmsDeps.build(
+            settings, redis=self.redis, queue=queue, drop_chat=drop_chat, resolve=resolve
+        )
 
     def worker(self, deps: SmsDeps | None = None) -> SmsWorker:
         """A worker on the SMS queue (``deps`` replacing the runtime's, e.g. for another
@@ -507,12 +516,16 @@ def _later(seconds: float) -> Retry:
 
 
 def run_worker(
-    settings: Settings, resolve: ResolveNumber | None = None, *, burst: bool = False
+    settings: Settings,
+    resolve: ResolveNumber | None = None,
+    *,
+    drop_chat: DropChat,
+    burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
     the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
     stands in for it."""
-    runtime = SmsRuntime(settings, resolve)
+    runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
     try:
         runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
     finally:

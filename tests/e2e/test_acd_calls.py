@@ -13,10 +13,10 @@ import pytest
 
 from acd.routing import AgentState
 from acd.transfers import Transfer, TransferKind, request_transfer
+from core.config import Settings
+from core.keys import Keys
 from hotline.app import HotlineApp
-from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, free_port
-from hotline.keys import Keys
 from ivr.flow import Flow
 from tests.conftest import (
     CALLER,

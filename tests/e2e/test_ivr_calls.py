@@ -12,11 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import number_token
 from hotline.app import HotlineApp
-from hotline.config import Settings
 from hotline.harness import PrivateAsterisk, RedisServer, free_port
-from hotline.keys import Keys
-from hotline.privacy import number_token
 from ivr.flow import Flow
 from tests.conftest import CALLER, journal, place_call, running_app, wait_until_idle
 from tests.e2e.proxy import TcpProxy

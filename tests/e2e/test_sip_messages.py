@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hotline.ari import AriClient
-from hotline.config import Settings
+from core.ari import AriClient
+from core.config import Settings
+from core.keys import Keys
+from core.privacy import number_token
 from hotline.harness import PrivateAsterisk, _die_with_parent, free_port
-from hotline.keys import Keys
-from hotline.privacy import number_token
 from ivr.flow import Flow
 from sms.provider import ProviderError
 from sms.recipients import sender_key

@@ -18,10 +18,10 @@ from acd.http import acd_routes
 from acd.model import WaitingCall
 from acd.routing import AgentState
 from acd.store import AcdStore
-from hotline.config import RedisSettings, Secrets, Settings
+from core.config import RedisSettings, Secrets, Settings
+from core.keys import Keys
+from core.redisconn import connect
 from hotline.http import build_web_app
-from hotline.keys import Keys
-from hotline.redisconn import connect
 
 T0 = 1_700_000_000.0
 PHONE = "+15145550123"

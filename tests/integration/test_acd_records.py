@@ -21,7 +21,7 @@ from acd.records import (
     update,
 )
 from acd.store import AcdStore
-from hotline.keys import Keys
+from core.keys import Keys
 
 KEYS = Keys("r")
 T0 = 1_700_000_000.0

@@ -33,8 +33,8 @@ from acd.model import (
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from bench.acd_decision import decision_ms
-from hotline.keys import Keys
-from ivr.frozen import FrozenMap
+from core.frozen import FrozenMap
+from core.keys import Keys
 
 KEYS = Keys("t")
 T0 = 1_700_000_000.0

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from acd.chat import Assignment, ChatRouter, ChatState, drop
+from acd.chat import ChatRouter, drop
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.model import AcdError
 from acd.store import AcdStore
-from hotline.keys import Keys
+from core.keys import Keys
+from core.ports import Assignment, ChatState
 
 KEYS = Keys("hl")
 QUEUES = {"chat": QueueConfig("chat"), "other": QueueConfig("other")}

@@ -23,16 +23,18 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
+from acd import chat
+from acd.chat import ChatRouter
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
-from hotline import redisconn
-from hotline.config import Settings, load_settings
+from bench.twilio_standin import StandIn
+from core import redisconn
+from core.config import Settings, load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from hotline.harness import free_port
 from hotline.http import build_web_app
-from hotline.keys import Keys
-from hotline.privacy import Vault
 from sms.gateway import SmsGateway
-from tests.twilio_standin import StandIn
 from workers.sms import SmsRuntime
 
 CALLER = "+15145550123"
@@ -80,7 +82,7 @@ class World:
 
     async def settle(self, count: int) -> list[dict[str, Any]]:
         """Run burst workers until the stand-in holds ``count`` messages and nothing waits."""
-        runtime = SmsRuntime(self.settings)
+        runtime = SmsRuntime(self.settings, drop_chat=chat.drop)
         queue = runtime.deps.queue
         deadline = time.monotonic() + 10
         try:
@@ -140,7 +142,12 @@ async def world(redis_url: str, standin: StandIn, tmp_path: Path) -> AsyncIterat
     await acd.sync_agents(list(AGENTS.values()))
     rq_client = redisconn.connect_rq(settings.redis)
     gateway = SmsGateway(
-        settings, redis_client=client, rq_client=rq_client, vault=vault, agents=AGENTS
+        settings,
+        redis_client=client,
+        rq_client=rq_client,
+        vault=vault,
+        agents=AGENTS,
+        chats=ChatRouter(client, keys, AGENTS),
     )
 
     async def health() -> dict[str, bool]:

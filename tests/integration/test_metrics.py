@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from acd.store import AcdStore
-from hotline.config import RedisSettings
-from hotline.keys import Keys
+from core.config import RedisSettings
+from core.keys import Keys
+from core.redisconn import connect
 from hotline.metrics import metrics_routes
-from hotline.redisconn import connect
 from tests.integration.test_acd_http import (
     AGENTS,
     PHONE,

@@ -11,13 +11,14 @@ import redis
 from cryptography.fernet import Fernet
 from rq import Queue
 
+from acd import chat
 from acd.chat import ChatRouter
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
-from hotline import redisconn
-from hotline.config import load_settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from core import redisconn
+from core.config import load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from sms.conversations import Conversations
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
@@ -85,7 +86,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
             held = cast(set[str], await client.smembers(keys.chat_agent("ann")))
             [opened[number]] = held - set(opened.values())
             await desk.record_request("pledge", vault.ref_for(number), "en", {}, at)
-        purged = await asyncio.to_thread(purge_now, settings, NOW)
+        purged = await asyncio.to_thread(purge_now, settings, chat.drop, NOW)
         assert (purged.vault, purged.conversations, purged.requests) == (1, 1, 1)
         assert await vault.find(OLD) is None
         assert await vault.find(FRESH) is not None
@@ -94,7 +95,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
         assert await client.smembers(keys.chat_agent("ann")) == {opened[FRESH]}
         assert [m.body for m in await conversations.messages(opened[FRESH])] == ["hi"]
         assert await client.zcard(keys.request_index) == 1
-        assert (await asyncio.to_thread(purge_now, settings, NOW)).vault == 0
+        assert (await asyncio.to_thread(purge_now, settings, chat.drop, NOW)).vault == 0
     finally:
         raw.close()
         await client.aclose()
@@ -112,7 +113,7 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
     raw = redis.Redis.from_url(redis_url)
     queue = Queue(settings.sms.rq_queue, connection=raw)
     queue.enqueue(JOB)
-    runtime = SmsRuntime(settings)
+    runtime = SmsRuntime(settings, drop_chat=chat.drop)
     try:
         runtime.worker().work(burst=True)
     finally:

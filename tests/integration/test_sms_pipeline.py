@@ -21,9 +21,11 @@ import redis
 from cryptography.fernet import Fernet
 from rq import Queue
 
-from hotline.config import Settings, load_settings
+from acd import chat
+from bench.twilio_standin import StandIn
+from core.config import Settings, load_settings
+from core.keys import Keys
 from hotline.harness import _die_with_parent
-from hotline.keys import Keys
 from sms.outbox import (
     MessageRecord,
     Outbox,
@@ -34,7 +36,6 @@ from sms.outbox import (
 )
 from sms.recipients import sender_key, store_in
 from sms.state import MessageState
-from tests.twilio_standin import StandIn
 from workers.sms import SmsRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ class Pipeline:
 @contextmanager
 def pipeline_for(settings: Settings) -> Iterator[Pipeline]:
     """A Pipeline on ``settings``, its clients closed on the way out."""
-    runtime = SmsRuntime(settings)
+    runtime = SmsRuntime(settings, drop_chat=chat.drop)
     assert runtime.deps.vault is not None
     store = store_in(runtime.deps.vault)
     outbox = Outbox(runtime.deps.queue, Keys(settings.redis.prefix), settings.sms, store)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.twilio_standin import StandIn
 from sms.provider import ProviderError, TwilioProvider
-from tests.twilio_standin import StandIn
 
 TO, FROM = "+15145550123", "+18005550100"
 

@@ -15,16 +15,17 @@ import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from rq import Queue
 
-from hotline import redisconn
-from hotline.config import Settings, load_settings
-from hotline.keys import Keys
-from hotline.privacy import Vault
+from acd import chat
+from bench.twilio_standin import StandIn
+from core import redisconn
+from core.config import Settings, load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from sms.outbox import Outbox
 from sms.recipients import store_in
 from sms.requests import RequestDesk, RequestState
 from sms.state import MessageState
 from sms.templates import load_templates
-from tests.twilio_standin import StandIn
 from workers.sms import SmsRuntime
 
 CALLER = "+15145550123"
@@ -49,7 +50,7 @@ class Desk:
     queue: Queue
 
     def work(self) -> None:
-        runtime = SmsRuntime(self.settings)
+        runtime = SmsRuntime(self.settings, drop_chat=chat.drop)
         try:
             runtime.worker().work(burst=True, with_scheduler=True)
         finally:

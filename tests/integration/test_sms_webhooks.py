@@ -18,16 +18,17 @@ from cryptography.fernet import Fernet
 from rq import Queue
 from twilio.request_validator import RequestValidator
 
-from hotline.config import Settings, load_settings
+from acd import chat
+from bench.twilio_standin import StandIn
+from core.config import Settings, load_settings
+from core.keys import Keys
+from core.privacy import Vault
 from hotline.harness import free_port
-from hotline.keys import Keys
-from hotline.privacy import Vault
 from sms.http import sms_routes
 from sms.inbound import InboundSms
 from sms.outbox import Outbox, load_message
 from sms.recipients import sender_key, store_in
 from sms.state import MessageState
-from tests.twilio_standin import StandIn
 from workers.sms import SmsRuntime
 
 SENDER = "+15145550123"
@@ -155,7 +156,7 @@ async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> N
 async def run_until(settings: Settings, done: Callable[[], Awaitable[bool]]) -> None:
     """Burst workers on this (main) thread, as RQ requires, letting the loop serve webhooks
     in between."""
-    runtime = SmsRuntime(settings)
+    runtime = SmsRuntime(settings, drop_chat=chat.drop)
     deadline = time.monotonic() + 8
     try:
         while not await done():

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
-from hotline.config import RedisSettings
-from hotline.keys import Keys
-from hotline.privacy.http import privacy_routes
-from hotline.privacy.vault import Vault, VaultEntry
-from hotline.redisconn import connect
+from core.config import RedisSettings
+from core.keys import Keys
+from core.privacy.http import privacy_routes
+from core.privacy.vault import Vault, VaultEntry
+from core.redisconn import connect
 from tests.integration.test_acd_http import ADA, ALICE, PHONE, SAM, api_app
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,17 +14,17 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, InvalidToken
 
-from hotline.config import RedisSettings
-from hotline.keys import Keys
-from hotline.privacy.pseudonyms import draw, pseudonym
-from hotline.privacy.vault import (
+from core.config import RedisSettings
+from core.keys import Keys
+from core.privacy.pseudonyms import draw, pseudonym
+from core.privacy.vault import (
     NotInVault,
     UnmaskRefused,
     Vault,
     VaultCorrupted,
     VaultEntry,
 )
-from hotline.redisconn import connect
+from core.redisconn import connect
 
 HASH_KEY = b"test-hash-key-0123456789abcdef"
 KEYS = Keys("hl")

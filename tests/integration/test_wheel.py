@@ -18,15 +18,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The product's top-level packages: everything in them but caches ships in the wheel.
-PRODUCT = ("hotline", "ivr", "acd", "sms", "workers", "dialplans")
+PRODUCT = ("core", "hotline", "ivr", "acd", "sms", "workers", "dialplans")
 NOT_SHIPPED = ("bench/", "tests/")
 #: Reads what ``hotline run`` reads beyond check-config: the ACD's queues, agents and Lua
 #: scripts, the SMS templates and the pseudonym word lists, from the installed packages.
 RUNTIME_READS = """
 import acd.store, hotline.app
 from acd.config import load_agents, load_queues
-from hotline.config import load_settings
-from hotline.privacy.pseudonyms import pseudonym
+from core.config import load_settings
+from core.privacy.pseudonyms import pseudonym
 from sms.templates import load_templates
 settings = load_settings(None)
 queues = load_queues(settings.acd.queues)

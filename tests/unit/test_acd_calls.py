@@ -17,7 +17,7 @@ from acd.legs import leg_step
 from acd.model import MissReason, Offer, OfferedAgent, Party, WaitingCall
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Record, RecordKind, Write, update
 from acd.transfers import Transfer, TransferKind
-from hotline.config import AcdSettings
+from core.config import AcdSettings
 
 ACD = AcdSettings()
 QUEUE = QueueConfig("support", announce_every_s=30.0)

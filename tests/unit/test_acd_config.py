@@ -22,7 +22,7 @@ from acd.config import (
     parse_queues,
     verify_pin,
 )
-from hotline.config import load_settings
+from core.config import load_settings
 
 QUEUES: dict[str, Any] = tomllib.loads(DEMO_QUEUES.read_text(encoding="utf-8"))
 AGENTS: dict[str, Any] = tomllib.loads(DEMO_AGENTS.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from acd.model import CallKind, MissReason, Offer, OfferedAgent, Party, WaitingC
 from acd.nails import connect_nailed, nail_step, offer_nailed
 from acd.offers import offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind
-from hotline.config import AcdSettings
+from core.config import AcdSettings
 
 HOTLINE = "+18005550100"
 QUEUES = {

@@ -16,7 +16,7 @@ from acd.phone_login import (
     start,
     step,
 )
-from ivr.machine import Digit, Hangup, HungUp, Play, PlaybackDone, TimerFired
+from core.commands import Digit, Hangup, HungUp, Play, PlaybackDone, TimerFired
 
 
 def keys(state: LoginState, digits: str) -> tuple[LoginState, list[Command]]:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hotline.ari import AriClient, AriError, AriUnavailable
+from core.ari import AriClient, AriError, AriUnavailable
 
 USER, PASSWORD = "hotline", "s3cret-pw"
 CALLER = "+447700900123"

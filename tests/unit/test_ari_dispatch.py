@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from hotline.ari import (
+from core.ari import (
     Channel,
     ChannelDestroyed,
     ChannelDispatcher,

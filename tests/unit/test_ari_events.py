@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from hotline.ari import (
+from core.ari import (
     ApplicationReplaced,
     Channel,
     ChannelDestroyed,

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from hotline.ari import (
+from core.ari import (
     AriAppReplaced,
     AriEventStream,
     ChannelDtmfReceived,
@@ -108,7 +108,7 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 async def test_connects_with_auth_header_and_app(
     server: tuple[FakeEvents, str], caplog: pytest.LogCaptureFixture, make_stream: StreamFactory
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hotline.ari.stream")
+    caplog.set_level(logging.INFO, logger="core.ari.stream")
     fake, url = server
     stream, got = make_stream(url), Collector()
     task = asyncio.create_task(stream.run(got))

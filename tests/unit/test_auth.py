@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.auth import Principal, parse_tokens
+from core.auth import Principal, parse_tokens
 
 
 def test_tokens_parse_into_principals() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from hotline.config import ConfigError, load_settings
+from core.config import ConfigError, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

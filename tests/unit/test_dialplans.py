@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.config import load_settings
+from core.config import load_settings
 from hotline.dialplans import AsteriskDirs, RenderError, render_dialplans, render_text
 
 

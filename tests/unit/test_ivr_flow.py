@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.frozen import FrozenMap
 from ivr.flow import (
     DEFAULT_INVALID_PROMPT,
     DEMO_FLOW,
@@ -23,7 +24,6 @@ from ivr.flow import (
     load_flow,
     parse_flow,
 )
-from ivr.frozen import FrozenMap
 from ivr.hours import TimeRange
 
 SOURCE = "flows/test.toml"

@@ -11,25 +11,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.flow import DEMO_FLOW, Flow, load_flow, parse_flow
-from ivr.frozen import FrozenMap
-from ivr.machine import (
-    CallState,
+from core.commands import (
     CancelTimer,
-    Command,
     Digit,
-    EnterQueue,
     Hangup,
     HungUp,
-    InputEvent,
-    Journal,
-    Phase,
     Play,
     PlaybackDone,
     StartTimer,
     StopPlayback,
-    SwitchToText,
     TimerFired,
+)
+from core.frozen import FrozenMap
+from ivr.flow import DEMO_FLOW, Flow, load_flow, parse_flow
+from ivr.machine import (
+    CallState,
+    Command,
+    EnterQueue,
+    InputEvent,
+    Journal,
+    Phase,
+    SwitchToText,
     start,
     step,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from hotline.logs import ChannelFilter, JsonFormatter, TextFormatter, channel_var
+from core.logs import ChannelFilter, JsonFormatter, TextFormatter, channel_var
 
 
 def record(message: str) -> logging.LogRecord:

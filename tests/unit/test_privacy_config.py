@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from hotline.config import PROJECT_DIR, ConfigError, PrivacySettings, load_settings
+from core.config import PROJECT_DIR, ConfigError, PrivacySettings, load_settings
 
 
 def test_defaults_file_and_environment(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hotline.privacy.numbers import InvalidNumber, can_receive_sms, normalize
+from core.privacy.numbers import InvalidNumber, can_receive_sms, normalize
 
 
 @pytest.mark.parametrize(

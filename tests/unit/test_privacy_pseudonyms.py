@@ -5,7 +5,7 @@ import secrets
 
 import pytest
 
-from hotline.privacy.pseudonyms import (
+from core.privacy.pseudonyms import (
     ADJECTIVE_COUNT,
     ANIMAL_COUNT,
     ATTEMPTS_PER_ROUND,

@@ -8,7 +8,7 @@ import random
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from hotline.config import ConfigError, load_settings
+from core.config import ConfigError, load_settings
 from sms.optout import Keyword, keyword
 from sms.outbox import backoff_intervals
 from sms.provider import ProviderError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.ari import TextMessageReceived
-from hotline.config import ConfigError, SmsSettings
+from core.ari import TextMessageReceived
+from core.config import ConfigError, SmsSettings
 from sms.sip_provider import message_id, uri_number
 
 CALLER = "+15145550123"

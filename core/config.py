@@ -149,7 +149,7 @@ class SmsSettings:
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    """How callers' numbers are shown and kept (see ``hotline/privacy/vault.py``)."""
+    """How callers' numbers are shown and kept (see ``core/privacy/vault.py``)."""
 
     #: Staff see pseudonyms only; false lets trained staff see "pseudonym (number)".
     mask_numbers: bool = True

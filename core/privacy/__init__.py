@@ -1,9 +1,9 @@
 """Callers' numbers: keyed-hash tokens for logs, E.164 numbers, pseudonyms and the vault."""
 
-from hotline.privacy.numbers import InvalidNumber, can_receive_sms, normalize
-from hotline.privacy.pseudonyms import pseudonym
-from hotline.privacy.tokens import number_token
-from hotline.privacy.vault import (
+from core.privacy.numbers import InvalidNumber, can_receive_sms, normalize
+from core.privacy.pseudonyms import pseudonym
+from core.privacy.tokens import number_token
+from core.privacy.vault import (
     AuditRecord,
     NotInVault,
     UnmaskRefused,

@@ -59,7 +59,7 @@ class Lexicon:
 
 
 def _load(language: str) -> Lexicon:
-    text = (resources.files("hotline.privacy.words") / f"{language}.toml").read_text("utf-8")
+    text = (resources.files("core.privacy.words") / f"{language}.toml").read_text("utf-8")
     data = tomllib.loads(text)
     return Lexicon(
         adjectives=tuple(
@@ -82,7 +82,7 @@ if any(
     (len(lex.adjectives), len(lex.animals)) != (ADJECTIVE_COUNT, ANIMAL_COUNT)
     for lex in LEXICONS.values()
 ):
-    raise RuntimeError("hotline/privacy/words: every language needs as many words as en.toml")
+    raise RuntimeError("core/privacy/words: every language needs as many words as en.toml")
 
 
 @dataclass(frozen=True)

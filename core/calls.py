@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from hotline.ari import (
+from core.ari import (
     AriError,
     AriUnavailable,
     ChannelDestroyed,

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from hotline.config import RedisSettings
+from core.config import RedisSettings
 
 #: Seconds a caller waits for a free connection of the pool.
 POOL_TIMEOUT = 10

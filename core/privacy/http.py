@@ -11,36 +11,14 @@ refused request reaches neither the vault nor its audit stream.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
-from hotline.auth import require_role
-from hotline.http import ApiError
-from hotline.privacy.vault import SUPERVISOR, NotInVault, Vault
-
-#: Records or entries a listing returns without ``count``, and at most.
-DEFAULT_COUNT, MAX_COUNT = 100, 1000
-_COUNT = re.compile(r"[0-9]{1,4}")
-
-
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object (malformed JSON: 400 malformed-json)."""
-    body = await request.json() if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad-request", "the body must be a JSON object")
-    return body
-
-
-def count_param(request: web.Request) -> int:
-    """The ``count`` query parameter: 1 to MAX_COUNT, DEFAULT_COUNT if absent."""
-    raw = request.query.get("count", str(DEFAULT_COUNT))
-    if not _COUNT.fullmatch(raw) or not 1 <= int(raw) <= MAX_COUNT:
-        raise ApiError(400, "bad-request", f"count must be an integer from 1 to {MAX_COUNT}")
-    return int(raw)
+from core.api import ApiError, count_param, json_object
+from core.auth import require_role
+from core.privacy.vault import SUPERVISOR, NotInVault, Vault
 
 
 def privacy_routes(vault: Vault, clock: Callable[[], datetime]) -> list[web.RouteDef]:

@@ -8,7 +8,7 @@ signed with ``X-Twilio-Signature`` like Twilio signs them. Tests inject faults (
 an accepted message whose answer is late) and read every accepted message.
 
 ``StandIn(...).start()`` runs it on its own event loop in a thread; ``python -m
-tests.twilio_standin --port N`` runs it in the foreground.
+bench.twilio_standin --port N`` runs it in the foreground.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from hotline import redisconn
-from hotline.config import Settings
+from core import redisconn
+from core.config import Settings
 from hotline.harness import free_port
 from sms.recipients import ResolveNumber
 from sms.segments import segment_count
@@ -355,7 +355,7 @@ class VaultStandIn:
 
 
 def vault_resolver(settings: Settings) -> ResolveNumber:
-    """``hotline worker --resolver tests.twilio_standin:vault_resolver``."""
+    """``hotline worker --resolver bench.twilio_standin:vault_resolver``."""
     client = redisconn.connect(settings.redis, max_connections=2)
     return VaultStandIn(client, settings.secrets.hash_key).reveal
 

@@ -4,7 +4,7 @@ The rest of the service knows a caller by ``ref`` (HMAC-SHA256 of the E.164 numb
 deployment's hash key, in hex) and by a pseudonym. Per ref, Redis holds one hash: ``number``
 (Fernet-encrypted; the only Redis value that holds a number), ``pseudonym``, ``slot`` (the key
 reserving the pseudonym), ``language``, ``created`` and ``last_seen`` (ISO 8601); an index of
-refs by last_seen drives :meth:`Vault.purge`. Keys are named in ``hotline/keys.py``.
+refs by last_seen drives :meth:`Vault.purge`. Keys are named in ``core/keys.py``.
 
 A number leaves the vault by three doors only: :meth:`Vault.reveal_for_delivery` (the SMS and
 call delivery layer, never for display), :meth:`Vault.unmask` (a supervisor with a reason,
@@ -24,10 +24,10 @@ from typing import Any, Final, cast
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, MultiFernet
 
-from hotline import lua
-from hotline.keys import Keys
-from hotline.privacy.numbers import normalize
-from hotline.privacy.pseudonyms import draw
+from core import lua
+from core.keys import Keys
+from core.privacy.numbers import normalize
+from core.privacy.pseudonyms import draw
 
 #: The one role that may unmask a number.
 SUPERVISOR = "supervisor"
@@ -36,10 +36,10 @@ _ATTEMPTS_PER_CALL = 8
 #: Entries per pipeline in rotate and purge.
 _BATCH = 500
 
-#: Scripts in ``hotline/privacy/lua/`` (their keys and arguments are documented there).
-_STORE: Final = lua.source("hotline.privacy", "vault_store")
-_SWAP: Final = lua.source("hotline.privacy", "vault_swap")
-_PURGE: Final = lua.source("hotline.privacy", "vault_purge")
+#: Scripts in ``core/privacy/lua/`` (their keys and arguments are documented there).
+_STORE: Final = lua.source("core.privacy", "vault_store")
+_SWAP: Final = lua.source("core.privacy", "vault_swap")
+_PURGE: Final = lua.source("core.privacy", "vault_purge")
 
 
 class NotInVault(LookupError):
@@ -83,7 +83,7 @@ class AuditRecord:
 class Vault:
     """Callers' numbers encrypted at rest, their keyed-hash refs and unique pseudonyms.
 
-    ``redis`` must decode responses (as ``hotline.redisconn.connect`` does). ``fernet_keys``
+    ``redis`` must decode responses (as ``core.redisconn.connect`` does). ``fernet_keys``
     are newest first: the first encrypts, all decrypt, and :meth:`rotate` re-encrypts with the
     first. Several app instances may share one vault: every write is one atomic script.
     """

@@ -13,8 +13,6 @@ from acd.calls import (
     CallbackKept,
     CallbackRefused,
     CallerEvent,
-    CancelTimer,
-    ClearTimers,
     Command,
     ConfirmBySms,
     ConnectedMeanwhile,
@@ -24,25 +22,20 @@ from acd.calls import (
     EnqueueCallback,
     Enter,
     HandoverOffered,
-    HangUp,
     HungUp,
     LeaveForText,
     LeftForText,
     Log,
     Moved,
     MoveToQueue,
-    Music,
     OfferHandover,
+    On,
     OpenConversation,
-    Play,
     PlaybackDone,
     Position,
     Refused,
     Save,
     Setup,
-    StartTimer,
-    StopMusic,
-    StopPlayback,
     TimedOut,
     Timer,
     ToCallback,
@@ -66,6 +59,16 @@ from acd.records import (
 )
 from acd.routing import announcement, next_announcement
 from acd.transfers import Transfer, TransferKind
+from core.commands import (
+    CancelTimer,
+    ClearTimers,
+    Hangup,
+    Play,
+    StartMusic,
+    StartTimer,
+    StopMusic,
+    StopPlayback,
+)
 
 #: What a caller hears when no queue can take them.
 GOODBYE = ("queue-thankyou", "vm-goodbye")
@@ -85,9 +88,9 @@ def caller_step(
             done = replace(caller, playback="")
             out: list[Command] = [Save((update(done, "playback"),))]
             if waiting:
-                out.append(Music(channel, setup.queues[caller.queue].moh_class))
+                out.append(On(channel, StartMusic(setup.queues[caller.queue].moh_class)))
             elif caller.phase is CallerPhase.LEAVING:
-                out.append(HangUp(channel))
+                out.append(On(channel, Hangup()))
             return done, out
         case TimedOut(timer=Timer.ANNOUNCE) if waiting:
             return caller, [AskPosition(channel)]
@@ -121,12 +124,12 @@ def caller_step(
             return left, [*refused, *out]
         case LeftForText(released=released) if waiting:
             left, out = leave(caller, acd.text_prompt, now)
-            stop = [HangUp(leg_id(caller.offer_id, agent_id)) for agent_id in released]
+            stop = [On(leg_id(caller.offer_id, agent_id), Hangup()) for agent_id in released]
             return left, [*stop, OpenConversation(caller), *out]
         case Refused(code=code):
             return caller, [Log(channel, f"request refused: {code}")]
         case Abandoned(released=released):
-            return None, [HangUp(leg_id(caller.offer_id, agent_id)) for agent_id in released]
+            return None, [On(leg_id(caller.offer_id, agent_id), Hangup()) for agent_id in released]
         case ConnectedMeanwhile(agent_id=agent_id) if agent_id:
             leg = Leg(
                 leg_id(caller.offer_id, agent_id),
@@ -152,7 +155,7 @@ def caller_step(
 def _gone(caller: Caller, agent_leg: Leg | None) -> tuple[None, list[Command]]:
     """The caller hung up."""
     channel = caller.call_id
-    out: list[Command] = [ClearTimers(channel)]
+    out: list[Command] = [On(channel, ClearTimers())]
     gone = delete(RecordKind.CALLER, channel)
     if caller.phase is CallerPhase.BRIDGED:
         return None, [*out, *end_bridge(caller, caller.agent_id, agent_leg, Party.CALLER, (gone,))]
@@ -184,7 +187,7 @@ def overflow(caller: Caller, setup: Setup, now: float) -> tuple[Caller, list[Com
     if target.kind is OverflowKind.QUEUE and target.target in setup.queues.keys() - {caller.queue}:
         out: list[Command] = []
         if caller.playback:  # its announcement must not hold up a bridge
-            out.append(StopPlayback(caller.call_id, caller.playback))
+            out.append(On(caller.call_id, StopPlayback(caller.playback)))
         return caller, [*out, Enter(caller, target.target)]
     if target.kind is OverflowKind.CALLBACK and caller.caller_ref:
         # What calling back needs is kept first; the caller hears the promise once the
@@ -211,9 +214,9 @@ def announce(
     out: list[Command] = []
     due = next_announcement(queue, caller.enqueued_at, now)
     if due is not None:
-        out.append(StartTimer(caller.call_id, Timer.ANNOUNCE, due - now))
+        out.append(On(caller.call_id, StartTimer(Timer.ANNOUNCE, due - now)))
     if not media:
-        return caller, [*out, Music(caller.call_id, queue.moh_class)]
+        return caller, [*out, On(caller.call_id, StartMusic(queue.moh_class))]
     playing, play = _play(caller, tuple(media), "announce", now)
     return playing, [*out, *play]
 
@@ -221,7 +224,7 @@ def announce(
 def leave(caller: Caller, prompt: Sequence[str], now: float) -> tuple[Caller, list[Command]]:
     """Play a last message to the caller, then hang up (when it ends)."""
     leaving = replace(caller, phase=CallerPhase.LEAVING)
-    out: list[Command] = [CancelTimer(caller.call_id, Timer.ANNOUNCE), Save((put(leaving),))]
+    out: list[Command] = [On(caller.call_id, CancelTimer(Timer.ANNOUNCE)), Save((put(leaving),))]
     left, play = _play(leaving, sounds(prompt), "leave", now)
     return left, [*out, *play]
 
@@ -231,15 +234,15 @@ def _play(
 ) -> tuple[Caller, list[Command]]:
     """Play to a queued caller (music pauses; it resumes when the playback ends)."""
     channel = caller.call_id
-    playing = replace(caller, playback=f"{channel}:{name}-{int(now * 1000)}")
+    playing = replace(caller, playback=f"{name}-{int(now * 1000)}")
     out: list[Command] = []
     if caller.playback:
-        out.append(StopPlayback(channel, caller.playback))
+        out.append(On(channel, StopPlayback(caller.playback)))
     return playing, [
         *out,
         Save((update(playing, "playback"),)),
-        StopMusic(channel),
-        Play(channel, media, playing.playback, caller.language),
+        On(channel, StopMusic()),
+        On(channel, Play(playing.playback, media, caller.language)),
     ]
 
 
@@ -275,7 +278,7 @@ def _moved(
             writes.append(ended(agent_leg))
         else:
             writes.append(ended_by_id(agent_channel, caller, caller.agent_id))
-        out += [HangUp(agent_channel), DestroyBridge(caller.call_id, caller.bridge)]
+        out += [On(agent_channel, Hangup()), DestroyBridge(caller.call_id, caller.bridge)]
     waiting = replace(
         caller, phase=CallerPhase.WAITING, queue=queue, offer_id="", agent_id="", bridge=""
     )

@@ -20,6 +20,7 @@ from acd.config import QueueConfig
 from acd.model import MissReason, Offer, OfferedAgent, Party
 from acd.records import Caller, Leg, Nail, Write
 from acd.transfers import Transfer
+from core.commands import ChannelCommand
 from core.config import AcdSettings
 
 LEG_PREFIX = "agent-"
@@ -239,67 +240,12 @@ Event = LegEvent | CallerEvent
 
 
 @dataclass(frozen=True)
-class Play:
-    """Play ``media`` (ARI media URIs) on a channel, as playback ``playback_id``."""
+class On:
+    """A prompt, music, timer or hang-up command (``core.commands``) on one of the call's
+    channels, carried out by the executor the IVR shares."""
 
     channel: str
-    media: tuple[str, ...]
-    playback_id: str
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    """Stop a playback that may have ended already."""
-
-    channel: str
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class Music:
-    """Start hold music."""
-
-    channel: str
-    moh_class: str
-
-
-@dataclass(frozen=True)
-class StopMusic:
-    """Stop hold music."""
-
-    channel: str
-
-
-@dataclass(frozen=True)
-class HangUp:
-    """Hang a channel up (it may be gone already); its timers stop."""
-
-    channel: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    """(Re)start a channel's timer."""
-
-    channel: str
-    timer: Timer
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    """Stop a channel's timer if it runs."""
-
-    channel: str
-    timer: Timer
-
-
-@dataclass(frozen=True)
-class ClearTimers:
-    """Stop every timer of a channel."""
-
-    channel: str
+    command: ChannelCommand
 
 
 @dataclass(frozen=True)
@@ -563,14 +509,7 @@ class ConfirmBySms:
 
 
 Command = (
-    Play
-    | StopPlayback
-    | Music
-    | StopMusic
-    | HangUp
-    | StartTimer
-    | CancelTimer
-    | ClearTimers
+    On
     | Originate
     | DialCaller
     | CreateBridge

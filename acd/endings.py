@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from acd.calls import Command, Complete, DestroyBridge, EndNailedCall, HangUp, Log, Save
+from acd.calls import Command, Complete, DestroyBridge, EndNailedCall, Log, On, Save
 from acd.calls import bridge_id as bridge_of
 from acd.model import Party
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind, Write, delete, update
+from core.commands import Hangup
 
 
 def ended(leg: Leg) -> Write:
@@ -31,7 +32,7 @@ def end_bridge(
         return [Save(along), EndNailedCall(caller, agent_id, by)]
     out: list[Command] = []
     if caller.transfer_leg:  # an agent still rings to take the call over
-        out.append(HangUp(caller.transfer_leg))
+        out.append(On(caller.transfer_leg, Hangup()))
     if by is Party.AGENT:
         writes = (*along, update(replace(caller, phase=CallerPhase.LEAVING), "phase"))
         other: tuple[str, ...] = (caller.call_id,)
@@ -57,7 +58,7 @@ def end_callback(
     out: list[Command] = []
     for record in (agent_leg, callee_leg):
         if record is not None and record.phase is not LegPhase.ENDED:
-            out += [Save((ended(record),)), HangUp(record.leg_id)]
+            out += [Save((ended(record),)), On(record.leg_id, Hangup())]
     out += [
         DestroyBridge(leg.call_id, bridge_of(leg.call_id)),
         Save((delete(RecordKind.CALLBACK, leg.call_id),)),
@@ -72,7 +73,7 @@ def end_nailed_call(caller: Caller, agent_id: str, by: Party, nail: Nail | None)
     out: list[Command] = []
     if by is Party.AGENT:
         leaving = replace(caller, phase=CallerPhase.LEAVING)
-        out += [Save((update(leaving, "phase"),)), HangUp(caller.call_id)]
+        out += [Save((update(leaving, "phase"),)), On(caller.call_id, Hangup())]
     if nail is not None and nail.call_id == caller.call_id:
         out.append(Save((update(replace(nail, call_id=""), "call_id"),)))
     log = Log(caller.call_id, f"call with nailed-up agent {agent_id} ended")

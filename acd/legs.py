@@ -12,21 +12,18 @@ from acd.calls import (
     AcceptHandover,
     Answered,
     CalleeUnreachable,
-    CancelTimer,
-    ClearTimers,
     Command,
     Connect,
     CreateBridge,
     DialCaller,
     Digit,
     EndCallback,
-    HangUp,
     HungUp,
     Join,
     JoinFailed,
     LegEvent,
     Log,
-    Play,
+    On,
     PlaybackDone,
     Reject,
     ReleaseHandover,
@@ -34,9 +31,6 @@ from acd.calls import (
     RingFailed,
     Save,
     Setup,
-    StartTimer,
-    StopMusic,
-    StopPlayback,
     TimedOut,
     Timer,
     TookOver,
@@ -50,6 +44,15 @@ from acd.model import MissReason, Party
 from acd.offers import CALL_BACK_RING_S
 from acd.records import Caller, CallerPhase, Leg, LegPhase, RecordKind, delete, put, update
 from acd.transfers import Transfer, TransferKind
+from core.commands import (
+    CancelTimer,
+    ClearTimers,
+    Hangup,
+    Play,
+    StartTimer,
+    StopMusic,
+    StopPlayback,
+)
 
 #: ISDN causes of an unanswered leg -> why the agent missed the offer.
 MISS_BY_CAUSE = {
@@ -72,12 +75,12 @@ def leg_step(
     acd, channel = setup.acd, leg.leg_id
     match event:
         case Answered() if leg.phase is LegPhase.RINGING:
-            out: list[Command] = [CancelTimer(channel, Timer.RONA)]
+            out: list[Command] = [On(channel, CancelTimer(Timer.RONA))]
             if not acd.whisper:  # straight to the press-1 check, or talk at once
                 return _whispered(leg, caller, setup, out)
             whisper = replace(leg, phase=LegPhase.WHISPER)
             language = caller.language if caller else None
-            play = Play(channel, sounds(acd.whisper), f"{channel}:whisper", language)
+            play = On(channel, Play("whisper", sounds(acd.whisper), language))
             return whisper, [*out, Save((update(whisper, "phase"),)), play]
         case PlaybackDone() if leg.phase is LegPhase.WHISPER:
             return _whispered(leg, caller, setup, [])
@@ -85,7 +88,7 @@ def leg_step(
             LegPhase.WHISPER,
             LegPhase.CONFIRM,
         ):
-            return _accept(leg, caller, [CancelTimer(channel, Timer.CONFIRM)])
+            return _accept(leg, caller, [On(channel, CancelTimer(Timer.CONFIRM))])
         case Digit(digit=digit) if leg.phase is LegPhase.BRIDGED and digit == acd.supervisor_key:
             return leg, _ask_supervisor(leg, setup)
         case TimedOut(timer=Timer.RONA) if leg.phase is LegPhase.RINGING:
@@ -96,7 +99,7 @@ def leg_step(
             return _miss(leg, MissReason.NO_ANSWER, [log])
         case RingFailed(pbx_down=pbx_down) if leg.phase is LegPhase.RINGING:
             reason = MissReason.NOT_RUNG if pbx_down else MissReason.FAILED
-            return _miss(leg, reason, [ClearTimers(channel)])
+            return _miss(leg, reason, [On(channel, ClearTimers())])
         case HungUp(cause=cause) if leg.phase is LegPhase.RINGING:
             reason = MissReason.DECLINED
             if cause is not None:
@@ -114,7 +117,7 @@ def leg_step(
             return leg, [EndCallback(leg, Party.CALLER)]
         case JoinFailed() if leg.phase is LegPhase.BRIDGED and not leg.callback:
             done = replace(leg, phase=LegPhase.ENDED)
-            return done, [*end_connected(done, Party.CALLER), HangUp(leg.call_id)]
+            return done, [*end_connected(done, Party.CALLER), On(leg.call_id, Hangup())]
     return leg, []
 
 
@@ -129,8 +132,8 @@ def _whispered(
     return confirm, [
         *out,
         Save((update(confirm, "phase"),)),
-        StartTimer(channel, Timer.CONFIRM, setup.acd.confirm_timeout_s),
-        Play(channel, sounds(setup.acd.confirm_prompt), f"{channel}:confirm"),
+        On(channel, StartTimer(Timer.CONFIRM, setup.acd.confirm_timeout_s)),
+        On(channel, Play("confirm", sounds(setup.acd.confirm_prompt))),
     ]
 
 
@@ -158,17 +161,17 @@ def _accepted(
     """The store's verdict on the agent's accept."""
     if not won:  # another agent was first, or the caller left: this leg has nothing to carry
         done = replace(leg, phase=LegPhase.ENDED)
-        return done, [Save((ended(leg),)), HangUp(leg.leg_id)]
+        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
     if caller is None:  # the caller hung up as the agent accepted
         done = replace(leg, phase=LegPhase.ENDED)
         return done, end_connected(done, Party.CALLER)
     call_id = leg.call_id
-    out: list[Command] = [CancelTimer(call_id, Timer.ANNOUNCE)]
+    out: list[Command] = [On(call_id, CancelTimer(Timer.ANNOUNCE))]
     if caller.playback:  # a channel joins a bridge only once it is silent
-        out.append(StopPlayback(call_id, caller.playback))
-    out += [StopMusic(call_id), Connect(bridge_id(call_id), call_id, leg.leg_id)]
+        out.append(On(call_id, StopPlayback(caller.playback)))
+    out += [On(call_id, StopMusic()), Connect(bridge_id(call_id), call_id, leg.leg_id)]
     out.append(Log(call_id, f"connected to agent {leg.agent_id} in {leg.queue}"))
-    out += [HangUp(leg_id(leg.offer_id, agent_id)) for agent_id in released]
+    out += [On(leg_id(leg.offer_id, agent_id), Hangup()) for agent_id in released]
     return replace(leg, phase=LegPhase.BRIDGED), out
 
 
@@ -176,7 +179,7 @@ def _call_back(leg: Leg, request: Caller | None, won: bool) -> tuple[Leg, list[C
     """The agent took a callback: now dial the caller, from the hotline number."""
     if not won:
         done = replace(leg, phase=LegPhase.ENDED)
-        return done, [Save((ended(leg),)), HangUp(leg.leg_id)]
+        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
     if request is None:  # the callback is gone: the call ends for the agent too
         return leg, [EndCallback(leg, Party.CALLER)]
     bridged = replace(leg, phase=LegPhase.BRIDGED)
@@ -196,7 +199,7 @@ def _call_back(leg: Leg, request: Caller | None, won: bool) -> tuple[Leg, list[C
         CreateBridge(leg.leg_id, bridge),
         Join(bridge, leg.leg_id),
         Save((update(bridged, "phase"), put(callee))),
-        StartTimer(callee.leg_id, Timer.RONA, CALL_BACK_RING_S),
+        On(callee.leg_id, StartTimer(Timer.RONA, CALL_BACK_RING_S)),
         DialCaller(callee, request.caller_ref),
         Log(leg.call_id, f"agent {leg.agent_id} calls {request.pseudonym} back"),
     ]
@@ -206,7 +209,7 @@ def _took_over(leg: Leg, caller: Caller | None, first: str) -> tuple[Leg, list[C
     """The hand-over's agent took the call: bridge them in, hang up the first agent."""
     done = replace(leg, phase=LegPhase.ENDED)
     if not first:  # the call ended meanwhile
-        return done, [Save((ended(leg),)), HangUp(leg.leg_id)]
+        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
     if caller is None:
         return done, end_connected(done, Party.CALLER)
     first_leg = leg_id(caller.offer_id, first)
@@ -218,7 +221,7 @@ def _took_over(leg: Leg, caller: Caller | None, first: str) -> tuple[Leg, list[C
         update(moved, "offer_id", "agent_id", "transfer_leg"),
     )
     log = Log(leg.call_id, f"taken over from agent {first} by agent {leg.agent_id}")
-    return bridged, [Save(writes), Join(caller.bridge, leg.leg_id), HangUp(first_leg), log]
+    return bridged, [Save(writes), Join(caller.bridge, leg.leg_id), On(first_leg, Hangup()), log]
 
 
 def _ask_supervisor(leg: Leg, setup: Setup) -> list[Command]:
@@ -236,7 +239,7 @@ def _ask_supervisor(leg: Leg, setup: Setup) -> list[Command]:
 def _gone(leg: Leg, caller: Caller | None) -> tuple[Leg, list[Command]]:
     """The agent's channel is gone after answering."""
     done = replace(leg, phase=LegPhase.ENDED)
-    out: list[Command] = [ClearTimers(leg.leg_id)]
+    out: list[Command] = [On(leg.leg_id, ClearTimers())]
     if leg.phase is not LegPhase.BRIDGED:  # hung up during the whisper or the press-1 prompt
         return _miss(leg, MissReason.DECLINED, out)
     if leg.callback:
@@ -249,7 +252,7 @@ def _gone(leg: Leg, caller: Caller | None) -> tuple[Leg, list[Command]]:
 def _miss(leg: Leg, reason: MissReason, out: list[Command]) -> tuple[Leg, list[Command]]:
     """The leg will not take the call: hang it up and give the offer back."""
     done = replace(leg, phase=LegPhase.ENDED)
-    out = [*out, Save((ended(leg),)), HangUp(leg.leg_id)]
+    out = [*out, Save((ended(leg),)), On(leg.leg_id, Hangup())]
     if leg.handover:
         log = Log(leg.call_id, f"agent {leg.agent_id} did not take the transfer")
         release = ReleaseHandover(leg.call_id, leg.offer_id, leg.agent_id, leg.queue, leg.leg_id)
@@ -266,13 +269,13 @@ def _callee_step(leg: Leg, event: LegEvent) -> tuple[Leg, list[Command]]:
         case Answered() if leg.phase is LegPhase.RINGING:
             bridged = replace(leg, phase=LegPhase.BRIDGED)
             return bridged, [
-                CancelTimer(leg.leg_id, Timer.RONA),
+                On(leg.leg_id, CancelTimer(Timer.RONA)),
                 Save((update(bridged, "phase"),)),
                 Join(bridge_id(leg.call_id), leg.leg_id),
                 Log(leg.call_id, f"called back and connected to {leg.agent_id}"),
             ]
         case TimedOut(timer=Timer.RONA) | HungUp() | RingFailed() | JoinFailed():
-            out: list[Command] = [ClearTimers(leg.leg_id)]
+            out: list[Command] = [On(leg.leg_id, ClearTimers())]
             if leg.phase is LegPhase.RINGING:
                 out.append(Log(leg.call_id, "the caller did not answer the callback"))
             return replace(leg, phase=LegPhase.ENDED), [*out, EndCallback(leg, Party.CALLER)]

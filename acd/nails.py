@@ -7,25 +7,20 @@ from dataclasses import replace
 
 from acd.calls import (
     Answered,
-    CancelTimer,
-    ClearTimers,
     Command,
     ConnectNailed,
     CreateBridge,
     DestroyBridge,
-    HangUp,
     HungUp,
     Join,
     Log,
     NailEvent,
+    On,
     Originate,
     Reject,
     RingFailed,
     Save,
     Setup,
-    StartTimer,
-    StopMusic,
-    StopPlayback,
     TimedOut,
     Timer,
     nail_id,
@@ -34,6 +29,7 @@ from acd.endings import end_bridge
 from acd.model import MissReason, Offer, OfferedAgent, Party
 from acd.offers import caller_id, endpoint, offer_from_json, offer_to_json
 from acd.records import Caller, CallerPhase, Nail, RecordKind, delete, put, update
+from core.commands import CancelTimer, ClearTimers, Hangup, StartTimer, StopMusic, StopPlayback
 
 
 def offer_nailed(
@@ -53,7 +49,7 @@ def offer_nailed(
     shown = caller_id("Hotline (nailed-up)", setup.hotline_number)
     return [
         Save((put(nail),)),
-        StartTimer(channel, Timer.RONA, timeout),
+        On(channel, StartTimer(Timer.RONA, timeout)),
         Originate(channel, endpoint(agent.device), shown, "nail", int(timeout) + 5),
     ]
 
@@ -67,7 +63,7 @@ def nail_step(
         case Answered():
             ready = replace(nail, ready=True, pending="")
             out: list[Command] = [
-                CancelTimer(nail.leg_id, Timer.RONA),
+                On(nail.leg_id, CancelTimer(Timer.RONA)),
                 CreateBridge(nail.leg_id, nail.bridge),
                 Join(nail.bridge, nail.leg_id),
                 Save((update(ready, "ready", "pending"),)),
@@ -89,9 +85,9 @@ def nail_step(
 def _lost(nail: Nail, reason: MissReason, caller: Caller | None) -> list[Command]:
     """The standing connection failed or ended: end its call, give back a waiting offer."""
     out: list[Command] = [
-        ClearTimers(nail.leg_id),
+        On(nail.leg_id, ClearTimers()),
         Save((delete(RecordKind.NAIL, nail.agent_id),)),
-        HangUp(nail.leg_id),
+        On(nail.leg_id, Hangup()),
         DestroyBridge(nail.leg_id, nail.bridge),
     ]
     if nail.pending:
@@ -123,13 +119,13 @@ def connect_nailed(offer: Offer, nail: Nail, caller: Caller | None, won: bool) -
                 update(bridged, "phase", "agent_id", "bridge", "offer_id", "nailed"),
             )
         ),
-        CancelTimer(call_id, Timer.ANNOUNCE),
+        On(call_id, CancelTimer(Timer.ANNOUNCE)),
     ]
     if caller.playback:
-        out.append(StopPlayback(call_id, caller.playback))
+        out.append(On(call_id, StopPlayback(caller.playback)))
     return [
         *out,
-        StopMusic(call_id),
+        On(call_id, StopMusic()),
         Join(nail.bridge, call_id),
         Log(call_id, f"connected to nailed-up agent {nail.agent_id}"),
     ]

@@ -11,17 +11,18 @@ from acd.calls import (
     Command,
     Log,
     OfferNailed,
+    On,
     Originate,
     Reject,
     Save,
     Setup,
-    StartTimer,
     Timer,
     leg_id,
 )
 from acd.config import Device, DeviceKind
 from acd.model import CallKind, MissReason, Offer, OfferedAgent, WaitingCall
 from acd.records import Caller, Leg, Write, put, put_callback, update
+from core.commands import StartTimer
 
 #: SIP headers asking a phone to answer by itself (the common forms).
 AUTO_ANSWER = (
@@ -97,7 +98,7 @@ def ring_leg(
     ringing = Originate(
         leg.leg_id, endpoint(agent.device), shown, "agent", int(timeout) + 5, variables
     )
-    return [Save((*along, put(leg))), StartTimer(leg.leg_id, Timer.RONA, timeout), ringing]
+    return [Save((*along, put(leg))), On(leg.leg_id, StartTimer(Timer.RONA, timeout)), ringing]
 
 
 def call_texter(callback: Caller, agent_id: str, device: Device, setup: Setup) -> list[Command]:
@@ -117,7 +118,7 @@ def call_texter(callback: Caller, agent_id: str, device: Device, setup: Setup) -
     shown = caller_id(f"Call {callback.pseudonym}", setup.hotline_number)
     return [
         Save((put_callback(callback), put(leg))),
-        StartTimer(leg.leg_id, Timer.RONA, CALL_BACK_RING_S),
+        On(leg.leg_id, StartTimer(Timer.RONA, CALL_BACK_RING_S)),
         Originate(leg.leg_id, endpoint(device), shown, "agent", CALL_BACK_RING_S + 5),
         Log(call_id, f"agent {agent_id} asked to call {callback.pseudonym}"),
     ]

@@ -53,6 +53,7 @@ from core.calls import (
     ari_request,
     ends_call,
 )
+from core.commands import Hangup, carry_out_media, machine_playback_id
 from core.config import Settings
 from core.keys import Keys
 from core.ports import RequestConfirmations, TextConversations
@@ -78,7 +79,7 @@ def _as_step_event(event: CallEvent) -> calls.ChannelEvent | None:
         case ChannelDtmfReceived(digit=digit):
             return calls.Digit(digit)
         case PlaybackFinished(playback_id=pid):
-            return calls.PlaybackDone(pid)
+            return calls.PlaybackDone(machine_playback_id(pid))
         case TimerFired(timer=timer) if timer in _TIMERS:
             return calls.TimedOut(calls.Timer(timer))
     return None
@@ -340,23 +341,8 @@ class AcdService:
     async def _carry_out(self, command: calls.Command) -> calls.Event | None:
         ari = self.ari
         match command:
-            case calls.Play(channel=ch, media=media, playback_id=pid, language=lang):
-                play = functools.partial(ari.play, ch, list(media), playback_id=pid, lang=lang)
-                await ari_request(ch, "play", play)
-            case calls.StopPlayback(channel=ch, playback_id=pid):
-                await ari_request(ch, "stop playback", functools.partial(ari.stop_playback, pid))
-            case calls.Music(channel=ch, moh_class=moh):
-                await ari_request(ch, "hold music", functools.partial(ari.start_moh, ch, moh))
-            case calls.StopMusic(channel=ch):
-                await ari_request(ch, "stop music", functools.partial(ari.stop_moh, ch))
-            case calls.HangUp(channel=ch):
-                await self._hang_up(ch)
-            case calls.StartTimer(channel=ch, timer=timer, seconds=seconds):
-                self.timers.start(ch, timer, seconds)
-            case calls.CancelTimer(channel=ch, timer=timer):
-                self.timers.cancel(ch, timer)
-            case calls.ClearTimers(channel=ch):
-                self.timers.clear(ch)
+            case calls.On(channel=ch, command=on_channel):
+                await carry_out_media(ch, on_channel, ari, self.timers)
             case calls.Originate():
                 await self._originate(command)
             case calls.DialCaller(callee=callee, caller_ref=ref):
@@ -530,7 +516,7 @@ class AcdService:
         with the completion (or on their own if the store refuses it)."""
         async with self.records.along(*end.writes) as records:
             for channel in end.hang_up:
-                await self._hang_up(channel)
+                await carry_out_media(channel, Hangup(), self.ari, self.timers)
             if end.bridge:
                 destroy = functools.partial(self.ari.destroy_bridge, end.bridge)
                 await ari_request(end.call_id, "destroy bridge", destroy)
@@ -613,15 +599,6 @@ class AcdService:
         noted = replace(caller, transfer_to=transfer.encode())
         await self.records.save(update(noted, "transfer_to"))
         self.timers.start(call_id, Timer.TRANSFER, 0)
-
-    async def _hang_up(self, channel_id: str) -> None:
-        """Hang up a channel that may already be gone."""
-        self.timers.clear(channel_id)
-        try:
-            await self.ari.hangup(channel_id)
-        except AriError as exc:
-            if exc.status != 404:
-                logger.warning("%s hangup failed: %s", channel_id, exc)
 
     # --- the SMS side ------------------------------------------------------------------
 

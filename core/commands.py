@@ -1,6 +1,6 @@
-"""What a call's pure state machine (the IVR's, the volunteer line's) takes and gives that is
-not particular to it: the caller's input events, the prompt, timer and hang-up commands, and
-the one executor that carries those commands out over ARI.
+"""What a call's pure state machine (the IVR's, the volunteer line's, the ACD's) takes and
+gives that is not particular to it: the caller's input events, the prompt, music, timer and
+hang-up commands, and the one executor that carries those commands out over ARI.
 
 Playback and timer ids are per call in a machine ("p1", "t2", ...) and global in Asterisk:
 ``ari_playback_id`` prefixes the channel, ``machine_playback_id`` takes it off.
@@ -43,11 +43,12 @@ class HungUp:
 
 @dataclass(frozen=True)
 class Play:
-    """Play media (ARI URIs such as "sound:hello-world") in ``language``."""
+    """Play media (ARI URIs such as "sound:hello-world") in ``language`` (None: the
+    channel's)."""
 
     playback_id: str
     media: tuple[str, ...]
-    language: str
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,31 @@ class CancelTimer:
 
 
 @dataclass(frozen=True)
+class ClearTimers:
+    """Cancel every timer of the call."""
+
+
+@dataclass(frozen=True)
+class StartMusic:
+    """Play hold music of ``moh_class`` until ``StopMusic``."""
+
+    moh_class: str
+
+
+@dataclass(frozen=True)
+class StopMusic:
+    """Stop hold music (nothing if none plays)."""
+
+
+@dataclass(frozen=True)
 class Hangup:
-    """Hang up the call."""
+    """Hang up the call (it may be gone already); its timers stop."""
+
+
+#: The commands ``carry_out_media`` carries out.
+ChannelCommand = (
+    Play | StopPlayback | StartTimer | CancelTimer | ClearTimers | StartMusic | StopMusic | Hangup
+)
 
 
 def ari_playback_id(channel_id: str, playback_id: str) -> str:
@@ -90,8 +114,9 @@ def machine_playback_id(ari_id: str) -> str:
 async def carry_out_media(
     channel_id: str, command: object, ari: AriClient, timers: ChannelTimers
 ) -> bool:
-    """Carry out a prompt, timer or hang-up command of a call's state machine; False if
-    ``command`` is none of those (the caller handles it)."""
+    """Carry out a prompt, music, timer or hang-up command (``ChannelCommand``) of a call's
+    state machine on ``channel_id``; False if ``command`` is none of those (the caller handles
+    it)."""
     match command:
         case Play(playback_id=pid, media=media, language=lang):
             ari_id = ari_playback_id(channel_id, pid)
@@ -104,7 +129,15 @@ async def carry_out_media(
             timers.start(channel_id, timer, seconds)
         case CancelTimer(timer=timer):
             timers.cancel(channel_id, timer)
+        case ClearTimers():
+            timers.clear(channel_id)
+        case StartMusic(moh_class=moh):
+            music = functools.partial(ari.start_moh, channel_id, moh)
+            await ari_request(channel_id, "hold music", music)
+        case StopMusic():
+            await ari_request(channel_id, "stop music", functools.partial(ari.stop_moh, channel_id))
         case Hangup():
+            timers.clear(channel_id)
             await ari_request(channel_id, "hangup", functools.partial(ari.hangup, channel_id))
         case _:
             return False

@@ -17,6 +17,7 @@ from acd.legs import leg_step
 from acd.model import MissReason, Offer, OfferedAgent, Party, WaitingCall
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Record, RecordKind, Write, update
 from acd.transfers import Transfer, TransferKind
+from core.commands import CancelTimer, ClearTimers, Hangup, Play, StartTimer, StopPlayback
 from core.config import AcdSettings
 
 ACD = AcdSettings()
@@ -45,6 +46,11 @@ def of_type(commands: list[calls.Command], kind: type[T]) -> list[T]:
     return [c for c in commands if isinstance(c, kind)]
 
 
+def on_channels(commands: list[calls.Command], kind: type[T]) -> list[T]:
+    """The channel commands of one kind (``calls.On``'s)."""
+    return [c.command for c in commands if isinstance(c, calls.On) and isinstance(c.command, kind)]
+
+
 # --- examples --------------------------------------------------------------------------
 
 
@@ -52,8 +58,8 @@ def test_an_answered_leg_whispers_then_asks_the_store() -> None:
     ringing = leg()
     whispering, out = leg_step(ringing, calls.Answered(), caller(), SETUP)
     assert whispering.phase is LegPhase.WHISPER
-    assert calls.CancelTimer(ringing.leg_id, calls.Timer.RONA) in out
-    (play,) = of_type(out, calls.Play)
+    assert calls.On(ringing.leg_id, CancelTimer(calls.Timer.RONA)) in out
+    (play,) = on_channels(out, Play)
     assert play.media == ("sound:beep",)
     assert play.language == "fr"
     _same, out = leg_step(whispering, calls.PlaybackDone(play.playback_id), caller(), SETUP)
@@ -65,20 +71,20 @@ def test_an_answered_leg_whispers_then_asks_the_store() -> None:
 
 
 def test_the_winner_bridges_and_releases_the_other_ring_all_legs() -> None:
-    waiting = caller(playback="c1:announce-1", offer_id="o1")
+    waiting = caller(playback="announce-1", offer_id="o1")
     bridged, out = leg_step(
         leg(phase=LegPhase.WHISPER), calls.Accepted(True, ("bob",)), waiting, SETUP
     )
     assert bridged.phase is LegPhase.BRIDGED
-    assert calls.StopPlayback("c1", "c1:announce-1") in out
+    assert calls.On("c1", StopPlayback("announce-1")) in out
     assert calls.Connect("bridge-c1", "c1", bridged.leg_id) in out
-    assert calls.HangUp(calls.leg_id("o1", "bob")) in out
+    assert calls.On(calls.leg_id("o1", "bob"), Hangup()) in out
 
 
 def test_a_lost_accept_hangs_the_leg_up_and_asks_nothing_more() -> None:
     ended, out = leg_step(leg(phase=LegPhase.WHISPER), calls.Accepted(False), caller(), SETUP)
     assert ended.phase is LegPhase.ENDED
-    assert calls.HangUp(ended.leg_id) in out
+    assert calls.On(ended.leg_id, Hangup()) in out
     assert not of_type(out, calls.Connect)
     assert not of_type(out, calls.Reject)
 
@@ -87,7 +93,7 @@ def test_an_external_agent_must_press_1_or_misses_the_call() -> None:
     external = leg(external=True, phase=LegPhase.WHISPER)
     confirming, out = leg_step(external, calls.PlaybackDone("x"), caller(), SETUP)
     assert confirming.phase is LegPhase.CONFIRM
-    assert calls.StartTimer(external.leg_id, calls.Timer.CONFIRM, ACD.confirm_timeout_s) in out
+    assert calls.On(external.leg_id, StartTimer(calls.Timer.CONFIRM, ACD.confirm_timeout_s)) in out
     assert not of_type(out, calls.Accept)
     ended, out = leg_step(confirming, calls.TimedOut(calls.Timer.CONFIRM), caller(), SETUP)
     assert ended.phase is LegPhase.ENDED
@@ -141,7 +147,7 @@ def test_an_agent_hanging_up_ends_the_call_for_the_caller() -> None:
 def test_positions_and_minutes_are_spoken_as_numbers() -> None:
     for position in (21, 45, 99, 150):
         playing, out = announce(caller(), QUEUE, position, 125.0, NOW)
-        (play,) = of_type(out, calls.Play)
+        (play,) = on_channels(out, Play)
         assert play.media == (
             "sound:queue-thereare",
             f"number:{position}",
@@ -153,7 +159,7 @@ def test_positions_and_minutes_are_spoken_as_numbers() -> None:
         assert play.language == "fr"
         assert playing.playback == play.playback_id
     _, out = announce(caller(), QUEUE, 1, None, NOW)
-    assert of_type(out, calls.Play)[0].media == ("sound:queue-youarenext",)
+    assert on_channels(out, Play)[0].media == ("sound:queue-youarenext",)
 
 
 def test_a_waiting_caller_who_keys_the_callback_key_keeps_their_place() -> None:
@@ -174,7 +180,7 @@ def test_a_caller_hanging_up_while_waiting_abandons_and_stops_the_ringing() -> N
     assert gone is None
     assert out[-1] == calls.Abandon("c1")
     _, out = caller_step(waiting, calls.Abandoned(("alice",)), SETUP, NOW)
-    assert out == [calls.HangUp(calls.leg_id("o1", "alice"))]
+    assert out == [calls.On(calls.leg_id("o1", "alice"), Hangup())]
     _, out = caller_step(waiting, calls.ConnectedMeanwhile("alice"), SETUP, NOW)
     (complete,) = of_type(out, calls.Complete)
     assert complete.agent_id == "alice"
@@ -258,7 +264,7 @@ class Run:
     external: bool
     store: Store = field(init=False)
     records: dict[tuple[RecordKind, str], Record | None] = field(default_factory=dict)
-    timers: dict[str, set[calls.Timer]] = field(default_factory=dict)
+    timers: dict[str, set[str]] = field(default_factory=dict)
     alive: set[str] = field(default_factory=set)
     gone: list[str] = field(default_factory=list)  # channels hung up, their HungUp to come
     bridged: dict[str, set[str]] = field(default_factory=dict)
@@ -314,13 +320,13 @@ class Run:
         answer: calls.Event | None = None
         for command in commands:
             match command:
-                case calls.StartTimer(channel=ch, timer=timer):
+                case calls.On(channel=ch, command=StartTimer(timer=timer)):
                     self.timers.setdefault(ch, set()).add(timer)
-                case calls.CancelTimer(channel=ch, timer=timer):
+                case calls.On(channel=ch, command=CancelTimer(timer=timer)):
                     self.timers.get(ch, set()).discard(timer)
-                case calls.ClearTimers(channel=ch):
+                case calls.On(channel=ch, command=ClearTimers()):
                     self.timers.pop(ch, None)
-                case calls.HangUp(channel=ch):
+                case calls.On(channel=ch, command=Hangup()):
                     self.hang_up(ch)
                 case calls.Save(writes=writes):
                     self.apply(writes)
@@ -427,7 +433,7 @@ CHANNEL_EVENTS = st.one_of(
     st.just(calls.PlaybackDone("x")),
     st.just(calls.Answered()),
     st.just(calls.PlaybackDone("x")),
-    st.builds(calls.PlaybackDone, st.sampled_from(["x", "c1:announce-1"])),
+    st.builds(calls.PlaybackDone, st.sampled_from(["x", "announce-1"])),
     st.builds(calls.Digit, st.sampled_from(["1", "*", "#", "5"])),
     # EXPIRED is left out: the store expires only calls that no agent is being offered.
     st.builds(

@@ -13,6 +13,7 @@ from acd.model import CallKind, MissReason, Offer, OfferedAgent, Party, WaitingC
 from acd.nails import connect_nailed, nail_step, offer_nailed
 from acd.offers import offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind
+from core.commands import Hangup, Play, StartTimer
 from core.config import AcdSettings
 
 HOTLINE = "+18005550100"
@@ -28,6 +29,11 @@ T = TypeVar("T")
 
 def of_type(commands: list[calls.Command], kind: type[T]) -> list[T]:
     return [c for c in commands if isinstance(c, kind)]
+
+
+def on_channels(commands: list[calls.Command], kind: type[T]) -> list[T]:
+    """The channel commands of one kind (``calls.On``'s)."""
+    return [c.command for c in commands if isinstance(c, calls.On) and isinstance(c.command, kind)]
 
 
 def offer(*agents: OfferedAgent, kind: CallKind = CallKind.VOICE) -> Offer:
@@ -50,7 +56,7 @@ def test_a_volunteer_is_rung_with_the_hotline_number_and_the_pseudonym_only() ->
     assert mobile.endpoint == "PJSIP/+15145550123@carrier"
     assert dict(sip.variables)["PJSIP_HEADER(add,Call-Info)"].endswith("answer-after=0")
     assert mobile.variables == ()  # a mobile cannot be told to answer by itself
-    assert calls.StartTimer(sip.channel, calls.Timer.RONA, 12.0) in out
+    assert calls.On(sip.channel, StartTimer(calls.Timer.RONA, 12.0)) in out
     (first_save, _) = of_type(out, calls.Save)
     kinds = [w.kind for w in first_save.writes]
     assert kinds == [RecordKind.CALLER, RecordKind.LEG]  # the caller's offer rides along
@@ -86,7 +92,10 @@ def test_a_callback_ends_both_legs_and_is_completed_once() -> None:
     agent = Leg("agent-o1-alice", "o1", "alice", "c1", "support", False, LegPhase.BRIDGED, True)
     callee = Leg("callee-c1", "o1", "alice", "c1", "support", True, LegPhase.BRIDGED, True, True)
     out = end_callback(callee, Party.CALLER, agent, callee)
-    assert of_type(out, calls.HangUp) == [calls.HangUp(agent.leg_id), calls.HangUp(callee.leg_id)]
+    assert [c.channel for c in of_type(out, calls.On) if isinstance(c.command, Hangup)] == [
+        agent.leg_id,
+        callee.leg_id,
+    ]
     assert of_type(out, calls.Complete) == [calls.Complete("c1", "alice", Party.CALLER)]
     direct = end_callback(
         Leg("x", "t1", "alice", "t1", "", False, direct=True), Party.AGENT, None, None
@@ -130,21 +139,21 @@ def test_a_callback_is_promised_only_once_the_store_has_it() -> None:
     same, out = overflow(full, SETUP, NOW)
     assert same.phase is CallerPhase.WAITING
     assert out[-1] == calls.EnqueueCallback(full)
-    assert not of_type(out, calls.Play)  # no promise yet
+    assert not on_channels(out, Play)  # no promise yet
     left, out = caller_step(same, calls.CallbackKept(), SETUP, NOW)
     assert left is not None
     assert left.phase is CallerPhase.LEAVING
-    assert of_type(out, calls.Play)[0].media == ("sound:auth-thankyou", "sound:vm-goodbye")
+    assert on_channels(out, Play)[0].media == ("sound:auth-thankyou", "sound:vm-goodbye")
     assert calls.ConfirmBySms(full, "callback") in out
     left, out = caller_step(same, calls.CallbackRefused("duplicate-call"), SETUP, NOW)
     assert left is not None
     assert left.phase is CallerPhase.LEAVING
-    assert of_type(out, calls.Play)[0].media == ("sound:queue-thankyou", "sound:vm-goodbye")
+    assert on_channels(out, Play)[0].media == ("sound:queue-thankyou", "sound:vm-goodbye")
     assert not of_type(out, calls.ConfirmBySms)
     withheld = Caller("c2", "full", "en", "Brave Otter", NOW - 30)
     _, out = overflow(withheld, SETUP, NOW)
     assert not of_type(out, calls.EnqueueCallback)
-    (play,) = of_type(out, calls.Play)
+    (play,) = on_channels(out, Play)
     assert play.media == ("sound:queue-thankyou", "sound:vm-goodbye")
 
 
@@ -160,5 +169,5 @@ def test_a_transfer_to_a_queue_moves_a_connected_caller_back_to_hold_music() -> 
     assert waiting is not None
     assert waiting.phase is CallerPhase.WAITING
     assert waiting.queue == "full"
-    assert calls.HangUp("agent-o1-alice") in out
+    assert calls.On("agent-o1-alice", Hangup()) in out
     assert calls.Dispatch("full", waiting) in out

@@ -177,7 +177,7 @@ def joined(
         return left, [log, *out]
     log = Log(channel, f"waits in {caller.queue} at position {result.position}")
     told, out = announce(caller, setup.queues[caller.queue], result.position, result.ewt_s, now)
-    return told, [log, *out, Dispatch(caller.queue, told)]
+    return told, [log, *out, Dispatch(caller.queue, told, result.claimed, result.offer)]
 
 
 def overflow(caller: Caller, setup: Setup, now: float) -> tuple[Caller, list[Command]]:

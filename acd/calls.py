@@ -377,10 +377,14 @@ class Complete:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """Offer the queue's waiting calls to free agents (``joined``: a caller just written)."""
+    """Offer the queue's waiting calls to free agents (``joined``: a caller just written;
+    ``claimed``: the store made the first claim with the caller's enqueue, and ``offer`` is
+    its answer)."""
 
     queue: str
     joined: Caller | None = None
+    claimed: bool = False
+    offer: Offer | None = None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,10 @@ class EnqueueResult:
     ewt_s: float
     reason: JoinRefusal | None = None
     overflow: Overflow | None = None
+    #: Whether the store also claimed the queue in the same step (then ``offer`` is its
+    #: answer: None if no waiting call had an eligible agent, and claiming again is useless).
+    claimed: bool = False
+    offer: Offer | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any, Final, TypeVar, cast
 
@@ -110,6 +110,10 @@ class Nail:
 
 Record = Caller | Leg | Nail
 R = TypeVar("R", Caller, Leg, Nail)
+#: Each record type's field names, in order.
+_FIELDS: Final[dict[type, tuple[str, ...]]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (Caller, Leg, Nail)
+}
 
 
 class RecordKind(Enum):
@@ -243,11 +247,10 @@ class Records:
             if write.record is None:
                 args += [0, "0", 0]
                 continue
-            doc = asdict(write.record)
-            names = write.fields or tuple(doc)
+            names = write.fields or _FIELDS[type(write.record)]
             args += [_TTL_S[write.kind], "0" if write.fields else "1", len(names)]
             for name in names:
-                value = doc[name]
+                value = getattr(write.record, name)  # flat fields: no deep copy (asdict's)
                 args += [name, json.dumps(value.value if isinstance(value, Enum) else value)]
         return args
 

@@ -229,7 +229,7 @@ class AcdService:
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
         try:
             async with self.records.along(put(caller)) as records:  # written first
-                result = await self.store.enqueue(call, now, records)
+                result = await self.store.enqueue(call, now, records, claim=True)
         except AcdError as exc:
             logger.error("%s cannot join %s: %s", channel_id, queue, exc)
             await self._run(leave(caller, ("vm-goodbye",), now)[1])
@@ -261,10 +261,20 @@ class AcdService:
             if ends_call(event):
                 self.records.forget(channel_id)
 
-    async def dispatch(self, queue: str, joined: Caller | None = None) -> None:
+    async def dispatch(
+        self,
+        queue: str,
+        joined: Caller | None = None,
+        *,
+        claimed: bool = False,
+        offer: Offer | None = None,
+    ) -> None:
         """Offer the queue's waiting calls to available agents until one side runs out
-        (``joined``: the caller who just joined, already loaded)."""
-        while offer := await self.store.claim(queue, self.clock()):
+        (``joined``: the caller who just joined, already loaded; ``claimed``: the store
+        claimed once already, ``offer`` being its answer)."""
+        if not claimed:
+            offer = await self.store.claim(queue, self.clock())
+        while offer is not None:
             if offer.call.owner_instance == self.instance:
                 await self._ring(offer, joined)
             else:
@@ -276,6 +286,7 @@ class AcdService:
                 )
             if not offer.more:
                 return
+            offer = await self.store.claim(queue, self.clock())
 
     # --- stepping the machines -----------------------------------------------------------
 
@@ -390,8 +401,8 @@ class AcdService:
                 await self._release_handover(command)
             case calls.Complete():
                 await self._complete(command)
-            case calls.Dispatch(queue=queue, joined=caller):
-                await self.dispatch(queue, caller)
+            case calls.Dispatch(queue=queue, joined=caller, claimed=claimed, offer=offer):
+                await self.dispatch(queue, caller, claimed=claimed, offer=offer)
             case calls.AskPosition(call_id=call_id):
                 return calls.Position(await self.store.position(call_id))
             case calls.Abandon(call_id=call_id):

@@ -64,6 +64,8 @@ _SCRIPTS: Final = (
     "stats",
     "transfer",
 )
+#: Shared functions a script needs beyond common.lua (the claim, also made by enqueue).
+_LIBS: Final = {"claim": ("claiming",), "enqueue": ("claiming",)}
 #: Scores put priority before time: -priority * 10**13 + enqueue time in ms (exact in a double).
 _PRIORITY_WEIGHT: Final = 10**13
 
@@ -78,7 +80,8 @@ def script_source(name: str) -> str:
         for (state, event), target in TRANSITIONS.items()
     )
     common = lua.source("acd", "common").replace("__TRANSITIONS__", "{" + table + "}")
-    return "\n".join((SAVE_RECORDS, common, lua.source("acd", name)))
+    libs = [lua.source("acd", lib) for lib in _LIBS.get(name, ())]
+    return "\n".join((SAVE_RECORDS, common, *libs, lua.source("acd", name)))
 
 
 def _ms(now: float) -> str:
@@ -209,22 +212,32 @@ class AcdStore:
     # Calls
 
     async def enqueue(
-        self, call: WaitingCall, now: float, records: Sequence[str | int] = ()
+        self,
+        call: WaitingCall,
+        now: float,
+        records: Sequence[str | int] = (),
+        *,
+        claim: bool = False,
+        draw: float | None = None,
     ) -> EnqueueResult:
         """Put a call in its queue, or refuse it (full, or empty with join_empty off) and name
         the overflow. The position and estimated wait are for announcements. ``records``:
-        the adapter's writes (``Records.encode``), made first."""
+        the adapter's writes (``Records.encode``), made first. With ``claim``, an accepted
+        call is followed in the same script by ``claim(call.queue)``, whose answer is the
+        result's ``offer``."""
         queue = self._queue(call.queue)
         route = call.skill or queue.skill or "*"
         if route != "*" and not NAME.fullmatch(route):
             raise AcdError("bad-skill", route)
         priority = queue.priority if call.priority is None else call.priority
         score = -priority * _PRIORITY_WEIGHT + round(call.enqueued_at * 1000)
-        accepted, reason, position, staffed, handle_sum, handle_n = json.loads(
+        accepted, reason, position, staffed, handle_sum, handle_n, offer = json.loads(
             await self._run(
                 "enqueue",
                 now,
                 records,
+                claim=claim,
+                draw=random.random() if draw is None else draw,
                 call={
                     "id": call.call_id,
                     "queue": call.queue,
@@ -244,7 +257,10 @@ class AcdStore:
         if not accepted:
             return EnqueueResult(False, 0, 0.0, JoinRefusal(reason), queue.overflow)
         mean = float(handle_sum) / n if n else None
-        return EnqueueResult(True, position, estimated_wait(position, staffed, mean))
+        ewt = estimated_wait(position, staffed, mean)
+        return EnqueueResult(
+            True, position, ewt, claimed=claim, offer=_offer_of(offer) if offer else None
+        )
 
     async def claim(self, queue: str, now: float, *, draw: float | None = None) -> Offer | None:
         """Offer the queue's best waiting call (priority, then time) that an AVAILABLE member
@@ -377,7 +393,11 @@ class AcdStore:
 
 def _offer(raw: str) -> Offer:
     """An offer as the claim and handover scripts return it (``more``: claim's only)."""
-    data = json.loads(raw)
+    return _offer_of(json.loads(raw))
+
+
+def _offer_of(data: Mapping[str, Any]) -> Offer:
+    """An offer decoded from the scripts' JSON."""
     agents = tuple(
         OfferedAgent(
             a["id"], Device(DeviceKind(a["device_kind"]), a["device"]), a["auto_answer"] == "1"

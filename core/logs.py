@@ -63,4 +63,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Every call logs a few lines: skip what no formatter here shows (the logging HOWTO's
+    # "Optimization": the caller's file and line found by walking the stack, thread and
+    # process details).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

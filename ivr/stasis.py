@@ -233,7 +233,7 @@ class IvrService:
                     detail = {
                         "playback": command.playback_id,
                         "media": ",".join(command.media),
-                        "language": command.language,
+                        "language": command.language or "",
                     }
                     self._xadd(pipe, channel_id, "play", detail)
             await pipe.execute()

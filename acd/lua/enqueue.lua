@@ -1,6 +1,8 @@
 -- enqueue: A = {call = {id, queue, owner, pseudonym, language, skill, route, priority, kind,
--- enqueued_at, score}}, then the adapter's records, written first. Returns {accepted, reason,
--- position, staffed, handle_sum, handle_n}.
+-- enqueued_at, score}, claim, draw}, then the adapter's records, written first. Returns
+-- {accepted, reason, position, staffed, handle_sum, handle_n, offer}: with ``claim``, an
+-- accepted call is followed at once by a claim of the queue (claiming.lua; ``offer`` is its
+-- answer), saving the adapter a round trip; otherwise ``offer`` is false.
 save_records(ARGV, 4)
 local c = A.call
 local q = c.queue
@@ -21,7 +23,7 @@ if c.kind ~= 'callback' then
 end
 local stats = redis.call('HMGET', qkey(q, 'stats'), 'handle_sum', 'handle_n')
 if reason then
-  return cjson.encode({false, reason, 0, staffed, stats[1] or 0, stats[2] or 0})
+  return cjson.encode({false, reason, 0, staffed, stats[1] or 0, stats[2] or 0, false})
 end
 redis.call('HSET', ckey(c.id), 'queue', q, 'owner', c.owner, 'pseudonym', c.pseudonym,
   'language', c.language, 'skill', c.skill, 'route', c.route, 'priority', c.priority,
@@ -31,4 +33,6 @@ local position = redis.call('ZRANK', qkey(q, 'wait'), c.id) + 1
 redis.call('HSET', ckey(c.id), 'origposition', position)
 stat(q, 'entered')
 log('ENTERQUEUE', q, c.id, nil, 'position', position, 'kind', c.kind, 'priority', c.priority)
-return cjson.encode({true, false, position, staffed, stats[1] or 0, stats[2] or 0})
+local offer = false
+if A.claim then offer = claim(q, A.draw) end
+return cjson.encode({true, false, position, staffed, stats[1] or 0, stats[2] or 0, offer})

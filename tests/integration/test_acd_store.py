@@ -156,6 +156,26 @@ async def test_widening_lets_lower_levels_take_the_call_over_time(make_store: Fa
     assert [a.agent_id for a in offer.agents] == ["junior"]
 
 
+async def test_enqueue_can_claim_in_the_same_step(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q"), QueueConfig("full", max_len=1))
+    await staff(store, [profile("a", queues=("q", "full"))])
+    first = await store.enqueue(call("c1"), T0, claim=True)
+    assert (first.accepted, first.position, first.claimed) == (True, 1, True)
+    assert first.offer is not None
+    assert (first.offer.call.call_id, first.offer.more) == ("c1", False)
+    assert [a.agent_id for a in first.offer.agents] == ["a"]
+    assert (await store.agent("a")).state is AgentState.OFFERED  # type: ignore[union-attr]
+    # No agent left: the claim found nothing, the call waits (claiming again finds nothing).
+    second = await store.enqueue(call("c2", T0 + 1), T0 + 1, claim=True)
+    assert (second.claimed, second.offer, second.position) == (True, None, 1)
+    assert await store.claim("q", T0 + 1) is None
+    # A refused call claims nothing.
+    await store.enqueue(call("f1", queue="full"), T0)
+    refused = await store.enqueue(call("f2", queue="full"), T0, claim=True)
+    assert (refused.accepted, refused.offer) == (False, None)
+    assert await store.position("f1") == 1
+
+
 async def test_a_call_skill_overrides_the_queue_skill(make_store: Factory) -> None:
     store = make_store(QueueConfig("q", skill="listening"))
     await staff(store, [profile("en", listening=5), profile("fr", listening=1, fr=3)])

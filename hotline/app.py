@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -59,6 +59,26 @@ CALL_EVENTS = (StasisStart, StasisEnd, ChannelDtmfReceived, PlaybackFinished)
 #: The only events Asterisk sends the app (of ~36 per queued call): the rest are not serialised,
 #: sent or parsed. ApplicationReplaced is subject to the filter too.
 WANTED_EVENTS = tuple(cls.__name__ for cls in (*CALL_EVENTS, ChannelDestroyed, ApplicationReplaced))
+
+
+#: Seconds each step of ``HotlineApp.close`` may take.
+CLOSE_STEP_S = 3.0
+
+
+def _awaits() -> str:
+    """What every other task awaits (its chain of awaits, outermost first), for a log line
+    about a stop that overran."""
+    current, chains = asyncio.current_task(), []
+    for task in asyncio.all_tasks():
+        if task is current:
+            continue
+        frames, awaited = [], cast(Any, task.get_coro())
+        while awaited is not None:
+            if (frame := getattr(awaited, "cr_frame", None)) is not None:
+                frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None)
+        chains.append(f"{task.get_name()}: {' -> '.join(frames)}")
+    return "; ".join(chains) or "no other task"
 
 
 def utc_now() -> datetime:
@@ -145,7 +165,11 @@ class HotlineApp:
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
         ]
-        self._web = web.AppRunner(build_web_app(settings, self.health, routes), access_log=None)
+        self._web = web.AppRunner(
+            build_web_app(settings, self.health, routes),
+            access_log=None,
+            shutdown_timeout=CLOSE_STEP_S / 2,  # requests still running when the app stops
+        )
 
     async def __aenter__(self) -> Self:
         await self._wait_for_redis()
@@ -175,21 +199,38 @@ class HotlineApp:
             await self._stream_task
 
     async def close(self) -> None:
-        """Stop the stream, the per-call workers and the clients."""
+        """Stop the stream, the per-call workers and the clients, in a bounded time: a step
+        that overruns ``CLOSE_STEP_S`` is logged with what every task awaits, and left."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("event stream", self._stop_stream),
+            ("background tasks", self._stop_tasks),
+            ("ACD", self.acd.close),
+            ("HTTP server", self._web.cleanup),
+            ("call workers", self.dispatcher.close),
+            ("ARI events", self.stream.close),
+            ("ARI client", self.ari.close),
+            ("Redis", self.redis.aclose),
+        ]
+        for name, step in steps:
+            try:
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await step()
+            except TimeoutError:
+                logger.error(
+                    "closing: %s did not stop within %s s; %s", name, CLOSE_STEP_S, _awaits()
+                )
+        self.rq_redis.close()
+
+    async def _stop_stream(self) -> None:
         if self._stream_task:
             self._stream_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stream_task
+
+    async def _stop_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.acd.close()
-        await self._web.cleanup()
-        await self.dispatcher.close()
-        await self.stream.close()
-        await self.ari.close()
-        await self.redis.aclose()
-        self.rq_redis.close()
 
     async def health(self) -> dict[str, bool]:
         """Whether the app's dependencies answer: ARI's event stream and Redis."""

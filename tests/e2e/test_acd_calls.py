@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -768,3 +770,75 @@ async def test_callers_overflowing_a_full_queue_are_all_called_back(
     log = [e["event"] for e in queue_log(settings) if e["queue"] == "callbacks"]
     assert log.count("FULL") == 3
     assert log.count("COMPLETEAGENT") + log.count("COMPLETECALLER") == 3
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20) -> None:
+    """Wait until ``check()`` holds."""
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_app_stops_at_once_in_the_middle_of_every_kind_of_call(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Closing is bounded, with a caller talking to a volunteer, one waiting in a queue, one
+    ringing a volunteer who does not answer, and one in the IVR's greeting."""
+
+    async def connected() -> bool:
+        return app.stream.is_connected
+
+    async def bruno_rings() -> bool:
+        view = await app.acd.store.agent("bruno")
+        return view is not None and view.state is AgentState.OFFERED
+
+    async def one_waits() -> bool:
+        return bool(await app.acd.store.waiting("general"))
+
+    def start(call: Coroutine[Any, Any, object]) -> None:
+        sipp.append(asyncio.create_task(call))
+
+    sipp: list[asyncio.Task[object]] = []
+    app = HotlineApp(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO)
+    await app.__aenter__()
+    try:
+        await until(connected, "connected to ARI")
+        await log_in(app, "alice")  # general
+        await log_in(app, "bruno", "linear")
+        start(agent_phone(phone_ports["alice"], tmp_path))
+        start(place_call(asterisk, keys=TO_GENERAL))
+        await on_call(app, "alice")
+        start(place_call(asterisk, keys=TO_GENERAL, caller="+15145550141"))
+        start(agent_phone(phone_ports["bruno"], tmp_path, mode="noanswer"))
+        start(place_call(asterisk, keys=to_queue("4"), caller="+15145550142"))
+        start(place_call(asterisk, caller="+15145550143"))  # stays in the IVR's greeting
+        await until(bruno_rings, "Bruno rung")
+        await until(one_waits, "a caller waiting")
+        started = time.monotonic()
+        await app.close()
+        stopped_in = time.monotonic() - started
+    finally:
+        for task in sipp:
+            task.cancel()
+        await asyncio.gather(*sipp, return_exceptions=True)
+        await asyncio.to_thread(asterisk.rx, "channel request hangup all")
+    assert stopped_in < 5, f"close took {stopped_in:.1f} s"
+    ours = ("/core/", "/acd/", "/ivr/", "/sms/", "/hotline/")
+    files = {
+        t: getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
+        for t in asyncio.all_tasks()
+    }
+    left = [t.get_name() for t, f in files.items() if not t.done() and any(p in f for p in ours)]
+    assert left == []
+
+    async def no_channel() -> bool:
+        return not await asyncio.to_thread(asterisk.channel_count)
+
+    await until(no_channel, "no call left in Asterisk", within=10)

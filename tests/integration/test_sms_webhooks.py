@@ -204,6 +204,34 @@ async def test_malformed_form_is_400(hooks: Hooks) -> None:
     assert json.loads(text) == {"error": "malformed-form", "message": "missing MessageSid, To"}
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "error"),
+    [
+        ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=x", 400, "malformed-form"),
+        ("application/x-www-form-urlencoded; charset=nope", b"Body=hi", 400, "malformed-form"),
+        ("multipart/form-data", b"--x\r\ngarbage", 400, "malformed-form"),
+        ("multipart/form-data; boundary=x", b"--x\r\ngarbage\r\n\r\n", 400, "malformed-form"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="Body"; filename="f"\r\n\r\n'
+            b"hi\r\n--x--\r\n",
+            400,
+            "malformed-form",
+        ),
+        ("text/plain", b"Body=hi", 415, "not-a-form"),
+        ("application/json", b"{}", 415, "not-a-form"),
+    ],
+)
+async def test_unreadable_unsigned_bodies_are_refused_cleanly(
+    hooks: Hooks, content_type: str, body: bytes, status: int, error: str
+) -> None:
+    for path in ("/sms/twilio/inbound", "/sms/twilio/status"):
+        headers = {"Content-Type": content_type}
+        async with hooks.client.post(path, data=body, headers=headers) as resp:
+            assert (resp.status, (await resp.json())["error"]) == (status, error)
+    assert hooks.handed == []
+
+
 @pytest.mark.parametrize(("stop", "start"), [("STOP", "start"), (" Arrêt. ", "UNSTOP")])
 async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> None:
     key = sender_key(SENDER, hooks.settings.secrets.hash_key)

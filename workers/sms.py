@@ -39,6 +39,7 @@ import asyncio
 import contextvars
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -58,6 +59,7 @@ from core.config import Settings, SmsSettings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import NotInVault, Vault, number_token
+from core.processes import die_with_parent
 from sms.outbox import (
     JOB,
     MessageRecord,
@@ -523,8 +525,10 @@ def run_worker(
     burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
-    the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
-    stands in for it."""
+    the daily retention purge) in a child process that the kernel kills if the worker dies.
+    Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
+    worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
     runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
     try:
         runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)

@@ -3,6 +3,7 @@ Twilio stand-in over HTTP, with faults, crashes, duplicates, opt-outs and the ra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -298,6 +299,44 @@ def test_worker_killed_after_provider_accepted_does_not_send_twice(
     [sent] = standin.messages
     assert (record.state, record.sid) == (MessageState.SENT, sent["sid"])
     assert standin.create_requests == 1
+
+
+def children(pid: int) -> set[int]:
+    """The processes ``pid`` forked (Linux)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_a_worker_killed_by_sigkill_leaves_no_scheduler_behind(
+    settings: Settings, redis_url: str, standin: StandIn, tmp_path: Path
+) -> None:
+    worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+    forked: set[int] = set()
+    try:
+        deadline = time.monotonic() + 10
+        while not (forked := children(worker.pid)):
+            assert time.monotonic() < deadline, "the worker started no scheduler"
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while left := {pid for pid in forked if alive(pid)}:
+            assert time.monotonic() < deadline, f"{len(left)} child process(es) outlived the worker"
+            time.sleep(0.1)
+    finally:
+        worker.kill()
+        worker.wait()
+        for pid in forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_rate_limit_holds_across_four_worker_processes(

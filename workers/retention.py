@@ -103,7 +103,7 @@ def purge_expired() -> None:
         raise RuntimeError("the retention purge needs the number vault, not a stand-in resolver")
     job = get_current_job()
     assert job is not None
-    worker.loop.run(
+    worker.run(
         purge(
             deps.redis,
             deps.vault,

@@ -301,6 +301,35 @@ def test_worker_killed_after_provider_accepted_does_not_send_twice(
     assert standin.create_requests == 1
 
 
+def test_a_send_cut_by_kill_9_is_finished_by_the_next_worker_within_a_minute(
+    pipeline: Pipeline, standin: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """RQ itself finds the dead worker's job abandoned and retries it (no hand-made clean-up):
+    the retry asks Twilio, adopts the send and sends nothing twice."""
+    standin.accept_then_wait(120)
+    message_id = pipeline.send()
+    env = sms_env(redis_url, standin, provider_timeout="10")
+    worker = start_worker(env, tmp_path / "first.log")
+    try:
+        standin.wait_for_messages(1, timeout=8)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    killed = time.monotonic()
+    assert pipeline.record(message_id).state is MessageState.SENDING
+    successor = start_worker(env, tmp_path / "next.log")
+    try:
+        while (record := pipeline.record(message_id)).state is MessageState.SENDING:
+            assert time.monotonic() - killed < 60, "the send was not taken up within a minute"
+            time.sleep(0.5)
+    finally:
+        successor.send_signal(signal.SIGKILL)
+        successor.wait()
+    [sent] = standin.messages
+    assert (record.state, record.sid) == (MessageState.SENT, sent["sid"])
+    assert standin.create_requests == 1
+
+
 def children(pid: int) -> set[int]:
     """The processes ``pid`` forked (Linux)."""
     tasks = Path(f"/proc/{pid}/task")

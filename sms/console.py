@@ -74,7 +74,8 @@ class _Console:
         return web.json_response({"messages": [vars(m) for m in found]})
 
     async def reply(self, request: web.Request) -> web.Response:
-        """POST {"text"}: a reply to the caller from the agent holding the conversation."""
+        """POST {"text"}: a reply to the caller from the agent holding the conversation (413
+        ``text-too-long`` past 1,600 characters)."""
         who = require_role(request, *ROLES)
         text = await _field(request, "text")
         message_id = await _call(

@@ -40,6 +40,7 @@ from sms.outbox import Outbox
 from sms.redact import redact_numbers
 from sms.relay import RelayBook
 from sms.requests import Request, RequestDesk
+from sms.segments import MAX_CHARS, clip
 from sms.templates import Templates
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,8 @@ class Conversations:
         conversation = await self._held(conversation_id, agent_id)
         if not text.strip():
             raise ConversationError(400, "empty-text")
+        if len(text) > MAX_CHARS:
+            raise ConversationError(413, "text-too-long")
         now = self.clock()
         index = await self._append(conversation_id, now, "agent", agent_id, text, via)
         body = redact_numbers(text, self.settings.privacy.default_region)
@@ -424,7 +427,7 @@ class Conversations:
         await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
-            f"[{conversation.pseudonym}] {message.body}",
+            clip(f"[{conversation.pseudonym}] {message.body}"),
             idempotency_key=f"relay:{conversation_id}:{agent_id}:{index}",
             kind="relay",
             language=volunteer.language,

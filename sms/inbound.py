@@ -1,5 +1,11 @@
 """What every provider does with an inbound SMS: store it once under the sender's keyed hash
-(with any phone number written in it cut out), apply STOP/START, and hand the rest over."""
+(with any phone number written in it cut out), apply STOP/START, and hand the rest over.
+
+A body longer than Twilio's 1,600 characters (possible over SIP, or from anything that signs
+like Twilio) is cut to them with a visible mark, not refused: what a person in distress wrote
+is kept and shown to a volunteer, who can ask for the rest, whereas a refusal would reach
+nobody (the provider only logs it). The cut also bounds the number redaction's CPU time on the
+event loop (about 30 ms at worst for 1,600 characters)."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from core.privacy import number_token
 from sms.optout import Keyword, keyword
 from sms.recipients import sender_key
 from sms.redact import redact_numbers
+from sms.segments import clip
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +90,7 @@ class InboundDesk:
         """
         key = sender_key(sender, self.hash_key)
         token = number_token(sender, self.hash_key)
+        body = clip(body)
         stored = redact_numbers(body, self.region)
         now = self.clock()
         content = json.dumps({"sid": sid, "to": to, "body": stored, "at": now})

@@ -28,6 +28,7 @@ from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import _die_with_parent
 from sms.outbox import (
+    BodyTooLong,
     MessageRecord,
     Outbox,
     claim_ready,
@@ -252,6 +253,13 @@ def test_landline_is_refused_before_sending(pipeline: Pipeline, standin: StandIn
         "not-mobile",
     )
     assert standin.create_requests == 0
+
+
+def test_a_body_over_1600_characters_is_refused_before_queueing(pipeline: Pipeline) -> None:
+    with pytest.raises(BodyTooLong):
+        pipeline.send(body="é" * 1601)
+    assert pipeline.queue.count == 0
+    assert pipeline.client.keys(pipeline.keys.sms_message("*")) == []
 
 
 def test_opted_out_recipient_is_refused(pipeline: Pipeline, standin: StandIn) -> None:

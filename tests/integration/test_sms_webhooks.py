@@ -232,6 +232,18 @@ async def test_unreadable_unsigned_bodies_are_refused_cleanly(
     assert hooks.handed == []
 
 
+async def test_an_overlong_inbound_is_cut_to_1600_characters_with_a_mark(hooks: Hooks) -> None:
+    status, _ = await hooks.post("/sms/twilio/inbound", inbound(body="help " + "9" * 20_000))
+    assert status == 200
+    [message] = hooks.handed
+    assert len(message.body) == 1600
+    assert message.body.startswith("help 999")
+    assert message.body.endswith(" […]")
+    key = sender_key(SENDER, hooks.settings.secrets.hash_key)
+    [stored] = await hooks.redis.lrange(hooks.keys.sms_conversation(key), 0, -1)
+    assert len(json.loads(stored)["body"]) <= 1600
+
+
 @pytest.mark.parametrize(("stop", "start"), [("STOP", "start"), (" Arrêt. ", "UNSTOP")])
 async def test_stop_and_start_keywords(hooks: Hooks, stop: str, start: str) -> None:
     key = sender_key(SENDER, hooks.settings.secrets.hash_key)

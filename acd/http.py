@@ -11,6 +11,7 @@
 | GET    | /acd/queues/{queue}           | any                     |                            |
 | GET    | /acd/queue_log?count=N        | supervisor, admin       |                            |
 | POST   | /acd/calls/{call_id}/transfer | call's agent, staff     | ``{"queue"}``/``{"agent"}``|
+| GET    | /acd/calls/{call_id}/ref      | supervisor              |                            |
 
 Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
 to 0. Pause and resume with a ``queue`` act on that queue only (``paused_in`` in the view).
@@ -18,7 +19,8 @@ A transfer is carried out by the app instance holding the call (202 Accepted): t
 call waits there with its priority and place by time; to an agent (a supervisor), that agent is
 rung while the first stays on, and takes the call over on answering. Agent endpoints answer
 with the agent's view (never its device, which may be a phone number); waiting calls appear
-by pseudonym. Store refusals become ApiError ids: 404
+by pseudonym. A call's ref is the vault ref ``POST /privacy/unmask`` takes (never the number),
+for a queued or connected caller or one to call back. Store refusals become ApiError ids: 404
 no-such-agent/queue/call, 409 with the store's code (not-member, illegal-transition, ...).
 """
 
@@ -34,6 +36,7 @@ from aiohttp import web
 
 from acd.config import AgentProfile
 from acd.model import AcdError, AgentView
+from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
@@ -202,6 +205,17 @@ def acd_routes(
             {"call_id": call_id, "transfer": {"kind": kind.value, "target": target}}, status=202
         )
 
+    async def call_ref(request: web.Request) -> web.Response:
+        require_role(request, "supervisor")
+        call_id = request.match_info["call_id"]
+        records = Records(store.redis, store.keys)
+        caller = await records.caller(call_id) or await records.callback(call_id)
+        if caller is None or not caller.caller_ref:
+            raise ApiError(404, "no-such-call", call_id)
+        return web.json_response(
+            {"call_id": call_id, "ref": caller.caller_ref, "pseudonym": caller.pseudonym}
+        )
+
     return [
         web.post("/acd/agents/{agent_id}/login", _api(login)),
         web.post("/acd/agents/{agent_id}/logout", _api(logout)),
@@ -212,4 +226,5 @@ def acd_routes(
         web.get("/acd/queues/{queue}", _api(queue)),
         web.get("/acd/queue_log", _api(queue_log)),
         web.post("/acd/calls/{call_id}/transfer", _api(transfer)),
+        web.get("/acd/calls/{call_id}/ref", _api(call_ref)),
     ]

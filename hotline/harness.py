@@ -7,7 +7,6 @@ this process dies (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing b
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import shutil
@@ -22,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
+from core.processes import die_with_parent
 from hotline.dialplans import AsteriskDirs, render_dialplans
-
-PR_SET_PDEATHSIG = 1
 
 
 class HarnessError(RuntimeError):
@@ -32,8 +30,7 @@ class HarnessError(RuntimeError):
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
 
 
 def spawn(

@@ -3,7 +3,9 @@
 The app's middleware has checked the bearer token; each handler requires the ``agent`` or
 ``supervisor`` role. An agent (its API actor name is its ACD agent id) acts on the
 conversations it holds; a supervisor may read, end and transfer any (``?agent=ID`` lists an
-agent's). Answers carry pseudonyms, never a number or a vault ref.
+agent's). Answers carry pseudonyms, never a number; a vault ref only from ``GET
+/chat/conversations/{id}/ref``, for a supervisor, who unmasks with it (``POST
+/privacy/unmask``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def console_routes(conversations: Conversations) -> list[web.RouteDef]:
     return [
         web.get(base, api.list),
         web.get(base + "/{id}", api.show),
+        web.get(base + "/{id}/ref", api.ref),
         web.get(base + "/{id}/messages", api.messages),
         web.post(base + "/{id}/messages", api.reply),
         web.post(base + "/{id}/end", api.end),
@@ -54,6 +57,15 @@ class _Console:
         conversation = await self._visible(request, who)
         return web.json_response(conversation)
 
+    async def ref(self, request: web.Request) -> web.Response:
+        """GET (supervisor): the caller's vault ref, for ``POST /privacy/unmask``."""
+        who = require_role(request, SUPERVISOR)
+        conversation = await self._visible(request, who)
+        ref = await _call(self.conversations.caller_ref(conversation["id"]))
+        return web.json_response(
+            {"conversation": conversation["id"], "ref": ref, "pseudonym": conversation["pseudonym"]}
+        )
+
     async def messages(self, request: web.Request) -> web.Response:
         """GET: a conversation's messages, oldest first."""
         who = require_role(request, *ROLES)
@@ -62,7 +74,8 @@ class _Console:
         return web.json_response({"messages": [vars(m) for m in found]})
 
     async def reply(self, request: web.Request) -> web.Response:
-        """POST {"text"}: a reply to the caller from the agent holding the conversation."""
+        """POST {"text"}: a reply to the caller from the agent holding the conversation (413
+        ``text-too-long`` past 1,600 characters)."""
         who = require_role(request, *ROLES)
         text = await _field(request, "text")
         message_id = await _call(

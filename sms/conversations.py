@@ -40,6 +40,7 @@ from sms.outbox import Outbox
 from sms.redact import redact_numbers
 from sms.relay import RelayBook
 from sms.requests import Request, RequestDesk
+from sms.segments import MAX_CHARS, clip
 from sms.templates import Templates
 
 logger = logging.getLogger(__name__)
@@ -283,11 +284,13 @@ class Conversations:
         conversation = await self._held(conversation_id, agent_id)
         if not text.strip():
             raise ConversationError(400, "empty-text")
+        if len(text) > MAX_CHARS:
+            raise ConversationError(413, "text-too-long")
         now = self.clock()
         index = await self._append(conversation_id, now, "agent", agent_id, text, via)
         body = redact_numbers(text, self.settings.privacy.default_region)
         message_id = await self.outbox.enqueue_ref(
-            await self._caller_ref(conversation_id),
+            await self.caller_ref(conversation_id),
             self.settings.sms.from_number,
             body,
             idempotency_key=f"reply:{conversation_id}:{index}",
@@ -311,7 +314,7 @@ class Conversations:
         now = self.clock()
         keys = [
             self.keys.conversation(conversation_id),
-            self.keys.open_conversation(await self._caller_ref(conversation_id)),
+            self.keys.open_conversation(await self.caller_ref(conversation_id)),
         ]
         if not await self._end(keys=keys, args=[conversation_id, now]):
             raise ConversationError(409, "conversation-ended")
@@ -350,7 +353,7 @@ class Conversations:
         the voice request stream for the ARI side."""
         conversation = await self._held(conversation_id, agent_id)
         now = self.clock()
-        caller_ref = await self._caller_ref(conversation_id)
+        caller_ref = await self.caller_ref(conversation_id)
         request = await self.requests.record_request(
             "callback",
             caller_ref,
@@ -424,7 +427,7 @@ class Conversations:
         await self.outbox.enqueue(
             volunteer.number,
             self.settings.sms.from_number,
-            f"[{conversation.pseudonym}] {message.body}",
+            clip(f"[{conversation.pseudonym}] {message.body}"),
             idempotency_key=f"relay:{conversation_id}:{agent_id}:{index}",
             kind="relay",
             language=volunteer.language,
@@ -456,7 +459,8 @@ class Conversations:
             raise ConversationError(409, "conversation-ended")
         return conversation
 
-    async def _caller_ref(self, conversation_id: str) -> str:
+    async def caller_ref(self, conversation_id: str) -> str:
+        """The vault ref of the conversation's caller."""
         ref = await self.redis.hget(self.keys.conversation(conversation_id), "caller_ref")
         if ref is None:
             raise ConversationError(404, "no-such-conversation")

@@ -3,7 +3,10 @@
 Every request must carry a valid ``X-Twilio-Signature`` for the URL Twilio called, which is the
 configured public base URL plus the path (the app may sit behind a proxy), else 403. Twilio
 retries webhooks, so both handlers are idempotent on ``MessageSid``: a duplicate answers 200 and
-changes nothing. A signed form that lacks a field answers 400 naming it.
+changes nothing. A body that is not a form answers 415, a form that does not parse (bytes not
+in its charset, an unknown charset, multipart without a boundary or with broken parts, a file)
+400, both before the signature is checked; a signed form that lacks a field answers 400 naming
+it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from twilio.request_validator import RequestValidator
 
 from core.config import Settings
@@ -27,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 INBOUND_PATH = "/sms/twilio/inbound"
 STATUS_PATH = "/sms/twilio/status"
+#: Content types of HTML forms (Twilio sends the first).
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def sms_routes(
@@ -95,14 +101,29 @@ class _Webhooks:
         return web.Response(status=200)
 
     async def _signed_form(self, request: web.Request) -> dict[str, str]:
-        form = await request.post()
-        params = {name: str(value) for name, value in form.items()}
+        params = await _form(request)
         signature = request.headers.get("X-Twilio-Signature", "")
         url = self.public_base_url + request.path_qs
         if not signature or not self.validator.validate(url, params, signature):
             logger.warning("sms webhook %s: bad or missing Twilio signature", request.path)
             raise _error(web.HTTPForbidden, "bad-signature", "invalid X-Twilio-Signature")
         return params
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The request's form fields; 415 if it is not a form, 400 if it does not parse (the
+    parser's message, which may quote the body, is neither logged nor answered)."""
+    if request.content_type not in FORM_TYPES:
+        raise _error(web.HTTPUnsupportedMediaType, "not-a-form", "expected a form")
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, HttpProcessingError) as exc:
+        logger.warning("sms webhook %s: unreadable form (%s)", request.path, type(exc).__name__)
+        raise _error(web.HTTPBadRequest, "malformed-form", "the form does not parse") from None
+    params = {name: value for name, value in form.items() if isinstance(value, str)}
+    if len(params) != len(form):
+        raise _error(web.HTTPBadRequest, "malformed-form", "unexpected file in the form")
+    return params
 
 
 def _require(form: dict[str, str], *names: str) -> list[str]:

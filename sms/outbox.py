@@ -39,7 +39,7 @@ from core import lua
 from core.config import SmsSettings
 from core.keys import Keys
 from sms.recipients import StoreNumber
-from sms.segments import segment_count
+from sms.segments import MAX_CHARS, segment_count
 from sms.state import MessageState, sources
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ OPEN_BATCH_SECONDS = 60
 TRANSITION: Final = lua.source("sms", "transition")
 TAKE_BATCH: Final = lua.source("sms", "take_batch")
 CLAIM_READY: Final = lua.source("sms", "claim_ready")
+
+
+class BodyTooLong(ValueError):
+    """A body over ``MAX_CHARS`` characters (Twilio would refuse it: error 21617)."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,9 @@ class Outbox:
     ) -> str:
         """Queue ``body`` for the recipient whose vault ref is ``to_ref``; the message id (the
         first one's if ``idempotency_key`` was used before). RQ is synchronous: the transaction
-        runs on a thread."""
+        runs on a thread. Raises :class:`BodyTooLong` past ``MAX_CHARS`` characters."""
+        if len(body) > MAX_CHARS:
+            raise BodyTooLong(f"{len(body)} characters, at most {MAX_CHARS}")
         message_id = uuid.uuid4().hex
         record: dict[Any, str | int | float] = {
             "id": message_id,

@@ -15,6 +15,10 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+#: The longest body Twilio takes, in characters (longer: error 21617); every SMS path keeps to it.
+MAX_CHARS = 1600
+#: What ends a body cut to ``MAX_CHARS``.
+CUT_MARK = " […]"
 
 
 class Encoding(StrEnum):
@@ -51,6 +55,13 @@ def segment_info(body: str) -> SegmentInfo:
         single, part = 70, 67
     segments = 1 if units <= single else -(-units // part)
     return SegmentInfo(encoding, units, segments)
+
+
+def clip(body: str) -> str:
+    """``body``, or its start with ``CUT_MARK`` if it is longer than ``MAX_CHARS``."""
+    if len(body) <= MAX_CHARS:
+        return body
+    return body[: MAX_CHARS - len(CUT_MARK)] + CUT_MARK
 
 
 def segment_count(body: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sms.segments import Encoding, segment_info
+from sms.segments import MAX_CHARS, Encoding, segment_info
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,12 @@ def load_templates(
             if not isinstance(text, str) or not text.strip():
                 raise TemplateError(f"{path}: template '{name}' has no '{language}' text")
             _check_placeholders(path, name, language, text, samples)
-            cost = segment_info(text.format_map(samples))
+            sample = text.format_map(samples)
+            if len(sample) > MAX_CHARS:
+                raise TemplateError(
+                    f"{path}: template '{name}' ({language}): over {MAX_CHARS} characters"
+                )
+            cost = segment_info(sample)
             info.append(TemplateInfo(name, language, cost.encoding, cost.segments))
             texts[name][language] = text
             log = logger.warning if language == "fr" and cost.segments > 1 else logger.info

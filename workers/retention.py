@@ -1,5 +1,6 @@
 """The retention purge: vault entries past ``privacy.retention_days`` (``Vault.purge``), and SMS
-conversations, requests and failed-message index entries past ``sms.retention_seconds``.
+conversations, requests, failed-message index entries and every other copy of a message body
+(``sms.content``) past ``sms.retention_seconds``.
 
 ``purge_expired`` is an RQ job run by the SMS worker (``hotline worker``); each run schedules
 the next one a day later with ``enqueue_in``, under a job id naming that day, so however many
@@ -23,6 +24,7 @@ from core.config import Settings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import Vault
+from sms.content import purge_bodies
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
 from workers.sms import current_worker
@@ -41,6 +43,7 @@ class Purged:
     conversations: int
     requests: int
     failed_index: int
+    bodies: int
 
 
 async def purge(
@@ -61,6 +64,7 @@ async def purge(
         conversations=await purge_conversations(client, keys, cutoff, drop_chat),
         requests=await purge_requests(client, keys, cutoff),
         failed_index=int(await client.zremrangebyscore(keys.sms_failed, "-inf", f"({cutoff}")),
+        bodies=await purge_bodies(client, keys, cutoff),
     )
     logger.info("retention purge: %s", purged)
     return purged
@@ -103,7 +107,7 @@ def purge_expired() -> None:
         raise RuntimeError("the retention purge needs the number vault, not a stand-in resolver")
     job = get_current_job()
     assert job is not None
-    worker.loop.run(
+    worker.run(
         purge(
             deps.redis,
             deps.vault,

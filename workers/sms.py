@@ -25,6 +25,16 @@ to its own job: if the worker dies mid-batch, RQ retries the abandoned job and i
 the list again.
 Messages are taken for one provider timeout at most; the rest get their own jobs.
 
+A worker killed mid-job (``kill -9``) has its job retried within half a minute, by RQ's own
+means configured for it: the worker sends RQ's heartbeats every ``HEARTBEAT_SECONDS`` while a job
+runs (RQ's ``SimpleWorker`` sends none, so its jobs are only found abandoned after their
+timeout plus a minute), an execution without a heartbeat for ``HEARTBEAT_TTL`` seconds counts as
+abandoned, and every worker runs RQ's maintenance pass (which retries abandoned jobs) every
+``MAINTENANCE_SECONDS`` instead of every ten minutes (an idle worker also waits for jobs that
+long at a time: RQ's ``worker_ttl`` less 15 s, not its default 405 s, as it maintains only
+between waits). RQ's scheduler runs in a forked child
+that dies with the worker.
+
 Retries: the job's own message raises retryable provider errors, and RQ retries the job with the
 jittered backoff given at enqueue time; a batched message that fails that way gets its own job,
 due after the first backoff step and retried after the others, and the rest of the batch waits
@@ -36,9 +46,11 @@ code. A message the rate limit or a lease holds back is rescheduled (its own job
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -58,6 +70,7 @@ from core.config import Settings, SmsSettings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import NotInVault, Vault, number_token
+from core.processes import die_with_parent
 from sms.outbox import (
     JOB,
     MessageRecord,
@@ -84,6 +97,12 @@ LEASE_MARGIN = 5.0
 CLOCK_SKEW = 120.0
 #: How often one job may be rescheduled by the rate limit or a lease.
 MAX_RESCHEDULES = 1000
+#: Seconds between RQ heartbeats while a job runs.
+HEARTBEAT_SECONDS = 5
+#: Seconds without a heartbeat after which RQ's maintenance takes a running job as abandoned.
+HEARTBEAT_TTL = 3 * HEARTBEAT_SECONDS
+#: Seconds between a worker's maintenance passes (RQ's default: 600).
+MAINTENANCE_SECONDS = 10
 
 T = TypeVar("T")
 
@@ -168,9 +187,22 @@ class WorkerLoop:
         self._thread = threading.Thread(target=self._loop.run_forever, name="sms", daemon=True)
         self._thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        tick: Callable[[], None] | None = None,
+        every: float = HEARTBEAT_SECONDS,
+    ) -> T:
+        """Run ``coro`` on the loop and wait for its result, calling ``tick`` (if given) every
+        ``every`` seconds meanwhile."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        while True:
+            try:
+                return future.result(timeout=None if tick is None else every)
+            except concurrent.futures.TimeoutError:
+                assert tick is not None
+                tick()
 
     def close(self) -> None:
         """Stop the loop and its thread."""
@@ -198,7 +230,14 @@ class SmsRuntime:
         """A worker on the SMS queue (``deps`` replacing the runtime's, e.g. for another
         clock)."""
         deps = deps or self.deps
-        return SmsWorker([deps.queue], connection=self.rq, deps=deps, loop=self.loop)
+        return SmsWorker(
+            [deps.queue],
+            connection=self.rq,
+            deps=deps,
+            loop=self.loop,
+            maintenance_interval=MAINTENANCE_SECONDS,
+            worker_ttl=MAINTENANCE_SECONDS + 15,
+        )
 
     def close(self) -> None:
         """Close the provider and the clients, then the loop."""
@@ -232,6 +271,18 @@ class SmsWorker(SimpleWorker):
         finally:
             _current.reset(token)
 
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long the current job counts as running without a heartbeat (see :meth:`run`)."""
+        return HEARTBEAT_TTL
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run the current job's ``coro`` on the worker's loop, sending RQ's heartbeats for the
+        job meanwhile."""
+        job, execution = get_current_job(), self.execution
+        if job is None or execution is None:
+            return self.loop.run(coro)
+        return self.loop.run(coro, tick=lambda: self.maintain_heartbeats(job, execution))
+
 
 def current_worker() -> SmsWorker:
     """The worker running the current job."""
@@ -244,7 +295,7 @@ def send_message(message_id: str) -> Retry | None:
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
     worker = current_worker()
-    return worker.loop.run(Batch(worker.deps).run(message_id, retries_left))
+    return worker.run(Batch(worker.deps).run(message_id, retries_left))
 
 
 @dataclass(frozen=True)
@@ -523,8 +574,10 @@ def run_worker(
     burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
-    the daily retention purge). Recipients are resolved by the number vault unless ``resolve``
-    stands in for it."""
+    the daily retention purge) in a child process that the kernel kills if the worker dies.
+    Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
+    worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
     runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
     try:
         runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)

@@ -6,7 +6,9 @@
 | GET    | /privacy/audit     | supervisor or admin | ``{"records": [...]}`` newest first      |
 
 The actor and role of an unmask come from the bearer token, never from the request body; a
-refused request reaches neither the vault nor its audit stream.
+refused request reaches neither the vault nor its audit stream. The ref to unmask comes from
+the supervisor-only ``GET /acd/calls/{id}/ref`` or ``GET /chat/conversations/{id}/ref``; a
+reason is at most ``MAX_REASON`` characters.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from core.api import ApiError, count_param, json_object
 from core.auth import require_role
 from core.privacy.vault import SUPERVISOR, NotInVault, Vault
 
+#: Longest unmask reason accepted (it is kept in the audit stream).
+MAX_REASON = 500
+
 
 def privacy_routes(vault: Vault, clock: Callable[[], datetime]) -> list[web.RouteDef]:
     """The unmask and audit endpoints over ``vault``; ``clock`` stamps audit records."""
@@ -32,6 +37,8 @@ def privacy_routes(vault: Vault, clock: Callable[[], datetime]) -> list[web.Rout
             raise ApiError(400, "bad-request", "ref must be a non-empty string")
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError(400, "reason-required", "say why the number must be shown")
+        if len(reason) > MAX_REASON:
+            raise ApiError(400, "reason-too-long", f"at most {MAX_REASON} characters")
         try:
             pseudonym = await vault.display(ref, mask_numbers=True)
             number = await vault.unmask(

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.http import acd_routes
 from acd.model import WaitingCall
+from acd.records import Caller, Records, put, put_callback
 from acd.routing import AgentState
 from acd.store import AcdStore
 from core.config import RedisSettings, Secrets, Settings
@@ -394,3 +395,19 @@ async def test_transfer_errors(api: Api) -> None:
     assert (status, body["error"]) == (409, "call-offered")
     assert await inbox(api, waiting_call("c1", T0).owner_instance) == []
     assert (await api.view("alice"))["state"] == AgentState.OFFERED.value
+
+
+async def test_a_supervisor_gets_a_calls_ref_for_unmasking(api: Api) -> None:
+    records = Records(api.store.redis, api.store.keys)
+    await records.save(put(Caller("c1", "q", "en", "Brave Otter", T0, caller_ref="ref-1")))
+    await records.save(put_callback(Caller("c2", "q", "fr", "Loutre", T0, caller_ref="ref-2")))
+    await records.save(put(Caller("c3", "q", "en", "Withheld", T0)))
+    for call_id, ref, pseudonym in (("c1", "ref-1", "Brave Otter"), ("c2", "ref-2", "Loutre")):
+        status, body = await api.call("GET", f"/acd/calls/{call_id}/ref", SAM)
+        assert (status, body) == (200, {"call_id": call_id, "ref": ref, "pseudonym": pseudonym})
+    for token in (ALICE, ADA):
+        status, body = await api.call("GET", "/acd/calls/c1/ref", token)
+        assert (status, body["error"]) == (403, "forbidden")
+    for call_id in ("c3", "nope"):
+        status, body = await api.call("GET", f"/acd/calls/{call_id}/ref", SAM)
+        assert (status, body["error"]) == (404, "no-such-call")

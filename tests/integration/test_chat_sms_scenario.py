@@ -298,3 +298,38 @@ async def test_sms_scenario_leaks_no_number(world: World, caplog: pytest.LogCapt
             assert form not in logs, form
             assert form not in stored, form
             assert form not in http, form
+
+
+async def test_a_supervisor_gets_a_conversations_ref_for_unmasking(world: World) -> None:
+    w = world
+    await w.acd.login("alice", ["general"], Device(DeviceKind.SIP, "PJSIP/phone"), time.time())
+    await w.text(CALLER, "Bonjour")
+    status, mine = await w.api("GET", "/chat/conversations", TOKENS["alice"])
+    [conversation] = mine["conversations"]
+    path = f"/chat/conversations/{conversation['id']}/ref"
+    status, found = await w.api("GET", path, SUPERVISOR)
+    assert status == 200
+    assert found == {
+        "conversation": conversation["id"],
+        "ref": w.gateway.conversations.vault.ref_for(CALLER),
+        "pseudonym": conversation["pseudonym"],
+    }
+    status, refused = await w.api("GET", path, TOKENS["alice"])
+    assert (status, refused["error"]) == (403, "forbidden")
+    status, missing = await w.api("GET", "/chat/conversations/nope/ref", SUPERVISOR)
+    assert (status, missing["error"]) == (404, "no-such-conversation")
+
+
+async def test_a_console_reply_over_1600_characters_is_refused(world: World) -> None:
+    w = world
+    await w.acd.login("alice", ["general"], Device(DeviceKind.SIP, "PJSIP/phone"), time.time())
+    await w.text(CALLER, "Bonjour")
+    status, mine = await w.api("GET", "/chat/conversations", TOKENS["alice"])
+    [conversation] = mine["conversations"]
+    path = f"/chat/conversations/{conversation['id']}/messages"
+    status, refused = await w.api("POST", path, TOKENS["alice"], {"text": "9" * 200_000})
+    assert (status, refused["error"]) == (413, "text-too-long")
+    status, _ = await w.api("POST", path, TOKENS["alice"], {"text": "9" * 1600})
+    assert status == 202
+    status, log = await w.api("GET", path, TOKENS["alice"])
+    assert [m["author"] for m in log["messages"]] == ["caller", "agent"]

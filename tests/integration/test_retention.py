@@ -4,8 +4,10 @@ tasks) and requests go, fresh ones stay; the RQ job run by a real worker schedul
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet
@@ -20,7 +22,7 @@ from core.config import load_settings
 from core.keys import Keys
 from core.privacy import Vault
 from sms.conversations import Conversations
-from sms.inbound import InboundSms
+from sms.inbound import InboundDesk, InboundSms
 from sms.outbox import Outbox
 from sms.recipients import sender_key, store_in
 from sms.relay import RelayBook
@@ -122,3 +124,81 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
     assert queue.scheduled_job_registry.get_job_ids() == [f"retention-{tomorrow:%Y%m%d}"]
     assert queue.failed_job_registry.count == 0
     raw.close()
+
+
+def everything_in(client: redis.Redis) -> bytes:
+    """Every key and value in Redis, as bytes (RQ's jobs included)."""
+    read: dict[bytes, Callable[[bytes], Any]] = {
+        b"string": client.get,
+        b"hash": client.hgetall,
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"set": client.smembers,
+        b"zset": lambda k: client.zrange(k, 0, -1),
+        b"stream": client.xrange,
+    }
+    return b"\n".join(
+        repr((key, read[cast(bytes, client.type(key))](key))).encode() for key in client.scan_iter()
+    )
+
+
+async def test_no_copy_of_a_body_outlives_content_retention(redis_url: str) -> None:
+    """A caller texts, is answered, texts again 15 s later (renewing every TTL); with 20 s of
+    content retention, the purge 22 s after the first text leaves no copy of its body or of
+    the reply, anywhere in Redis, and keeps the later text."""
+    settings = load_settings(
+        None,
+        env={
+            "HOTLINE_HASH_KEY": "retention-hash-key-0123456789",
+            "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+            "HOTLINE_REDIS_URL": redis_url,
+            "HOTLINE_SMS_RETENTION_SECONDS": "20",
+        },
+    )
+    keys = Keys(settings.redis.prefix)
+    client = redisconn.connect(settings.redis)
+    raw = redis.Redis.from_url(redis_url)
+    vault = Vault(
+        client,
+        keys,
+        hash_key=settings.secrets.hash_key,
+        fernet_keys=settings.secrets.vault_keys,
+        default_region="CA",
+    )
+    outbox = Outbox(Queue("sms", connection=raw), keys, settings.sms, store_in(vault))
+    acd = AcdStore(client, keys, {"general": QueueConfig("general")})
+    await acd.sync_agents(list(AGENTS.values()))
+    t0 = time.time()
+    await acd.login("ann", ["general"], Device(DeviceKind.SIP, "PJSIP/ann"), t0)
+    now = [t0]
+    templates = load_templates()
+    conversations = Conversations(
+        redis=client,
+        settings=settings,
+        vault=vault,
+        outbox=outbox,
+        router=ChatRouter(client, keys, AGENTS),
+        templates=templates,
+        requests=RequestDesk(client, keys, outbox, templates, settings),
+        relay=RelayBook(),
+        clock=lambda: now[0],
+    )
+    desk = InboundDesk(client, settings, conversations.on_inbound, clock=lambda: now[0])
+    try:
+        await desk.receive("SM1", OLD, "+18005550100", "first-secret", redelivered=True)
+        [conversation] = cast(set[str], await client.smembers(keys.chat_agent("ann")))
+        now[0] = t0 + 1
+        reply = await conversations.reply(conversation, "ann", "reply-secret", via="console")
+        await client.hset(keys.sms_message(reply), "state", "delivered")  # as the worker would
+        now[0] = t0 + 15
+        await desk.receive("SM2", OLD, "+18005550100", "later-text", redelivered=True)
+        purge_at = datetime.fromtimestamp(t0 + 22, UTC)
+        await asyncio.to_thread(purge_now, settings, chat.drop, purge_at)
+        stored = everything_in(raw)
+        assert b"first-secret" not in stored
+        assert b"reply-secret" not in stored
+        assert b"later-text" in stored
+        bodies = [m.body for m in await conversations.messages(conversation)]
+        assert bodies == ["", "", "later-text"]
+    finally:
+        raw.close()
+        await client.aclose()

@@ -3,6 +3,7 @@ Twilio stand-in over HTTP, with faults, crashes, duplicates, opt-outs and the ra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -27,6 +28,7 @@ from core.config import Settings, load_settings
 from core.keys import Keys
 from hotline.harness import _die_with_parent
 from sms.outbox import (
+    BodyTooLong,
     MessageRecord,
     Outbox,
     claim_ready,
@@ -253,6 +255,13 @@ def test_landline_is_refused_before_sending(pipeline: Pipeline, standin: StandIn
     assert standin.create_requests == 0
 
 
+def test_a_body_over_1600_characters_is_refused_before_queueing(pipeline: Pipeline) -> None:
+    with pytest.raises(BodyTooLong):
+        pipeline.send(body="é" * 1601)
+    assert pipeline.queue.count == 0
+    assert pipeline.client.keys(pipeline.keys.sms_message("*")) == []
+
+
 def test_opted_out_recipient_is_refused(pipeline: Pipeline, standin: StandIn) -> None:
     key = sender_key(MOBILE, pipeline.settings.secrets.hash_key)
     pipeline.client.sadd(pipeline.keys.sms_optout, key)
@@ -298,6 +307,73 @@ def test_worker_killed_after_provider_accepted_does_not_send_twice(
     [sent] = standin.messages
     assert (record.state, record.sid) == (MessageState.SENT, sent["sid"])
     assert standin.create_requests == 1
+
+
+def test_a_send_cut_by_kill_9_is_finished_by_the_next_worker_within_a_minute(
+    pipeline: Pipeline, standin: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """RQ itself finds the dead worker's job abandoned and retries it (no hand-made clean-up):
+    the retry asks Twilio, adopts the send and sends nothing twice."""
+    standin.accept_then_wait(120)
+    message_id = pipeline.send()
+    env = sms_env(redis_url, standin, provider_timeout="10")
+    worker = start_worker(env, tmp_path / "first.log")
+    try:
+        standin.wait_for_messages(1, timeout=8)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    killed = time.monotonic()
+    assert pipeline.record(message_id).state is MessageState.SENDING
+    successor = start_worker(env, tmp_path / "next.log")
+    try:
+        while (record := pipeline.record(message_id)).state is MessageState.SENDING:
+            assert time.monotonic() - killed < 60, "the send was not taken up within a minute"
+            time.sleep(0.5)
+    finally:
+        successor.send_signal(signal.SIGKILL)
+        successor.wait()
+    [sent] = standin.messages
+    assert (record.state, record.sid) == (MessageState.SENT, sent["sid"])
+    assert standin.create_requests == 1
+
+
+def children(pid: int) -> set[int]:
+    """The processes ``pid`` forked (Linux)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_a_worker_killed_by_sigkill_leaves_no_scheduler_behind(
+    settings: Settings, redis_url: str, standin: StandIn, tmp_path: Path
+) -> None:
+    worker = start_worker(sms_env(redis_url, standin), tmp_path / "worker.log")
+    forked: set[int] = set()
+    try:
+        deadline = time.monotonic() + 10
+        while not (forked := children(worker.pid)):
+            assert time.monotonic() < deadline, "the worker started no scheduler"
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while left := {pid for pid in forked if alive(pid)}:
+            assert time.monotonic() < deadline, f"{len(left)} child process(es) outlived the worker"
+            time.sleep(0.1)
+    finally:
+        worker.kill()
+        worker.wait()
+        for pid in forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_rate_limit_holds_across_four_worker_processes(

@@ -25,7 +25,7 @@ from core.keys import Keys
 from core.privacy import Vault
 from hotline.harness import free_port
 from sms.http import sms_routes
-from sms.inbound import InboundSms
+from sms.inbound import InboundDesk, InboundSms
 from sms.outbox import Outbox, load_message
 from sms.recipients import sender_key, store_in
 from sms.state import MessageState
@@ -136,11 +136,112 @@ async def test_duplicate_inbound_is_handled_once(hooks: Hooks) -> None:
     assert await hooks.redis.llen(hooks.keys.sms_conversation(key)) == 1
 
 
+async def test_simultaneous_copies_of_one_inbound_have_one_effect(
+    redis_url: str, standin: StandIn
+) -> None:
+    """Six copies of one signed SMS at once, served by two app instances, while the first
+    handover is still running: one handover, one stored copy."""
+    settings = make_settings(redis_url, standin, PUBLIC)
+    handed: list[InboundSms] = []
+
+    async def slow_handover(message: InboundSms) -> None:
+        handed.append(message)
+        await asyncio.sleep(0.3)
+
+    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(2)]
+    instances = []
+    for client in clients:
+        app = web.Application()
+        app.add_routes(sms_routes(redis=client, settings=settings, on_inbound=slow_handover))
+        instances.append(TestClient(TestServer(app)))
+    signature = RequestValidator(standin.auth_token).compute_signature(
+        PUBLIC + "/sms/twilio/inbound", inbound()
+    )
+
+    async def deliver(http: TestClient[web.Request, web.Application]) -> int:
+        headers = {"X-Twilio-Signature": signature}
+        async with http.post("/sms/twilio/inbound", data=inbound(), headers=headers) as resp:
+            return resp.status
+
+    try:
+        for http in instances:
+            await http.start_server()
+        statuses = await asyncio.gather(*(deliver(instances[i % 2]) for i in range(6)))
+        assert statuses == [200] * 6
+        assert len(handed) == 1
+        key = sender_key(SENDER, settings.secrets.hash_key)
+        assert await clients[0].llen(Keys(settings.redis.prefix).sms_conversation(key)) == 1
+        assert (await deliver(instances[0])) == 200
+        assert len(handed) == 1
+    finally:
+        for http in instances:
+            await http.close()
+        for client in clients:
+            await client.aclose()
+
+
+async def test_a_failed_handover_is_handled_again_on_redelivery(hooks: Hooks) -> None:
+    failures = [RuntimeError("volunteer side down")]
+
+    async def flaky(message: InboundSms) -> None:
+        if failures:
+            raise failures.pop()
+        hooks.handed.append(message)
+
+    desk = InboundDesk(hooks.redis, hooks.settings, flaky)
+    with pytest.raises(RuntimeError):
+        await desk.receive("SM9", SENDER, "+18005550100", "hi", redelivered=True)
+    assert not await desk.receive("SM9", SENDER, "+18005550100", "hi", redelivered=False)
+    assert await desk.receive("SM9", SENDER, "+18005550100", "hi", redelivered=True)
+    assert not await desk.receive("SM9", SENDER, "+18005550100", "hi", redelivered=True)
+    assert [m.sid for m in hooks.handed] == ["SM9"]
+
+
 async def test_malformed_form_is_400(hooks: Hooks) -> None:
     params = {"From": SENDER, "Body": "hi"}
     status, text = await hooks.post("/sms/twilio/inbound", params)
     assert status == 400
     assert json.loads(text) == {"error": "malformed-form", "message": "missing MessageSid, To"}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "error"),
+    [
+        ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=x", 400, "malformed-form"),
+        ("application/x-www-form-urlencoded; charset=nope", b"Body=hi", 400, "malformed-form"),
+        ("multipart/form-data", b"--x\r\ngarbage", 400, "malformed-form"),
+        ("multipart/form-data; boundary=x", b"--x\r\ngarbage\r\n\r\n", 400, "malformed-form"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="Body"; filename="f"\r\n\r\n'
+            b"hi\r\n--x--\r\n",
+            400,
+            "malformed-form",
+        ),
+        ("text/plain", b"Body=hi", 415, "not-a-form"),
+        ("application/json", b"{}", 415, "not-a-form"),
+    ],
+)
+async def test_unreadable_unsigned_bodies_are_refused_cleanly(
+    hooks: Hooks, content_type: str, body: bytes, status: int, error: str
+) -> None:
+    for path in ("/sms/twilio/inbound", "/sms/twilio/status"):
+        headers = {"Content-Type": content_type}
+        async with hooks.client.post(path, data=body, headers=headers) as resp:
+            assert (resp.status, (await resp.json())["error"]) == (status, error)
+    assert hooks.handed == []
+
+
+async def test_an_overlong_inbound_is_cut_to_1600_characters_with_a_mark(hooks: Hooks) -> None:
+    status, _ = await hooks.post("/sms/twilio/inbound", inbound(body="help " + "9" * 20_000))
+    assert status == 200
+    [message] = hooks.handed
+    assert len(message.body) == 1600
+    assert message.body.startswith("help 999")
+    assert message.body.endswith(" […]")
+    key = sender_key(SENDER, hooks.settings.secrets.hash_key)
+    [stored] = await hooks.redis.lrange(hooks.keys.sms_conversation(key), 0, -1)
+    assert len(json.loads(stored)["body"]) <= 1600
 
 
 @pytest.mark.parametrize(("stop", "start"), [("STOP", "start"), (" Arrêt. ", "UNSTOP")])

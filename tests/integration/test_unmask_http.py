@@ -84,6 +84,7 @@ async def test_other_roles_are_refused_and_not_audited(api: Api, token: str) -> 
         ({"ref": "ref-of-nobody"}, 400, "reason-required"),
         ({"ref": "ref-of-nobody", "reason": " "}, 400, "reason-required"),
         ({"reason": "why"}, 400, "bad-request"),
+        ({"ref": "0" * 64, "reason": "why" * 167}, 400, "reason-too-long"),
         (["ref"], 400, "bad-request"),
         ({"ref": "0" * 64, "reason": "why"}, 404, "no-such-ref"),
     ],

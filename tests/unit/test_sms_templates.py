@@ -45,6 +45,7 @@ def test_unknown_placeholder_names_template_and_language(tmp_path: Path) -> None
         ('[ok]\nen = "Hi"\n', "template 'ok' has no 'fr' text"),
         ('[other]\nen = "Hi"\nfr = "Salut"\n', "template 'ok' is missing"),
         ('[ok]\nen = "Hi {"\nfr = "Salut"\n', r"template 'ok' \(en\): Single '{'"),
+        (f'[ok]\nen = "Hi"\nfr = "{"x" * 1601}"\n', r"template 'ok' \(fr\): over 1600 characters"),
     ],
 )
 def test_missing_language_template_or_bad_syntax(tmp_path: Path, text: str, message: str) -> None:

@@ -20,7 +20,7 @@ from acd.config import QueueConfig
 from acd.model import MissReason, Offer, OfferedAgent, Party
 from acd.records import Caller, Leg, Nail, Write
 from acd.transfers import Transfer
-from core.commands import ChannelCommand
+from core.commands import ChannelCommand, Digit, PlaybackDone
 from core.config import AcdSettings
 
 LEG_PREFIX = "agent-"
@@ -85,20 +85,6 @@ class Setup:
 @dataclass(frozen=True)
 class Answered:
     """The channel entered Stasis: a leg's far end answered."""
-
-
-@dataclass(frozen=True)
-class PlaybackDone:
-    """A playback on the channel ended (ARI id)."""
-
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class Digit:
-    """A DTMF key."""
-
-    digit: str
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from core.calls import (
     ari_request,
     ends_call,
 )
-from core.commands import Hangup, carry_out_media, machine_playback_id
+from core.commands import Digit, Hangup, PlaybackDone, carry_out_media, machine_playback_id
 from core.config import Settings
 from core.keys import Keys
 from core.ports import RequestConfirmations, TextConversations
@@ -77,9 +77,9 @@ def _as_step_event(event: CallEvent) -> calls.ChannelEvent | None:
         case ChannelDestroyed(cause=cause):
             return calls.HungUp(cause)
         case ChannelDtmfReceived(digit=digit):
-            return calls.Digit(digit)
+            return Digit(digit)
         case PlaybackFinished(playback_id=pid):
-            return calls.PlaybackDone(machine_playback_id(pid))
+            return PlaybackDone(machine_playback_id(pid))
         case TimerFired(timer=timer) if timer in _TIMERS:
             return calls.TimedOut(calls.Timer(timer))
     return None
@@ -317,7 +317,7 @@ class AcdService:
     async def _step_nail(self, agent_id: str, event: calls.ChannelEvent | calls.RingFailed) -> None:
         """One event of a nailed-up agent's standing connection."""
         nail = await self.records.nail(agent_id)
-        if nail is None or isinstance(event, calls.PlaybackDone | calls.Digit):
+        if nail is None or isinstance(event, PlaybackDone | Digit):
             return
         caller = await self.records.caller(nail.call_id) if nail.call_id else None
         _, commands = nail_step(nail, event, caller)

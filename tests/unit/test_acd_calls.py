@@ -17,7 +17,16 @@ from acd.legs import leg_step
 from acd.model import MissReason, Offer, OfferedAgent, Party, WaitingCall
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Record, RecordKind, Write, update
 from acd.transfers import Transfer, TransferKind
-from core.commands import CancelTimer, ClearTimers, Hangup, Play, StartTimer, StopPlayback
+from core.commands import (
+    CancelTimer,
+    ClearTimers,
+    Digit,
+    Hangup,
+    Play,
+    PlaybackDone,
+    StartTimer,
+    StopPlayback,
+)
 from core.config import AcdSettings
 
 ACD = AcdSettings()
@@ -62,7 +71,7 @@ def test_an_answered_leg_whispers_then_asks_the_store() -> None:
     (play,) = on_channels(out, Play)
     assert play.media == ("sound:beep",)
     assert play.language == "fr"
-    _same, out = leg_step(whispering, calls.PlaybackDone(play.playback_id), caller(), SETUP)
+    _same, out = leg_step(whispering, PlaybackDone(play.playback_id), caller(), SETUP)
     (accept,) = of_type(out, calls.Accept)
     assert (accept.offer_id, accept.agent_id) == ("o1", "alice")
     written = {(w.kind, w.fields) for w in accept.writes}
@@ -91,7 +100,7 @@ def test_a_lost_accept_hangs_the_leg_up_and_asks_nothing_more() -> None:
 
 def test_an_external_agent_must_press_1_or_misses_the_call() -> None:
     external = leg(external=True, phase=LegPhase.WHISPER)
-    confirming, out = leg_step(external, calls.PlaybackDone("x"), caller(), SETUP)
+    confirming, out = leg_step(external, PlaybackDone("x"), caller(), SETUP)
     assert confirming.phase is LegPhase.CONFIRM
     assert calls.On(external.leg_id, StartTimer(calls.Timer.CONFIRM, ACD.confirm_timeout_s)) in out
     assert not of_type(out, calls.Accept)
@@ -121,13 +130,13 @@ def test_a_ring_asterisk_could_not_make_is_not_the_volunteers_miss() -> None:
 
 def test_the_supervisor_key_hands_a_connected_call_over() -> None:
     bridged = leg(phase=LegPhase.BRIDGED)
-    _, out = leg_step(bridged, calls.Digit("*"), caller(), WITH_SUPERVISOR)
+    _, out = leg_step(bridged, Digit("*"), caller(), WITH_SUPERVISOR)
     (request,) = of_type(out, calls.RequestTransfer)
     assert request.transfer.target == "sam"
-    _, out = leg_step(bridged, calls.Digit("*"), caller(), SETUP)
+    _, out = leg_step(bridged, Digit("*"), caller(), SETUP)
     assert not of_type(out, calls.RequestTransfer)
     _, out = leg_step(
-        leg(agent="sam", phase=LegPhase.BRIDGED), calls.Digit("*"), caller(), WITH_SUPERVISOR
+        leg(agent="sam", phase=LegPhase.BRIDGED), Digit("*"), caller(), WITH_SUPERVISOR
     )
     assert not of_type(out, calls.RequestTransfer)
 
@@ -164,13 +173,13 @@ def test_positions_and_minutes_are_spoken_as_numbers() -> None:
 
 def test_a_waiting_caller_who_keys_the_callback_key_keeps_their_place() -> None:
     waiting = caller()
-    _same, out = caller_step(waiting, calls.Digit("*"), SETUP, NOW)
+    _same, out = caller_step(waiting, Digit("*"), SETUP, NOW)
     assert out == [calls.ToCallback("c1")]
     left, out = caller_step(waiting, calls.CallbackKept(), SETUP, NOW)
     assert left is not None
     assert left.phase is CallerPhase.LEAVING
     assert calls.ConfirmBySms(waiting, "callback") in out
-    _, out = caller_step(caller(caller_ref=""), calls.Digit("*"), SETUP, NOW)
+    _, out = caller_step(caller(caller_ref=""), Digit("*"), SETUP, NOW)
     assert not of_type(out, calls.ToCallback)
 
 
@@ -430,11 +439,11 @@ SUPERVISOR = "sam"
 #: Answers and whispers' ends come often, so that runs reach the bridge and the hand-over.
 CHANNEL_EVENTS = st.one_of(
     st.just(calls.Answered()),
-    st.just(calls.PlaybackDone("x")),
+    st.just(PlaybackDone("x")),
     st.just(calls.Answered()),
-    st.just(calls.PlaybackDone("x")),
-    st.builds(calls.PlaybackDone, st.sampled_from(["x", "announce-1"])),
-    st.builds(calls.Digit, st.sampled_from(["1", "*", "#", "5"])),
+    st.just(PlaybackDone("x")),
+    st.builds(PlaybackDone, st.sampled_from(["x", "announce-1"])),
+    st.builds(Digit, st.sampled_from(["1", "*", "#", "5"])),
     # EXPIRED is left out: the store expires only calls that no agent is being offered.
     st.builds(
         calls.TimedOut, st.sampled_from([t for t in calls.Timer if t != calls.Timer.EXPIRED])

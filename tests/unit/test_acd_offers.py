@@ -13,7 +13,7 @@ from acd.model import CallKind, MissReason, Offer, OfferedAgent, Party, WaitingC
 from acd.nails import connect_nailed, nail_step, offer_nailed
 from acd.offers import offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind
-from core.commands import Hangup, Play, StartTimer
+from core.commands import Hangup, Play, PlaybackDone, StartTimer
 from core.config import AcdSettings
 
 HOTLINE = "+18005550100"
@@ -76,7 +76,7 @@ def test_a_callback_rings_the_volunteer_first_then_dials_the_caller() -> None:
     assert originate.caller_id.startswith('"Callback Brave Otter (support)"')
     leg = Leg(originate.channel, "o1", "alice", "c1", "support", False, callback=True)
     whisper, _ = leg_step(leg, calls.Answered(), CALLER, SETUP)
-    _, out = leg_step(whisper, calls.PlaybackDone("x"), CALLER, SETUP)
+    _, out = leg_step(whisper, PlaybackDone("x"), CALLER, SETUP)
     assert out == [calls.Accept("o1", "alice")]
     bridged, out = leg_step(whisper, calls.Accepted(True), CALLER, SETUP)
     assert bridged.phase is LegPhase.BRIDGED

@@ -17,6 +17,7 @@ from typing import Any, Self, cast
 
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from acd.calls import is_leg
@@ -42,6 +43,7 @@ from core.ari import (
     StreamConnected,
 )
 from core.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
+from core.commands import Hangup, carry_out_media
 from core.config import Settings
 from core.keys import Keys
 from core.logs import channel_var
@@ -63,6 +65,12 @@ WANTED_EVENTS = tuple(cls.__name__ for cls in (*CALL_EVENTS, ChannelDestroyed, A
 
 #: Seconds each step of ``HotlineApp.close`` may take.
 CLOSE_STEP_S = 3.0
+#: Seconds a call's end or a volunteer's leg event waits for Redis to come back.
+REDIS_RETRY_S = 60.0
+
+
+def _name(event: CallEvent) -> str:
+    return type(event).__name__
 
 
 def _awaits() -> str:
@@ -285,24 +293,59 @@ class HotlineApp:
                 logger.exception("chat routing failed; retrying")
 
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
+        """One event of a channel, in order with the channel's others. An event that fails
+        because Redis is unreachable is handled again once Redis is back, if nobody waits on
+        it in silence: a call's end (it frees the volunteer) or a volunteer's leg. A caller
+        waiting on any other event goes to the dialplan's fallback instead; a volunteer's leg
+        that cannot be handled is hung up (its end is then handled), never sent there."""
         channel_var.set(channel_id)
-        try:
-            if is_leg(channel_id):
-                await self.acd.handle_leg(channel_id, event)
-            elif isinstance(event, StasisStart) and event.args[:1] == ("volunteer",):
-                await self.volunteers.start(channel_id, event)
-            elif not await self.ivr.handle(channel_id, event):
-                await self.volunteers.handle(channel_id, event)
-        except Exception:
-            if ends_call(event):
-                raise
-            # Never leave a caller in silence: the dialplan's fallback takes the call over.
-            logger.exception(
-                "%s cannot handle %s; sending the call to the fallback",
-                channel_id,
-                type(event).__name__,
-            )
-            await self.ivr.escape(channel_id)
+        deadline = asyncio.get_running_loop().time() + REDIS_RETRY_S
+        while True:
+            try:
+                await self._route(channel_id, event)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                waits = is_leg(channel_id) or ends_call(event)
+                if not waits or not await self._redis_back(deadline):
+                    failure: Exception = exc
+                    break
+                logger.warning("%s %s: Redis is back; handling it again", channel_id, _name(event))
+            except Exception as exc:
+                failure = exc
+                break
+        if ends_call(event):
+            raise failure
+        if is_leg(channel_id):
+            logger.error("%s cannot handle %s; hanging the leg up", channel_id, _name(event))
+            await carry_out_media(channel_id, Hangup(), self.ari, self.timers)
+            return
+        # Never leave a caller in silence: the dialplan's fallback takes the call over.
+        logger.error(
+            "%s cannot handle %s; sending the call to the fallback",
+            channel_id,
+            _name(event),
+            exc_info=failure,
+        )
+        await self.ivr.escape(channel_id)
+
+    async def _route(self, channel_id: str, event: CallEvent) -> None:
+        if is_leg(channel_id):
+            await self.acd.handle_leg(channel_id, event)
+        elif isinstance(event, StasisStart) and event.args[:1] == ("volunteer",):
+            await self.volunteers.start(channel_id, event)
+        elif not await self.ivr.handle(channel_id, event):
+            await self.volunteers.handle(channel_id, event)
+
+    async def _redis_back(self, deadline: float) -> bool:
+        """Wait until Redis answers again, or ``deadline`` (loop time) passes."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            try:
+                await asyncio.wait_for(self.redis.ping(), 2)
+                return True
+            except (RedisConnectionError, RedisTimeoutError, TimeoutError):
+                await asyncio.sleep(0.5)
+        return False
 
     async def _filter_events(self) -> None:
         """Ask Asterisk for the events the app handles only (the others are ignored anyway)."""

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from acd.routing import AgentState
 from acd.transfers import Transfer, TransferKind, request_transfer
 from core.config import Settings
 from core.keys import Keys
 from hotline.app import HotlineApp
-from hotline.harness import PrivateAsterisk, free_port
+from hotline.harness import PrivateAsterisk, RedisServer, free_port
 from ivr.flow import Flow
 from tests.conftest import (
     CALLER,
@@ -842,3 +843,48 @@ async def test_the_app_stops_at_once_in_the_middle_of_every_kind_of_call(
         return not await asyncio.to_thread(asterisk.channel_count)
 
     await until(no_channel, "no call left in Asterisk", within=10)
+
+
+async def test_a_call_ending_while_redis_restarts_still_frees_its_volunteer(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Alice hangs up while Redis is down: her leg's end is handled once Redis is back (data
+    kept), so the caller is hung up and Alice wraps up instead of staying on the call."""
+    own = RedisServer(tmp_path / "redis").start()
+    alone = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=own.url))
+    try:
+        async with running_app(alone, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+            await log_in(app, "alice")
+            alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=4000))
+            caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+            await on_call(app, "alice")
+            await asyncio.to_thread(shut_down_saving, own)  # Alice hangs up meanwhile
+            await asyncio.sleep(6)
+            own = RedisServer(own.root, port=own.port).start()  # the same data, back
+            result = await caller
+            assert result.ok, result.output
+            assert (await alice).returncode == 0
+            await wait_until_idle(app, asterisk)
+            view = await app.acd.store.agent("alice")
+    finally:
+        own.stop()
+    assert view is not None
+    assert view.state in (AgentState.WRAP_UP, AgentState.AVAILABLE)
+    assert result.seconds < 25
+
+
+def shut_down_saving(server: RedisServer) -> None:
+    """Stop a Redis server the way a restart does: its data saved for the next start."""
+    client = redis.Redis(port=server.port)
+    try:
+        client.shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # the server closed the connection as it went down
+    finally:
+        client.close()
+    assert server.proc is not None
+    server.proc.wait(10)

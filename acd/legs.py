@@ -160,8 +160,7 @@ def _accepted(
 ) -> tuple[Leg, list[Command]]:
     """The store's verdict on the agent's accept."""
     if not won:  # another agent was first, or the caller left: this leg has nothing to carry
-        done = replace(leg, phase=LegPhase.ENDED)
-        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
+        return _hung_up(leg)
     if caller is None:  # the caller hung up as the agent accepted
         done = replace(leg, phase=LegPhase.ENDED)
         return done, end_connected(done, Party.CALLER)
@@ -175,11 +174,15 @@ def _accepted(
     return replace(leg, phase=LegPhase.BRIDGED), out
 
 
+def _hung_up(leg: Leg) -> tuple[Leg, list[Command]]:
+    """The leg is over without a call to carry: ended, and hung up."""
+    return replace(leg, phase=LegPhase.ENDED), [Save((ended(leg),)), On(leg.leg_id, Hangup())]
+
+
 def _call_back(leg: Leg, request: Caller | None, won: bool) -> tuple[Leg, list[Command]]:
     """The agent took a callback: now dial the caller, from the hotline number."""
     if not won:
-        done = replace(leg, phase=LegPhase.ENDED)
-        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
+        return _hung_up(leg)
     if request is None:  # the callback is gone: the call ends for the agent too
         return leg, [EndCallback(leg, Party.CALLER)]
     bridged = replace(leg, phase=LegPhase.BRIDGED)
@@ -207,10 +210,10 @@ def _call_back(leg: Leg, request: Caller | None, won: bool) -> tuple[Leg, list[C
 
 def _took_over(leg: Leg, caller: Caller | None, first: str) -> tuple[Leg, list[Command]]:
     """The hand-over's agent took the call: bridge them in, hang up the first agent."""
-    done = replace(leg, phase=LegPhase.ENDED)
     if not first:  # the call ended meanwhile
-        return done, [Save((ended(leg),)), On(leg.leg_id, Hangup())]
+        return _hung_up(leg)
     if caller is None:
+        done = replace(leg, phase=LegPhase.ENDED)
         return done, end_connected(done, Party.CALLER)
     first_leg = leg_id(caller.offer_id, first)
     bridged = replace(leg, phase=LegPhase.BRIDGED)

@@ -7,11 +7,13 @@ written while handling a call carries it without being passed around. Lines are 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
 import sys
 import time
+from typing import Any, cast
 
 channel_var: contextvars.ContextVar[str] = contextvars.ContextVar("channel", default="-")
 
@@ -69,3 +71,22 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def task_awaits() -> str:
+    """Where every other asyncio task of the running loop waits: its chain of awaits,
+    outermost first (``Task.print_stack`` shows only the outermost coroutine), one task a
+    line; for a log line about something that hangs."""
+    current, lines = asyncio.current_task(), []
+    for task in asyncio.all_tasks():
+        if task is current:
+            continue
+        frames, awaited = [], cast(Any, task.get_coro())
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                frames.append(f"{code.co_filename}:{frame.f_lineno} {code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        lines.append(f"{task.get_name()}: {' -> '.join(frames) or 'not started'}")
+    return "\n".join(lines) or "no other task"

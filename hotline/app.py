@@ -46,7 +46,7 @@ from core.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
 from core.commands import Hangup, carry_out_media
 from core.config import Settings
 from core.keys import Keys
-from core.logs import channel_var
+from core.logs import channel_var, task_awaits
 from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from hotline.http import build_web_app
@@ -71,22 +71,6 @@ REDIS_RETRY_S = 60.0
 
 def _name(event: CallEvent) -> str:
     return type(event).__name__
-
-
-def _awaits() -> str:
-    """What every other task awaits (its chain of awaits, outermost first), for a log line
-    about a stop that overran."""
-    current, chains = asyncio.current_task(), []
-    for task in asyncio.all_tasks():
-        if task is current:
-            continue
-        frames, awaited = [], cast(Any, task.get_coro())
-        while awaited is not None:
-            if (frame := getattr(awaited, "cr_frame", None)) is not None:
-                frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
-            awaited = getattr(awaited, "cr_await", None)
-        chains.append(f"{task.get_name()}: {' -> '.join(frames)}")
-    return "; ".join(chains) or "no other task"
 
 
 def utc_now() -> datetime:
@@ -225,7 +209,7 @@ class HotlineApp:
                     await step()
             except TimeoutError:
                 logger.error(
-                    "closing: %s did not stop within %s s; %s", name, CLOSE_STEP_S, _awaits()
+                    "closing: %s overran %s s; tasks:\n%s", name, CLOSE_STEP_S, task_awaits()
                 )
         self.rq_redis.close()
 

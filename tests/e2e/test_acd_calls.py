@@ -595,15 +595,28 @@ async def test_random_offers_calls_only_to_volunteers_taking_that_queues_calls(
     assert not [e for e, _ in seen if e in ("RINGNOANSWER", "RINGCANCELED")]
 
 
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20) -> None:
+    """Wait until ``check()`` holds."""
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.1)
+
+
 async def on_call(app: HotlineApp, agent: str, within: float = 20) -> str:
     """Wait until ``agent`` is on a call; its call id."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
+    found: list[str] = []
+
+    async def talking() -> bool:
         view = await app.acd.store.agent(agent)
         if view is not None and view.state is AgentState.ON_CALL:
-            return view.call_id
-        assert asyncio.get_running_loop().time() < deadline, f"{agent} never got a call"
-        await asyncio.sleep(0.1)
+            found.append(view.call_id)
+        return bool(found)
+
+    await until(talking, f"{agent} got a call", within)
+    return found[0]
 
 
 async def test_a_connected_call_transferred_to_a_queue_waits_there_for_its_volunteers(
@@ -771,16 +784,6 @@ async def test_callers_overflowing_a_full_queue_are_all_called_back(
     log = [e["event"] for e in queue_log(settings) if e["queue"] == "callbacks"]
     assert log.count("FULL") == 3
     assert log.count("COMPLETEAGENT") + log.count("COMPLETECALLER") == 3
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20) -> None:
-    """Wait until ``check()`` holds."""
-    deadline = time.monotonic() + within
-    while True:
-        if await check():
-            return
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.1)
 
 
 async def test_the_app_stops_at_once_in_the_middle_of_every_kind_of_call(

@@ -70,6 +70,7 @@ def base_settings() -> Settings:
             "HOTLINE_ACD_QUEUES": str(TESTS / "acd" / "queues.toml"),
             "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
             "HOTLINE_ACD_TICK_S": "0.3",
+            "HOTLINE_ACD_RECONCILE_S": "1",
             "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "3",
         },
     )

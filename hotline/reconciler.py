@@ -22,6 +22,7 @@ Deciding is pure (``assess``); ``Reconciler`` gathers the facts and carries the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -180,13 +181,14 @@ class Reconciler:
         app, keys = self.app, self.keys
         if not await app.redis.exists(keys.alive):
             await self._restore()
+            after_gap = True
         owned = frozenset(
             cast(set[str], await app.redis.smembers(keys.app_calls(app.settings.ari.app)))
         )
         holdings = tuple(await app.acd.recovery.holdings())
         handled: frozenset[str] = frozenset()
         if not after_gap:
-            handled = frozenset(app.dispatcher.active_channels | app.acd.rung | app.seen)
+            handled = frozenset(app.acd.rung | app.seen)
         channels = {c.id: c for c in await app.ari.list_channels()}
         in_app = await app.ari.app_channels(app.settings.ari.app)
         survey = Survey(frozenset(channels), in_app, owned, holdings, handled)
@@ -195,8 +197,11 @@ class Reconciler:
         self._before = found
 
     async def _restore(self) -> None:
-        """Redis lost its data: write back the agents; their volunteers log in again."""
+        """Redis lost its data: write back the agents (their volunteers log in again) and
+        forget what this process handled: its calls are strangers now, to adopt."""
         logger.error("Redis lost the service's data: writing back the agents")
+        self.app.seen.clear()
+        self.app.acd.rung.clear()
         await self.app.acd.store.sync_agents(list(self.app.acd.agents.values()))
         await self.mark_alive()
         await self._note("redis-emptied", "NONE")
@@ -275,6 +280,8 @@ class Reconciler:
                     continue
                 case Action.RESTART:
                     app.seen.add(channel_id)
+                    with contextlib.suppress(AriError):  # it may have been holding
+                        await app.ari.stop_moh(channel_id)
                     app.dispatcher.submit(channel_id, StasisStart(channel, what.args))
                 case Action.HANG_UP:
                     await app.ari.hangup(channel_id)

@@ -1,0 +1,173 @@
+"""Fault drills: the app stopped and restarted, Redis emptied, while calls go on. After each,
+within seconds, no volunteer is held by a call that is gone and every caller goes on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from acd.routing import AgentState
+from core.ari import AriClient
+from core.config import Settings
+from hotline.app import HotlineApp
+from hotline.harness import PrivateAsterisk
+from ivr.flow import Flow
+from tests.conftest import agent_phone, place_call, queue_log, running_app, wait_until_idle
+from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL, log_in, on_call, until
+
+pytestmark = pytest.mark.e2e
+
+
+@asynccontextmanager
+async def app_running(settings: Settings, flow: Flow) -> AsyncIterator[HotlineApp]:
+    async with running_app(settings, flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        yield app
+
+
+@asynccontextmanager
+async def ari_of(settings: Settings) -> AsyncIterator[AriClient]:
+    """A client of the test's own, for what happens to calls while the app is down."""
+    ari = settings.ari
+    async with AriClient(ari.url, ari.username, settings.secrets.ari_password) as client:
+        yield client
+
+
+def repairs(settings: Settings) -> list[tuple[str, str]]:
+    return [(e["repair"], e["call"]) for e in queue_log(settings) if e["event"] == "RECONCILE"]
+
+
+async def agent_state(app: HotlineApp, agent: str) -> AgentState | None:
+    view = await app.acd.store.agent(agent)
+    return None if view is None else view.state
+
+
+async def test_a_caller_who_hung_up_while_the_app_was_down_frees_the_volunteer(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """The first caller hangs up while no app runs (its StasisEnd is lost): the restarted
+    app finds the call gone, ends it (Alice's leg is hung up, she wraps up) and gives Alice
+    the caller who waited through the outage."""
+    phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, calls=2))
+    first = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+    async with app_running(settings, test_flow) as app:
+        await log_in(app, "alice")
+        lost = await on_call(app, "alice")
+        second = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, caller="+15145550124"))
+
+        async def one_waits() -> bool:
+            return bool(await app.acd.store.waiting("general"))
+
+        await until(one_waits, "the second caller waiting")
+    async with ari_of(settings) as ari:
+        await ari.hangup(lost)  # nobody hears of it
+    await asyncio.sleep(2)
+    async with app_running(settings, test_flow) as app:
+        talking = await on_call(app, "alice", within=15)
+        assert talking != lost
+        async with ari_of(settings) as ari:
+            await ari.hangup(talking)
+        results = await asyncio.gather(first, second)
+        assert all(r.ok for r in results), [r.output[-800:] for r in results]
+        assert (await phone).returncode == 0
+        await wait_until_idle(app, asterisk)
+        assert await agent_state(app, "alice") in (AgentState.WRAP_UP, AgentState.AVAILABLE)
+    assert ("channel-gone", lost) in repairs(settings)
+
+
+async def test_a_ring_lost_while_the_app_was_down_does_not_hold_the_volunteer(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Alice's phone rings when the app stops; Asterisk gives up ringing while no app runs
+    (the leg's end is lost). The restarted app finds the leg gone and offers the caller
+    again, instead of leaving Alice offered until the caller gives up."""
+    phone = asyncio.create_task(
+        agent_phone(phone_ports["alice"], tmp_path, mode="noanswer", calls=2)
+    )
+    caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+    async with app_running(settings, test_flow) as app:
+        await log_in(app, "alice")
+
+        async def rings() -> bool:
+            return await agent_state(app, "alice") is AgentState.OFFERED
+
+        await until(rings, "Alice rung")
+        view = await app.acd.store.agent("alice")
+        assert view is not None
+        first_offer = view.offer_id
+    leg = f"agent-{first_offer}-alice"
+
+    async def leg_gone() -> bool:
+        return leg not in {c.id for c in await ari.list_channels()}
+
+    async with ari_of(settings) as ari:
+        await until(leg_gone, "Asterisk stopped ringing Alice")
+    async with app_running(settings, test_flow) as app:
+
+        async def offered_again() -> bool:
+            view = await app.acd.store.agent("alice")
+            return view is not None and view.offer_id not in ("", first_offer)
+
+        await until(offered_again, "the caller offered again", within=15)
+        call_id = next(e["call"] for e in queue_log(settings) if e["event"] == "OFFER")
+        async with ari_of(settings) as ari:
+            await ari.hangup(call_id)
+        assert (await caller).ok
+        assert (await phone).returncode == 0
+        await wait_until_idle(app, asterisk)
+        assert await agent_state(app, "alice") is not AgentState.OFFERED
+    assert ("channel-gone", leg) in repairs(settings)
+
+
+async def test_redis_emptied_the_app_restores_its_agents_and_callers_start_again(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Redis loses every key while a caller waits: the app writes its agents back (Alice can
+    log in again at once), says so on /healthz meanwhile, and the caller, whom no record names
+    any more, starts the IVR again and reaches Alice."""
+    # The caller's keys after the queue arrive once the app has adopted the call again.
+    keys = (*TO_GENERAL, (9000, "1"), (900, "1"))
+    caller = asyncio.create_task(place_call(asterisk, keys=keys, max_seconds=60))
+    async with app_running(settings, test_flow) as app:
+
+        async def one_waits() -> bool:
+            return bool(await app.acd.store.waiting("general"))
+
+        await until(one_waits, "the caller waiting")
+        assert (await app.health())["redis"]
+        flushed = redis.Redis.from_url(settings.redis.url)
+        flushed.flushdb()
+        flushed.close()
+        assert not (await app.health())["redis"]
+
+        async def restored() -> bool:
+            return (await app.health())["redis"] and await app.acd.store.agent("alice") is not None
+
+        await until(restored, "the agents written back", within=5)
+        phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=1000))
+        await log_in(app, "alice")
+        answered = await phone
+        result = await caller
+        assert answered.returncode == 0, answered.messages[-1500:]
+        assert result.ok, result.output[-1500:]
+        await wait_until_idle(app, asterisk)
+    done = [r for r, _ in repairs(settings)]
+    assert "redis-emptied" in done
+    assert "adopted-restart" in done
+    assert [e["agent"] for e in queue_log(settings) if e["event"] == "CONNECT"] == ["alice"]

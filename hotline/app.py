@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -55,6 +56,7 @@ from hotline.reconciler import Reconciler
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from sms.gateway import SmsGateway
+from sms.redact import redact_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +158,12 @@ class HotlineApp:
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
         self.sip_sms = self.sms.sip_inbound(self.ari)
         routes = [
-            *acd_routes(store, agents, time.time),
+            *acd_routes(
+                store,
+                agents,
+                time.time,
+                functools.partial(redact_numbers, region=settings.privacy.default_region),
+            ),
             *metrics_routes(store, list(queues), time.time),
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),

@@ -201,6 +201,11 @@ class PrivateAsterisk:
     def log(self) -> Path:
         return self.root / "asterisk.out"
 
+    @property
+    def messages(self) -> Path:
+        """Asterisk's own log of notices, warnings and errors (``dialplans/logger.conf``)."""
+        return self.dirs.log_dir / "messages"
+
     def start(self, extra_files: dict[str, str] | None = None) -> PrivateAsterisk:
         """Render the configuration (plus ``extra_files``) and boot; wait for ARI to answer."""
         if shutil.which("asterisk") is None:

@@ -153,14 +153,9 @@ def acd_routes(
         principal = require_role(request, *STAFF)
         profile = profile_of(request)
         reason = redact(reason_of(await json_object(request), "reset"))
-        before = await store.agent(profile.id)
-        state = await store.reset(profile.id, principal.actor, reason, clock())
+        before, after = await store.reset(profile.id, principal.actor, reason, clock())
         logger.info(
-            "agent %s reset by %s: %s -> %s",
-            profile.id,
-            principal.actor,
-            before.state.value if before else "unknown",
-            state.value,
+            "agent %s reset by %s: %s -> %s", profile.id, principal.actor, before.value, after.value
         )
         return await view(profile.id)
 

@@ -219,14 +219,18 @@ class AcdStore:
         """End an agent's wrap-up early."""
         return AgentState(await self._run("agent", now, op="end_wrapup", agent=agent_id))
 
-    async def reset(self, agent_id: str, by: str, reason: str, now: float) -> AgentState:
+    async def reset(
+        self, agent_id: str, by: str, reason: str, now: float
+    ) -> tuple[AgentState, AgentState]:
         """Return a stuck agent to a clean state, whatever it was (RESET, with ``by`` and
         ``reason``): a ringing offer is let go (the call waits again at its place once no
         other agent rings it), a connected call ends for the agent without wrap-up, a pause or
-        wrap-up ends; a logged-in agent is AVAILABLE, a logged-out one stays logged out."""
-        return AgentState(
-            await self._run("agent", now, op="reset", agent=agent_id, by=by, reason=reason)
+        wrap-up ends; a logged-in agent is AVAILABLE, a logged-out one stays logged out.
+        Returns the agent's state before and after."""
+        before, after = await self._run(
+            "agent", now, op="reset", agent=agent_id, by=by, reason=reason
         )
+        return AgentState(before), AgentState(after)
 
     # Calls
 

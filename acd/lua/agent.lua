@@ -1,6 +1,7 @@
 -- Agent sign-in and availability. A = {op, agent, ...}:
 -- upsert {profile fields, order}; login {queues, device_kind, device}; logout;
--- pause {reason, queue}; resume {queue}; end_wrapup; reset {by, reason}. Returns the new state.
+-- pause {reason, queue}; resume {queue}; end_wrapup. Returns the new state. reset {by, reason}
+-- returns {the state before, the new state}.
 -- With a queue, pause and resume act on that one queue only (the agent keeps its state and
 -- takes calls from its other queues); without, on the agent as a whole.
 local op = A.op
@@ -109,11 +110,12 @@ elseif op == 'reset' then
     end
     if c then call_id, queue = c.id, c.queue end
   elseif was == 'on_call' then
+    call_id = (h.call or '') ~= '' and h.call or nil
     local c = hgetall(ckey(h.call or ''))
     if c.state == 'connected' and c.agent == h.id then
       if (c.handover or '') ~= '' then release_offer(c.handover, nil) end
       redis.call('DEL', ckey(h.call))
-      call_id, queue = h.call, c.queue
+      queue = c.queue
     end
   elseif was == 'available' then
     deindex(h)
@@ -128,6 +130,7 @@ elseif op == 'reset' then
     make_available(h, 'reset', idle, 'misses', 0, 'pause_reason', '', 'paused_in', '{}')
   end
   log('RESET', queue, call_id, h.id, 'from', was, 'by', A.by, 'reason', A.reason)
+  return {was, h.state}
 else
   fail('unknown-op', op)
 end

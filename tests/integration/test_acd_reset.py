@@ -84,7 +84,7 @@ async def test_an_offered_agent_lets_go_and_the_call_waits_at_its_place(
     offer = await offered(store)
     assert offer.call.call_id == "c0"
     assert await waiting(store) == ["c1"]
-    assert await store.reset("a", "sam", "phone froze", T0 + 20) is S.AVAILABLE
+    assert await store.reset("a", "sam", "phone froze", T0 + 20) == (S.OFFERED, S.AVAILABLE)
     agent = await view(store, "a")
     assert (agent.state, agent.offer_id, agent.misses) == (S.AVAILABLE, "", 0)
     assert await waiting(store) == ["c0", "c1"]
@@ -137,7 +137,7 @@ async def test_an_agent_on_call_is_freed_without_wrap_up(client: aioredis.Redis)
     await enqueue(store, "c0", "c1")
     offer = await offered(store)
     assert (await store.accept(offer.offer_id, "a", T0 + 12)).won
-    assert await store.reset("a", "ada", "caller gone", T0 + 300) is S.AVAILABLE
+    assert await store.reset("a", "ada", "caller gone", T0 + 300) == (S.ON_CALL, S.AVAILABLE)
     agent = await view(store, "a")
     assert (agent.state, agent.call_id, agent.idle_since) == (S.AVAILABLE, "", T0 + 300)
     assert not await client.exists(KEYS.acd_call("c0"))
@@ -153,6 +153,20 @@ async def test_an_agent_on_call_is_freed_without_wrap_up(client: aioredis.Redis)
     with pytest.raises(AcdError, match="unknown-call"):  # the call's late end changes nothing
         await store.complete("c0", "a", T0 + 301)
     assert (await offered(store, T0 + 302)).agents[0].agent_id == "a"  # takes c1 at once
+
+
+async def test_an_agent_on_a_call_the_store_no_longer_knows_is_freed(
+    client: aioredis.Redis,
+) -> None:
+    store = store_for(client)
+    await staff(store, "a")
+    await enqueue(store, "c0")
+    offer = await offered(store)
+    assert (await store.accept(offer.offer_id, "a", T0 + 12)).won
+    await client.delete(KEYS.acd_call("c0"))  # the call's end was lost; the agent was not
+    assert await store.reset("a", "ada", "no channel", T0 + 300) == (S.ON_CALL, S.AVAILABLE)
+    entry = await last_log(store)
+    assert (entry["event"], entry["call"], entry["queue"]) == ("RESET", "c0", "NONE")
 
 
 async def test_a_transfer_target_lets_go_and_the_call_stays_with_its_agent(
@@ -223,7 +237,7 @@ async def test_paused_wrapping_up_or_available_agents_become_available(
     await staff(store, "a")
     await setup(store)
     assert (await view(store, "a")).state is before
-    assert await store.reset("a", "sam", "clean slate", T0 + 10) is S.AVAILABLE
+    assert await store.reset("a", "sam", "clean slate", T0 + 10) == (before, S.AVAILABLE)
     agent = await view(store, "a")
     assert (agent.state, agent.pause_reason, agent.paused_in) == (S.AVAILABLE, "", {})
     agents = (await store.queue_stats("q", T0 + 10)).to_dict()["agents"]
@@ -237,7 +251,7 @@ async def test_a_logged_out_agent_stays_logged_out(client: aioredis.Redis) -> No
     store = store_for(client)
     await staff(store, "a")
     await store.logout("a", T0 + 1)
-    assert await store.reset("a", "sam", "check", T0 + 2) is S.LOGGED_OUT
+    assert await store.reset("a", "sam", "check", T0 + 2) == (S.LOGGED_OUT, S.LOGGED_OUT)
     assert (await view(store, "a")).queues == ()
     assert (await last_log(store))["event"] == "RESET"
     await enqueue(store, "c0")

@@ -201,10 +201,11 @@ class RedisServer:
         except OSError:
             return False
 
-    def restart(self, keep_data: bool) -> RedisServer:
-        """Stop the server and start it again on the same port: with ``keep_data``, from a
-        snapshot saved just before (a restart with persistence); without, empty (a server
-        that lost its data, or a replica promoted without the latest writes)."""
+    def restart(self, keep_data: bool, down_s: float = 0.0) -> RedisServer:
+        """Stop the server and start it again ``down_s`` seconds later on the same port: with
+        ``keep_data``, from a snapshot saved just before (a restart with persistence);
+        without, empty (a server that lost its data, or a replica promoted without the latest
+        writes). Blocks: call it in a thread from a running event loop."""
         if keep_data:
             reply = self._send(b"SAVE")
             if not reply.startswith(b"+OK"):
@@ -212,6 +213,7 @@ class RedisServer:
         self.stop()
         if not keep_data:
             self.snapshot.unlink(missing_ok=True)
+        time.sleep(down_s)
         return self.start()
 
     def stop(self) -> None:
@@ -274,10 +276,12 @@ class PrivateAsterisk:
         self._boot()
         return self
 
-    def restart(self) -> PrivateAsterisk:
-        """Stop Asterisk (every call on it is cut) and boot it again with the same ports and
-        configuration; wait for ARI to answer."""
+    def restart(self, down_s: float = 0.0) -> PrivateAsterisk:
+        """Stop Asterisk (every call on it is cut) and boot it again ``down_s`` seconds later
+        with the same ports and configuration; wait for ARI to answer. Blocks: call it in a
+        thread from a running event loop."""
         self.stop()
+        time.sleep(down_s)
         self._boot()
         return self
 

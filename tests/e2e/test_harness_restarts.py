@@ -23,7 +23,7 @@ def test_asterisk_restarts_with_the_same_ports_and_configuration(
         asterisk.start({"pjsip_phones.conf": "[erin](phone-template)\naors = erin\n"})
         before = asterisk.proc
         assert before is not None
-        asterisk.restart()
+        asterisk.restart(down_s=0.2)
         assert before.poll() is not None
         assert asterisk.proc is not before
         assert asterisk.ari_ready()

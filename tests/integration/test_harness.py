@@ -17,7 +17,7 @@ def test_redis_restarts_on_its_port_with_or_without_its_data(tmp_path: Path) -> 
         port = server.port
         with redis.Redis(port=port) as client:
             client.set("kept", "1")
-        server.restart(keep_data=True)
+        server.restart(keep_data=True, down_s=0.2)
         assert server.port == port
         with redis.Redis(port=port) as client:
             assert client.get("kept") == b"1"

@@ -91,24 +91,23 @@ elseif op == 'reset' then
   local was, call_id, queue = h.state, nil, nil
   check(h, 'reset')
   if was == 'offered' then
-    local o = hgetall(okey(h.offer or ''))
-    local c = o.call and hgetall(ckey(o.call)) or {}
-    c.id = o.call
-    if not c.state then c = nil end
-    if c and c.handover == h.offer then
-      redis.call('HSET', ckey(c.id), 'handover', '')
-      redis.call('DEL', okey(h.offer))
-    elseif c and c.state == 'offered' and c.offer == h.offer then
-      local ringing = false
-      for _, aid in ipairs(cjson.decode(o.agents)) do
-        ringing = ringing or (aid ~= h.id and redis.call('HGET', akey(aid), 'offer') == h.offer)
-      end
-      if not ringing then
-        redis.call('DEL', okey(h.offer))
+    local oid = h.offer or ''
+    local o = hgetall(okey(oid))
+    local ringing = false
+    for _, aid in ipairs(cjson.decode(o.agents or '[]')) do
+      ringing = ringing or (aid ~= h.id and redis.call('HGET', akey(aid), 'offer') == oid)
+    end
+    if o.call and not ringing then
+      local c = hgetall(ckey(o.call))
+      c.id = o.call
+      drop_offer(oid, o.queue)
+      if c.state == 'offered' and c.offer == oid then
         wait_add(c)
+      elseif c.state == 'connected' and c.handover == oid then
+        redis.call('HSET', ckey(c.id), 'handover', '')
       end
     end
-    if c then call_id, queue = c.id, c.queue end
+    call_id, queue = o.call, o.queue
   elseif was == 'on_call' then
     call_id = (h.call or '') ~= '' and h.call or nil
     local c = hgetall(ckey(h.call or ''))

@@ -88,6 +88,7 @@ async def test_an_offered_agent_lets_go_and_the_call_waits_at_its_place(
     agent = await view(store, "a")
     assert (agent.state, agent.offer_id, agent.misses) == (S.AVAILABLE, "", 0)
     assert await waiting(store) == ["c0", "c1"]
+    assert await client.zscore(KEYS.acd_queue("q", "offers"), offer.offer_id) is None
     entry = await last_log(store)
     assert {k: entry[k] for k in ("event", "queue", "call", "agent", "from", "by", "reason")} == {
         "event": "RESET",
@@ -113,6 +114,7 @@ async def test_a_ring_all_offer_keeps_ringing_its_other_agents(client: aioredis.
     assert states == {"a": S.AVAILABLE, "b": S.OFFERED, "c": S.OFFERED}
     assert (await view(store, "b")).offer_id == offer.offer_id
     assert await waiting(store) == ["c1"]  # c0 still rings b and c
+    assert await client.zscore(KEYS.acd_queue("q", "offers"), offer.offer_id) is not None
     await store.reset("b", "sam", "stuck", T0 + 21)
     assert await waiting(store) == ["c1"]
     await store.reset("c", "sam", "stuck", T0 + 22)  # no agent left: c0 is back, first

@@ -65,6 +65,8 @@ class Survey:
     holdings: tuple[Holding, ...]
     #: Channels this process handles (its timers and events are here).
     handled: frozenset[str]
+    #: Those of them that sent this process events (so they existed), ended by none yet.
+    evented: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,12 @@ def assess(survey: Survey, before: Assessment) -> Assessment:
     """Decide the repairs of one pass, given the previous pass's findings."""
     legs = {ch for h in survey.holdings for ch in h.channels}
     missing = frozenset(legs - survey.live)
-    # An owned call's channel existed when it was recorded: gone at once. A volunteer's leg
-    # may not exist yet (rung just after the store's offer): gone only on two passes.
-    gone = (survey.owned - survey.live) | (missing & before.missing)
+    # An owned call's channel existed when it was recorded, and one that sent events existed
+    # then: gone at once. A volunteer's leg may not exist yet (rung just after the store's
+    # offer): gone only on two passes.
+    gone = (
+        (survey.owned - survey.live) | (survey.evented - survey.live) | (missing & before.missing)
+    )
     stuck = tuple(
         h
         for h in survey.holdings
@@ -186,12 +191,13 @@ class Reconciler:
             cast(set[str], await app.redis.smembers(keys.app_calls(app.settings.ari.app)))
         )
         holdings = tuple(await app.acd.recovery.holdings())
+        evented = frozenset(app.seen)
         handled: frozenset[str] = frozenset()
         if not after_gap:
-            handled = frozenset(app.acd.rung | app.seen)
+            handled = frozenset(app.acd.rung) | evented
         channels = {c.id: c for c in await app.ari.list_channels()}
         in_app = await app.ari.app_channels(app.settings.ari.app)
-        survey = Survey(frozenset(channels), in_app, owned, holdings, handled)
+        survey = Survey(frozenset(channels), in_app, owned, holdings, handled, evented)
         found = assess(survey, self._before)
         await self._repair(found, channels)
         self._before = found

@@ -304,7 +304,8 @@ async def wait_until_idle(app: HotlineApp, asterisk: PrivateAsterisk, within: fl
         )
         if channels == 0 and owned == 0 and not app.dispatcher.active_channels:
             return
-        assert time.monotonic() < deadline, f"{channels} channel(s), {owned} call(s) left"
+        busy = sorted(app.dispatcher.active_channels)
+        assert time.monotonic() < deadline, f"{channels} channel(s), {owned} call(s), {busy} left"
         await asyncio.sleep(0.1)
 
 

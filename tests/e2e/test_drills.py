@@ -4,21 +4,40 @@ within seconds, no volunteer is held by a call that is gone and every caller goe
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
+from acd.config import load_agents, load_queues
 from acd.routing import AgentState
+from acd.store import AcdStore
 from core.ari import AriClient
 from core.config import Settings
+from core.keys import Keys
 from hotline.app import HotlineApp
 from hotline.harness import PrivateAsterisk
-from ivr.flow import Flow
-from tests.conftest import agent_phone, place_call, queue_log, running_app, wait_until_idle
+from ivr.flow import Flow, load_flow
+from tests.conftest import (
+    TESTS,
+    agent_phone,
+    app_process,
+    place_call,
+    queue_log,
+    running_app,
+    wait_until_idle,
+)
 from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL, log_in, on_call, until
+
+#: Every call straight into the "general" queue: for an app on the real clock.
+STRAIGHT = TESTS / "flows" / "straight.toml"
+HELD = (AgentState.OFFERED, AgentState.ON_CALL)
 
 pytestmark = pytest.mark.e2e
 
@@ -171,3 +190,130 @@ async def test_redis_emptied_the_app_restores_its_agents_and_callers_start_again
     assert "redis-emptied" in done
     assert "adopted-restart" in done
     assert [e["agent"] for e in queue_log(settings) if e["event"] == "CONNECT"] == ["alice"]
+
+
+@asynccontextmanager
+async def shared_store(settings: Settings) -> AsyncIterator[AcdStore]:
+    """The ACD store as every app instance sees it, for a test whose app is a process."""
+    client = aioredis.Redis.from_url(settings.redis.url, decode_responses=True)
+    try:
+        yield AcdStore(client, Keys(settings.redis.prefix), load_queues(settings.acd.queues))
+    finally:
+        await client.aclose()
+
+
+async def sign_in(store: AcdStore, settings: Settings, agent: str) -> None:
+    queues = load_queues(settings.acd.queues)
+    profile = next(a for a in load_agents(settings.acd.agents, queues) if a.id == agent)
+    await store.login(agent, ("general",), profile.devices[0], time.time())
+
+
+async def test_the_app_killed_and_restarted_frees_its_volunteers_and_serves_the_waiting(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """kill -9 with a caller talking to Alice and one ringing Bruno. While no app runs, the
+    first caller hangs up, Asterisk gives up ringing Bruno, and a new caller hears the
+    fallback message. The restarted app frees both volunteers and the caller who waited
+    through the crash reaches Alice."""
+    alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, calls=2))
+    bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, mode="noanswer"))
+    async with shared_store(settings) as store:
+
+        async def state(agent: str) -> AgentState | None:
+            view = await store.agent(agent)
+            return None if view is None else view.state
+
+        async with app_process(settings, STRAIGHT, tmp_path) as crashing:
+            await sign_in(store, settings, "alice")
+            first = asyncio.create_task(place_call(asterisk))
+
+            async def alice_talks() -> bool:
+                return await state("alice") is AgentState.ON_CALL
+
+            await until(alice_talks, "Alice talking")
+            view = await store.agent("alice")
+            assert view is not None
+            talking = view.call_id
+            await sign_in(store, settings, "bruno")
+            second = asyncio.create_task(place_call(asterisk, caller="+15145550124"))
+
+            async def bruno_rings() -> bool:
+                return await state("bruno") is AgentState.OFFERED
+
+            await until(bruno_rings, "Bruno rung")
+            view = await store.agent("bruno")
+            assert view is not None
+            ringing = f"agent-{view.offer_id}-bruno"
+            await asyncio.to_thread(crashing.kill)
+        async with ari_of(settings) as ari:
+            await ari.hangup(talking)
+        meanwhile = await place_call(asterisk, caller="+15145550126", max_seconds=20)
+        assert meanwhile.ok, meanwhile.output[-1500:]  # the fallback's message, then a hang-up
+        assert (await bruno).returncode == 0  # Asterisk stopped ringing (ring timeout)
+        flow = load_flow(STRAIGHT, languages=settings.ivr.languages)
+        async with running_app(settings, flow) as app:
+            served = await on_call(app, "alice", within=20)
+            assert served != talking
+            await app.ari.hangup(served)
+            results = await asyncio.gather(first, second)
+            assert all(r.ok for r in results), [r.output[-800:] for r in results]
+            assert (await alice).returncode == 0
+            await wait_until_idle(app, asterisk)
+            assert await state("alice") not in HELD
+            assert await state("bruno") not in HELD
+    done = repairs(settings)
+    assert ("channel-gone", talking) in done
+    assert ("channel-gone", ringing) in done
+
+
+async def test_asterisk_restarted_under_calls_frees_every_volunteer_they_held(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Asterisk is killed (-9: no call's end reaches the app) and started again; the app
+    reconnects, finds every call gone and ends them all: the volunteer who talked and the
+    one whose phone rang are free again, with no channel left."""
+    flow = load_flow(STRAIGHT, languages=settings.ivr.languages)
+    sipp: list[asyncio.Task[object]] = [
+        asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, max_seconds=20)),
+        asyncio.create_task(
+            agent_phone(phone_ports["bruno"], tmp_path, mode="noanswer", max_seconds=20)
+        ),
+    ]
+    async with running_app(settings, flow) as app:
+        await log_in(app, "alice")
+        sipp.append(asyncio.create_task(place_call(asterisk, max_seconds=20)))
+        await on_call(app, "alice")
+        await log_in(app, "bruno")
+        sipp.append(
+            asyncio.create_task(place_call(asterisk, caller="+15145550124", max_seconds=20))
+        )
+
+        async def bruno_rings() -> bool:
+            return await agent_state(app, "bruno") is AgentState.OFFERED
+
+        await until(bruno_rings, "Bruno rung")
+        await asyncio.to_thread(crash_and_restart, asterisk)
+
+        async def all_free() -> bool:
+            states = [await agent_state(app, a) for a in ("alice", "bruno")]
+            return not any(s in HELD for s in states)
+
+        await until(all_free, "every volunteer free", within=30)
+        await wait_until_idle(app, asterisk)
+    await asyncio.gather(*sipp, return_exceptions=True)  # cut calls: SIPp times out
+    gone = [r for r, _ in repairs(settings)]
+    assert gone.count("channel-gone") >= 2  # the caller talking, and the one waiting
+
+
+def crash_and_restart(asterisk: PrivateAsterisk) -> None:
+    """Kill Asterisk as a crash would, then boot it again."""
+    assert asterisk.proc is not None
+    os.killpg(asterisk.proc.pid, signal.SIGKILL)
+    asterisk.proc.wait(10)
+    asterisk.restart(1.0)

@@ -21,6 +21,7 @@ def survey(
     owned: Iterable[str] = (),
     holdings: tuple[Holding, ...] = (),
     handled: Iterable[str] = (),
+    evented: Iterable[str] = (),
 ) -> Survey:
     return Survey(
         frozenset(live),
@@ -28,6 +29,7 @@ def survey(
         frozenset(owned),
         holdings,
         frozenset(handled),
+        frozenset(evented),
     )
 
 
@@ -35,6 +37,12 @@ def test_an_owned_call_without_a_channel_is_gone_at_once() -> None:
     found = assess(survey({"c9"}, owned={"c1", "c9"}, handled={"c9"}), Assessment())
     assert found.gone == {"c1"}
     assert found.outlived_calls == frozenset()
+
+
+def test_a_channel_that_sent_events_and_is_no_more_is_gone_at_once() -> None:
+    # Alice's answered leg, whose caller's end freed her: no record names it any more.
+    found = assess(survey({"c1"}, handled={LEG, "c1"}, evented={LEG, "c1"}), Assessment())
+    assert found.gone == {LEG}
 
 
 def test_a_volunteers_leg_is_gone_only_when_missing_on_two_passes() -> None:

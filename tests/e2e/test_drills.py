@@ -4,6 +4,7 @@ within seconds, no volunteer is held by a call that is gone and every caller goe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -22,7 +23,7 @@ from core.ari import AriClient
 from core.config import Settings
 from core.keys import Keys
 from hotline.app import HotlineApp
-from hotline.harness import PrivateAsterisk
+from hotline.harness import PrivateAsterisk, RedisServer
 from ivr.flow import Flow, load_flow
 from tests.conftest import (
     TESTS,
@@ -317,3 +318,55 @@ def crash_and_restart(asterisk: PrivateAsterisk) -> None:
     os.killpg(asterisk.proc.pid, signal.SIGKILL)
     asterisk.proc.wait(10)
     asterisk.restart(1.0)
+
+
+async def test_redis_restarted_with_its_data_under_calls_loses_nobody(
+    asterisk: PrivateAsterisk,
+    settings: Settings,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Redis goes down for 4 s (data kept) with a caller talking to Alice and one ringing
+    Bruno, who does not answer: the ring's end is handled once Redis is back, and the
+    second caller reaches Alice after the first."""
+    own = RedisServer(tmp_path / "redis").start()
+    alone = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=own.url))
+    flow = load_flow(STRAIGHT, languages=settings.ivr.languages)
+    alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, calls=2))
+    bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, mode="noanswer"))
+    try:
+        async with running_app(alone, flow) as app:
+            await log_in(app, "alice")
+            first = asyncio.create_task(place_call(asterisk))
+            talking = await on_call(app, "alice")
+            await log_in(app, "bruno")
+            second = asyncio.create_task(place_call(asterisk, caller="+15145550124"))
+
+            async def bruno_rings() -> bool:
+                return await agent_state(app, "bruno") is AgentState.OFFERED
+
+            await until(bruno_rings, "Bruno rung")
+            await asyncio.to_thread(own.restart, True, 4.0)
+            assert (await bruno).returncode == 0
+
+            async def bruno_free() -> bool:
+                return await agent_state(app, "bruno") not in HELD
+
+            await until(bruno_free, "Bruno's missed ring handled", within=20)
+            await app.ari.hangup(talking)
+
+            async def alice_takes_the_next() -> bool:
+                view = await app.acd.store.agent("alice")
+                return view is not None and view.call_id not in ("", talking)
+
+            await until(alice_takes_the_next, "the second caller reached Alice")
+            view = await app.acd.store.agent("alice")
+            assert view is not None
+            await app.ari.hangup(view.call_id)
+            results = await asyncio.gather(first, second)
+            assert all(r.ok for r in results), [r.output[-800:] for r in results]
+            assert (await alice).returncode == 0
+            await wait_until_idle(app, asterisk)
+            assert await agent_state(app, "alice") not in HELD
+    finally:
+        own.stop()

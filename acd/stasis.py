@@ -59,6 +59,7 @@ from core.config import Settings
 from core.keys import Keys
 from core.ports import RequestConfirmations, TextConversations
 from core.privacy import NotInVault, Vault
+from core.tasks import cancel_requested, repeat
 
 logger = logging.getLogger(__name__)
 
@@ -152,21 +153,19 @@ class AcdService:
 
     async def _tick(self) -> None:
         """Expire long waits of our calls, and retry routing (widening, wrap-ups ending)."""
-        while True:
-            await asyncio.sleep(self.settings.acd.tick_s)
-            try:
-                now = self.clock()
-                for queue in self.queues:
-                    expiry = await self.store.expire(queue, self.instance, now)
-                    for offer_id, call_id in expiry.offers:
-                        logger.warning("offer %s of %s expired unsettled", offer_id, call_id)
-                    for leaving in expiry.exits:
-                        logger.info("%s left %s: %s", leaving.call_id, queue, leaving.reason.value)
-                        # Handled on the caller's own ordered queue, like its other events.
-                        self.timers.start(leaving.call_id, Timer.EXPIRED, 0)
-                    await self.dispatch(queue)
-            except Exception:
-                logger.exception("ACD tick failed; retrying")
+        await repeat(self._expire_and_route, self.settings.acd.tick_s, "ACD tick")
+
+    async def _expire_and_route(self) -> None:
+        now = self.clock()
+        for queue in self.queues:
+            expiry = await self.store.expire(queue, self.instance, now)
+            for offer_id, call_id in expiry.offers:
+                logger.warning("offer %s of %s expired unsettled", offer_id, call_id)
+            for leaving in expiry.exits:
+                logger.info("%s left %s: %s", leaving.call_id, queue, leaving.reason.value)
+                # Handled on the caller's own ordered queue, like its other events.
+                self.timers.start(leaving.call_id, Timer.EXPIRED, 0)
+            await self.dispatch(queue)
 
     async def _read_inbox(self) -> None:
         """Ring offers that another instance claimed for our calls; take transfer requests."""
@@ -187,6 +186,8 @@ class AcdService:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
                 logger.exception("ACD inbox failed; retrying")
                 await asyncio.sleep(1)
 
@@ -210,6 +211,8 @@ class AcdService:
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
                 if "NOGROUP" not in str(exc):
                     logger.exception("voice requests failed; retrying")
                     await asyncio.sleep(1)
@@ -217,6 +220,8 @@ class AcdService:
                 logger.error("voice requests: consumer group lost; creating it again")
                 await self._create_group(stream, group)
             except Exception:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
                 logger.exception("voice requests failed; retrying")
                 await asyncio.sleep(1)
 

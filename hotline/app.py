@@ -50,6 +50,7 @@ from core.keys import Keys
 from core.logs import channel_var, task_awaits
 from core.privacy import Vault
 from core.privacy.http import privacy_routes
+from core.tasks import repeat
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
@@ -285,12 +286,7 @@ class HotlineApp:
 
     async def _route_chats(self) -> None:
         """Offer waiting text conversations to volunteers with a free chat slot."""
-        while True:
-            await asyncio.sleep(self.settings.acd.tick_s)
-            try:
-                await self.sms.conversations.dispatch()
-            except Exception:
-                logger.exception("chat routing failed; retrying")
+        await repeat(self.sms.conversations.dispatch, self.settings.acd.tick_s, "chat routing")
 
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
         """One event of a channel, in order with the channel's others. An event that fails

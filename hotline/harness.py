@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,7 +69,11 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 def spawn(
     args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``args`` in its own process group, output to ``log``, killed if we die."""
+    """Start ``args`` in its own process group, output to ``log``, killed if we die. Only
+    from the main thread: the kernel kills the child when the *thread* that forked it ends
+    (``PR_SET_PDEATHSIG``), so one started from a worker thread dies with that thread."""
+    if threading.current_thread() is not threading.main_thread():
+        raise HarnessError(f"{args[0]} must be started from the main thread")
     with log.open("ab") as out:
         return subprocess.Popen(
             args,

@@ -40,6 +40,7 @@ from core.ari import AriError, StasisStart
 from core.ari.events import Channel
 from core.calls import ChannelGone
 from core.keys import Keys
+from core.tasks import cancel_requested, repeat
 
 if TYPE_CHECKING:
     from hotline.app import HotlineApp
@@ -163,9 +164,7 @@ class Reconciler:
 
     async def run(self) -> None:
         """A pass every ``reconcile_s``, for ever."""
-        while True:
-            await asyncio.sleep(self.app.settings.acd.reconcile_s)
-            await self.reconcile()
+        await repeat(self.reconcile, self.app.settings.acd.reconcile_s, "reconcile pass")
 
     async def reconcile(self, *, after_gap: bool = False) -> None:
         """One pass; a failure (Redis or Asterisk unreachable) waits for the next.
@@ -174,8 +173,12 @@ class Reconciler:
             try:
                 await self._pass(after_gap)
             except (AriError, RedisConnectionError, RedisTimeoutError) as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
                 logger.warning("reconcile pass skipped: %s", exc)
             except Exception:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
                 logger.exception("reconcile pass failed")
 
     async def mark_alive(self) -> None:

@@ -53,6 +53,7 @@ from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
+from records.service import RecordsService
 from sms.gateway import SmsGateway
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ class HotlineApp:
             clock=clock,
             texts=self.sms.conversations,
         )
+        self.records = RecordsService(settings, self.redis)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -168,6 +170,7 @@ class HotlineApp:
         await self.ari.start()
         await self.acd.start()
         self._spawn(self._route_chats(), "chats")
+        self._spawn(self.records.run(), "records")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         await self._web.setup()
@@ -201,6 +204,7 @@ class HotlineApp:
             ("call workers", self.dispatcher.close),
             ("ARI events", self.stream.close),
             ("ARI client", self.ari.close),
+            ("records", self.records.close),
             ("Redis", self.redis.aclose),
         ]
         for name, step in steps:

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: run, demo, worker, purge, check-config, render-dialplans."""
+"""The ``hotline`` command: run, demo, worker, purge, db, check-config, render-dialplans."""
 
 from __future__ import annotations
 
@@ -152,6 +152,26 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """The records database: bring its schema up to date (``upgrade``) or show its revision."""
+    from records.database import connect, current_revision, head_revision, upgrade
+
+    settings, _ = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> str | None:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            if args.action == "upgrade":
+                await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"records schema at {asyncio.run(run())} (newest: {head_revision()})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
@@ -181,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help=cmd_purge.__doc__)
     purge.add_argument("--schedule", action="store_true", help="also queue the daily purge job")
     purge.set_defaults(func=cmd_purge)
+    db = sub.add_parser("db", help=cmd_db.__doc__)
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.set_defaults(func=cmd_db)
     return parser
 
 

@@ -54,6 +54,7 @@ from hotline.metrics import metrics_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
+from records.wrapups import QueueRules
 from sms.gateway import SmsGateway
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,8 @@ class HotlineApp:
             clock=clock,
             texts=self.sms.conversations,
         )
-        self.records = RecordsService(settings, self.redis)
+        rules = {q.name: QueueRules(q.dispositions, q.wrapup_s) for q in queues.values()}
+        self.records = RecordsService(settings, self.redis, rules)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -158,6 +160,7 @@ class HotlineApp:
             *metrics_routes(store, list(queues), time.time),
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
+            *self.records.routes(),
         ]
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes),

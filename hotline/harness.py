@@ -293,7 +293,10 @@ class PostgresServer:
         return self.root / "postgres.log"
 
     def start(self) -> PostgresServer:
-        """Create the cluster if needed, start it and wait until it accepts connections."""
+        """Create the cluster if needed, start it (unless it runs) and wait until it accepts
+        connections."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         bin_dir = postgres_bin()
         data = self.root / "data"
         self.port = self.port or free_port()

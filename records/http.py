@@ -1,0 +1,75 @@
+"""The records API: wrap-ups and contact history (reports join later).
+
+| method | path                          | role                | body                         |
+|--------|-------------------------------|---------------------|------------------------------|
+| POST   | /acd/calls/{call_id}/wrapup   | the call's volunteer| ``{"disposition", "notes"?}``|
+| GET    | /acd/calls/{call_id}/wrapup   | supervisor, admin   |                              |
+| GET    | /acd/calls/{call_id}/history  | supervisor, admin   |                              |
+
+A wrap-up answers 201 with what was stored, ``removed`` counting the phone and card numbers
+taken out of the notes. Refusals: 400 invalid-disposition, 413 notes-too-long, 403
+not-your-call, 404 no-such-call, 409 wrapup-closed (after the wrap-up time and its grace);
+503 records-unavailable while the database is away (the call's events wait in Redis).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import asdict
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.api import ApiError, json_object
+from core.auth import PRINCIPAL_KEY, Handler, require_role
+from records.wrapups import Wrapups
+
+logger = logging.getLogger(__name__)
+STAFF = ("supervisor", "admin")
+
+
+def _available(handler: Handler) -> Handler:
+    """A database that does not answer is a 503 with an id, not a traceback."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("records: %s failed: %s", request.path, exc)
+            raise ApiError(503, "records-unavailable", type(exc).__name__) from None
+
+    return wrapped
+
+
+def records_routes(wrapups: Wrapups) -> list[web.RouteDef]:
+    """The wrap-up and history endpoints."""
+
+    async def write(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL_KEY]
+        body = await json_object(request)
+        disposition, notes = body.get("disposition"), body.get("notes", "")
+        if not isinstance(disposition, str) or not isinstance(notes, str):
+            raise ApiError(400, "bad-request", "disposition and notes must be strings")
+        call_id = request.match_info["call_id"]
+        written = await wrapups.write(call_id, principal.actor, disposition, notes)
+        return web.json_response(written.to_dict(), status=201)
+
+    async def read(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        found = await wrapups.read(request.match_info["call_id"])
+        return web.json_response({"wrapups": [w.to_dict() for w in found]})
+
+    async def history(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        found = await wrapups.history(request.match_info["call_id"])
+        return web.json_response(
+            {**asdict(found), "last_dispositions": list(found.last_dispositions)}
+        )
+
+    return [
+        web.post("/acd/calls/{call_id}/wrapup", _available(write)),
+        web.get("/acd/calls/{call_id}/wrapup", _available(read)),
+        web.get("/acd/calls/{call_id}/history", _available(history)),
+    ]

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from acd.calls import is_leg
 from acd.chat import ChatRouter
-from acd.config import load_agents, load_queues
+from acd.config import QueueConfig, load_agents, load_queues
 from acd.http import acd_routes
 from acd.stasis import AcdService
 from acd.store import AcdStore
@@ -73,6 +73,14 @@ REDIS_RETRY_S = 60.0
 
 def _name(event: CallEvent) -> str:
     return type(event).__name__
+
+
+def queue_rules(queues: Mapping[str, QueueConfig]) -> dict[str, QueueRules]:
+    """What the records side needs of each queue's file."""
+    return {
+        q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s)
+        for q in queues.values()
+    }
 
 
 def utc_now() -> datetime:
@@ -149,8 +157,7 @@ class HotlineApp:
             clock=clock,
             texts=self.sms.conversations,
         )
-        rules = {q.name: QueueRules(q.dispositions, q.wrapup_s) for q in queues.values()}
-        self.records = RecordsService(settings, self.redis, rules)
+        self.records = RecordsService(settings, self.redis, queue_rules(queues))
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).

@@ -1,4 +1,5 @@
-"""The ``hotline`` command: run, demo, worker, purge, db, check-config, render-dialplans."""
+"""The ``hotline`` command: run, demo, worker, purge, db, report, check-config,
+render-dialplans."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -19,10 +21,13 @@ from acd import chat
 from acd.config import DeviceKind, load_agents, load_queues
 from core.config import ConfigError, Settings, load_settings
 from core.logs import configure_logging
-from hotline.app import HotlineApp
+from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
 from ivr.flow import Flow, FlowError, load_flow
+from records.database import connect, current_revision, head_revision, upgrade
+from records.render import as_csv, as_table
+from records.reports import By, QueueReport, parse_time, queue_report
 
 logger = logging.getLogger("hotline")
 DEFAULT_CONFIG = Path("hotline.toml")
@@ -154,8 +159,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     """The records database: bring its schema up to date (``upgrade``) or show its revision."""
-    from records.database import connect, current_revision, head_revision, upgrade
-
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)
 
@@ -169,6 +172,35 @@ def cmd_db(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(f"records schema at {asyncio.run(run())} (newest: {head_revision()})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Queue report over a period from the records (offered, answered, abandoned, SL, ...)."""
+    settings, _ = _load(args)
+    rules = queue_rules(load_queues(settings.acd.queues))
+    names = args.queue or sorted(rules)
+    unknown = [name for name in names if name not in rules]
+    if unknown:
+        raise ConfigError(f"no such queue: {', '.join(unknown)}")
+    try:
+        start, end = parse_time(args.start), parse_time(args.end)
+    except ValueError as exc:
+        raise ConfigError(f"--from/--to: {exc}") from None
+
+    async def run() -> list[QueueReport]:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            by = By(args.by)
+            return [await queue_report(engine, q, rules[q], start, end, by) for q in names]
+        finally:
+            await engine.dispose()
+
+    reports = asyncio.run(run())
+    if args.format == "json":
+        print(json.dumps({"reports": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        print(as_csv(reports) if args.format == "csv" else as_table(reports), end="")
     return 0
 
 
@@ -201,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help=cmd_purge.__doc__)
     purge.add_argument("--schedule", action="store_true", help="also queue the daily purge job")
     purge.set_defaults(func=cmd_purge)
+    report = sub.add_parser("report", help=cmd_report.__doc__)
+    report.add_argument("--queue", action="append", help="a queue (repeat; default: every one)")
+    report.add_argument("--from", dest="start", required=True, help="ISO 8601 date/time (UTC)")
+    report.add_argument("--to", dest="end", required=True, help="ISO 8601, end excluded")
+    report.add_argument("--by", choices=("hour", "day"), default="hour")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(func=cmd_report)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))
     db.set_defaults(func=cmd_db)

@@ -60,7 +60,8 @@ def queue_event(entry_id: str, fields: Mapping[str, str]) -> QueueEvent:
     event = fields.get("event", "")
     wait = fields.get("holdtime") or fields.get("waittime")
     talk = fields.get("calltime")
-    detail = fields.get("reason") or fields.get("to") or ""
+    # A pause's reason, a transfer's target, the volunteer a hand-over's CONNECT comes from.
+    detail = fields.get("reason") or fields.get("to") or fields.get("from") or ""
     return QueueEvent(
         id=entry_id,
         at=at,

@@ -1,29 +1,36 @@
-"""The records API: wrap-ups and contact history (reports join later).
+"""The records API: wrap-ups, contact history and queue reports.
 
 | method | path                          | role                | body                         |
 |--------|-------------------------------|---------------------|------------------------------|
 | POST   | /acd/calls/{call_id}/wrapup   | the call's volunteer| ``{"disposition", "notes"?}``|
 | GET    | /acd/calls/{call_id}/wrapup   | supervisor, admin   |                              |
 | GET    | /acd/calls/{call_id}/history  | supervisor, admin   |                              |
+| GET    | /reports/queues?from&to&queue?&by? | supervisor, admin |                            |
 
 A wrap-up answers 201 with what was stored, ``removed`` counting the phone and card numbers
 taken out of the notes. Refusals: 400 invalid-disposition, 413 notes-too-long, 403
 not-your-call, 404 no-such-call, 409 wrapup-closed (after the wrap-up time and its grace);
 503 records-unavailable while the database is away (the call's events wait in Redis).
+A report covers [from, to) (ISO 8601, UTC unless given), by hour (default) or day, for one
+queue or each: the figures per bucket and in total, and per volunteer; 400 bad-period,
+404 no-such-queue.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.api import ApiError, json_object
 from core.auth import PRINCIPAL_KEY, Handler, require_role
-from records.wrapups import Wrapups
+from records.reports import By, parse_time, queue_report
+from records.wrapups import QueueRules, Wrapups
 
 logger = logging.getLogger(__name__)
 STAFF = ("supervisor", "admin")
@@ -43,8 +50,10 @@ def _available(handler: Handler) -> Handler:
     return wrapped
 
 
-def records_routes(wrapups: Wrapups) -> list[web.RouteDef]:
-    """The wrap-up and history endpoints."""
+def records_routes(
+    wrapups: Wrapups, engine: AsyncEngine, queues: Mapping[str, QueueRules]
+) -> list[web.RouteDef]:
+    """The wrap-up, history and report endpoints."""
 
     async def write(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL_KEY]
@@ -68,7 +77,27 @@ def records_routes(wrapups: Wrapups) -> list[web.RouteDef]:
             {**asdict(found), "last_dispositions": list(found.last_dispositions)}
         )
 
+    async def reports(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        query = request.query
+        try:
+            start, end = parse_time(query["from"]), parse_time(query["to"])
+            by = By(query.get("by", "hour"))
+        except (KeyError, ValueError):
+            raise ApiError(
+                400, "bad-period", "from and to (ISO 8601) are required; by is hour or day"
+            ) from None
+        if end <= start:
+            raise ApiError(400, "bad-period", "to must come after from")
+        names = [query["queue"]] if "queue" in query else sorted(queues)
+        if any(name not in queues for name in names):
+            raise ApiError(404, "no-such-queue", query.get("queue", ""))
+        await wrapups.drain.catch_up()  # what the streams hold yet counts too
+        found = [await queue_report(engine, q, queues[q], start, end, by) for q in names]
+        return web.json_response({"reports": [r.to_dict() for r in found]})
+
     return [
+        web.get("/reports/queues", _available(reports)),
         web.post("/acd/calls/{call_id}/wrapup", _available(write)),
         web.get("/acd/calls/{call_id}/wrapup", _available(read)),
         web.get("/acd/calls/{call_id}/history", _available(history)),

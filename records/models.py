@@ -105,7 +105,7 @@ class QueueEvent(Base):
     wait_s: Mapped[float | None] = mapped_column(Float)
     #: Seconds talked (calltime of the completions and of a connected call's TRANSFER).
     talk_s: Mapped[float | None] = mapped_column(Float)
-    #: A pause's reason, a transfer's target.
+    #: A pause's reason, a transfer's target, the first volunteer of a hand-over's CONNECT.
     detail: Mapped[str] = mapped_column(String(120), default="")
 
     __table_args__ = (

@@ -67,8 +67,8 @@ class RecordsService:
         await self.drain.run(self.every_s)
 
     def routes(self) -> list[web.RouteDef]:
-        """The records endpoints (wrap-ups, history)."""
-        return records_routes(self.wrapups)
+        """The records endpoints (wrap-ups, history, reports)."""
+        return records_routes(self.wrapups, self.engine, self.wrapups.queues)
 
     async def close(self) -> None:
         """Close the database connections."""

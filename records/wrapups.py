@@ -30,6 +30,8 @@ class QueueRules:
 
     dispositions: tuple[str, ...]
     wrapup_s: float
+    service_level_s: float
+    short_abandon_s: float
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,10 @@ from tests.integration.test_acd_http import (
 
 KEYS = Keys("t")
 GRACE_S = 120.0
-RULES = {q.name: QueueRules(q.dispositions, q.wrapup_s) for q in QUEUES.values()}
+RULES = {
+    q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s)
+    for q in QUEUES.values()
+}
 
 
 @dataclass
@@ -79,7 +82,7 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     wrapups = Wrapups(
         engine, drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=clock
     )
-    async with TestClient(TestServer(api_app(records_routes(wrapups)))) as http:
+    async with TestClient(TestServer(api_app(records_routes(wrapups, engine, RULES)))) as http:
         yield Api(http, store, client, clock)
     await engine.dispose()
     await client.aclose()
@@ -154,3 +157,28 @@ async def test_history_counts_the_callers_earlier_contacts_and_their_disposition
     )
     _, first = await api.call("GET", "/acd/calls/c1/history", SAM)
     assert first == {"earlier_contacts": 0, "last_dispositions": []}
+
+
+async def test_staff_get_queue_reports_and_bad_periods_have_an_id(api: Api) -> None:
+    await api.answered("c1", T0)
+    await api.answered("c2", T0 + 4000)
+    period = "from=2023-11-14T22:00:00&to=2023-11-15"
+    status, body = await api.call("GET", f"/reports/queues?{period}&queue=q", SAM)
+    assert status == 200
+    (report,) = body["reports"]
+    assert [row["answered"] for row in report["rows"]] == [1, 1]
+    assert (report["total"]["offered"], report["total"]["asa_s"]) == (2, 5.0)
+    assert report["agents"] == [{"agent": "alice", "calls": 2, "talk_s": 120.0, "pause_s": {}}]
+    status, body = await api.call("GET", f"/reports/queues?{period}&by=day", SAM)
+    assert [r["queue"] for r in body["reports"]] == ["q", "q2"]
+    assert body["reports"][0]["total"]["answered"] == 2
+    cases = [
+        (ALICE, f"/reports/queues?{period}", 403, "forbidden"),
+        (SAM, "/reports/queues?from=yesterday&to=2023-11-15", 400, "bad-period"),
+        (SAM, "/reports/queues?from=2023-11-15&to=2023-11-14", 400, "bad-period"),
+        (SAM, f"/reports/queues?{period}&by=week", 400, "bad-period"),
+        (SAM, f"/reports/queues?{period}&queue=nope", 404, "no-such-queue"),
+    ]
+    for token, path, status, error in cases:
+        got_status, got = await api.call("GET", path, token)
+        assert (got_status, got["error"]) == (status, error), path

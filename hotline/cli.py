@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -28,6 +29,7 @@ from ivr.flow import Flow, FlowError, load_flow
 from records.database import connect, current_revision, head_revision, upgrade
 from records.render import as_csv, as_table
 from records.reports import By, QueueReport, parse_time, queue_report
+from records.retention import PurgedRecords, purge_records
 
 logger = logging.getLogger("hotline")
 DEFAULT_CONFIG = Path("hotline.toml")
@@ -146,12 +148,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Purge vault entries and SMS content past retention now (--schedule: also daily)."""
+    """Purge vault entries, SMS content and records past retention now (--schedule: also
+    the daily purge of Redis)."""
     from workers.retention import purge_now, schedule
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)
     print(f"purged: {purge_now(settings, chat.drop)}")
+
+    async def records() -> PurgedRecords:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            await upgrade(engine)  # a new install's tables exist, empty
+            return await purge_records(engine, settings.records, time.time())
+        finally:
+            await engine.dispose()
+
+    print(f"purged: {asyncio.run(records())}")
     if args.schedule:
         print(f"scheduled: {schedule(settings)}")
     return 0

@@ -5,6 +5,7 @@ without doubling anything, and waiting in Redis while the database is down."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,8 @@ from core.keys import Keys
 from hotline.harness import PostgresServer
 from records.database import connect, current_revision, downgrade, head_revision, upgrade
 from records.drain import Drain, Entries
-from records.models import AuditEntry, Base, Contact, QueueEvent, StreamCursor
+from records.models import AuditEntry, Base, Contact, QueueEvent, StreamCursor, Wrapup
+from records.retention import PurgedRecords, purge_records
 from tests.conftest import create_database
 
 KEYS = Keys("t")
@@ -207,3 +209,30 @@ async def test_entries_wait_in_redis_while_postgresql_is_down(
     assert await counts(engine) == (3, 12, 0)
     assert await redis_client.xlen(KEYS.acd_queue_log) == 0
     await engine.dispose()
+
+
+async def test_the_purge_deletes_rows_past_each_tables_retention_in_batches(
+    engine: AsyncEngine, redis_client: aioredis.Redis, records_settings: RecordsSettings
+) -> None:
+    day = 86400
+    now = T0 + 800 * day
+    for n, age_days in enumerate((900, 740, 700, 10)):  # contacts and queue history: 730 days
+        await one_call(redis_client, f"c{n}", now - age_days * day)
+    await drain_of(redis_client, engine).catch_up()
+    async with AsyncSession(engine) as session:
+        for n, age_days in enumerate((800, 100)):  # wrap-ups: 365 days here
+            session.add(
+                Wrapup(call_id=f"c{n + 2}", agent="alice", queue="general",
+                       disposition="crisis", notes="", removed="{}",
+                       written_at=now - age_days * day)
+            )  # fmt: skip
+        await session.commit()
+    settings = dataclasses.replace(records_settings, wrapups_days=365)
+    purged = await purge_records(engine, settings, now, batch=3)
+    assert purged == PurgedRecords(contacts=2, wrapups=1, queue_events=8)
+    assert await counts(engine) == (2, 8, 0)
+    async with AsyncSession(engine) as session:
+        left = await session.scalars(select(Contact.id).order_by(Contact.id))
+        assert left.all() == ["c2", "c3"]
+        assert [w.call_id for w in (await session.scalars(select(Wrapup))).all()] == ["c3"]
+    assert await purge_records(engine, settings, now) == PurgedRecords(0, 0, 0)

@@ -1,4 +1,4 @@
-"""How stream entries become rows: a queue-log entry becomes a ``QueueEvent``, and each call's
+"""How stream entries become rows: a queue-log entry becomes a ``QueueEvent`` row, and each call's
 contact follows its queue-log events and its IVR journal (no I/O here).
 
 The two streams are drained side by side, so a contact may see its IVR part after its queue
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from records.models import Contact, QueueEvent
+from records.models import Contact
 
 #: Seconds in a report's hour bucket.
 HOUR_S = 3600
@@ -54,15 +56,36 @@ def id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def queue_event(entry_id: str, fields: Mapping[str, str]) -> QueueEvent:
-    """The row of one queue-log entry (``NONE`` fields become "")."""
+@dataclass(frozen=True)
+class QueueEntry:
+    """One queue-log entry, as the ``queue_events`` row it becomes (plain data: rows are
+    inserted in bulk, not one ORM object each)."""
+
+    id: str
+    at: float
+    hour: int
+    event: str
+    queue: str
+    call_id: str
+    agent: str
+    wait_s: float | None
+    talk_s: float | None
+    detail: str
+
+    def row(self) -> dict[str, Any]:
+        """The columns of its row."""
+        return dict(vars(self))
+
+
+def queue_event(entry_id: str, fields: Mapping[str, str]) -> QueueEntry:
+    """One queue-log entry, parsed (``NONE`` fields become "")."""
     at = float(fields.get("time") or stream_time(entry_id))
     event = fields.get("event", "")
     wait = fields.get("holdtime") or fields.get("waittime")
     talk = fields.get("calltime")
     # A pause's reason, a transfer's target, the volunteer a hand-over's CONNECT comes from.
     detail = fields.get("reason") or fields.get("to") or fields.get("from") or ""
-    return QueueEvent(
+    return QueueEntry(
         id=entry_id,
         at=at,
         hour=int(at // HOUR_S),
@@ -98,7 +121,7 @@ def new_contact(call_id: str) -> Contact:
     )
 
 
-def apply_queue_event(contact: Contact, event: QueueEvent) -> None:
+def apply_queue_event(contact: Contact, event: QueueEntry) -> None:
     """Move ``contact`` on by one of its call's queue-log events."""
     _arrive(contact, event.at)
     name = event.event

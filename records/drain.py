@@ -19,7 +19,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -142,8 +142,11 @@ class Drain:
                 contact = _contact(session, contacts, channel)
                 kind, detail = fields.get("kind", ""), fields.get("detail", "")
                 apply_journal(contact, entry_id, kind, detail)
+        if events:
+            # Core's executemany (multi-row VALUES), not one ORM object a row: ~2x less CPU.
+            table = QueueEvent.metadata.tables[QueueEvent.__tablename__]
+            await session.execute(insert(table), [event.row() for event in events])
         for event in events:
-            session.add(event)
             if event.call_id:
                 apply_queue_event(_contact(session, contacts, event.call_id), event)
         audit = [_audit_entry(entry_id, fields) for entry_id, fields in read["audit"]]

@@ -26,6 +26,7 @@ from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
 from ivr.flow import Flow, FlowError, load_flow
+from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.render import as_csv, as_table
 from records.reports import By, QueueReport, parse_time, queue_report
@@ -200,6 +201,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
         raise ConfigError(f"--from/--to: {exc}") from None
+    if args.chart is not None and args.chart.suffix.lower() not in FORMATS:
+        raise ConfigError(f"--chart {args.chart}: a .png or .svg file")
 
     async def run() -> list[QueueReport]:
         engine = connect(settings.records, settings.secrets.records_password)
@@ -210,6 +213,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     reports = asyncio.run(run())
+    if args.chart is not None:
+        for report in reports:
+            path = (
+                args.chart
+                if len(reports) == 1
+                else args.chart.with_stem(f"{args.chart.stem}-{report.queue}")
+            )
+            draw(report, path)
+            print(f"chart: {path}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps({"reports": [r.to_dict() for r in reports]}, indent=2))
     else:
@@ -252,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--to", dest="end", required=True, help="ISO 8601, end excluded")
     report.add_argument("--by", choices=("hour", "day"), default="hour")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--chart", type=Path, help="also draw FILE.png or FILE.svg (one per queue: FILE-QUEUE)"
+    )
     report.set_defaults(func=cmd_report)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))

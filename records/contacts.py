@@ -153,6 +153,7 @@ def apply_journal(contact: Contact, entry_id: str, kind: str, detail_json: str) 
         caller = detail.get("caller", "")
         contact.caller_key = caller.removeprefix("h:") if caller.startswith("h:") else ""
         contact.line = detail.get("did", "")[:32]
+        contact.pseudonym = detail.get("pseudonym", "")[:80]
     elif kind == "language":
         contact.language = detail.get("language", "")[:8]
     elif kind == "digit" and detail.get("digit"):

@@ -94,6 +94,7 @@ async def test_a_call_becomes_a_contact_its_volunteer_wraps_up(
     assert (contact.outcome, contact.agent, contact.queues) == ("answered", "alice", "general")
     assert contact.ivr_path == "1 1"
     assert len(contact.caller_key) == 12
+    assert contact.pseudonym
     assert contact.arrived_at is not None
     assert contact.answered_at is not None
     assert contact.arrived_at <= contact.answered_at <= (contact.ended_at or 0)

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from acd.config import QueueConfig
 from acd.store import AcdStore
 from core.config import RecordsSettings
 from core.keys import Keys
+from records.chart import draw
 from records.database import connect, upgrade
 from records.drain import Drain
 from records.reports import By, queue_report
@@ -134,8 +136,10 @@ async def test_a_days_report_matches_the_live_statistics(
         "HOTLINE_RECORDS_DATA_DIR": str(records_settings.data_dir),
     }
     period = ("--from", "2023-11-14T22:00", "--to", "2023-11-15T22:00")
+    chart = tmp_path / "day.png"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hotline.cli", "report", *period, "--format", "csv",
+        "--chart", str(chart),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await proc.communicate()
@@ -145,3 +149,11 @@ async def test_a_days_report_matches_the_live_statistics(
     assert int(table[-1]["answered"]) == total.answered
     assert float(table[-1]["service_level_pct"]) == total.service_level_pct
     assert len(table) == len(report.rows) + 1
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    # The SVG twin: three bars a bucket (offered, answered, abandoned) and the line.
+    svg = tmp_path / "day.svg"
+    draw(report, svg)
+    text = svg.read_text("utf-8")
+    bars = len(re.findall(r'<g id="patch_\d+">', text))
+    assert bars >= 3 * len(report.rows)
+    assert 'id="line2d_' in text

@@ -54,7 +54,7 @@ def drain_of(client: aioredis.Redis, engine: AsyncEngine, keep_s: float = 3600) 
 async def one_call(client: aioredis.Redis, call: str, t: float, *, agent: str = "alice") -> None:
     """One answered call as the IVR and the ACD's scripts write it (field for field)."""
     journal = [
-        ("call", {"caller": "h:0123456789ab", "did": "+18005550100"}),
+        ("call", {"caller": "h:0123456789ab", "did": "+18005550100", "pseudonym": "Calm Heron"}),
         ("digit", {"node": "lang", "digit": "1", "target": "menu"}),
         ("language", {"node": "lang", "language": "fr"}),
         ("digit", {"node": "menu", "digit": "2", "target": "q"}),
@@ -124,6 +124,7 @@ async def test_a_call_becomes_a_contact_and_queue_history(
         "0123456789ab", "+18005550100", "fr",
     )  # fmt: skip
     assert (contact.ivr_path, contact.queues, contact.agent) == ("1 2", "general", "alice")
+    assert contact.pseudonym == "Calm Heron"
     assert (contact.offered_at, contact.answered_at, contact.ended_at) == (T0 + 1, T0 + 3, T0 + 63)
     assert contact.outcome == "answered"
     assert [e.event for e in events] == ["ENTERQUEUE", "OFFER", "CONNECT", "COMPLETECALLER"]

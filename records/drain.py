@@ -1,9 +1,11 @@
-"""The drain: Redis streams (the ACD's queue log, the IVR journal, the unmask audit) into SQL.
+"""The drain: Redis streams (the ACD's queue log, the IVR journal, the vault's unmask audit and
+the staff audit) into SQL.
 
-Each step reads the entries after the cursors kept in SQL and writes their rows and the new
-cursors in one transaction, so a step that fails (the database down, another instance
-draining the same entries) writes nothing and the next one starts from the same place: the
-streams are where writes wait while the database is away, and nothing is lost or doubled.
+Each step reads the entries after the cursors kept in SQL (one a stream) and writes their
+rows and the new cursors in one transaction, so a step that fails (the database down, another
+instance draining the same entries) writes nothing and the next one starts from the same
+place: the streams are where writes wait while the database is away, and nothing is lost or
+doubled.
 Queue-log rows are keyed by their stream ids as well. Once written, queue-log entries older
 than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones).
 """
@@ -30,7 +32,6 @@ from records.contacts import (
     id_key,
     new_contact,
     queue_event,
-    stream_time,
 )
 from records.models import AuditEntry, Contact, QueueEvent, StreamCursor
 
@@ -73,10 +74,12 @@ class Drain:
             keep_s,
             clock,
         )
+        self.keys = keys
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
             "journal": keys.journal,
             "audit": keys.audit,
+            "staff_audit": keys.staff_audit,
         }
 
     async def step(self) -> Drained:
@@ -89,7 +92,8 @@ class Drain:
                 await self._write(session, read, cursors)
         if read["queue_log"]:
             await self._trim(read["queue_log"][-1][0])
-        return Drained(len(read["queue_log"]), len(read["journal"]), len(read["audit"]))
+        audited = len(read["audit"]) + len(read["staff_audit"])
+        return Drained(len(read["queue_log"]), len(read["journal"]), audited)
 
     async def catch_up(self) -> int:
         """Steps until the streams are drained; returns the entries written."""
@@ -150,6 +154,7 @@ class Drain:
             if event.call_id:
                 apply_queue_event(_contact(session, contacts, event.call_id), event)
         audit = [_audit_entry(entry_id, fields) for entry_id, fields in read["audit"]]
+        audit += [_audit_entry(f"staff:{i}", fields) for i, fields in read["staff_audit"]]
         if audit:
             known = await session.scalars(
                 select(AuditEntry.id).where(AuditEntry.id.in_([a.id for a in audit]))
@@ -188,14 +193,17 @@ def _contact(session: AsyncSession, contacts: dict[str, Contact], call_id: str) 
 
 
 def _audit_entry(entry_id: str, fields: Mapping[str, str]) -> AuditEntry:
-    """An unmask from the vault's audit stream (the ref shortened like a contact's key)."""
-    at = fields.get("at", "")
-    when = datetime.fromisoformat(at).timestamp() if at else stream_time(entry_id)
+    """An unmask from the vault's audit stream (its ref shortened like a contact's key), or a
+    staff action (``staff:`` before its stream id)."""
+    if "ref" in fields:
+        action, target = "unmask", fields["ref"][:12]
+    else:
+        action, target = fields.get("action", "")[:32], fields.get("target", "")[:64]
     return AuditEntry(
         id=entry_id,
-        at=when,
+        at=datetime.fromisoformat(fields["at"]).timestamp(),
         actor=fields.get("actor", "")[:64],
-        action=fields.get("action", "unmask")[:32],
-        target=fields.get("ref", "")[:12],
+        action=action,
+        target=target,
         reason=fields.get("reason", ""),
     )

@@ -13,7 +13,7 @@ not-your-call, 404 no-such-call, 409 wrapup-closed (after the wrap-up time and i
 503 records-unavailable while the database is away (the call's events wait in Redis).
 A report covers [from, to) (ISO 8601, UTC unless given), by hour (default) or day, for one
 queue or each: the figures per bucket and in total, and per volunteer; 400 bad-period,
-404 no-such-queue.
+404 no-such-queue. Each report served is written to the staff audit stream as an export.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.api import ApiError, json_object
+from core.audit import AuditAction, audit
 from core.auth import PRINCIPAL_KEY, Handler, require_role
 from records.reports import By, parse_time, queue_report
 from records.wrapups import QueueRules, Wrapups
@@ -92,7 +94,19 @@ def records_routes(
         names = [query["queue"]] if "queue" in query else sorted(queues)
         if any(name not in queues for name in names):
             raise ApiError(404, "no-such-queue", query.get("queue", ""))
-        await wrapups.drain.catch_up()  # what the streams hold yet counts too
+        principal = request[PRINCIPAL_KEY]
+        drain = wrapups.drain
+        await audit(
+            drain.redis,
+            drain.keys,
+            actor=principal.actor,
+            role=principal.role,
+            action=AuditAction.EXPORT,
+            target=",".join(names)[:64],
+            reason=f"report {query['from']}..{query['to']} by {by.value}",
+            now=datetime.fromtimestamp(wrapups.clock(), UTC),
+        )
+        await drain.catch_up()  # what the streams hold yet counts too
         found = [await queue_report(engine, q, queues[q], start, end, by) for q in names]
         return web.json_response({"reports": [r.to_dict() for r in found]})
 

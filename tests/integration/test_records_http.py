@@ -13,13 +13,17 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from acd.http import acd_routes
 from acd.store import AcdStore
 from core.config import RecordsSettings
 from core.keys import Keys
 from records.database import connect, upgrade
 from records.drain import Drain
 from records.http import records_routes
+from records.models import AuditEntry
 from records.wrapups import QueueRules, Wrapups
 from tests.integration.test_acd_http import (
     AGENTS,
@@ -47,6 +51,7 @@ class Api:
     store: AcdStore
     redis: aioredis.Redis
     clock: Clock
+    engine: AsyncEngine
 
     async def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
@@ -82,8 +87,9 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     wrapups = Wrapups(
         engine, drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=clock
     )
-    async with TestClient(TestServer(api_app(records_routes(wrapups, engine, RULES)))) as http:
-        yield Api(http, store, client, clock)
+    routes = api_app(records_routes(wrapups, engine, RULES), acd_routes(store, AGENTS, clock))
+    async with TestClient(TestServer(routes)) as http:
+        yield Api(http, store, client, clock, engine)
     await engine.dispose()
     await client.aclose()
 
@@ -182,3 +188,31 @@ async def test_staff_get_queue_reports_and_bad_periods_have_an_id(api: Api) -> N
     for token, path, status, error in cases:
         got_status, got = await api.call("GET", path, token)
         assert (got_status, got["error"]) == (status, error), path
+    exports = await audit_rows(api)
+    assert [(a.actor, a.action, a.target) for a in exports] == [
+        ("sam", "export", "q"),
+        ("sam", "export", "q,q2"),
+    ]
+
+
+async def audit_rows(api: Api) -> list[AuditEntry]:
+    await Drain(api.redis, KEYS, api.engine, clock=api.clock).catch_up()
+    async with AsyncSession(api.engine) as session:
+        return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.at))).all())
+
+
+async def test_staff_transfers_and_forced_logouts_reach_the_audit_table(api: Api) -> None:
+    await api.store.login("bruno", ("q",), AGENTS["bruno"].devices[0], T0)
+    call = await api.answered("c1", T0, talk_s=None)
+    api.clock.now = T0 + 30
+    status, _ = await api.call("POST", f"/acd/calls/{call}/transfer", SAM, {"queue": "q2"})
+    assert status == 202
+    api.clock.now = T0 + 40
+    assert (await api.call("POST", "/acd/agents/bruno/logout", SAM))[0] == 200
+    assert (await api.call("POST", "/acd/agents/bruno/login", BRUNO))[0] == 200
+    assert (await api.call("POST", "/acd/agents/bruno/logout", BRUNO))[0] == 200  # his own
+    rows = await audit_rows(api)
+    assert [(a.actor, a.action, a.target, a.reason, a.at) for a in rows] == [
+        ("sam", "transfer", "c1", "queue:q2", T0 + 30),
+        ("sam", "forced-logout", "bruno", "", T0 + 40),
+    ]

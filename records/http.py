@@ -1,11 +1,11 @@
 """The records API: wrap-ups, contact history and queue reports.
 
-| method | path                          | role                | body                         |
-|--------|-------------------------------|---------------------|------------------------------|
-| POST   | /acd/calls/{call_id}/wrapup   | the call's volunteer| ``{"disposition", "notes"?}``|
-| GET    | /acd/calls/{call_id}/wrapup   | supervisor, admin   |                              |
-| GET    | /acd/calls/{call_id}/history  | supervisor, admin   |                              |
-| GET    | /reports/queues?from&to&queue?&by? | supervisor, admin |                            |
+| method | path                               | role                  | body                     |
+|--------|------------------------------------|-----------------------|--------------------------|
+| POST   | /acd/calls/{call_id}/wrapup        | the call's volunteer  | ``{disposition, notes?}`` |
+| GET    | /acd/calls/{call_id}/wrapup        | supervisor, admin     |                          |
+| GET    | /acd/calls/{call_id}/history       | volunteer rung, staff |                          |
+| GET    | /reports/queues?from&to&queue?&by? | supervisor, admin     |                          |
 
 A wrap-up answers 201 with what was stored, ``removed`` counting the phone and card numbers
 taken out of the notes. Refusals: 400 invalid-disposition, 413 notes-too-long, 403
@@ -73,8 +73,9 @@ def records_routes(
         return web.json_response({"wrapups": [w.to_dict() for w in found]})
 
     async def history(request: web.Request) -> web.Response:
-        require_role(request, *STAFF)
-        found = await wrapups.history(request.match_info["call_id"])
+        principal = request[PRINCIPAL_KEY]
+        agent = None if principal.role in STAFF else principal.actor
+        found = await wrapups.history(request.match_info["call_id"], agent)
         return web.json_response(
             {**asdict(found), "last_dispositions": list(found.last_dispositions)}
         )

@@ -127,13 +127,24 @@ class Wrapups:
             )
             return [_written(row) for row in rows.all()]
 
-    async def history(self, call_id: str, last: int = 5) -> History:
-        """The caller of ``call_id``'s earlier contacts and their ``last`` dispositions."""
+    async def history(self, call_id: str, agent: str | None = None, last: int = 5) -> History:
+        """The caller of ``call_id``'s earlier contacts and their ``last`` dispositions; with
+        ``agent``, only if the call was offered to that volunteer (403 otherwise)."""
         await self.drain.catch_up()
         async with AsyncSession(self.engine) as session:
             contact = await session.get(Contact, call_id)
             if contact is None:
                 raise ApiError(404, "no-such-call", call_id)
+            if agent is not None and not await session.scalar(
+                select(func.count())
+                .select_from(QueueEvent)
+                .where(
+                    QueueEvent.call_id == call_id,
+                    QueueEvent.agent == agent,
+                    QueueEvent.event.in_(("OFFER", "CONNECT")),
+                )
+            ):
+                raise ApiError(403, "not-your-call", "the call was not offered to you")
             if not contact.caller_key:
                 return History(0, ())
             earlier = (

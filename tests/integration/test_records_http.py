@@ -163,6 +163,10 @@ async def test_history_counts_the_callers_earlier_contacts_and_their_disposition
     )
     _, first = await api.call("GET", "/acd/calls/c1/history", SAM)
     assert first == {"earlier_contacts": 0, "last_dispositions": []}
+    status, offered = await api.call("GET", "/acd/calls/c4/history", ALICE)  # rang her
+    assert (status, offered["earlier_contacts"]) == (200, 2)
+    status, refused = await api.call("GET", "/acd/calls/c4/history", BRUNO)
+    assert (status, refused["error"]) == (403, "not-your-call")
 
 
 async def test_staff_get_queue_reports_and_bad_periods_have_an_id(api: Api) -> None:

@@ -28,6 +28,7 @@ from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
 from ivr.flow import Flow, FlowError, load_flow
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
+from records.progress import progress
 from records.render import as_csv, as_table
 from records.reports import By, QueueReport, parse_time, queue_report
 from records.retention import PurgedRecords, purge_records
@@ -161,7 +162,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
         engine = connect(settings.records, settings.secrets.records_password)
         try:
             await upgrade(engine)  # a new install's tables exist, empty
-            return await purge_records(engine, settings.records, time.time())
+            with progress("purging records", "rows") as bar:
+                return await purge_records(
+                    engine, settings.records, time.time(), on_batch=bar.update
+                )
         finally:
             await engine.dispose()
 
@@ -207,8 +211,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def run() -> list[QueueReport]:
         engine = connect(settings.records, settings.secrets.records_password)
         try:
-            by = By(args.by)
-            return [await queue_report(engine, q, rules[q], start, end, by) for q in names]
+            found = []
+            with progress("report", "queues", len(names)) as bar:
+                for name in names:
+                    found.append(
+                        await queue_report(engine, name, rules[name], start, end, By(args.by))
+                    )
+                    bar.update(1)
+            return found
         finally:
             await engine.dispose()
 

@@ -4,6 +4,7 @@ years of rows never holds one long transaction. The audit table is append-only: 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -28,15 +29,30 @@ class PurgedRecords:
 
 
 async def purge_records(
-    engine: AsyncEngine, settings: RecordsSettings, now: float, batch: int = BATCH
+    engine: AsyncEngine,
+    settings: RecordsSettings,
+    now: float,
+    batch: int = BATCH,
+    on_batch: Callable[[int], object] = lambda rows: None,
 ) -> PurgedRecords:
-    """Delete the rows past retention at ``now`` (epoch seconds)."""
+    """Delete the rows past retention at ``now`` (epoch seconds); ``on_batch`` hears how many
+    rows each batch deleted (a progress bar)."""
     return PurgedRecords(
         contacts=await _purge(
-            engine, Contact.id, Contact.arrived_at, now - settings.contacts_days * DAY_S, batch
+            engine,
+            Contact.id,
+            Contact.arrived_at,
+            now - settings.contacts_days * DAY_S,
+            batch,
+            on_batch,
         ),
         wrapups=await _purge(
-            engine, Wrapup.call_id, Wrapup.written_at, now - settings.wrapups_days * DAY_S, batch
+            engine,
+            Wrapup.call_id,
+            Wrapup.written_at,
+            now - settings.wrapups_days * DAY_S,
+            batch,
+            on_batch,
         ),
         queue_events=await _purge(
             engine,
@@ -44,6 +60,7 @@ async def purge_records(
             QueueEvent.at,
             now - settings.queue_history_days * DAY_S,
             batch,
+            on_batch,
         ),
     )
 
@@ -54,6 +71,7 @@ async def _purge(
     when: InstrumentedAttribute[float] | InstrumentedAttribute[float | None],
     before: float,
     batch: int,
+    on_batch: Callable[[int], object],
 ) -> int:
     """Delete rows whose ``when`` is before ``before``, up to ``batch`` keys a transaction."""
     total = 0
@@ -64,3 +82,4 @@ async def _purge(
         if not result.rowcount:
             return total
         total += result.rowcount
+        on_batch(result.rowcount)

@@ -75,6 +75,7 @@ class Drain:
             clock,
         )
         self.keys = keys
+        self._turn = asyncio.Lock()
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
             "journal": keys.journal,
@@ -83,7 +84,12 @@ class Drain:
         }
 
     async def step(self) -> Drained:
-        """Write the next batch of each stream; nothing if there is none."""
+        """Write the next batch of each stream; nothing if there is none. Steps of one process
+        take turns (the background task and a request catching up)."""
+        async with self._turn:
+            return await self._step()
+
+    async def _step(self) -> Drained:
         async with AsyncSession(self.engine) as session, session.begin():
             found = await session.scalars(select(StreamCursor))
             cursors = {c.stream: c for c in found.all()}
@@ -114,6 +120,10 @@ class Drain:
             except (SQLAlchemyError, OSError, RedisError) as exc:
                 if not failing:
                     logger.warning("records: drain failed, entries wait in Redis: %s", exc)
+                failing = True
+            except Exception:
+                if not failing:
+                    logger.exception("records: drain failed on an entry; retrying")
                 failing = True
             await asyncio.sleep(every_s)
 

@@ -107,7 +107,7 @@ def records_routes(
             reason=f"report {query['from']}..{query['to']} by {by.value}",
             now=datetime.fromtimestamp(wrapups.clock(), UTC),
         )
-        await drain.catch_up()  # what the streams hold yet counts too
+        await wrapups.catch_up()  # what the streams hold yet counts too
         found = [await queue_report(engine, q, queues[q], start, end, by) for q in names]
         return web.json_response({"reports": [r.to_dict() for r in found]})
 

@@ -9,16 +9,20 @@ Redis stream first, so a wrap-up written during the call finds it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.api import ApiError
 from records.drain import Drain
 from records.models import Contact, QueueEvent, Wrapup
 from records.scrub import scrub
+
+logger = logging.getLogger(__name__)
 
 #: Queue-log events that end a volunteer's part of a call.
 _AGENT_ENDS = ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER")
@@ -80,7 +84,7 @@ class Wrapups:
         """Store ``agent``'s wrap-up of ``call_id`` (a second one replaces the first)."""
         if len(notes) > self.notes_max:
             raise ApiError(413, "notes-too-long", f"notes are limited to {self.notes_max}")
-        await self.drain.catch_up()
+        await self.catch_up()
         now = self.clock()
         async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
             queue, ended = await self._part(session, call_id, agent)
@@ -98,6 +102,14 @@ class Wrapups:
             row.queue, row.disposition, row.notes = queue, disposition, scrubbed.text
             row.removed, row.written_at = json.dumps(dict(scrubbed.removed)), now
         return _written(row)
+
+    async def catch_up(self) -> None:
+        """Drain what the streams hold now, so that a call still going is found. Another app
+        instance draining the same entries at once (a conflict) is no failure: it writes them."""
+        try:
+            await self.drain.catch_up()
+        except SQLAlchemyError as exc:
+            logger.info("records: catching up left to another drain: %s", exc)
 
     async def _part(
         self, session: AsyncSession, call_id: str, agent: str
@@ -130,7 +142,7 @@ class Wrapups:
     async def history(self, call_id: str, agent: str | None = None, last: int = 5) -> History:
         """The caller of ``call_id``'s earlier contacts and their ``last`` dispositions; with
         ``agent``, only if the call was offered to that volunteer (403 otherwise)."""
-        await self.drain.catch_up()
+        await self.catch_up()
         async with AsyncSession(self.engine) as session:
             contact = await session.get(Contact, call_id)
             if contact is None:

@@ -67,14 +67,8 @@ class Drain:
         keep_s: float = 3600,
         clock: Callable[[], float],
     ) -> None:
-        self.redis, self.engine, self.batch, self.keep_s, self.clock = (
-            redis,
-            engine,
-            batch,
-            keep_s,
-            clock,
-        )
-        self.keys = keys
+        self.redis, self.keys, self.engine = redis, keys, engine
+        self.batch, self.keep_s, self.clock = batch, keep_s, clock
         self._turn = asyncio.Lock()
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
@@ -169,7 +163,8 @@ class Drain:
             known = await session.scalars(
                 select(AuditEntry.id).where(AuditEntry.id.in_([a.id for a in audit]))
             )
-            session.add_all(a for a in audit if a.id not in set(known.all()))
+            kept = set(known.all())
+            session.add_all(a for a in audit if a.id not in kept)
         for name, entries in read.items():
             if not entries:
                 continue

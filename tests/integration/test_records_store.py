@@ -135,21 +135,22 @@ async def test_replayed_entries_double_nothing(
     engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
     await one_call(redis_client, "c1", T0)
-    await redis_client.xadd(
-        KEYS.audit,
-        {"at": "2026-12-06T10:00:00+00:00", "actor": "sam", "role": "supervisor",
-         "reason": "safety", "ref": "0123456789abcdef", "pseudonym": "Brave Otter"},
-    )  # fmt: skip
+    for reason in ("safety", "police request"):
+        await redis_client.xadd(
+            KEYS.audit,
+            {"at": "2026-12-06T10:00:00+00:00", "actor": "sam", "role": "supervisor",
+             "reason": reason, "ref": "0123456789abcdef", "pseudonym": "Brave Otter"},
+        )  # fmt: skip
     await drain_of(redis_client, engine).catch_up()
     async with AsyncSession(engine) as session:
         before = (await session.get_one(Contact, "c1")).ivr_path
         await session.execute(delete(StreamCursor))  # as if every entry came again
         await session.commit()
     await drain_of(redis_client, engine).catch_up()
-    assert await counts(engine) == (1, 4, 1)
+    assert await counts(engine) == (1, 4, 2)
     async with AsyncSession(engine) as session:
         contact = await session.get_one(Contact, "c1")
-        (audit_id, _), *_ = cast(Entries, await redis_client.xrange(KEYS.audit))
+        (audit_id, _), *_ = cast(Entries, await redis_client.xrange(KEYS.audit))  # the first
         audit = await session.get_one(AuditEntry, audit_id)
     assert (contact.ivr_path, contact.transfers) == (before, 0)
     assert (audit.actor, audit.target, audit.reason) == ("sam", "0123456789ab", "safety")

@@ -71,6 +71,10 @@ class WideningRule:
     min_level: int
 
 
+#: Call types of a wrap-up unless the queue file names its own (Aselo's).
+DISPOSITIONS = ("information", "crisis", "silent", "abusive", "hang-up", "prank", "thanks")
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """One ACD queue."""
@@ -102,6 +106,8 @@ class QueueConfig:
     #: The agent (say, a supervisor) a volunteer hands a call to by pressing the
     #: ``supervisor_key`` during it; None: no hand-over by phone in this queue.
     supervisor: str | None = None
+    #: The call types a volunteer picks from when wrapping up a call (records/wrapups.py).
+    dispositions: tuple[str, ...] = DISPOSITIONS
 
 
 class DeviceKind(Enum):
@@ -302,7 +308,19 @@ def _queue(r: _Reader) -> QueueConfig:
         moh_class=r.text("moh_class", d.moh_class),
         nailed_up=r.flag("nailed_up", d.nailed_up),
         supervisor=r.text("supervisor") if "supervisor" in r.table else None,
+        dispositions=_dispositions(r, d.dispositions),
     )
+
+
+def _dispositions(r: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = r.table.get("dispositions", list(default))
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
+    ):
+        r.fail(f"'dispositions' must be a non-empty list of strings matching {NAME.pattern}")
+    return tuple(value)
 
 
 def _overflow(r: _Reader) -> Overflow:

@@ -22,9 +22,11 @@ A transfer is carried out by the app instance holding the call (202 Accepted): t
 call waits there with its priority and place by time; to an agent (a supervisor), that agent is
 rung while the first stays on, and takes the call over on answering. Agent endpoints answer
 with the agent's view (never its device, which may be a phone number); waiting calls appear
-by pseudonym. A call's ref is the vault ref ``POST /privacy/unmask`` takes (never the number),
-for a queued or connected caller or one to call back. Store refusals become ApiError ids: 404
-no-such-agent/queue/call, 409 with the store's code (not-member, illegal-transition, ...).
+by pseudonym. A transfer by staff and a logout of someone else are written to the staff audit
+stream (``core.audit``). A call's ref is the vault ref ``POST /privacy/unmask`` takes (never
+the number), for a queued or connected caller or one to call back. Store refusals become
+ApiError ids: 404 no-such-agent/queue/call, 409 with the store's code (not-member,
+illegal-transition, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp import web
@@ -45,6 +48,7 @@ from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from core.api import ApiError, count_param, json_object
+from core.audit import AuditAction, audit
 from core.auth import PRINCIPAL_KEY, Handler, require_role
 
 logger = logging.getLogger(__name__)
@@ -90,6 +94,22 @@ def acd_routes(
 ) -> list[web.RouteDef]:
     """The ACD endpoints over ``store``; ``agents`` are the agent file's profiles by id,
     ``clock`` gives epoch seconds and ``redact`` cuts phone numbers out of a staff reason."""
+
+    async def staff_audit(
+        request: web.Request, action: AuditAction, target: str, reason: str
+    ) -> None:
+        principal = request[PRINCIPAL_KEY]
+        when = datetime.fromtimestamp(clock(), UTC)
+        await audit(
+            store.redis,
+            store.keys,
+            actor=principal.actor,
+            role=principal.role,
+            action=action,
+            target=target,
+            reason=reason,
+            now=when,
+        )
 
     def profile_of(request: web.Request) -> AgentProfile:
         """The path's agent, if the principal may act on it (an agent only on itself)."""
@@ -140,7 +160,10 @@ def acd_routes(
 
     async def logout(request: web.Request) -> web.Response:
         profile = profile_of(request)
+        principal = request[PRINCIPAL_KEY]
         await store.logout(profile.id, clock())
+        if principal.actor != profile.id:
+            await staff_audit(request, AuditAction.FORCED_LOGOUT, profile.id, "")
         return await view(profile.id)
 
     async def pause(request: web.Request) -> web.Response:
@@ -224,6 +247,8 @@ def acd_routes(
             if found_agent is None or found_agent.state is not AgentState.AVAILABLE:
                 raise ApiError(409, "agent-not-available", target)
         await request_transfer(store, call_id, Transfer(kind, target))
+        if principal.role in STAFF:
+            await staff_audit(request, AuditAction.TRANSFER, call_id, f"{kind.value}:{target}")
         return web.json_response(
             {"call_id": call_id, "transfer": {"kind": kind.value, "target": target}}, status=202
         )

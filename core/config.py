@@ -19,6 +19,8 @@ from typing import Any
 
 import phonenumbers
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "HOTLINE_"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -195,6 +197,45 @@ class AcdSettings:
 
 
 @dataclass(frozen=True)
+class RecordsSettings:
+    """The SQL store of contacts, wrap-ups, audit and queue history (``records/``)."""
+
+    #: SQLAlchemy URL: "" = SQLite at ``data_dir/records.sqlite3``; PostgreSQL as
+    #: ``postgresql+asyncpg://user@host:5432/db`` (the password from HOTLINE_RECORDS_PASSWORD).
+    url: str = ""
+    #: Where the SQLite file lives; relative paths are taken from the configuration file's
+    #: directory.
+    data_dir: Path = Path("run")
+    #: Seconds between two drains of the Redis streams into SQL.
+    drain_every_s: float = 2.0
+    #: Stream entries one drain step writes in a transaction.
+    drain_batch: int = 1000
+    #: Seconds of drained queue-log entries kept in Redis for the live view.
+    stream_keep_s: int = 3600
+    #: Seconds after a call's wrap-up ends during which its volunteer may still write one.
+    wrapup_grace_s: float = 600.0
+    #: Longest wrap-up note accepted (characters).
+    notes_max: int = 4000
+    #: Days kept, per table.
+    contacts_days: int = 730
+    wrapups_days: int = 730
+    queue_history_days: int = 730
+
+    def __post_init__(self) -> None:
+        if self.url:
+            try:
+                url = make_url(self.url)
+            except ArgumentError:
+                raise ConfigError(f"[records] url: not a database URL: {self.url!r}") from None
+            if url.password is not None:
+                raise ConfigError(
+                    "[records] url: the password comes from HOTLINE_RECORDS_PASSWORD only"
+                )
+        if self.drain_batch < 1:
+            raise ConfigError("[records] drain_batch: must be at least 1")
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Values that only ever come from the environment."""
 
@@ -207,6 +248,8 @@ class Secrets:
     twilio_auth_token: str = field(default="", repr=False)
     #: HTTP API bearer tokens, ``actor:role:token`` entries (HOTLINE_API_TOKENS, comma-separated).
     api_tokens: str = field(default="", repr=False)
+    #: The SQL store's password (PostgreSQL).
+    records_password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -221,6 +264,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
+    records: RecordsSettings = field(default_factory=RecordsSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -247,6 +291,7 @@ SECTIONS: dict[str, type[Any]] = {
     "sms": SmsSettings,
     "privacy": PrivacySettings,
     "acd": AcdSettings,
+    "records": RecordsSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
@@ -254,6 +299,7 @@ SECRET_ENV = {
     "vault_keys": "HOTLINE_VAULT_KEYS",
     "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
+    "records_password": "HOTLINE_RECORDS_PASSWORD",
 }
 TOP_LEVEL = ("log_level", "log_format")
 
@@ -290,6 +336,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         sections["acd"] = dataclasses.replace(
             acd, queues=base / acd.queues, agents=base / acd.agents
         )
+        records = sections["records"]
+        sections["records"] = dataclasses.replace(records, data_dir=base / records.data_dir)
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))
@@ -302,6 +350,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         twilio_account_sid=env.get(SECRET_ENV["twilio_account_sid"], ""),
         twilio_auth_token=env.get(SECRET_ENV["twilio_auth_token"], ""),
         api_tokens=env.get("HOTLINE_API_TOKENS", ""),
+        records_password=env.get(SECRET_ENV["records_password"], ""),
     )
     return Settings(secrets=secrets, **sections, **top)
 

@@ -36,6 +36,7 @@
 | ``{p}:vault:last_seen``           | zset   | vault refs scored by last_seen (epoch seconds)    |
 | ``{p}:vault:pseudonym:{slot}``    | string | ref that holds pseudonym slot ``{slot}``          |
 | ``{p}:audit``                     | stream | append-only: who unmasked which ref, when, why    |
+| ``{p}:audit:staff``               | stream | append-only: staff transfers, forced logouts, ... |
 | ``{p}:sms:msg:{id}``              | hash   | one outbound SMS: state, recipient ref (no number) |
 | ``{p}:sms:idem:{key}``            | string | message id created for an idempotency key         |
 | ``{p}:sms:open``                  | string | message id whose queued job still takes a batch   |
@@ -157,6 +158,11 @@ class Keys:
     def audit(self) -> str:
         """The append-only audit stream of unmasked numbers."""
         return f"{self.prefix}:audit"
+
+    @property
+    def staff_audit(self) -> str:
+        """The append-only audit stream of staff actions (transfers, logouts, exports)."""
+        return f"{self.prefix}:audit:staff"
 
     def sms_message(self, message_id: str) -> str:
         """One outbound SMS record."""

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from acd.calls import is_leg
 from acd.chat import ChatRouter
-from acd.config import load_agents, load_queues
+from acd.config import QueueConfig, load_agents, load_queues
 from acd.http import acd_routes
 from acd.stasis import AcdService
 from acd.store import AcdStore
@@ -56,6 +56,8 @@ from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
 from ivr.flow import Flow
 from ivr.stasis import IvrService
+from records.service import RecordsService
+from records.wrapups import QueueRules
 from sms.gateway import SmsGateway
 from sms.redact import redact_numbers
 
@@ -75,6 +77,14 @@ REDIS_RETRY_S = 60.0
 
 def _name(event: CallEvent) -> str:
     return type(event).__name__
+
+
+def queue_rules(queues: Mapping[str, QueueConfig]) -> dict[str, QueueRules]:
+    """What the records side needs of each queue's file."""
+    return {
+        q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s)
+        for q in queues.values()
+    }
 
 
 def utc_now() -> datetime:
@@ -154,6 +164,7 @@ class HotlineApp:
         #: Channels whose events this process has handled (their timers live here).
         self.seen: set[str] = set()
         self.reconciler = Reconciler(self, time.time)
+        self.records = RecordsService(settings, self.redis, queue_rules(queues))
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -168,6 +179,7 @@ class HotlineApp:
             *metrics_routes(store, list(queues), time.time),
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
+            *self.records.routes(),
         ]
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes),
@@ -182,6 +194,7 @@ class HotlineApp:
         await self.reconciler.mark_alive()
         self._spawn(self._route_chats(), "chats")
         self._spawn(self.reconciler.run(), "reconciler")
+        self._spawn(self.records.run(), "records")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         await self._web.setup()
@@ -215,6 +228,7 @@ class HotlineApp:
             ("call workers", self.dispatcher.close),
             ("ARI events", self.stream.close),
             ("ARI client", self.ari.close),
+            ("records", self.records.close),
             ("Redis", self.redis.aclose),
         ]
         for name, step in steps:

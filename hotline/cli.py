@@ -1,4 +1,5 @@
-"""The ``hotline`` command: run, demo, worker, purge, check-config, render-dialplans."""
+"""The ``hotline`` command: run, demo, worker, purge, db, report, check-config,
+render-dialplans."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import json
 import logging
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -19,10 +22,16 @@ from acd import chat
 from acd.config import DeviceKind, load_agents, load_queues
 from core.config import ConfigError, Settings, load_settings
 from core.logs import configure_logging
-from hotline.app import HotlineApp
+from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
 from ivr.flow import Flow, FlowError, load_flow
+from records.chart import FORMATS, draw
+from records.database import connect, current_revision, head_revision, upgrade
+from records.progress import progress
+from records.render import as_csv, as_table
+from records.reports import By, QueueReport, parse_time, queue_report
+from records.retention import PurgedRecords, purge_records
 
 logger = logging.getLogger("hotline")
 DEFAULT_CONFIG = Path("hotline.toml")
@@ -141,14 +150,92 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Purge vault entries and SMS content past retention now (--schedule: also daily)."""
+    """Purge vault entries, SMS content and records past retention now (--schedule: also
+    the daily purge of Redis)."""
     from workers.retention import purge_now, schedule
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)
     print(f"purged: {purge_now(settings, chat.drop)}")
+
+    async def records() -> PurgedRecords:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            await upgrade(engine)  # a new install's tables exist, empty
+            with progress("purging records", "rows") as bar:
+                return await purge_records(
+                    engine, settings.records, time.time(), on_batch=bar.update
+                )
+        finally:
+            await engine.dispose()
+
+    print(f"purged: {asyncio.run(records())}")
     if args.schedule:
         print(f"scheduled: {schedule(settings)}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """The records database: bring its schema up to date (``upgrade``) or show its revision."""
+    settings, _ = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> str | None:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            if args.action == "upgrade":
+                await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"records schema at {asyncio.run(run())} (newest: {head_revision()})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Queue report over a period from the records (offered, answered, abandoned, SL, ...)."""
+    settings, _ = _load(args)
+    rules = queue_rules(load_queues(settings.acd.queues))
+    names = args.queue or sorted(rules)
+    unknown = [name for name in names if name not in rules]
+    if unknown:
+        raise ConfigError(f"no such queue: {', '.join(unknown)}")
+    try:
+        start, end = parse_time(args.start), parse_time(args.end)
+    except ValueError as exc:
+        raise ConfigError(f"--from/--to: {exc}") from None
+    if args.chart is not None and args.chart.suffix.lower() not in FORMATS:
+        raise ConfigError(f"--chart {args.chart}: a .png or .svg file")
+
+    async def run() -> list[QueueReport]:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            found = []
+            with progress("report", "queues", len(names)) as bar:
+                for name in names:
+                    found.append(
+                        await queue_report(engine, name, rules[name], start, end, By(args.by))
+                    )
+                    bar.update(1)
+            return found
+        finally:
+            await engine.dispose()
+
+    reports = asyncio.run(run())
+    if args.chart is not None:
+        for report in reports:
+            path = (
+                args.chart
+                if len(reports) == 1
+                else args.chart.with_stem(f"{args.chart.stem}-{report.queue}")
+            )
+            draw(report, path)
+            print(f"chart: {path}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({"reports": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        print(as_csv(reports) if args.format == "csv" else as_table(reports), end="")
     return 0
 
 
@@ -181,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help=cmd_purge.__doc__)
     purge.add_argument("--schedule", action="store_true", help="also queue the daily purge job")
     purge.set_defaults(func=cmd_purge)
+    report = sub.add_parser("report", help=cmd_report.__doc__)
+    report.add_argument("--queue", action="append", help="a queue (repeat; default: every one)")
+    report.add_argument("--from", dest="start", required=True, help="ISO 8601 date/time (UTC)")
+    report.add_argument("--to", dest="end", required=True, help="ISO 8601, end excluded")
+    report.add_argument("--by", choices=("hour", "day"), default="hour")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--chart", type=Path, help="also draw FILE.png or FILE.svg (one per queue: FILE-QUEUE)"
+    )
+    report.set_defaults(func=cmd_report)
+    db = sub.add_parser("db", help=cmd_db.__doc__)
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.set_defaults(func=cmd_db)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Private servers for the demo, the tests and the benchmarks: redis-server and Asterisk.
+"""Private servers for the demo, the tests and the benchmarks: redis-server, Asterisk and
+PostgreSQL.
 
 Each runs on free loopback ports from its own directory, as a child that the kernel kills if
 this process dies (``PR_SET_PDEATHSIG``), so a crashed test run leaves nothing behind.
@@ -9,16 +10,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import ENV_PREFIX, SECRET_ENV, SECTIONS, TOP_LEVEL, Settings
@@ -337,3 +341,120 @@ class PrivateAsterisk:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 stop_process(self.proc)
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL's binaries (Debian keeps them out of PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: p.parts[-3])
+    if not found:
+        raise HarnessError("PostgreSQL is not installed; run scripts/setup.sh")
+    return found[-1].parent
+
+
+@dataclass
+class PostgresServer:
+    """A throw-away PostgreSQL cluster (``initdb``, then ``postgres``) on a free loopback port,
+    in a directory of its own; user ``hotline``, no password (trust on loopback).
+
+    PostgreSQL refuses to run as root: run as root (CI), the cluster belongs to the
+    ``postgres`` system user, in a temporary directory that user can reach."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hotline-pg-")))
+    port: int = 0
+    user: str = "hotline"
+    #: Extra ``-c name=value`` settings, e.g. ``fsync=off`` for tests.
+    options: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` on this server (asyncpg driver)."""
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
+
+    def start(self) -> PostgresServer:
+        """Create the cluster if needed, start it (unless it runs) and wait until it accepts
+        connections."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        bin_dir = postgres_bin()
+        data = self.root / "data"
+        self.port = self.port or free_port()
+        owner = _postgres_owner()
+        if owner is not None:
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+        if not data.exists():
+            result = subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user,
+                 "-E", "UTF8", "--no-sync"],
+                capture_output=True, text=True, check=False, preexec_fn=_as_user(owner),
+            )  # fmt: skip
+            if result.returncode != 0:
+                raise HarnessError(f"initdb failed: {result.stderr.strip()}")
+        args = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port), "-k",
+                str(self.root), "-c", "listen_addresses=127.0.0.1"]  # fmt: skip
+        for option in self.options:
+            args += ["-c", option]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_as_user(owner, die=True),
+                start_new_session=True,
+            )
+        if owner is not None:
+            os.chown(self.log, owner.pw_uid, owner.pw_gid)
+        ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        _wait(
+            lambda: subprocess.run(ready, check=False).returncode == 0,
+            "postgres",
+            self.log,
+            self.proc,
+            30,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown: open sessions are cut), keeping its data."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc, grace=1)
+
+    def remove(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _postgres_owner() -> pwd.struct_passwd | None:
+    """The user a cluster runs as when this process is root (None: run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise HarnessError("as root, a cluster needs the 'postgres' user") from None
+
+
+def _as_user(owner: pwd.struct_passwd | None, *, die: bool = False) -> Callable[[], None]:
+    """What a child runs before exec: become ``owner`` (if given), then, with ``die``, have
+    the kernel kill it with us (after the change of user, which would clear that setting)."""
+
+    def prepare() -> None:
+        if owner is not None:
+            os.setgroups([])
+            os.setgid(owner.pw_gid)
+            os.setuid(owner.pw_uid)
+        if die:
+            die_with_parent()
+
+    return prepare

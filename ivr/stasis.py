@@ -134,7 +134,8 @@ class IvrService:
         state, commands = machine.start(self.flow, self.clock())
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
         state = replace(state, variables=FrozenMap({**state.variables, **known}))
-        call = ("call", {"caller": caller, "did": did})
+        pseudonym = entry.pseudonym if entry else ""
+        call = ("call", {"caller": caller, "did": did, "pseudonym": pseudonym})
         await self._write(channel_id, state, commands, [call], register=True)
         await self._execute(channel_id, commands)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the hotline service and its tests need on Debian 12 (or a distribution that
 # ships Asterisk itself), idempotently: Asterisk with the English and Canadian French sounds,
-# SIPp (Debian's sip-tester), redis-server, and a virtualenv at .venv with the project installed.
+# SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster), and a virtualenv at .venv with the project installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +39,7 @@ PIN
 }
 
 needed=(asterisk asterisk-core-sounds-en-gsm asterisk-core-sounds-fr-gsm asterisk-moh-opsound-gsm
-  sip-tester redis-server python3-venv)
+  sip-tester redis-server python3-venv postgresql)
 missing=()
 for p in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -68,7 +68,7 @@ fi
 
 # Stop the system-wide services the packages start: the tests and the demo run private instances.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server >/dev/null 2>&1 || true
+  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server postgresql >/dev/null 2>&1 || true
 fi
 
 python=${PYTHON:-python3}

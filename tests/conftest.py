@@ -29,15 +29,17 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from core.config import Settings, load_settings
+from core.config import RecordsSettings, Settings, load_settings
 from core.keys import Keys
 from hotline.app import HotlineApp, utc_now
 from hotline.harness import (
+    PostgresServer,
     PrivateAsterisk,
     RedisServer,
     _die_with_parent,
     free_port,
     free_port_range,
+    postgres_bin,
     settings_env,
     spawn,
     stop_process,
@@ -69,10 +71,44 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster (durability off: tests need speed, not crash safety)."""
+    server = PostgresServer(
+        options=("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+    ).start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def create_database(server: PostgresServer) -> str:
+    """A new, empty database on ``server``; its name."""
+    name = f"t_{secrets.token_hex(5)}"
+    subprocess.run(
+        [str(postgres_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(server.port),
+         "-U", server.user, name],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records_settings(request: pytest.FixtureRequest, tmp_path: Path) -> RecordsSettings:
+    """The records store on a fresh SQLite file, then on a fresh PostgreSQL database: a test
+    using it runs once on each."""
+    if request.param == "sqlite":
+        return RecordsSettings(data_dir=tmp_path / "records")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return RecordsSettings(url=server.url(create_database(server)))
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return load_settings(
         None,
         env={
+            "HOTLINE_RECORDS_DATA_DIR": str(tmp_path_factory.mktemp("records")),
             "HOTLINE_ARI_PASSWORD": secrets.token_urlsafe(12),
             "HOTLINE_HASH_KEY": secrets.token_urlsafe(24),
             "HOTLINE_VAULT_KEYS": Fernet.generate_key().decode(),

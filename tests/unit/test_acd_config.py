@@ -70,6 +70,8 @@ def test_pins_are_hashed_and_verified() -> None:
         ({"colour": "red"}, "queue 'general': unknown key 'colour'"),
         ({"priority": 100}, "'priority' must be an integer from -99 to 99"),
         ({"join_empty": "yes"}, "'join_empty' must be true or false"),
+        ({"dispositions": []}, "'dispositions' must be a non-empty list of strings"),
+        ({"dispositions": ["ok", "no way"]}, "'dispositions' must be a non-empty list"),
     ],
 )  # fmt: skip
 def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str) -> None:

@@ -1,8 +1,8 @@
 """The layers show in the imports: hotline -> workers and the features -> core.
 
-``core`` is the shared ground; ``ivr``, ``acd`` and ``sms`` stand side by side and reach each
-other only through ``core.ports``; ``workers`` run the SMS side's jobs; ``hotline`` wires it
-all; ``bench`` may use anything but the tests.
+``core`` is the shared ground; ``ivr``, ``acd``, ``sms`` and ``records`` stand side by side
+and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs;
+``hotline`` wires it all; ``bench`` may use anything but the tests.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = frozenset({"core", "ivr", "acd", "sms", "workers", "hotline", "bench", "tests"})
+PROJECT = frozenset(
+    {"core", "ivr", "acd", "sms", "workers", "records", "hotline", "bench", "tests"}
+)
 #: The project packages each package may import (itself included).
 ALLOWED = {
     "core": {"core"},
@@ -21,6 +23,7 @@ ALLOWED = {
     "acd": {"core", "acd"},
     "sms": {"core", "sms"},
     "workers": {"core", "sms", "workers"},
+    "records": {"core", "records"},
     "hotline": PROJECT - {"bench", "tests"},
     "bench": PROJECT - {"tests"},
 }

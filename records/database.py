@@ -1,0 +1,98 @@
+"""The records database: one URL (SQLite by default, PostgreSQL at scale), an async engine,
+and the Alembic migrations run at start (``hotline db upgrade`` too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from core.config import RecordsSettings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_FILE = "records.sqlite3"
+#: Seconds a PostgreSQL connection attempt or statement may take before it fails (the caller
+#: then keeps its writes in Redis and tries again later).
+PG_TIMEOUT_S = 5.0
+
+
+def database_url(settings: RecordsSettings, password: str = "") -> URL:
+    """The configured URL, the password added from the environment; "" means SQLite in the
+    data directory."""
+    if not settings.url:
+        return URL.create("sqlite+aiosqlite", database=str(settings.data_dir / SQLITE_FILE))
+    url = make_url(settings.url)
+    return url.set(password=password) if password else url
+
+
+def connect(settings: RecordsSettings, password: str = "") -> AsyncEngine:
+    """An engine for the records database (no connection is made yet). SQLite files get WAL
+    mode, so reports read while the drain writes."""
+    url = database_url(settings, password)
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"timeout": PG_TIMEOUT_S, "command_timeout": 60},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config() -> Config:
+    """Alembic's configuration for the migrations kept in this package (no ini file)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_run, "upgrade", revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the schema down to ``revision`` ("base": nothing)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_run, "downgrade", revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema's revision now (None: no migration applied)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+def head_revision() -> str:
+    """The newest migration in the repository."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _run(connection: Connection, what: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    if what == "upgrade":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)

@@ -1,0 +1,119 @@
+"""The records API: wrap-ups, contact history and queue reports.
+
+| method | path                               | role                  | body                     |
+|--------|------------------------------------|-----------------------|--------------------------|
+| POST   | /acd/calls/{call_id}/wrapup        | the call's volunteer  | ``{disposition, notes?}`` |
+| GET    | /acd/calls/{call_id}/wrapup        | supervisor, admin     |                          |
+| GET    | /acd/calls/{call_id}/history       | volunteer rung, staff |                          |
+| GET    | /reports/queues?from&to&queue?&by? | supervisor, admin     |                          |
+
+A wrap-up answers 201 with what was stored, ``removed`` counting the phone and card numbers
+taken out of the notes. Refusals: 400 invalid-disposition, 413 notes-too-long, 403
+not-your-call, 404 no-such-call, 409 wrapup-closed (after the wrap-up time and its grace);
+503 records-unavailable while the database is away (the call's events wait in Redis).
+A report covers [from, to) (ISO 8601, UTC unless given), by hour (default) or day, for one
+queue or each: the figures per bucket and in total, and per volunteer; 400 bad-period,
+404 no-such-queue. Each report served is written to the staff audit stream as an export.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.api import ApiError, json_object
+from core.audit import AuditAction, audit
+from core.auth import PRINCIPAL_KEY, Handler, require_role
+from records.reports import By, parse_time, queue_report
+from records.wrapups import QueueRules, Wrapups
+
+logger = logging.getLogger(__name__)
+STAFF = ("supervisor", "admin")
+
+
+def _available(handler: Handler) -> Handler:
+    """A database that does not answer is a 503 with an id, not a traceback."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("records: %s failed: %s", request.path, exc)
+            raise ApiError(503, "records-unavailable", type(exc).__name__) from None
+
+    return wrapped
+
+
+def records_routes(
+    wrapups: Wrapups, engine: AsyncEngine, queues: Mapping[str, QueueRules]
+) -> list[web.RouteDef]:
+    """The wrap-up, history and report endpoints."""
+
+    async def write(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL_KEY]
+        body = await json_object(request)
+        disposition, notes = body.get("disposition"), body.get("notes", "")
+        if not isinstance(disposition, str) or not isinstance(notes, str):
+            raise ApiError(400, "bad-request", "disposition and notes must be strings")
+        call_id = request.match_info["call_id"]
+        written = await wrapups.write(call_id, principal.actor, disposition, notes)
+        return web.json_response(written.to_dict(), status=201)
+
+    async def read(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        found = await wrapups.read(request.match_info["call_id"])
+        return web.json_response({"wrapups": [w.to_dict() for w in found]})
+
+    async def history(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL_KEY]
+        agent = None if principal.role in STAFF else principal.actor
+        found = await wrapups.history(request.match_info["call_id"], agent)
+        return web.json_response(
+            {**asdict(found), "last_dispositions": list(found.last_dispositions)}
+        )
+
+    async def reports(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        query = request.query
+        try:
+            start, end = parse_time(query["from"]), parse_time(query["to"])
+            by = By(query.get("by", "hour"))
+        except (KeyError, ValueError):
+            raise ApiError(
+                400, "bad-period", "from and to (ISO 8601) are required; by is hour or day"
+            ) from None
+        if end <= start:
+            raise ApiError(400, "bad-period", "to must come after from")
+        names = [query["queue"]] if "queue" in query else sorted(queues)
+        if any(name not in queues for name in names):
+            raise ApiError(404, "no-such-queue", query.get("queue", ""))
+        principal = request[PRINCIPAL_KEY]
+        drain = wrapups.drain
+        await audit(
+            drain.redis,
+            drain.keys,
+            actor=principal.actor,
+            role=principal.role,
+            action=AuditAction.EXPORT,
+            target=",".join(names)[:64],
+            reason=f"report {query['from']}..{query['to']} by {by.value}",
+            now=datetime.fromtimestamp(wrapups.clock(), UTC),
+        )
+        await wrapups.catch_up()  # what the streams hold yet counts too
+        found = [await queue_report(engine, q, queues[q], start, end, by) for q in names]
+        return web.json_response({"reports": [r.to_dict() for r in found]})
+
+    return [
+        web.get("/reports/queues", _available(reports)),
+        web.post("/acd/calls/{call_id}/wrapup", _available(write)),
+        web.get("/acd/calls/{call_id}/wrapup", _available(read)),
+        web.get("/acd/calls/{call_id}/history", _available(history)),
+    ]

@@ -1,0 +1,186 @@
+"""Wrap-ups and contact history: a volunteer's disposition and scrubbed notes for a call they
+answered, written until their wrap-up ends plus a grace period; and, for the next volunteer,
+how often the same caller (by keyed reference) called before and how those calls ended.
+
+The call's volunteers, queue and times come from the queue history in SQL, caught up from the
+Redis stream first, so a wrap-up written during the call finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from core.api import ApiError
+from records.drain import Drain
+from records.models import Contact, QueueEvent, Wrapup
+from records.scrub import scrub
+
+logger = logging.getLogger(__name__)
+
+#: Queue-log events that end a volunteer's part of a call.
+_AGENT_ENDS = ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER")
+
+
+@dataclass(frozen=True)
+class QueueRules:
+    """What the records side needs of a queue's file."""
+
+    dispositions: tuple[str, ...]
+    wrapup_s: float
+    service_level_s: float
+    short_abandon_s: float
+
+
+@dataclass(frozen=True)
+class WrittenWrapup:
+    """A stored wrap-up and what the scrubber removed from its notes."""
+
+    call_id: str
+    agent: str
+    queue: str
+    disposition: str
+    notes: str
+    removed: Mapping[str, int]
+    written_at: float
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-safe dict."""
+        return {**self.__dict__, "removed": dict(self.removed)}
+
+
+@dataclass(frozen=True)
+class History:
+    """Earlier contacts of the same caller, and their last dispositions (newest first)."""
+
+    earlier_contacts: int
+    last_dispositions: Sequence[str]
+
+
+class Wrapups:
+    """Writes and reads wrap-ups; raises ApiError with an id for every refusal."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        drain: Drain,
+        queues: Mapping[str, QueueRules],
+        *,
+        grace_s: float,
+        notes_max: int,
+        region: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.engine, self.drain, self.queues = engine, drain, queues
+        self.grace_s, self.notes_max, self.region, self.clock = grace_s, notes_max, region, clock
+
+    async def write(self, call_id: str, agent: str, disposition: str, notes: str) -> WrittenWrapup:
+        """Store ``agent``'s wrap-up of ``call_id`` (a second one replaces the first)."""
+        if len(notes) > self.notes_max:
+            raise ApiError(413, "notes-too-long", f"notes are limited to {self.notes_max}")
+        await self.catch_up()
+        now = self.clock()
+        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            queue, ended = await self._part(session, call_id, agent)
+            rules = self.queues.get(queue)
+            if rules is None or disposition not in rules.dispositions:
+                allowed = ", ".join(rules.dispositions) if rules else ""
+                raise ApiError(400, "invalid-disposition", f"{queue} takes: {allowed}")
+            if ended is not None and now > ended + rules.wrapup_s + self.grace_s:
+                raise ApiError(409, "wrapup-closed", "the wrap-up time of this call is over")
+            scrubbed = scrub(notes, self.region)
+            row = await session.get(Wrapup, (call_id, agent))
+            if row is None:
+                row = Wrapup(call_id=call_id, agent=agent)
+                session.add(row)
+            row.queue, row.disposition, row.notes = queue, disposition, scrubbed.text
+            row.removed, row.written_at = json.dumps(dict(scrubbed.removed)), now
+        return _written(row)
+
+    async def catch_up(self) -> None:
+        """Drain what the streams hold now, so that a call still going is found. Another app
+        instance draining the same entries at once (a conflict) is no failure: it writes them."""
+        try:
+            await self.drain.catch_up()
+        except SQLAlchemyError as exc:
+            logger.info("records: catching up left to another drain: %s", exc)
+
+    async def _part(
+        self, session: AsyncSession, call_id: str, agent: str
+    ) -> tuple[str, float | None]:
+        """The queue ``agent`` answered ``call_id`` in, and when their part ended (None: on
+        the call still); 404 for an unknown call, 403 for someone else's."""
+        if await session.get(Contact, call_id) is None:
+            raise ApiError(404, "no-such-call", call_id)
+        rows = (
+            await session.execute(
+                select(QueueEvent.event, QueueEvent.queue, QueueEvent.at)
+                .where(QueueEvent.call_id == call_id, QueueEvent.agent == agent)
+                .order_by(QueueEvent.id)
+            )
+        ).all()
+        connects = [row for row in rows if row.event == "CONNECT"]
+        if not connects:
+            raise ApiError(403, "not-your-call", "only a volunteer who took the call wraps it up")
+        ends = [row.at for row in rows if row.event in _AGENT_ENDS and row.at >= connects[-1].at]
+        return connects[-1].queue, (ends[-1] if ends else None)
+
+    async def read(self, call_id: str) -> list[WrittenWrapup]:
+        """Every wrap-up of ``call_id``."""
+        async with AsyncSession(self.engine) as session:
+            rows = await session.scalars(
+                select(Wrapup).where(Wrapup.call_id == call_id).order_by(Wrapup.written_at)
+            )
+            return [_written(row) for row in rows.all()]
+
+    async def history(self, call_id: str, agent: str | None = None, last: int = 5) -> History:
+        """The caller of ``call_id``'s earlier contacts and their ``last`` dispositions; with
+        ``agent``, only if the call was offered to that volunteer (403 otherwise)."""
+        await self.catch_up()
+        async with AsyncSession(self.engine) as session:
+            contact = await session.get(Contact, call_id)
+            if contact is None:
+                raise ApiError(404, "no-such-call", call_id)
+            if agent is not None and not await session.scalar(
+                select(func.count())
+                .select_from(QueueEvent)
+                .where(
+                    QueueEvent.call_id == call_id,
+                    QueueEvent.agent == agent,
+                    QueueEvent.event.in_(("OFFER", "CONNECT")),
+                )
+            ):
+                raise ApiError(403, "not-your-call", "the call was not offered to you")
+            if not contact.caller_key:
+                return History(0, ())
+            earlier = (
+                Contact.caller_key == contact.caller_key,
+                Contact.arrived_at < (contact.arrived_at or 0),
+            )
+            count = await session.scalar(select(func.count()).select_from(Contact).where(*earlier))
+            dispositions = await session.scalars(
+                select(Wrapup.disposition)
+                .join(Contact, Contact.id == Wrapup.call_id)
+                .where(*earlier)
+                .order_by(Wrapup.written_at.desc())
+                .limit(last)
+            )
+            return History(count or 0, tuple(dispositions.all()))
+
+
+def _written(row: Wrapup) -> WrittenWrapup:
+    return WrittenWrapup(
+        call_id=row.call_id,
+        agent=row.agent,
+        queue=row.queue,
+        disposition=row.disposition,
+        notes=row.notes,
+        removed=json.loads(row.removed),
+        written_at=row.written_at,
+    )

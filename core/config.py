@@ -81,6 +81,21 @@ class AsteriskSettings:
 
 
 @dataclass(frozen=True)
+class PhonesSettings:
+    """Volunteers' SIP phones: every SIP device of the agent file is an endpoint that must
+    authenticate (digest) with its own secret (``hotline phones``; ``hotline/phones.py``)."""
+
+    #: Digest realm of the phones' credentials (their HA1 hashes depend on it).
+    realm: str = "hotline"
+    #: TOML file of device secrets (``NAME = "secret"``), written by ``hotline phones``; relative
+    #: paths are taken from the configuration file's directory. ``HOTLINE_PHONE_SECRET_<NAME>``
+    #: in the environment overrides a device's entry.
+    secrets_file: Path = Path("phone-secrets.toml")
+    #: The host name or address softphones are told to reach (``hotline phones``).
+    public_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     """The app's HTTP API (health, ACD, statistics, metrics, webhooks)."""
 
@@ -218,6 +233,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
+    phones: PhonesSettings = field(default_factory=PhonesSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -244,6 +260,7 @@ SECTIONS: dict[str, type[Any]] = {
     "sms": SmsSettings,
     "privacy": PrivacySettings,
     "acd": AcdSettings,
+    "phones": PhonesSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
@@ -287,6 +304,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         sections["acd"] = dataclasses.replace(
             acd, queues=base / acd.queues, agents=base / acd.agents
         )
+        phones = sections["phones"]
+        sections["phones"] = dataclasses.replace(phones, secrets_file=base / phones.secrets_file)
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))

@@ -16,12 +16,12 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from acd import chat
-from acd.config import DeviceKind, load_agents, load_queues
 from core.config import ConfigError, Settings, load_settings
 from core.logs import configure_logging
 from hotline.app import HotlineApp
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
+from hotline.phones import create_missing_secrets, device_secrets
 from ivr.flow import Flow, FlowError, load_flow
 
 logger = logging.getLogger("hotline")
@@ -73,13 +73,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("HOTLINE_HASH_KEY", secrets.token_urlsafe(24))
     os.environ.setdefault("HOTLINE_VAULT_KEYS", Fernet.generate_key().decode())
     os.environ.setdefault("HOTLINE_API_TOKENS", f"demo:supervisor:{token}")
+    root = Path(args.dir).resolve()
+    os.environ.setdefault("HOTLINE_PHONES_SECRETS_FILE", str(root / "phone-secrets.toml"))
     settings, flow = _load(args)
     configure_logging(settings.log_level, settings.log_format)
-    root = Path(args.dir).resolve()
+    create_missing_secrets(settings)
+    phones = "".join(
+        f"    {name}: user {name}, password {secret}\n"
+        for name, secret in device_secrets(settings).items()
+    )
     redis = RedisServer(root / "redis").start()
     asterisk = PrivateAsterisk(root / "asterisk", settings)
     try:
-        asterisk.start({"pjsip_phones.conf": demo_phones(settings)})
+        asterisk.start()
         settings = dataclasses.replace(
             settings, redis=dataclasses.replace(settings.redis, url=redis.url)
         )
@@ -94,8 +100,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"-set wait1 4000 -set key1 1 -set wait2 1500 -set key2 1 -set hangup_ms 0 "
             f"-i 127.0.0.1 -mi 127.0.0.1 -p 5070 {sip}\n"
             f"  or point a softphone on this machine at sip:{did}@{sip}.\n"
-            f"  Volunteers: register a softphone as alice, bruno or chen at {sip} (no password\n"
-            f"  on loopback), then log in by calling sip:"
+            f"  Volunteers: register a softphone at {sip}, realm {settings.phones.realm}, from an\n"
+            f"  address other than the carrier's ({', '.join(ast.carrier_match)}; e.g. bind it to\n"
+            f"  127.0.0.2), with its credentials (kept in {settings.phones.secrets_file}):\n"
+            f"{phones}"
+            f"  then log in by calling sip:"
             f"{settings.acd.volunteer_did.lstrip('+')}@{sip} (code 101, PIN 1111 for alice)\n"
             f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
@@ -107,21 +116,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         asterisk.stop()
         redis.stop()
     return 0
-
-
-def demo_phones(settings: Settings) -> str:
-    """PJSIP endpoints for the demo volunteers' SIP phones, registering from loopback."""
-    agents = load_agents(settings.acd.agents, load_queues(settings.acd.queues))
-    names = [
-        d.address.removeprefix("PJSIP/")
-        for a in agents
-        for d in a.devices
-        if d.kind is DeviceKind.SIP and d.address.startswith("PJSIP/")
-    ]
-    return "".join(
-        f"[{n}](phone-template)\naors = {n}\n[{n}]\ntype = aor\nmax_contacts = 1\n"
-        for n in dict.fromkeys(names)
-    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

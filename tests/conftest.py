@@ -31,6 +31,7 @@ from hotline.harness import (
     free_port,
     free_port_range,
 )
+from hotline.phones import create_missing_secrets
 from ivr.flow import Flow, load_flow
 
 TESTS = Path(__file__).resolve().parent
@@ -58,8 +59,10 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    return load_settings(
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The test configuration, with a secret for each SIP device in a fresh secrets file."""
+    secrets_file = tmp_path_factory.mktemp("phones") / "phone-secrets.toml"
+    settings = load_settings(
         None,
         env={
             "HOTLINE_ARI_PASSWORD": secrets.token_urlsafe(12),
@@ -71,12 +74,18 @@ def base_settings() -> Settings:
             "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
             "HOTLINE_ACD_TICK_S": "0.3",
             "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "3",
+            "HOTLINE_PHONES_SECRETS_FILE": str(secrets_file),
         },
     )
+    create_missing_secrets(settings, env={})
+    return settings
 
 
+#: Test phones that never register: Asterisk reaches them at fixed contacts.
 SIP_PHONES = ("alice", "bruno", "chen")
 EXTERNAL = "dana"
+#: A volunteer whose phone registers (with its secret) from this address, not the carrier's.
+REMOTE_PHONE, REMOTE_ADDRESS = "fiona", "127.0.0.3"
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +104,9 @@ def asterisk(
         instance.settings,
         asterisk=dataclasses.replace(instance.settings.asterisk, carrier_host=carrier),
     )
-    phones = "".join(
-        f"[{name}](phone-template)\naors = {name}\n"
-        f"[{name}]\ntype = aor\ncontact = sip:{name}@127.0.0.1:{phone_ports[name]}\n"
-        for name in SIP_PHONES
-    )
+    contacts = {name: f"sip:{name}@127.0.0.1:{phone_ports[name]}" for name in SIP_PHONES}
     try:
-        yield instance.start({"pjsip_phones.conf": phones})
+        yield instance.start(contacts=contacts)
     finally:
         instance.stop()
 
@@ -258,14 +263,16 @@ async def agent_phone(
     talk_ms: int = 0,
     calls: int = 1,
     max_seconds: int = 40,
+    address: str = "127.0.0.1",
 ) -> PhoneResult:
-    """A volunteer's phone (tests/sipp/agent.xml) for ``calls`` calls; see the scenario."""
+    """A volunteer's phone (tests/sipp/agent.xml) at ``address``:``port`` for ``calls`` calls;
+    see the scenario."""
     log = tmp_path / f"phone-{port}-{time.monotonic_ns()}.log"
     args = [
         "-sf", str(TESTS / "sipp" / "agent.xml"), "-m", str(calls),
         "-set", "mode", mode, "-set", "ring_ms", str(ring_ms), "-set", "key", key,
         "-set", "key_ms", str(key_ms), "-set", "talk_ms", str(talk_ms),
-        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(free_port_range(4)),
+        "-i", address, "-mi", address, "-p", str(port), "-mp", str(free_port_range(4)),
         "-trace_msg", "-message_file", str(log),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
     ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: run, demo, worker, purge, check-config, render-dialplans."""
+"""The ``hotline`` command: run, demo, worker, purge, check-config, render-dialplans, phones."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from core.logs import configure_logging
 from hotline.app import HotlineApp
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
-from hotline.phones import create_missing_secrets, device_secrets
+from hotline.phones import create_missing_secrets, device_names, device_secrets, rotate_secret
+from hotline.provisioning import softphone_account
 from ivr.flow import Flow, FlowError, load_flow
 
 logger = logging.getLogger("hotline")
@@ -118,6 +119,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_phones(args: argparse.Namespace) -> int:
+    """Create or rotate a SIP device's secret (rotate), or show its account (show): what a
+    softphone needs, also as a QR code image (--qr FILE.png)."""
+    settings, _ = _load(args)
+    if args.name not in device_names(settings):
+        raise ConfigError(f"{settings.acd.agents}: no SIP device PJSIP/{args.name}")
+    path = settings.phones.secrets_file
+    if args.action == "rotate":
+        secret = rotate_secret(path, args.name)
+        print(f"new secret for {args.name} in {path}; to apply it:")
+        print("  hotline render-dialplans --out /etc/asterisk")
+        print("  asterisk -rx 'module reload res_pjsip.so'")
+    else:
+        secret = device_secrets(settings).get(args.name, "")
+        if not secret:
+            raise ConfigError(f"no secret for {args.name}: run `hotline phones rotate {args.name}`")
+    account = softphone_account(settings, args.name, secret)
+    print("\n".join(account.lines()))
+    if args.qr:
+        account.save_qr(args.qr)
+        print(f"QR code of the account: {args.qr} (holds the secret: hand it over, then delete it)")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run an RQ worker for outbound SMS on the configured queue (with RQ's scheduler)."""
     from workers.sms import run_worker
@@ -163,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--dir", default="run/demo", help="where the demo's servers keep files")
     demo.set_defaults(func=cmd_demo)
+    phones = sub.add_parser("phones", help=cmd_phones.__doc__)
+    phones.add_argument("action", choices=("rotate", "show"))
+    phones.add_argument("name", help="the device, NAME of PJSIP/NAME in the agent file")
+    phones.add_argument("--qr", type=Path, help="also write the account as a QR code (PNG)")
+    phones.set_defaults(func=cmd_phones)
     # SimpleWorker, not the forking Worker: a fork per job costs ~8 ms against ~1.6 ms a job,
     # and a send is I/O-bound; run one process per core for more throughput.
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)

@@ -93,6 +93,20 @@ class PhonesSettings:
     secrets_file: Path = Path("phone-secrets.toml")
     #: The host name or address softphones are told to reach (``hotline phones``).
     public_host: str = "127.0.0.1"
+    #: Port of the phones' TLS transport (on ``[asterisk] sip_bind``); 0 = no TLS. With TLS,
+    #: every phone's media must be SRTP (SDES keys, which only TLS keeps from eavesdroppers).
+    tls_port: int = 0
+    #: PEM certificate (chain) and private key of the TLS transport; relative paths are taken
+    #: from the configuration file's directory.
+    tls_cert: Path = Path("tls/sip.crt")
+    tls_key: Path = Path("tls/sip.key")
+    #: Whether phones may use plain UDP; false (needs TLS): Asterisk reaches phones over TLS
+    #: only (a phone that registered over UDP gets no call).
+    udp: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.udp and not self.tls_port:
+            raise ConfigError("[phones] udp = false needs a TLS transport (tls_port)")
 
 
 @dataclass(frozen=True)
@@ -305,7 +319,12 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             acd, queues=base / acd.queues, agents=base / acd.agents
         )
         phones = sections["phones"]
-        sections["phones"] = dataclasses.replace(phones, secrets_file=base / phones.secrets_file)
+        sections["phones"] = dataclasses.replace(
+            phones,
+            secrets_file=base / phones.secrets_file,
+            tls_cert=base / phones.tls_cert,
+            tls_key=base / phones.tls_key,
+        )
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))

@@ -116,9 +116,7 @@ def render_dialplans(
     ``dirs.etc_dir``)."""
     out = out_dir or dirs.etc_dir
     out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "pjsip_phones.conf": phones_conf(load_phones(settings, contacts), settings.phones.realm)
-    }
+    files = {"pjsip_phones.conf": phones_conf(load_phones(settings, contacts), settings)}
     values = template_values(settings, dirs)
     conf = (t for t in TEMPLATES.iterdir() if t.name.endswith(".conf"))
     for template in sorted(conf, key=lambda t: t.name):

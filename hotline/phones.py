@@ -112,13 +112,31 @@ def load_phones(
     )
 
 
-def phones_conf(phones: tuple[Phone, ...], realm: str) -> str:
-    """PJSIP sections of ``phones`` (endpoints on ``phone-template`` of ``pjsip.conf``)."""
+TLS_TRANSPORT = "transport-tls"
+
+
+def phones_conf(phones: tuple[Phone, ...], settings: Settings) -> str:
+    """PJSIP sections of ``phones`` (endpoints on ``phone-template`` of ``pjsip.conf``) and of
+    their TLS transport when ``[phones] tls_port`` is set."""
+    conf = settings.phones
+    realm = conf.realm
     sections = []
+    endpoint_extra = ""
+    if conf.tls_port:
+        sections.append(
+            f"[{TLS_TRANSPORT}]\ntype = transport\nprotocol = tls\n"
+            f"bind = {settings.asterisk.sip_bind}:{conf.tls_port}\n"
+            f"cert_file = {conf.tls_cert}\npriv_key_file = {conf.tls_key}\nmethod = tlsv1_2\n"
+        )
+        # SDES: SRTP keys in the SDP; an offer without them is refused (488).
+        endpoint_extra = "media_encryption = sdes\n"
+        if not conf.udp:
+            endpoint_extra += f"transport = {TLS_TRANSPORT}\n"
     for phone in phones:
         contact = f"contact = {phone.contact}\n" if phone.contact else ""
         sections.append(
-            f"[{phone.name}](phone-template)\naors = {phone.name}\nauth = {phone.name}\n\n"
+            f"[{phone.name}](phone-template)\naors = {phone.name}\nauth = {phone.name}\n"
+            f"{endpoint_extra}\n"
             f"[{phone.name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n{contact}\n"
             f"[{phone.name}]\ntype = auth\nauth_type = md5\nusername = {phone.name}\n"
             f"realm = {realm}\nmd5_cred = {phone.ha1}\n"

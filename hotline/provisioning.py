@@ -50,13 +50,16 @@ class SoftphoneAccount:
 
 
 def softphone_account(settings: Settings, user: str, secret: str) -> SoftphoneAccount:
-    """The account of device ``user`` with ``secret`` on this service."""
+    """The account of device ``user`` with ``secret`` on this service: TLS and SRTP when the
+    phones' TLS transport is on, else UDP and RTP."""
+    phones = settings.phones
+    tls = bool(phones.tls_port)
     return SoftphoneAccount(
         user=user,
         secret=secret,
-        server=settings.phones.public_host,
-        port=settings.asterisk.sip_port,
-        transport="udp",
-        realm=settings.phones.realm,
-        srtp=False,
+        server=phones.public_host,
+        port=phones.tls_port if tls else settings.asterisk.sip_port,
+        transport="tls" if tls else "udp",
+        realm=phones.realm,
+        srtp=tls,
     )

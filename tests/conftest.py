@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import secrets
 import socket
 import time
@@ -292,6 +293,20 @@ async def agent_phone(
             await proc.wait()
     messages = log.read_text(errors="replace") if log.exists() else ""
     return PhoneResult(proc.returncode or 0, messages)
+
+
+def contacts(asterisk: PrivateAsterisk, name: str) -> list[str]:
+    """The contact URIs ``name``'s AOR has now (registered or fixed)."""
+    return re.findall(rf"Contact:\s+{name}/(\S+)", asterisk.rx("pjsip show contacts"))
+
+
+async def wait_for_contact(asterisk: PrivateAsterisk, name: str, within: float = 10) -> str:
+    """The first contact of ``name``'s AOR, once there is one (a phone has registered)."""
+    deadline = time.monotonic() + within
+    while not (found := await asyncio.to_thread(contacts, asterisk, name)):
+        assert time.monotonic() < deadline, f"{name} did not register within {within} s"
+        await asyncio.sleep(0.1)
+    return found[0]
 
 
 def queue_log(settings: Settings) -> list[dict[str, str]]:

@@ -20,6 +20,7 @@ from tests.conftest import (
     REMOTE_PHONE,
     TESTS,
     agent_phone,
+    contacts,
     place_call,
     running_app,
     wait_until_idle,
@@ -60,13 +61,6 @@ async def register(
     return [int(code) for code in re.findall(r"^SIP/2\.0 (\d{3})", log.read_text(), re.M)]
 
 
-def contacts(asterisk: PrivateAsterisk, name: str) -> list[str]:
-    """The addresses ``name``'s AOR reaches now (``host:port``)."""
-    return re.findall(
-        rf"Contact:\s+{name}/sip:{name}@([\d.]+:\d+)", asterisk.rx("pjsip show contacts")
-    )
-
-
 async def test_only_the_phone_with_the_secret_registers_and_gets_the_offered_call(
     settings: Settings, asterisk: PrivateAsterisk, test_flow: Flow, tmp_path: Path
 ) -> None:
@@ -79,7 +73,7 @@ async def test_only_the_phone_with_the_secret_registers_and_gets_the_offered_cal
     assert refused[1] in (401, 403)
     assert contacts(asterisk, REMOTE_PHONE) == []
     assert await register(asterisk, tmp_path, REMOTE_ADDRESS, genuine, secret) == [401, 200]
-    assert contacts(asterisk, REMOTE_PHONE) == [f"{REMOTE_ADDRESS}:{genuine}"]
+    assert contacts(asterisk, REMOTE_PHONE) == [f"sip:{REMOTE_PHONE}@{REMOTE_ADDRESS}:{genuine}"]
 
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         profile = app.acd.agents[REMOTE_PHONE]

@@ -72,3 +72,28 @@ def test_a_secret_in_the_environment_wins_and_a_device_without_one_is_an_error(
     with pytest.raises(ConfigError, match=r"no SIP secret for device\(s\) bruno, chen") as info:
         load_phones(settings, env={})
     assert "HOTLINE_PHONE_SECRET_BRUNO" in str(info.value)
+
+
+def test_with_tls_phones_get_a_tls_transport_and_must_use_srtp(tmp_path: Path) -> None:
+    env = {
+        "HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml"),
+        "HOTLINE_PHONES_TLS_PORT": "5061",
+        "HOTLINE_PHONES_TLS_CERT": "/etc/hotline/sip.crt",
+        "HOTLINE_PHONES_TLS_KEY": "/etc/hotline/sip.key",
+    }
+    settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
+    out = render_dialplans(settings, AsteriskDirs.private(tmp_path))
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert "[transport-tls]\ntype = transport\nprotocol = tls\nbind = 127.0.0.1:5061\n" in phones
+    assert "cert_file = /etc/hotline/sip.crt\npriv_key_file = /etc/hotline/sip.key\n" in phones
+    assert phones.count("media_encryption = sdes\n") == 3  # alice, bruno, chen
+    assert "transport = transport-tls" not in phones  # UDP still allowed for phones
+    udp_off = load_settings(None, env={**env, "HOTLINE_PHONES_UDP": "false"})
+    out = render_dialplans(udp_off, AsteriskDirs.private(tmp_path))
+    assert (out / "pjsip_phones.conf").read_text().count("transport = transport-tls\n") == 3
+
+
+def test_udp_off_for_phones_needs_tls() -> None:
+    with pytest.raises(ConfigError, match="udp = false needs a TLS transport"):
+        load_settings(None, env={"HOTLINE_PHONES_UDP": "false"})

@@ -55,3 +55,13 @@ def test_unknown_device_or_missing_secret_is_refused(
     assert main(["phones", "show", "bruno"]) == 2
     assert "hotline phones rotate bruno" in capsys.readouterr().err
     assert not secrets_file.exists()
+
+
+def test_with_tls_the_account_says_tls_and_srtp(
+    secrets_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOTLINE_PHONES_TLS_PORT", "5061")
+    assert main(["phones", "rotate", "chen"]) == 0
+    out = capsys.readouterr().out
+    assert "port:      5061\ntransport: TLS\n" in out
+    assert "media:     SRTP (SDES) required" in out

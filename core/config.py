@@ -103,6 +103,10 @@ class PhonesSettings:
     #: Whether phones may use plain UDP; false (needs TLS): Asterisk reaches phones over TLS
     #: only (a phone that registered over UDP gets no call).
     udp: bool = True
+    #: Asterisk's security log (``logger.conf``: ``security``, e.g.
+    #: ``/var/log/asterisk/security``), which the app follows to count failed
+    #: authentications for ``/metrics``; "" = not followed.
+    security_log: str = ""
 
     def __post_init__(self) -> None:
         if not self.udp and not self.tls_port:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 from cryptography.fernet import Fernet
@@ -42,10 +43,18 @@ class AriSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """Where live state lives."""
+    """Where live state lives. A Redis reached over a network needs a password (or an ACL
+    user and its password) and TLS: ``rediss://`` URL, ``username``, ``ca_file`` here, the
+    password only from the environment (``HOTLINE_REDIS_PASSWORD``)."""
 
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "hotline"
+    #: ACL user ("" = the default user).
+    username: str = ""
+    #: CA certificate(s) (PEM) that a ``rediss://`` server's certificate must chain to; "" =
+    #: the system's CAs.
+    ca_file: str = ""
+    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -287,6 +296,8 @@ SECRET_ENV = {
     "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
 }
+#: Section keys that are secrets: read from the environment (HOTLINE_<SECTION>_<KEY>) only.
+SECRET_KEYS = {("redis", "password")}
 TOP_LEVEL = ("log_level", "log_format")
 
 
@@ -367,6 +378,14 @@ def _build_section(
     unknown = set(raw) - fields
     if unknown:
         raise ConfigError(f"{source}: [{name}] unknown key(s): {', '.join(sorted(unknown))}")
+    for key in raw:
+        if (name, key) in SECRET_KEYS:
+            env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+            raise ConfigError(f"{source}: [{name}] {key} is a secret: set {env_key} instead")
+    if name == "redis" and urlsplit(str(raw.get("url", ""))).password:
+        raise ConfigError(
+            f"{source}: [redis] url holds a password: set HOTLINE_REDIS_PASSWORD instead"
+        )
     values: dict[str, Any] = {}
     for key in fields:
         env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"

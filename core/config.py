@@ -102,9 +102,12 @@ class PhonesSettings:
     secrets_file: Path = Path("phone-secrets.toml")
     #: The host name or address softphones are told to reach (``hotline phones``).
     public_host: str = "127.0.0.1"
-    #: Port of the phones' TLS transport (on ``[asterisk] sip_bind``); 0 = no TLS. With TLS,
-    #: every phone's media must be SRTP (SDES keys, which only TLS keeps from eavesdroppers).
+    #: Port of the phones' TLS transport; 0 = no TLS. With TLS, every phone's media must be
+    #: SRTP (SDES keys, which only TLS keeps from eavesdroppers).
     tls_port: int = 0
+    #: Address the TLS transport binds ("" = ``[asterisk] sip_bind``). With the public address
+    #: here and ``sip_bind`` on the carrier-facing one, phones cannot reach UDP at all.
+    tls_bind: str = ""
     #: PEM certificate (chain) and private key of the TLS transport; relative paths are taken
     #: from the configuration file's directory.
     tls_cert: Path = Path("tls/sip.crt")

@@ -21,7 +21,13 @@ from core.logs import configure_logging
 from hotline.app import HotlineApp
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
-from hotline.phones import create_missing_secrets, device_names, device_secrets, rotate_secret
+from hotline.phones import (
+    create_missing_secrets,
+    device_names,
+    device_secrets,
+    load_phones,
+    rotate_secret,
+)
 from hotline.provisioning import softphone_account
 from ivr.flow import Flow, FlowError, load_flow
 
@@ -42,10 +48,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
-    try:
-        settings.require_secrets()
-    except ConfigError as exc:
-        print(f"warning: {exc}")
+    for check in (settings.require_secrets, lambda: load_phones(settings)):
+        try:
+            check()
+        except ConfigError as exc:
+            print(f"warning: {exc}")
     return 0
 
 

@@ -125,7 +125,7 @@ def phones_conf(phones: tuple[Phone, ...], settings: Settings) -> str:
     if conf.tls_port:
         sections.append(
             f"[{TLS_TRANSPORT}]\ntype = transport\nprotocol = tls\n"
-            f"bind = {settings.asterisk.sip_bind}:{conf.tls_port}\n"
+            f"bind = {conf.tls_bind or settings.asterisk.sip_bind}:{conf.tls_port}\n"
             f"cert_file = {conf.tls_cert}\npriv_key_file = {conf.tls_key}\nmethod = tlsv1_2\n"
         )
         # SDES: SRTP keys in the SDP; an offer without them is refused (488).

@@ -89,9 +89,13 @@ def test_with_tls_phones_get_a_tls_transport_and_must_use_srtp(tmp_path: Path) -
     assert "cert_file = /etc/hotline/sip.crt\npriv_key_file = /etc/hotline/sip.key\n" in phones
     assert phones.count("media_encryption = sdes\n") == 3  # alice, bruno, chen
     assert "transport = transport-tls" not in phones  # UDP still allowed for phones
-    udp_off = load_settings(None, env={**env, "HOTLINE_PHONES_UDP": "false"})
+    udp_off = load_settings(
+        None, env={**env, "HOTLINE_PHONES_UDP": "false", "HOTLINE_PHONES_TLS_BIND": "192.0.2.7"}
+    )
     out = render_dialplans(udp_off, AsteriskDirs.private(tmp_path))
-    assert (out / "pjsip_phones.conf").read_text().count("transport = transport-tls\n") == 3
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert phones.count("transport = transport-tls\n") == 3
+    assert "bind = 192.0.2.7:5061\n" in phones
 
 
 def test_udp_off_for_phones_needs_tls() -> None:

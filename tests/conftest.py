@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ TESTS = Path(__file__).resolve().parent
 CALLER = "+15145550123"
 #: How many keys tests/sipp/caller.xml can press.
 KEY_SLOTS = 12
+FAIL2BAN_FILTER = TESTS.parent / "deploy" / "fail2ban" / "filter.d" / "hotline-asterisk.conf"
 
 
 @pytest.fixture(scope="session")
@@ -307,6 +309,21 @@ async def wait_for_contact(asterisk: PrivateAsterisk, name: str, within: float =
         assert time.monotonic() < deadline, f"{name} did not register within {within} s"
         await asyncio.sleep(0.1)
     return found[0]
+
+
+def banned_addresses(log_lines: str, tmp_path: Path) -> list[str]:
+    """The addresses the shipped fail2ban filter (deploy/fail2ban) finds in ``log_lines``,
+    as ``fail2ban-regex`` reports them."""
+    log = tmp_path / "security.log"
+    log.write_text(log_lines)
+    result = subprocess.run(
+        ["fail2ban-regex", "-o", "ip", str(log), str(FAIL2BAN_FILTER)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.split()
 
 
 def queue_log(settings: Settings) -> list[dict[str, str]]:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import re
 import socket
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.conftest import (
     REMOTE_PHONE,
     TESTS,
     agent_phone,
+    banned_addresses,
     contacts,
     place_call,
     running_app,
@@ -38,7 +38,6 @@ TO_GENERAL = ((2000, "1"), (900, "1"))
 IMPOSTOR_ADDRESS = "127.0.0.4"
 #: A user name no device has.
 UNKNOWN_USER = "mallory"
-FAIL2BAN_FILTER = TESTS.parent / "deploy" / "fail2ban" / "filter.d" / "hotline-asterisk.conf"
 
 
 async def register(
@@ -79,20 +78,6 @@ async def auth_failures(settings: Settings) -> tuple[str, dict[str, float]]:
         text = await response.text()
     counts = re.findall(r'^hotline_sip_auth_failures_total\{reason="(\w+)"\} (\S+)$', text, re.M)
     return text, {reason: float(value) for reason, value in counts}
-
-
-def banned_addresses(log_lines: str, tmp_path: Path) -> list[str]:
-    """The addresses the shipped fail2ban filter finds in ``log_lines`` (fail2ban-regex)."""
-    log = tmp_path / "security.log"
-    log.write_text(log_lines)
-    result = subprocess.run(
-        ["fail2ban-regex", "-o", "ip", str(log), str(FAIL2BAN_FILTER)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return result.stdout.split()
 
 
 async def test_only_the_phone_with_the_secret_registers_and_gets_the_offered_call(

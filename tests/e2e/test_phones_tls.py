@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import urllib.parse
 import urllib.request
 from base64 import b64encode
@@ -17,7 +18,12 @@ import pytest
 from core.config import Settings
 from hotline.harness import PrivateAsterisk, free_port
 from hotline.phones import read_secrets
-from tests.conftest import REMOTE_ADDRESS, REMOTE_PHONE, wait_for_contact
+from tests.conftest import (
+    REMOTE_ADDRESS,
+    REMOTE_PHONE,
+    banned_addresses,
+    wait_for_contact,
+)
 from tests.e2e.baresip import Softphone
 from tests.tls import TlsFiles, make_tls_files
 
@@ -129,3 +135,20 @@ async def test_a_plain_rtp_offer_over_tls_is_refused(
         closed = await phone.event("CALL_CLOSED", "CALL_ESTABLISHED")
     assert closed["type"] == "CALL_CLOSED"
     assert closed["param"].startswith("488"), closed
+
+
+async def test_a_wrong_secret_over_tls_is_logged_for_fail2ban(
+    tls_asterisk: PrivateAsterisk, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    security_log = tls_asterisk.dirs.log_dir / "security"
+    logged_before = security_log.stat().st_size
+    secret = read_secrets(tls_asterisk.settings.phones.secrets_file)[REMOTE_PHONE]
+    line = account(tls_asterisk, secret[::-1], "mediaenc=srtp-mand;regint=300")
+    async with Softphone(tmp_path / "wrong", line, tls_files.ca, REMOTE_ADDRESS):
+        deadline = time.monotonic() + 10
+        while "ChallengeResponseFailed" not in (new := security_log.read_text()[logged_before:]):
+            assert time.monotonic() < deadline, "no failed authentication logged"
+            await asyncio.sleep(0.1)
+    assert 'RemoteAddress="IPV4/TLS/127.0.0.1/' in new
+    # baresip's TLS connections come from 127.0.0.1 whatever address it listens on.
+    assert set(banned_addresses(new, tmp_path)) == {"127.0.0.1"}

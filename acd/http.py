@@ -7,6 +7,7 @@
 | POST   | /acd/agents/{agent_id}/pause  | self, supervisor, admin | ``{"reason", "queue"?}``   |
 | POST   | /acd/agents/{agent_id}/resume | self, supervisor, admin | ``{"queue"?}``             |
 | GET    | /acd/agents/{agent_id}        | self, supervisor, admin |                            |
+| POST   | /acd/agents/{agent_id}/reset  | supervisor, admin       | ``{"reason"}``             |
 | GET    | /acd/queues                   | any                     |                            |
 | GET    | /acd/queues/{queue}           | any                     |                            |
 | GET    | /acd/queue_log?count=N        | supervisor, admin       |                            |
@@ -15,6 +16,8 @@
 
 Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
 to 0. Pause and resume with a ``queue`` act on that queue only (``paused_in`` in the view).
+Reset clears a stuck agent whatever its state (``AcdStore.reset``); the reason, with any phone
+number in it redacted, goes to the queue log with the staff member's name.
 A transfer is carried out by the app instance holding the call (202 Accepted): to a queue, the
 call waits there with its priority and place by time; to an agent (a supervisor), that agent is
 rung while the first stays on, and takes the call over on answering. Agent endpoints answer
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any, cast
@@ -42,6 +46,8 @@ from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from core.api import ApiError, count_param, json_object
 from core.auth import PRINCIPAL_KEY, Handler, require_role
+
+logger = logging.getLogger(__name__)
 
 #: Roles that may act on any agent, read the queue log and transfer calls.
 STAFF = ("supervisor", "admin")
@@ -77,10 +83,13 @@ def _agent_json(view: AgentView) -> dict[str, Any]:
 
 
 def acd_routes(
-    store: AcdStore, agents: Mapping[str, AgentProfile], clock: Callable[[], float]
+    store: AcdStore,
+    agents: Mapping[str, AgentProfile],
+    clock: Callable[[], float],
+    redact: Callable[[str], str],
 ) -> list[web.RouteDef]:
-    """The ACD endpoints over ``store``; ``agents`` are the agent file's profiles by id and
-    ``clock`` gives epoch seconds."""
+    """The ACD endpoints over ``store``; ``agents`` are the agent file's profiles by id,
+    ``clock`` gives epoch seconds and ``redact`` cuts phone numbers out of a staff reason."""
 
     def profile_of(request: web.Request) -> AgentProfile:
         """The path's agent, if the principal may act on it (an agent only on itself)."""
@@ -92,6 +101,15 @@ def acd_routes(
             return agents[agent_id]
         except KeyError:
             raise ApiError(404, "no-such-agent", agent_id) from None
+
+    def reason_of(body: Mapping[str, Any], what: str) -> str:
+        """The body's required ``reason``, stripped."""
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(400, "reason-required", f"a {what} needs a reason")
+        if len(reason) > MAX_REASON:
+            raise ApiError(400, "bad-request", f"reason is longer than {MAX_REASON} characters")
+        return reason.strip()
 
     def queue_of(body: Mapping[str, Any]) -> str | None:
         """The body's optional ``queue``: pause or resume in that queue only."""
@@ -128,12 +146,17 @@ def acd_routes(
     async def pause(request: web.Request) -> web.Response:
         profile = profile_of(request)
         body = await json_object(request)
-        reason = body.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise ApiError(400, "reason-required", "a pause needs a reason")
-        if len(reason) > MAX_REASON:
-            raise ApiError(400, "bad-request", f"reason is longer than {MAX_REASON} characters")
-        await store.pause(profile.id, reason.strip(), clock(), queue_of(body))
+        await store.pause(profile.id, reason_of(body, "pause"), clock(), queue_of(body))
+        return await view(profile.id)
+
+    async def reset(request: web.Request) -> web.Response:
+        principal = require_role(request, *STAFF)
+        profile = profile_of(request)
+        reason = redact(reason_of(await json_object(request), "reset"))
+        before, after = await store.reset(profile.id, principal.actor, reason, clock())
+        logger.info(
+            "agent %s reset by %s: %s -> %s", profile.id, principal.actor, before.value, after.value
+        )
         return await view(profile.id)
 
     async def resume(request: web.Request) -> web.Response:
@@ -221,6 +244,7 @@ def acd_routes(
         web.post("/acd/agents/{agent_id}/logout", _api(logout)),
         web.post("/acd/agents/{agent_id}/pause", _api(pause)),
         web.post("/acd/agents/{agent_id}/resume", _api(resume)),
+        web.post("/acd/agents/{agent_id}/reset", _api(reset)),
         web.get("/acd/agents/{agent_id}", _api(get_agent)),
         web.get("/acd/queues", _api(queues)),
         web.get("/acd/queues/{queue}", _api(queue)),

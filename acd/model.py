@@ -145,6 +145,15 @@ class Exit:
 
 
 @dataclass(frozen=True)
+class Expiry:
+    """What one expiry pass removed: calls that left their queue, and offers (with their
+    calls) that no process settled in time."""
+
+    exits: tuple[Exit, ...]
+    offers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class AgentView:
     """An agent's stored state; a WRAP_UP past ``wrapup_until`` ends at the next claim."""
 

@@ -40,6 +40,7 @@ class AgentEvent(Enum):
     WRAPUP_END = "wrapup_end"
     PAUSE = "pause"
     RESUME = "resume"
+    RESET = "reset"  # staff clear a stuck agent: its offer or call is let go, no wrap-up
 
 
 _S, _E = AgentState, AgentEvent
@@ -58,6 +59,8 @@ TRANSITIONS: Final[Mapping[tuple[AgentState, AgentEvent], AgentState]] = {
     (_S.PAUSED, _E.PAUSE): _S.PAUSED,
     (_S.PAUSED, _E.RESUME): _S.AVAILABLE,
     (_S.PAUSED, _E.LOGOUT): _S.LOGGED_OUT,
+    **{(state, _E.RESET): _S.AVAILABLE for state in _S if state is not _S.LOGGED_OUT},
+    (_S.LOGGED_OUT, _E.RESET): _S.LOGGED_OUT,
 }
 
 

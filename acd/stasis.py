@@ -34,6 +34,7 @@ from acd.model import AcdError, CallKind, MissReason, Offer, WaitingCall
 from acd.nails import connect_nailed, nail_step, offer_nailed
 from acd.offers import call_texter, offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Records, put, update
+from acd.recovery import AcdRecovery
 from acd.store import AcdStore
 from acd.transfers import Transfer, transfer_of
 from core.ari import (
@@ -107,6 +108,20 @@ class AcdService:
 
     def __post_init__(self) -> None:
         self.records = Records(self.redis, self.keys)
+        #: Legs this process rang whose channel has not ended (their timers are ours).
+        self.rung: set[str] = set()
+        self.recovery = AcdRecovery(
+            self.redis,
+            self.keys,
+            self.records,
+            self.ari,
+            self.timers,
+            self.queues,
+            tuple(self.agents),
+            self.instance,
+            self.settings.acd.confirm_timeout_s,
+            self.clock,
+        )
         nailed = frozenset(a.id for a in self.agents.values() if a.nailed_up)
         number = self.settings.asterisk.hotline_number
         self.setup = Setup(self.settings.acd, self.queues, number, nailed)
@@ -142,7 +157,10 @@ class AcdService:
             try:
                 now = self.clock()
                 for queue in self.queues:
-                    for leaving in await self.store.expire(queue, self.instance, now):
+                    expiry = await self.store.expire(queue, self.instance, now)
+                    for offer_id, call_id in expiry.offers:
+                        logger.warning("offer %s of %s expired unsettled", offer_id, call_id)
+                    for leaving in expiry.exits:
                         logger.info("%s left %s: %s", leaving.call_id, queue, leaving.reason.value)
                         # Handled on the caller's own ordered queue, like its other events.
                         self.timers.start(leaving.call_id, Timer.EXPIRED, 0)
@@ -173,13 +191,10 @@ class AcdService:
                 await asyncio.sleep(1)
 
     async def _read_voice_requests(self) -> None:
-        """Carry out volunteers' requests to call a texter (``#call`` by SMS, or the console)."""
+        """Carry out volunteers' requests to call a texter (``#call`` by SMS, or the console).
+        The consumer group is created again if Redis lost it (restarted empty)."""
         stream, group = self.keys.voice_requests, "ari"
-        try:
-            await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
-        except ResponseError as exc:  # the group exists already
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self._create_group(stream, group)
         while True:
             try:
                 batches = cast(
@@ -194,9 +209,23 @@ class AcdService:
                         await self.redis.xack(stream, group, entry_id)
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    logger.exception("voice requests failed; retrying")
+                    await asyncio.sleep(1)
+                    continue
+                logger.error("voice requests: consumer group lost; creating it again")
+                await self._create_group(stream, group)
             except Exception:
                 logger.exception("voice requests failed; retrying")
                 await asyncio.sleep(1)
+
+    async def _create_group(self, stream: str, group: str) -> None:
+        try:
+            await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:  # the group exists already
+            if "BUSYGROUP" not in str(exc):
+                raise
 
     # --- entry points ------------------------------------------------------------------
 
@@ -260,6 +289,7 @@ class AcdService:
         finally:
             if ends_call(event):
                 self.records.forget(channel_id)
+                self.rung.discard(channel_id)
 
     async def dispatch(
         self,
@@ -465,6 +495,7 @@ class AcdService:
     async def _originate(self, ring: calls.Originate) -> None:
         """Ring a device; if Asterisk refuses, the leg's machine hears of it (there is no
         channel, so no other event will end it)."""
+        self.rung.add(ring.channel)
         try:
             await self.ari.originate(
                 endpoint=ring.endpoint,
@@ -483,6 +514,7 @@ class AcdService:
             elif (leg := await self.records.leg(ring.channel)) is not None:
                 await self._step_leg(leg, failed)
             self.records.forget(ring.channel)
+            self.rung.discard(ring.channel)
 
     async def _dial_caller(self, callee: Leg, caller_ref: str) -> calls.Event | None:
         """Dial the caller of a callback from the hotline number (the number is revealed
@@ -494,6 +526,7 @@ class AcdService:
             self.records.forget(callee.leg_id)  # never dialled
             return calls.CalleeUnreachable()
         hotline = self.settings.asterisk.hotline_number
+        self.rung.add(callee.leg_id)
         try:
             await self.ari.originate(
                 endpoint=f"PJSIP/{number}@carrier",
@@ -506,6 +539,7 @@ class AcdService:
         except AriError as exc:
             logger.warning("%s cannot dial the caller back: %s", callee.call_id, exc.status)
             self.records.forget(callee.leg_id)  # no channel: no event will end it
+            self.rung.discard(callee.leg_id)
             return calls.CalleeUnreachable()
         return None
 

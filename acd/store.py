@@ -30,6 +30,7 @@ from acd.model import (
     EnqueueResult,
     Exit,
     ExitReason,
+    Expiry,
     JoinRefusal,
     MissReason,
     Offer,
@@ -66,6 +67,9 @@ _SCRIPTS: Final = (
 )
 #: Shared functions a script needs beyond common.lua (the claim, also made by enqueue).
 _LIBS: Final = {"claim": ("claiming",), "enqueue": ("claiming",)}
+#: Seconds an offer may outlive its ring time (whisper, press-1, slow events) before the store
+#: expires it: only an offer that no process settles gets there.
+OFFER_GRACE_S: Final = 30.0
 #: Scores put priority before time: -priority * 10**13 + enqueue time in ms (exact in a double).
 _PRIORITY_WEIGHT: Final = 10**13
 
@@ -93,7 +97,12 @@ class AcdStore:
     """Queues, agents, calls and offers of every app instance, shared through one Redis."""
 
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, queues: Mapping[str, QueueConfig]
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        queues: Mapping[str, QueueConfig],
+        *,
+        confirm_timeout_s: float = 10.0,
     ) -> None:
         self.redis, self.keys, self.queues = redis, keys, queues
         self._scripts: dict[str, AsyncScript] = {
@@ -109,6 +118,7 @@ class AcdStore:
                     "leave_when_empty": q.leave_when_empty,
                     "max_len": q.max_len,
                     "max_wait_s": q.max_wait_s,
+                    "offer_life_s": q.ring_timeout_s + confirm_timeout_s + OFFER_GRACE_S,
                     "service_level_s": q.service_level_s,
                     "short_abandon_s": q.short_abandon_s,
                     "widening": [[rule.after_s, rule.min_level] for rule in q.widening],
@@ -208,6 +218,19 @@ class AcdStore:
     async def end_wrapup(self, agent_id: str, now: float) -> AgentState:
         """End an agent's wrap-up early."""
         return AgentState(await self._run("agent", now, op="end_wrapup", agent=agent_id))
+
+    async def reset(
+        self, agent_id: str, by: str, reason: str, now: float
+    ) -> tuple[AgentState, AgentState]:
+        """Return a stuck agent to a clean state, whatever it was (RESET, with ``by`` and
+        ``reason``): a ringing offer is let go (the call waits again at its place once no
+        other agent rings it), a connected call ends for the agent without wrap-up, a pause or
+        wrap-up ends; a logged-in agent is AVAILABLE, a logged-out one stays logged out.
+        Returns the agent's state before and after."""
+        before, after = await self._run(
+            "agent", now, op="reset", agent=agent_id, by=by, reason=reason
+        )
+        return AgentState(before), AgentState(after)
 
     # Calls
 
@@ -341,12 +364,47 @@ class AcdStore:
         """Turn a waiting call into a callback entry that keeps its place in the line."""
         await self._run("callback", now, call=call_id)
 
-    async def expire(self, queue: str, owner_instance: str, now: float) -> tuple[Exit, ...]:
-        """Remove ``owner_instance``'s calls that waited max_wait_s, or all of them when
-        leave_when_empty applies; the owner sends each to the queue's overflow."""
+    async def expire(self, queue: str, owner_instance: str, now: float) -> Expiry:
+        """Expire the queue's offers that nobody settled within their life (ring time, the
+        press-1 wait and ``OFFER_GRACE_S``): their agents are available again, their calls
+        wait again. Then remove ``owner_instance``'s calls that waited max_wait_s, or all of
+        them when leave_when_empty applies; the owner sends each to the queue's overflow."""
         config = self._queue(queue)
-        exits = json.loads(await self._run("expire", now, queue=queue, owner=owner_instance))
-        return tuple(Exit(cid, ExitReason(reason), config.overflow) for cid, reason in exits or ())
+        exits, offers = json.loads(
+            await self._run("expire", now, queue=queue, owner=owner_instance)
+        )
+        return Expiry(
+            tuple(Exit(cid, ExitReason(reason), config.overflow) for cid, reason in exits or ()),
+            tuple((oid, call_id) for oid, call_id in offers or ()),
+        )
+
+    # Repairs
+
+    async def note_repair(
+        self, repair: str, channel_id: str, now: float, agent_id: str = ""
+    ) -> None:
+        """Log a reconciler's repair (RECONCILE in the queue log) and count it by kind."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                self.keys.acd_queue_log,
+                {
+                    "time": _ms(now),
+                    "event": "RECONCILE",
+                    "queue": "NONE",
+                    "call": channel_id,
+                    "agent": agent_id or "NONE",
+                    "repair": repair,
+                },
+                maxlen=100_000,
+                approximate=True,
+            )
+            pipe.hincrby(self.keys.acd_reconciled, repair, 1)
+            await pipe.execute()
+
+    async def repairs(self) -> dict[str, int]:
+        """How many repairs of each kind the reconcilers (and the offers' expiry) made."""
+        counts = cast(dict[str, str], await self.redis.hgetall(self.keys.acd_reconciled))
+        return {kind: int(n) for kind, n in counts.items()}
 
     # Views
 

@@ -74,6 +74,10 @@ class ChannelTimers:
         self._handles.get(channel_id, {}).pop(timer, None)
         self._submit(channel_id, TimerFired(channel_id, timer))
 
+    def pending(self, channel_id: str, timer: str) -> bool:
+        """Whether ``timer`` runs on ``channel_id`` in this process."""
+        return timer in self._handles.get(channel_id, {})
+
     def cancel(self, channel_id: str, timer: str) -> None:
         """Stop ``timer`` if it runs."""
         handle = self._handles.get(channel_id, {}).pop(timer, None)

@@ -234,6 +234,9 @@ class AcdSettings:
     confirm_timeout_s: float = 10.0
     #: How often each instance expires long waits and retries routing (widening, wrap-up).
     tick_s: float = 1.0
+    #: How often each instance compares its records with Asterisk's channels (and checks
+    #: that Redis still holds its data): see ``hotline.reconciler``.
+    reconcile_s: float = 5.0
 
 
 @dataclass(frozen=True)

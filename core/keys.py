@@ -20,7 +20,10 @@
 | ``{p}:acd:q:{q}:stats``           | hash   | counters: answered, abandoned, wait/handle sums   |
 | ``{p}:acd:q:{q}:handle``          | list   | the last 100 handle times (seconds)               |
 | ``{p}:acd:wrapup``                | zset   | agents in wrap-up, by its end                     |
+| ``{p}:acd:q:{q}:offers``          | zset   | the queue's unsettled offers, by offer time       |
 | ``{p}:acd:seq``                   | string | offer id counter                                  |
+| ``{p}:acd:reconciled``            | hash   | repairs made by the reconcilers, count by kind    |
+| ``{p}:alive``                     | string | present while Redis holds the service's data      |
 | ``{p}:acd:queue_log``             | stream | app_queue-style queue_log events (no numbers)     |
 | ``{p}:acd:leg:{leg}``             | hash   | JSON fields: an agent leg's offer, agent, phase   |
 | ``{p}:acd:caller:{channel}``      | hash   | JSON fields: a queued caller's offer, bridge      |
@@ -85,6 +88,16 @@ class Keys:
     def acd(self) -> str:
         """The root of every ACD key (the ACD's Lua scripts derive the others from it)."""
         return f"{self.prefix}:acd"
+
+    @property
+    def acd_reconciled(self) -> str:
+        """Counts of the reconcilers' repairs, by kind."""
+        return f"{self.acd}:reconciled"
+
+    @property
+    def alive(self) -> str:
+        """The marker whose absence says Redis lost the service's data (restarted empty)."""
+        return f"{self.prefix}:alive"
 
     @property
     def acd_queue_log(self) -> str:

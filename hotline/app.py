@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,7 +44,7 @@ from core.ari import (
     StasisStart,
     StreamConnected,
 )
-from core.calls import CallEvent, ChannelGone, ChannelTimers, ends_call
+from core.calls import CallEvent, ChannelTimers, ends_call
 from core.commands import Hangup, carry_out_media
 from core.config import Settings
 from core.keys import Keys
@@ -52,10 +53,12 @@ from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
+from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from sms.gateway import SmsGateway
+from sms.redact import redact_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class HotlineApp:
         )
         queues = load_queues(settings.acd.queues)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
-        store = AcdStore(self.redis, keys, queues)
+        store = AcdStore(self.redis, keys, queues, confirm_timeout_s=settings.acd.confirm_timeout_s)
         self.sms = SmsGateway(
             settings,
             redis_client=self.redis,
@@ -151,6 +154,9 @@ class HotlineApp:
             clock=clock,
             texts=self.sms.conversations,
         )
+        #: Channels whose events this process has handled (their timers live here).
+        self.seen: set[str] = set()
+        self.reconciler = Reconciler(self, time.time)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -158,7 +164,12 @@ class HotlineApp:
         security_log = settings.phones.security_log
         self.sip_security = SecurityLog(Path(security_log)) if security_log else None
         routes = [
-            *acd_routes(store, agents, time.time),
+            *acd_routes(
+                store,
+                agents,
+                time.time,
+                functools.partial(redact_numbers, region=settings.privacy.default_region),
+            ),
             *metrics_routes(
                 store, list(queues), time.time, [self.sip_security] if self.sip_security else []
             ),
@@ -175,7 +186,9 @@ class HotlineApp:
         await self._wait_for_redis()
         await self.ari.start()
         await self.acd.start()
+        await self.reconciler.mark_alive()
         self._spawn(self._route_chats(), "chats")
+        self._spawn(self.reconciler.run(), "reconciler")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         if self.sip_security is not None:
@@ -236,10 +249,12 @@ class HotlineApp:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def health(self) -> dict[str, bool]:
-        """Whether the app's dependencies answer: ARI's event stream and Redis."""
+        """Whether the app's dependencies answer: ARI's event stream, and Redis with the
+        service's data (not restarted empty, or not yet restored)."""
         try:
-            redis_ok = bool(await asyncio.wait_for(self.redis.ping(), 2))
-        except (RedisConnectionError, TimeoutError):
+            marker = Keys(self.settings.redis.prefix).alive
+            redis_ok = bool(await asyncio.wait_for(self.redis.exists(marker), 2))
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError):
             redis_ok = False
         return {"ari": self.stream.is_connected, "redis": redis_ok}
 
@@ -270,7 +285,8 @@ class HotlineApp:
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
             self._spawn(self._filter_events(), "event-filter")
-            self._spawn(self._resync(), "resync")
+            # Events are not replayed: whatever happened meanwhile is found by comparing.
+            self._spawn(self.reconciler.reconcile(after_gap=event.reconnect), "resync")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run a background task owned by the app (cancelled on close)."""
@@ -303,6 +319,10 @@ class HotlineApp:
         waiting on any other event goes to the dialplan's fallback instead; a volunteer's leg
         that cannot be handled is hung up (its end is then handled), never sent there."""
         channel_var.set(channel_id)
+        if ends_call(event):
+            self.seen.discard(channel_id)
+        else:
+            self.seen.add(channel_id)
         deadline = asyncio.get_running_loop().time() + REDIS_RETRY_S
         while True:
             try:
@@ -357,25 +377,3 @@ class HotlineApp:
             await self.ari.set_event_filter(self.settings.ari.app, WANTED_EVENTS)
         except AriError as exc:
             logger.warning("ARI event filter not set (every event still arrives): %s", exc)
-
-    async def _resync(self) -> None:
-        """Catch up with what happened while the stream was down (events are not replayed)."""
-        keys = Keys(self.settings.redis.prefix)
-        try:
-            owned = cast(set[str], await self.redis.smembers(keys.app_calls(self.settings.ari.app)))
-            if not owned:
-                return
-            live = {channel.id for channel in await self.ari.list_channels()}
-            for channel_id in owned:
-                if channel_id not in live:
-                    self.dispatcher.submit(channel_id, ChannelGone(channel_id))
-                    continue
-                playback = await self.ivr.pending_playback(channel_id)
-                if playback and not await self.ari.playback_exists(playback):
-                    self.dispatcher.submit(
-                        channel_id,
-                        PlaybackFinished(playback, "", f"channel:{channel_id}", "done"),
-                    )
-            logger.info("resync: %d live call(s) checked", len(owned))
-        except (AriError, RedisConnectionError) as exc:
-            logger.error("resync after reconnect failed: %s", exc)

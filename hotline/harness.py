@@ -21,9 +21,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import Settings
+from core.config import ENV_PREFIX, SECRET_ENV, SECTIONS, TOP_LEVEL, Settings
 from core.processes import die_with_parent
 from hotline.dialplans import AsteriskDirs, render_dialplans
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``HOTLINE_*`` environment that ``load_settings`` reads back into
+    equal settings, secrets included: how a test configures the app started as a process."""
+
+    def text(value: object) -> str:
+        if isinstance(value, tuple):
+            return ",".join(text(item) for item in value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    env = {
+        f"{ENV_PREFIX}{name.upper()}_{f.name.upper()}": text(getattr(section, f.name))
+        for name in SECTIONS
+        for section in [getattr(settings, name)]
+        for f in dataclasses.fields(section)
+    }
+    env.update({f"{ENV_PREFIX}{key.upper()}": str(getattr(settings, key)) for key in TOP_LEVEL})
+    secrets = settings.secrets
+    env.update(
+        {
+            SECRET_ENV["ari_password"]: secrets.ari_password,
+            SECRET_ENV["hash_key"]: secrets.hash_key.decode(),
+            SECRET_ENV["vault_keys"]: ",".join(key.decode() for key in secrets.vault_keys),
+            SECRET_ENV["twilio_account_sid"]: secrets.twilio_account_sid,
+            SECRET_ENV["twilio_auth_token"]: secrets.twilio_auth_token,
+            f"{ENV_PREFIX}API_TOKENS": secrets.api_tokens,
+        }
+    )
+    return env
 
 
 class HarnessError(RuntimeError):
@@ -127,7 +159,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start it and wait until it answers PING."""
+        """Start it (from the snapshot in its directory, if any) and wait until it answers
+        PING."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         log = self.root / "redis.log"
@@ -144,22 +177,48 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.root),
+                "--dbfilename",
+                self.snapshot.name,
             ],
             log,
         )
         _wait(self._pong, "redis-server", log, self.proc, 15)
         return self
 
+    @property
+    def snapshot(self) -> Path:
+        """The RDB file the server saves to and loads at start."""
+        return self.root / "dump.rdb"
+
+    def _send(self, command: bytes) -> bytes:
+        """One inline command's reply (its first line)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(command + b"\r\n")
+            return sock.recv(64)
+
     def _pong(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+            return self._send(b"PING").startswith(b"+PONG")
         except OSError:
             return False
 
+    def restart(self, keep_data: bool, down_s: float = 0.0) -> RedisServer:
+        """Stop the server and start it again ``down_s`` seconds later on the same port: with
+        ``keep_data``, from a snapshot saved just before (a restart with persistence);
+        without, empty (a server that lost its data, or a replica promoted without the latest
+        writes). Blocks: call it in a thread from a running event loop."""
+        if keep_data:
+            reply = self._send(b"SAVE")
+            if not reply.startswith(b"+OK"):
+                raise HarnessError(f"redis-server SAVE answered {reply!r}")
+        self.stop()
+        if not keep_data:
+            self.snapshot.unlink(missing_ok=True)
+        time.sleep(down_s)
+        return self.start()
+
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the server (it saves nothing on the way out)."""
         if self.proc:
             stop_process(self.proc)
 
@@ -202,6 +261,11 @@ class PrivateAsterisk:
     def log(self) -> Path:
         return self.root / "asterisk.out"
 
+    @property
+    def messages(self) -> Path:
+        """Asterisk's own log of notices, warnings and errors (``dialplans/logger.conf``)."""
+        return self.dirs.log_dir / "messages"
+
     def start(
         self, extra_files: dict[str, str] | None = None, contacts: Mapping[str, str] | None = None
     ) -> PrivateAsterisk:
@@ -213,11 +277,24 @@ class PrivateAsterisk:
         render_dialplans(self.settings, self.dirs, contacts=contacts)
         for name, text in (extra_files or {}).items():
             (self.dirs.etc_dir / name).write_text(text, encoding="utf-8")
-        self.proc = spawn(["asterisk", "-C", str(self.conf), "-f", "-n"], self.log, cwd=self.root)
-        _wait(self._ari_ready, "asterisk", self.log, self.proc, 60)
+        self._boot()
         return self
 
-    def _ari_ready(self) -> bool:
+    def restart(self, down_s: float = 0.0) -> PrivateAsterisk:
+        """Stop Asterisk (every call on it is cut) and boot it again ``down_s`` seconds later
+        with the same ports and configuration; wait for ARI to answer. Blocks: call it in a
+        thread from a running event loop."""
+        self.stop()
+        time.sleep(down_s)
+        self._boot()
+        return self
+
+    def _boot(self) -> None:
+        self.proc = spawn(["asterisk", "-C", str(self.conf), "-f", "-n"], self.log, cwd=self.root)
+        _wait(self.ari_ready, "asterisk", self.log, self.proc, 60)
+
+    def ari_ready(self) -> bool:
+        """Whether ARI answers now."""
         token = b64encode(
             f"{self.settings.ari.username}:{self.settings.secrets.ari_password}".encode()
         ).decode()

@@ -1,15 +1,16 @@
 """Prometheus metrics of the ACD queues, read from the shared store at scrape time.
 
 Every app instance reports the same Redis-wide numbers, so scrape one instance (or aggregate
-with ``max``). Labels are only ``queue`` and, for agents, ``state``: never a number or a
-pseudonym. A scrape first reads every queue's statistics (async), then renders them through a
-registry of its own, so nothing blocks the event loop and no state outlives the request.
+with ``max``). Labels are only ``queue``, for agents ``state``, for repairs their kind: never a
+number or a pseudonym. A scrape first reads every queue's statistics (async), then renders
+them through a registry of its own, so nothing blocks the event loop and no state outlives
+the request.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -58,8 +59,9 @@ _COUNTERS: Final[Sequence[tuple[str, str, Callable[[QueueStats], float]]]] = (
 class QueueStatsCollector(Collector):
     """Metric families of statistics already read from the store."""
 
-    def __init__(self, stats: Sequence[QueueStats]) -> None:
+    def __init__(self, stats: Sequence[QueueStats], repairs: Mapping[str, int]) -> None:
         self.stats = stats
+        self.repairs = repairs
 
     def collect(self) -> Iterable[Metric]:
         """One family per statistic, one sample per queue (per queue and state for agents)."""
@@ -82,6 +84,14 @@ class QueueStatsCollector(Collector):
             for s in self.stats:
                 counter.add_metric([s.queue], counter_value(s))
             yield counter
+        repairs = CounterMetricFamily(
+            "hotline_reconcile_repairs",
+            "Repairs of records and channels that disagreed (crash, restart, lost events).",
+            labels=["repair"],
+        )
+        for kind, count in sorted(self.repairs.items()):
+            repairs.add_metric([kind], count)
+        yield repairs
 
 
 def metrics_routes(
@@ -97,7 +107,7 @@ def metrics_routes(
         now = clock()
         stats = await asyncio.gather(*(store.queue_stats(name, now) for name in queue_names))
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(QueueStatsCollector(stats))
+        registry.register(QueueStatsCollector(stats, await store.repairs()))
         for collector in collectors:
             registry.register(collector)
         return web.Response(

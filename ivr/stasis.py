@@ -179,12 +179,21 @@ class IvrService:
             lambda: self.ari.continue_in_dialplan(channel_id, FALLBACK_CONTEXT, "s", 1),
         )
 
-    async def pending_playback(self, channel_id: str) -> str | None:
-        """The ARI id of the playback the call waits on, if any (for resync after a reconnect)."""
+    async def lost_events(self, channel_id: str) -> list[CallEvent]:
+        """What a call that outlived the process handling it waits for in vain: the end of
+        a playback Asterisk no longer has, or its digit timer (the timer lived in that
+        process; it runs out now). Empty for a queued call (the ACD's) or an unknown one."""
         state = await self._load(channel_id)
-        if state is None or state.playback_id is None:
-            return None
-        return ari_playback_id(channel_id, state.playback_id)
+        if state is None or state.phase in (machine.Phase.QUEUED, machine.Phase.DONE):
+            return []
+        if state.playback_id is not None:
+            playback = ari_playback_id(channel_id, state.playback_id)
+            if await self.ari.playback_exists(playback):
+                return []
+            return [PlaybackFinished(playback, "", f"channel:{channel_id}", "done")]
+        if state.timer is not None and not self.timers.pending(channel_id, state.timer):
+            return [TimerFired(channel_id, state.timer)]
+        return []
 
     def _to_machine_event(self, event: CallEvent) -> machine.InputEvent | None:
         if isinstance(event, ChannelDtmfReceived):

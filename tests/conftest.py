@@ -1,17 +1,23 @@
 """Fixtures that start real servers: redis-server and a private Asterisk (session-wide), the
-app in-process (per test) and SIPp callers (per call). Every process they start is stopped on
-the way out, also when a test fails, and is killed by the kernel if pytest itself dies."""
+app in-process or as a process of its own (per test) and SIPp callers (per call). Every
+process they start is stopped on the way out, also when a test fails, and is killed by the
+kernel if pytest itself dies."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis
 from cryptography.fernet import Fernet
@@ -32,6 +39,9 @@ from hotline.harness import (
     _die_with_parent,
     free_port,
     free_port_range,
+    settings_env,
+    spawn,
+    stop_process,
 )
 from hotline.phones import create_missing_secrets
 from ivr.flow import Flow, load_flow
@@ -76,6 +86,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "HOTLINE_ACD_QUEUES": str(TESTS / "acd" / "queues.toml"),
             "HOTLINE_ACD_AGENTS": str(TESTS / "acd" / "agents.toml"),
             "HOTLINE_ACD_TICK_S": "0.3",
+            "HOTLINE_ACD_RECONCILE_S": "1",
             "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "3",
             "HOTLINE_PHONES_SECRETS_FILE": str(secrets_file),
         },
@@ -144,6 +155,75 @@ async def running_app(
             assert time.monotonic() < deadline, "app did not connect to ARI"
             await asyncio.sleep(0.05)
         yield app
+
+
+@dataclass
+class AppProcess:
+    """The app running as ``hotline run`` in a process of its own."""
+
+    proc: subprocess.Popen[bytes]
+    #: Its HTTP API, e.g. ``http://127.0.0.1:8080``.
+    url: str
+    #: Its output (logs).
+    log: Path
+
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL), as a crash would: it cleans nothing up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, grace: float = 10) -> None:
+        """Stop it as Ctrl-C does (the app closes), killing it if it lingers."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+        stop_process(self.proc)
+
+
+@asynccontextmanager
+async def app_process(
+    settings: Settings, flow_path: Path, log_dir: Path | None = None, within: float = 20
+) -> AsyncIterator[AppProcess]:
+    """``hotline run`` with ``settings`` (as HOTLINE_* variables) and the flow at
+    ``flow_path``, once its ``/healthz`` says it is connected; stopped on the way out (and
+    killed by the kernel if pytest dies). Its output goes to ``log_dir`` (default: a
+    temporary directory)."""
+    with contextlib.ExitStack() as stack:
+        root = log_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        flowed = dataclasses.replace(
+            settings, ivr=dataclasses.replace(settings.ivr, flow=flow_path)
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(settings_env(flowed))
+        log = root / f"app-{time.monotonic_ns()}.log"
+        # From an empty directory: no ./hotline.toml is read, only the environment.
+        proc = spawn([sys.executable, "-m", "hotline.cli", "run"], log, cwd=root, env=env)
+        app = AppProcess(proc, f"http://{settings.http.bind}:{settings.http.port}", log)
+        try:
+            await _healthy(app, within)
+            yield app
+        finally:
+            await asyncio.to_thread(app.stop)
+
+
+async def _healthy(app: AppProcess, within: float) -> None:
+    """Wait until the app's /healthz answers 200 (Redis and ARI connected)."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        while True:
+            if app.proc.poll() is not None:
+                raise AssertionError(
+                    f"app exited with {app.proc.returncode}: {app.log.read_text()}"
+                )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(f"{app.url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            assert time.monotonic() < deadline, f"app not healthy: {app.log.read_text()[-3000:]}"
+            await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -231,7 +311,8 @@ async def wait_until_idle(app: HotlineApp, asterisk: PrivateAsterisk, within: fl
         )
         if channels == 0 and owned == 0 and not app.dispatcher.active_channels:
             return
-        assert time.monotonic() < deadline, f"{channels} channel(s), {owned} call(s) left"
+        busy = sorted(app.dispatcher.active_channels)
+        assert time.monotonic() < deadline, f"{channels} channel(s), {owned} call(s), {busy} left"
         await asyncio.sleep(0.1)
 
 

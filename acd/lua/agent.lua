@@ -1,6 +1,7 @@
 -- Agent sign-in and availability. A = {op, agent, ...}:
 -- upsert {profile fields, order}; login {queues, device_kind, device}; logout;
--- pause {reason, queue}; resume {queue}; end_wrapup. Returns the new state.
+-- pause {reason, queue}; resume {queue}; end_wrapup. Returns the new state. reset {by, reason}
+-- returns {the state before, the new state}.
 -- With a queue, pause and resume act on that one queue only (the agent keeps its state and
 -- takes calls from its other queues); without, on the agent as a whole.
 local op = A.op
@@ -82,6 +83,53 @@ elseif op == 'end_wrapup' then
   redis.call('ZREM', K .. ':wrapup', h.id)
   make_available(h, 'wrapup_end', NOW)
   log('WRAPUPEND', 'NONE', nil, h.id)
+elseif op == 'reset' then
+  -- Staff clear a stuck agent (RESET, with who and why). An offer is let go: the call waits
+  -- again at its place once no other agent rings it (a transfer's call stays with its first
+  -- agent); a connected call ends for the agent without wrap-up or handle-time statistics.
+  -- A logged-in agent becomes AVAILABLE, with no pause, miss or wrap-up left.
+  local was, call_id, queue = h.state, nil, nil
+  check(h, 'reset')
+  if was == 'offered' then
+    local oid = h.offer or ''
+    local o = hgetall(okey(oid))
+    local ringing = false
+    for _, aid in ipairs(cjson.decode(o.agents or '[]')) do
+      ringing = ringing or (aid ~= h.id and redis.call('HGET', akey(aid), 'offer') == oid)
+    end
+    if o.call and not ringing then
+      local c = hgetall(ckey(o.call))
+      c.id = o.call
+      drop_offer(oid, o.queue)
+      if c.state == 'offered' and c.offer == oid then
+        wait_add(c)
+      elseif c.state == 'connected' and c.handover == oid then
+        redis.call('HSET', ckey(c.id), 'handover', '')
+      end
+    end
+    call_id, queue = o.call, o.queue
+  elseif was == 'on_call' then
+    call_id = (h.call or '') ~= '' and h.call or nil
+    local c = hgetall(ckey(h.call or ''))
+    if c.state == 'connected' and c.agent == h.id then
+      if (c.handover or '') ~= '' then release_offer(c.handover, nil) end
+      redis.call('DEL', ckey(h.call))
+      queue = c.queue
+    end
+  elseif was == 'available' then
+    deindex(h)
+  end
+  if was == 'logged_out' then
+    move(h, 'reset')
+  else
+    redis.call('ZREM', K .. ':wrapup', h.id)
+    h.paused_in = {}
+    set_staffed(h, true)
+    local idle = (was == 'on_call' or was == 'wrap_up') and NOW or nil
+    make_available(h, 'reset', idle, 'misses', 0, 'pause_reason', '', 'paused_in', '{}')
+  end
+  log('RESET', queue, call_id, h.id, 'from', was, 'by', A.by, 'reason', A.reason)
+  return {was, h.state}
 else
   fail('unknown-op', op)
 end

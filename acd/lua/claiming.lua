@@ -91,6 +91,7 @@ local function claim(q, draw)
   redis.call('HSET', ckey(c.id), 'state', 'offered', 'offer', oid)
   redis.call('HSET', okey(oid), 'call', c.id, 'queue', q, 'offered_at', NOW,
     'agents', cjson.encode(agents))
+  add_offer(oid, q)
   local out = {}
   for _, aid in ipairs(agents) do
     local h = agent(aid)

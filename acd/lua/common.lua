@@ -128,6 +128,16 @@ local function wait_rem(c)
   return rank and rank + 1 or 0
 end
 
+-- Offers are kept per queue by time, so that one no process settles expires (expire.lua).
+local function add_offer(oid, q)
+  redis.call('ZADD', qkey(q, 'offers'), NOW, oid)
+end
+
+local function drop_offer(oid, q)
+  redis.call('DEL', okey(oid))
+  if q then redis.call('ZREM', qkey(q, 'offers'), oid) end
+end
+
 -- Release every agent still ringing for offer ``oid`` (RINGCANCELED); returns their ids.
 local function release_offer(oid, except)
   local o = hgetall(okey(oid))
@@ -142,7 +152,7 @@ local function release_offer(oid, except)
       end
     end
   end
-  redis.call('DEL', okey(oid))
+  drop_offer(oid, o.queue)
   return released
 end
 

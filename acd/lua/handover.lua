@@ -21,6 +21,7 @@ if op == 'offer' then
   move(h, 'offer', 'offer', oid)
   redis.call('HSET', okey(oid), 'call', c.id, 'queue', c.queue, 'offered_at', NOW,
     'agents', cjson.encode({h.id}))
+  add_offer(oid, c.queue)
   redis.call('HSET', ckey(c.id), 'handover', oid)
   log('OFFER', c.queue, c.id, h.id, 'offer', oid, 'from', c.agent)
   return cjson.encode({offer = oid, call = c, offered_at = NOW, agents = {{id = h.id,
@@ -38,7 +39,7 @@ if op == 'accept' then
   check(h, 'accept')
   finish(c, first, 'TRANSFER', 'to', h.id)
   move(h, 'accept', 'offer', '', 'call', c.id, 'misses', 0)
-  redis.call('DEL', okey(A.offer))
+  drop_offer(A.offer, o.queue)
   redis.call('HSET', ckey(c.id), 'agent', h.id, 'connected_at', NOW, 'handover', '')
   log('CONNECT', c.queue, c.id, h.id, 'holdtime',
     secs(tonumber(c.connected_at) - tonumber(c.enqueued_at)),
@@ -47,7 +48,7 @@ if op == 'accept' then
 elseif op == 'release' then
   make_available(h, 'cancel', nil)
   log('RINGNOANSWER', o.queue, o.call, h.id, 'ringtime', secs(NOW - tonumber(o.offered_at)))
-  redis.call('DEL', okey(A.offer))
+  drop_offer(A.offer, o.queue)
   if c.handover == A.offer then redis.call('HSET', ckey(c.id), 'handover', '') end
   return false
 end

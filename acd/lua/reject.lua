@@ -24,6 +24,6 @@ for _, aid in ipairs(cjson.decode(o.agents)) do
     return cjson.encode({false, 0, paused})
   end
 end
-redis.call('DEL', okey(A.offer))
+drop_offer(A.offer, o.queue)
 wait_add(c)
 return cjson.encode({true, redis.call('ZRANK', qkey(c.queue, 'wait'), c.id) + 1, paused})

@@ -175,6 +175,26 @@ class AriClient:
         data = await self.request("GET", "/channels")
         return [Channel.from_json(item) for item in data or ()]
 
+    async def app_channels(self, app: str) -> frozenset[str]:
+        """Ids of the channels subscribed to Stasis application ``app`` (in it, or rung by
+        it); empty if Asterisk does not know the application."""
+        try:
+            data = await self.request("GET", f"/applications/{_seg(app)}")
+        except AriError as exc:
+            if exc.status == 404:
+                return frozenset()
+            raise
+        return frozenset(str(cid) for cid in (data or {}).get("channel_ids") or ())
+
+    async def bridged_channels(self) -> dict[str, frozenset[str]]:
+        """Every bridge's channels, by bridge id."""
+        data = await self.request("GET", "/bridges")
+        return {
+            str(b["id"]): frozenset(str(c) for c in b.get("channels") or ())
+            for b in data or ()
+            if isinstance(b, dict) and "id" in b
+        }
+
     async def get_channel(self, channel_id: str) -> Channel | None:
         """One channel, or None if it does not exist."""
         try:

@@ -22,6 +22,8 @@ class Channel:
     caller_name: str = field(repr=False)
     exten: str
     language: str
+    #: The dialplan context the channel is in (where Stasis() was called).
+    context: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Channel:
@@ -37,6 +39,7 @@ class Channel:
                 caller_name=str(caller.get("name", "")),
                 exten=str(dialplan.get("exten", "")),
                 language=str(data.get("language", "")),
+                context=str(dialplan.get("context", "")),
             )
         except (KeyError, TypeError, AttributeError):
             raise ValueError("malformed ARI channel") from None

@@ -4,6 +4,8 @@ transfers, and the error ids of each refusal."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,6 +25,7 @@ from core.config import RedisSettings, Secrets, Settings
 from core.keys import Keys
 from core.redisconn import connect
 from hotline.http import build_web_app
+from sms.redact import redact_numbers
 
 T0 = 1_700_000_000.0
 PHONE = "+15145550123"
@@ -148,7 +151,9 @@ async def api(redis_client: aioredis.Redis) -> AsyncIterator[Api]:
     store = AcdStore(redis_client, Keys("t"), QUEUES)
     await store.sync_agents(list(AGENTS.values()))
     clock = Clock()
-    async with TestClient(TestServer(api_app(acd_routes(store, AGENTS, clock)))) as http:
+    redact = functools.partial(redact_numbers, region="CA")
+    routes = acd_routes(store, AGENTS, clock, redact)
+    async with TestClient(TestServer(api_app(routes))) as http:
         yield Api(http, store, clock)
 
 
@@ -255,6 +260,58 @@ async def test_supervisor_and_admin_act_on_any_agent(api: Api) -> None:
 async def test_agent_errors(api: Api, path: str, body: Any, status: int, error: str) -> None:
     before = await api.view("bruno")
     got, reply = await api.call("POST", path, SAM, body)
+    assert (got, reply["error"]) == (status, error)
+    assert await api.view("bruno") == before
+
+
+async def test_staff_reset_a_stuck_agent_with_an_audited_reason(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    await api.store.login("bruno", ("q",), AGENTS["bruno"].devices[0], T0)
+    await api.store.enqueue(waiting_call("c1", T0), T0)
+    offer = await api.store.claim("q", T0 + 1)
+    assert offer is not None
+    assert (await api.store.accept(offer.offer_id, "bruno", T0 + 2)).won
+    api.clock.now = T0 + 600
+    caplog.set_level(logging.INFO, logger="acd.http")
+    reason = f"caller {PHONE} hung up long ago"
+    status, body = await api.call("POST", "/acd/agents/bruno/reset", SAM, {"reason": reason})
+    assert (status, body["state"], body["call_id"]) == (200, "available", "")
+    assert body == await api.view("bruno")
+    _, log = await api.call("GET", "/acd/queue_log?count=1", SAM)
+    entry = log["entries"][0]
+    assert (entry["event"], entry["agent"], entry["call"], entry["by"], entry["from"]) == (
+        "RESET",
+        "bruno",
+        "c1",
+        "sam",
+        "on_call",
+    )
+    assert entry["reason"] == "caller [#] hung up long ago"
+    assert "bruno reset by sam: on_call -> available" in caplog.text
+    assert "514" not in caplog.text
+    status, body = await api.call("POST", "/acd/agents/alice/reset", ADA, {"reason": "check"})
+    assert (status, body["state"]) == (200, "logged_out")
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "body", "status", "error"),
+    [
+        ("/acd/agents/alice/reset", ALICE, {"reason": "mine"}, 403, "forbidden"),
+        ("/acd/agents/bruno/reset", ALICE, {"reason": "his"}, 403, "forbidden"),
+        ("/acd/agents/bruno/reset", SAM, {}, 400, "reason-required"),
+        ("/acd/agents/bruno/reset", SAM, {"reason": " "}, 400, "reason-required"),
+        ("/acd/agents/bruno/reset", SAM, {"reason": "x" * 101}, 400, "bad-request"),
+        ("/acd/agents/nobody/reset", SAM, {"reason": "stuck"}, 404, "no-such-agent"),
+    ],
+)
+async def test_reset_errors(
+    api: Api, path: str, token: str, body: Any, status: int, error: str
+) -> None:
+    await api.store.login("bruno", ("q",), AGENTS["bruno"].devices[0], T0)
+    await api.store.pause("bruno", "break", T0)
+    before = await api.view("bruno")
+    got, reply = await api.call("POST", path, token, body)
     assert (got, reply["error"]) == (status, error)
     assert await api.view("bruno") == before
 

@@ -21,6 +21,7 @@ from acd.config import (
     WideningRule,
 )
 from acd.model import (
+    AcceptResult,
     AcdError,
     CallKind,
     ExitReason,
@@ -31,7 +32,7 @@ from acd.model import (
     WaitingCall,
 )
 from acd.routing import AgentState, IllegalTransition
-from acd.store import AcdStore
+from acd.store import OFFER_GRACE_S, AcdStore
 from bench.acd_decision import decision_ms
 from core.frozen import FrozenMap
 from core.keys import Keys
@@ -319,12 +320,54 @@ async def test_timeouts_and_leave_when_empty_exit_the_owners_calls(make_store: F
     await store.enqueue(call("new", T0 + 30, skill="x"), T0 + 30)
     other = replace(call("theirs", T0, skill="x"), owner_instance="app-2")
     await store.enqueue(other, T0)
-    exits = await store.expire("q", "app-1", T0 + 61)
+    exits = (await store.expire("q", "app-1", T0 + 61)).exits
     assert [(e.call_id, e.reason) for e in exits] == [("old", ExitReason.TIMEOUT)]
     await store.logout("a", T0 + 62)
-    exits = await store.expire("q", "app-1", T0 + 62)
+    exits = (await store.expire("q", "app-1", T0 + 62)).exits
     assert [(e.call_id, e.reason) for e in exits] == [("new", ExitReason.EMPTY)]
     assert [c.call_id for c in await store.waiting("q")] == ["theirs"]
+
+
+async def test_an_offer_nobody_settles_expires_in_the_store_without_a_miss(
+    make_store: Factory,
+) -> None:
+    # The process that rang the agents died: nothing rejects the offer. Past its life (ring
+    # time + press-1 wait + grace) any instance's expiry frees the agents, and the call waits
+    # again at its old place, ahead of a later caller.
+    store = make_store(QueueConfig("q", strategy=Strategy.RING_ALL, ring_timeout_s=15))
+    await staff(store, [profile("a"), profile("b")])
+    await store.enqueue(call("c1", T0), T0)
+    offer = await store.claim("q", T0)
+    assert offer is not None
+    await store.enqueue(call("c2", T0 + 1), T0 + 1)
+    life = 15 + 10 + OFFER_GRACE_S
+    early = await store.expire("q", "app-2", T0 + life - 1)
+    assert early.offers == ()
+    assert (await store.agent("a")).state is AgentState.OFFERED  # type: ignore[union-attr]
+    expiry = await store.expire("q", "app-2", T0 + life + 1)
+    assert expiry.offers == ((offer.offer_id, "c1"),)
+    for agent_id in ("a", "b"):
+        view = await store.agent(agent_id)
+        assert view is not None
+        assert (view.state, view.misses, view.offer_id) == (AgentState.AVAILABLE, 0, "")
+    assert [c.call_id for c in await store.waiting("q")] == ["c1", "c2"]
+    assert await store.accept(offer.offer_id, "a", T0 + life + 2) == AcceptResult(False, None, ())
+    again = await store.expire("q", "app-2", T0 + 2 * life)
+    assert again.offers == ()
+
+
+async def test_a_settled_offer_never_expires(make_store: Factory) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=0))
+    await staff(store, [profile("a"), profile("b")])
+    for n in (1, 2):
+        await store.enqueue(call(f"c{n}", T0), T0)
+    first = await store.claim("q", T0)
+    second = await store.claim("q", T0)
+    assert first is not None
+    assert second is not None
+    assert (await store.accept(first.offer_id, first.agents[0].agent_id, T0 + 1)).won
+    await store.reject(second.offer_id, second.agents[0].agent_id, MissReason.NO_ANSWER, T0 + 2)
+    assert (await store.expire("q", "app-1", T0 + 3600)).offers == ()
 
 
 async def test_a_promised_callback_is_kept_in_a_full_queue_and_never_expires(
@@ -339,7 +382,7 @@ async def test_a_promised_callback_is_kept_in_a_full_queue_and_never_expires(
     assert (kept.accepted, kept.position) == (True, 2)
     await store.logout("a", T0)  # nobody staffed: join_empty would refuse a live call
     assert (await store.enqueue(call("cb2", T0 + 2, kind=CallKind.CALLBACK), T0 + 2)).accepted
-    exits = await store.expire("q", "app-1", T0 + 3600)
+    exits = (await store.expire("q", "app-1", T0 + 3600)).exits
     assert [e.call_id for e in exits] == ["live"]
     assert [c.call_id for c in await store.waiting("q")] == ["late", "cb2"]
 

@@ -29,6 +29,8 @@ PJSIP_PREFIX = "PJSIP/"
 DEVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: Bytes of randomness in a new device secret (before base64).
 SECRET_BYTES = 18
+#: The phones' TLS transport section (``[phones] tls_port``).
+TLS_TRANSPORT = "transport-tls"
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,6 @@ def load_phones(
     return tuple(
         Phone(name, ha1(name, realm, found[name]), contacts.get(name, "")) for name in names
     )
-
-
-TLS_TRANSPORT = "transport-tls"
 
 
 def phones_conf(phones: tuple[Phone, ...], settings: Settings) -> str:

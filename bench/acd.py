@@ -60,6 +60,7 @@ from bench.load import Trial, invite_times, max_clean_rate, run_trial
 from core.config import load_settings
 from core.keys import Keys
 from hotline.harness import PrivateAsterisk, RedisServer, free_port, spawn, stop_process
+from hotline.phones import create_missing_secrets
 
 HERE = Path(__file__).resolve().parent
 OURS_DID, QUEUE_DID, BARE_DID = "+18005550100", "+18005550101", "+18005550102"
@@ -97,15 +98,6 @@ def queues_conf() -> str:
         "leavewhenempty = no\n"
         "announce-frequency = 0\nperiodic-announce-frequency = 0\nannounce-holdtime = no\n"
         "announce-position = no\nreportholdtime = no\n" + members
-    )
-
-
-def phones_conf(port: int) -> str:
-    """The 200 agent endpoints, all reaching the one SIPp phone at ``port``."""
-    return "".join(
-        f"[{a}](phone-template)\naors = {a}\n"
-        f"[{a}]\ntype = aor\ncontact = sip:{a}@127.0.0.1:{port}\n"
-        for a in agent_ids()
     )
 
 
@@ -258,9 +250,11 @@ def run(root: Path, seconds: float, bisect: int, rounds: int) -> dict[str, objec
         "HOTLINE_ACD_AGENTS": str(root / "agents.toml"),
         "HOTLINE_ACD_WHISPER": "",
         "HOTLINE_HTTP_PORT": str(free_port()),
+        "HOTLINE_PHONES_SECRETS_FILE": str(root / "phone-secrets.toml"),
     }
     (root / "agents.toml").write_text(agents_toml())
     settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
     redis = RedisServer(root / "redis").start()
     asterisk = PrivateAsterisk.with_free_ports(root / "asterisk", settings, rtp_ports=8000)
     phone = AgentPhone(root / "agents.msg", free_port(socket.SOCK_DGRAM))
@@ -269,9 +263,9 @@ def run(root: Path, seconds: float, bisect: int, rounds: int) -> dict[str, objec
         asterisk.start(
             {
                 "extensions_local.conf": EXTRA_DIALPLAN,
-                "pjsip_phones.conf": phones_conf(phone.port),
                 "queues.conf": queues_conf(),
-            }
+            },
+            contacts={a: f"sip:{a}@127.0.0.1:{phone.port}" for a in agent_ids()},
         )
         if "leastrecent" not in asterisk.rx("queue show bench"):
             raise RuntimeError(f"app_queue has no queue bench; see {asterisk.root}")

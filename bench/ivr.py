@@ -26,6 +26,7 @@ from cryptography.fernet import Fernet
 from bench.load import Trial, max_clean_rate, run_trial
 from core.config import load_settings
 from hotline.harness import PrivateAsterisk, RedisServer, spawn, stop_process
+from hotline.phones import create_missing_secrets
 
 HERE = Path(__file__).resolve().parent
 OURS_DID, DIALPLAN_DID, BARE_DID = "+18005550100", "+18005550101", "+18005550102"
@@ -76,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         "HOTLINE_ASTERISK_DIDS": OURS_DID,
         "HOTLINE_IVR_FLOW": str(HERE / "flows" / "greeting.toml"),
     }
-    settings = load_settings(None, env=env)
     with tempfile.TemporaryDirectory(prefix="bench-ivr-") as tmp:
         root = Path(tmp)
+        env["HOTLINE_PHONES_SECRETS_FILE"] = str(root / "phone-secrets.toml")
+        settings = load_settings(None, env=env)
+        create_missing_secrets(settings, env={})
         redis = RedisServer(root / "redis").start()
         asterisk = PrivateAsterisk.with_free_ports(root / "asterisk", settings, rtp_ports=8000)
         procs: list[subprocess.Popen[bytes]] = []

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 from cryptography.fernet import Fernet
@@ -44,10 +45,18 @@ class AriSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """Where live state lives."""
+    """Where live state lives. A Redis reached over a network needs a password (or an ACL
+    user and its password) and TLS: ``rediss://`` URL, ``username``, ``ca_file`` here, the
+    password only from the environment (``HOTLINE_REDIS_PASSWORD``)."""
 
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "hotline"
+    #: ACL user ("" = the default user).
+    username: str = ""
+    #: CA certificate(s) (PEM) that a ``rediss://`` server's certificate must chain to; "" =
+    #: the system's CAs.
+    ca_file: str = ""
+    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,42 @@ class AsteriskSettings:
     carrier_qualify_seconds: int = 0
     #: The number volunteers' phones show as the caller, instead of the caller's number.
     hotline_number: str = "+18005550100"
+
+
+@dataclass(frozen=True)
+class PhonesSettings:
+    """Volunteers' SIP phones: every SIP device of the agent file is an endpoint that must
+    authenticate (digest) with its own secret (``hotline phones``; ``hotline/phones.py``)."""
+
+    #: Digest realm of the phones' credentials (their HA1 hashes depend on it).
+    realm: str = "hotline"
+    #: TOML file of device secrets (``NAME = "secret"``), written by ``hotline phones``; relative
+    #: paths are taken from the configuration file's directory. ``HOTLINE_PHONE_SECRET_<NAME>``
+    #: in the environment overrides a device's entry.
+    secrets_file: Path = Path("phone-secrets.toml")
+    #: The host name or address softphones are told to reach (``hotline phones``).
+    public_host: str = "127.0.0.1"
+    #: Port of the phones' TLS transport; 0 = no TLS. With TLS, every phone's media must be
+    #: SRTP (SDES keys, which only TLS keeps from eavesdroppers).
+    tls_port: int = 0
+    #: Address the TLS transport binds ("" = ``[asterisk] sip_bind``). With the public address
+    #: here and ``sip_bind`` on the carrier-facing one, phones cannot reach UDP at all.
+    tls_bind: str = ""
+    #: PEM certificate (chain) and private key of the TLS transport; relative paths are taken
+    #: from the configuration file's directory.
+    tls_cert: Path = Path("tls/sip.crt")
+    tls_key: Path = Path("tls/sip.key")
+    #: Whether phones may use plain UDP; false (needs TLS): Asterisk reaches phones over TLS
+    #: only (a phone that registered over UDP gets no call).
+    udp: bool = True
+    #: Asterisk's security log (``logger.conf``: ``security``, e.g.
+    #: ``/var/log/asterisk/security``), which the app follows to count failed
+    #: authentications for ``/metrics``; "" = not followed.
+    security_log: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.udp and not self.tls_port:
+            raise ConfigError("[phones] udp = false needs a TLS transport (tls_port)")
 
 
 @dataclass(frozen=True)
@@ -265,6 +310,7 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
+    phones: PhonesSettings = field(default_factory=PhonesSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -292,6 +338,7 @@ SECTIONS: dict[str, type[Any]] = {
     "privacy": PrivacySettings,
     "acd": AcdSettings,
     "records": RecordsSettings,
+    "phones": PhonesSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
@@ -301,6 +348,8 @@ SECRET_ENV = {
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
     "records_password": "HOTLINE_RECORDS_PASSWORD",
 }
+#: Section keys that are secrets: read from the environment (HOTLINE_<SECTION>_<KEY>) only.
+SECRET_KEYS = {("redis", "password")}
 TOP_LEVEL = ("log_level", "log_format")
 
 
@@ -338,6 +387,13 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         )
         records = sections["records"]
         sections["records"] = dataclasses.replace(records, data_dir=base / records.data_dir)
+        phones = sections["phones"]
+        sections["phones"] = dataclasses.replace(
+            phones,
+            secrets_file=base / phones.secrets_file,
+            tls_cert=base / phones.tls_cert,
+            tls_key=base / phones.tls_key,
+        )
     top: dict[str, Any] = {}
     for key in TOP_LEVEL:
         value = env.get(f"{ENV_PREFIX}{key.upper()}", data.get(key))
@@ -377,6 +433,14 @@ def _build_section(
     unknown = set(raw) - fields
     if unknown:
         raise ConfigError(f"{source}: [{name}] unknown key(s): {', '.join(sorted(unknown))}")
+    for key in raw:
+        if (name, key) in SECRET_KEYS:
+            env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+            raise ConfigError(f"{source}: [{name}] {key} is a secret: set {env_key} instead")
+    if name == "redis" and urlsplit(str(raw.get("url", ""))).password:
+        raise ConfigError(
+            f"{source}: [redis] url holds a password: set HOTLINE_REDIS_PASSWORD instead"
+        )
     values: dict[str, Any] = {}
     for key in fields:
         env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"

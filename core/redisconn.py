@@ -9,6 +9,8 @@ Each process builds them once at startup and passes them in.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -29,10 +31,23 @@ def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
 
 
+def _credentials(settings: RedisSettings) -> dict[str, Any]:
+    """Pool options for the ACL user, the password and a TLS server's CA (the URL's own
+    user and password, when it has them, win)."""
+    options: dict[str, Any] = {
+        "username": settings.username or None,
+        "password": settings.password or None,
+    }
+    if settings.ca_file and settings.url.startswith("rediss://"):
+        options["ssl_ca_certs"] = settings.ca_file
+    return options
+
+
 def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redis:
     """An asyncio Redis client for ``settings.url`` (strings decoded)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
+        **_credentials(settings),
         max_connections=max_connections,
         timeout=POOL_TIMEOUT,
         decode_responses=True,
@@ -46,6 +61,7 @@ def connect_rq(settings: RedisSettings, max_connections: int = 8) -> redis.Redis
     """The synchronous client RQ needs (responses as bytes), for queues and workers."""
     pool = redis.BlockingConnectionPool.from_url(
         settings.url,
+        **_credentials(settings),
         max_connections=max_connections,
         timeout=POOL_TIMEOUT,
         retry=Retry(_backoff(), retries=_RETRIES),

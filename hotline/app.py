@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -54,6 +55,7 @@ from core.tasks import repeat
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
+from hotline.sip_security import SecurityLog
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
@@ -73,6 +75,8 @@ WANTED_EVENTS = tuple(cls.__name__ for cls in (*CALL_EVENTS, ChannelDestroyed, A
 CLOSE_STEP_S = 3.0
 #: Seconds a call's end or a volunteer's leg event waits for Redis to come back.
 REDIS_RETRY_S = 60.0
+#: Seconds between reads of Asterisk's security log ([phones] security_log).
+SECURITY_LOG_POLL_S = 1.0
 
 
 def _name(event: CallEvent) -> str:
@@ -169,6 +173,8 @@ class HotlineApp:
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
         self.sip_sms = self.sms.sip_inbound(self.ari)
+        security_log = settings.phones.security_log
+        self.sip_security = SecurityLog(Path(security_log)) if security_log else None
         routes = [
             *acd_routes(
                 store,
@@ -176,7 +182,9 @@ class HotlineApp:
                 time.time,
                 functools.partial(redact_numbers, region=settings.privacy.default_region),
             ),
-            *metrics_routes(store, list(queues), time.time),
+            *metrics_routes(
+                store, list(queues), time.time, [self.sip_security] if self.sip_security else []
+            ),
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
             *self.records.routes(),
@@ -197,6 +205,9 @@ class HotlineApp:
         self._spawn(self.records.run(), "records")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
+        if self.sip_security is not None:
+            await asyncio.to_thread(self.sip_security.skip_to_end)
+            self._spawn(self._follow_security_log(self.sip_security), "sip-security")
         await self._web.setup()
         http = self.settings.http
         await web.TCPSite(self._web, http.bind, http.port).start()
@@ -297,6 +308,15 @@ class HotlineApp:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _follow_security_log(self, log: SecurityLog) -> None:
+        """Count failed SIP authentications as Asterisk logs them."""
+        while True:
+            await asyncio.sleep(SECURITY_LOG_POLL_S)
+            try:
+                log.count(await asyncio.to_thread(log.read_new_lines))
+            except OSError as exc:
+                logger.warning("security log %s unreadable: %s", log.path, exc.strerror)
 
     async def _route_chats(self) -> None:
         """Offer waiting text conversations to volunteers with a free chat slot."""

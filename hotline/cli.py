@@ -1,5 +1,5 @@
 """The ``hotline`` command: run, demo, worker, purge, db, report, check-config,
-render-dialplans."""
+render-dialplans, phones."""
 
 from __future__ import annotations
 
@@ -19,12 +19,20 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from acd import chat
-from acd.config import DeviceKind, load_agents, load_queues
+from acd.config import load_queues
 from core.config import ConfigError, Settings, load_settings
 from core.logs import configure_logging
 from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
+from hotline.phones import (
+    create_missing_secrets,
+    device_names,
+    device_secrets,
+    load_phones,
+    rotate_secret,
+)
+from hotline.provisioning import softphone_account
 from ivr.flow import Flow, FlowError, load_flow
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
@@ -50,10 +58,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
-    try:
-        settings.require_secrets()
-    except ConfigError as exc:
-        print(f"warning: {exc}")
+    for check in (settings.require_secrets, lambda: load_phones(settings)):
+        try:
+            check()
+        except ConfigError as exc:
+            print(f"warning: {exc}")
     return 0
 
 
@@ -82,13 +91,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("HOTLINE_HASH_KEY", secrets.token_urlsafe(24))
     os.environ.setdefault("HOTLINE_VAULT_KEYS", Fernet.generate_key().decode())
     os.environ.setdefault("HOTLINE_API_TOKENS", f"demo:supervisor:{token}")
+    root = Path(args.dir).resolve()
+    os.environ.setdefault("HOTLINE_PHONES_SECRETS_FILE", str(root / "phone-secrets.toml"))
     settings, flow = _load(args)
     configure_logging(settings.log_level, settings.log_format)
-    root = Path(args.dir).resolve()
+    create_missing_secrets(settings)
+    phones = "".join(
+        f"    {name}: user {name}, password {secret}\n"
+        for name, secret in device_secrets(settings).items()
+    )
     redis = RedisServer(root / "redis").start()
     asterisk = PrivateAsterisk(root / "asterisk", settings)
     try:
-        asterisk.start({"pjsip_phones.conf": demo_phones(settings)})
+        asterisk.start()
         settings = dataclasses.replace(
             settings, redis=dataclasses.replace(settings.redis, url=redis.url)
         )
@@ -103,8 +118,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"-set wait1 4000 -set key1 1 -set wait2 1500 -set key2 1 -set hangup_ms 0 "
             f"-i 127.0.0.1 -mi 127.0.0.1 -p 5070 {sip}\n"
             f"  or point a softphone on this machine at sip:{did}@{sip}.\n"
-            f"  Volunteers: register a softphone as alice, bruno or chen at {sip} (no password\n"
-            f"  on loopback), then log in by calling sip:"
+            f"  Volunteers: register a softphone at {sip}, realm {settings.phones.realm}, from an\n"
+            f"  address other than the carrier's ({', '.join(ast.carrier_match)}; e.g. bind it to\n"
+            f"  127.0.0.2), with its credentials (kept in {settings.phones.secrets_file}):\n"
+            f"{phones}"
+            f"  then log in by calling sip:"
             f"{settings.acd.volunteer_did.lstrip('+')}@{sip} (code 101, PIN 1111 for alice)\n"
             f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
@@ -118,19 +136,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_phones(settings: Settings) -> str:
-    """PJSIP endpoints for the demo volunteers' SIP phones, registering from loopback."""
-    agents = load_agents(settings.acd.agents, load_queues(settings.acd.queues))
-    names = [
-        d.address.removeprefix("PJSIP/")
-        for a in agents
-        for d in a.devices
-        if d.kind is DeviceKind.SIP and d.address.startswith("PJSIP/")
-    ]
-    return "".join(
-        f"[{n}](phone-template)\naors = {n}\n[{n}]\ntype = aor\nmax_contacts = 1\n"
-        for n in dict.fromkeys(names)
-    )
+def cmd_phones(args: argparse.Namespace) -> int:
+    """Create or rotate a SIP device's secret (rotate), or show its account (show): what a
+    softphone needs, also as a QR code image (--qr FILE.png)."""
+    settings, _ = _load(args)
+    if args.name not in device_names(settings):
+        raise ConfigError(f"{settings.acd.agents}: no SIP device PJSIP/{args.name}")
+    path = settings.phones.secrets_file
+    if args.action == "rotate":
+        secret = rotate_secret(path, args.name)
+        print(f"new secret for {args.name} in {path}; to apply it:")
+        print("  hotline render-dialplans --out /etc/asterisk")
+        print("  asterisk -rx 'module reload res_pjsip.so'")
+    else:
+        secret = device_secrets(settings).get(args.name, "")
+        if not secret:
+            raise ConfigError(f"no secret for {args.name}: run `hotline phones rotate {args.name}`")
+    account = softphone_account(settings, args.name, secret)
+    print("\n".join(account.lines()))
+    if args.qr:
+        account.save_qr(args.qr)
+        print(f"QR code of the account: {args.qr} (holds the secret: hand it over, then delete it)")
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -256,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--dir", default="run/demo", help="where the demo's servers keep files")
     demo.set_defaults(func=cmd_demo)
+    phones = sub.add_parser("phones", help=cmd_phones.__doc__)
+    phones.add_argument("action", choices=("rotate", "show"))
+    phones.add_argument("name", help="the device, NAME of PJSIP/NAME in the agent file")
+    phones.add_argument("--qr", type=Path, help="also write the account as a QR code (PNG)")
+    phones.set_defaults(func=cmd_phones)
     # SimpleWorker, not the forking Worker: a fork per job costs ~8 ms against ~1.6 ms a job,
     # and a send is I/O-bound; run one process per core for more throughput.
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)

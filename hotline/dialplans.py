@@ -6,12 +6,15 @@ template is caught by the tests rather than by Asterisk at 3 a.m.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from core.config import Settings
+from hotline.phones import load_phones, phones_conf
 
 #: The templates ship as package data of ``dialplans`` (in a checkout: the ``dialplans/`` folder).
 TEMPLATES = resources.files("dialplans")
@@ -81,6 +84,7 @@ def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
         ari_app=settings.ari.app,
         ari_username=settings.ari.username,
         ari_password=settings.secrets.ari_password,
+        phones_realm=settings.phones.realm,
     )
     return values
 
@@ -97,16 +101,37 @@ def render_text(text: str, values: dict[str, str], name: str) -> str:
     return PLACEHOLDER.sub(substitute, text)
 
 
-def render_dialplans(settings: Settings, dirs: AsteriskDirs, out_dir: Path | None = None) -> Path:
-    """Write every template, rendered, into ``out_dir`` (default ``dirs.etc_dir``)."""
+#: Files holding secrets or password-equivalent hashes: readable by their owner only.
+PRIVATE_FILES = ("ari.conf", "pjsip_phones.conf")
+
+
+def render_dialplans(
+    settings: Settings,
+    dirs: AsteriskDirs,
+    out_dir: Path | None = None,
+    contacts: Mapping[str, str] | None = None,
+) -> Path:
+    """Write every template, rendered, and the phones of the agent file (``pjsip_phones.conf``,
+    ``contacts``: fixed contacts of phones that do not register) into ``out_dir`` (default
+    ``dirs.etc_dir``)."""
     out = out_dir or dirs.etc_dir
     out.mkdir(parents=True, exist_ok=True)
+    files = {"pjsip_phones.conf": phones_conf(load_phones(settings, contacts), settings)}
     values = template_values(settings, dirs)
     conf = (t for t in TEMPLATES.iterdir() if t.name.endswith(".conf"))
     for template in sorted(conf, key=lambda t: t.name):
-        rendered = render_text(template.read_text(encoding="utf-8"), values, template.name)
-        target = out / template.name
-        target.write_text(rendered, encoding="utf-8")
-        if template.name == "ari.conf":
-            target.chmod(0o600)
+        files[template.name] = render_text(
+            template.read_text(encoding="utf-8"), values, template.name
+        )
+    for name, text in files.items():
+        _write(out / name, text, private=name in PRIVATE_FILES)
     return out
+
+
+def _write(path: Path, text: str, *, private: bool) -> None:
+    """Write ``path``; a private file is never readable by others, not even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        if private:
+            os.fchmod(out.fileno(), 0o600)  # an older file may have been readable by others
+        out.write(text)

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,12 +274,15 @@ class PrivateAsterisk:
         """Asterisk's own log of notices, warnings and errors (``dialplans/logger.conf``)."""
         return self.dirs.log_dir / "messages"
 
-    def start(self, extra_files: dict[str, str] | None = None) -> PrivateAsterisk:
-        """Render the configuration (plus ``extra_files``) and boot; wait for ARI to answer."""
+    def start(
+        self, extra_files: dict[str, str] | None = None, contacts: Mapping[str, str] | None = None
+    ) -> PrivateAsterisk:
+        """Render the configuration (plus ``extra_files``; ``contacts``: fixed contacts of
+        phones that do not register) and boot; wait for ARI to answer."""
         if shutil.which("asterisk") is None:
             raise HarnessError("asterisk is not installed; run scripts/setup.sh")
         self.dirs.create()
-        render_dialplans(self.settings, self.dirs)
+        render_dialplans(self.settings, self.dirs, contacts=contacts)
         for name, text in (extra_files or {}).items():
             (self.dirs.etc_dir / name).write_text(text, encoding="utf-8")
         self._boot()

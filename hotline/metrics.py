@@ -95,15 +95,21 @@ class QueueStatsCollector(Collector):
 
 
 def metrics_routes(
-    store: AcdStore, queue_names: Sequence[str], clock: Callable[[], float]
+    store: AcdStore,
+    queue_names: Sequence[str],
+    clock: Callable[[], float],
+    collectors: Sequence[Collector] = (),
 ) -> list[web.RouteDef]:
-    """``GET /metrics`` (public) for the queues ``queue_names``; ``clock`` gives epoch seconds."""
+    """``GET /metrics`` (public) for the queues ``queue_names``, plus ``collectors`` (metrics
+    the app keeps in memory); ``clock`` gives epoch seconds."""
 
     async def metrics(_: web.Request) -> web.Response:
         now = clock()
         stats = await asyncio.gather(*(store.queue_stats(name, now) for name in queue_names))
         registry = CollectorRegistry(auto_describe=False)
         registry.register(QueueStatsCollector(stats, await store.repairs()))
+        for collector in collectors:
+            registry.register(collector)
         return web.Response(
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

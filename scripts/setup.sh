@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the hotline service and its tests need on Debian 12 (or a distribution that
 # ships Asterisk itself), idempotently: Asterisk with the English and Canadian French sounds,
-# SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster), and a virtualenv at .venv with the project installed.
+# SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster),
+# baresip and fail2ban (for the tests), and a virtualenv at .venv with the project installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,8 +39,11 @@ Pin-Priority: 100
 PIN
 }
 
+# baresip-core: a softphone speaking TLS and SRTP for the tests (Debian's SIPp has no TLS);
+# fail2ban: its filter for Asterisk's security log ships in contrib/ and is tested with
+# fail2ban-regex.
 needed=(asterisk asterisk-core-sounds-en-gsm asterisk-core-sounds-fr-gsm asterisk-moh-opsound-gsm
-  sip-tester redis-server python3-venv postgresql)
+  sip-tester redis-server python3-venv postgresql baresip-core fail2ban)
 missing=()
 for p in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -68,7 +72,7 @@ fi
 
 # Stop the system-wide services the packages start: the tests and the demo run private instances.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server postgresql >/dev/null 2>&1 || true
+  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server postgresql fail2ban >/dev/null 2>&1 || true
 fi
 
 python=${PYTHON:-python3}

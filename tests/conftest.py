@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -44,12 +45,14 @@ from hotline.harness import (
     spawn,
     stop_process,
 )
+from hotline.phones import create_missing_secrets
 from ivr.flow import Flow, load_flow
 
 TESTS = Path(__file__).resolve().parent
 CALLER = "+15145550123"
 #: How many keys tests/sipp/caller.xml can press.
 KEY_SLOTS = 12
+FAIL2BAN_FILTER = TESTS.parent / "deploy" / "fail2ban" / "filter.d" / "hotline-asterisk.conf"
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +108,9 @@ def records_settings(request: pytest.FixtureRequest, tmp_path: Path) -> RecordsS
 
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(
+    """The test configuration, with a secret for each SIP device in a fresh secrets file."""
+    secrets_file = tmp_path_factory.mktemp("phones") / "phone-secrets.toml"
+    settings = load_settings(
         None,
         env={
             "HOTLINE_RECORDS_DATA_DIR": str(tmp_path_factory.mktemp("records")),
@@ -119,12 +124,18 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "HOTLINE_ACD_TICK_S": "0.3",
             "HOTLINE_ACD_RECONCILE_S": "1",
             "HOTLINE_ACD_CONFIRM_TIMEOUT_S": "3",
+            "HOTLINE_PHONES_SECRETS_FILE": str(secrets_file),
         },
     )
+    create_missing_secrets(settings, env={})
+    return settings
 
 
+#: Test phones that never register: Asterisk reaches them at fixed contacts.
 SIP_PHONES = ("alice", "bruno", "chen")
 EXTERNAL = "dana"
+#: A volunteer whose phone registers (with its secret) from this address, not the carrier's.
+REMOTE_PHONE, REMOTE_ADDRESS = "fiona", "127.0.0.3"
 
 
 @pytest.fixture(scope="session")
@@ -143,13 +154,9 @@ def asterisk(
         instance.settings,
         asterisk=dataclasses.replace(instance.settings.asterisk, carrier_host=carrier),
     )
-    phones = "".join(
-        f"[{name}](phone-template)\naors = {name}\n"
-        f"[{name}]\ntype = aor\ncontact = sip:{name}@127.0.0.1:{phone_ports[name]}\n"
-        for name in SIP_PHONES
-    )
+    contacts = {name: f"sip:{name}@127.0.0.1:{phone_ports[name]}" for name in SIP_PHONES}
     try:
-        yield instance.start({"pjsip_phones.conf": phones})
+        yield instance.start(contacts=contacts)
     finally:
         instance.stop()
 
@@ -376,14 +383,16 @@ async def agent_phone(
     talk_ms: int = 0,
     calls: int = 1,
     max_seconds: int = 40,
+    address: str = "127.0.0.1",
 ) -> PhoneResult:
-    """A volunteer's phone (tests/sipp/agent.xml) for ``calls`` calls; see the scenario."""
+    """A volunteer's phone (tests/sipp/agent.xml) at ``address``:``port`` for ``calls`` calls;
+    see the scenario."""
     log = tmp_path / f"phone-{port}-{time.monotonic_ns()}.log"
     args = [
         "-sf", str(TESTS / "sipp" / "agent.xml"), "-m", str(calls),
         "-set", "mode", mode, "-set", "ring_ms", str(ring_ms), "-set", "key", key,
         "-set", "key_ms", str(key_ms), "-set", "talk_ms", str(talk_ms),
-        "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port), "-mp", str(free_port_range(4)),
+        "-i", address, "-mi", address, "-p", str(port), "-mp", str(free_port_range(4)),
         "-trace_msg", "-message_file", str(log),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
     ]  # fmt: skip
@@ -403,6 +412,35 @@ async def agent_phone(
             await proc.wait()
     messages = log.read_text(errors="replace") if log.exists() else ""
     return PhoneResult(proc.returncode or 0, messages)
+
+
+def contacts(asterisk: PrivateAsterisk, name: str) -> list[str]:
+    """The contact URIs ``name``'s AOR has now (registered or fixed)."""
+    return re.findall(rf"Contact:\s+{name}/(\S+)", asterisk.rx("pjsip show contacts"))
+
+
+async def wait_for_contact(asterisk: PrivateAsterisk, name: str, within: float = 10) -> str:
+    """The first contact of ``name``'s AOR, once there is one (a phone has registered)."""
+    deadline = time.monotonic() + within
+    while not (found := await asyncio.to_thread(contacts, asterisk, name)):
+        assert time.monotonic() < deadline, f"{name} did not register within {within} s"
+        await asyncio.sleep(0.1)
+    return found[0]
+
+
+def banned_addresses(log_lines: str, tmp_path: Path) -> list[str]:
+    """The addresses the shipped fail2ban filter (deploy/fail2ban) finds in ``log_lines``,
+    as ``fail2ban-regex`` reports them."""
+    log = tmp_path / "security.log"
+    log.write_text(log_lines)
+    result = subprocess.run(
+        ["fail2ban-regex", "-o", "ip", str(log), str(FAIL2BAN_FILTER)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.split()
 
 
 def queue_log(settings: Settings) -> list[dict[str, str]]:

@@ -20,14 +20,14 @@ def test_asterisk_restarts_with_the_same_ports_and_configuration(
 ) -> None:
     asterisk = PrivateAsterisk.with_free_ports(tmp_path, base_settings, rtp_ports=20)
     try:
-        asterisk.start({"pjsip_phones.conf": "[erin](phone-template)\naors = erin\n"})
+        asterisk.start()
         before = asterisk.proc
         assert before is not None
         asterisk.restart(down_s=0.2)
         assert before.poll() is not None
         assert asterisk.proc is not before
         assert asterisk.ari_ready()
-        assert "erin" in asterisk.rx("pjsip show endpoints")
+        assert "fiona" in asterisk.rx("pjsip show endpoints")  # rendered from the agent file
     finally:
         asterisk.stop()
 

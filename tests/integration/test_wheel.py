@@ -99,8 +99,11 @@ def test_installed_command_starts_outside_the_checkout(venv: Path, tmp_path: Pat
     assert "ok: flow" in out
     assert str(venv) in out, "the demo flow should come from the installed package"
     rendered = tmp_path / "etc"
+    for device in ("alice", "bruno", "chen"):  # the demo's SIP phones need their secrets
+        run([str(venv / "bin" / "hotline"), "phones", "rotate", device], tmp_path, env)
     run([str(venv / "bin" / "hotline"), "render-dialplans", "--out", str(rendered)], tmp_path, env)
     assert "Stasis(" in (rendered / "extensions.conf").read_text()
+    assert (rendered / "pjsip_phones.conf").read_text().count("md5_cred = ") == 3
     out = run([str(venv / "bin" / "python"), "-c", RUNTIME_READS], cwd=tmp_path, env=env)
     assert str(venv) in out.splitlines()[-1], out
     assert ROOT.as_posix() not in out

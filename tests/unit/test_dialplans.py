@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_settings
+from core.config import ConfigError, load_settings
 from hotline.dialplans import AsteriskDirs, RenderError, render_dialplans, render_text
+from hotline.phones import create_missing_secrets, ha1, load_phones, read_secrets
 
 
 def test_every_template_renders_without_leftover_placeholders(tmp_path: Path) -> None:
@@ -16,9 +17,12 @@ def test_every_template_renders_without_leftover_placeholders(tmp_path: Path) ->
         "HOTLINE_ASTERISK_SIP_PORT": "15060",
         "HOTLINE_ASTERISK_DIDS": "+18005550100,+18005550111",
         "HOTLINE_ASTERISK_CARRIER_MATCH": "192.0.2.10,192.0.2.11",
+        "HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml"),
     }
+    settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
     dirs = AsteriskDirs.private(tmp_path)
-    out = render_dialplans(load_settings(None, env=env), dirs)
+    out = render_dialplans(settings, dirs)
     texts = {path.name: path.read_text() for path in out.glob("*.conf")}
     assert "{{" not in "".join(texts.values())
     assert "bind = 127.0.0.1:15060" in texts["pjsip.conf"]
@@ -33,3 +37,67 @@ def test_every_template_renders_without_leftover_placeholders(tmp_path: Path) ->
 def test_unknown_placeholder_is_an_error() -> None:
     with pytest.raises(RenderError, match=r"x.conf: unknown placeholder \{\{nope\}\}"):
         render_text("a = {{nope}}", {}, "x.conf")
+
+
+def test_every_sip_device_is_an_endpoint_with_only_its_hashed_secret(tmp_path: Path) -> None:
+    env = {"HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml")}
+    settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
+    stored = read_secrets(settings.phones.secrets_file)
+    assert set(stored) == {"alice", "bruno", "chen"}  # the demo's SIP devices, not dana's mobile
+    assert settings.phones.secrets_file.stat().st_mode & 0o077 == 0
+    out = render_dialplans(settings, AsteriskDirs.private(tmp_path), contacts={"chen": "sip:c@x"})
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert (out / "pjsip_phones.conf").stat().st_mode & 0o077 == 0
+    assert f"md5_cred = {ha1('alice', 'hotline', stored['alice'])}" in phones
+    assert "[alice](phone-template)\naors = alice\nauth = alice\n" in phones
+    assert phones.count("contact = ") == 1
+    assert "contact = sip:c@x" in phones
+    assert not any(secret in phones for secret in stored.values())
+
+
+def test_a_secret_in_the_environment_wins_and_a_device_without_one_is_an_error(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        None, env={"HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml")}
+    )
+    create_missing_secrets(settings, env={})
+    env = {"HOTLINE_PHONE_SECRET_BRUNO": "from-the-env"}
+    bruno = {p.name: p for p in load_phones(settings, env=env)}["bruno"]
+    assert bruno.ha1 == ha1("bruno", "hotline", "from-the-env")
+    assert "from-the-env" not in repr(bruno)
+    assert bruno.ha1 not in repr(bruno)
+    settings.phones.secrets_file.write_text('alice = "a"\n')
+    with pytest.raises(ConfigError, match=r"no SIP secret for device\(s\) bruno, chen") as info:
+        load_phones(settings, env={})
+    assert "HOTLINE_PHONE_SECRET_BRUNO" in str(info.value)
+
+
+def test_with_tls_phones_get_a_tls_transport_and_must_use_srtp(tmp_path: Path) -> None:
+    env = {
+        "HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml"),
+        "HOTLINE_PHONES_TLS_PORT": "5061",
+        "HOTLINE_PHONES_TLS_CERT": "/etc/hotline/sip.crt",
+        "HOTLINE_PHONES_TLS_KEY": "/etc/hotline/sip.key",
+    }
+    settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
+    out = render_dialplans(settings, AsteriskDirs.private(tmp_path))
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert "[transport-tls]\ntype = transport\nprotocol = tls\nbind = 127.0.0.1:5061\n" in phones
+    assert "cert_file = /etc/hotline/sip.crt\npriv_key_file = /etc/hotline/sip.key\n" in phones
+    assert phones.count("media_encryption = sdes\n") == 3  # alice, bruno, chen
+    assert "transport = transport-tls" not in phones  # UDP still allowed for phones
+    udp_off = load_settings(
+        None, env={**env, "HOTLINE_PHONES_UDP": "false", "HOTLINE_PHONES_TLS_BIND": "192.0.2.7"}
+    )
+    out = render_dialplans(udp_off, AsteriskDirs.private(tmp_path))
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert phones.count("transport = transport-tls\n") == 3
+    assert "bind = 192.0.2.7:5061\n" in phones
+
+
+def test_udp_off_for_phones_needs_tls() -> None:
+    with pytest.raises(ConfigError, match="udp = false needs a TLS transport"):
+        load_settings(None, env={"HOTLINE_PHONES_UDP": "false"})

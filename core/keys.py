@@ -55,6 +55,7 @@
 | ``{p}:conv:open:{ref}``           | string | the open conversation of a caller ref             |
 | ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
 | ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
+| ``{p}:conv:log``                  | stream | conversations opened, assigned, ended (no number) |
 | ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
@@ -235,6 +236,12 @@ class Keys:
     def conversation_index(self) -> str:
         """Conversation ids by last activity."""
         return f"{self.prefix}:conv:index"
+
+    @property
+    def conversation_log(self) -> str:
+        """SMS conversations opened, assigned and ended, for the records (keyed caller
+        reference, pseudonym, agent; never a number or a message)."""
+        return f"{self.prefix}:conv:log"
 
     def request(self, request_id: str) -> str:
         """One recorded request."""

@@ -1,5 +1,5 @@
-"""The drain: Redis streams (the ACD's queue log, the IVR journal, the vault's unmask audit and
-the staff audit) into SQL.
+"""The drain: Redis streams (the ACD's queue log, the IVR journal, the SMS conversation log, the
+vault's unmask audit and the staff audit) into SQL.
 
 Each step reads the entries after the cursors kept in SQL (one a stream) and writes their
 rows and the new cursors in one transaction, so a step that fails (the database down, another
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.keys import Keys
 from records.contacts import (
+    apply_conversation,
     apply_journal,
     apply_queue_event,
     id_key,
@@ -47,11 +48,12 @@ class Drained:
     queue_events: int
     journal: int
     audit: int
+    conversations: int
 
     @property
     def total(self) -> int:
         """Entries written, all streams together."""
-        return self.queue_events + self.journal + self.audit
+        return self.queue_events + self.journal + self.audit + self.conversations
 
 
 class Drain:
@@ -73,6 +75,7 @@ class Drain:
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
             "journal": keys.journal,
+            "conversations": keys.conversation_log,
             "audit": keys.audit,
             "staff_audit": keys.staff_audit,
         }
@@ -93,7 +96,9 @@ class Drain:
         if read["queue_log"]:
             await self._trim(read["queue_log"][-1][0])
         audited = len(read["audit"]) + len(read["staff_audit"])
-        return Drained(len(read["queue_log"]), len(read["journal"]), audited)
+        return Drained(
+            len(read["queue_log"]), len(read["journal"]), audited, len(read["conversations"])
+        )
 
     async def catch_up(self) -> int:
         """Steps until the streams are drained; returns the entries written."""
@@ -144,7 +149,11 @@ class Drain:
             events = [e for e in events if e.id not in written]
         calls = {e.call_id for e in events if e.call_id}
         calls |= {fields["channel"] for _, fields in read["journal"] if fields.get("channel")}
+        calls |= {fields["id"] for _, fields in read["conversations"] if fields.get("id")}
         contacts = await _contacts(session, calls)
+        for entry_id, fields in read["conversations"]:
+            if conversation := fields.get("id"):
+                apply_conversation(_contact(session, contacts, conversation), entry_id, fields)
         for entry_id, fields in read["journal"]:
             if channel := fields.get("channel"):
                 contact = _contact(session, contacts, channel)

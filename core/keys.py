@@ -37,6 +37,7 @@
 | ``{p}:vault:pseudonym:{slot}``    | string | ref that holds pseudonym slot ``{slot}``          |
 | ``{p}:audit``                     | stream | append-only: who unmasked which ref, when, why    |
 | ``{p}:audit:staff``               | stream | append-only: staff transfers, forced logouts, ... |
+| ``{p}:records:wrapups``           | stream | wrap-ups taken while the records database is away |
 | ``{p}:sms:msg:{id}``              | hash   | one outbound SMS: state, recipient ref (no number) |
 | ``{p}:sms:idem:{key}``            | string | message id created for an idempotency key         |
 | ``{p}:sms:open``                  | string | message id whose queued job still takes a batch   |
@@ -164,6 +165,12 @@ class Keys:
     def staff_audit(self) -> str:
         """The append-only audit stream of staff actions (transfers, logouts, exports)."""
         return f"{self.prefix}:audit:staff"
+
+    @property
+    def records_wrapups(self) -> str:
+        """Wrap-ups (scrubbed notes) accepted while the records database was away, until the
+        drain writes them."""
+        return f"{self.prefix}:records:wrapups"
 
     def sms_message(self, message_id: str) -> str:
         """One outbound SMS record."""

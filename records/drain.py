@@ -1,13 +1,16 @@
 """The drain: Redis streams (the ACD's queue log, the IVR journal, the SMS conversation log, the
-vault's unmask audit and the staff audit) into SQL.
+vault's unmask audit, the staff audit, and the wrap-ups accepted while the database was away)
+into SQL.
 
 Each step reads the entries after the cursors kept in SQL (one a stream) and writes their
 rows and the new cursors in one transaction, so a step that fails (the database down, another
 instance draining the same entries) writes nothing and the next one starts from the same
 place: the streams are where writes wait while the database is away, and nothing is lost or
 doubled.
-Queue-log rows are keyed by their stream ids as well. Once written, queue-log entries older
-than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones).
+Queue-log rows are keyed by their stream ids as well; a wrap-up by its call and volunteer (a
+later one replaces an earlier one, never the reverse). Once written, queue-log entries older
+than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones), and wrap-ups at
+once (their notes stay in one place).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from records.contacts import (
     new_contact,
     queue_event,
 )
-from records.models import AuditEntry, Contact, QueueEvent, StreamCursor
+from records.models import AuditEntry, Contact, QueueEvent, StreamCursor, Wrapup
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +52,12 @@ class Drained:
     journal: int
     audit: int
     conversations: int
+    wrapups: int
 
     @property
     def total(self) -> int:
         """Entries written, all streams together."""
-        return self.queue_events + self.journal + self.audit + self.conversations
+        return self.queue_events + self.journal + self.audit + self.conversations + self.wrapups
 
 
 class Drain:
@@ -78,6 +82,7 @@ class Drain:
             "conversations": keys.conversation_log,
             "audit": keys.audit,
             "staff_audit": keys.staff_audit,
+            "wrapups": keys.records_wrapups,
         }
 
     async def step(self) -> Drained:
@@ -95,9 +100,15 @@ class Drain:
                 await self._write(session, read, cursors)
         if read["queue_log"]:
             await self._trim(read["queue_log"][-1][0])
+        if read["wrapups"]:
+            await self.redis.xtrim(self.streams["wrapups"], minid=_after(read["wrapups"][-1][0]))
         audited = len(read["audit"]) + len(read["staff_audit"])
         return Drained(
-            len(read["queue_log"]), len(read["journal"]), audited, len(read["conversations"])
+            len(read["queue_log"]),
+            len(read["journal"]),
+            audited,
+            len(read["conversations"]),
+            len(read["wrapups"]),
         )
 
     async def catch_up(self) -> int:
@@ -174,6 +185,8 @@ class Drain:
             )
             kept = set(known.all())
             session.add_all(a for a in audit if a.id not in kept)
+        for _, fields in read["wrapups"]:
+            await _write_wrapup(session, fields)
         for name, entries in read.items():
             if not entries:
                 continue
@@ -186,9 +199,27 @@ class Drain:
         """Trim written queue-log entries older than ``keep_s`` (never unwritten ones)."""
         keep_from = f"{int((self.clock() - self.keep_s) * 1000)}-0"
         if id_key(keep_from) > id_key(last_written):
-            ms, _, seq = last_written.partition("-")
-            keep_from = f"{ms}-{int(seq) + 1}"
+            keep_from = _after(last_written)
         await self.redis.xtrim(self.streams["queue_log"], minid=keep_from)
+
+
+def _after(entry_id: str) -> str:
+    """The smallest stream id after ``entry_id``."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+async def _write_wrapup(session: AsyncSession, fields: Mapping[str, str]) -> None:
+    """A wrap-up accepted while the database was away, unless a later one is there."""
+    written_at = float(fields["written_at"])
+    row = await session.get(Wrapup, (fields["call"], fields["agent"]))
+    if row is None:
+        row = Wrapup(call_id=fields["call"], agent=fields["agent"])
+        session.add(row)
+    elif row.written_at > written_at:
+        return
+    row.queue, row.disposition = fields["queue"], fields["disposition"]
+    row.notes, row.removed, row.written_at = fields["notes"], fields["removed"], written_at
 
 
 async def _contacts(session: AsyncSession, ids: set[str]) -> dict[str, Contact]:

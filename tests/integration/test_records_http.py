@@ -21,6 +21,7 @@ from acd.http import acd_routes
 from acd.store import AcdStore
 from core.config import RecordsSettings
 from core.keys import Keys
+from hotline.harness import PostgresServer
 from records.database import connect, upgrade
 from records.drain import Drain
 from records.http import records_routes
@@ -54,6 +55,7 @@ class Api:
     redis: aioredis.Redis
     clock: Clock
     engine: AsyncEngine
+    drain: Drain
 
     async def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
@@ -93,7 +95,7 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     acd = acd_routes(store, AGENTS, clock, redact)
     routes = api_app(records_routes(wrapups, engine, RULES), acd)
     async with TestClient(TestServer(routes)) as http:
-        yield Api(http, store, client, clock, engine)
+        yield Api(http, store, client, clock, engine, drain)
     await engine.dispose()
     await client.aclose()
 
@@ -146,6 +148,47 @@ async def test_each_refusal_has_its_status_and_error_id(api: Api) -> None:
     api.clock.now = T0 + 65 + 30 + GRACE_S + 1
     status, body = await api.call("POST", path, ALICE, {"disposition": "thanks"})
     assert (status, body["error"]) == (409, "wrapup-closed")
+
+
+@pytest.mark.parametrize("records_settings", ["postgresql"], indirect=True)
+async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_back(
+    api: Api, postgres: PostgresServer
+) -> None:
+    call = await api.answered("c1", T0)  # ends at T0 + 65
+    await api.drain.catch_up()  # in SQL; the queue log stays in Redis for an hour
+    path = f"/acd/calls/{call}/wrapup"
+    api.clock.now = T0 + 170
+    postgres.stop()
+    try:
+        first = await api.call("POST", path, ALICE, {"disposition": "silent"})
+        notes = {"disposition": "crisis", "notes": "Gave 514 555 0123; calmer."}
+        status, kept = await api.call("POST", path, ALICE, notes)  # a second replaces it
+        refusals = [
+            await api.call("POST", path, BRUNO, {"disposition": "crisis"}),
+            await api.call("POST", path, ALICE, {"disposition": "gossip"}),
+            await api.call("POST", "/acd/calls/nope/wrapup", ALICE, {"disposition": "crisis"}),
+        ]
+        assert await api.redis.xlen(KEYS.records_wrapups) == 2
+    finally:
+        postgres.start()
+    assert first[0] == 202
+    assert status == 202
+    assert kept["id"] > first[1]["id"]
+    assert (kept["notes"], kept["removed"]) == (
+        "Gave [phone number removed]; calmer.",
+        {"phone": 1},
+    )
+    assert [(s, body["error"]) for s, body in refusals] == [
+        (403, "not-your-call"),
+        (400, "invalid-disposition"),
+        (503, "records-unavailable"),  # nothing of it in Redis: no volunteer to check
+    ]
+    await api.drain.catch_up()
+    assert await api.redis.xlen(KEYS.records_wrapups) == 0  # written, then trimmed
+    assert await api.drain.catch_up() == 0
+    _, read = await api.call("GET", path, SAM)
+    del kept["id"]
+    assert read["wrapups"] == [kept]
 
 
 async def test_history_counts_the_callers_earlier_contacts_and_their_dispositions(

@@ -29,7 +29,7 @@ from core import redisconn
 from core.config import RecordsSettings, Settings, load_settings
 from core.keys import Keys
 from core.privacy import Vault
-from hotline.harness import settings_env
+from hotline.harness import free_port, settings_env
 from records.database import connect, current_revision, head_revision, upgrade
 from records.models import Contact
 from sms.conversations import Conversations
@@ -190,6 +190,21 @@ def test_the_worker_migrates_the_records_at_start(
         timeout=60,
     )
     assert asyncio.run(revision(records_settings)) == head_revision()
+
+
+def test_the_worker_starts_with_the_records_database_away(redis_url: str, tmp_path: Path) -> None:
+    records = RecordsSettings(url=f"postgresql+asyncpg://hotline@127.0.0.1:{free_port()}/none")
+    settings = worker_settings(redis_url, records)
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "worker", "--burst"],
+        env={**os.environ, **settings_env(settings)},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "records: database unreachable" in done.stderr
 
 
 def everything_in(client: redis.Redis) -> bytes:

@@ -101,7 +101,8 @@ class Drain:
         if read["queue_log"]:
             await self._trim(read["queue_log"][-1][0])
         if read["wrapups"]:
-            await self.redis.xtrim(self.streams["wrapups"], minid=_after(read["wrapups"][-1][0]))
+            after = _after(read["wrapups"][-1][0])
+            await self.redis.xtrim(self.streams["wrapups"], minid=after, approximate=False)
         audited = len(read["audit"]) + len(read["staff_audit"])
         return Drained(
             len(read["queue_log"]),

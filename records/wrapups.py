@@ -178,22 +178,26 @@ class Wrapups:
         return _volunteer_part([(row.event, row.queue, row.at) for row in rows])
 
     async def _part_in_redis(self, call_id: str, agent: str) -> tuple[str, float | None] | None:
-        """As ``_part``, from the queue log still in Redis; None if it holds nothing of the
-        call (drained and trimmed, or never there)."""
+        """As ``_part``, from the queue log still in Redis; None if it cannot tell: the
+        volunteer's answer is not there and neither is the call's start (trimmed or never
+        there), so the call may be theirs."""
         redis, key = self.drain.redis, self.drain.keys.acd_queue_log
-        events, start, seen = [], "-", False
+        events: list[tuple[str, str, float]] = []
+        start, whole = "-", False
         while True:
             batch = cast(Entries, await redis.xrange(key, min=start, count=_SCAN))
             for entry_id, fields in batch:
                 if fields.get("call") == call_id:
-                    seen = True
                     event = queue_event(entry_id, fields)
+                    whole = whole or event.event == "ENTERQUEUE"
                     if event.agent == agent:
                         events.append((event.event, event.queue, event.at))
             if len(batch) < _SCAN:
                 break
             start = f"({batch[-1][0]}"
-        return _volunteer_part(events) if seen else None
+        if not whole and all(event != "CONNECT" for event, _, _ in events):
+            return None
+        return _volunteer_part(events)
 
     async def read(self, call_id: str) -> list[WrittenWrapup]:
         """Every wrap-up of ``call_id``."""

@@ -37,6 +37,7 @@
 | ``{p}:vault:pseudonym:{slot}``    | string | ref that holds pseudonym slot ``{slot}``          |
 | ``{p}:audit``                     | stream | append-only: who unmasked which ref, when, why    |
 | ``{p}:audit:staff``               | stream | append-only: staff transfers, forced logouts, ... |
+| ``{p}:records:wrapups``           | stream | wrap-ups taken while the records database is away |
 | ``{p}:sms:msg:{id}``              | hash   | one outbound SMS: state, recipient ref (no number) |
 | ``{p}:sms:idem:{key}``            | string | message id created for an idempotency key         |
 | ``{p}:sms:open``                  | string | message id whose queued job still takes a batch   |
@@ -55,6 +56,7 @@
 | ``{p}:conv:open:{ref}``           | string | the open conversation of a caller ref             |
 | ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
 | ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
+| ``{p}:conv:log``                  | stream | conversations opened, assigned, ended (no number) |
 | ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
@@ -164,6 +166,12 @@ class Keys:
         """The append-only audit stream of staff actions (transfers, logouts, exports)."""
         return f"{self.prefix}:audit:staff"
 
+    @property
+    def records_wrapups(self) -> str:
+        """Wrap-ups (scrubbed notes) accepted while the records database was away, until the
+        drain writes them."""
+        return f"{self.prefix}:records:wrapups"
+
     def sms_message(self, message_id: str) -> str:
         """One outbound SMS record."""
         return f"{self.prefix}:sms:msg:{message_id}"
@@ -235,6 +243,12 @@ class Keys:
     def conversation_index(self) -> str:
         """Conversation ids by last activity."""
         return f"{self.prefix}:conv:index"
+
+    @property
+    def conversation_log(self) -> str:
+        """SMS conversations opened, assigned and ended, for the records (keyed caller
+        reference, pseudonym, agent; never a number or a message)."""
+        return f"{self.prefix}:conv:log"
 
     def request(self, request_id: str) -> str:
         """One recorded request."""

@@ -1,5 +1,6 @@
-"""How stream entries become rows: a queue-log entry becomes a ``QueueEvent`` row, and each call's
-contact follows its queue-log events and its IVR journal (no I/O here).
+"""How stream entries become rows: a queue-log entry becomes a ``QueueEvent`` row, each call's
+contact follows its queue-log events and its IVR journal, and each SMS conversation's contact
+follows the conversation log (no I/O here).
 
 The two streams are drained side by side, so a contact may see its IVR part after its queue
 part: every rule below gives the same row whatever the order between the streams (earliest
@@ -164,6 +165,36 @@ def apply_journal(contact: Contact, entry_id: str, kind: str, detail_json: str) 
         _end(contact, at)
         if not contact.outcome:
             contact.outcome, contact.outcome_at = Outcome.IVR.value, at
+
+
+def apply_conversation(contact: Contact, entry_id: str, fields: Mapping[str, str]) -> None:
+    """Move an SMS conversation's contact on by one entry of the conversation log (once: an
+    entry not after the last one applied is skipped). Opened: arrived and offered to its
+    queue; assigned: answered (a later volunteer counts as a transfer); ended."""
+    if contact.journal_id and id_key(entry_id) <= id_key(contact.journal_id):
+        return
+    contact.journal_id = entry_id
+    contact.channel = "sms"
+    at = float(fields.get("at") or stream_time(entry_id))
+    event = fields.get("event", "")
+    if event == "open":
+        _arrive(contact, at)
+        contact.offered_at = at
+        caller = fields.get("caller", "")
+        contact.caller_key = caller.removeprefix("h:")[:12] if caller.startswith("h:") else ""
+        contact.pseudonym = fields.get("pseudonym", "")[:80]
+        contact.language = fields.get("language", "")[:8]
+        contact.queues = fields.get("queue", "")[:200]
+    elif event == "assign":
+        agent = fields.get("agent", "")[:64]
+        if contact.answered_at is None:
+            contact.answered_at = at
+        elif agent != contact.agent:
+            contact.transfers = (contact.transfers or 0) + 1
+        contact.agent = agent
+        _set_outcome(contact, Outcome.ANSWERED, at)
+    elif event == "end":
+        _end(contact, at)
 
 
 def _arrive(contact: Contact, at: float) -> None:

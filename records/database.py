@@ -1,8 +1,17 @@
 """The records database: one URL (SQLite by default, PostgreSQL at scale), an async engine,
-and the Alembic migrations run at start (``hotline db upgrade`` too)."""
+and the Alembic migrations run at start (``hotline db upgrade`` too).
+
+Several app instances and workers may start at once: on PostgreSQL a migration holds an
+advisory lock for its transaction, so one runs and the others then find the schema up to date.
+SQLite's own locking does not do it (Python's driver runs DDL outside a transaction): there,
+migrations take an exclusive ``flock`` on a file next to the database."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +19,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import URL, Connection, event, func, make_url, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.config import RecordsSettings
 
@@ -20,6 +29,8 @@ SQLITE_FILE = "records.sqlite3"
 #: Seconds a PostgreSQL connection attempt or statement may take before it fails (the caller
 #: then keeps its writes in Redis and tries again later).
 PG_TIMEOUT_S = 5.0
+#: The PostgreSQL advisory lock key migrations take ("hotline" in ASCII).
+MIGRATION_LOCK = int.from_bytes(b"hotline")
 
 
 def database_url(settings: RecordsSettings, password: str = "") -> URL:
@@ -63,15 +74,35 @@ def alembic_config() -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``."""
-    async with engine.begin() as conn:
+    """Bring the schema up to ``revision`` (one migrating instance at a time)."""
+    async with _migrating(engine) as conn:
         await conn.run_sync(_run, "upgrade", revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Take the schema down to ``revision`` ("base": nothing)."""
-    async with engine.begin() as conn:
+    async with _migrating(engine) as conn:
         await conn.run_sync(_run, "downgrade", revision)
+
+
+@asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction holding the migration lock: PostgreSQL's advisory lock (released with
+    the transaction), or the SQLite file's lock file."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            yield conn
+        return
+    lock_file = await asyncio.to_thread(Path(f"{database}.migrate.lock").open, "a")
+    try:
+        await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        lock_file.close()  # and with it the lock
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

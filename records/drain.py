@@ -1,13 +1,16 @@
-"""The drain: Redis streams (the ACD's queue log, the IVR journal, the vault's unmask audit and
-the staff audit) into SQL.
+"""The drain: Redis streams (the ACD's queue log, the IVR journal, the SMS conversation log, the
+vault's unmask audit, the staff audit, and the wrap-ups accepted while the database was away)
+into SQL.
 
 Each step reads the entries after the cursors kept in SQL (one a stream) and writes their
 rows and the new cursors in one transaction, so a step that fails (the database down, another
 instance draining the same entries) writes nothing and the next one starts from the same
 place: the streams are where writes wait while the database is away, and nothing is lost or
 doubled.
-Queue-log rows are keyed by their stream ids as well. Once written, queue-log entries older
-than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones).
+Queue-log rows are keyed by their stream ids as well; a wrap-up by its call and volunteer (a
+later one replaces an earlier one, never the reverse). Once written, queue-log entries older
+than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones), and wrap-ups at
+once (their notes stay in one place).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.keys import Keys
 from records.contacts import (
+    apply_conversation,
     apply_journal,
     apply_queue_event,
     id_key,
     new_contact,
     queue_event,
 )
-from records.models import AuditEntry, Contact, QueueEvent, StreamCursor
+from records.models import AuditEntry, Contact, QueueEvent, StreamCursor, Wrapup
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +51,13 @@ class Drained:
     queue_events: int
     journal: int
     audit: int
+    conversations: int
+    wrapups: int
 
     @property
     def total(self) -> int:
         """Entries written, all streams together."""
-        return self.queue_events + self.journal + self.audit
+        return self.queue_events + self.journal + self.audit + self.conversations + self.wrapups
 
 
 class Drain:
@@ -73,8 +79,10 @@ class Drain:
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
             "journal": keys.journal,
+            "conversations": keys.conversation_log,
             "audit": keys.audit,
             "staff_audit": keys.staff_audit,
+            "wrapups": keys.records_wrapups,
         }
 
     async def step(self) -> Drained:
@@ -92,8 +100,17 @@ class Drain:
                 await self._write(session, read, cursors)
         if read["queue_log"]:
             await self._trim(read["queue_log"][-1][0])
+        if read["wrapups"]:
+            after = _after(read["wrapups"][-1][0])
+            await self.redis.xtrim(self.streams["wrapups"], minid=after, approximate=False)
         audited = len(read["audit"]) + len(read["staff_audit"])
-        return Drained(len(read["queue_log"]), len(read["journal"]), audited)
+        return Drained(
+            len(read["queue_log"]),
+            len(read["journal"]),
+            audited,
+            len(read["conversations"]),
+            len(read["wrapups"]),
+        )
 
     async def catch_up(self) -> int:
         """Steps until the streams are drained; returns the entries written."""
@@ -144,7 +161,11 @@ class Drain:
             events = [e for e in events if e.id not in written]
         calls = {e.call_id for e in events if e.call_id}
         calls |= {fields["channel"] for _, fields in read["journal"] if fields.get("channel")}
+        calls |= {fields["id"] for _, fields in read["conversations"] if fields.get("id")}
         contacts = await _contacts(session, calls)
+        for entry_id, fields in read["conversations"]:
+            if conversation := fields.get("id"):
+                apply_conversation(_contact(session, contacts, conversation), entry_id, fields)
         for entry_id, fields in read["journal"]:
             if channel := fields.get("channel"):
                 contact = _contact(session, contacts, channel)
@@ -165,6 +186,8 @@ class Drain:
             )
             kept = set(known.all())
             session.add_all(a for a in audit if a.id not in kept)
+        for _, fields in read["wrapups"]:
+            await _write_wrapup(session, fields)
         for name, entries in read.items():
             if not entries:
                 continue
@@ -177,9 +200,27 @@ class Drain:
         """Trim written queue-log entries older than ``keep_s`` (never unwritten ones)."""
         keep_from = f"{int((self.clock() - self.keep_s) * 1000)}-0"
         if id_key(keep_from) > id_key(last_written):
-            ms, _, seq = last_written.partition("-")
-            keep_from = f"{ms}-{int(seq) + 1}"
+            keep_from = _after(last_written)
         await self.redis.xtrim(self.streams["queue_log"], minid=keep_from)
+
+
+def _after(entry_id: str) -> str:
+    """The smallest stream id after ``entry_id``."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+async def _write_wrapup(session: AsyncSession, fields: Mapping[str, str]) -> None:
+    """A wrap-up accepted while the database was away, unless a later one is there."""
+    written_at = float(fields["written_at"])
+    row = await session.get(Wrapup, (fields["call"], fields["agent"]))
+    if row is None:
+        row = Wrapup(call_id=fields["call"], agent=fields["agent"])
+        session.add(row)
+    elif row.written_at > written_at:
+        return
+    row.queue, row.disposition = fields["queue"], fields["disposition"]
+    row.notes, row.removed, row.written_at = fields["notes"], fields["removed"], written_at
 
 
 async def _contacts(session: AsyncSession, ids: set[str]) -> dict[str, Contact]:

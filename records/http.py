@@ -10,7 +10,9 @@
 A wrap-up answers 201 with what was stored, ``removed`` counting the phone and card numbers
 taken out of the notes. Refusals: 400 invalid-disposition, 413 notes-too-long, 403
 not-your-call, 404 no-such-call, 409 wrapup-closed (after the wrap-up time and its grace);
-503 records-unavailable while the database is away (the call's events wait in Redis).
+while the database is away, a wrap-up the queue log in Redis shows to be the volunteer's is
+accepted (202, ``id`` naming where it waits in Redis) and written once the database is back;
+otherwise 503 records-unavailable (the call's events wait in Redis).
 A report covers [from, to) (ISO 8601, UTC unless given), by hour (default) or day, for one
 queue or each: the figures per bucket and in total, and per volunteer; 400 bad-period,
 404 no-such-queue. Each report served is written to the staff audit stream as an export.
@@ -65,6 +67,8 @@ def records_routes(
             raise ApiError(400, "bad-request", "disposition and notes must be strings")
         call_id = request.match_info["call_id"]
         written = await wrapups.write(call_id, principal.actor, disposition, notes)
+        if written.kept:
+            return web.json_response({**written.to_dict(), "id": written.kept}, status=202)
         return web.json_response(written.to_dict(), status=201)
 
     async def read(request: web.Request) -> web.Response:

@@ -45,7 +45,8 @@ class Contact(Base):
     #: The volunteer who answered last.
     agent: Mapped[str] = mapped_column(String(64), default="")
     transfers: Mapped[int] = mapped_column(Integer, default=0)
-    #: The last IVR journal entry applied (a replayed entry is not applied twice).
+    #: The last IVR journal entry applied, or for an SMS conversation the last entry of the
+    #: conversation log (a replayed entry is not applied twice).
     journal_id: Mapped[str] = mapped_column(String(40), default="")
 
     __table_args__ = (

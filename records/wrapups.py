@@ -3,22 +3,28 @@ answered, written until their wrap-up ends plus a grace period; and, for the nex
 how often the same caller (by keyed reference) called before and how those calls ended.
 
 The call's volunteers, queue and times come from the queue history in SQL, caught up from the
-Redis stream first, so a wrap-up written during the call finds it.
+Redis stream first, so a wrap-up written during the call finds it. While the database is away,
+they come from the queue log still in Redis: a wrap-up checked there is accepted and kept on a
+stream (``Keys.records_wrapups``) that the drain writes once the database is back; a call
+whose queue log Redis no longer holds is refused as before (503).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.api import ApiError
-from records.drain import Drain
+from records.contacts import queue_event
+from records.drain import Drain, Entries
 from records.models import Contact, QueueEvent, Wrapup
 from records.scrub import scrub
 
@@ -26,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Queue-log events that end a volunteer's part of a call.
 _AGENT_ENDS = ("COMPLETEAGENT", "COMPLETECALLER", "TRANSFER")
+#: Queue-log entries read from Redis at a time when the database is away.
+_SCAN = 1000
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,26 @@ class WrittenWrapup:
     notes: str
     removed: Mapping[str, int]
     written_at: float
+    #: The id of the stream entry it waits in while the database is away ("": written).
+    kept: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-safe dict."""
-        return {**self.__dict__, "removed": dict(self.removed)}
+        """A JSON-safe dict (without ``kept``)."""
+        fields = {**self.__dict__, "removed": dict(self.removed)}
+        del fields["kept"]
+        return fields
+
+    def entry(self) -> dict[str, str]:
+        """The fields of its entry in the wrap-up stream."""
+        return {
+            "call": self.call_id,
+            "agent": self.agent,
+            "queue": self.queue,
+            "disposition": self.disposition,
+            "notes": self.notes,
+            "removed": json.dumps(dict(self.removed)),
+            "written_at": repr(self.written_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -81,19 +105,33 @@ class Wrapups:
         self.grace_s, self.notes_max, self.region, self.clock = grace_s, notes_max, region, clock
 
     async def write(self, call_id: str, agent: str, disposition: str, notes: str) -> WrittenWrapup:
-        """Store ``agent``'s wrap-up of ``call_id`` (a second one replaces the first)."""
+        """Store ``agent``'s wrap-up of ``call_id`` (a second one replaces the first); with
+        the database away, keep it in Redis (``kept``) if the queue log there shows the call
+        is theirs, else raise the database's error."""
         if len(notes) > self.notes_max:
             raise ApiError(413, "notes-too-long", f"notes are limited to {self.notes_max}")
+        try:
+            return await self._write(call_id, agent, disposition, notes)
+        except (SQLAlchemyError, OSError) as exc:
+            part = await self._part_in_redis(call_id, agent)
+            if part is None:
+                raise
+            logger.warning("records: %s: database away (%s); wrap-up kept in Redis", call_id, exc)
+        now = self.clock()
+        queue = self._check(part, disposition, now)
+        scrubbed = scrub(notes, self.region)
+        written = WrittenWrapup(
+            call_id, agent, queue, disposition, scrubbed.text, scrubbed.removed, now
+        )
+        redis, keys = self.drain.redis, self.drain.keys
+        kept = cast(str, await redis.xadd(keys.records_wrapups, written.entry()))  # type: ignore[arg-type]
+        return dataclasses.replace(written, kept=kept)
+
+    async def _write(self, call_id: str, agent: str, disposition: str, notes: str) -> WrittenWrapup:
         await self.catch_up()
         now = self.clock()
         async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            queue, ended = await self._part(session, call_id, agent)
-            rules = self.queues.get(queue)
-            if rules is None or disposition not in rules.dispositions:
-                allowed = ", ".join(rules.dispositions) if rules else ""
-                raise ApiError(400, "invalid-disposition", f"{queue} takes: {allowed}")
-            if ended is not None and now > ended + rules.wrapup_s + self.grace_s:
-                raise ApiError(409, "wrapup-closed", "the wrap-up time of this call is over")
+            queue = self._check(await self._part(session, call_id, agent), disposition, now)
             scrubbed = scrub(notes, self.region)
             row = await session.get(Wrapup, (call_id, agent))
             if row is None:
@@ -111,6 +149,18 @@ class Wrapups:
         except SQLAlchemyError as exc:
             logger.info("records: catching up left to another drain: %s", exc)
 
+    def _check(self, part: tuple[str, float | None], disposition: str, now: float) -> str:
+        """The queue of the volunteer's ``part`` of the call, if ``disposition`` is one of its
+        list and the wrap-up time (with its grace) is not over at ``now``."""
+        queue, ended = part
+        rules = self.queues.get(queue)
+        if rules is None or disposition not in rules.dispositions:
+            allowed = ", ".join(rules.dispositions) if rules else ""
+            raise ApiError(400, "invalid-disposition", f"{queue} takes: {allowed}")
+        if ended is not None and now > ended + rules.wrapup_s + self.grace_s:
+            raise ApiError(409, "wrapup-closed", "the wrap-up time of this call is over")
+        return queue
+
     async def _part(
         self, session: AsyncSession, call_id: str, agent: str
     ) -> tuple[str, float | None]:
@@ -125,11 +175,29 @@ class Wrapups:
                 .order_by(QueueEvent.id)
             )
         ).all()
-        connects = [row for row in rows if row.event == "CONNECT"]
-        if not connects:
-            raise ApiError(403, "not-your-call", "only a volunteer who took the call wraps it up")
-        ends = [row.at for row in rows if row.event in _AGENT_ENDS and row.at >= connects[-1].at]
-        return connects[-1].queue, (ends[-1] if ends else None)
+        return _volunteer_part([(row.event, row.queue, row.at) for row in rows])
+
+    async def _part_in_redis(self, call_id: str, agent: str) -> tuple[str, float | None] | None:
+        """As ``_part``, from the queue log still in Redis; None if it cannot tell: the
+        volunteer's answer is not there and neither is the call's start (trimmed or never
+        there), so the call may be theirs."""
+        redis, key = self.drain.redis, self.drain.keys.acd_queue_log
+        events: list[tuple[str, str, float]] = []
+        start, whole = "-", False
+        while True:
+            batch = cast(Entries, await redis.xrange(key, min=start, count=_SCAN))
+            for entry_id, fields in batch:
+                if fields.get("call") == call_id:
+                    event = queue_event(entry_id, fields)
+                    whole = whole or event.event == "ENTERQUEUE"
+                    if event.agent == agent:
+                        events.append((event.event, event.queue, event.at))
+            if len(batch) < _SCAN:
+                break
+            start = f"({batch[-1][0]}"
+        if not whole and all(event != "CONNECT" for event, _, _ in events):
+            return None
+        return _volunteer_part(events)
 
     async def read(self, call_id: str) -> list[WrittenWrapup]:
         """Every wrap-up of ``call_id``."""
@@ -172,6 +240,18 @@ class Wrapups:
                 .limit(last)
             )
             return History(count or 0, tuple(dispositions.all()))
+
+
+def _volunteer_part(events: Sequence[tuple[str, str, float]]) -> tuple[str, float | None]:
+    """From one volunteer's queue-log events of a call (event, queue, time; in order): the
+    queue they last answered it in and when that part ended (None: on the call still); 403
+    if they never answered it."""
+    connects = [(queue, at) for event, queue, at in events if event == "CONNECT"]
+    if not connects:
+        raise ApiError(403, "not-your-call", "only a volunteer who took the call wraps it up")
+    queue, connected = connects[-1]
+    ends = [at for event, _, at in events if event in _AGENT_ENDS and at >= connected]
+    return queue, (ends[-1] if ends else None)
 
 
 def _written(row: Wrapup) -> WrittenWrapup:

@@ -11,6 +11,11 @@ last relayed to them; "#end" ends it and "#call" asks for a call-back, put on th
 ``{prefix}:voice:requests`` stream for the ARI side (refs only) and confirmed to the caller as a
 recorded request.
 
+Openings, assignments and ends go to the conversation log stream (``Keys.conversation_log``)
+for the records, an opening and an end in the same script as the state change: the caller by
+keyed reference (``h:`` and the ref's first 12 hex digits, as the IVR journal names a caller),
+never a number or a message.
+
 Phone numbers written in messages are cut out (``sms.redact``) before anything is stored or
 relayed. Conversation content expires after ``sms.retention_seconds`` and is purged by
 :func:`purge_conversations`.
@@ -51,6 +56,9 @@ SUBJECT = "conversation:"
 _OPEN: Final = lua.source("sms", "conversation_open")
 _END: Final = lua.source("sms", "conversation_end")
 _PURGE: Final = lua.source("sms", "conversation_purge")
+
+#: Entries the conversation log keeps (about), drained or not.
+LOG_MAXLEN = 100_000
 
 # Volunteer commands, as a whole message (any case).
 END_COMMAND = "#end"
@@ -204,6 +212,15 @@ class Conversations:
             "opened_at": str(now),
             "last_at": str(now),
         }
+        logged = {
+            "event": "open",
+            "id": fields["id"],
+            "caller": f"h:{caller_ref[:12]}",
+            "pseudonym": pseudonym,
+            "language": language,
+            "queue": fields["queue"],
+            "at": str(now),
+        }
         conv_id, new = cast(
             list[Any],
             await self._open(
@@ -211,8 +228,16 @@ class Conversations:
                     self.keys.open_conversation(caller_ref),
                     self.keys.conversation(fields["id"]),
                     self.keys.conversation_index,
+                    self.keys.conversation_log,
                 ],
-                args=[fields["id"], self.ttl, now, json.dumps(fields)],
+                args=[
+                    fields["id"],
+                    self.ttl,
+                    now,
+                    json.dumps(fields),
+                    json.dumps(logged),
+                    LOG_MAXLEN,
+                ],
             ),
         )
         return str(conv_id), bool(new)
@@ -315,8 +340,10 @@ class Conversations:
         keys = [
             self.keys.conversation(conversation_id),
             self.keys.open_conversation(await self.caller_ref(conversation_id)),
+            self.keys.conversation_log,
         ]
-        if not await self._end(keys=keys, args=[conversation_id, now]):
+        args: list[str | float] = [conversation_id, now, agent_id or "", LOG_MAXLEN]
+        if not await self._end(keys=keys, args=args):
             raise ConversationError(409, "conversation-ended")
         await self._append(conversation_id, now, "system", agent_id or "", "ended", "console")
         result = await self.router.finish(conversation_id, now, self.ttl)
@@ -403,8 +430,20 @@ class Conversations:
         return int(length) - 1
 
     async def _assigned(self, assignments: tuple[Assignment, ...]) -> None:
-        """Newly assigned conversations: a relayed volunteer gets the caller's texts so far."""
+        """Newly assigned conversations (logged for the records): a relayed volunteer gets
+        the caller's texts so far."""
         for assignment in assignments:
+            await self.redis.xadd(
+                self.keys.conversation_log,
+                {
+                    "event": "assign",
+                    "id": assignment.conversation_id,
+                    "agent": assignment.agent_id,
+                    "at": str(self.clock()),
+                },
+                maxlen=LOG_MAXLEN,
+                approximate=True,
+            )
             logger.info(
                 "conversation %s: assigned to %s", assignment.conversation_id, assignment.agent_id
             )

@@ -1,6 +1,7 @@
 """The retention purge: vault entries past ``privacy.retention_days`` (``Vault.purge``), and SMS
 conversations, requests, failed-message index entries and every other copy of a message body
-(``sms.content``) past ``sms.retention_seconds``.
+(``sms.content``) past ``sms.retention_seconds``; the daily job also deletes the records'
+contacts, wrap-ups and queue history past their retention (``records.retention``).
 
 ``purge_expired`` is an RQ job run by the SMS worker (``hotline worker``); each run schedules
 the next one a day later with ``enqueue_in``, under a job id naming that day, so however many
@@ -18,12 +19,16 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 from rq import Queue, get_current_job
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import redisconn
-from core.config import Settings
+from core.config import RecordsSettings, Settings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import Vault
+from records.database import upgrade
+from records.retention import PurgedRecords, purge_records
 from sms.content import purge_bodies
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
@@ -70,6 +75,21 @@ async def purge(
     return purged
 
 
+async def purge_records_daily(
+    engine: AsyncEngine, settings: RecordsSettings, now: datetime
+) -> PurgedRecords | None:
+    """The records' part of the daily purge (the schema brought up to date first); None,
+    with a warning, if the database is away: tomorrow's run tries again."""
+    try:
+        await upgrade(engine)
+        purged = await purge_records(engine, settings, now.timestamp())
+    except (SQLAlchemyError, OSError) as exc:
+        logger.warning("retention purge: records database unreachable (%s); not purged", exc)
+        return None
+    logger.info("retention purge: %s", purged)
+    return purged
+
+
 def purge_now(settings: Settings, drop_chat: DropChat, now: datetime | None = None) -> Purged:
     """One purge with clients of its own (``hotline purge``)."""
     return asyncio.run(_purge_now(settings, drop_chat, now or datetime.now(UTC)))
@@ -100,13 +120,15 @@ async def _purge_now(settings: Settings, drop_chat: DropChat, now: datetime) -> 
 
 
 def purge_expired() -> None:
-    """RQ job: purge, then schedule tomorrow's run (on the SMS worker's dependencies)."""
+    """RQ job: purge Redis and the records, then schedule tomorrow's run (on the SMS
+    worker's dependencies)."""
     worker = current_worker()
     deps = worker.deps
     if deps.vault is None:
         raise RuntimeError("the retention purge needs the number vault, not a stand-in resolver")
     job = get_current_job()
     assert job is not None
+    now = datetime.fromtimestamp(deps.clock(), UTC)
     worker.run(
         purge(
             deps.redis,
@@ -115,9 +137,11 @@ def purge_expired() -> None:
             drop_chat=deps.drop_chat,
             vault_retention=deps.vault_retention,
             content_retention=timedelta(seconds=deps.settings.retention_seconds),
-            now=datetime.fromtimestamp(deps.clock(), UTC),
+            now=now,
         )
     )
+    if deps.records is not None:
+        worker.run(purge_records_daily(deps.records, deps.records_settings, now))
     _schedule(Queue(job.origin, connection=job.connection), datetime.now(UTC))
 
 

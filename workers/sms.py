@@ -64,13 +64,16 @@ from redis.client import PubSubWorkerThread
 from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import redisconn
-from core.config import Settings, SmsSettings
+from core.config import RecordsSettings, Settings, SmsSettings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import NotInVault, Vault, number_token
 from core.processes import die_with_parent
+from records.database import connect, upgrade
 from sms.outbox import (
     JOB,
     MessageRecord,
@@ -128,6 +131,9 @@ class SmsDeps:
     vault: Vault | None = None
     vault_retention: timedelta = timedelta(days=90)
     clock: Callable[[], float] = time.time
+    #: The records store, for the retention purge of its tables (None: the purge leaves it).
+    records: AsyncEngine | None = None
+    records_settings: RecordsSettings = field(default_factory=RecordsSettings)
 
     @classmethod
     def build(
@@ -175,6 +181,8 @@ class SmsDeps:
             drop_chat=drop_chat,
             vault=vault,
             vault_retention=timedelta(days=settings.privacy.retention_days),
+            records=connect(settings.records, settings.secrets.records_password),
+            records_settings=settings.records,
         )
 
 
@@ -239,9 +247,23 @@ class SmsRuntime:
             worker_ttl=MAINTENANCE_SECONDS + 15,
         )
 
+    def migrate_records(self) -> bool:
+        """Bring the records schema up to date, as the app does at start; False (with a
+        warning) if the database is away: sends do not need it, and the purge tries again."""
+        if self.deps.records is None:
+            return False
+        try:
+            self.loop.run(upgrade(self.deps.records))
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("records: database unreachable (%s); not migrated", exc)
+            return False
+        return True
+
     def close(self) -> None:
         """Close the provider and the clients, then the loop."""
         self.loop.run(self.deps.provider.close())
+        if self.deps.records is not None:
+            self.loop.run(self.deps.records.dispose())
         self.loop.run(self.redis.aclose())
         self.loop.close()
         self.rq.close()
@@ -574,12 +596,14 @@ def run_worker(
     burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
-    the daily retention purge) in a child process that the kernel kills if the worker dies.
+    the daily retention purge) in a child process that the kernel kills if the worker dies;
+    the records schema is brought up to date first.
     Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
     runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
     try:
+        runtime.migrate_records()
         runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
     finally:
         runtime.close()

@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,8 +21,9 @@ from acd.http import acd_routes
 from acd.store import AcdStore
 from core.config import RecordsSettings
 from core.keys import Keys
+from hotline.harness import PostgresServer
 from records.database import connect, upgrade
-from records.drain import Drain
+from records.drain import Drain, Entries
 from records.http import records_routes
 from records.models import AuditEntry
 from records.wrapups import QueueRules, Wrapups
@@ -54,6 +55,7 @@ class Api:
     redis: aioredis.Redis
     clock: Clock
     engine: AsyncEngine
+    drain: Drain
 
     async def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
@@ -93,7 +95,7 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     acd = acd_routes(store, AGENTS, clock, redact)
     routes = api_app(records_routes(wrapups, engine, RULES), acd)
     async with TestClient(TestServer(routes)) as http:
-        yield Api(http, store, client, clock, engine)
+        yield Api(http, store, client, clock, engine, drain)
     await engine.dispose()
     await client.aclose()
 
@@ -146,6 +148,60 @@ async def test_each_refusal_has_its_status_and_error_id(api: Api) -> None:
     api.clock.now = T0 + 65 + 30 + GRACE_S + 1
     status, body = await api.call("POST", path, ALICE, {"disposition": "thanks"})
     assert (status, body["error"]) == (409, "wrapup-closed")
+
+
+@pytest.mark.parametrize("records_settings", ["postgresql"], indirect=True)
+async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_back(
+    api: Api, postgres: PostgresServer
+) -> None:
+    call = await api.answered("c1", T0)  # ends at T0 + 65
+    await api.drain.catch_up()  # in SQL; the queue log stays in Redis for an hour
+    path = f"/acd/calls/{call}/wrapup"
+    api.clock.now = T0 + 170
+    postgres.stop()
+    try:
+        first = await api.call("POST", path, ALICE, {"disposition": "silent"})
+        notes = {"disposition": "crisis", "notes": "Gave 514 555 0123; calmer."}
+        status, kept = await api.call("POST", path, ALICE, notes)  # a second replaces it
+        refusals = [
+            await api.call("POST", path, BRUNO, {"disposition": "crisis"}),
+            await api.call("POST", path, ALICE, {"disposition": "gossip"}),
+            await api.call("POST", "/acd/calls/nope/wrapup", ALICE, {"disposition": "crisis"}),
+        ]
+        await api.answered("c2", T0 + 100)
+        log = cast(Entries, await api.redis.xrange(KEYS.acd_queue_log))
+        [connect] = [i for i, f in log if (f["call"], f["event"]) == ("c2", "CONNECT")]
+        await api.redis.xtrim(KEYS.acd_queue_log, minid=connect, approximate=False)
+        c2 = "/acd/calls/c2/wrapup"
+        trimmed = [
+            (await api.call("POST", c2, ALICE, {"disposition": "thanks"}))[0],
+            (await api.call("POST", c2, BRUNO, {"disposition": "thanks"}))[0],
+            (await api.call("POST", path, ALICE, {"disposition": "thanks"}))[0],
+        ]
+        assert await api.redis.xlen(KEYS.records_wrapups) == 3
+    finally:
+        postgres.start()
+    assert first[0] == 202
+    assert status == 202
+    assert kept["id"] != first[1]["id"]
+    assert kept["notes"] == "Gave [phone number removed]; calmer."
+    assert kept["removed"] == {"phone": 1}
+    assert [(s, body["error"]) for s, body in refusals] == [
+        (403, "not-your-call"),
+        (400, "invalid-disposition"),
+        (503, "records-unavailable"),  # nothing of it in Redis: no volunteer to check
+    ]
+    # c1 and c2's start left Redis: alice's answer of c2 is still there, bruno's part of it
+    # cannot be told, nor anything of c1
+    assert trimmed == [202, 503, 503]
+    await api.drain.catch_up()
+    assert await api.redis.xlen(KEYS.records_wrapups) == 0  # written, then trimmed
+    assert await api.drain.catch_up() == 0
+    _, read = await api.call("GET", path, SAM)
+    del kept["id"]
+    assert read["wrapups"] == [kept]
+    _, read = await api.call("GET", c2, SAM)
+    assert [(w["agent"], w["disposition"]) for w in read["wrapups"]] == [("alice", "thanks")]
 
 
 async def test_history_counts_the_callers_earlier_contacts_and_their_dispositions(

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -238,3 +241,34 @@ async def test_the_purge_deletes_rows_past_each_tables_retention_in_batches(
         assert left.all() == ["c2", "c3"]
         assert [w.call_id for w in (await session.scalars(select(Wrapup))).all()] == ["c3"]
     assert await purge_records(engine, settings, now) == PurgedRecords(0, 0, 0)
+
+
+async def test_two_migrations_at_once_in_one_process_both_succeed(
+    records_settings: RecordsSettings,
+) -> None:
+    engines = [connect(records_settings) for _ in range(2)]
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        assert [await current_revision(e) for e in engines] == [head_revision()] * 2
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+def test_two_instances_upgrading_a_fresh_database_at_once_both_succeed(
+    records_settings: RecordsSettings, tmp_path: Path
+) -> None:
+    """``hotline db upgrade`` twice at once, as two app hosts starting together would."""
+    env = {
+        **os.environ,
+        "HOTLINE_RECORDS_URL": records_settings.url,
+        "HOTLINE_RECORDS_DATA_DIR": str(records_settings.data_dir),
+    }
+    command = [sys.executable, "-m", "hotline.cli", "db", "upgrade"]
+    runs = [
+        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs == [f"records schema at {head_revision()} (newest: {head_revision()})\n"] * 2

@@ -1,26 +1,37 @@
 """The retention purge on a real Redis: old vault entries, conversations (with their chat
-tasks) and requests go, fresh ones stay; the RQ job run by a real worker schedules tomorrow's."""
+tasks) and requests go, fresh ones stay; the RQ job run by a real worker purges the records
+too (SQLite and PostgreSQL) and schedules tomorrow's; ``hotline worker`` migrates the records
+at start."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet
 from rq import Queue
+from sqlalchemy import insert, select
 
 from acd import chat
 from acd.chat import ChatRouter
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
 from acd.store import AcdStore
 from core import redisconn
-from core.config import load_settings
+from core.config import RecordsSettings, Settings, load_settings
 from core.keys import Keys
 from core.privacy import Vault
+from hotline.harness import free_port, settings_env
+from records.database import connect, current_revision, head_revision, upgrade
+from records.models import Contact
 from sms.conversations import Conversations
 from sms.inbound import InboundDesk, InboundSms
 from sms.outbox import Outbox
@@ -103,7 +114,7 @@ async def test_purge_removes_old_content_and_vault_entries_and_keeps_fresh_ones(
         await client.aclose()
 
 
-def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
+def worker_settings(redis_url: str, records: RecordsSettings) -> Settings:
     settings = load_settings(
         None,
         env={
@@ -112,6 +123,44 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
             "HOTLINE_REDIS_URL": redis_url,
         },
     )
+    return dataclasses.replace(settings, records=records)
+
+
+async def add_contacts(records: RecordsSettings, arrived: dict[str, float]) -> None:
+    engine = connect(records)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            rows = [{"id": key, "arrived_at": at} for key, at in arrived.items()]
+            await conn.execute(insert(Contact), rows)
+    finally:
+        await engine.dispose()
+
+
+async def revision(records: RecordsSettings) -> str | None:
+    engine = connect(records)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def contact_ids(records: RecordsSettings) -> list[str]:
+    engine = connect(records)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.scalars(select(Contact.id).order_by(Contact.id))).all())
+    finally:
+        await engine.dispose()
+
+
+def test_the_job_purges_and_schedules_tomorrow(
+    redis_url: str, records_settings: RecordsSettings
+) -> None:
+    records = dataclasses.replace(records_settings, contacts_days=30)
+    settings = worker_settings(redis_url, records)
+    now = time.time()
+    asyncio.run(add_contacts(records, {"old": now - 31 * 86400, "fresh": now - 29 * 86400}))
     raw = redis.Redis.from_url(redis_url)
     queue = Queue(settings.sms.rq_queue, connection=raw)
     queue.enqueue(JOB)
@@ -123,7 +172,39 @@ def test_the_job_purges_and_schedules_tomorrow(redis_url: str) -> None:
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     assert queue.scheduled_job_registry.get_job_ids() == [f"retention-{tomorrow:%Y%m%d}"]
     assert queue.failed_job_registry.count == 0
+    assert asyncio.run(contact_ids(records)) == ["fresh"]
     raw.close()
+
+
+def test_the_worker_migrates_the_records_at_start(
+    redis_url: str, records_settings: RecordsSettings, tmp_path: Path
+) -> None:
+    settings = worker_settings(redis_url, records_settings)
+    assert asyncio.run(revision(records_settings)) is None
+    subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "worker", "--burst"],
+        env={**os.environ, **settings_env(settings)},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert asyncio.run(revision(records_settings)) == head_revision()
+
+
+def test_the_worker_starts_with_the_records_database_away(redis_url: str, tmp_path: Path) -> None:
+    records = RecordsSettings(url=f"postgresql+asyncpg://hotline@127.0.0.1:{free_port()}/none")
+    settings = worker_settings(redis_url, records)
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "worker", "--burst"],
+        env={**os.environ, **settings_env(settings)},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "records: database unreachable" in done.stderr
 
 
 def everything_in(client: redis.Redis) -> bytes:

@@ -1,8 +1,8 @@
 """The layers show in the imports: hotline -> workers and the features -> core.
 
 ``core`` is the shared ground; ``ivr``, ``acd``, ``sms`` and ``records`` stand side by side
-and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs;
-``hotline`` wires it all; ``bench`` may use anything but the tests.
+and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs and the
+purge (the records' tables too); ``hotline`` wires it all; ``bench`` may use anything but the tests.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ALLOWED = {
     "ivr": {"core", "ivr"},
     "acd": {"core", "acd"},
     "sms": {"core", "sms"},
-    "workers": {"core", "sms", "workers"},
+    "workers": {"core", "sms", "records", "workers"},
     "records": {"core", "records"},
     "hotline": PROJECT - {"bench", "tests"},
     "bench": PROJECT - {"tests"},

@@ -59,6 +59,8 @@
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
 | ``{p}:voice:requests``            | stream | call-backs for the ARI side: refs, no numbers     |
+| ``{p}_console_{id}``              | string | JSON of one console session (aiohttp-session)    |
+| ``{p}:console:fails:{kind}:{who}``| string | failed sign-ins of an account or address, by window |
 """
 
 from __future__ import annotations
@@ -253,3 +255,13 @@ class Keys:
     def voice_requests(self) -> str:
         """Call-back requests for the ARI side."""
         return f"{self.prefix}:voice:requests"
+
+    @property
+    def console_session(self) -> str:
+        """The cookie name of console sessions, and their keys' stem (aiohttp-session adds
+        ``_{id}``; a cookie name has no colon)."""
+        return f"{self.prefix.replace(':', '_')}_console"
+
+    def console_failures(self, kind: str, who: str) -> str:
+        """Failed console sign-ins of one account (``kind`` "account") or address."""
+        return f"{self.prefix}:console:fails:{kind}:{who}"

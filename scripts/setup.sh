@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the hotline service and its tests need on Debian 12 (or a distribution that
 # ships Asterisk itself), idempotently: Asterisk with the English and Canadian French sounds,
-# SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster), and a virtualenv at .venv with the project installed.
+# SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster), Chromium
+# (the console's browser tests drive it through Playwright), and a virtualenv at .venv with the project installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +40,7 @@ PIN
 }
 
 needed=(asterisk asterisk-core-sounds-en-gsm asterisk-core-sounds-fr-gsm asterisk-moh-opsound-gsm
-  sip-tester redis-server python3-venv postgresql)
+  sip-tester redis-server python3-venv postgresql chromium)
 missing=()
 for p in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -37,7 +37,7 @@ from aiohttp_sse import sse_response
 
 from console.accounts import Account, Accounts
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
-from console.offers import QueueLogFeed, offered_call, stream_id
+from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
 from console.presence import PresenceDesk
 from core.config import ConsoleSettings
 from core.keys import Keys
@@ -91,6 +91,11 @@ def build_console(deps: ConsoleDeps) -> web.Application:
     feed = QueueLogFeed(deps.redis, deps.keys)
     app[FEED_KEY] = feed
     app.cleanup_ctx.append(_feeding(feed))
+
+    async def close_streams(_: web.Application) -> None:
+        feed.close()
+
+    app.on_shutdown.append(close_streams)
     guard = SignInGuard(
         deps.redis,
         deps.keys,
@@ -254,17 +259,27 @@ class _Views:
                     if pop:
                         await stream.send(pop.to_json(), id=entry_id, event="offer")
 
-                while caught := await self.feed.after(last):
-                    for entry_id, fields in caught:
-                        await forward(entry_id, fields)
-                    last = caught[-1][0]
-                while stream.is_connected() and not subscriber.cut_off:
-                    try:
-                        async with asyncio.timeout(LIVENESS_S):
-                            entry_id, fields = await subscriber.entries.get()
-                    except TimeoutError:
-                        continue
-                    if stream_id(entry_id) > stream_id(last):
-                        await forward(entry_id, fields)
-                        last = entry_id
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    while caught := await self.feed.after(last):
+                        for entry_id, fields in caught:
+                            await forward(entry_id, fields)
+                        last = caught[-1][0]
+                    while stream.is_connected() and not subscriber.cut_off:
+                        entry = await _next(subscriber)
+                        if entry and stream_id(entry[0]) > stream_id(last):
+                            await forward(*entry)
+                            last = entry[0]
         return stream
+
+
+async def _next(subscriber: Subscriber) -> Entry | None:
+    """The subscriber's next entry; None after ``LIVENESS_S`` or when it is cut off."""
+    get = asyncio.ensure_future(subscriber.entries.get())
+    woken = asyncio.ensure_future(subscriber.woken.wait())
+    try:
+        await asyncio.wait((get, woken), timeout=LIVENESS_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        if not get.done():
+            get.cancel()
+    return get.result() if get.done() and not get.cancelled() else None

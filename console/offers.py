@@ -27,8 +27,8 @@ Entry = tuple[str, Mapping[str, str]]
 #: Entries a console may fall behind by before it is cut off (its browser reconnects and
 #: catches up from the stream).
 BACKLOG = 1000
-#: Longest XREAD block of the instance's reader (milliseconds).
-BLOCK_MS = 5000
+#: Longest XREAD block of the instance's reader (milliseconds; below the socket timeout).
+BLOCK_MS = 1000
 #: Entries one catch-up read returns at most.
 CATCH_UP = 500
 
@@ -66,8 +66,10 @@ class Subscriber:
     """One console's share of the fan-out."""
 
     entries: asyncio.Queue[Entry] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
-    #: Set when it fell ``BACKLOG`` entries behind: its stream ends and the browser resumes.
+    #: Set when it fell ``BACKLOG`` entries behind, or the app stops: its stream ends (the
+    #: browser resumes from its last event, here or at another instance).
     cut_off: bool = False
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class QueueLogFeed:
@@ -100,7 +102,17 @@ class QueueLogFeed:
             try:
                 subscriber.entries.put_nowait(entry)
             except asyncio.QueueFull:
-                subscriber.cut_off = True
+                self._cut_off(subscriber)
+
+    @staticmethod
+    def _cut_off(subscriber: Subscriber) -> None:
+        subscriber.cut_off = True
+        subscriber.woken.set()
+
+    def close(self) -> None:
+        """End every console's stream (the app is stopping)."""
+        for subscriber in self._subscribers:
+            self._cut_off(subscriber)
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscriber]:

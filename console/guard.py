@@ -34,23 +34,25 @@ class SignInGuard:
     def __init__(self, redis: aioredis.Redis, keys: Keys, limits: AttemptLimits) -> None:
         self.redis, self.keys, self.limits = redis, keys, limits
 
-    def _keys(self, account_id: str, address: str) -> tuple[str, str]:
-        return (
-            self.keys.console_failures("account", account_id),
-            self.keys.console_failures("address", address),
-        )
+    def _keys(self, account_id: str, address: str) -> list[tuple[str, int]]:
+        """The counters that apply and their limits (an account's only if one is named)."""
+        keys = [(self.keys.console_failures("address", address), self.limits.per_address)]
+        if account_id:
+            keys.append(
+                (self.keys.console_failures("account", account_id), self.limits.per_account)
+            )
+        return keys
 
     async def blocked(self, account_id: str, address: str) -> bool:
-        """Whether the account or the address has used up its failed attempts."""
-        account, by_address = await self.redis.mget(self._keys(account_id, address))
-        return int(account or 0) >= self.limits.per_account or (
-            int(by_address or 0) >= self.limits.per_address
-        )
+        """Whether the address, or the account if not "", has used up its failed attempts."""
+        counted = self._keys(account_id, address)
+        counts = await self.redis.mget([key for key, _ in counted])
+        return any(int(n or 0) >= limit for n, (_, limit) in zip(counts, counted, strict=True))
 
     async def failed(self, account_id: str, address: str) -> None:
-        """Count one failed sign-in against the account and the address."""
+        """Count one failed sign-in against the address and the account (if not "")."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key in self._keys(account_id, address):
+            for key, _ in self._keys(account_id, address):
                 pipe.incr(key)
                 pipe.expire(key, self.limits.window_s, nx=True)
             await pipe.execute()

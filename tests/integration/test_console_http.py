@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +14,7 @@ from aiohttp import ClientResponse
 
 from acd.routing import AgentState
 from core.config import ConsoleSettings
+from tests.conftest import CALLER
 from tests.consoles import API_TOKEN, Console, console_running
 
 
@@ -216,3 +218,17 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
         replayed = await read_event(resp)
     assert replayed == event
+
+
+async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    limits = ConsoleSettings(attempts_per_address=1)
+    async with console_running(redis_url, limits) as console:
+        assert await console.sign_in(CALLER, "wrong") == 401
+        assert await console.sign_in(CALLER, "wrong") == 429
+        keys = await console.store.redis.keys("*")
+    digits = CALLER.lstrip("+")
+    assert not [key for key in keys if digits in key]
+    assert digits not in caplog.text

@@ -8,7 +8,7 @@
 | POST   | /console/signout      | signed in (CSRF) | ends the session                      |
 | GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
-| GET    | /console/events       | signed in        | Server-Sent Events: ``offer`` pops    |
+| GET    | /console/events       | signed in        | SSE: ``offer`` pops, ``presence``     |
 | GET    | /console/static/...   | anyone           | the console's script and style sheet  |
 
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
@@ -240,8 +241,10 @@ class _Views:
         raise web.HTTPSeeOther("/console/volunteer")
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Offers to the signed-in volunteer, from ``Last-Event-ID`` (or ``?after=``) on:
-        first what the stream holds after it, then the instance's live feed."""
+        """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
+        what the stream holds after it, then the instance's live feed. Each queue log entry
+        naming the volunteer sends their presence (``presence``), an offer its pop first
+        (``offer``)."""
         _, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -251,10 +254,15 @@ class _Views:
             async with sse_response(request) as stream:
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
+                    if fields.get("agent") != account.id:
+                        return
                     call_id = offered_call(fields, account.id)
                     pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
                     if pop:
                         await stream.send(pop.to_json(), id=entry_id, event="offer")
+                    presence = await self.deps.presence.presence(account.id)
+                    data = json.dumps(asdict(presence))
+                    await stream.send(data, id=entry_id, event="presence")
 
                 with contextlib.suppress(ConnectionResetError):  # the browser went away
                     while caught := await self.feed.after(last):

@@ -40,7 +40,7 @@ def invite_received_at(phone: PhoneResult) -> float:
     raise AssertionError(f"no INVITE in the phone's trace:\n{phone.messages[:1500]}")
 
 
-async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings(
+async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_shows_the_call(
     settings: Settings,
     asterisk: PrivateAsterisk,
     test_flow: Flow,
@@ -58,7 +58,7 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings(
         await expect(page.locator("#state")).to_have_attribute("data-state", "available")
         await page.evaluate(WATCH_POP)
         phone = asyncio.create_task(
-            agent_phone(phone_ports["alice"], tmp_path, ring_ms=1000, talk_ms=500)
+            agent_phone(phone_ports["alice"], tmp_path, ring_ms=1000, talk_ms=2500)
         )
         call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
         pop = page.get_by_role("region", name="Incoming call")
@@ -67,6 +67,9 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings(
         await expect(page.locator("#pop-language")).to_have_text("en")
         pseudonym = await page.locator("#pop-pseudonym").text_content()
         popped_at = await page.evaluate("window.poppedAt") / 1000
+        # The screen follows the volunteer live: on the call once the phone answers.
+        await expect(page.locator("#state")).to_have_attribute("data-state", "on_call")
+        await expect(page.locator("#state")).to_have_text("on call")
         html = await page.content()
         rang, result = await phone, await call
     assert result.ok, result.output

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -194,6 +195,15 @@ async def read_event(resp: ClientResponse) -> dict[str, str]:
                 fields[name] = value.removeprefix(" ")
 
 
+async def events_until_offer(resp: ClientResponse) -> list[dict[str, str]]:
+    """The stream's events up to its first offer and the presence after it."""
+    seen = [await read_event(resp)]
+    while seen[-1]["event"] != "offer":
+        seen.append(await read_event(resp))
+    seen.append(await read_event(resp))
+    return seen
+
+
 async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_event_id(
     console: Console,
 ) -> None:
@@ -204,20 +214,31 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         await console.offer_to("bruno", "c0", "Blue Heron", 5)  # not Alice's: not shown
         await console.offer_to("alice", "c1", "Green Fox", 12)
-        event = await read_event(resp)
-    assert event["event"] == "offer"
-    pop = json.loads(event["data"])
-    assert pop == {
+        seen = await events_until_offer(resp)
+    assert [e["event"] for e in seen[:-2]] == ["presence"] * (len(seen) - 2)
+    assert json.loads(seen[0]["data"])["state"] in ("available", "offered")  # as she logs in
+    offer, after = seen[-2:]
+    assert json.loads(offer["data"]) == {
         "call_id": "c1",
         "pseudonym": "Green Fox",
         "queue": "general",
         "language": "fr",
         "waited_s": 12,
     }
+    assert after["event"] == "presence"
+    assert after["id"] == offer["id"]
+    assert json.loads(after["data"]) == {"state": "offered", "pause_reason": ""}
+    assert "Blue Heron" not in json.dumps(seen)
     # Reconnecting from before the offer replays it: a reconnect loses nothing.
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
-        replayed = await read_event(resp)
-    assert replayed == event
+        replayed = await events_until_offer(resp)
+    assert replayed[-2] == offer
+    # From the offer on, what follows it only: a supervisor resets Alice, who is available.
+    async with console.http.get("/console/events", headers={"Last-Event-ID": offer["id"]}) as resp:
+        await console.store.reset("alice", "bruno", "stuck", time.time())
+        event = await read_event(resp)
+    assert event["event"] == "presence"
+    assert json.loads(event["data"]) == {"state": "available", "pause_reason": ""}
 
 
 async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(

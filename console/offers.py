@@ -81,9 +81,10 @@ class QueueLogFeed:
 
     async def run(self) -> None:
         """Read new entries and hand each to every subscriber, until cancelled."""
-        last = "$"
+        last = ""
         while True:
             try:
+                last = last or await self.newest_id()
                 found = cast(
                     list[tuple[str, list[Entry]]],
                     await self.redis.xread({self.keys.acd_queue_log: last}, block=BLOCK_MS),

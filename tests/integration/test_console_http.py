@@ -241,6 +241,20 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     assert json.loads(event["data"]) == {"state": "available", "pause_reason": ""}
 
 
+async def test_a_console_signed_in_at_one_instance_is_served_by_another(redis_url: str) -> None:
+    async with console_running(redis_url) as first, console_running(redis_url) as second:
+        assert await first.sign_in("alice") == 303
+        name = first.keys.console_session
+        jar = first.http.session.cookie_jar.filter_cookies(first.http.make_url("/console/"))
+        second.http.session.cookie_jar.update_cookies({name: jar[name].value})
+        async with second.http.get("/console/volunteer", allow_redirects=False) as resp:
+            assert resp.status == 200
+        async with second.http.get("/console/events") as resp:
+            await first.offer_to("alice", "c1", "Green Fox", 3)
+            seen = await events_until_offer(resp)
+    assert json.loads(seen[-2]["data"])["pseudonym"] == "Green Fox"
+
+
 async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

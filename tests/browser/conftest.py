@@ -3,6 +3,7 @@ download cannot work here). A missing chromium fails these tests; it never skips
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +27,16 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the tests write their screenshots: ``HOTLINE_SCREENSHOTS`` (the README's come
+    from ``HOTLINE_SCREENSHOTS=docs/screenshots scripts/test.sh tests/browser``) or a
+    temporary folder."""
+    folder = Path(os.environ.get("HOTLINE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_sh
     phone_ports: dict[str, int],
     tmp_path: Path,
     page: Page,
+    screenshots: Path,
 ) -> None:
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO):
         base = f"http://{settings.http.bind}:{settings.http.port}/console"
@@ -66,6 +67,7 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_sh
         await expect(page.locator("#pop-queue")).to_have_text("general")
         await expect(page.locator("#pop-language")).to_have_text("en")
         pseudonym = await page.locator("#pop-pseudonym").text_content()
+        await page.screenshot(path=screenshots / "volunteer-pop.png", full_page=True)
         popped_at = await page.evaluate("window.poppedAt") / 1000
         # The screen follows the volunteer live: on the call once the phone answers.
         await expect(page.locator("#state")).to_have_attribute("data-state", "on_call")

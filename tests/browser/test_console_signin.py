@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.async_api import Page, expect
 
 from tests.consoles import console_running
 
 
-async def test_a_volunteer_signs_in_and_out_in_chromium(redis_url: str, page: Page) -> None:
+async def test_a_volunteer_signs_in_and_out_in_chromium(
+    redis_url: str, page: Page, screenshots: Path
+) -> None:
     async with console_running(redis_url) as console:
         await page.goto(console.url("/console/"))
         await expect(page).to_have_url(console.url("/console/signin"))
@@ -15,6 +19,7 @@ async def test_a_volunteer_signs_in_and_out_in_chromium(redis_url: str, page: Pa
         await page.get_by_label("Password").fill("wrong")
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.get_by_role("alert")).to_have_text("Wrong id or password.")
+        await page.screenshot(path=screenshots / "signin.png")
         await page.get_by_label("Volunteer id").fill("alice")
         await page.get_by_label("Password").fill("alice-console")
         await page.get_by_role("button", name="Sign in").click()

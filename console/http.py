@@ -5,7 +5,7 @@
 | GET    | /console/             | anyone           | to the sign-in page or the own screen |
 | GET    | /console/signin       | anyone           | the sign-in form                      |
 | POST   | /console/signin       | anyone (CSRF)    | id + password; rate-limited           |
-| POST   | /console/signout      | signed in (CSRF) | ends the session                      |
+| POST   | /console/signout      | signed in (CSRF) | ends the session (``everywhere``: all) |
 | GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
 | GET    | /console/events       | signed in        | SSE: ``offer`` pops, ``presence``     |
@@ -23,10 +23,11 @@ import contextlib
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import aiohttp_jinja2
 import jinja2
@@ -193,16 +194,32 @@ class _Views:
             await self.guard.failed(known, address)
             return self._signin_page(request, session, "Wrong id or password.", 401)
         fresh = await new_session(request)
+        session_id = secrets.token_hex(16)
+        fresh.set_new_identity(session_id)
         fresh[ACCOUNT_KEY] = account.id
         csrf_token(fresh)
+        signed_in = self.deps.keys.console_signed_in(account.id)
+        async with self.deps.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(signed_in, session_id)
+            pipe.expire(signed_in, self.deps.settings.session_s)
+            await pipe.execute()
         logger.info("console: %s signed in (%s)", account.id, account.role)
         raise web.HTTPSeeOther("/console/volunteer")
 
     async def signout(self, request: web.Request) -> web.Response:
+        """End this session, or with ``everywhere`` every session of the account."""
         session, account = await self._signed_in(request)
-        await self._form(request, session)
+        form = await self._form(request, session)
+        signed_in = self.deps.keys.console_signed_in(account.id)
+        if form.get("everywhere"):
+            ended = cast(set[str], await self.deps.redis.smembers(signed_in))
+            data = [self.deps.keys.console_session_data(sid) for sid in ended]
+            await self.deps.redis.delete(signed_in, *data)
+            logger.info("console: %s signed out everywhere (%d sessions)", account.id, len(data))
+        else:
+            await self.deps.redis.srem(signed_in, str(session.identity))
+            logger.info("console: %s signed out", account.id)
         session.invalidate()
-        logger.info("console: %s signed out", account.id)
         raise web.HTTPSeeOther("/console/signin")
 
     async def volunteer(self, request: web.Request) -> web.Response:

@@ -30,7 +30,7 @@ async def test_a_volunteer_signs_in_and_out_in_chromium(
         assert session["httpOnly"]
         assert session["sameSite"] == "Strict"
         assert await page.evaluate("document.cookie") == ""  # invisible to scripts
-        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_role("button", name="Sign out", exact=True).click()
         await expect(page).to_have_url(console.url("/console/signin"))
         await page.goto(console.url("/console/volunteer"))
         await expect(page).to_have_url(console.url("/console/signin"))

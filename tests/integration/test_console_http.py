@@ -5,13 +5,16 @@ expiry, presence through the ACD, the API still bearer-only, and screen-pops by 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
 
 from acd.routing import AgentState
 from core.config import ConsoleSettings
@@ -72,6 +75,27 @@ async def test_signing_in_starts_a_new_strict_httponly_session_and_signing_out_e
     console.http.session.cookie_jar.update_cookies({name: after[name].value})
     async with console.http.get("/console/volunteer", allow_redirects=False) as resp:
         assert resp.headers["Location"] == "/console/signin"
+
+
+async def test_signing_out_everywhere_ends_every_session_of_the_account(console: Console) -> None:
+    # A second browser on the same server.
+    other = TestClient(cast(TestServer, console.http.server))
+    async with other:
+        laptop, phone = console, dataclasses.replace(console, http=other)
+        assert await laptop.sign_in("alice") == 303
+        assert await phone.sign_in("alice") == 303
+        csrf = await laptop.csrf("/console/volunteer")
+        assert (await post(laptop, "/console/signout", {"csrf": csrf})).status == 303
+        async with phone.http.get("/console/volunteer", allow_redirects=False) as resp:
+            assert resp.status == 200  # a plain sign-out ends this session only
+        assert await laptop.sign_in("alice") == 303
+        csrf = await phone.csrf("/console/volunteer")
+        form = {"csrf": csrf, "everywhere": "1"}
+        assert (await post(phone, "/console/signout", form)).status == 303
+        for each in (laptop, phone):
+            async with each.http.get("/console/volunteer", allow_redirects=False) as resp:
+                assert resp.headers["Location"] == "/console/signin"
+        assert not await console.store.redis.exists(console.keys.console_signed_in("alice"))
 
 
 async def test_a_supervisor_signs_in_with_their_role(console: Console) -> None:

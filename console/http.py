@@ -8,6 +8,7 @@
 | POST   | /console/signout      | signed in (CSRF) | ends the session (``everywhere``: all) |
 | GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
+| POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
 | GET    | /console/events       | signed in        | SSE: ``offer`` pops, ``presence``     |
 | GET    | /console/static/...   | anyone           | the console's script and style sheet  |
 
@@ -41,6 +42,8 @@ from console.accounts import Account, Accounts
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
 from console.presence import PresenceDesk
+from console.wrapups import WrapupDesk
+from core.api import ApiError
 from core.config import ConsoleSettings
 from core.keys import Keys
 from core.ports import Refused
@@ -68,6 +71,7 @@ class ConsoleDeps:
     session_redis: aioredis.Redis
     accounts: Accounts
     presence: PresenceDesk
+    wrapups: WrapupDesk
 
 
 def build_console(deps: ConsoleDeps) -> web.Application:
@@ -112,6 +116,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/signout", views.signout),
             web.get("/volunteer", views.volunteer),
             web.post("/presence", views.presence),
+            web.post("/wrapup", views.wrapup),
             web.get("/events", views.events),
             web.static("/static", HERE / "static"),
         ]
@@ -257,6 +262,24 @@ class _Views:
             raise web.HTTPSeeOther(f"/console/volunteer?error={exc.code}") from None
         raise web.HTTPSeeOther("/console/volunteer")
 
+    async def wrapup(self, request: web.Request) -> web.Response:
+        """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets
+        ``{"saved": true}`` or ``{"error": id}``; a plain form goes back to the screen."""
+        session, account = await self._signed_in(request)
+        form = await self._form(request, session)
+        wants_json = request.headers.get("Accept", "").startswith("application/json")
+        try:
+            await self.deps.wrapups.write(
+                form.get("call", ""), account.id, form.get("disposition", ""), form.get("notes", "")
+            )
+        except ApiError as exc:
+            if wants_json:
+                return web.json_response({"error": exc.error}, status=exc.status)
+            raise web.HTTPSeeOther(f"/console/volunteer?error={exc.error}") from None
+        if wants_json:
+            return web.json_response({"saved": True})
+        raise web.HTTPSeeOther("/console/volunteer")
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
         what the stream holds after it, then the instance's live feed. Each queue log entry
@@ -276,7 +299,9 @@ class _Views:
                     call_id = offered_call(fields, account.id)
                     pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
                     if pop:
-                        await stream.send(pop.to_json(), id=entry_id, event="offer")
+                        dispositions = self.deps.wrapups.dispositions(pop.queue)
+                        data = pop.to_json(dispositions)
+                        await stream.send(data, id=entry_id, event="offer")
                     presence = await self.deps.presence.presence(account.id)
                     data = json.dumps(asdict(presence))
                     await stream.send(data, id=entry_id, event="presence")

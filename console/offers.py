@@ -49,9 +49,9 @@ class OfferPop:
     language: str
     waited_s: int
 
-    def to_json(self) -> str:
-        """The event's data."""
-        return json.dumps(asdict(self))
+    def to_json(self, dispositions: tuple[str, ...]) -> str:
+        """The event's data, with the queue's ``dispositions`` for the wrap-up form."""
+        return json.dumps({**asdict(self), "dispositions": list(dispositions)})
 
 
 def offered_call(fields: Mapping[str, str], agent_id: str) -> str | None:

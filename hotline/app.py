@@ -52,7 +52,7 @@ from core.logs import channel_var, task_awaits
 from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from core.tasks import repeat
-from hotline.console_desk import AcdPresence, console_accounts
+from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
@@ -191,6 +191,7 @@ class HotlineApp:
             session_redis=self.session_redis,
             accounts=console_accounts(agents.values()),
             presence=AcdPresence(store, agents, time.time),
+            wrapups=RecordsWrapups(self.records.wrapups),
         )
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes, {"/console": build_console(console)}),

@@ -1,5 +1,6 @@
-"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), and the agent
-file's people as the console's accounts."""
+"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), the records
+store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's people as the
+console's accounts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from acd.store import AcdStore
 from console.accounts import Account, Accounts
 from console.presence import Presence
 from core.ports import Refused
+from records.wrapups import Wrapups
 
 
 @contextlib.contextmanager
@@ -63,6 +65,22 @@ class AcdPresence:
         """Log out of every queue."""
         with _refusals():
             await self.store.logout(agent_id, self.clock())
+
+
+class RecordsWrapups:
+    """Wrap-ups through the records store, with each queue's dispositions."""
+
+    def __init__(self, wrapups: Wrapups) -> None:
+        self.wrapups = wrapups
+
+    def dispositions(self, queue: str) -> tuple[str, ...]:
+        """The queue file's dispositions."""
+        rules = self.wrapups.queues.get(queue)
+        return rules.dispositions if rules else ()
+
+    async def write(self, call_id: str, agent_id: str, disposition: str, notes: str) -> None:
+        """Store the wrap-up (notes scrubbed of phone and card numbers by the records side)."""
+        await self.wrapups.write(call_id, agent_id, disposition, notes)
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,11 +17,16 @@ from acd.http import acd_routes
 from acd.model import WaitingCall
 from acd.store import AcdStore
 from console.http import ConsoleDeps, build_console
-from core.config import ConsoleSettings, RedisSettings, Secrets, Settings
+from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
 from core.keys import Keys
 from core.redisconn import connect
-from hotline.console_desk import AcdPresence, console_accounts
+from hotline.app import queue_rules
+from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
 from hotline.http import build_web_app
+from records.database import connect as connect_records
+from records.database import upgrade
+from records.drain import Drain
+from records.wrapups import Wrapups
 from tests.conftest import TESTS
 
 PREFIX = "hotline"
@@ -35,6 +41,7 @@ class Console:
     http: TestClient[web.Request, web.Application]
     store: AcdStore
     keys: Keys
+    wrapups: Wrapups
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -56,8 +63,9 @@ class Console:
         async with self.http.post("/console/signin", data=form, allow_redirects=False) as resp:
             return resp.status
 
-    async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> None:
-        """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed."""
+    async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
+        """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
+        offer's id."""
         now = time.time()
         profile = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
         device = {p.id: p for p in profile}[agent].devices[0]
@@ -67,13 +75,15 @@ class Console:
         offer = await self.store.claim("general", now)
         assert offer is not None
         assert [a.agent_id for a in offer.agents] == [agent]
+        return offer.offer_id
 
 
 @asynccontextmanager
 async def console_running(
-    redis_url: str, settings: ConsoleSettings | None = None
+    redis_url: str, data_dir: Path, settings: ConsoleSettings | None = None
 ) -> AsyncIterator[Console]:
-    """The app's web server with the console mounted, on a free port."""
+    """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
+    records store in ``data_dir``."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
@@ -81,6 +91,18 @@ async def console_running(
     agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
     store = AcdStore(redis, keys, queues)
     await store.sync_agents(list(agents.values()))
+    engine = connect_records(RecordsSettings(data_dir=data_dir))
+    await upgrade(engine)
+    drain = Drain(redis, keys, engine, clock=time.time)
+    wrapups = Wrapups(
+        engine,
+        drain,
+        queue_rules(queues),
+        grace_s=600,
+        notes_max=4000,
+        region="CA",
+        clock=time.time,
+    )
     deps = ConsoleDeps(
         settings=settings or ConsoleSettings(),
         keys=keys,
@@ -88,6 +110,7 @@ async def console_running(
         session_redis=session_redis,
         accounts=console_accounts(agents.values()),
         presence=AcdPresence(store, agents, time.time),
+        wrapups=RecordsWrapups(wrapups),
     )
 
     async def health() -> dict[str, bool]:
@@ -98,7 +121,8 @@ async def console_running(
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys)
+            yield Console(http, store, keys, wrapups)
     finally:
+        await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()

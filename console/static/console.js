@@ -1,6 +1,6 @@
 // The console's live part: screen-pops ("offer") and presence changes ("presence") arrive as
-// Server-Sent Events and are written as text only (never HTML). EventSource resumes by
-// Last-Event-ID by itself.
+// Server-Sent Events and are written as text only (never HTML); EventSource resumes by
+// Last-Event-ID by itself. The pop's wrap-up form is saved in place.
 "use strict";
 
 function showOffer(pop, offer) {
@@ -9,7 +9,27 @@ function showOffer(pop, offer) {
     document.getElementById(id).textContent = String(offer[field]);
   }
   pop.dataset.call = offer.call_id;
+  document.getElementById("wrapup-call").value = offer.call_id;
+  const select = document.getElementById("disposition");
+  select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
+  document.getElementById("notes").value = "";
+  document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
+}
+
+// The wrap-up is sent without leaving the page (the pop stays); the answer says how it went.
+async function saveWrapup(event) {
+  event.preventDefault();
+  const form = event.target;
+  const status = document.getElementById("wrapup-status");
+  const response = await fetch(form.action, {
+    method: "POST",
+    body: new URLSearchParams(new FormData(form)),
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  const answer = await response.json();
+  status.textContent = answer.saved ? "Wrap-up saved." : "Not saved: " + answer.error;
 }
 
 function showPresence(presence) {
@@ -25,4 +45,5 @@ if (pop) {
   const events = new EventSource(pop.dataset.events);
   events.addEventListener("offer", (event) => showOffer(pop, JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
+  document.getElementById("wrapup").addEventListener("submit", saveWrapup);
 }

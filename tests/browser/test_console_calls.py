@@ -40,7 +40,7 @@ def invite_received_at(phone: PhoneResult) -> float:
     raise AssertionError(f"no INVITE in the phone's trace:\n{phone.messages[:1500]}")
 
 
-async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_shows_the_call(
+async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_wraps_it_up(
     settings: Settings,
     asterisk: PrivateAsterisk,
     test_flow: Flow,
@@ -49,7 +49,7 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_sh
     page: Page,
     screenshots: Path,
 ) -> None:
-    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO):
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         base = f"http://{settings.http.bind}:{settings.http.port}/console"
         await page.goto(f"{base}/signin")
         await page.get_by_label("Volunteer id").fill("alice")
@@ -74,9 +74,18 @@ async def test_an_offer_pops_on_the_volunteers_screen_as_the_phone_rings_then_sh
         await expect(page.locator("#state")).to_have_text("on call")
         html = await page.content()
         rang, result = await phone, await call
+        # Then the wrap-up, from the pop, into the records store.
+        await page.get_by_label("Disposition").select_option("crisis")
+        await page.get_by_label("Notes").fill("Talked it through; calling back tomorrow.")
+        await page.get_by_role("button", name="Save wrap-up").click()
+        await expect(page.get_by_role("status")).to_have_text("Wrap-up saved.")
+        call_id = await page.locator("#pop").get_attribute("data-call")
+        assert call_id
+        (wrapup,) = await app.records.wrapups.read(call_id)
     assert result.ok, result.output
     assert rang.returncode == 0, rang.messages[-2000:]
     (invite,) = rang.invites
     assert f'"{pseudonym} (general)"' in invite  # the phone shows the same pseudonym
     assert popped_at - invite_received_at(rang) <= 1.0
     assert CALLER.lstrip("+")[-10:] not in html
+    assert (wrapup.agent, wrapup.queue, wrapup.disposition) == ("alice", "general", "crisis")

@@ -10,9 +10,9 @@ from tests.consoles import console_running
 
 
 async def test_a_volunteer_signs_in_and_out_in_chromium(
-    redis_url: str, page: Page, screenshots: Path
+    redis_url: str, tmp_path: Path, page: Page, screenshots: Path
 ) -> None:
-    async with console_running(redis_url) as console:
+    async with console_running(redis_url, tmp_path) as console:
         await page.goto(console.url("/console/"))
         await expect(page).to_have_url(console.url("/console/signin"))
         await page.get_by_label("Volunteer id").fill("alice")

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -23,8 +24,8 @@ from tests.consoles import API_TOKEN, Console, console_running
 
 
 @pytest.fixture
-async def console(redis_url: str) -> AsyncIterator[Console]:
-    async with console_running(redis_url) as running:
+async def console(redis_url: str, tmp_path: Path) -> AsyncIterator[Console]:
+    async with console_running(redis_url, tmp_path) as running:
         yield running
 
 
@@ -104,9 +105,11 @@ async def test_a_supervisor_signs_in_with_their_role(console: Console) -> None:
         assert "(supervisor)" in await resp.text()
 
 
-async def test_the_cookie_is_secure_when_the_console_is_served_over_tls(redis_url: str) -> None:
+async def test_the_cookie_is_secure_when_the_console_is_served_over_tls(
+    redis_url: str, tmp_path: Path
+) -> None:
     async with (
-        console_running(redis_url, ConsoleSettings(secure_cookie=True)) as console,
+        console_running(redis_url, tmp_path, ConsoleSettings(secure_cookie=True)) as console,
         console.http.get("/console/signin") as resp,
     ):
         assert "Secure" in resp.headers["Set-Cookie"]
@@ -138,9 +141,9 @@ async def test_every_form_needs_the_sessions_csrf_token(console: Console) -> Non
         assert resp.status == 200  # still signed in
 
 
-async def test_failed_sign_ins_are_limited_per_account(redis_url: str) -> None:
+async def test_failed_sign_ins_are_limited_per_account(redis_url: str, tmp_path: Path) -> None:
     limits = ConsoleSettings(attempts_per_account=3, attempts_per_address=10)
-    async with console_running(redis_url, limits) as console:
+    async with console_running(redis_url, tmp_path, limits) as console:
         for _ in range(3):
             assert await console.sign_in("alice", "wrong") == 401
         assert await console.sign_in("alice") == 429  # even with the right password
@@ -149,16 +152,16 @@ async def test_failed_sign_ins_are_limited_per_account(redis_url: str) -> None:
         assert 0 < ttl <= 300
 
 
-async def test_failed_sign_ins_are_limited_per_address(redis_url: str) -> None:
+async def test_failed_sign_ins_are_limited_per_address(redis_url: str, tmp_path: Path) -> None:
     limits = ConsoleSettings(attempts_per_account=10, attempts_per_address=3)
-    async with console_running(redis_url, limits) as console:
+    async with console_running(redis_url, tmp_path, limits) as console:
         for account in ("alice", "bruno", "nobody"):
             assert await console.sign_in(account, "wrong") == 401
         assert await console.sign_in("bruno") == 429
 
 
-async def test_sessions_expire(redis_url: str) -> None:
-    async with console_running(redis_url, ConsoleSettings(session_s=1)) as console:
+async def test_sessions_expire(redis_url: str, tmp_path: Path) -> None:
+    async with console_running(redis_url, tmp_path, ConsoleSettings(session_s=1)) as console:
         assert await console.sign_in("alice") == 303
         cookie = console.http.session.cookie_jar.filter_cookies(console.http.make_url("/console/"))
         session_key = f"{console.keys.console_session}_{cookie[console.keys.console_session].value}"
@@ -248,6 +251,7 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "queue": "general",
         "language": "fr",
         "waited_s": 12,
+        "dispositions": list(console.store.queues["general"].dispositions),
     }
     assert after["event"] == "presence"
     assert after["id"] == offer["id"]
@@ -265,8 +269,43 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     assert json.loads(event["data"]) == {"state": "available", "pause_reason": ""}
 
 
-async def test_a_console_signed_in_at_one_instance_is_served_by_another(redis_url: str) -> None:
-    async with console_running(redis_url) as first, console_running(redis_url) as second:
+async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> None:
+    offer = await console.offer_to("alice", "c1", "Green Fox", 3)
+    await console.store.accept(offer, "alice", time.time())
+    await console.store.complete("c1", "alice", time.time() + 1)
+    assert await console.sign_in("bruno") == 303
+    form = {"call": "c1", "disposition": "crisis", "notes": "Called from 514 555 0123."}
+    as_json = {"Accept": "application/json"}
+
+    async def save(**changes: str) -> tuple[int, dict[str, object]]:
+        data = {**form, **changes, "csrf": await console.csrf("/console/volunteer")}
+        async with console.http.post("/console/wrapup", data=data, headers=as_json) as resp:
+            return resp.status, await resp.json()
+
+    assert await save() == (403, {"error": "not-your-call"})  # Bruno did not take it
+    csrf = await console.csrf("/console/volunteer")
+    assert (await post(console, "/console/signout", {"csrf": csrf})).status == 303
+    assert await console.sign_in("alice") == 303
+    assert await save(disposition="pizza") == (400, {"error": "invalid-disposition"})
+    assert await save() == (200, {"saved": True})
+    (written,) = await console.wrapups.read("c1")
+    assert (written.agent, written.disposition) == ("alice", "crisis")
+    assert written.notes == "Called from [phone number removed]."
+    # Without a script, the form goes back to the screen.
+    data = {**form, "disposition": "silent", "csrf": await console.csrf("/console/volunteer")}
+    response = await post(console, "/console/wrapup", data)
+    assert response.headers["Location"] == "/console/volunteer"
+    (written,) = await console.wrapups.read("c1")
+    assert written.disposition == "silent"
+
+
+async def test_a_console_signed_in_at_one_instance_is_served_by_another(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with (
+        console_running(redis_url, tmp_path) as first,
+        console_running(redis_url, tmp_path) as second,
+    ):
         assert await first.sign_in("alice") == 303
         name = first.keys.console_session
         jar = first.http.session.cookie_jar.filter_cookies(first.http.make_url("/console/"))
@@ -280,11 +319,11 @@ async def test_a_console_signed_in_at_one_instance_is_served_by_another(redis_ur
 
 
 async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(
-    redis_url: str, caplog: pytest.LogCaptureFixture
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     limits = ConsoleSettings(attempts_per_address=1)
-    async with console_running(redis_url, limits) as console:
+    async with console_running(redis_url, tmp_path, limits) as console:
         assert await console.sign_in(CALLER, "wrong") == 401
         assert await console.sign_in(CALLER, "wrong") == 429
         keys = await console.store.redis.keys("*")

@@ -9,7 +9,7 @@
 | GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
 | POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
-| GET    | /console/events       | signed in        | SSE: ``offer`` pops, ``presence``     |
+| GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
 | GET    | /console/static/...   | anyone           | the console's script and style sheet  |
 
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -284,7 +284,8 @@ class _Views:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
         what the stream holds after it, then the instance's live feed. Each queue log entry
         naming the volunteer sends their presence (``presence``), an offer its pop first
-        (``offer``)."""
+        (``offer``) and then the caller's earlier contacts (``earlier``), which the records
+        store may take longer to tell."""
         _, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -302,6 +303,10 @@ class _Views:
                         dispositions = self.deps.wrapups.dispositions(pop.queue)
                         data = pop.to_json(dispositions)
                         await stream.send(data, id=entry_id, event="offer")
+                        earlier = await self.deps.wrapups.earlier(pop.call_id, account.id)
+                        if earlier is not None:
+                            data = json.dumps(asdict(earlier))
+                            await stream.send(data, id=entry_id, event="earlier")
                     presence = await self.deps.presence.presence(account.id)
                     data = json.dumps(asdict(presence))
                     await stream.send(data, id=entry_id, event="presence")

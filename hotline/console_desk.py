@@ -5,7 +5,10 @@ console's accounts."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
@@ -13,8 +16,12 @@ from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from console.accounts import Account, Accounts
 from console.presence import Presence
+from console.wrapups import Earlier
+from core.api import ApiError
 from core.ports import Refused
 from records.wrapups import Wrapups
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -81,6 +88,15 @@ class RecordsWrapups:
     async def write(self, call_id: str, agent_id: str, disposition: str, notes: str) -> None:
         """Store the wrap-up (notes scrubbed of phone and card numbers by the records side)."""
         await self.wrapups.write(call_id, agent_id, disposition, notes)
+
+    async def earlier(self, call_id: str, agent_id: str) -> Earlier | None:
+        """The records store's contact history of the call's caller."""
+        try:
+            found = await self.wrapups.history(call_id, agent_id)
+        except (ApiError, SQLAlchemyError, OSError) as exc:
+            logger.info("%s: no contact history for the console: %s", call_id, exc)
+            return None
+        return Earlier(found.earlier_contacts, tuple(found.last_dispositions))
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:

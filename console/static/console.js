@@ -13,6 +13,7 @@ function showOffer(pop, offer) {
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
   document.getElementById("notes").value = "";
+  document.getElementById("pop-earlier").textContent = "…";
   document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
 }
@@ -32,6 +33,12 @@ async function saveWrapup(event) {
   status.textContent = answer.saved ? "Wrap-up saved." : "Not saved: " + answer.error;
 }
 
+function showEarlier(earlier) {
+  const last = earlier.last_dispositions.join(", ");
+  document.getElementById("pop-earlier").textContent =
+    earlier.contacts === 0 ? "none" : earlier.contacts + (last ? " (last: " + last + ")" : "");
+}
+
 function showPresence(presence) {
   const state = document.getElementById("state");
   state.dataset.state = presence.state;
@@ -44,6 +51,7 @@ const pop = document.getElementById("pop");
 if (pop) {
   const events = new EventSource(pop.dataset.events);
   events.addEventListener("offer", (event) => showOffer(pop, JSON.parse(event.data)));
+  events.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
 }

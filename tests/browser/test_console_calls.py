@@ -66,6 +66,8 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         await expect(pop).to_be_visible(timeout=30_000)
         await expect(page.locator("#pop-queue")).to_have_text("general")
         await expect(page.locator("#pop-language")).to_have_text("en")
+        # The records store's history follows (this caller's earlier contacts in the session).
+        await expect(page.locator("#pop-earlier")).to_have_text(re.compile(r"^(none|\d+.*)$"))
         pseudonym = await page.locator("#pop-pseudonym").text_content()
         await page.screenshot(path=screenshots / "volunteer-pop.png", full_page=True)
         popped_at = await page.evaluate("window.poppedAt") / 1000

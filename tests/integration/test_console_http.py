@@ -223,11 +223,12 @@ async def read_event(resp: ClientResponse) -> dict[str, str]:
 
 
 async def events_until_offer(resp: ClientResponse) -> list[dict[str, str]]:
-    """The stream's events up to its first offer and the presence after it."""
+    """The stream's events up to its first offer, and the earlier contacts and presence after
+    it."""
     seen = [await read_event(resp)]
     while seen[-1]["event"] != "offer":
         seen.append(await read_event(resp))
-    seen.append(await read_event(resp))
+    seen += [await read_event(resp), await read_event(resp)]
     return seen
 
 
@@ -242,9 +243,9 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         await console.offer_to("bruno", "c0", "Blue Heron", 5)  # not Alice's: not shown
         await console.offer_to("alice", "c1", "Green Fox", 12)
         seen = await events_until_offer(resp)
-    assert [e["event"] for e in seen[:-2]] == ["presence"] * (len(seen) - 2)
+    assert [e["event"] for e in seen[:-3]] == ["presence"] * (len(seen) - 3)
     assert json.loads(seen[0]["data"])["state"] in ("available", "offered")  # as she logs in
-    offer, after = seen[-2:]
+    offer, earlier, after = seen[-3:]
     assert json.loads(offer["data"]) == {
         "call_id": "c1",
         "pseudonym": "Green Fox",
@@ -253,14 +254,16 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "waited_s": 12,
         "dispositions": list(console.store.queues["general"].dispositions),
     }
+    assert earlier["event"] == "earlier"
+    assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": []}
     assert after["event"] == "presence"
-    assert after["id"] == offer["id"]
+    assert earlier["id"] == after["id"] == offer["id"]
     assert json.loads(after["data"]) == {"state": "offered", "pause_reason": ""}
     assert "Blue Heron" not in json.dumps(seen)
     # Reconnecting from before the offer replays it: a reconnect loses nothing.
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
         replayed = await events_until_offer(resp)
-    assert replayed[-2] == offer
+    assert replayed[-3] == offer
     # From the offer on, what follows it only: a supervisor resets Alice, who is available.
     async with console.http.get("/console/events", headers={"Last-Event-ID": offer["id"]}) as resp:
         await console.store.reset("alice", "bruno", "stuck", time.time())
@@ -299,6 +302,24 @@ async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> No
     assert written.disposition == "silent"
 
 
+async def test_the_pop_is_followed_by_the_callers_earlier_contacts(console: Console) -> None:
+    for call_id in ("c0", "c1"):  # the same caller twice (the IVR journal's first entry)
+        detail = json.dumps({"caller": "h:same-caller", "did": "+18005550100"})
+        await console.store.redis.xadd(
+            console.keys.journal, {"channel": call_id, "kind": "call", "detail": detail}
+        )
+    offer = await console.offer_to("bruno", "c0", "Green Fox", 3)
+    await console.store.accept(offer, "bruno", time.time())
+    await console.store.complete("c0", "bruno", time.time())
+    await console.wrapups.write("c0", "bruno", "crisis", "")
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/events") as resp:
+        await console.offer_to("alice", "c1", "Green Fox", 1)
+        *_, offer_event, earlier, _ = await events_until_offer(resp)
+    assert json.loads(offer_event["data"])["call_id"] == "c1"
+    assert json.loads(earlier["data"]) == {"contacts": 1, "last_dispositions": ["crisis"]}
+
+
 async def test_a_console_signed_in_at_one_instance_is_served_by_another(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -315,7 +336,7 @@ async def test_a_console_signed_in_at_one_instance_is_served_by_another(
         async with second.http.get("/console/events") as resp:
             await first.offer_to("alice", "c1", "Green Fox", 3)
             seen = await events_until_offer(resp)
-    assert json.loads(seen[-2]["data"])["pseudonym"] == "Green Fox"
+    assert json.loads(seen[-3]["data"])["pseudonym"] == "Green Fox"
 
 
 async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(

@@ -26,6 +26,16 @@ WATCH_POP = """() => {
     if (!pop.hidden && !window.poppedAt) window.poppedAt = Date.now();
   }).observe(pop, {attributes: true});
 }"""
+#: The payloads of the volunteer's event stream replayed from its start (the call is over by
+#: then, so no pop: its presence changes), for 1.5 s after the first.
+REPLAY_EVENTS = """() => new Promise((resolve) => {
+  const seen = [];
+  const source = new EventSource("/console/events?after=0-0");
+  source.addEventListener("presence", (event) => {
+    if (seen.length === 0) setTimeout(() => { source.close(); resolve(seen); }, 1500);
+    seen.push(event.data);
+  });
+})"""
 #: SIPp's message trace heads each message with a line of dashes and the local time.
 INVITE_HEAD = re.compile(
     r"-{10,} (\d{4}-\d\d-\d\d)\s+([\d:.]+)\s*\n[^\n]*received[^\n]*\n\s*INVITE "
@@ -84,10 +94,14 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         call_id = await page.locator("#pop").get_attribute("data-call")
         assert call_id
         (wrapup,) = await app.records.wrapups.read(call_id)
+        payloads = await page.evaluate(REPLAY_EVENTS)
     assert result.ok, result.output
     assert rang.returncode == 0, rang.messages[-2000:]
     (invite,) = rang.invites
     assert f'"{pseudonym} (general)"' in invite  # the phone shows the same pseudonym
     assert popped_at - invite_received_at(rang) <= 1.0
-    assert CALLER.lstrip("+")[-10:] not in html
+    digits = CALLER.lstrip("+")[-10:]
+    assert digits not in html
+    assert len(payloads) >= 3  # offered, on call, wrap-up at least
+    assert not [p for p in payloads if digits in p]
     assert (wrapup.agent, wrapup.queue, wrapup.disposition) == ("alice", "general", "crisis")

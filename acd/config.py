@@ -18,6 +18,7 @@ from typing import Any, Final, NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.auth import ROLES
 from core.frozen import FrozenMap
 
 ACD_DIR: Final = Path(__file__).parent
@@ -141,6 +142,10 @@ class AgentProfile:
     chat_capacity: int = 3
     #: Digits the volunteer keys on the volunteer line to log in ("" = no phone login).
     phone_code: str = ""
+    #: Argon2 hash of the web console password ("" = no console sign-in).
+    password_hash: str = field(default="", repr=False)
+    #: The console role: agent, supervisor or admin (``core.auth.ROLES``).
+    role: str = "agent"
 
 
 def hash_pin(pin: str) -> str:
@@ -277,6 +282,12 @@ class _Reader:
             self.fail(f"'{key}' must be one of {', '.join(allowed)}")
         return enum(value)
 
+    def choice_of(self, key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.table.get(key, default)
+        if value not in allowed:
+            self.fail(f"'{key}' must be one of {', '.join(allowed)}")
+        return str(value)
+
     def sub(self, key: str, table: Any) -> _Reader:
         if not isinstance(table, Mapping):
             self.fail(f"'{key}' must be a table")
@@ -359,7 +370,16 @@ _ADDRESS = re.compile(r"[^\s;,]+")
 def _agent(r: _Reader) -> AgentProfile:
     r.check_keys(
         {"name", "pin_hash", "devices", "queues"},
-        {"skills", "wrapup_s", "auto_answer", "nailed_up", "chat_capacity", "phone_code"},
+        {
+            "skills",
+            "wrapup_s",
+            "auto_answer",
+            "nailed_up",
+            "chat_capacity",
+            "phone_code",
+            "password_hash",
+            "role",
+        },
     )
     name = r.table["name"]
     if not isinstance(name, str) or not name.strip():
@@ -401,7 +421,16 @@ def _agent(r: _Reader) -> AgentProfile:
         nailed_up=r.flag("nailed_up", False),
         chat_capacity=r.integer("chat_capacity", 3, low=0, high=50),
         phone_code=_phone_code(r),
+        password_hash=_password_hash(r),
+        role=r.choice_of("role", ROLES, "agent"),
     )
+
+
+def _password_hash(r: _Reader) -> str:
+    value = r.table.get("password_hash", "")
+    if not isinstance(value, str) or (value and not value.startswith("$argon2")):
+        r.fail("'password_hash' must be an argon2 hash (see acd.config.hash_pin), never a password")
+    return value
 
 
 def _phone_code(r: _Reader) -> str:

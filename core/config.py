@@ -242,6 +242,26 @@ class AcdSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The web console under ``/console`` (``console/``): sessions and sign-in limits."""
+
+    #: Seconds a signed-in session lasts (cookie and Redis record alike).
+    session_s: int = 8 * 3600
+    #: Set when the console is reached over TLS (directly or behind a proxy): Secure cookie.
+    secure_cookie: bool = False
+    #: Failed sign-ins an account, and an address, may have within ``attempts_window_s``.
+    attempts_per_account: int = 5
+    attempts_per_address: int = 20
+    attempts_window_s: int = 300
+
+    def __post_init__(self) -> None:
+        if min(self.session_s, self.attempts_per_account, self.attempts_per_address) < 1:
+            raise ConfigError("[console] session_s and attempts_*: must be at least 1")
+        if self.attempts_window_s < 1:
+            raise ConfigError("[console] attempts_window_s: must be at least 1")
+
+
+@dataclass(frozen=True)
 class RecordsSettings:
     """The SQL store of contacts, wrap-ups, audit and queue history (``records/``)."""
 
@@ -311,6 +331,7 @@ class Settings:
     acd: AcdSettings = field(default_factory=AcdSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
     phones: PhonesSettings = field(default_factory=PhonesSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -339,6 +360,7 @@ SECTIONS: dict[str, type[Any]] = {
     "acd": AcdSettings,
     "records": RecordsSettings,
     "phones": PhonesSettings,
+    "console": ConsoleSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",

@@ -61,6 +61,9 @@
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
 | ``{p}:voice:requests``            | stream | call-backs for the ARI side: refs, no numbers     |
+| ``{p}_console_{id}``              | string | JSON of one console session (aiohttp-session)    |
+| ``{p}:console:fails:{kind}:{who}``| string | failed sign-ins of an account/address, by window |
+| ``{p}:console:signed_in:{id}``    | set    | an account's session ids (sign-out everywhere)    |
 """
 
 from __future__ import annotations
@@ -267,3 +270,21 @@ class Keys:
     def voice_requests(self) -> str:
         """Call-back requests for the ARI side."""
         return f"{self.prefix}:voice:requests"
+
+    @property
+    def console_session(self) -> str:
+        """The cookie name of console sessions, and their keys' stem (aiohttp-session adds
+        ``_{id}``; a cookie name has no colon)."""
+        return f"{self.prefix.replace(':', '_')}_console"
+
+    def console_session_data(self, session_id: str) -> str:
+        """One console session's record (where aiohttp-session keeps it)."""
+        return f"{self.console_session}_{session_id}"
+
+    def console_signed_in(self, account_id: str) -> str:
+        """The session ids an account has signed in with (until they expire)."""
+        return f"{self.prefix}:console:signed_in:{account_id}"
+
+    def console_failures(self, kind: str, who: str) -> str:
+        """Failed console sign-ins of one account (``kind`` "account") or address."""
+        return f"{self.prefix}:console:fails:{kind}:{who}"

@@ -43,14 +43,17 @@ def _credentials(settings: RedisSettings) -> dict[str, Any]:
     return options
 
 
-def connect(settings: RedisSettings, max_connections: int = 64) -> aioredis.Redis:
-    """An asyncio Redis client for ``settings.url`` (strings decoded)."""
+def connect(
+    settings: RedisSettings, max_connections: int = 64, *, decode: bool = True
+) -> aioredis.Redis:
+    """An asyncio Redis client for ``settings.url`` (strings decoded unless ``decode`` is
+    false: aiohttp-session's store reads bytes)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
         **_credentials(settings),
         max_connections=max_connections,
         timeout=POOL_TIMEOUT,
-        decode_responses=True,
+        decode_responses=decode,
         retry=AsyncRetry(_backoff(), retries=_RETRIES),
         retry_on_error=_RETRY_ON,
     )

@@ -29,6 +29,7 @@ from acd.http import acd_routes
 from acd.stasis import AcdService
 from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
+from console.http import ConsoleDeps, build_console
 from core import redisconn
 from core.ari import (
     ApplicationReplaced,
@@ -52,6 +53,7 @@ from core.logs import channel_var, task_awaits
 from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from core.tasks import repeat
+from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
@@ -189,8 +191,18 @@ class HotlineApp:
             *self.sms.routes(),
             *self.records.routes(),
         ]
+        self.session_redis = redisconn.connect(settings.redis, 16, decode=False)
+        console = ConsoleDeps(
+            settings=settings.console,
+            keys=keys,
+            redis=self.redis,
+            session_redis=self.session_redis,
+            accounts=console_accounts(agents.values()),
+            presence=AcdPresence(store, agents, time.time),
+            wrapups=RecordsWrapups(self.records.wrapups),
+        )
         self._web = web.AppRunner(
-            build_web_app(settings, self.health, routes),
+            build_web_app(settings, self.health, routes, {"/console": build_console(console)}),
             access_log=None,
             shutdown_timeout=CLOSE_STEP_S / 2,  # requests still running when the app stops
         )
@@ -241,6 +253,7 @@ class HotlineApp:
             ("ARI client", self.ari.close),
             ("records", self.records.close),
             ("Redis", self.redis.aclose),
+            ("console sessions' Redis", self.session_redis.aclose),
         ]
         for name, step in steps:
             try:

@@ -125,6 +125,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  then log in by calling sip:"
             f"{settings.acd.volunteer_did.lstrip('+')}@{sip} (code 101, PIN 1111 for alice)\n"
             f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
+            f"  Web console: {api}/console/ (alice / alice-console, bruno / bruno-console,\n"
+            f"  chen / chen-console; dana / dana-console is a supervisor)\n"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
 from core.api import ApiError
 from core.auth import auth_middleware, parse_tokens
 from core.config import Settings
+from core.frozen import FrozenMap
 
 logger = logging.getLogger(__name__)
 
-#: Paths reachable without a bearer token (webhooks authenticate by signature instead).
-PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/")
+#: Paths reachable without a bearer token (webhooks authenticate by signature instead, the
+#: console by its own sessions).
+PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/", "/console/")
 
 
 @web.middleware
@@ -39,8 +41,10 @@ def build_web_app(
     settings: Settings,
     health: Callable[[], Awaitable[dict[str, bool]]],
     routes: Sequence[web.AbstractRouteDef] = (),
+    subapps: Mapping[str, web.Application] = FrozenMap(),
 ) -> web.Application:
-    """The aiohttp application with authentication, health and the features' ``routes``."""
+    """The aiohttp application with authentication, health, the features' ``routes`` and
+    ``subapps`` mounted at their prefixes."""
     tokens = parse_tokens(settings.secrets.api_tokens)
     app = web.Application(middlewares=[error_middleware, auth_middleware(tokens, PUBLIC_PATHS)])
 
@@ -50,4 +54,6 @@ def build_web_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(routes)
+    for prefix, subapp in subapps.items():
+        app.add_subapp(prefix, subapp)
     return app

@@ -46,6 +46,9 @@ def test_demo_files_load() -> None:
     assert agents[1].wrapup_s == 20
     assert agents[3].devices[0].kind is DeviceKind.EXTERNAL
     assert "+1514" not in repr(agents[3])
+    assert [a.role for a in agents] == ["agent", "agent", "agent", "supervisor"]
+    assert all(a.password_hash.startswith("$argon2id$") for a in agents)
+    assert "argon2" not in repr(agents[0])
 
 
 def test_pins_are_hashed_and_verified() -> None:
@@ -92,6 +95,8 @@ def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str
         ({"devices": [{"kind": "fax", "address": "x"}]}, "'kind' must be one of sip, external"),
         ({"queues": ["general", "nowhere"]}, "agent 'bruno': member of unknown queue 'nowhere'"),
         ({"extension": 100}, "unknown key 'extension'"),
+        ({"password_hash": "secret"}, "agent 'bruno': 'password_hash' must be an argon2 hash"),
+        ({"role": "root"}, "agent 'bruno': 'role' must be one of agent, supervisor, admin"),
     ],
 )
 def test_invalid_agent_names_file_and_agent(change: dict[str, Any], message: str) -> None:

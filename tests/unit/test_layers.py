@@ -1,8 +1,9 @@
 """The layers show in the imports: hotline -> workers and the features -> core.
 
-``core`` is the shared ground; ``ivr``, ``acd``, ``sms`` and ``records`` stand side by side
-and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs and the
-purge (the records' tables too); ``hotline`` wires it all; ``bench`` may use anything but the tests.
+``core`` is the shared ground; ``ivr``, ``acd``, ``sms``, ``records`` and ``console`` stand side
+by side and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs
+and the purge (the records' tables too); ``hotline`` wires it all; ``bench`` may use anything
+but the tests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = frozenset(
-    {"core", "ivr", "acd", "sms", "workers", "records", "hotline", "bench", "tests"}
+    {"core", "ivr", "acd", "sms", "workers", "records", "console", "hotline", "bench", "tests"}
 )
 #: The project packages each package may import (itself included).
 ALLOWED = {
@@ -24,6 +25,7 @@ ALLOWED = {
     "sms": {"core", "sms"},
     "workers": {"core", "sms", "records", "workers"},
     "records": {"core", "records"},
+    "console": {"core", "console"},
     "hotline": PROJECT - {"bench", "tests"},
     "bench": PROJECT - {"tests"},
 }

@@ -1,0 +1,337 @@
+"""The console's pages and live events, as an aiohttp sub-application mounted at ``/console``.
+
+| method | path                  | who              | what                                  |
+|--------|-----------------------|------------------|---------------------------------------|
+| GET    | /console/             | anyone           | to the sign-in page or the own screen |
+| GET    | /console/signin       | anyone           | the sign-in form                      |
+| POST   | /console/signin       | anyone (CSRF)    | id + password; rate-limited           |
+| POST   | /console/signout      | signed in (CSRF) | ends the session (``everywhere``: all) |
+| GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
+| POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
+| POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
+| GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
+| GET    | /console/static/...   | anyone           | the console's script and style sheet  |
+
+Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
+SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
+new session (a session id known before sign-in is worth nothing after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final, cast
+
+import aiohttp_jinja2
+import jinja2
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp_session import Session, get_session, new_session, session_middleware
+from aiohttp_session.redis_storage import RedisStorage
+from aiohttp_sse import sse_response
+
+from console.accounts import Account, Accounts
+from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
+from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
+from console.presence import PresenceDesk
+from console.wrapups import WrapupDesk
+from core.api import ApiError
+from core.config import ConsoleSettings
+from core.keys import Keys
+from core.ports import Refused
+
+logger = logging.getLogger(__name__)
+
+HERE: Final = Path(__file__).parent
+MAX_REASON: Final = 100
+#: Seconds between checks that an event stream's browser is still there.
+LIVENESS_S: Final = 5.0
+PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+ACCOUNT_KEY: Final = "account"
+
+
+@dataclass(frozen=True)
+class ConsoleDeps:
+    """What the console needs from the app: built once at startup and passed in."""
+
+    settings: ConsoleSettings
+    keys: Keys
+    #: The app's client (strings decoded).
+    redis: aioredis.Redis
+    #: A client answering bytes, for aiohttp-session's store.
+    session_redis: aioredis.Redis
+    accounts: Accounts
+    presence: PresenceDesk
+    wrapups: WrapupDesk
+
+
+def build_console(deps: ConsoleDeps) -> web.Application:
+    """The console sub-application (mount it at ``/console``)."""
+    storage = RedisStorage(
+        deps.session_redis,
+        cookie_name=deps.keys.console_session,
+        max_age=deps.settings.session_s,
+        path="/console",
+        secure=deps.settings.secure_cookie,
+        httponly=True,
+        samesite="Strict",
+    )
+    app = web.Application(middlewares=[session_middleware(storage)])
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    feed = QueueLogFeed(deps.redis, deps.keys)
+    app.cleanup_ctx.append(_feeding(feed))
+
+    async def close_streams(_: web.Application) -> None:
+        feed.close()
+
+    app.on_shutdown.append(close_streams)
+    guard = SignInGuard(
+        deps.redis,
+        deps.keys,
+        AttemptLimits(
+            deps.settings.attempts_per_account,
+            deps.settings.attempts_per_address,
+            deps.settings.attempts_window_s,
+        ),
+    )
+    views = _Views(deps, guard, feed)
+    app.add_routes(
+        [
+            web.get("/", views.home),
+            web.get("/signin", views.signin_form),
+            web.post("/signin", views.signin),
+            web.post("/signout", views.signout),
+            web.get("/volunteer", views.volunteer),
+            web.post("/presence", views.presence),
+            web.post("/wrapup", views.wrapup),
+            web.get("/events", views.events),
+            web.static("/static", HERE / "static"),
+        ]
+    )
+    return app
+
+
+def _feeding(feed: QueueLogFeed) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The feed's reader, a background task of the app's lifetime."""
+
+    async def ctx(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(feed.run(), name="console-feed")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+class _Views:
+    """The handlers, over the console's dependencies."""
+
+    def __init__(self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed) -> None:
+        self.deps, self.guard, self.feed = deps, guard, feed
+
+    async def _account(self, request: web.Request) -> tuple[Session, Account | None]:
+        session = await get_session(request)
+        account_id = session.get(ACCOUNT_KEY)
+        account = self.deps.accounts.get(account_id) if isinstance(account_id, str) else None
+        return session, account
+
+    async def _signed_in(self, request: web.Request) -> tuple[Session, Account]:
+        """The session and its account; a visitor without one goes to the sign-in page."""
+        session, account = await self._account(request)
+        if account is None:
+            raise web.HTTPSeeOther("/console/signin")
+        return session, account
+
+    async def _form(self, request: web.Request, session: Session) -> dict[str, str]:
+        """The posted form, if it carries the session's CSRF token (403 otherwise)."""
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        presented = form.get(CSRF_FIELD, "") or request.headers.get("X-CSRF-Token", "")
+        if not csrf_ok(session, presented):
+            raise web.HTTPForbidden(text="This form has expired: reload the page and try again.")
+        return form
+
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        _, account = await self._account(request)
+        raise web.HTTPSeeOther("/console/volunteer" if account else "/console/signin")
+
+    async def signin_form(self, request: web.Request) -> web.Response:
+        session, account = await self._account(request)
+        if account is not None:
+            raise web.HTTPSeeOther("/console/volunteer")
+        return self._signin_page(request, session, "", 200)
+
+    def _signin_page(
+        self, request: web.Request, session: Session, error: str, status: int
+    ) -> web.Response:
+        context = {"csrf": csrf_token(session), "error": error}
+        return aiohttp_jinja2.render_template("signin.html", request, context, status=status)
+
+    async def signin(self, request: web.Request) -> web.Response:
+        session = await get_session(request)
+        form = await self._form(request, session)
+        account_id, password = form.get("account", "").strip(), form.get("password", "")
+        # Per-account counts and log lines name known accounts only (whatever was typed,
+        # perhaps a phone number, stays out of Redis keys and logs).
+        known = account_id if self.deps.accounts.get(account_id) else ""
+        address = request.remote or "unknown"
+        if await self.guard.blocked(known, address):
+            logger.warning("console sign-in refused for %s: too many failures", known or "?")
+            return self._signin_page(
+                request, session, "Too many failed attempts: try again later.", 429
+            )
+        # argon2 takes tens of milliseconds of CPU: off the event loop.
+        account = await asyncio.to_thread(self.deps.accounts.verify, account_id, password)
+        if account is None:
+            await self.guard.failed(known, address)
+            return self._signin_page(request, session, "Wrong id or password.", 401)
+        fresh = await new_session(request)
+        session_id = secrets.token_hex(16)
+        fresh.set_new_identity(session_id)
+        fresh[ACCOUNT_KEY] = account.id
+        csrf_token(fresh)
+        signed_in = self.deps.keys.console_signed_in(account.id)
+        async with self.deps.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(signed_in, session_id)
+            pipe.expire(signed_in, self.deps.settings.session_s)
+            await pipe.execute()
+        logger.info("console: %s signed in (%s)", account.id, account.role)
+        raise web.HTTPSeeOther("/console/volunteer")
+
+    async def signout(self, request: web.Request) -> web.Response:
+        """End this session, or with ``everywhere`` every session of the account."""
+        session, account = await self._signed_in(request)
+        form = await self._form(request, session)
+        signed_in = self.deps.keys.console_signed_in(account.id)
+        if form.get("everywhere"):
+            ended = cast(set[str], await self.deps.redis.smembers(signed_in))
+            data = [self.deps.keys.console_session_data(sid) for sid in ended]
+            await self.deps.redis.delete(signed_in, *data)
+            logger.info("console: %s signed out everywhere (%d sessions)", account.id, len(data))
+        else:
+            await self.deps.redis.srem(signed_in, str(session.identity))
+            logger.info("console: %s signed out", account.id)
+        session.invalidate()
+        raise web.HTTPSeeOther("/console/signin")
+
+    async def volunteer(self, request: web.Request) -> web.Response:
+        session, account = await self._signed_in(request)
+        presence = await self.deps.presence.presence(account.id)
+        context = {
+            "account": account,
+            "presence": presence,
+            "reasons": PAUSE_REASONS,
+            "csrf": csrf_token(session),
+            "events_after": await self.feed.newest_id(),
+            "error": request.query.get("error", ""),
+        }
+        return aiohttp_jinja2.render_template("volunteer.html", request, context)
+
+    async def presence(self, request: web.Request) -> web.Response:
+        session, account = await self._signed_in(request)
+        form = await self._form(request, session)
+        action = form.get("action", "")
+        try:
+            if action == "available":
+                await self.deps.presence.go_available(account.id)
+            elif action == "pause":
+                reason = form.get("reason", "").strip()
+                if not reason or len(reason) > MAX_REASON:
+                    raise web.HTTPBadRequest(
+                        text=f"A pause needs a reason of 1 to {MAX_REASON} characters."
+                    )
+                await self.deps.presence.pause(account.id, reason)
+            elif action == "sign-off":
+                await self.deps.presence.sign_off(account.id)
+            else:
+                raise web.HTTPBadRequest(text="Unknown action.")
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/volunteer?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/volunteer")
+
+    async def wrapup(self, request: web.Request) -> web.Response:
+        """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets
+        ``{"saved": true}`` or ``{"error": id}``; a plain form goes back to the screen."""
+        session, account = await self._signed_in(request)
+        form = await self._form(request, session)
+        wants_json = request.headers.get("Accept", "").startswith("application/json")
+        try:
+            await self.deps.wrapups.write(
+                form.get("call", ""), account.id, form.get("disposition", ""), form.get("notes", "")
+            )
+        except ApiError as exc:
+            if wants_json:
+                return web.json_response({"error": exc.error}, status=exc.status)
+            raise web.HTTPSeeOther(f"/console/volunteer?error={exc.error}") from None
+        if wants_json:
+            return web.json_response({"saved": True})
+        raise web.HTTPSeeOther("/console/volunteer")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
+        what the stream holds after it, then the instance's live feed. Each queue log entry
+        naming the volunteer sends their presence (``presence``), an offer its pop first
+        (``offer``) and then the caller's earlier contacts (``earlier``), which the records
+        store may take longer to tell."""
+        _, account = await self._account(request)
+        if account is None:
+            raise web.HTTPForbidden(text="Sign in first.")
+        after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
+        with self.feed.subscribe() as subscriber:
+            last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
+            async with sse_response(request) as stream:
+
+                async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
+                    if fields.get("agent") != account.id:
+                        return
+                    call_id = offered_call(fields, account.id)
+                    pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
+                    if pop:
+                        dispositions = self.deps.wrapups.dispositions(pop.queue)
+                        data = pop.to_json(dispositions)
+                        await stream.send(data, id=entry_id, event="offer")
+                        earlier = await self.deps.wrapups.earlier(pop.call_id, account.id)
+                        if earlier is not None:
+                            data = json.dumps(asdict(earlier))
+                            await stream.send(data, id=entry_id, event="earlier")
+                    presence = await self.deps.presence.presence(account.id)
+                    data = json.dumps(asdict(presence))
+                    await stream.send(data, id=entry_id, event="presence")
+
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    while caught := await self.feed.after(last):
+                        for entry_id, fields in caught:
+                            await forward(entry_id, fields)
+                        last = caught[-1][0]
+                    while stream.is_connected() and not subscriber.cut_off:
+                        entry = await _next(subscriber)
+                        if entry and stream_id(entry[0]) > stream_id(last):
+                            await forward(*entry)
+                            last = entry[0]
+        return stream
+
+
+async def _next(subscriber: Subscriber) -> Entry | None:
+    """The subscriber's next entry; None after ``LIVENESS_S`` or when it is cut off."""
+    get = asyncio.ensure_future(subscriber.entries.get())
+    woken = asyncio.ensure_future(subscriber.woken.wait())
+    try:
+        await asyncio.wait((get, woken), timeout=LIVENESS_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        if not get.done():
+            get.cancel()
+    return get.result() if get.done() and not get.cancelled() else None

@@ -1,0 +1,146 @@
+"""Screen-pops from the ACD's queue log: one reader per app instance, fanned out to consoles.
+
+An OFFER entry (call, agent, queue) becomes a pop for that agent, completed from the ACD's
+call hash: pseudonym, language and time waited, never a number. The stream's entry ids are the
+events' ids, so a console that reconnects with ``Last-Event-ID`` reads what it missed with
+XRANGE and then follows the live fan-out, losing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+Entry = tuple[str, Mapping[str, str]]
+#: Entries a console may fall behind by before it is cut off (its browser reconnects and
+#: catches up from the stream).
+BACKLOG = 1000
+#: Longest XREAD block of the instance's reader (milliseconds; below the socket timeout).
+BLOCK_MS = 1000
+#: Entries one catch-up read returns at most.
+CATCH_UP = 500
+
+
+def stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a comparable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class OfferPop:
+    """What a volunteer's screen shows when a call rings for them."""
+
+    call_id: str
+    pseudonym: str
+    queue: str
+    language: str
+    waited_s: int
+
+    def to_json(self, dispositions: tuple[str, ...]) -> str:
+        """The event's data, with the queue's ``dispositions`` for the wrap-up form."""
+        return json.dumps({**asdict(self), "dispositions": list(dispositions)})
+
+
+def offered_call(fields: Mapping[str, str], agent_id: str) -> str | None:
+    """The call a queue log entry offers to ``agent_id``, or None."""
+    if fields.get("event") == "OFFER" and fields.get("agent") == agent_id:
+        return fields.get("call")
+    return None
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One console's share of the fan-out."""
+
+    entries: asyncio.Queue[Entry] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
+    #: Set when it fell ``BACKLOG`` entries behind, or the app stops: its stream ends (the
+    #: browser resumes from its last event, here or at another instance).
+    cut_off: bool = False
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class QueueLogFeed:
+    """The instance's reader of the queue log and the consoles it feeds."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
+        self._subscribers: set[Subscriber] = set()
+
+    async def run(self) -> None:
+        """Read new entries and hand each to every subscriber, until cancelled."""
+        last = ""
+        while True:
+            try:
+                last = last or await self.newest_id()
+                found = cast(
+                    list[tuple[str, list[Entry]]],
+                    await self.redis.xread({self.keys.acd_queue_log: last}, block=BLOCK_MS),
+                )
+            except RedisError as exc:
+                logger.warning("console feed: queue log unreadable (%s); retrying", exc)
+                await asyncio.sleep(1)
+                continue
+            for _, entries in found:
+                for entry in entries:
+                    last = entry[0]
+                    self._publish(entry)
+
+    def _publish(self, entry: Entry) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber.entries.put_nowait(entry)
+            except asyncio.QueueFull:
+                self._cut_off(subscriber)
+
+    @staticmethod
+    def _cut_off(subscriber: Subscriber) -> None:
+        subscriber.cut_off = True
+        subscriber.woken.set()
+
+    def close(self) -> None:
+        """End every console's stream (the app is stopping)."""
+        for subscriber in self._subscribers:
+            self._cut_off(subscriber)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Iterator[Subscriber]:
+        """Entries read from now on, while the block lasts."""
+        subscriber = Subscriber()
+        self._subscribers.add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def newest_id(self) -> str:
+        """The id of the newest entry ("0-0" if none): a page starts its events after it."""
+        newest = await self.redis.xrevrange(self.keys.acd_queue_log, count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    async def after(self, entry_id: str) -> Sequence[Entry]:
+        """Entries after ``entry_id`` (at most ``CATCH_UP``), oldest first."""
+        found = await self.redis.xrange(self.keys.acd_queue_log, min=f"({entry_id}", count=CATCH_UP)
+        return cast(Sequence[Entry], found)
+
+    async def pop(self, call_id: str, offered_at: float) -> OfferPop | None:
+        """The screen-pop of a call offered at ``offered_at`` (None if the call is gone)."""
+        fields = ["queue", "pseudonym", "language", "enqueued_at"]
+        found = await self.redis.hmget(self.keys.acd_call(call_id), fields)
+        queue, pseudonym, language, enqueued_at = cast(list[str | None], found)
+        if queue is None:
+            return None
+        waited = max(0.0, offered_at - float(enqueued_at or offered_at))
+        return OfferPop(call_id, pseudonym or "", queue, language or "", round(waited))

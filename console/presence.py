@@ -1,0 +1,34 @@
+"""The presence desk the console drives: a volunteer's ACD state and its changes.
+
+The ACD serves it (wired in ``hotline``); refusals arrive as ``core.ports.Refused``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A volunteer's state as the ACD holds it (``logged_out``, ``available``, ``paused``,
+    ``offered``, ``on_call`` or ``wrap_up``) and the pause's reason if paused."""
+
+    state: str
+    pause_reason: str = ""
+
+
+class PresenceDesk(Protocol):
+    """Presence operations on one volunteer, by id."""
+
+    async def presence(self, agent_id: str) -> Presence:
+        """The volunteer's state."""
+
+    async def go_available(self, agent_id: str) -> None:
+        """Sign in to the volunteer's queues, or end their pause."""
+
+    async def pause(self, agent_id: str, reason: str) -> None:
+        """Pause with ``reason``."""
+
+    async def sign_off(self, agent_id: str) -> None:
+        """Sign out of every queue."""

@@ -1,0 +1,128 @@
+"""The console served on a real port over a real Redis and ACD store, without Asterisk."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from acd.config import load_agents, load_queues
+from acd.http import acd_routes
+from acd.model import WaitingCall
+from acd.store import AcdStore
+from console.http import ConsoleDeps, build_console
+from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
+from core.keys import Keys
+from core.redisconn import connect
+from hotline.app import queue_rules
+from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
+from hotline.http import build_web_app
+from records.database import connect as connect_records
+from records.database import upgrade
+from records.drain import Drain
+from records.wrapups import Wrapups
+from tests.conftest import TESTS
+
+PREFIX = "hotline"
+API_TOKEN = "sam-token-0123456789ab"
+PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console"}
+
+
+@dataclass
+class Console:
+    """A running console, its HTTP client and the ACD store behind it."""
+
+    http: TestClient[web.Request, web.Application]
+    store: AcdStore
+    keys: Keys
+    wrapups: Wrapups
+
+    def url(self, path: str) -> str:
+        return str(self.http.make_url(path))
+
+    async def csrf(self, path: str = "/console/signin") -> str:
+        """The CSRF token of the page at ``path``."""
+        async with self.http.get(path) as resp:
+            found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+        assert found, f"no CSRF token on {path}"
+        return found.group(1)
+
+    async def sign_in(self, account: str, password: str | None = None) -> int:
+        """Sign in through the form; the response's status (303 when signed in)."""
+        form = {
+            "csrf": await self.csrf(),
+            "account": account,
+            "password": PASSWORDS.get(account, "") if password is None else password,
+        }
+        async with self.http.post("/console/signin", data=form, allow_redirects=False) as resp:
+            return resp.status
+
+    async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
+        """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
+        offer's id."""
+        now = time.time()
+        profile = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
+        device = {p.id: p for p in profile}[agent].devices[0]
+        await self.store.login(agent, ("general",), device, now - waited_s)
+        call = WaitingCall(call_id, "general", "app-1", pseudonym, "fr", now - waited_s)
+        await self.store.enqueue(call, now - waited_s)
+        offer = await self.store.claim("general", now)
+        assert offer is not None
+        assert [a.agent_id for a in offer.agents] == [agent]
+        return offer.offer_id
+
+
+@asynccontextmanager
+async def console_running(
+    redis_url: str, data_dir: Path, settings: ConsoleSettings | None = None
+) -> AsyncIterator[Console]:
+    """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
+    records store in ``data_dir``."""
+    redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
+    redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
+    keys = Keys(PREFIX)
+    queues = load_queues(TESTS / "acd" / "queues.toml")
+    agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
+    store = AcdStore(redis, keys, queues)
+    await store.sync_agents(list(agents.values()))
+    engine = connect_records(RecordsSettings(data_dir=data_dir))
+    await upgrade(engine)
+    drain = Drain(redis, keys, engine, clock=time.time)
+    wrapups = Wrapups(
+        engine,
+        drain,
+        queue_rules(queues),
+        grace_s=600,
+        notes_max=4000,
+        region="CA",
+        clock=time.time,
+    )
+    deps = ConsoleDeps(
+        settings=settings or ConsoleSettings(),
+        keys=keys,
+        redis=redis,
+        session_redis=session_redis,
+        accounts=console_accounts(agents.values()),
+        presence=AcdPresence(store, agents, time.time),
+        wrapups=RecordsWrapups(wrapups),
+    )
+
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    app_settings = Settings(secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}"))
+    routes = acd_routes(store, agents, time.time, str)
+    app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+            yield Console(http, store, keys, wrapups)
+    finally:
+        await engine.dispose()
+        await redis.aclose()
+        await session_redis.aclose()

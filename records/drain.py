@@ -76,6 +76,8 @@ class Drain:
         self.redis, self.keys, self.engine = redis, keys, engine
         self.batch, self.keep_s, self.clock = batch, keep_s, clock
         self._turn = asyncio.Lock()
+        #: Whether the last turn failed (its failure was logged once).
+        self._failing = False
         self.streams: Mapping[str, str] = {
             "queue_log": keys.acd_queue_log,
             "journal": keys.journal,
@@ -121,22 +123,26 @@ class Drain:
 
     async def run(self, every_s: float) -> None:
         """Drain every ``every_s`` seconds until cancelled; failures wait for the next turn."""
-        failing = False
         while True:
-            try:
-                await self.catch_up()
-                if failing:
-                    logger.info("records: database back; streams drained")
-                failing = False
-            except (SQLAlchemyError, OSError, RedisError) as exc:
-                if not failing:
-                    logger.warning("records: drain failed, entries wait in Redis: %s", exc)
-                failing = True
-            except Exception:
-                if not failing:
-                    logger.exception("records: drain failed on an entry; retrying")
-                failing = True
+            await self.turn()
             await asyncio.sleep(every_s)
+
+    async def turn(self) -> None:
+        """Drain what the streams hold now; a failure is logged once and waits for the next
+        turn (the entries stay in Redis)."""
+        try:
+            await self.catch_up()
+            if self._failing:
+                logger.info("records: database back; streams drained")
+            self._failing = False
+        except (SQLAlchemyError, OSError, RedisError) as exc:
+            if not self._failing:
+                logger.warning("records: drain failed, entries wait in Redis: %s", exc)
+            self._failing = True
+        except Exception:
+            if not self._failing:
+                logger.exception("records: drain failed on an entry; retrying")
+            self._failing = True
 
     async def _read(self, cursors: Mapping[str, StreamCursor]) -> dict[str, Entries]:
         async with self.redis.pipeline(transaction=False) as pipe:

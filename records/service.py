@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -50,13 +51,14 @@ class RecordsService:
         )
         self.every_s = records.drain_every_s
         self.ready = asyncio.Event()
+        self._work: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Migrate, then drain; never raises for a database that is down."""
         failing = False
         while True:
             try:
-                await upgrade(self.engine)
+                await self._to_the_end(upgrade(self.engine))
                 break
             except (SQLAlchemyError, OSError) as exc:
                 if not failing:
@@ -64,12 +66,27 @@ class RecordsService:
                 failing = True
                 await asyncio.sleep(self.every_s)
         self.ready.set()
-        await self.drain.run(self.every_s)
+        while True:
+            await self._to_the_end(self.drain.turn())
+            await asyncio.sleep(self.every_s)
+
+    async def _to_the_end(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one unit of database work to its end even if ``run`` is cancelled meanwhile
+        (``close`` waits for it): a transaction cut off half-way keeps its connection checked
+        out, and SQLite's driver thread for it, not a daemon, would keep the process from
+        exiting."""
+        self._work = asyncio.ensure_future(work)
+        await asyncio.shield(self._work)
 
     def routes(self) -> list[web.RouteDef]:
         """The records endpoints (wrap-ups, history, reports)."""
         return records_routes(self.wrapups, self.engine, self.wrapups.queues)
 
     async def close(self) -> None:
-        """Close the database connections."""
+        """Let the database work under way end (the app's close bounds the wait), then close
+        the database connections."""
+        if self._work is not None:
+            await asyncio.wait({self._work})
+            if not self._work.cancelled():
+                self._work.exception()  # retrieved: run has logged or will retry it
         await self.engine.dispose()

@@ -49,8 +49,8 @@ async def test_the_app_runs_as_a_process_takes_calls_and_can_be_killed(
 
 
 async def test_the_app_process_stops_cleanly_on_the_way_out(
-    settings: Settings, asterisk: PrivateAsterisk
+    settings: Settings, asterisk: PrivateAsterisk, tmp_path: Path
 ) -> None:
-    async with app_process(settings, TESTS / "flows" / "test.toml") as app:
+    async with app_process(settings, TESTS / "flows" / "test.toml", tmp_path) as app:
         assert app.proc.poll() is None
-    assert app.proc.returncode == 0
+    assert app.proc.returncode == 0, app.log.read_text()[-4000:]

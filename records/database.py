@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,8 @@ SQLITE_FILE = "records.sqlite3"
 #: Seconds a PostgreSQL connection attempt or statement may take before it fails (the caller
 #: then keeps its writes in Redis and tries again later).
 PG_TIMEOUT_S = 5.0
+#: How often a migration waiting for SQLite's lock file tries again.
+_LOCK_POLL_S = 0.05
 #: The PostgreSQL advisory lock key migrations take ("hotline" in ASCII).
 MIGRATION_LOCK = int.from_bytes(b"hotline")
 
@@ -96,13 +99,25 @@ async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                 await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             yield conn
         return
-    lock_file = await asyncio.to_thread(Path(f"{database}.migrate.lock").open, "a")
+    fd = os.open(f"{database}.migrate.lock", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
     try:
-        await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+        await _lock(fd)
         async with engine.begin() as conn:
             yield conn
     finally:
-        lock_file.close()  # and with it the lock
+        os.close(fd)  # and with it the lock
+
+
+async def _lock(fd: int) -> None:
+    """Take the exclusive ``flock`` on ``fd``, waiting on the event loop rather than in a
+    thread: a wait stays cancellable, and no thread blocked on a lock keeps the process from
+    exiting (the loop's executor threads are joined at exit)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            await asyncio.sleep(_LOCK_POLL_S)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -162,8 +162,9 @@ def asterisk(
 
 
 @pytest.fixture
-def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Settings:
-    """Settings pointing at the private servers, with a clean Redis for each test."""
+def settings(asterisk: PrivateAsterisk, redis_server: RedisServer, tmp_path: Path) -> Settings:
+    """Settings pointing at the private servers, with a clean Redis and records store for each
+    test."""
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()
@@ -172,6 +173,7 @@ def settings(asterisk: PrivateAsterisk, redis_server: RedisServer) -> Settings:
         s,
         redis=dataclasses.replace(s.redis, url=redis_server.url),
         http=dataclasses.replace(s.http, port=free_port()),
+        records=dataclasses.replace(s.records, data_dir=tmp_path / "records"),
     )
 
 

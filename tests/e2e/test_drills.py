@@ -73,6 +73,25 @@ async def agent_state(app: HotlineApp, agent: str) -> AgentState | None:
     return None if view is None else view.state
 
 
+async def until_in_state(store: AcdStore, agent: str, state: AgentState, what: str) -> None:
+    """Wait until ``agent`` is in ``state``."""
+
+    async def reached() -> bool:
+        view = await store.agent(agent)
+        return view is not None and view.state is state
+
+    await until(reached, what)
+
+
+async def until_one_waits(store: AcdStore, what: str) -> None:
+    """Wait until a caller waits in the "general" queue."""
+
+    async def waits() -> bool:
+        return bool(await store.waiting("general"))
+
+    await until(waits, what)
+
+
 async def test_a_caller_who_hung_up_while_the_app_was_down_frees_the_volunteer(
     settings: Settings,
     asterisk: PrivateAsterisk,
@@ -90,10 +109,7 @@ async def test_a_caller_who_hung_up_while_the_app_was_down_frees_the_volunteer(
         lost = await on_call(app, "alice")
         second = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, caller="+15145550124"))
 
-        async def one_waits() -> bool:
-            return bool(await app.acd.store.waiting("general"))
-
-        await until(one_waits, "the second caller waiting")
+        await until_one_waits(app.acd.store, "the second caller waiting")
     async with ari_of(settings) as ari:
         await ari.hangup(lost)  # nobody hears of it
     await asyncio.sleep(2)
@@ -127,10 +143,7 @@ async def test_a_ring_lost_while_the_app_was_down_does_not_hold_the_volunteer(
     async with app_running(settings, test_flow) as app:
         await log_in(app, "alice")
 
-        async def rings() -> bool:
-            return await agent_state(app, "alice") is AgentState.OFFERED
-
-        await until(rings, "Alice rung")
+        await until_in_state(app.acd.store, "alice", AgentState.OFFERED, "Alice rung")
         view = await app.acd.store.agent("alice")
         assert view is not None
         first_offer = view.offer_id
@@ -172,11 +185,7 @@ async def test_redis_emptied_the_app_restores_its_agents_and_callers_start_again
     keys = (*TO_GENERAL, (9000, "1"), (900, "1"))
     caller = asyncio.create_task(place_call(asterisk, keys=keys, max_seconds=60))
     async with app_running(settings, test_flow) as app:
-
-        async def one_waits() -> bool:
-            return bool(await app.acd.store.waiting("general"))
-
-        await until(one_waits, "the caller waiting")
+        await until_one_waits(app.acd.store, "the caller waiting")
         assert (await app.health())["redis"]
         flushed = redis.Redis.from_url(settings.redis.url)
         flushed.flushdb()
@@ -238,20 +247,14 @@ async def test_the_app_killed_and_restarted_frees_its_volunteers_and_serves_the_
             await sign_in(store, settings, "alice")
             first = asyncio.create_task(place_call(asterisk))
 
-            async def alice_talks() -> bool:
-                return await state("alice") is AgentState.ON_CALL
-
-            await until(alice_talks, "Alice talking")
+            await until_in_state(store, "alice", AgentState.ON_CALL, "Alice talking")
             view = await store.agent("alice")
             assert view is not None
             talking = view.call_id
             await sign_in(store, settings, "bruno")
             second = asyncio.create_task(place_call(asterisk, caller="+15145550124"))
 
-            async def bruno_rings() -> bool:
-                return await state("bruno") is AgentState.OFFERED
-
-            await until(bruno_rings, "Bruno rung")
+            await until_in_state(store, "bruno", AgentState.OFFERED, "Bruno rung")
             view = await store.agent("bruno")
             assert view is not None
             ringing = f"agent-{view.offer_id}-bruno"
@@ -302,10 +305,7 @@ async def test_asterisk_restarted_under_calls_frees_every_volunteer_they_held(
             asyncio.create_task(place_call(asterisk, caller="+15145550124", max_seconds=20))
         )
 
-        async def bruno_rings() -> bool:
-            return await agent_state(app, "bruno") is AgentState.OFFERED
-
-        await until(bruno_rings, "Bruno rung")
+        await until_in_state(app.acd.store, "bruno", AgentState.OFFERED, "Bruno rung")
         await asyncio.to_thread(crash, asterisk)
         await asyncio.sleep(1)
         asterisk.restart()  # on this thread: Asterisk lives as long as it (PDEATHSIG)
@@ -350,10 +350,7 @@ async def test_redis_restarted_with_its_data_under_calls_loses_nobody(
             await log_in(app, "bruno")
             second = asyncio.create_task(place_call(asterisk, caller="+15145550124"))
 
-            async def bruno_rings() -> bool:
-                return await agent_state(app, "bruno") is AgentState.OFFERED
-
-            await until(bruno_rings, "Bruno rung")
+            await until_in_state(app.acd.store, "bruno", AgentState.OFFERED, "Bruno rung")
             await asyncio.to_thread(shut_down_saving, own)
             await asyncio.sleep(4)
             own.start()  # from its snapshot, on this thread (PDEATHSIG)

@@ -339,17 +339,26 @@ def test_a_send_cut_by_kill_9_is_finished_by_the_next_worker_within_a_minute(
 
 
 def children(pid: int) -> set[int]:
-    """The processes ``pid`` forked (Linux)."""
-    tasks = Path(f"/proc/{pid}/task")
-    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
+    """The live processes whose parent is ``pid``; one that ends mid-scan is skipped."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(stat.rsplit(") ", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
 
 
 def alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return stat.rsplit(") ", 1)[1][0] != "Z"
 
 
 def test_a_worker_killed_by_sigkill_leaves_no_scheduler_behind(

@@ -255,6 +255,8 @@ class HotlineApp:
             ("Redis", self.redis.aclose),
             ("console sessions' Redis", self.session_redis.aclose),
         ]
+        logger.info("stopping")
+        started = time.monotonic()
         for name, step in steps:
             try:
                 async with asyncio.timeout(CLOSE_STEP_S):
@@ -264,6 +266,7 @@ class HotlineApp:
                     "closing: %s overran %s s; tasks:\n%s", name, CLOSE_STEP_S, task_awaits()
                 )
         self.rq_redis.close()
+        logger.info("stopped in %.1f s", time.monotonic() - started)
 
     async def _stop_stream(self) -> None:
         if self._stream_task:

@@ -7,12 +7,15 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import faulthandler
 import importlib
 import json
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,9 +82,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     settings.require_secrets()
     configure_logging(settings.log_level, settings.log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(HotlineApp(settings, flow).run_forever())
+    serve(HotlineApp(settings, flow))
     return 0
+
+
+def serve(app: HotlineApp) -> None:
+    """Run ``app`` until Ctrl-C or SIGTERM (as systemd and Docker stop services), then close it;
+    SIGUSR1 writes every thread's stack to stderr (what a process that will not stop is doing)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    async def until_stopped() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        await app.run_forever()
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(until_stopped())
+    lingering = [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()]
+    if lingering != [threading.main_thread().name]:
+        logger.error("stopped, but threads still run: %s", ", ".join(lingering))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -130,8 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(HotlineApp(settings, flow).run_forever())
+        serve(HotlineApp(settings, flow))
     finally:
         asterisk.stop()
         redis.stop()

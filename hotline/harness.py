@@ -70,6 +70,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     die_with_parent()
 
 
+def _own_process() -> None:  # runs in the child between fork and exec
+    """Die with the parent, and take Ctrl-C's signals by default: a shell starts its
+    background jobs with SIGINT and SIGQUIT ignored, and exec keeps ignored signals, so a
+    test run started with ``&`` would otherwise hand servers that cannot be interrupted."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def spawn(
     args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -86,7 +95,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_own_process,
             start_new_session=True,
         )
 

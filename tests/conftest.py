@@ -216,8 +216,12 @@ class AppProcess:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 self.proc.wait(grace)
+            except subprocess.TimeoutExpired:  # what it is stuck on goes to its log
+                os.kill(self.proc.pid, signal.SIGUSR1)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(1)
         stop_process(self.proc)
 
 

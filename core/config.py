@@ -57,6 +57,21 @@ class RedisSettings:
     #: the system's CAs.
     ca_file: str = ""
     password: str = field(default="", repr=False)
+    #: Redis Sentinels ("host:port", e.g. three of them): when set, the primary is the one
+    #: they name for ``master_name`` and clients follow a failover; ``url`` then gives only
+    #: the scheme (``rediss://`` for TLS) and the database number.
+    sentinels: tuple[str, ...] = ()
+    master_name: str = "hotline"
+
+    def __post_init__(self) -> None:
+        for sentinel in self.sentinels:
+            host, _, port = sentinel.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"[redis] sentinels: not host:port: {sentinel!r}")
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels as (host, port) pairs."""
+        return [(host, int(port)) for host, _, port in (s.rpartition(":") for s in self.sentinels)]
 
 
 @dataclass(frozen=True)

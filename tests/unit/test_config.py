@@ -73,7 +73,7 @@ def test_sentinels_come_from_the_environment_and_are_checked() -> None:
     assert redis.sentinel_addresses() == [
         ("10.0.0.1", 26379),
         ("10.0.0.2", 26379),
-        ("[::1]", 26380),
+        ("::1", 26380),
     ]
     assert redis.where == (
         "the primary 'hotline' of Sentinels 10.0.0.1:26379, 10.0.0.2:26379, [::1]:26380"

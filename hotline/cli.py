@@ -59,7 +59,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Flow]:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Load the configuration and the IVR flow; report what a service start would use."""
     settings, flow = _load(args)
-    print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
+    print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.where}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
     for check in (settings.require_secrets, lambda: load_phones(settings)):
         try:

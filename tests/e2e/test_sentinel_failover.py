@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from acd.routing import AgentState
 from core.config import Settings
 from hotline.harness import PrivateAsterisk, RedisSentinels
 from ivr.flow import load_flow
 from tests.conftest import agent_phone, place_call, running_app, wait_until_idle
-from tests.e2e.test_acd_calls import log_in, on_call, until
+from tests.e2e.test_acd_calls import log_in, on_call
 from tests.e2e.test_drills import HELD, STRAIGHT, agent_state, until_one_waits
 
 pytestmark = pytest.mark.e2e
@@ -66,19 +65,7 @@ async def test_a_sentinel_failover_under_calls_loses_no_caller(
         served = [talking]
         for _ in range(2):
             await app.ari.hangup(served[-1])
-
-            async def next_caller() -> bool:
-                view = await app.acd.store.agent("alice")
-                return (
-                    view is not None
-                    and view.state is AgentState.ON_CALL
-                    and view.call_id not in served
-                )
-
-            await until(next_caller, f"Alice took caller {len(served) + 1}", within=30)
-            view = await app.acd.store.agent("alice")
-            assert view is not None
-            served.append(view.call_id)
+            served.append(await on_call(app, "alice", 30, besides=tuple(served)))
         await app.ari.hangup(served[-1])
         results = await asyncio.gather(first, second, third)
         assert all(r.ok for r in results), [r.output[-800:] for r in results]

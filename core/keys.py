@@ -175,6 +175,12 @@ class Keys:
         drain writes them."""
         return f"{self.prefix}:records:wrapups"
 
+    @property
+    def records_drain_lock(self) -> str:
+        """The lock (a string with a TTL) held by whichever process drains the streams into
+        SQL, one batch at a time, so that several workers take turns."""
+        return f"{self.prefix}:records:drain:lock"
+
     def sms_message(self, message_id: str) -> str:
         """One outbound SMS record."""
         return f"{self.prefix}:sms:msg:{message_id}"

@@ -69,6 +69,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+#: Entries the conversation log (``Keys.conversation_log``) keeps (about), drained or not;
+#: every script that writes it caps it there.
+CONVERSATION_LOG_MAXLEN: Final = 100_000
 
 
 @dataclass(frozen=True)

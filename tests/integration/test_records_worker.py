@@ -1,6 +1,7 @@
 """The drain runs in ``hotline worker``: two worker processes drain what the app wrote to
 the Redis streams into SQL, on both databases, taking turns (the drain lock: neither meets the
-other's writes), and each call's entries become one contact and its queue history once."""
+other's writes), each call's entries become one contact and its queue history once, and a
+worker stopped by SIGTERM exits by itself, drain and all."""
 
 from __future__ import annotations
 
@@ -66,12 +67,14 @@ async def test_two_workers_drain_the_streams_into_sql_once(
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     try:
         async with (
-            worker_process(settings, logs[0]),
-            worker_process(settings, logs[1]),
+            worker_process(settings, logs[0]) as first,
+            worker_process(settings, logs[1]) as second,
         ):
             for n in range(CALLS):
                 await one_call(client, f"c{n}", T0 + n * 100)
             assert await written(records_settings) == (CALLS, 4 * CALLS)
+        # SIGTERM: each stopped by itself (its drain's database work ended, nothing left open)
+        assert (first.returncode, second.returncode) == (0, 0)
         assert await client.xlen(KEYS.acd_queue_log) == 4 * CALLS  # kept an hour: recent ids
     finally:
         await client.aclose()

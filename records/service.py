@@ -19,11 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.config import RecordsSettings, Settings
 from core.keys import Keys
 from records.database import connect, upgrade
-from records.drain import Drain
+from records.drain import LOCK_S, Drain
 from records.http import records_routes
 from records.wrapups import QueueRules, Wrapups
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a request catching the drain up waits for the drain lock (a worker's step is over
+#: in well under a second; one killed mid-step leaves the lock for ``LOCK_S``): then it goes
+#: on with what SQL holds.
+REQUEST_LOCK_WAIT_S = 5.0
 
 
 class DatabaseWork:
@@ -66,7 +71,9 @@ class DatabaseWork:
                 self._work.exception()  # retrieved: its runner has logged or will retry it
 
 
-def drain_of(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine) -> Drain:
+def drain_of(
+    settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, lock_wait_s: float = LOCK_S
+) -> Drain:
     """The drain of the configured streams into ``engine``."""
     records = settings.records
     return Drain(
@@ -76,6 +83,7 @@ def drain_of(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine) -> 
         batch=records.drain_batch,
         keep_s=records.stream_keep_s,
         clock=time.time,
+        lock_wait_s=lock_wait_s,
     )
 
 
@@ -91,7 +99,7 @@ class RecordsService:
         self.work = DatabaseWork(self.engine, records.drain_every_s)
         self.wrapups = Wrapups(
             self.engine,
-            drain_of(settings, redis, self.engine),
+            drain_of(settings, redis, self.engine, REQUEST_LOCK_WAIT_S),
             queues,
             grace_s=records.wrapup_grace_s,
             notes_max=records.notes_max,

@@ -297,7 +297,8 @@ class RecordsSettings:
     #: Where the SQLite file lives; relative paths are taken from the configuration file's
     #: directory.
     data_dir: Path = Path("run")
-    #: Seconds between two drains of the Redis streams into SQL.
+    #: Seconds between two drains of the Redis streams into SQL (by ``hotline worker``), and
+    #: between two tries to migrate while the database is away (the app and the workers).
     drain_every_s: float = 2.0
     #: Stream entries one drain step writes in a transaction.
     drain_batch: int = 1000

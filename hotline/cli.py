@@ -182,8 +182,9 @@ def cmd_phones(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run an RQ worker for outbound SMS on the configured queue (with RQ's scheduler)."""
-    from workers.sms import run_worker
+    """Run an RQ worker for outbound SMS on the configured queue (with RQ's scheduler), and
+    the drain of the Redis streams into the records."""
+    from workers.process import run_worker
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)

@@ -275,11 +275,13 @@ def test_opted_out_recipient_is_refused(pipeline: Pipeline, standin: StandIn) ->
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A ``hotline worker`` process (SIGKILLed if pytest dies)."""
+    """A ``hotline worker`` process (SIGKILLed if pytest dies); its records database beside
+    its log."""
+    records = {"HOTLINE_RECORDS_DATA_DIR": str(log.parent / "records")}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "hotline.cli", "worker"],
-            env={**os.environ, **env},
+            env={**os.environ, **records, **env},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

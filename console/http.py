@@ -10,7 +10,14 @@
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
 | POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
 | GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
+| GET    | /console/admin        | admin            | the accounts, first-login tokens      |
+| POST   | /console/admin/first-login | admin (CSRF) | ``account``: a one-time token, shown once |
+| GET    | /console/first-login  | anyone           | the form to set one's first password  |
+| POST   | /console/first-login  | anyone (CSRF)    | id + token + password; rate-limited   |
 | GET    | /console/static/...   | anyone           | the console's script and style sheet  |
+
+The volunteer pages are for agents and supervisors, the admin pages for admins: another role
+gets 403 with the error id ``wrong-role``.
 
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
 SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
@@ -41,7 +48,9 @@ from aiohttp_sse import sse_response
 from console.accounts import Account, Accounts
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
+from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
+from console.roles import ADMIN_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -118,6 +127,10 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
             web.get("/events", views.events),
+            web.get("/admin", views.admin),
+            web.post("/admin/first-login", views.issue_first_login),
+            web.get("/first-login", views.first_login_form),
+            web.post("/first-login", views.first_login),
             web.static("/static", HERE / "static"),
         ]
     )
@@ -142,6 +155,7 @@ class _Views:
 
     def __init__(self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed) -> None:
         self.deps, self.guard, self.feed = deps, guard, feed
+        self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
 
     async def _account(self, request: web.Request) -> tuple[Session, Account | None]:
         session = await get_session(request)
@@ -149,11 +163,16 @@ class _Views:
         account = self.deps.accounts.get(account_id) if isinstance(account_id, str) else None
         return session, account
 
-    async def _signed_in(self, request: web.Request) -> tuple[Session, Account]:
-        """The session and its account; a visitor without one goes to the sign-in page."""
+    async def _signed_in(
+        self, request: web.Request, roles: tuple[str, ...]
+    ) -> tuple[Session, Account]:
+        """The session and its account; a visitor without one goes to the sign-in page, an
+        account whose role is not in ``roles`` gets 403 (``wrong-role``)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPSeeOther("/console/signin")
+        if account.role not in roles:
+            raise _forbidden(request, WRONG_ROLE)
         return session, account
 
     async def _form(self, request: web.Request, session: Session) -> dict[str, str]:
@@ -166,18 +185,22 @@ class _Views:
 
     async def home(self, request: web.Request) -> web.StreamResponse:
         _, account = await self._account(request)
-        raise web.HTTPSeeOther("/console/volunteer" if account else "/console/signin")
+        raise web.HTTPSeeOther(home_of(account.role) if account else "/console/signin")
 
     async def signin_form(self, request: web.Request) -> web.Response:
         session, account = await self._account(request)
         if account is not None:
-            raise web.HTTPSeeOther("/console/volunteer")
+            raise web.HTTPSeeOther(home_of(account.role))
         return self._signin_page(request, session, "", 200)
 
     def _signin_page(
         self, request: web.Request, session: Session, error: str, status: int
     ) -> web.Response:
-        context = {"csrf": csrf_token(session), "error": error}
+        context = {
+            "csrf": csrf_token(session),
+            "error": error,
+            "password_set": "first" in request.query,
+        }
         return aiohttp_jinja2.render_template("signin.html", request, context, status=status)
 
     async def signin(self, request: web.Request) -> web.Response:
@@ -193,8 +216,7 @@ class _Views:
             return self._signin_page(
                 request, session, "Too many failed attempts: try again later.", 429
             )
-        # argon2 takes tens of milliseconds of CPU: off the event loop.
-        account = await asyncio.to_thread(self.deps.accounts.verify, account_id, password)
+        account = await self.passwords.verify(account_id, password)
         if account is None:
             await self.guard.failed(known, address)
             return self._signin_page(request, session, "Wrong id or password.", 401)
@@ -209,11 +231,11 @@ class _Views:
             pipe.expire(signed_in, self.deps.settings.session_s)
             await pipe.execute()
         logger.info("console: %s signed in (%s)", account.id, account.role)
-        raise web.HTTPSeeOther("/console/volunteer")
+        raise web.HTTPSeeOther(home_of(account.role))
 
     async def signout(self, request: web.Request) -> web.Response:
         """End this session, or with ``everywhere`` every session of the account."""
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, (*VOLUNTEER_PAGES, *ADMIN_PAGES))
         form = await self._form(request, session)
         signed_in = self.deps.keys.console_signed_in(account.id)
         if form.get("everywhere"):
@@ -228,7 +250,7 @@ class _Views:
         raise web.HTTPSeeOther("/console/signin")
 
     async def volunteer(self, request: web.Request) -> web.Response:
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         presence = await self.deps.presence.presence(account.id)
         context = {
             "account": account,
@@ -241,7 +263,7 @@ class _Views:
         return aiohttp_jinja2.render_template("volunteer.html", request, context)
 
     async def presence(self, request: web.Request) -> web.Response:
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         form = await self._form(request, session)
         action = form.get("action", "")
         try:
@@ -265,7 +287,7 @@ class _Views:
     async def wrapup(self, request: web.Request) -> web.Response:
         """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets
         ``{"saved": true}`` or ``{"error": id}``; a plain form goes back to the screen."""
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         form = await self._form(request, session)
         wants_json = request.headers.get("Accept", "").startswith("application/json")
         try:
@@ -289,6 +311,8 @@ class _Views:
         _, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
+        if account.role not in VOLUNTEER_PAGES:
+            raise _forbidden(request, WRONG_ROLE)
         after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         with self.feed.subscribe() as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
@@ -322,6 +346,84 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def admin(self, request: web.Request) -> web.Response:
+        """The accounts, whether each can sign in, and first-login tokens to issue."""
+        session, account = await self._signed_in(request, ADMIN_PAGES)
+        return await self._admin_page(request, session, account, None)
+
+    async def _admin_page(
+        self,
+        request: web.Request,
+        session: Session,
+        account: Account,
+        issued: tuple[Account, str] | None,
+    ) -> web.Response:
+        accounts = [(a, await self.passwords.has_password(a)) for a in self.deps.accounts.all()]
+        context = {
+            "account": account,
+            "accounts": accounts,
+            "issued": issued,
+            "csrf": csrf_token(session),
+        }
+        return aiohttp_jinja2.render_template("admin.html", request, context)
+
+    async def issue_first_login(self, request: web.Request) -> web.Response:
+        """A one-time token for ``account``, shown on this page only."""
+        session, admin = await self._signed_in(request, ADMIN_PAGES)
+        form = await self._form(request, session)
+        account = self.deps.accounts.get(form.get("account", ""))
+        if account is None:
+            raise web.HTTPBadRequest(text="Unknown account.")
+        token = await self.passwords.issue_first_login(account.id)
+        logger.info("console: %s issued a first-login token for %s", admin.id, account.id)
+        return await self._admin_page(request, session, admin, (account, token))
+
+    async def first_login_form(self, request: web.Request) -> web.Response:
+        session = await get_session(request)
+        return self._first_login_page(request, session, "", 200)
+
+    def _first_login_page(
+        self, request: web.Request, session: Session, error: str, status: int
+    ) -> web.Response:
+        context = {
+            "csrf": csrf_token(session),
+            "error": error,
+            "min_password": MIN_PASSWORD,
+            "max_password": MAX_PASSWORD,
+        }
+        return aiohttp_jinja2.render_template("first_login.html", request, context, status=status)
+
+    async def first_login(self, request: web.Request) -> web.Response:
+        """Set a password with a first-login token; failures count like failed sign-ins."""
+        session = await get_session(request)
+        form = await self._form(request, session)
+        account_id, token = form.get("account", "").strip(), form.get("token", "").strip()
+        password = form.get("password", "")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            error = f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters."
+            return self._first_login_page(request, session, error, 400)
+        if password != form.get("confirm", ""):
+            return self._first_login_page(request, session, "The passwords differ.", 400)
+        known = account_id if self.deps.accounts.get(account_id) else ""
+        address = request.remote or "unknown"
+        if await self.guard.blocked(known, address):
+            logger.warning("console first login refused for %s: too many failures", known or "?")
+            error = "Too many failed attempts: try again later."
+            return self._first_login_page(request, session, error, 429)
+        if not await self.passwords.first_login(account_id, token, password):
+            await self.guard.failed(known, address)
+            return self._first_login_page(request, session, "Wrong id or token.", 401)
+        logger.info("console: %s set their password with a first-login token", account_id)
+        raise web.HTTPSeeOther("/console/signin?first=1")
+
+
+def _forbidden(request: web.Request, error: str) -> web.HTTPForbidden:
+    """403 with an error id: JSON to a script asking for it, else a page."""
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return web.HTTPForbidden(text=json.dumps({"error": error}), content_type="application/json")
+    page = aiohttp_jinja2.render_string("forbidden.html", request, {"error": error})
+    return web.HTTPForbidden(text=page, content_type="text/html")
 
 
 async def _next(subscriber: Subscriber) -> Entry | None:

@@ -100,5 +100,5 @@ class RecordsWrapups:
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:
-    """The agents who have a console password, with their role."""
+    """Every agent as a console account, with their role and the file's password hash."""
     return Accounts(Account(p.id, p.name, p.role, p.password_hash) for p in profiles)

@@ -31,7 +31,7 @@ from tests.conftest import TESTS
 
 PREFIX = "hotline"
 API_TOKEN = "sam-token-0123456789ab"
-PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console"}
+PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console", "fiona": "fiona-console"}
 
 
 @dataclass

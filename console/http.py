@@ -10,14 +10,18 @@
 | POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
 | POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
 | GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
+| GET    | /console/supervisor   | supervisor/admin | the wallboard and the agents table    |
+| GET    | /console/supervisor/events | supervisor/admin | SSE: ``board`` on every queue log entry |
+| POST   | /console/supervisor/reset  | supervisor/admin (CSRF) | ``agent``, ``reason``: reset it |
+| POST   | /console/supervisor/logout | supervisor/admin (CSRF) | ``agent``: force its sign-off |
 | GET    | /console/admin        | admin            | the accounts, first-login tokens      |
 | POST   | /console/admin/first-login | admin (CSRF) | ``account``: a one-time token, shown once |
 | GET    | /console/first-login  | anyone           | the form to set one's first password  |
 | POST   | /console/first-login  | anyone (CSRF)    | id + token + password; rate-limited   |
 | GET    | /console/static/...   | anyone           | the console's script and style sheet  |
 
-The volunteer pages are for agents and supervisors, the admin pages for admins: another role
-gets 403 with the error id ``wrong-role``.
+The volunteer pages are for agents and supervisors, the supervisor pages for supervisors and
+admins, the admin pages for admins: another role gets 403 with the error id ``wrong-role``.
 
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
 SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
@@ -50,7 +54,8 @@ from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
-from console.roles import ADMIN_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
+from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
+from console.supervision import SupervisorDesk
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -81,6 +86,7 @@ class ConsoleDeps:
     accounts: Accounts
     presence: PresenceDesk
     wrapups: WrapupDesk
+    supervision: SupervisorDesk
 
 
 def build_console(deps: ConsoleDeps) -> web.Application:
@@ -127,6 +133,10 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
             web.get("/events", views.events),
+            web.get("/supervisor", views.supervisor),
+            web.get("/supervisor/events", views.board_events),
+            web.post("/supervisor/reset", views.reset_agent),
+            web.post("/supervisor/logout", views.force_logout),
             web.get("/admin", views.admin),
             web.post("/admin/first-login", views.issue_first_login),
             web.get("/first-login", views.first_login_form),
@@ -235,7 +245,9 @@ class _Views:
 
     async def signout(self, request: web.Request) -> web.Response:
         """End this session, or with ``everywhere`` every session of the account."""
-        session, account = await self._signed_in(request, (*VOLUNTEER_PAGES, *ADMIN_PAGES))
+        session, account = await self._signed_in(
+            request, (*VOLUNTEER_PAGES, *SUPERVISOR_PAGES, *ADMIN_PAGES)
+        )
         form = await self._form(request, session)
         signed_in = self.deps.keys.console_signed_in(account.id)
         if form.get("everywhere"):
@@ -346,6 +358,60 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def supervisor(self, request: web.Request) -> web.Response:
+        """The wallboard and the agents table, kept live by ``/supervisor/events``."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        context = {
+            "account": account,
+            "board": await self.deps.supervision.board(),
+            "csrf": csrf_token(session),
+            "max_reason": MAX_REASON,
+            "error": request.query.get("error", ""),
+            "takes_calls": account.role in VOLUNTEER_PAGES,
+        }
+        return aiohttp_jinja2.render_template("supervisor.html", request, context)
+
+    async def board_events(self, request: web.Request) -> web.StreamResponse:
+        """The board now, then again after every queue log entry (``board`` events)."""
+        await self._signed_in(request, SUPERVISOR_PAGES)
+        with self.feed.subscribe() as subscriber:
+            async with sse_response(request) as stream:
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    board = await self.deps.supervision.board()
+                    await stream.send(board.to_json(), event="board")
+                    while stream.is_connected() and not subscriber.cut_off:
+                        if entry := await _next(subscriber):
+                            board = await self.deps.supervision.board()
+                            await stream.send(board.to_json(), id=entry[0], event="board")
+        return stream
+
+    async def reset_agent(self, request: web.Request) -> web.Response:
+        """Reset a stuck agent with a reason (kept in the queue log with who did it)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise web.HTTPBadRequest(
+                text=f"A reset needs a reason of 1 to {MAX_REASON} characters."
+            )
+        try:
+            await self.deps.supervision.reset(form.get("agent", ""), account.id, reason)
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def force_logout(self, request: web.Request) -> web.Response:
+        """Sign an agent out of every queue (audited as a forced logout)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        try:
+            await self.deps.supervision.force_logout(
+                form.get("agent", ""), account.id, account.role
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
 
     async def admin(self, request: web.Request) -> web.Response:
         """The accounts, whether each can sign in, and first-login tokens to issue."""

@@ -1,12 +1,15 @@
-"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), the records
-store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's people as the
-console's accounts."""
+"""The ACD as the console's presence desk (``console.presence.PresenceDesk``) and supervisor
+desk (``console.supervision.SupervisorDesk``), the records store as its wrap-up desk
+(``console.wrapups.WrapupDesk``), and the agent file's people as the console's accounts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Final, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,8 +19,10 @@ from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from console.accounts import Account, Accounts
 from console.presence import Presence
+from console.supervision import AgentRow, Board, QueueTile
 from console.wrapups import Earlier
 from core.api import ApiError
+from core.audit import AuditAction, audit
 from core.ports import Refused
 from records.wrapups import Wrapups
 
@@ -72,6 +77,87 @@ class AcdPresence:
         """Log out of every queue."""
         with _refusals():
             await self.store.logout(agent_id, self.clock())
+
+
+#: Newest queue log entries read for the agents' times in state (older states show no time).
+SINCE_ENTRIES: Final = 2000
+
+
+class AcdSupervision:
+    """The supervisor screen over the ACD store and the agent file's profiles; ``redact``
+    cuts phone numbers out of a reset's reason before the queue log keeps it."""
+
+    def __init__(
+        self,
+        store: AcdStore,
+        agents: Mapping[str, AgentProfile],
+        clock: Callable[[], float],
+        redact: Callable[[str], str],
+    ) -> None:
+        self.store, self.agents, self.clock, self.redact = store, agents, clock, redact
+
+    async def board(self) -> Board:
+        """Each queue's statistics and each agent's state, with when the state began (the
+        agent's newest queue log entry)."""
+        now = self.clock()
+        stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
+        tiles = tuple(
+            QueueTile(s.queue, s.waiting, s.longest_wait_s, dict(s.agents), s.service_level_pct)
+            for s in stats
+        )
+        since = await self._since()
+        rows = []
+        for profile in sorted(self.agents.values(), key=lambda p: p.id):
+            view = await self.store.agent(profile.id)
+            state = view.state.value if view else AgentState.LOGGED_OUT.value
+            rows.append(
+                AgentRow(
+                    profile.id,
+                    profile.name,
+                    state,
+                    since.get(profile.id),
+                    view.pause_reason if view else "",
+                    dict(view.paused_in) if view else {},
+                )
+            )
+        return Board(tiles, tuple(rows))
+
+    async def _since(self) -> dict[str, float]:
+        """The time of each agent's newest entry among the queue log's newest."""
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await self.store.redis.xrevrange(self.store.keys.acd_queue_log, count=SINCE_ENTRIES),
+        )
+        since: dict[str, float] = {}
+        for _, fields in entries:
+            agent_id = fields.get("agent", "NONE")
+            if agent_id != "NONE" and agent_id not in since:
+                since[agent_id] = float(fields["time"])
+        return since
+
+    async def reset(self, agent_id: str, by: str, reason: str) -> None:
+        """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        before, after = await self.store.reset(agent_id, by, self.redact(reason), self.clock())
+        logger.info("agent %s reset by %s: %s -> %s", agent_id, by, before.value, after.value)
+
+    async def force_logout(self, agent_id: str, by: str, role: str) -> None:
+        """Log the agent out and audit it as a forced logout."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        with _refusals():
+            await self.store.logout(agent_id, self.clock())
+        await audit(
+            self.store.redis,
+            self.store.keys,
+            actor=by,
+            role=role,
+            action=AuditAction.FORCED_LOGOUT,
+            target=agent_id,
+            reason="",
+            now=datetime.fromtimestamp(self.clock(), UTC),
+        )
 
 
 class RecordsWrapups:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import time
 from collections.abc import AsyncIterator
@@ -9,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from acd.config import load_agents, load_queues
@@ -21,12 +23,13 @@ from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets
 from core.keys import Keys
 from core.redisconn import connect
 from hotline.app import queue_rules
-from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
+from hotline.console_desk import AcdPresence, AcdSupervision, RecordsWrapups, console_accounts
 from hotline.http import build_web_app
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
 from records.wrapups import Wrapups
+from sms.redact import redact_numbers
 from tests.conftest import TESTS
 
 PREFIX = "hotline"
@@ -63,13 +66,17 @@ class Console:
         async with self.http.post("/console/signin", data=form, allow_redirects=False) as resp:
             return resp.status
 
+    async def log_in(self, agent: str, queues: tuple[str, ...], now: float) -> None:
+        """Log ``agent`` in to ``queues`` on its first device, at ``now``."""
+        profiles = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
+        device = {p.id: p for p in profiles}[agent].devices[0]
+        await self.store.login(agent, queues, device, now)
+
     async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
         """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
         offer's id."""
         now = time.time()
-        profile = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
-        device = {p.id: p for p in profile}[agent].devices[0]
-        await self.store.login(agent, ("general",), device, now - waited_s)
+        await self.log_in(agent, ("general",), now - waited_s)
         call = WaitingCall(call_id, "general", "app-1", pseudonym, "fr", now - waited_s)
         await self.store.enqueue(call, now - waited_s)
         offer = await self.store.claim("general", now)
@@ -111,6 +118,9 @@ async def console_running(
         accounts=console_accounts(agents.values()),
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
+        supervision=AcdSupervision(
+            store, agents, time.time, functools.partial(redact_numbers, region="CA")
+        ),
     )
 
     async def health() -> dict[str, bool]:
@@ -126,3 +136,18 @@ async def console_running(
         await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()
+
+
+async def read_event(resp: ClientResponse) -> dict[str, str]:
+    """The next SSE event (its fields), comments and pings skipped."""
+    fields: dict[str, str] = {}
+    async with asyncio.timeout(5):
+        while True:
+            line = (await resp.content.readline()).decode().rstrip("\r\n")
+            if not line:
+                if "data" in fields:
+                    return fields
+                continue
+            name, _, value = line.partition(":")
+            if name:
+                fields[name] = value.removeprefix(" ")

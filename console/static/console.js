@@ -55,3 +55,55 @@ if (pop) {
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
 }
+
+// The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'
+// states (text only); the times in state tick every second from each state's start.
+function showBoard(board) {
+  for (const tile of board.tiles) {
+    const row = document.querySelector(`#wallboard tr[data-queue="${CSS.escape(tile.queue)}"]`);
+    if (!row) continue;
+    const agents = tile.agents;
+    const values = {
+      waiting: tile.waiting,
+      longest_wait_s: Math.round(tile.longest_wait_s),
+      available: agents.available || 0,
+      paused: agents.paused || 0,
+      on_call: (agents.on_call || 0) + (agents.offered || 0),
+      wrap_up: agents.wrap_up || 0,
+      service_level_pct:
+        tile.service_level_pct === null ? "–" : Math.round(tile.service_level_pct) + " %",
+    };
+    for (const [field, value] of Object.entries(values)) {
+      row.querySelector(`[data-field="${field}"]`).textContent = String(value);
+    }
+  }
+  for (const agent of board.agents) {
+    const row = document.querySelector(`#agents tr[data-agent="${CSS.escape(agent.id)}"]`);
+    if (!row) continue;
+    const reason = agent.pause_reason ? " (" + agent.pause_reason + ")" : "";
+    row.querySelector('[data-field="state"]').textContent = agent.state.replace("_", " ") + reason;
+    row.querySelector('[data-field="since"]').dataset.since = agent.since ?? "";
+    row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
+      .map(([queue, why]) => queue + ": " + why)
+      .join(", ");
+  }
+  tick();
+}
+
+function tick() {
+  const now = Date.now() / 1000;
+  for (const cell of document.querySelectorAll("#agents [data-since]")) {
+    const since = parseFloat(cell.dataset.since);
+    const seconds = Number.isNaN(since) ? null : Math.max(0, Math.floor(now - since));
+    cell.textContent =
+      seconds === null ? "" : Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+  }
+}
+
+const board = document.getElementById("board");
+if (board) {
+  const events = new EventSource(board.dataset.events);
+  events.addEventListener("board", (event) => showBoard(JSON.parse(event.data)));
+  tick();
+  setInterval(tick, 1000);
+}

@@ -1,27 +1,30 @@
 """The console's pages and live events, as an aiohttp sub-application mounted at ``/console``.
 
-| method | path                  | who              | what                                  |
-|--------|-----------------------|------------------|---------------------------------------|
-| GET    | /console/             | anyone           | to the sign-in page or the own screen |
-| GET    | /console/signin       | anyone           | the sign-in form                      |
-| POST   | /console/signin       | anyone (CSRF)    | id + password; rate-limited           |
-| POST   | /console/signout      | signed in (CSRF) | ends the session (``everywhere``: all) |
-| GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
-| POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
-| POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
-| GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
-| GET    | /console/supervisor   | supervisor/admin | the wallboard and the agents table    |
-| GET    | /console/supervisor/events | supervisor/admin | SSE: ``board`` on every queue log entry |
-| POST   | /console/supervisor/reset  | supervisor/admin (CSRF) | ``agent``, ``reason``: reset it |
-| POST   | /console/supervisor/logout | supervisor/admin (CSRF) | ``agent``: force its sign-off |
-| GET    | /console/admin        | admin            | the accounts, first-login tokens      |
-| POST   | /console/admin/first-login | admin (CSRF) | ``account``: a one-time token, shown once |
-| GET    | /console/first-login  | anyone           | the form to set one's first password  |
-| POST   | /console/first-login  | anyone (CSRF)    | id + token + password; rate-limited   |
-| GET    | /console/static/...   | anyone           | the console's script and style sheet  |
+| method | path                       | who                   | what                          |
+|--------|----------------------------|-----------------------|-------------------------------|
+| GET    | /console/                  | anyone                | sign-in page or own home page |
+| GET    | /console/signin            | anyone                | the sign-in form              |
+| POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
+| POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
+| GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
+| POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
+| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
+| GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
+| GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
+| POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
+| POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
+| GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
+| GET    | /console/admin             | admin                 | accounts, first-login tokens  |
+| POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
+| GET    | /console/first-login       | anyone                | the form to set a password    |
+| POST   | /console/first-login       | anyone (CSRF)         | id + token + password; limited |
+| GET    | /console/static/...        | anyone                | the script and style sheet    |
 
-The volunteer pages are for agents and supervisors, the supervisor pages for supervisors and
-admins, the admin pages for admins: another role gets 403 with the error id ``wrong-role``.
+"Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
+``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
+"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``.
 
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
 SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
@@ -61,6 +64,7 @@ from core.api import ApiError
 from core.config import ConsoleSettings
 from core.keys import Keys
 from core.ports import Refused
+from core.privacy.http import MAX_REASON as MAX_UNMASK_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +75,10 @@ LIVENESS_S: Final = 5.0
 PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
+#: The only role the vault lets unmask a caller.
+UNMASKS: Final = "supervisor"
+#: Audit records shown.
+AUDIT_LINES: Final = 200
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/supervisor/events", views.board_events),
             web.post("/supervisor/reset", views.reset_agent),
             web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/unmask", views.unmask),
+            web.get("/supervisor/audit", views.audit),
             web.get("/admin", views.admin),
             web.post("/admin/first-login", views.issue_first_login),
             web.get("/first-login", views.first_login_form),
@@ -367,6 +377,7 @@ class _Views:
             "board": await self.deps.supervision.board(),
             "csrf": csrf_token(session),
             "max_reason": MAX_REASON,
+            "max_unmask_reason": MAX_UNMASK_REASON,
             "error": request.query.get("error", ""),
             "takes_calls": account.role in VOLUNTEER_PAGES,
         }
@@ -412,6 +423,36 @@ class _Views:
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
         raise web.HTTPSeeOther("/console/supervisor")
+
+    async def unmask(self, request: web.Request) -> web.Response:
+        """Show the number of a call's caller to a supervisor who gives a reason (audited
+        first); never cached."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        if account.role != UNMASKS:
+            raise _forbidden(request, WRONG_ROLE)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_UNMASK_REASON:
+            raise web.HTTPBadRequest(
+                text=f"Unmasking needs a reason of 1 to {MAX_UNMASK_REASON} characters."
+            )
+        try:
+            shown = await self.deps.supervision.unmask(
+                form.get("call", ""), account.id, account.role, reason
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        context = {"account": account, "shown": shown}
+        response = aiohttp_jinja2.render_template("unmasked.html", request, context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def audit(self, request: web.Request) -> web.Response:
+        """The newest unmasks."""
+        _, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        lines = await self.deps.supervision.audit(AUDIT_LINES)
+        context = {"account": account, "lines": lines}
+        return aiohttp_jinja2.render_template("audit.html", request, context)
 
     async def admin(self, request: web.Request) -> web.Response:
         """The accounts, whether each can sign in, and first-login tokens to issue."""

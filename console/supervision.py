@@ -1,12 +1,12 @@
-"""What the supervisor screen shows and does: a tile per queue, a row per agent, and the
-actions on a stuck agent. The ACD serves it (wired in ``hotline``); refusals arrive as
-``core.ports.Refused``."""
+"""What the supervisor screen shows and does: a tile per queue, a row per agent, the actions
+on a stuck agent, and unmasking a caller in an emergency with its audit trail. The ACD and the
+vault serve it (wired in ``hotline``); refusals arrive as ``core.ports.Refused``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 
@@ -25,7 +25,8 @@ class QueueTile:
 @dataclass(frozen=True)
 class AgentRow:
     """One agent now: state, when it began (epoch seconds, None if unknown), the pause's
-    reason and the queues the agent is paused in on their own, with each pause's reason."""
+    reason, the queues the agent is paused in on their own with each pause's reason, and the
+    call it has rung or taken ("" if none)."""
 
     id: str
     name: str
@@ -33,6 +34,7 @@ class AgentRow:
     since: float | None
     pause_reason: str
     paused_in: Mapping[str, str]
+    call_id: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,25 @@ class Board:
         return json.dumps(asdict(self))
 
 
+@dataclass(frozen=True)
+class Unmasked:
+    """A caller's number, shown once to the supervisor who gave a reason, and its pseudonym."""
+
+    number: str = field(repr=False)
+    pseudonym: str
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One caller's number shown to someone: when (ISO 8601), who, why, whose pseudonym."""
+
+    at: str
+    actor: str
+    role: str
+    reason: str
+    pseudonym: str
+
+
 class SupervisorDesk(Protocol):
     """The supervisor's view of the ACD and actions on its agents."""
 
@@ -58,3 +79,9 @@ class SupervisorDesk(Protocol):
 
     async def force_logout(self, agent_id: str, by: str, role: str) -> None:
         """Sign the agent out of every queue (audited as a forced logout by ``by``)."""
+
+    async def unmask(self, call_id: str, by: str, role: str, reason: str) -> Unmasked:
+        """The number of the call's caller, written to the audit trail first."""
+
+    async def audit(self, count: int) -> list[AuditLine]:
+        """The newest ``count`` unmasks, newest first."""

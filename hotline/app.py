@@ -206,7 +206,7 @@ class HotlineApp:
             accounts=console_accounts(agents.values()),
             presence=AcdPresence(store, agents, time.time),
             wrapups=RecordsWrapups(self.records.wrapups),
-            supervision=AcdSupervision(store, agents, time.time, redact),
+            supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
         )
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes, {"/console": build_console(console)}),

@@ -15,15 +15,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
+from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from console.accounts import Account, Accounts
 from console.presence import Presence
-from console.supervision import AgentRow, Board, QueueTile
+from console.supervision import AgentRow, AuditLine, Board, QueueTile, Unmasked
 from console.wrapups import Earlier
 from core.api import ApiError
 from core.audit import AuditAction, audit
 from core.ports import Refused
+from core.privacy.vault import NotInVault, UnmaskRefused, Vault
 from records.wrapups import Wrapups
 
 logger = logging.getLogger(__name__)
@@ -84,17 +86,19 @@ SINCE_ENTRIES: Final = 2000
 
 
 class AcdSupervision:
-    """The supervisor screen over the ACD store and the agent file's profiles; ``redact``
-    cuts phone numbers out of a reset's reason before the queue log keeps it."""
+    """The supervisor screen over the ACD store, the agent file's profiles and the vault;
+    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them."""
 
     def __init__(
         self,
         store: AcdStore,
         agents: Mapping[str, AgentProfile],
+        vault: Vault,
         clock: Callable[[], float],
         redact: Callable[[str], str],
     ) -> None:
-        self.store, self.agents, self.clock, self.redact = store, agents, clock, redact
+        self.store, self.agents, self.vault = store, agents, vault
+        self.clock, self.redact = clock, redact
 
     async def board(self) -> Board:
         """Each queue's statistics and each agent's state, with when the state began (the
@@ -118,6 +122,7 @@ class AcdSupervision:
                     since.get(profile.id),
                     view.pause_reason if view else "",
                     dict(view.paused_in) if view else {},
+                    view.call_id if view else "",
                 )
             )
         return Board(tiles, tuple(rows))
@@ -158,6 +163,31 @@ class AcdSupervision:
             reason="",
             now=datetime.fromtimestamp(self.clock(), UTC),
         )
+
+    async def unmask(self, call_id: str, by: str, role: str, reason: str) -> Unmasked:
+        """The vault's unmask of the call's caller (audited there, never with the number)."""
+        records = Records(self.store.redis, self.store.keys)
+        caller = await records.caller(call_id) or await records.callback(call_id)
+        if caller is None or not caller.caller_ref:
+            raise Refused("no-such-call", call_id)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        try:
+            number = await self.vault.unmask(
+                caller.caller_ref, actor=by, role=role, reason=self.redact(reason), now=now
+            )
+        except NotInVault:
+            raise Refused("no-such-ref", call_id) from None
+        except UnmaskRefused as exc:
+            raise Refused("unmask-refused", str(exc)) from None
+        logger.info("console: %s unmasked the caller of %s", by, call_id)
+        return Unmasked(number, caller.pseudonym)
+
+    async def audit(self, count: int) -> list[AuditLine]:
+        """The vault's audit trail."""
+        records = await self.vault.audit_log(count)
+        return [
+            AuditLine(r.at.isoformat(), r.actor, r.role, r.reason, r.pseudonym) for r in records
+        ]
 
 
 class RecordsWrapups:

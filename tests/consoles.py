@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
@@ -21,6 +22,7 @@ from acd.store import AcdStore
 from console.http import ConsoleDeps, build_console
 from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
 from core.keys import Keys
+from core.privacy.vault import Vault
 from core.redisconn import connect
 from hotline.app import queue_rules
 from hotline.console_desk import AcdPresence, AcdSupervision, RecordsWrapups, console_accounts
@@ -45,6 +47,7 @@ class Console:
     store: AcdStore
     keys: Keys
     wrapups: Wrapups
+    vault: Vault
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -97,6 +100,13 @@ async def console_running(
     queues = load_queues(TESTS / "acd" / "queues.toml")
     agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
     store = AcdStore(redis, keys, queues)
+    vault = Vault(
+        redis,
+        keys,
+        hash_key=b"console-test-hash-key-0123456789",
+        fernet_keys=[Fernet.generate_key()],
+        default_region="CA",
+    )
     await store.sync_agents(list(agents.values()))
     engine = connect_records(RecordsSettings(data_dir=data_dir))
     await upgrade(engine)
@@ -119,7 +129,7 @@ async def console_running(
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
         supervision=AcdSupervision(
-            store, agents, time.time, functools.partial(redact_numbers, region="CA")
+            store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
         ),
     )
 
@@ -131,7 +141,7 @@ async def console_running(
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups)
+            yield Console(http, store, keys, wrapups, vault)
     finally:
         await engine.dispose()
         await redis.aclose()

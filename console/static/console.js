@@ -86,6 +86,11 @@ function showBoard(board) {
     row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
       .map(([queue, why]) => queue + ": " + why)
       .join(", ");
+    const unmask = row.querySelector('[data-field="unmask"]');
+    if (unmask) {
+      unmask.elements.call.value = agent.call_id;
+      unmask.hidden = !agent.call_id;
+    }
   }
   tick();
 }

@@ -7,16 +7,19 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import pytest
 from aiohttp import ClientResponse
 
+from acd.records import Caller, Records, put
 from acd.routing import AgentState
 from tests.consoles import Console, console_running, read_event
 
 QUEUES = ("general", "ringall")
+NUMBER = "+15145550123"
 
 
 @pytest.fixture
@@ -145,3 +148,62 @@ async def test_a_forced_sign_off_is_audited(console: Console) -> None:
     resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "alice"})
     assert resp.headers["Location"].startswith("/console/supervisor?error=")  # not while ringing
     assert await console.store.redis.xlen(console.keys.staff_audit) == 1
+
+
+async def connect_a_vaulted_caller(console: Console) -> str:
+    """A call from ``NUMBER`` (in the vault, as the ARI side leaves it) is taken by Alice; its
+    pseudonym."""
+    entry = await console.vault.store(NUMBER, "fr", now=datetime.now(UTC))
+    caller = Caller("c1", "general", "fr", entry.pseudonym, time.time(), caller_ref=entry.ref)
+    await Records(console.store.redis, console.keys).save(put(caller))
+    offer = await console.offer_to("alice", "c1", entry.pseudonym, 5)
+    await console.store.accept(offer, "alice", time.time())
+    return entry.pseudonym
+
+
+async def test_a_supervisor_unmasks_a_callers_number_with_a_reason_and_it_is_audited(
+    console: Console,
+) -> None:
+    pseudonym = await connect_a_vaulted_caller(console)
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor") as resp:
+        page = await resp.text()
+    assert NUMBER not in page
+    alice = row(page, "data-agent", "alice")
+    assert '<input type="hidden" name="call" value="c1">' in alice
+    csrf = await console.csrf("/console/supervisor")
+    for reason in ("", "x" * 501):
+        form = {"csrf": csrf, "call": "c1", "reason": reason}
+        assert (await post(console, "/console/supervisor/unmask", form)).status == 400
+    assert await console.store.redis.xlen(console.keys.audit) == 0
+    form = {"csrf": csrf, "call": "c1", "reason": "caller at risk, ambulance needed"}
+    async with console.http.post("/console/supervisor/unmask", data=form) as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert f'<strong id="unmasked-number">{NUMBER}</strong>' in await resp.text()
+    async with console.http.get("/console/supervisor/audit") as resp:
+        audit = await resp.text()
+    assert "caller at risk, ambulance needed" in audit
+    assert pseudonym in audit
+    assert NUMBER not in audit
+    form = {"csrf": csrf, "call": "c9", "reason": "emergency"}
+    resp = await post(console, "/console/supervisor/unmask", form)
+    assert resp.headers["Location"] == "/console/supervisor?error=no-such-call"
+
+
+async def test_only_supervisors_unmask_though_admins_read_the_audit(console: Console) -> None:
+    await connect_a_vaulted_caller(console)
+    for account in ("alice", "fiona"):
+        assert await console.sign_in(account) == 303
+        async with console.http.get("/console/") as resp:
+            csrf = await console.csrf(resp.url.path)
+        form = {"csrf": csrf, "call": "c1", "reason": "curious"}
+        async with console.http.post("/console/supervisor/unmask", data=form) as resp:
+            assert resp.status == 403, account
+            assert NUMBER not in await resp.text()
+    assert await console.store.redis.xlen(console.keys.audit) == 0
+    async with console.http.get("/console/supervisor/audit") as resp:
+        assert resp.status == 200  # fiona, an admin
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/supervisor/audit") as resp:
+        assert resp.status == 403

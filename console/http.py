@@ -20,12 +20,14 @@
 | POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
 | GET    | /console/first-login       | anyone                | the form to set a password    |
 | POST   | /console/first-login       | anyone (CSRF)         | id + token + password; limited |
+| POST   | /console/language          | anyone (CSRF)         | ``language``: en or fr        |
 | GET    | /console/static/...        | anyone                | the script and style sheet    |
 
 "Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
 "admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``.
 
+Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
 SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
 new session (a session id known before sign-in is worth nothing after it).
@@ -54,6 +56,7 @@ from aiohttp_sse import sse_response
 
 from console.accounts import Account, Accounts
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
+from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
@@ -75,6 +78,7 @@ LIVENESS_S: Final = 5.0
 PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
+LANGUAGE_KEY: Final = "language"
 #: The only role the vault lets unmask a caller.
 UNMASKS: Final = "supervisor"
 #: Audit records shown.
@@ -112,6 +116,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
+        extensions=["jinja2.ext.i18n"],
         autoescape=jinja2.select_autoescape(default=True),
     )
     feed = QueueLogFeed(deps.redis, deps.keys)
@@ -148,6 +153,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
             web.get("/admin", views.admin),
+            web.post("/language", views.language),
             web.post("/admin/first-login", views.issue_first_login),
             web.get("/first-login", views.first_login_form),
             web.post("/first-login", views.first_login),
@@ -176,6 +182,52 @@ class _Views:
     def __init__(self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed) -> None:
         self.deps, self.guard, self.feed = deps, guard, feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
+        self.translations = load_translations()
+
+    def _page(
+        self,
+        name: str,
+        request: web.Request,
+        session: Session,
+        context: dict[str, object],
+        status: int = 200,
+    ) -> web.Response:
+        """The template ``name`` in the session's language, with the language form."""
+        language = _language(session)
+        translations = self.translations[language]
+        words = {key: translations.gettext(message) for key, message in LABELS.items()}
+        context = {
+            "gettext": translations.gettext,
+            "ngettext": translations.ngettext,
+            "_": translations.gettext,
+            "language": language,
+            "languages": LANGUAGES,
+            "labels": words,
+            "csrf": csrf_token(session),
+            **context,
+        }
+        return aiohttp_jinja2.render_template(name, request, context, status=status)
+
+    def _gettext(self, session: Session) -> Callable[[str], str]:
+        """Messages in the session's language."""
+        return self.translations[_language(session)].gettext
+
+    def _forbidden(self, request: web.Request, session: Session, error: str) -> web.HTTPForbidden:
+        """403 with an error id: JSON to a script asking for it, else a page."""
+        if request.headers.get("Accept", "").startswith("application/json"):
+            text = json.dumps({"error": error})
+            return web.HTTPForbidden(text=text, content_type="application/json")
+        page = self._page("forbidden.html", request, session, {"error": error})
+        return web.HTTPForbidden(text=page.text, content_type="text/html")
+
+    async def language(self, request: web.Request) -> web.Response:
+        """Keep the chosen language in the session (signed in or not) and go home."""
+        session = await get_session(request)
+        form = await self._form(request, session)
+        if form.get("language") not in LANGUAGES:
+            raise web.HTTPBadRequest(text="Unknown language.")
+        session[LANGUAGE_KEY] = form["language"]
+        raise web.HTTPSeeOther("/console/")
 
     async def _account(self, request: web.Request) -> tuple[Session, Account | None]:
         session = await get_session(request)
@@ -192,7 +244,7 @@ class _Views:
         if account is None:
             raise web.HTTPSeeOther("/console/signin")
         if account.role not in roles:
-            raise _forbidden(request, WRONG_ROLE)
+            raise self._forbidden(request, session, WRONG_ROLE)
         return session, account
 
     async def _form(self, request: web.Request, session: Session) -> dict[str, str]:
@@ -221,11 +273,12 @@ class _Views:
             "error": error,
             "password_set": "first" in request.query,
         }
-        return aiohttp_jinja2.render_template("signin.html", request, context, status=status)
+        return self._page("signin.html", request, session, context, status=status)
 
     async def signin(self, request: web.Request) -> web.Response:
         session = await get_session(request)
         form = await self._form(request, session)
+        _ = self._gettext(session)
         account_id, password = form.get("account", "").strip(), form.get("password", "")
         # Per-account counts and log lines name known accounts only (whatever was typed,
         # perhaps a phone number, stays out of Redis keys and logs).
@@ -234,16 +287,18 @@ class _Views:
         if await self.guard.blocked(known, address):
             logger.warning("console sign-in refused for %s: too many failures", known or "?")
             return self._signin_page(
-                request, session, "Too many failed attempts: try again later.", 429
+                request, session, _("Too many failed attempts: try again later."), 429
             )
         account = await self.passwords.verify(account_id, password)
         if account is None:
             await self.guard.failed(known, address)
-            return self._signin_page(request, session, "Wrong id or password.", 401)
+            return self._signin_page(request, session, _("Wrong id or password."), 401)
+        language = _language(session)
         fresh = await new_session(request)
         session_id = secrets.token_hex(16)
         fresh.set_new_identity(session_id)
         fresh[ACCOUNT_KEY] = account.id
+        fresh[LANGUAGE_KEY] = language
         csrf_token(fresh)
         signed_in = self.deps.keys.console_signed_in(account.id)
         async with self.deps.redis.pipeline(transaction=True) as pipe:
@@ -282,7 +337,7 @@ class _Views:
             "events_after": await self.feed.newest_id(),
             "error": request.query.get("error", ""),
         }
-        return aiohttp_jinja2.render_template("volunteer.html", request, context)
+        return self._page("volunteer.html", request, session, context)
 
     async def presence(self, request: web.Request) -> web.Response:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)
@@ -330,11 +385,11 @@ class _Views:
         naming the volunteer sends their presence (``presence``), an offer its pop first
         (``offer``) and then the caller's earlier contacts (``earlier``), which the records
         store may take longer to tell."""
-        _, account = await self._account(request)
+        session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
         if account.role not in VOLUNTEER_PAGES:
-            raise _forbidden(request, WRONG_ROLE)
+            raise self._forbidden(request, session, WRONG_ROLE)
         after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         with self.feed.subscribe() as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
@@ -381,7 +436,7 @@ class _Views:
             "error": request.query.get("error", ""),
             "takes_calls": account.role in VOLUNTEER_PAGES,
         }
-        return aiohttp_jinja2.render_template("supervisor.html", request, context)
+        return self._page("supervisor.html", request, session, context)
 
     async def board_events(self, request: web.Request) -> web.StreamResponse:
         """The board now, then again after every queue log entry (``board`` events)."""
@@ -429,7 +484,7 @@ class _Views:
         first); never cached."""
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         if account.role != UNMASKS:
-            raise _forbidden(request, WRONG_ROLE)
+            raise self._forbidden(request, session, WRONG_ROLE)
         form = await self._form(request, session)
         reason = form.get("reason", "").strip()
         if not reason or len(reason) > MAX_UNMASK_REASON:
@@ -443,16 +498,16 @@ class _Views:
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
         context = {"account": account, "shown": shown}
-        response = aiohttp_jinja2.render_template("unmasked.html", request, context)
+        response = self._page("unmasked.html", request, session, context)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     async def audit(self, request: web.Request) -> web.Response:
         """The newest unmasks."""
-        _, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         lines = await self.deps.supervision.audit(AUDIT_LINES)
         context = {"account": account, "lines": lines}
-        return aiohttp_jinja2.render_template("audit.html", request, context)
+        return self._page("audit.html", request, session, context)
 
     async def admin(self, request: web.Request) -> web.Response:
         """The accounts, whether each can sign in, and first-login tokens to issue."""
@@ -473,7 +528,7 @@ class _Views:
             "issued": issued,
             "csrf": csrf_token(session),
         }
-        return aiohttp_jinja2.render_template("admin.html", request, context)
+        return self._page("admin.html", request, session, context)
 
     async def issue_first_login(self, request: web.Request) -> web.Response:
         """A one-time token for ``account``, shown on this page only."""
@@ -499,38 +554,40 @@ class _Views:
             "min_password": MIN_PASSWORD,
             "max_password": MAX_PASSWORD,
         }
-        return aiohttp_jinja2.render_template("first_login.html", request, context, status=status)
+        return self._page("first_login.html", request, session, context, status=status)
 
     async def first_login(self, request: web.Request) -> web.Response:
         """Set a password with a first-login token; failures count like failed sign-ins."""
         session = await get_session(request)
         form = await self._form(request, session)
+        _ = self._gettext(session)
         account_id, token = form.get("account", "").strip(), form.get("token", "").strip()
         password = form.get("password", "")
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            error = f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters."
+            error = _("A password has %(low)d to %(high)d characters.") % {
+                "low": MIN_PASSWORD,
+                "high": MAX_PASSWORD,
+            }
             return self._first_login_page(request, session, error, 400)
         if password != form.get("confirm", ""):
-            return self._first_login_page(request, session, "The passwords differ.", 400)
+            return self._first_login_page(request, session, _("The passwords differ."), 400)
         known = account_id if self.deps.accounts.get(account_id) else ""
         address = request.remote or "unknown"
         if await self.guard.blocked(known, address):
             logger.warning("console first login refused for %s: too many failures", known or "?")
-            error = "Too many failed attempts: try again later."
+            error = _("Too many failed attempts: try again later.")
             return self._first_login_page(request, session, error, 429)
         if not await self.passwords.first_login(account_id, token, password):
             await self.guard.failed(known, address)
-            return self._first_login_page(request, session, "Wrong id or token.", 401)
+            return self._first_login_page(request, session, _("Wrong id or token."), 401)
         logger.info("console: %s set their password with a first-login token", account_id)
         raise web.HTTPSeeOther("/console/signin?first=1")
 
 
-def _forbidden(request: web.Request, error: str) -> web.HTTPForbidden:
-    """403 with an error id: JSON to a script asking for it, else a page."""
-    if request.headers.get("Accept", "").startswith("application/json"):
-        return web.HTTPForbidden(text=json.dumps({"error": error}), content_type="application/json")
-    page = aiohttp_jinja2.render_string("forbidden.html", request, {"error": error})
-    return web.HTTPForbidden(text=page, content_type="text/html")
+def _language(session: Session) -> str:
+    """The session's chosen language, or the default."""
+    chosen = session.get(LANGUAGE_KEY)
+    return chosen if isinstance(chosen, str) and chosen in LANGUAGES else DEFAULT
 
 
 async def _next(subscriber: Subscriber) -> Entry | None:

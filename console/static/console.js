@@ -3,6 +3,10 @@
 // Last-Event-ID by itself. The pop's wrap-up form is saved in place.
 "use strict";
 
+// Words in the page's language (states, roles, units), from the server.
+const LABELS = JSON.parse(document.body.dataset.labels || "{}");
+const label = (key) => LABELS[key] ?? key;
+
 function showOffer(pop, offer) {
   for (const field of ["pseudonym", "queue", "language", "waited_s"]) {
     const id = "pop-" + field.replace("_s", "");
@@ -30,19 +34,21 @@ async function saveWrapup(event) {
     credentials: "same-origin",
   });
   const answer = await response.json();
-  status.textContent = answer.saved ? "Wrap-up saved." : "Not saved: " + answer.error;
+  status.textContent = answer.saved ? label("saved") : label("not_saved") + " " + answer.error;
 }
 
 function showEarlier(earlier) {
   const last = earlier.last_dispositions.join(", ");
   document.getElementById("pop-earlier").textContent =
-    earlier.contacts === 0 ? "none" : earlier.contacts + (last ? " (last: " + last + ")" : "");
+    earlier.contacts === 0
+      ? label("none")
+      : earlier.contacts + (last ? " (" + label("last") + " " + last + ")" : "");
 }
 
 function showPresence(presence) {
   const state = document.getElementById("state");
   state.dataset.state = presence.state;
-  state.textContent = presence.state.replace("_", " ");
+  state.textContent = label(presence.state);
   const reason = document.getElementById("pause-reason");
   reason.textContent = presence.pause_reason ? "(" + presence.pause_reason + ")" : "";
 }
@@ -81,7 +87,7 @@ function showBoard(board) {
     const row = document.querySelector(`#agents tr[data-agent="${CSS.escape(agent.id)}"]`);
     if (!row) continue;
     const reason = agent.pause_reason ? " (" + agent.pause_reason + ")" : "";
-    row.querySelector('[data-field="state"]').textContent = agent.state.replace("_", " ") + reason;
+    row.querySelector('[data-field="state"]').textContent = label(agent.state) + reason;
     row.querySelector('[data-field="since"]').dataset.since = agent.since ?? "";
     row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
       .map(([queue, why]) => queue + ": " + why)
@@ -101,7 +107,9 @@ function tick() {
     const since = parseFloat(cell.dataset.since);
     const seconds = Number.isNaN(since) ? null : Math.max(0, Math.floor(now - since));
     cell.textContent =
-      seconds === null ? "" : Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+      seconds === null
+        ? ""
+        : `${Math.floor(seconds / 60)} ${label("min")} ${seconds % 60} ${label("s")}`;
   }
 }
 

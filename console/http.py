@@ -9,6 +9,7 @@
 | GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
 | POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
+| POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
@@ -55,6 +56,7 @@ from aiohttp_session.redis_storage import RedisStorage
 from aiohttp_sse import sse_response
 
 from console.accounts import Account, Accounts
+from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
@@ -99,6 +101,7 @@ class ConsoleDeps:
     presence: PresenceDesk
     wrapups: WrapupDesk
     supervision: SupervisorDesk
+    calls: CallDesk
 
 
 def build_console(deps: ConsoleDeps) -> web.Application:
@@ -145,6 +148,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/volunteer", views.volunteer),
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
+            web.post("/transfer", views.transfer),
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
@@ -335,6 +339,7 @@ class _Views:
             "reasons": PAUSE_REASONS,
             "csrf": csrf_token(session),
             "events_after": await self.feed.newest_id(),
+            "queues": self.deps.calls.queues(),
             "error": request.query.get("error", ""),
         }
         return self._page("volunteer.html", request, session, context)
@@ -378,6 +383,23 @@ class _Views:
         if wants_json:
             return web.json_response({"saved": True})
         raise web.HTTPSeeOther("/console/volunteer")
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        """Transfer the volunteer's connected call to ``queue``, or with ``to=supervisor`` to
+        an available supervisor: ``{"transferred": target}`` or ``{"error": id}`` (JSON, for
+        the pop's script)."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        call_id = form.get("call", "")
+        try:
+            if form.get("to") == "supervisor":
+                target = await self.deps.calls.to_supervisor(account.id, call_id)
+            else:
+                target = form.get("queue", "")
+                await self.deps.calls.to_queue(account.id, call_id, target)
+        except Refused as exc:
+            return web.json_response({"error": exc.code}, status=409)
+        return web.json_response({"transferred": target})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first

@@ -44,6 +44,8 @@ LABELS: Final = {
     "meal": N_("meal"),
     "training": N_("training"),
     "debrief": N_("debrief"),
+    "transferred": N_("Transferred to"),
+    "not_transferred": N_("Not transferred:"),
 }
 
 

@@ -54,6 +54,7 @@ from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from core.tasks import repeat
 from hotline.console_desk import (
+    AcdCalls,
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
@@ -207,6 +208,7 @@ class HotlineApp:
             presence=AcdPresence(store, agents, time.time),
             wrapups=RecordsWrapups(self.records.wrapups),
             supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
+            calls=AcdCalls(store, agents),
         )
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes, {"/console": build_console(console)}),

@@ -1,6 +1,7 @@
-"""The ACD as the console's presence desk (``console.presence.PresenceDesk``) and supervisor
-desk (``console.supervision.SupervisorDesk``), the records store as its wrap-up desk
-(``console.wrapups.WrapupDesk``), and the agent file's people as the console's accounts."""
+"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), supervisor
+desk (``console.supervision.SupervisorDesk``) and call desk (``console.calls.CallDesk``), the
+records store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's
+people as the console's accounts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from acd.model import AcdError
 from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
+from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from console.accounts import Account, Accounts
 from console.presence import Presence
 from console.supervision import AgentRow, AuditLine, Board, QueueTile, Unmasked
@@ -188,6 +190,43 @@ class AcdSupervision:
         return [
             AuditLine(r.at.isoformat(), r.actor, r.role, r.reason, r.pseudonym) for r in records
         ]
+
+
+class AcdCalls:
+    """Transfers of a volunteer's connected call through the ACD store (as the staff API's
+    ``POST /acd/calls/{id}/transfer`` does for the call's agent)."""
+
+    def __init__(self, store: AcdStore, agents: Mapping[str, AgentProfile]) -> None:
+        self.store, self.agents = store, agents
+
+    def queues(self) -> tuple[str, ...]:
+        """The store's queues."""
+        return tuple(self.store.queues)
+
+    async def _check(self, agent_id: str, call_id: str) -> None:
+        found = await parties(self.store, call_id)
+        if found.agent != agent_id or found.state != "connected":
+            raise Refused("not-your-call", call_id)
+
+    async def to_queue(self, agent_id: str, call_id: str, queue: str) -> None:
+        """Request the transfer from the call's owner instance."""
+        await self._check(agent_id, call_id)
+        await request_transfer(self.store, call_id, Transfer(TransferKind.QUEUE, queue))
+        logger.info("%s: %s transferred it to queue %s", call_id, agent_id, queue)
+
+    async def to_supervisor(self, agent_id: str, call_id: str) -> str:
+        """The first available supervisor (by id) who takes queue calls is rung."""
+        await self._check(agent_id, call_id)
+        for profile in sorted(self.agents.values(), key=lambda p: p.id):
+            if profile.role != "supervisor" or profile.nailed_up or profile.id == agent_id:
+                continue
+            view = await self.store.agent(profile.id)
+            if view is not None and view.state is AgentState.AVAILABLE:
+                transfer = Transfer(TransferKind.AGENT, profile.id)
+                await request_transfer(self.store, call_id, transfer)
+                logger.info("%s: %s transferred it to %s", call_id, agent_id, profile.id)
+                return profile.id
+        raise Refused("no-supervisor-available", call_id)
 
 
 class RecordsWrapups:

@@ -25,7 +25,13 @@ from core.keys import Keys
 from core.privacy.vault import Vault
 from core.redisconn import connect
 from hotline.app import queue_rules
-from hotline.console_desk import AcdPresence, AcdSupervision, RecordsWrapups, console_accounts
+from hotline.console_desk import (
+    AcdCalls,
+    AcdPresence,
+    AcdSupervision,
+    RecordsWrapups,
+    console_accounts,
+)
 from hotline.http import build_web_app
 from records.database import connect as connect_records
 from records.database import upgrade
@@ -131,6 +137,7 @@ async def console_running(
         supervision=AcdSupervision(
             store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
         ),
+        calls=AcdCalls(store, agents),
     )
 
     async def health() -> dict[str, bool]:

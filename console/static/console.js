@@ -14,6 +14,8 @@ function showOffer(pop, offer) {
   }
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;
+  for (const field of document.querySelectorAll(".pop-call")) field.value = offer.call_id;
+  document.getElementById("transfer-status").textContent = "";
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
   document.getElementById("notes").value = "";
@@ -35,6 +37,27 @@ async function saveWrapup(event) {
   });
   const answer = await response.json();
   status.textContent = answer.saved ? label("saved") : label("not_saved") + " " + answer.error;
+}
+
+// A transfer is sent without leaving the page; the answer says where the call went. The
+// button pressed says whether to a queue or to a supervisor.
+async function transferCall(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = new URLSearchParams(new FormData(form));
+  if (event.submitter && event.submitter.name) {
+    body.set(event.submitter.name, event.submitter.value);
+  }
+  const response = await fetch(form.action, {
+    method: "POST",
+    body,
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  const answer = await response.json();
+  document.getElementById("transfer-status").textContent = answer.transferred
+    ? label("transferred") + " " + answer.transferred
+    : label("not_transferred") + " " + answer.error;
 }
 
 function showEarlier(earlier) {
@@ -60,6 +83,7 @@ if (pop) {
   events.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
+  document.getElementById("transfer").addEventListener("submit", transferCall);
 }
 
 // The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'

@@ -187,6 +187,9 @@ class _Views:
         self.deps, self.guard, self.feed = deps, guard, feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
         self.translations = load_translations()
+        #: The board after the newest queue log entry asked for, as JSON: computed once for
+        #: every supervisor's stream at this instance.
+        self._boards: dict[str, asyncio.Future[str]] = {}
 
     def _page(
         self,
@@ -470,9 +473,22 @@ class _Views:
                     await stream.send(board.to_json(), event="board")
                     while stream.is_connected() and not subscriber.cut_off:
                         if entry := await _next(subscriber):
-                            board = await self.deps.supervision.board()
-                            await stream.send(board.to_json(), id=entry[0], event="board")
+                            data = await self._board_after(entry[0])
+                            await stream.send(data, id=entry[0], event="board")
         return stream
+
+    async def _board_after(self, entry_id: str) -> str:
+        """The board as JSON after queue log entry ``entry_id``, shared by the streams."""
+        board = self._boards.get(entry_id)
+        if board is None:
+
+            async def compute() -> str:
+                return (await self.deps.supervision.board()).to_json()
+
+            board = asyncio.ensure_future(compute())
+            self._boards = {entry_id: board}
+        # A stream that goes away does not cancel the others' board.
+        return await asyncio.shield(board)
 
     async def reset_agent(self, request: web.Request) -> web.Response:
         """Reset a stuck agent with a reason (kept in the queue log with who did it)."""

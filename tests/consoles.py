@@ -96,10 +96,13 @@ class Console:
 
 @asynccontextmanager
 async def console_running(
-    redis_url: str, data_dir: Path, settings: ConsoleSettings | None = None
+    redis_url: str,
+    data_dir: Path,
+    settings: ConsoleSettings | None = None,
+    supervision: type[AcdSupervision] = AcdSupervision,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
@@ -134,7 +137,7 @@ async def console_running(
         accounts=console_accounts(agents.values()),
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
-        supervision=AcdSupervision(
+        supervision=supervision(
             store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
         ),
         calls=AcdCalls(store, agents),

@@ -16,6 +16,8 @@ from aiohttp import ClientResponse
 
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
+from console.supervision import Board
+from hotline.console_desk import AcdSupervision
 from tests.consoles import Console, console_running, read_event
 
 QUEUES = ("general", "ringall")
@@ -207,3 +209,37 @@ async def test_only_supervisors_unmask_though_admins_read_the_audit(console: Con
     assert await console.sign_in("alice") == 303
     async with console.http.get("/console/supervisor/audit") as resp:
         assert resp.status == 403
+
+
+class CountedSupervision(AcdSupervision):
+    """The real supervisor desk, counting the boards it computes."""
+
+    boards = 0
+
+    async def board(self) -> Board:
+        CountedSupervision.boards += 1
+        return await super().board()
+
+
+async def test_supervisors_streams_share_one_board_per_queue_log_entry(
+    redis_url: str, tmp_path: Path
+) -> None:
+    CountedSupervision.boards = 0
+    async with console_running(redis_url, tmp_path, supervision=CountedSupervision) as console:
+        assert await console.sign_in("bruno") == 303
+        async with (
+            console.http.get("/console/supervisor/events") as first,
+            console.http.get("/console/supervisor/events") as second,
+        ):
+            for stream in (first, second):
+                await read_event(stream)  # each stream's own board at its start
+            assert CountedSupervision.boards == 2
+            # One entry, as the ACD's scripts write them (a login would write several).
+            entry_id = await console.store.redis.xadd(
+                console.keys.acd_queue_log,
+                {"time": time.time(), "event": "PAUSE", "queue": "general", "agent": "chen"},
+            )
+            events = [await read_event(first), await read_event(second)]
+        assert [e["id"] for e in events] == [entry_id, entry_id]
+        assert events[0]["data"] == events[1]["data"]
+        assert CountedSupervision.boards == 3

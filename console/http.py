@@ -1,17 +1,34 @@
 """The console's pages and live events, as an aiohttp sub-application mounted at ``/console``.
 
-| method | path                  | who              | what                                  |
-|--------|-----------------------|------------------|---------------------------------------|
-| GET    | /console/             | anyone           | to the sign-in page or the own screen |
-| GET    | /console/signin       | anyone           | the sign-in form                      |
-| POST   | /console/signin       | anyone (CSRF)    | id + password; rate-limited           |
-| POST   | /console/signout      | signed in (CSRF) | ends the session (``everywhere``: all) |
-| GET    | /console/volunteer    | signed in        | presence and the screen-pop area      |
-| POST   | /console/presence     | signed in (CSRF) | ``action``: available, pause, sign-off |
-| POST   | /console/wrapup       | signed in (CSRF) | ``call``, ``disposition``, ``notes``  |
-| GET    | /console/events       | signed in        | SSE: ``offer``, ``earlier``, ``presence`` |
-| GET    | /console/static/...   | anyone           | the console's script and style sheet  |
+| method | path                       | who                   | what                          |
+|--------|----------------------------|-----------------------|-------------------------------|
+| GET    | /console/                  | anyone                | sign-in page or own home page |
+| GET    | /console/signin            | anyone                | the sign-in form              |
+| POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
+| POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
+| GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
+| POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
+| POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
+| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
+| GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
+| GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
+| POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
+| POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
+| GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
+| GET    | /console/admin             | admin                 | accounts, first-login tokens  |
+| POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
+| GET    | /console/first-login       | anyone                | the form to set a password    |
+| POST   | /console/first-login       | anyone (CSRF)         | id + token + password; limited |
+| POST   | /console/language          | anyone (CSRF)         | ``language``: en or fr        |
+| GET    | /console/static/...        | anyone                | the script and style sheet    |
 
+"Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
+``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
+"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``.
+
+Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
 SameSite=Strict, Secure when configured for TLS, and lasts ``session_s``. Signing in starts a
 new session (a session id known before sign-in is worth nothing after it).
@@ -39,14 +56,20 @@ from aiohttp_session.redis_storage import RedisStorage
 from aiohttp_sse import sse_response
 
 from console.accounts import Account, Accounts
+from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
+from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
+from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
+from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
+from console.supervision import SupervisorDesk
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
 from core.keys import Keys
 from core.ports import Refused
+from core.privacy.http import MAX_REASON as MAX_UNMASK_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +80,11 @@ LIVENESS_S: Final = 5.0
 PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
+LANGUAGE_KEY: Final = "language"
+#: The only role the vault lets unmask a caller.
+UNMASKS: Final = "supervisor"
+#: Audit records shown.
+AUDIT_LINES: Final = 200
 
 
 @dataclass(frozen=True)
@@ -72,6 +100,8 @@ class ConsoleDeps:
     accounts: Accounts
     presence: PresenceDesk
     wrapups: WrapupDesk
+    supervision: SupervisorDesk
+    calls: CallDesk
 
 
 def build_console(deps: ConsoleDeps) -> web.Application:
@@ -89,6 +119,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
+        extensions=["jinja2.ext.i18n"],
         autoescape=jinja2.select_autoescape(default=True),
     )
     feed = QueueLogFeed(deps.redis, deps.keys)
@@ -117,7 +148,19 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/volunteer", views.volunteer),
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
+            web.post("/transfer", views.transfer),
             web.get("/events", views.events),
+            web.get("/supervisor", views.supervisor),
+            web.get("/supervisor/events", views.board_events),
+            web.post("/supervisor/reset", views.reset_agent),
+            web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/unmask", views.unmask),
+            web.get("/supervisor/audit", views.audit),
+            web.get("/admin", views.admin),
+            web.post("/language", views.language),
+            web.post("/admin/first-login", views.issue_first_login),
+            web.get("/first-login", views.first_login_form),
+            web.post("/first-login", views.first_login),
             web.static("/static", HERE / "static"),
         ]
     )
@@ -142,6 +185,56 @@ class _Views:
 
     def __init__(self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed) -> None:
         self.deps, self.guard, self.feed = deps, guard, feed
+        self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
+        self.translations = load_translations()
+        #: The board after the newest queue log entry asked for, as JSON: computed once for
+        #: every supervisor's stream at this instance.
+        self._boards: dict[str, asyncio.Future[str]] = {}
+
+    def _page(
+        self,
+        name: str,
+        request: web.Request,
+        session: Session,
+        context: dict[str, object],
+        status: int = 200,
+    ) -> web.Response:
+        """The template ``name`` in the session's language, with the language form."""
+        language = _language(session)
+        translations = self.translations[language]
+        words = {key: translations.gettext(message) for key, message in LABELS.items()}
+        context = {
+            "gettext": translations.gettext,
+            "ngettext": translations.ngettext,
+            "_": translations.gettext,
+            "language": language,
+            "languages": LANGUAGES,
+            "labels": words,
+            "csrf": csrf_token(session),
+            **context,
+        }
+        return aiohttp_jinja2.render_template(name, request, context, status=status)
+
+    def _gettext(self, session: Session) -> Callable[[str], str]:
+        """Messages in the session's language."""
+        return self.translations[_language(session)].gettext
+
+    def _forbidden(self, request: web.Request, session: Session, error: str) -> web.HTTPForbidden:
+        """403 with an error id: JSON to a script asking for it, else a page."""
+        if request.headers.get("Accept", "").startswith("application/json"):
+            text = json.dumps({"error": error})
+            return web.HTTPForbidden(text=text, content_type="application/json")
+        page = self._page("forbidden.html", request, session, {"error": error})
+        return web.HTTPForbidden(text=page.text, content_type="text/html")
+
+    async def language(self, request: web.Request) -> web.Response:
+        """Keep the chosen language in the session (signed in or not) and go home."""
+        session = await get_session(request)
+        form = await self._form(request, session)
+        if form.get("language") not in LANGUAGES:
+            raise web.HTTPBadRequest(text="Unknown language.")
+        session[LANGUAGE_KEY] = form["language"]
+        raise web.HTTPSeeOther("/console/")
 
     async def _account(self, request: web.Request) -> tuple[Session, Account | None]:
         session = await get_session(request)
@@ -149,11 +242,16 @@ class _Views:
         account = self.deps.accounts.get(account_id) if isinstance(account_id, str) else None
         return session, account
 
-    async def _signed_in(self, request: web.Request) -> tuple[Session, Account]:
-        """The session and its account; a visitor without one goes to the sign-in page."""
+    async def _signed_in(
+        self, request: web.Request, roles: tuple[str, ...]
+    ) -> tuple[Session, Account]:
+        """The session and its account; a visitor without one goes to the sign-in page, an
+        account whose role is not in ``roles`` gets 403 (``wrong-role``)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPSeeOther("/console/signin")
+        if account.role not in roles:
+            raise self._forbidden(request, session, WRONG_ROLE)
         return session, account
 
     async def _form(self, request: web.Request, session: Session) -> dict[str, str]:
@@ -166,23 +264,28 @@ class _Views:
 
     async def home(self, request: web.Request) -> web.StreamResponse:
         _, account = await self._account(request)
-        raise web.HTTPSeeOther("/console/volunteer" if account else "/console/signin")
+        raise web.HTTPSeeOther(home_of(account.role) if account else "/console/signin")
 
     async def signin_form(self, request: web.Request) -> web.Response:
         session, account = await self._account(request)
         if account is not None:
-            raise web.HTTPSeeOther("/console/volunteer")
+            raise web.HTTPSeeOther(home_of(account.role))
         return self._signin_page(request, session, "", 200)
 
     def _signin_page(
         self, request: web.Request, session: Session, error: str, status: int
     ) -> web.Response:
-        context = {"csrf": csrf_token(session), "error": error}
-        return aiohttp_jinja2.render_template("signin.html", request, context, status=status)
+        context = {
+            "csrf": csrf_token(session),
+            "error": error,
+            "password_set": "first" in request.query,
+        }
+        return self._page("signin.html", request, session, context, status=status)
 
     async def signin(self, request: web.Request) -> web.Response:
         session = await get_session(request)
         form = await self._form(request, session)
+        _ = self._gettext(session)
         account_id, password = form.get("account", "").strip(), form.get("password", "")
         # Per-account counts and log lines name known accounts only (whatever was typed,
         # perhaps a phone number, stays out of Redis keys and logs).
@@ -191,17 +294,18 @@ class _Views:
         if await self.guard.blocked(known, address):
             logger.warning("console sign-in refused for %s: too many failures", known or "?")
             return self._signin_page(
-                request, session, "Too many failed attempts: try again later.", 429
+                request, session, _("Too many failed attempts: try again later."), 429
             )
-        # argon2 takes tens of milliseconds of CPU: off the event loop.
-        account = await asyncio.to_thread(self.deps.accounts.verify, account_id, password)
+        account = await self.passwords.verify(account_id, password)
         if account is None:
             await self.guard.failed(known, address)
-            return self._signin_page(request, session, "Wrong id or password.", 401)
+            return self._signin_page(request, session, _("Wrong id or password."), 401)
+        language = _language(session)
         fresh = await new_session(request)
         session_id = secrets.token_hex(16)
         fresh.set_new_identity(session_id)
         fresh[ACCOUNT_KEY] = account.id
+        fresh[LANGUAGE_KEY] = language
         csrf_token(fresh)
         signed_in = self.deps.keys.console_signed_in(account.id)
         async with self.deps.redis.pipeline(transaction=True) as pipe:
@@ -209,11 +313,13 @@ class _Views:
             pipe.expire(signed_in, self.deps.settings.session_s)
             await pipe.execute()
         logger.info("console: %s signed in (%s)", account.id, account.role)
-        raise web.HTTPSeeOther("/console/volunteer")
+        raise web.HTTPSeeOther(home_of(account.role))
 
     async def signout(self, request: web.Request) -> web.Response:
         """End this session, or with ``everywhere`` every session of the account."""
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(
+            request, (*VOLUNTEER_PAGES, *SUPERVISOR_PAGES, *ADMIN_PAGES)
+        )
         form = await self._form(request, session)
         signed_in = self.deps.keys.console_signed_in(account.id)
         if form.get("everywhere"):
@@ -228,7 +334,7 @@ class _Views:
         raise web.HTTPSeeOther("/console/signin")
 
     async def volunteer(self, request: web.Request) -> web.Response:
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         presence = await self.deps.presence.presence(account.id)
         context = {
             "account": account,
@@ -236,12 +342,13 @@ class _Views:
             "reasons": PAUSE_REASONS,
             "csrf": csrf_token(session),
             "events_after": await self.feed.newest_id(),
+            "queues": self.deps.calls.queues(),
             "error": request.query.get("error", ""),
         }
-        return aiohttp_jinja2.render_template("volunteer.html", request, context)
+        return self._page("volunteer.html", request, session, context)
 
     async def presence(self, request: web.Request) -> web.Response:
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         form = await self._form(request, session)
         action = form.get("action", "")
         try:
@@ -265,7 +372,7 @@ class _Views:
     async def wrapup(self, request: web.Request) -> web.Response:
         """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets
         ``{"saved": true}`` or ``{"error": id}``; a plain form goes back to the screen."""
-        session, account = await self._signed_in(request)
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         form = await self._form(request, session)
         wants_json = request.headers.get("Accept", "").startswith("application/json")
         try:
@@ -280,15 +387,34 @@ class _Views:
             return web.json_response({"saved": True})
         raise web.HTTPSeeOther("/console/volunteer")
 
+    async def transfer(self, request: web.Request) -> web.Response:
+        """Transfer the volunteer's connected call to ``queue``, or with ``to=supervisor`` to
+        an available supervisor: ``{"transferred": target}`` or ``{"error": id}`` (JSON, for
+        the pop's script)."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        call_id = form.get("call", "")
+        try:
+            if form.get("to") == "supervisor":
+                target = await self.deps.calls.to_supervisor(account.id, call_id)
+            else:
+                target = form.get("queue", "")
+                await self.deps.calls.to_queue(account.id, call_id, target)
+        except Refused as exc:
+            return web.json_response({"error": exc.code}, status=409)
+        return web.json_response({"transferred": target})
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
         what the stream holds after it, then the instance's live feed. Each queue log entry
         naming the volunteer sends their presence (``presence``), an offer its pop first
         (``offer``) and then the caller's earlier contacts (``earlier``), which the records
         store may take longer to tell."""
-        _, account = await self._account(request)
+        session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
+        if account.role not in VOLUNTEER_PAGES:
+            raise self._forbidden(request, session, WRONG_ROLE)
         after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         with self.feed.subscribe() as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
@@ -322,6 +448,184 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def supervisor(self, request: web.Request) -> web.Response:
+        """The wallboard and the agents table, kept live by ``/supervisor/events``."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        context = {
+            "account": account,
+            "board": await self.deps.supervision.board(),
+            "csrf": csrf_token(session),
+            "max_reason": MAX_REASON,
+            "max_unmask_reason": MAX_UNMASK_REASON,
+            "error": request.query.get("error", ""),
+            "takes_calls": account.role in VOLUNTEER_PAGES,
+        }
+        return self._page("supervisor.html", request, session, context)
+
+    async def board_events(self, request: web.Request) -> web.StreamResponse:
+        """The board now, then again after every queue log entry (``board`` events)."""
+        await self._signed_in(request, SUPERVISOR_PAGES)
+        with self.feed.subscribe() as subscriber:
+            async with sse_response(request) as stream:
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    board = await self.deps.supervision.board()
+                    await stream.send(board.to_json(), event="board")
+                    while stream.is_connected() and not subscriber.cut_off:
+                        if entry := await _next(subscriber):
+                            data = await self._board_after(entry[0])
+                            await stream.send(data, id=entry[0], event="board")
+        return stream
+
+    async def _board_after(self, entry_id: str) -> str:
+        """The board as JSON after queue log entry ``entry_id``, shared by the streams."""
+        board = self._boards.get(entry_id)
+        if board is None:
+
+            async def compute() -> str:
+                return (await self.deps.supervision.board()).to_json()
+
+            board = asyncio.ensure_future(compute())
+            self._boards = {entry_id: board}
+        # A stream that goes away does not cancel the others' board.
+        return await asyncio.shield(board)
+
+    async def reset_agent(self, request: web.Request) -> web.Response:
+        """Reset a stuck agent with a reason (kept in the queue log with who did it)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise web.HTTPBadRequest(
+                text=f"A reset needs a reason of 1 to {MAX_REASON} characters."
+            )
+        try:
+            await self.deps.supervision.reset(form.get("agent", ""), account.id, reason)
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def force_logout(self, request: web.Request) -> web.Response:
+        """Sign an agent out of every queue (audited as a forced logout)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        try:
+            await self.deps.supervision.force_logout(
+                form.get("agent", ""), account.id, account.role
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def unmask(self, request: web.Request) -> web.Response:
+        """Show the number of a call's caller to a supervisor who gives a reason (audited
+        first); never cached."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        if account.role != UNMASKS:
+            raise self._forbidden(request, session, WRONG_ROLE)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_UNMASK_REASON:
+            raise web.HTTPBadRequest(
+                text=f"Unmasking needs a reason of 1 to {MAX_UNMASK_REASON} characters."
+            )
+        try:
+            shown = await self.deps.supervision.unmask(
+                form.get("call", ""), account.id, account.role, reason
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        context = {"account": account, "shown": shown}
+        response = self._page("unmasked.html", request, session, context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def audit(self, request: web.Request) -> web.Response:
+        """The newest unmasks."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        lines = await self.deps.supervision.audit(AUDIT_LINES)
+        context = {"account": account, "lines": lines}
+        return self._page("audit.html", request, session, context)
+
+    async def admin(self, request: web.Request) -> web.Response:
+        """The accounts, whether each can sign in, and first-login tokens to issue."""
+        session, account = await self._signed_in(request, ADMIN_PAGES)
+        return await self._admin_page(request, session, account, None)
+
+    async def _admin_page(
+        self,
+        request: web.Request,
+        session: Session,
+        account: Account,
+        issued: tuple[Account, str] | None,
+    ) -> web.Response:
+        accounts = [(a, await self.passwords.has_password(a)) for a in self.deps.accounts.all()]
+        context = {
+            "account": account,
+            "accounts": accounts,
+            "issued": issued,
+            "csrf": csrf_token(session),
+        }
+        return self._page("admin.html", request, session, context)
+
+    async def issue_first_login(self, request: web.Request) -> web.Response:
+        """A one-time token for ``account``, shown on this page only."""
+        session, admin = await self._signed_in(request, ADMIN_PAGES)
+        form = await self._form(request, session)
+        account = self.deps.accounts.get(form.get("account", ""))
+        if account is None:
+            raise web.HTTPBadRequest(text="Unknown account.")
+        token = await self.passwords.issue_first_login(account.id)
+        logger.info("console: %s issued a first-login token for %s", admin.id, account.id)
+        return await self._admin_page(request, session, admin, (account, token))
+
+    async def first_login_form(self, request: web.Request) -> web.Response:
+        session = await get_session(request)
+        return self._first_login_page(request, session, "", 200)
+
+    def _first_login_page(
+        self, request: web.Request, session: Session, error: str, status: int
+    ) -> web.Response:
+        context = {
+            "csrf": csrf_token(session),
+            "error": error,
+            "min_password": MIN_PASSWORD,
+            "max_password": MAX_PASSWORD,
+        }
+        return self._page("first_login.html", request, session, context, status=status)
+
+    async def first_login(self, request: web.Request) -> web.Response:
+        """Set a password with a first-login token; failures count like failed sign-ins."""
+        session = await get_session(request)
+        form = await self._form(request, session)
+        _ = self._gettext(session)
+        account_id, token = form.get("account", "").strip(), form.get("token", "").strip()
+        password = form.get("password", "")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            error = _("A password has %(low)d to %(high)d characters.") % {
+                "low": MIN_PASSWORD,
+                "high": MAX_PASSWORD,
+            }
+            return self._first_login_page(request, session, error, 400)
+        if password != form.get("confirm", ""):
+            return self._first_login_page(request, session, _("The passwords differ."), 400)
+        known = account_id if self.deps.accounts.get(account_id) else ""
+        address = request.remote or "unknown"
+        if await self.guard.blocked(known, address):
+            logger.warning("console first login refused for %s: too many failures", known or "?")
+            error = _("Too many failed attempts: try again later.")
+            return self._first_login_page(request, session, error, 429)
+        if not await self.passwords.first_login(account_id, token, password):
+            await self.guard.failed(known, address)
+            return self._first_login_page(request, session, _("Wrong id or token."), 401)
+        logger.info("console: %s set their password with a first-login token", account_id)
+        raise web.HTTPSeeOther("/console/signin?first=1")
+
+
+def _language(session: Session) -> str:
+    """The session's chosen language, or the default."""
+    chosen = session.get(LANGUAGE_KEY)
+    return chosen if isinstance(chosen, str) and chosen in LANGUAGES else DEFAULT
 
 
 async def _next(subscriber: Subscriber) -> Entry | None:

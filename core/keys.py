@@ -64,6 +64,8 @@
 | ``{p}_console_{id}``              | string | JSON of one console session (aiohttp-session)    |
 | ``{p}:console:fails:{kind}:{who}``| string | failed sign-ins of an account/address, by window |
 | ``{p}:console:signed_in:{id}``    | set    | an account's session ids (sign-out everywhere)    |
+| ``{p}:console:password:{id}``     | string | argon2 hash of a password set at first login      |
+| ``{p}:console:first_login:{id}``  | string | SHA-256 of an account's one-time first-login token|
 """
 
 from __future__ import annotations
@@ -299,3 +301,12 @@ class Keys:
     def console_failures(self, kind: str, who: str) -> str:
         """Failed console sign-ins of one account (``kind`` "account") or address."""
         return f"{self.prefix}:console:fails:{kind}:{who}"
+
+    def console_password(self, account_id: str) -> str:
+        """The argon2 hash of the password an account set at first login."""
+        return f"{self.prefix}:console:password:{account_id}"
+
+    def console_first_login(self, account_id: str) -> str:
+        """The SHA-256 of an account's one-time first-login token (until it is used or
+        expires)."""
+        return f"{self.prefix}:console:first_login:{account_id}"

@@ -53,7 +53,13 @@ from core.logs import channel_var, task_awaits
 from core.privacy import Vault
 from core.privacy.http import privacy_routes
 from core.tasks import repeat
-from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
+from hotline.console_desk import (
+    AcdCalls,
+    AcdPresence,
+    AcdSupervision,
+    RecordsWrapups,
+    console_accounts,
+)
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
@@ -177,12 +183,13 @@ class HotlineApp:
         self.sip_sms = self.sms.sip_inbound(self.ari)
         security_log = settings.phones.security_log
         self.sip_security = SecurityLog(Path(security_log)) if security_log else None
+        redact = functools.partial(redact_numbers, region=settings.privacy.default_region)
         routes = [
             *acd_routes(
                 store,
                 agents,
                 time.time,
-                functools.partial(redact_numbers, region=settings.privacy.default_region),
+                redact,
             ),
             *metrics_routes(
                 store, list(queues), time.time, [self.sip_security] if self.sip_security else []
@@ -200,6 +207,8 @@ class HotlineApp:
             accounts=console_accounts(agents.values()),
             presence=AcdPresence(store, agents, time.time),
             wrapups=RecordsWrapups(self.records.wrapups),
+            supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
+            calls=AcdCalls(store, agents),
         )
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes, {"/console": build_console(console)}),

@@ -1,24 +1,33 @@
-"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), the records
-store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's people as the
-console's accounts."""
+"""The ACD as the console's presence desk (``console.presence.PresenceDesk``), supervisor
+desk (``console.supervision.SupervisorDesk``) and call desk (``console.calls.CallDesk``), the
+records store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's
+people as the console's accounts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Final, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import AgentProfile
 from acd.model import AcdError
+from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
+from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from console.accounts import Account, Accounts
 from console.presence import Presence
+from console.supervision import AgentRow, AuditLine, Board, QueueTile, Unmasked
 from console.wrapups import Earlier
 from core.api import ApiError
+from core.audit import AuditAction, audit
 from core.ports import Refused
+from core.privacy.vault import NotInVault, UnmaskRefused, Vault
 from records.wrapups import Wrapups
 
 logger = logging.getLogger(__name__)
@@ -74,6 +83,152 @@ class AcdPresence:
             await self.store.logout(agent_id, self.clock())
 
 
+#: Newest queue log entries read for the agents' times in state (older states show no time).
+SINCE_ENTRIES: Final = 2000
+
+
+class AcdSupervision:
+    """The supervisor screen over the ACD store, the agent file's profiles and the vault;
+    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them."""
+
+    def __init__(
+        self,
+        store: AcdStore,
+        agents: Mapping[str, AgentProfile],
+        vault: Vault,
+        clock: Callable[[], float],
+        redact: Callable[[str], str],
+    ) -> None:
+        self.store, self.agents, self.vault = store, agents, vault
+        self.clock, self.redact = clock, redact
+
+    async def board(self) -> Board:
+        """Each queue's statistics and each agent's state, with when the state began (the
+        agent's newest queue log entry)."""
+        now = self.clock()
+        stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
+        tiles = tuple(
+            QueueTile(s.queue, s.waiting, s.longest_wait_s, dict(s.agents), s.service_level_pct)
+            for s in stats
+        )
+        since = await self._since()
+        rows = []
+        for profile in sorted(self.agents.values(), key=lambda p: p.id):
+            view = await self.store.agent(profile.id)
+            state = view.state.value if view else AgentState.LOGGED_OUT.value
+            rows.append(
+                AgentRow(
+                    profile.id,
+                    profile.name,
+                    state,
+                    since.get(profile.id),
+                    view.pause_reason if view else "",
+                    dict(view.paused_in) if view else {},
+                    view.call_id if view else "",
+                )
+            )
+        return Board(tiles, tuple(rows))
+
+    async def _since(self) -> dict[str, float]:
+        """The time of each agent's newest entry among the queue log's newest."""
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await self.store.redis.xrevrange(self.store.keys.acd_queue_log, count=SINCE_ENTRIES),
+        )
+        since: dict[str, float] = {}
+        for _, fields in entries:
+            agent_id = fields.get("agent", "NONE")
+            if agent_id != "NONE" and agent_id not in since:
+                since[agent_id] = float(fields["time"])
+        return since
+
+    async def reset(self, agent_id: str, by: str, reason: str) -> None:
+        """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        before, after = await self.store.reset(agent_id, by, self.redact(reason), self.clock())
+        logger.info("agent %s reset by %s: %s -> %s", agent_id, by, before.value, after.value)
+
+    async def force_logout(self, agent_id: str, by: str, role: str) -> None:
+        """Log the agent out and audit it as a forced logout."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        with _refusals():
+            await self.store.logout(agent_id, self.clock())
+        await audit(
+            self.store.redis,
+            self.store.keys,
+            actor=by,
+            role=role,
+            action=AuditAction.FORCED_LOGOUT,
+            target=agent_id,
+            reason="",
+            now=datetime.fromtimestamp(self.clock(), UTC),
+        )
+
+    async def unmask(self, call_id: str, by: str, role: str, reason: str) -> Unmasked:
+        """The vault's unmask of the call's caller (audited there, never with the number)."""
+        records = Records(self.store.redis, self.store.keys)
+        caller = await records.caller(call_id) or await records.callback(call_id)
+        if caller is None or not caller.caller_ref:
+            raise Refused("no-such-call", call_id)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        try:
+            number = await self.vault.unmask(
+                caller.caller_ref, actor=by, role=role, reason=self.redact(reason), now=now
+            )
+        except NotInVault:
+            raise Refused("no-such-ref", call_id) from None
+        except UnmaskRefused as exc:
+            raise Refused("unmask-refused", str(exc)) from None
+        logger.info("console: %s unmasked the caller of %s", by, call_id)
+        return Unmasked(number, caller.pseudonym)
+
+    async def audit(self, count: int) -> list[AuditLine]:
+        """The vault's audit trail."""
+        records = await self.vault.audit_log(count)
+        return [
+            AuditLine(r.at.isoformat(), r.actor, r.role, r.reason, r.pseudonym) for r in records
+        ]
+
+
+class AcdCalls:
+    """Transfers of a volunteer's connected call through the ACD store (as the staff API's
+    ``POST /acd/calls/{id}/transfer`` does for the call's agent)."""
+
+    def __init__(self, store: AcdStore, agents: Mapping[str, AgentProfile]) -> None:
+        self.store, self.agents = store, agents
+
+    def queues(self) -> tuple[str, ...]:
+        """The store's queues."""
+        return tuple(self.store.queues)
+
+    async def _check(self, agent_id: str, call_id: str) -> None:
+        found = await parties(self.store, call_id)
+        if found.agent != agent_id or found.state != "connected":
+            raise Refused("not-your-call", call_id)
+
+    async def to_queue(self, agent_id: str, call_id: str, queue: str) -> None:
+        """Request the transfer from the call's owner instance."""
+        await self._check(agent_id, call_id)
+        await request_transfer(self.store, call_id, Transfer(TransferKind.QUEUE, queue))
+        logger.info("%s: %s transferred it to queue %s", call_id, agent_id, queue)
+
+    async def to_supervisor(self, agent_id: str, call_id: str) -> str:
+        """The first available supervisor (by id) who takes queue calls is rung."""
+        await self._check(agent_id, call_id)
+        for profile in sorted(self.agents.values(), key=lambda p: p.id):
+            if profile.role != "supervisor" or profile.nailed_up or profile.id == agent_id:
+                continue
+            view = await self.store.agent(profile.id)
+            if view is not None and view.state is AgentState.AVAILABLE:
+                transfer = Transfer(TransferKind.AGENT, profile.id)
+                await request_transfer(self.store, call_id, transfer)
+                logger.info("%s: %s transferred it to %s", call_id, agent_id, profile.id)
+                return profile.id
+        raise Refused("no-supervisor-available", call_id)
+
+
 class RecordsWrapups:
     """Wrap-ups through the records store, with each queue's dispositions."""
 
@@ -100,5 +255,5 @@ class RecordsWrapups:
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:
-    """The agents who have a console password, with their role."""
+    """Every agent as a console account, with their role and the file's password hash."""
     return Accounts(Account(p.id, p.name, p.role, p.password_hash) for p in profiles)

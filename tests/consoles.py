@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import time
 from collections.abc import AsyncIterator
@@ -9,8 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
@@ -19,19 +22,27 @@ from acd.store import AcdStore
 from console.http import ConsoleDeps, build_console
 from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
 from core.keys import Keys
+from core.privacy.vault import Vault
 from core.redisconn import connect
 from hotline.app import queue_rules
-from hotline.console_desk import AcdPresence, RecordsWrapups, console_accounts
+from hotline.console_desk import (
+    AcdCalls,
+    AcdPresence,
+    AcdSupervision,
+    RecordsWrapups,
+    console_accounts,
+)
 from hotline.http import build_web_app
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
 from records.wrapups import Wrapups
+from sms.redact import redact_numbers
 from tests.conftest import TESTS
 
 PREFIX = "hotline"
 API_TOKEN = "sam-token-0123456789ab"
-PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console"}
+PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console", "fiona": "fiona-console"}
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Console:
     store: AcdStore
     keys: Keys
     wrapups: Wrapups
+    vault: Vault
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -63,13 +75,17 @@ class Console:
         async with self.http.post("/console/signin", data=form, allow_redirects=False) as resp:
             return resp.status
 
+    async def log_in(self, agent: str, queues: tuple[str, ...], now: float) -> None:
+        """Log ``agent`` in to ``queues`` on its first device, at ``now``."""
+        profiles = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
+        device = {p.id: p for p in profiles}[agent].devices[0]
+        await self.store.login(agent, queues, device, now)
+
     async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
         """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
         offer's id."""
         now = time.time()
-        profile = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
-        device = {p.id: p for p in profile}[agent].devices[0]
-        await self.store.login(agent, ("general",), device, now - waited_s)
+        await self.log_in(agent, ("general",), now - waited_s)
         call = WaitingCall(call_id, "general", "app-1", pseudonym, "fr", now - waited_s)
         await self.store.enqueue(call, now - waited_s)
         offer = await self.store.claim("general", now)
@@ -80,16 +96,26 @@ class Console:
 
 @asynccontextmanager
 async def console_running(
-    redis_url: str, data_dir: Path, settings: ConsoleSettings | None = None
+    redis_url: str,
+    data_dir: Path,
+    settings: ConsoleSettings | None = None,
+    supervision: type[AcdSupervision] = AcdSupervision,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
     agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
     store = AcdStore(redis, keys, queues)
+    vault = Vault(
+        redis,
+        keys,
+        hash_key=b"console-test-hash-key-0123456789",
+        fernet_keys=[Fernet.generate_key()],
+        default_region="CA",
+    )
     await store.sync_agents(list(agents.values()))
     engine = connect_records(RecordsSettings(data_dir=data_dir))
     await upgrade(engine)
@@ -111,6 +137,10 @@ async def console_running(
         accounts=console_accounts(agents.values()),
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
+        supervision=supervision(
+            store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
+        ),
+        calls=AcdCalls(store, agents),
     )
 
     async def health() -> dict[str, bool]:
@@ -121,8 +151,23 @@ async def console_running(
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups)
+            yield Console(http, store, keys, wrapups, vault)
     finally:
         await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()
+
+
+async def read_event(resp: ClientResponse) -> dict[str, str]:
+    """The next SSE event (its fields), comments and pings skipped."""
+    fields: dict[str, str] = {}
+    async with asyncio.timeout(5):
+        while True:
+            line = (await resp.content.readline()).decode().rstrip("\r\n")
+            if not line:
+                if "data" in fields:
+                    return fields
+                continue
+            name, _, value = line.partition(":")
+            if name:
+                fields[name] = value.removeprefix(" ")

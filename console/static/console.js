@@ -3,6 +3,10 @@
 // Last-Event-ID by itself. The pop's wrap-up form is saved in place.
 "use strict";
 
+// Words in the page's language (states, roles, units), from the server.
+const LABELS = JSON.parse(document.body.dataset.labels || "{}");
+const label = (key) => LABELS[key] ?? key;
+
 function showOffer(pop, offer) {
   for (const field of ["pseudonym", "queue", "language", "waited_s"]) {
     const id = "pop-" + field.replace("_s", "");
@@ -10,6 +14,8 @@ function showOffer(pop, offer) {
   }
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;
+  for (const field of document.querySelectorAll(".pop-call")) field.value = offer.call_id;
+  document.getElementById("transfer-status").textContent = "";
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
   document.getElementById("notes").value = "";
@@ -30,19 +36,42 @@ async function saveWrapup(event) {
     credentials: "same-origin",
   });
   const answer = await response.json();
-  status.textContent = answer.saved ? "Wrap-up saved." : "Not saved: " + answer.error;
+  status.textContent = answer.saved ? label("saved") : label("not_saved") + " " + answer.error;
+}
+
+// A transfer is sent without leaving the page; the answer says where the call went. The
+// button pressed says whether to a queue or to a supervisor.
+async function transferCall(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = new URLSearchParams(new FormData(form));
+  if (event.submitter && event.submitter.name) {
+    body.set(event.submitter.name, event.submitter.value);
+  }
+  const response = await fetch(form.action, {
+    method: "POST",
+    body,
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  const answer = await response.json();
+  document.getElementById("transfer-status").textContent = answer.transferred
+    ? label("transferred") + " " + answer.transferred
+    : label("not_transferred") + " " + answer.error;
 }
 
 function showEarlier(earlier) {
   const last = earlier.last_dispositions.join(", ");
   document.getElementById("pop-earlier").textContent =
-    earlier.contacts === 0 ? "none" : earlier.contacts + (last ? " (last: " + last + ")" : "");
+    earlier.contacts === 0
+      ? label("none")
+      : earlier.contacts + (last ? " (" + label("last") + " " + last + ")" : "");
 }
 
 function showPresence(presence) {
   const state = document.getElementById("state");
   state.dataset.state = presence.state;
-  state.textContent = presence.state.replace("_", " ");
+  state.textContent = label(presence.state);
   const reason = document.getElementById("pause-reason");
   reason.textContent = presence.pause_reason ? "(" + presence.pause_reason + ")" : "";
 }
@@ -54,4 +83,64 @@ if (pop) {
   events.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
+  document.getElementById("transfer").addEventListener("submit", transferCall);
+}
+
+// The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'
+// states (text only); the times in state tick every second from each state's start.
+function showBoard(board) {
+  for (const tile of board.tiles) {
+    const row = document.querySelector(`#wallboard tr[data-queue="${CSS.escape(tile.queue)}"]`);
+    if (!row) continue;
+    const agents = tile.agents;
+    const values = {
+      waiting: tile.waiting,
+      longest_wait_s: Math.round(tile.longest_wait_s),
+      available: agents.available || 0,
+      paused: agents.paused || 0,
+      on_call: (agents.on_call || 0) + (agents.offered || 0),
+      wrap_up: agents.wrap_up || 0,
+      service_level_pct:
+        tile.service_level_pct === null ? "–" : Math.round(tile.service_level_pct) + " %",
+    };
+    for (const [field, value] of Object.entries(values)) {
+      row.querySelector(`[data-field="${field}"]`).textContent = String(value);
+    }
+  }
+  for (const agent of board.agents) {
+    const row = document.querySelector(`#agents tr[data-agent="${CSS.escape(agent.id)}"]`);
+    if (!row) continue;
+    const reason = agent.pause_reason ? " (" + agent.pause_reason + ")" : "";
+    row.querySelector('[data-field="state"]').textContent = label(agent.state) + reason;
+    row.querySelector('[data-field="since"]').dataset.since = agent.since ?? "";
+    row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
+      .map(([queue, why]) => queue + ": " + why)
+      .join(", ");
+    const unmask = row.querySelector('[data-field="unmask"]');
+    if (unmask) {
+      unmask.elements.call.value = agent.call_id;
+      unmask.hidden = !agent.call_id;
+    }
+  }
+  tick();
+}
+
+function tick() {
+  const now = Date.now() / 1000;
+  for (const cell of document.querySelectorAll("#agents [data-since]")) {
+    const since = parseFloat(cell.dataset.since);
+    const seconds = Number.isNaN(since) ? null : Math.max(0, Math.floor(now - since));
+    cell.textContent =
+      seconds === null
+        ? ""
+        : `${Math.floor(seconds / 60)} ${label("min")} ${seconds % 60} ${label("s")}`;
+  }
+}
+
+const board = document.getElementById("board");
+if (board) {
+  const events = new EventSource(board.dataset.events);
+  events.addEventListener("board", (event) => showBoard(JSON.parse(event.data)));
+  tick();
+  setInterval(tick, 1000);
 }

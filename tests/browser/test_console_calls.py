@@ -90,7 +90,7 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         await page.get_by_label("Disposition").select_option("crisis")
         await page.get_by_label("Notes").fill("Talked it through; calling back tomorrow.")
         await page.get_by_role("button", name="Save wrap-up").click()
-        await expect(page.get_by_role("status")).to_have_text("Wrap-up saved.")
+        await expect(page.locator("#wrapup-status")).to_have_text("Wrap-up saved.")
         call_id = await page.locator("#pop").get_attribute("data-call")
         assert call_id
         (wrapup,) = await app.records.wrapups.read(call_id)

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from acd.routing import AgentState
 from core.config import ConsoleSettings
 from tests.conftest import CALLER
-from tests.consoles import API_TOKEN, Console, console_running
+from tests.consoles import API_TOKEN, Console, console_running, read_event
 
 
 @pytest.fixture
@@ -205,21 +205,6 @@ async def test_a_console_session_does_not_open_the_api(console: Console) -> None
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     async with console.http.get("/acd/queues", headers=headers) as resp:
         assert resp.status == 200
-
-
-async def read_event(resp: ClientResponse) -> dict[str, str]:
-    """The next SSE event (its fields), comments and pings skipped."""
-    fields: dict[str, str] = {}
-    async with asyncio.timeout(5):
-        while True:
-            line = (await resp.content.readline()).decode().rstrip("\r\n")
-            if not line:
-                if "data" in fields:
-                    return fields
-                continue
-            name, _, value = line.partition(":")
-            if name:
-                fields[name] = value.removeprefix(" ")
 
 
 async def events_until_offer(resp: ClientResponse) -> list[dict[str, str]]:

@@ -1,0 +1,64 @@
+"""The console's languages: English (the templates' own) and French (``locales/fr.po``, read
+with Babel at startup). Each person picks theirs; the session keeps the choice."""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES: Final = Path(__file__).parent / "locales"
+#: The languages offered, each named in itself; the first is the default.
+LANGUAGES: Final = {"en": "English", "fr": "Français"}
+DEFAULT: Final = "en"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation later (Babel extracts it)."""
+    return message
+
+
+#: Words shown by ids (states, roles) or by the console's script, translated per request.
+LABELS: Final = {
+    "logged_out": N_("logged out"),
+    "available": N_("available"),
+    "paused": N_("paused"),
+    "offered": N_("offered"),
+    "on_call": N_("on call"),
+    "wrap_up": N_("wrap-up"),
+    "agent": N_("agent"),
+    "supervisor": N_("supervisor"),
+    "admin": N_("admin"),
+    "saved": N_("Wrap-up saved."),
+    "not_saved": N_("Not saved:"),
+    "none": N_("none"),
+    "last": N_("last:"),
+    "min": N_("min"),
+    "s": N_("s"),
+    "break": N_("break"),
+    "meal": N_("meal"),
+    "training": N_("training"),
+    "debrief": N_("debrief"),
+    "transferred": N_("Transferred to"),
+    "not_transferred": N_("Not transferred:"),
+}
+
+
+def load_translations() -> Mapping[str, gettext.NullTranslations]:
+    """Each language's translations (English's are the messages themselves)."""
+    found: dict[str, gettext.NullTranslations] = {DEFAULT: gettext.NullTranslations()}
+    for code in LANGUAGES:
+        if code == DEFAULT:
+            continue
+        with (LOCALES / f"{code}.po").open("rb") as po:
+            catalog = read_po(po, locale=code)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        compiled.seek(0)
+        found[code] = gettext.GNUTranslations(compiled)
+    return found

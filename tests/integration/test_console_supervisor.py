@@ -1,0 +1,245 @@
+"""The supervisor screen over real HTTP with a real Redis and ACD store: who may open it, the
+wallboard and agents table (live by SSE), and resetting or signing off an agent."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+import pytest
+from aiohttp import ClientResponse
+
+from acd.records import Caller, Records, put
+from acd.routing import AgentState
+from console.supervision import Board
+from hotline.console_desk import AcdSupervision
+from tests.consoles import Console, console_running, read_event
+
+QUEUES = ("general", "ringall")
+NUMBER = "+15145550123"
+
+
+@pytest.fixture
+async def console(redis_url: str, tmp_path: Path) -> AsyncIterator[Console]:
+    async with console_running(redis_url, tmp_path) as running:
+        yield running
+
+
+async def post(console: Console, path: str, form: dict[str, str]) -> ClientResponse:
+    async with console.http.post(path, data=form, allow_redirects=False) as resp:
+        await resp.read()
+        return resp
+
+
+async def state_of(console: Console, agent: str) -> AgentState:
+    view = await console.store.agent(agent)
+    assert view is not None
+    return view.state
+
+
+def row(page: str, attribute: str, name: str) -> str:
+    found = re.search(rf'<tr {attribute}="{name}">(.*?)</tr>', page, re.S)
+    assert found, name
+    return found.group(1)
+
+
+async def test_supervisors_and_admins_open_the_supervisor_screen_volunteers_do_not(
+    console: Console,
+) -> None:
+    await console.log_in("chen", QUEUES, time.time())
+    assert await console.sign_in("alice") == 303
+    for path in ("/console/supervisor", "/console/supervisor/events"):
+        async with console.http.get(path) as resp:
+            assert resp.status == 403, path
+    csrf = await console.csrf("/console/volunteer")
+    resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "chen"})
+    assert resp.status == 403
+    assert await state_of(console, "chen") is AgentState.AVAILABLE
+    form = {"csrf": await console.csrf(), "account": "bruno", "password": "bruno-console"}
+    resp = await post(console, "/console/signin", form)
+    assert resp.headers["Location"] == "/console/supervisor"
+    assert await console.sign_in("fiona") == 303
+    async with console.http.get("/console/supervisor") as resp:
+        assert resp.status == 200
+
+
+async def test_the_board_shows_queues_and_agents_with_their_per_queue_pauses(
+    console: Console,
+) -> None:
+    await console.offer_to("alice", "c1", "Green Fox", 30)  # rings Alice after a 30 s wait
+    await console.log_in("chen", QUEUES, time.time() - 90)
+    await console.store.pause("chen", "debrief", time.time(), "ringall")
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor") as resp:
+        page = await resp.text()
+    general, ringall = row(page, "data-queue", "general"), row(page, "data-queue", "ringall")
+    assert '<td data-field="on_call">1</td>' in general  # alice, rung
+    assert '<td data-field="available">1</td>' in general  # chen
+    assert '<td data-field="available">0</td>' in ringall  # chen paused there
+    alice, chen = row(page, "data-agent", "alice"), row(page, "data-agent", "chen")
+    assert '<td data-field="state">offered</td>' in alice
+    assert '<td data-field="paused_in">ringall: debrief</td>' in chen
+    since = re.search(r'data-since="([0-9.]+)"', chen)
+    assert since
+    assert time.time() - float(since.group(1)) < 60  # since the pause, not the login
+
+
+async def test_the_board_is_sent_again_after_every_queue_log_entry(console: Console) -> None:
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor/events") as resp:
+        first = json.loads((await read_event(resp))["data"])
+        (chen,) = [a for a in first["agents"] if a["id"] == "chen"]
+        assert chen["state"] == "logged_out"
+        await console.log_in("chen", QUEUES, time.time())
+        event = await read_event(resp)
+    assert event["event"] == "board"
+    board = json.loads(event["data"])
+    (chen,) = [a for a in board["agents"] if a["id"] == "chen"]
+    assert chen["state"] == "available"
+    (general,) = [t for t in board["tiles"] if t["queue"] == "general"]
+    assert general["agents"]["available"] == 1
+
+
+async def test_a_supervisor_resets_a_stuck_agent_with_a_reason_kept_without_numbers(
+    console: Console,
+) -> None:
+    await console.offer_to("alice", "c1", "Green Fox", 5)
+    assert await console.sign_in("bruno") == 303
+    csrf = await console.csrf("/console/supervisor")
+    for reason in ("", " ", "x" * 101):
+        form = {"csrf": csrf, "agent": "alice", "reason": reason}
+        assert (await post(console, "/console/supervisor/reset", form)).status == 400
+    assert await state_of(console, "alice") is AgentState.OFFERED
+    form = {"csrf": csrf, "agent": "alice", "reason": "stuck ringing, caller 514 555 0123"}
+    resp = await post(console, "/console/supervisor/reset", form)
+    assert resp.headers["Location"] == "/console/supervisor"
+    assert await state_of(console, "alice") is AgentState.AVAILABLE
+    entries = cast(
+        list[tuple[str, dict[str, str]]],
+        await console.store.redis.xrevrange(console.keys.acd_queue_log, count=10),
+    )
+    (reset,) = [fields for _, fields in entries if fields["event"] == "RESET"]
+    assert reset["by"] == "bruno"
+    assert "555" not in reset["reason"]
+    assert reset["reason"].startswith("stuck ringing, caller ")
+    form = {"csrf": csrf, "agent": "nobody", "reason": "stuck"}
+    resp = await post(console, "/console/supervisor/reset", form)
+    assert resp.headers["Location"] == "/console/supervisor?error=unknown-agent"
+
+
+async def test_a_forced_sign_off_is_audited(console: Console) -> None:
+    await console.log_in("chen", QUEUES, time.time())
+    assert await console.sign_in("bruno") == 303
+    csrf = await console.csrf("/console/supervisor")
+    resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "chen"})
+    assert resp.headers["Location"] == "/console/supervisor"
+    assert await state_of(console, "chen") is AgentState.LOGGED_OUT
+    records = cast(
+        list[tuple[str, dict[str, str]]],
+        await console.store.redis.xrange(console.keys.staff_audit),
+    )
+    assert [(r["actor"], r["role"], r["action"], r["target"]) for _, r in records] == [
+        ("bruno", "supervisor", "forced-logout", "chen")
+    ]
+    await console.offer_to("alice", "c1", "Green Fox", 5)
+    resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "alice"})
+    assert resp.headers["Location"].startswith("/console/supervisor?error=")  # not while ringing
+    assert await console.store.redis.xlen(console.keys.staff_audit) == 1
+
+
+async def connect_a_vaulted_caller(console: Console) -> str:
+    """A call from ``NUMBER`` (in the vault, as the ARI side leaves it) is taken by Alice; its
+    pseudonym."""
+    entry = await console.vault.store(NUMBER, "fr", now=datetime.now(UTC))
+    caller = Caller("c1", "general", "fr", entry.pseudonym, time.time(), caller_ref=entry.ref)
+    await Records(console.store.redis, console.keys).save(put(caller))
+    offer = await console.offer_to("alice", "c1", entry.pseudonym, 5)
+    await console.store.accept(offer, "alice", time.time())
+    return entry.pseudonym
+
+
+async def test_a_supervisor_unmasks_a_callers_number_with_a_reason_and_it_is_audited(
+    console: Console,
+) -> None:
+    pseudonym = await connect_a_vaulted_caller(console)
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor") as resp:
+        page = await resp.text()
+    assert NUMBER not in page
+    alice = row(page, "data-agent", "alice")
+    assert '<input type="hidden" name="call" value="c1">' in alice
+    csrf = await console.csrf("/console/supervisor")
+    for reason in ("", "x" * 501):
+        form = {"csrf": csrf, "call": "c1", "reason": reason}
+        assert (await post(console, "/console/supervisor/unmask", form)).status == 400
+    assert await console.store.redis.xlen(console.keys.audit) == 0
+    form = {"csrf": csrf, "call": "c1", "reason": "caller at risk, ambulance needed"}
+    async with console.http.post("/console/supervisor/unmask", data=form) as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert f'<strong id="unmasked-number">{NUMBER}</strong>' in await resp.text()
+    async with console.http.get("/console/supervisor/audit") as resp:
+        audit = await resp.text()
+    assert "caller at risk, ambulance needed" in audit
+    assert pseudonym in audit
+    assert NUMBER not in audit
+    form = {"csrf": csrf, "call": "c9", "reason": "emergency"}
+    resp = await post(console, "/console/supervisor/unmask", form)
+    assert resp.headers["Location"] == "/console/supervisor?error=no-such-call"
+
+
+async def test_only_supervisors_unmask_though_admins_read_the_audit(console: Console) -> None:
+    await connect_a_vaulted_caller(console)
+    for account in ("alice", "fiona"):
+        assert await console.sign_in(account) == 303
+        async with console.http.get("/console/") as resp:
+            csrf = await console.csrf(resp.url.path)
+        form = {"csrf": csrf, "call": "c1", "reason": "curious"}
+        async with console.http.post("/console/supervisor/unmask", data=form) as resp:
+            assert resp.status == 403, account
+            assert NUMBER not in await resp.text()
+    assert await console.store.redis.xlen(console.keys.audit) == 0
+    async with console.http.get("/console/supervisor/audit") as resp:
+        assert resp.status == 200  # fiona, an admin
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/supervisor/audit") as resp:
+        assert resp.status == 403
+
+
+class CountedSupervision(AcdSupervision):
+    """The real supervisor desk, counting the boards it computes."""
+
+    boards = 0
+
+    async def board(self) -> Board:
+        CountedSupervision.boards += 1
+        return await super().board()
+
+
+async def test_supervisors_streams_share_one_board_per_queue_log_entry(
+    redis_url: str, tmp_path: Path
+) -> None:
+    CountedSupervision.boards = 0
+    async with console_running(redis_url, tmp_path, supervision=CountedSupervision) as console:
+        assert await console.sign_in("bruno") == 303
+        async with (
+            console.http.get("/console/supervisor/events") as first,
+            console.http.get("/console/supervisor/events") as second,
+        ):
+            for stream in (first, second):
+                await read_event(stream)  # each stream's own board at its start
+            assert CountedSupervision.boards == 2
+            # One entry, as the ACD's scripts write them (a login would write several).
+            entry_id = await console.store.redis.xadd(
+                console.keys.acd_queue_log,
+                {"time": time.time(), "event": "PAUSE", "queue": "general", "agent": "chen"},
+            )
+            events = [await read_event(first), await read_event(second)]
+        assert [e["id"] for e in events] == [entry_id, entry_id]
+        assert events[0]["data"] == events[1]["data"]
+        assert CountedSupervision.boards == 3

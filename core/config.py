@@ -301,6 +301,16 @@ class RecordsSettings:
 
 
 @dataclass(frozen=True)
+class PledgesSettings:
+    """Telethon campaigns (``pledges/``)."""
+
+    #: The campaign file (format: ``pledges/campaigns.py``; the demo's is
+    #: ``pledges/campaigns/demo.toml``); "" = no telethon. A relative path is taken from the
+    #: configuration file's directory.
+    campaigns: str = ""
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Values that only ever come from the environment."""
 
@@ -332,6 +342,7 @@ class Settings:
     records: RecordsSettings = field(default_factory=RecordsSettings)
     phones: PhonesSettings = field(default_factory=PhonesSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    pledges: PledgesSettings = field(default_factory=PledgesSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -361,6 +372,7 @@ SECTIONS: dict[str, type[Any]] = {
     "records": RecordsSettings,
     "phones": PhonesSettings,
     "console": ConsoleSettings,
+    "pledges": PledgesSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
@@ -409,6 +421,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         )
         records = sections["records"]
         sections["records"] = dataclasses.replace(records, data_dir=base / records.data_dir)
+        if campaigns := sections["pledges"].campaigns:
+            sections["pledges"] = PledgesSettings(campaigns=str(base / campaigns))
         phones = sections["phones"]
         sections["phones"] = dataclasses.replace(
             phones,

@@ -33,7 +33,9 @@ from hotline.phones import (
     rotate_secret,
 )
 from hotline.provisioning import softphone_account
+from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
+from pledges.campaigns import CampaignError
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.progress import progress
@@ -58,6 +60,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
+    campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
+    if campaigns:
+        print(f"ok: campaigns {settings.pledges.campaigns}: {', '.join(campaigns)}")
     for check in (settings.require_secrets, lambda: load_phones(settings)):
         try:
             check()
@@ -323,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, FlowError, HarnessError) as exc:
+    except (ConfigError, FlowError, HarnessError, CampaignError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 2
 

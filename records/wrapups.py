@@ -23,10 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.api import ApiError
+from core.scrub import scrub
 from records.contacts import queue_event
 from records.drain import Drain, Entries
 from records.models import Contact, QueueEvent, Wrapup
-from records.scrub import scrub
 
 logger = logging.getLogger(__name__)
 

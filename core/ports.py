@@ -126,3 +126,30 @@ class RequestConfirmations(Protocol):
         now: datetime,
     ) -> RecordedRequest:
         """Store the request with a fresh reference and queue its confirmation SMS."""
+
+
+# Pledges: the telethon side learns from the records which call an operator took.
+
+
+@dataclass(frozen=True)
+class TakenCall:
+    """A call as an operator took it: who called (keyed reference, never the number), on
+    which line, in which queue, and until when its wrap-up may be written."""
+
+    call_id: str
+    #: Keyed reference to the caller ("" for a withheld number).
+    caller_key: str
+    pseudonym: str
+    language: str
+    #: The number dialled (one of the hotline's DIDs).
+    line: str
+    queue: str
+    #: Epoch seconds after which the operator's wrap-up is closed (None: on the call still).
+    closes_at: float | None
+
+
+class TakenCalls(Protocol):
+    """The calls operators answered (``records.wrapups.Wrapups.taken``)."""
+
+    async def taken(self, call_id: str, agent: str) -> TakenCall:
+        """The call ``agent`` answered; ``ApiError`` 404 no-such-call or 403 not-your-call."""

@@ -58,7 +58,7 @@ from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
-from hotline.telethon import load_telethon
+from hotline.telethon import load_telethon, telethon_routes
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
@@ -192,6 +192,7 @@ class HotlineApp:
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
             *self.records.routes(),
+            *telethon_routes(settings, self.campaigns, self.records),
         ]
         self.session_redis = redisconn.connect(settings.redis, 16, decode=False)
         console = ConsoleDeps(

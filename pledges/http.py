@@ -1,0 +1,130 @@
+"""The pledges API for operators and staff.
+
+| method | path                             | role                | body                          |
+|--------|----------------------------------|---------------------|-------------------------------|
+| GET    | /acd/calls/{call_id}/pledge-form | the call's operator |                               |
+| POST   | /acd/calls/{call_id}/pledges     | the call's operator | ``{client_key, amount, ...}`` |
+| PUT    | /pledges/{pledge_id}             | its operator        | ``{amount, ...}``             |
+| GET    | /pledges/{pledge_id}             | its operator, staff |                               |
+
+The form's fields: ``amount`` (minor units), ``frequency`` (one_off, monthly),
+``day_of_month``, ``instalments``, ``method`` (sms_link, email_link, cheque), ``receipt``,
+``donor`` ``{name, address, email}``, ``keep_details``, ``consent_sms``, ``on_air``, ``alias``,
+``comment``. There is no card field. A new pledge answers 201; the same ``client_key`` again
+answers 200 with the pledge stored the first time, nothing doubled. Refusals: 400 bad-request,
+bad-client-key and each rule's id (amount-out-of-range, receipt-needs-name-and-address...),
+403 not-your-call or not-your-pledge, 404 no-such-call or no-such-pledge, 409
+not-a-campaign-call, client-key-taken, pledge-closed (after the wrap-up time and its grace) or
+``pledge-<status>`` (a pledge is corrected only before its link goes out); 503
+records-unavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+from aiohttp import web
+
+from core.api import ApiError, database_available, json_object
+from core.auth import PRINCIPAL_KEY
+from pledges.rules import DonorDetails, Frequency, Method, PledgeForm
+from pledges.service import Pledges
+
+STAFF = ("supervisor", "admin")
+_FLAGS = ("receipt", "keep_details", "consent_sms", "on_air")
+_TEXTS = ("alias", "comment")
+_DONOR = ("name", "address", "email")
+
+
+def parse_form(body: dict[str, Any]) -> PledgeForm:
+    """The pledge form in a JSON body (``client_key`` aside); 400 bad-request naming the
+    first field of a wrong type or an unknown field."""
+    allowed = {
+        "client_key", "amount", "frequency", "day_of_month", "instalments", "method", "donor",
+        *_FLAGS, *_TEXTS,
+    }  # fmt: skip
+    unknown = sorted(set(body) - allowed)
+    if unknown:  # a card number has no field to go in
+        raise ApiError(400, "bad-request", f"unknown field(s): {', '.join(unknown)}")
+    amount = body.get("amount")
+    if not _is_int(amount):
+        raise ApiError(400, "bad-request", "amount must be an integer (minor units)")
+    for key in ("day_of_month", "instalments"):
+        if body.get(key) is not None and not _is_int(body[key]):
+            raise ApiError(400, "bad-request", f"{key} must be an integer or null")
+    for key in _FLAGS:
+        if not isinstance(body.get(key, False), bool):
+            raise ApiError(400, "bad-request", f"{key} must be true or false")
+    for key in _TEXTS:
+        if not isinstance(body.get(key, ""), str):
+            raise ApiError(400, "bad-request", f"{key} must be a string")
+    donor = body.get("donor", {})
+    if not isinstance(donor, dict) or set(donor) - set(_DONOR):
+        raise ApiError(400, "bad-request", f"donor must be an object of {', '.join(_DONOR)}")
+    if not all(isinstance(donor.get(key, ""), str) for key in _DONOR):
+        raise ApiError(400, "bad-request", "donor's fields must be strings")
+    try:
+        frequency = Frequency(body.get("frequency", Frequency.ONE_OFF.value))
+        method = Method(body.get("method", Method.SMS_LINK.value))
+    except ValueError:
+        raise ApiError(
+            400,
+            "bad-request",
+            f"frequency is one of {', '.join(Frequency)}; method one of {', '.join(Method)}",
+        ) from None
+    return PledgeForm(
+        amount=amount,
+        frequency=frequency,
+        day_of_month=body.get("day_of_month"),
+        instalments=body.get("instalments"),
+        method=method,
+        receipt=body.get("receipt", False),
+        donor=DonorDetails(**{key: donor.get(key, "") for key in _DONOR}),
+        keep_details=body.get("keep_details", False),
+        consent_sms=body.get("consent_sms", False),
+        on_air=body.get("on_air", False),
+        alias=body.get("alias", ""),
+        comment=body.get("comment", ""),
+    )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def pledges_routes(pledges: Pledges) -> list[web.RouteDef]:
+    """The pledge form, save, correct and read endpoints."""
+
+    async def prefill(request: web.Request) -> web.Response:
+        agent = request[PRINCIPAL_KEY].actor
+        found = await pledges.prefill(request.match_info["call_id"], agent)
+        return web.json_response(found.to_dict())
+
+    async def save(request: web.Request) -> web.Response:
+        body = await json_object(request)
+        form = parse_form(body)
+        client_key = body.get("client_key")
+        if not isinstance(client_key, str):
+            raise ApiError(400, "bad-client-key", "client_key must be a string")
+        agent = request[PRINCIPAL_KEY].actor
+        saved = await pledges.save(request.match_info["call_id"], agent, client_key, form)
+        return web.json_response(saved.pledge.to_dict(), status=201 if saved.created else 200)
+
+    async def correct(request: web.Request) -> web.Response:
+        form = parse_form(await json_object(request))
+        agent = request[PRINCIPAL_KEY].actor
+        view = await pledges.correct(request.match_info["pledge_id"], agent, form)
+        return web.json_response(view.to_dict())
+
+    async def read(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL_KEY]
+        agent = None if principal.role in STAFF else principal.actor
+        view = await pledges.get(request.match_info["pledge_id"], agent)
+        return web.json_response(view.to_dict())
+
+    return [
+        web.get("/acd/calls/{call_id}/pledge-form", database_available(prefill)),
+        web.post("/acd/calls/{call_id}/pledges", database_available(save)),
+        web.put("/pledges/{pledge_id}", database_available(correct)),
+        web.get("/pledges/{pledge_id}", database_available(read)),
+    ]

@@ -308,6 +308,12 @@ class PledgesSettings:
     #: ``pledges/campaigns/demo.toml``); "" = no telethon. A relative path is taken from the
     #: configuration file's directory.
     campaigns: str = ""
+    #: Stripe's API (the tests point it at a local stand-in).
+    stripe_url: str = "https://api.stripe.com"
+    #: Where Stripe's Checkout sends a donor who has paid.
+    success_url: str = "https://example.org/thank-you"
+    #: Seconds a signed webhook stays acceptable (older ones are replays).
+    webhook_tolerance_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,9 @@ class Secrets:
     api_tokens: str = field(default="", repr=False)
     #: The SQL store's password (PostgreSQL).
     records_password: str = field(default="", repr=False)
+    #: Stripe's secret API key and the signing secret of its webhook endpoint (pledges).
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -356,6 +365,10 @@ class Settings:
             missing.append("HOTLINE_HASH_KEY (at least 16 bytes)")
         if not self.secrets.vault_keys:
             missing.append("HOTLINE_VAULT_KEYS (Fernet keys, newest first)")
+        if self.pledges.campaigns and not self.secrets.stripe_api_key:
+            missing.append("HOTLINE_STRIPE_API_KEY (pledges' payment links)")
+        if self.pledges.campaigns and not self.secrets.stripe_webhook_secret:
+            missing.append("HOTLINE_STRIPE_WEBHOOK_SECRET (pledges' payment webhooks)")
         if missing:
             raise ConfigError("missing secrets in the environment: " + ", ".join(missing))
 
@@ -381,6 +394,8 @@ SECRET_ENV = {
     "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
     "records_password": "HOTLINE_RECORDS_PASSWORD",
+    "stripe_api_key": "HOTLINE_STRIPE_API_KEY",
+    "stripe_webhook_secret": "HOTLINE_STRIPE_WEBHOOK_SECRET",
 }
 #: Section keys that are secrets: read from the environment (HOTLINE_<SECTION>_<KEY>) only.
 SECRET_KEYS = {("redis", "password")}
@@ -422,7 +437,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         records = sections["records"]
         sections["records"] = dataclasses.replace(records, data_dir=base / records.data_dir)
         if campaigns := sections["pledges"].campaigns:
-            sections["pledges"] = PledgesSettings(campaigns=str(base / campaigns))
+            pledges = sections["pledges"]
+            sections["pledges"] = dataclasses.replace(pledges, campaigns=str(base / campaigns))
         phones = sections["phones"]
         sections["phones"] = dataclasses.replace(
             phones,
@@ -443,6 +459,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         twilio_auth_token=env.get(SECRET_ENV["twilio_auth_token"], ""),
         api_tokens=env.get("HOTLINE_API_TOKENS", ""),
         records_password=env.get(SECRET_ENV["records_password"], ""),
+        stripe_api_key=env.get(SECRET_ENV["stripe_api_key"], ""),
+        stripe_webhook_secret=env.get(SECRET_ENV["stripe_webhook_secret"], ""),
     )
     return Settings(secrets=secrets, **sections, **top)
 

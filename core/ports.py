@@ -153,3 +153,18 @@ class TakenCalls(Protocol):
 
     async def taken(self, call_id: str, agent: str) -> TakenCall:
         """The call ``agent`` answered; ``ApiError`` 404 no-such-call or 403 not-your-call."""
+
+
+class CallerRefs(Protocol):
+    """The vault ref of a call's caller while the ACD still holds the call (``acd.records``)."""
+
+    async def caller_ref(self, call_id: str) -> str | None:
+        """The caller's vault ref, or None (withheld number, or a call long gone)."""
+
+
+class TextSender(Protocol):
+    """Queues an SMS through the outbound pipeline (``sms.outbox.Outbox``): one message per
+    ``key`` however often it is asked."""
+
+    async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
+        """Queue ``body`` for the vault ref ``to_ref``; the message id (the first one's)."""

@@ -58,7 +58,7 @@ from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
-from hotline.telethon import load_telethon, telethon_routes
+from hotline.telethon import AcdCallerRefs, OutboxTexts, Telethon, load_telethon
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
@@ -173,6 +173,13 @@ class HotlineApp:
         self.seen: set[str] = set()
         self.reconciler = Reconciler(self, time.time)
         self.records = RecordsService(settings, self.redis, queue_rules(queues))
+        self.telethon = Telethon(
+            settings,
+            self.campaigns,
+            self.records,
+            AcdCallerRefs(self.redis, keys),
+            OutboxTexts(self.sms.outbox, settings.sms.from_number),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -192,7 +199,7 @@ class HotlineApp:
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
             *self.records.routes(),
-            *telethon_routes(settings, self.campaigns, self.records),
+            *self.telethon.routes(),
         ]
         self.session_redis = redisconn.connect(settings.redis, 16, decode=False)
         console = ConsoleDeps(
@@ -254,6 +261,7 @@ class HotlineApp:
             ("call workers", self.dispatcher.close),
             ("ARI events", self.stream.close),
             ("ARI client", self.ari.close),
+            ("payment provider", self.telethon.close),
             ("records", self.records.close),
             ("Redis", self.redis.aclose),
             ("console sessions' Redis", self.session_redis.aclose),

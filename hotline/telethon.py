@@ -1,6 +1,7 @@
 """The telethon's wiring: its campaign file, loaded and checked against the ACD's queues at
 start (a campaign whose operators' queue does not exist stops the start, like a bad queue),
-and the pledges API on the records database, which tells which call an operator took."""
+and the pledges API on the records database (which tells which call an operator took), with
+payment links texted through the SMS outbox to the caller the ACD still holds."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from acd.config import QueueConfig
+from acd.records import Records
 from core.config import PledgesSettings, Settings
 from core.frozen import FrozenMap
+from core.keys import Keys
+from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign, CampaignError, load_campaigns
 from pledges.donors import DonorSeal
-from pledges.http import pledges_routes
+from pledges.http import payment_routes, pledges_routes
+from pledges.links import PaymentDesk
+from pledges.payments import StripeCheckout
 from pledges.service import Pledges
 from records.service import RecordsService
+from sms.outbox import Outbox
 
 
 def load_telethon(
@@ -37,18 +45,78 @@ def load_telethon(
     return campaigns
 
 
-def telethon_routes(
-    settings: Settings, campaigns: Mapping[str, Campaign], records: RecordsService
-) -> list[web.RouteDef]:
-    """The pledges API over the records database, when there are campaigns."""
-    if not campaigns:
-        return []
-    pledges = Pledges(
-        records.engine,
-        campaigns,
-        records.wrapups,
-        DonorSeal(settings.secrets.vault_keys),
-        region=settings.privacy.default_region,
-        clock=time.time,
-    )
-    return pledges_routes(pledges)
+class AcdCallerRefs:
+    """The caller's vault ref from the ACD's records in Redis, while it holds the call."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
+
+    async def caller_ref(self, call_id: str) -> str | None:
+        """The ref of ``call_id``'s caller, or None (withheld, or the call is gone)."""
+        caller = await Records(self.redis, self.keys).caller(call_id)
+        return caller.caller_ref if caller is not None and caller.caller_ref else None
+
+
+class OutboxTexts:
+    """Payment-link SMS through the outbound pipeline (RQ jobs, one per idempotency key)."""
+
+    def __init__(self, outbox: Outbox, from_number: str) -> None:
+        self.outbox, self.from_number = outbox, from_number
+
+    async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
+        """Queue the SMS under ``key``; the first message's id if the key was used."""
+        return await self.outbox.enqueue_ref(
+            to_ref,
+            self.from_number,
+            body,
+            idempotency_key=key,
+            kind="pledge-link",
+            language=language,
+            subject=key,
+        )
+
+
+class Telethon:
+    """The pledges side of one app instance, on the records' database: its routes, and the
+    payment provider's connections to close."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        campaigns: Mapping[str, Campaign],
+        records: RecordsService,
+        callers: CallerRefs,
+        texts: TextSender,
+    ) -> None:
+        self.provider: StripeCheckout | None = None
+        self._routes: list[web.RouteDef] = []
+        if not campaigns:
+            return
+        pledges = Pledges(
+            records.engine,
+            campaigns,
+            records.wrapups,
+            DonorSeal(settings.secrets.vault_keys),
+            region=settings.privacy.default_region,
+            clock=time.time,
+        )
+        self.provider = StripeCheckout(
+            settings.secrets.stripe_api_key,
+            settings.secrets.stripe_webhook_secret,
+            base_url=settings.pledges.stripe_url,
+            success_url=settings.pledges.success_url,
+            tolerance_s=settings.pledges.webhook_tolerance_s,
+        )
+        desk = PaymentDesk(
+            records.engine, campaigns, self.provider, callers, texts, clock=time.time
+        )
+        self._routes = [*pledges_routes(pledges), *payment_routes(desk)]
+
+    def routes(self) -> list[web.RouteDef]:
+        """The pledges API (none without campaigns)."""
+        return self._routes
+
+    async def close(self) -> None:
+        """Close the payment provider's connections."""
+        if self.provider is not None:
+            await self.provider.close()

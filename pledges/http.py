@@ -6,6 +6,9 @@
 | POST   | /acd/calls/{call_id}/pledges     | the call's operator | ``{client_key, amount, ...}`` |
 | PUT    | /pledges/{pledge_id}             | its operator        | ``{amount, ...}``             |
 | GET    | /pledges/{pledge_id}             | its operator, staff |                               |
+| POST   | /pledges/{pledge_id}/link        | its operator, staff |                               |
+| POST   | /pledges/{pledge_id}/cancel      | staff               |                               |
+| POST   | /pledges/webhooks/stripe         | none: signed        | Stripe's event                |
 
 The form's fields: ``amount`` (minor units), ``frequency`` (one_off, monthly),
 ``day_of_month``, ``instalments``, ``method`` (sms_link, email_link, cheque), ``receipt``,
@@ -17,6 +20,13 @@ bad-client-key and each rule's id (amount-out-of-range, receipt-needs-name-and-a
 not-a-campaign-call, client-key-taken, pledge-closed (after the wrap-up time and its grace) or
 ``pledge-<status>`` (a pledge is corrected only before its link goes out); 503
 records-unavailable.
+
+The link (``pledges.links``) is made and texted once: asking again answers the pledge as it
+is (409 not-an-sms-pledge, no-caller-number, ``pledge-<status>``; 502 payment-provider-error).
+A webhook answers 200 with the pledge's status and whether it ``changed`` (false for a repeated
+event; ``pledge`` null for an event about no pledge's status); 400 unsigned-webhook,
+bad-signature, stale-webhook (a replay past the tolerance) or bad-webhook; 404 no-such-pledge;
+409 ``pledge-<status>`` (a payment for a cancelled pledge) or provider-ref-mismatch.
 """
 
 from __future__ import annotations
@@ -26,7 +36,8 @@ from typing import Any, TypeGuard
 from aiohttp import web
 
 from core.api import ApiError, database_available, json_object
-from core.auth import PRINCIPAL_KEY
+from core.auth import PRINCIPAL_KEY, require_role
+from pledges.links import PaymentDesk
 from pledges.rules import DonorDetails, Frequency, Method, PledgeForm
 from pledges.service import Pledges
 
@@ -127,4 +138,38 @@ def pledges_routes(pledges: Pledges) -> list[web.RouteDef]:
         web.post("/acd/calls/{call_id}/pledges", database_available(save)),
         web.put("/pledges/{pledge_id}", database_available(correct)),
         web.get("/pledges/{pledge_id}", database_available(read)),
+    ]
+
+
+def payment_routes(desk: PaymentDesk) -> list[web.RouteDef]:
+    """The link, cancel and webhook endpoints."""
+
+    async def link(request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL_KEY]
+        agent = None if principal.role in STAFF else principal.actor
+        view = await desk.send_link(request.match_info["pledge_id"], agent)
+        return web.json_response(view.to_dict())
+
+    async def cancel(request: web.Request) -> web.Response:
+        require_role(request, *STAFF)
+        view = await desk.cancel(request.match_info["pledge_id"])
+        return web.json_response(view.to_dict())
+
+    async def webhook(request: web.Request) -> web.Response:
+        payload = await request.read()
+        applied = await desk.receive(payload, request.headers.get("Stripe-Signature"))
+        pledge = applied.pledge
+        return web.json_response(
+            {
+                "event": applied.event_id,
+                "pledge": pledge.id if pledge else None,
+                "status": pledge.status if pledge else None,
+                "changed": applied.changed,
+            }
+        )
+
+    return [
+        web.post("/pledges/{pledge_id}/link", database_available(link)),
+        web.post("/pledges/{pledge_id}/cancel", database_available(cancel)),
+        web.post("/pledges/webhooks/stripe", database_available(webhook)),
     ]

@@ -148,7 +148,7 @@ class Pledges:
             receipt=campaign.receipt.value,
             pseudonym=call.pseudonym,
             language=call.language,
-            earlier=[_view(row) for row in earlier],
+            earlier=[view_of(row) for row in earlier],
             donor=self.seal.open(kept.donor_sealed) if kept else None,
         )
 
@@ -189,7 +189,7 @@ class Pledges:
             if found is None:
                 raise
             return Saved(found, created=False)
-        return Saved(_view(row), created=True)
+        return Saved(view_of(row), created=True)
 
     async def correct(self, pledge_id: str, agent: str, form: PledgeForm) -> PledgeView:
         """Replace the form of ``agent``'s pledge while it is only pledged and the call's
@@ -205,7 +205,7 @@ class Pledges:
             row = await session.get_one(Pledge, pledge_id, with_for_update=True)
             _check_pledged(row.status)  # a link may have gone out meanwhile
             self._fill(row, checked, now)
-        return _view(row)
+        return view_of(row)
 
     async def get(self, pledge_id: str, agent: str | None = None) -> PledgeView:
         """A pledge; with ``agent``, only that operator's (403 not-your-pledge otherwise)."""
@@ -215,7 +215,7 @@ class Pledges:
             raise ApiError(404, "no-such-pledge", pledge_id)
         if agent is not None and row.agent != agent:
             raise ApiError(403, "not-your-pledge", "only its operator or staff read a pledge")
-        return _view(row)
+        return view_of(row)
 
     def _campaign(self, call: TakenCall) -> Campaign:
         campaign = self._by_line.get(call.line)
@@ -248,7 +248,7 @@ class Pledges:
             return None
         if row.agent != agent:
             raise ApiError(409, "client-key-taken", "another operator's pledge has this key")
-        return _view(row)
+        return view_of(row)
 
 
 def _check_pledged(status: str) -> None:
@@ -264,7 +264,8 @@ def _checked(form: PledgeForm, campaign: Campaign) -> PledgeForm:
         raise ApiError(400, refused.code, refused.detail) from None
 
 
-def _view(row: Pledge) -> PledgeView:
+def view_of(row: Pledge) -> PledgeView:
+    """The API's view of a stored pledge."""
     return PledgeView(
         id=row.id,
         campaign=row.campaign,

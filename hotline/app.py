@@ -225,6 +225,8 @@ class HotlineApp:
         self._spawn(self._route_chats(), "chats")
         self._spawn(self.reconciler.run(), "reconciler")
         self._spawn(self.records.run(), "records")
+        if self.telethon.feed is not None:
+            self._spawn(self.telethon.feed.run(), "tote board")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         if self.sip_security is not None:

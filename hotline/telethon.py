@@ -20,10 +20,11 @@ from core.keys import Keys
 from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign, CampaignError, load_campaigns
 from pledges.donors import DonorSeal
-from pledges.http import payment_routes, pledges_routes
+from pledges.http import payment_routes, pledges_routes, tote_routes
 from pledges.links import PaymentDesk
 from pledges.payments import StripeCheckout
 from pledges.service import Pledges
+from pledges.tote import ToteFeed
 from records.service import RecordsService
 from sms.outbox import Outbox
 
@@ -77,8 +78,9 @@ class OutboxTexts:
 
 
 class Telethon:
-    """The pledges side of one app instance, on the records' database: its routes, and the
-    payment provider's connections to close."""
+    """The pledges side of one app instance, on the records' database: its routes, the tote
+    board's feed (``feed.run`` is the app's to start), and the payment provider's connections
+    to close."""
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class Telethon:
         texts: TextSender,
     ) -> None:
         self.provider: StripeCheckout | None = None
+        self.feed: ToteFeed | None = None
         self._routes: list[web.RouteDef] = []
         if not campaigns:
             return
@@ -110,7 +113,12 @@ class Telethon:
         desk = PaymentDesk(
             records.engine, campaigns, self.provider, callers, texts, clock=time.time
         )
-        self._routes = [*pledges_routes(pledges), *payment_routes(desk)]
+        self.feed = ToteFeed(records.engine, campaigns, clock=time.time)
+        self._routes = [
+            *pledges_routes(pledges),
+            *payment_routes(desk),
+            *tote_routes(self.feed),
+        ]
 
     def routes(self) -> list[web.RouteDef]:
         """The pledges API (none without campaigns)."""

@@ -9,6 +9,9 @@
 | POST   | /pledges/{pledge_id}/link        | its operator, staff |                               |
 | POST   | /pledges/{pledge_id}/cancel      | staff               |                               |
 | POST   | /pledges/webhooks/stripe         | none: signed        | Stripe's event                |
+| GET    | /tote/{campaign}                 | none: public        | the tote board's page         |
+| GET    | /tote/{campaign}/board.json      | none: public        |                               |
+| GET    | /tote/{campaign}/events          | none: public        | SSE ``board`` events          |
 
 The form's fields: ``amount`` (minor units), ``frequency`` (one_off, monthly),
 ``day_of_month``, ``instalments``, ``method`` (sms_link, email_link, cheque), ``receipt``,
@@ -27,24 +30,36 @@ A webhook answers 200 with the pledge's status and whether it ``changed`` (false
 event; ``pledge`` null for an event about no pledge's status); 400 unsigned-webhook,
 bad-signature, stale-webhook (a replay past the tolerance) or bad-webhook; 404 no-such-pledge;
 409 ``pledge-<status>`` (a payment for a cancelled pledge) or provider-ref-mismatch.
+
+The tote board (``pledges.tote``) shows totals only, to anyone: its page, its JSON, and its
+Server-Sent Events (the board at once, then each change within ``ToteFeed.every_s``); 404
+no-such-campaign.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from pathlib import Path
 from typing import Any, TypeGuard
 
 from aiohttp import web
+from aiohttp_sse import sse_response
 
 from core.api import ApiError, database_available, json_object
 from core.auth import PRINCIPAL_KEY, require_role
 from pledges.links import PaymentDesk
 from pledges.rules import DonorDetails, Frequency, Method, PledgeForm
 from pledges.service import Pledges
+from pledges.tote import ToteFeed
 
 STAFF = ("supervisor", "admin")
 _FLAGS = ("receipt", "keep_details", "consent_sms", "on_air")
 _TEXTS = ("alias", "comment")
 _DONOR = ("name", "address", "email")
+TOTE_PAGE = Path(__file__).parent / "static" / "tote.html"
+#: Seconds an SSE follower waits for a change before checking its connection again.
+_FOLLOW_S = 5.0
 
 
 def parse_form(body: dict[str, Any]) -> PledgeForm:
@@ -172,4 +187,44 @@ def payment_routes(desk: PaymentDesk) -> list[web.RouteDef]:
         web.post("/pledges/{pledge_id}/link", database_available(link)),
         web.post("/pledges/{pledge_id}/cancel", database_available(cancel)),
         web.post("/pledges/webhooks/stripe", database_available(webhook)),
+    ]
+
+
+def tote_routes(feed: ToteFeed) -> list[web.RouteDef]:
+    """The tote board's page, JSON and events: public, totals only."""
+    page = TOTE_PAGE.read_text(encoding="utf-8")
+
+    def campaign_of(request: web.Request) -> str:
+        name = request.match_info["campaign"]
+        if name not in feed.campaigns:
+            raise ApiError(404, "no-such-campaign", name)
+        return name
+
+    async def show(request: web.Request) -> web.Response:
+        campaign_of(request)
+        return web.Response(text=page, content_type="text/html")
+
+    async def board(request: web.Request) -> web.Response:
+        found = await feed.board(campaign_of(request))
+        return web.json_response(found.to_dict())
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        campaign = campaign_of(request)
+        with feed.follow():
+            last = await feed.board(campaign)
+            async with sse_response(request) as stream:
+                with contextlib.suppress(ConnectionResetError):  # the screen went away
+                    await stream.send(json.dumps(last.to_dict()), event="board")
+                    while stream.is_connected():
+                        await feed.changed(_FOLLOW_S)
+                        current = feed.latest(campaign)
+                        if current is not None and current != last:
+                            await stream.send(json.dumps(current.to_dict()), event="board")
+                            last = current
+        return stream
+
+    return [
+        web.get("/tote/{campaign}", show),
+        web.get("/tote/{campaign}/board.json", database_available(board)),
+        web.get("/tote/{campaign}/events", database_available(events)),
     ]

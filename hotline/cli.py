@@ -1,4 +1,4 @@
-"""The ``hotline`` command: run, demo, worker, purge, db, report, check-config,
+"""The ``hotline`` command: run, demo, worker, purge, db, report, export, check-config,
 render-dialplans, phones."""
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from hotline.provisioning import softphone_account
 from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
 from pledges.campaigns import CampaignError
+from pledges.export import accounting_rows
+from pledges.export import as_csv as pledges_csv
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.progress import progress
@@ -227,6 +229,28 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a campaign's pledges for accounting (amounts, statuses, provider references)."""
+    settings, _ = _load(args)
+    campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
+    if args.campaign not in campaigns:
+        raise ConfigError(f"no such campaign: {args.campaign}")
+    try:
+        since = parse_time(args.since) if args.since else None
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+
+    async def run() -> list[tuple[str | int | None, ...]]:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            return await accounting_rows(engine, args.campaign, since)
+        finally:
+            await engine.dispose()
+
+    print(pledges_csv(asyncio.run(run())), end="")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Queue report over a period from the records (offered, answered, abandoned, SL, ...)."""
     settings, _ = _load(args)
@@ -317,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--chart", type=Path, help="also draw FILE.png or FILE.svg (one per queue: FILE-QUEUE)"
     )
     report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help=cmd_export.__doc__)
+    export.add_argument("what", choices=("pledges",))
+    export.add_argument("--campaign", required=True, help="a campaign of [pledges] campaigns")
+    export.add_argument("--since", help="ISO 8601 date/time (UTC): pledges made from then on")
+    export.add_argument("--format", choices=("csv",), default="csv")
+    export.set_defaults(func=cmd_export)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))
     db.set_defaults(func=cmd_db)

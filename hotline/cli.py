@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import getpass
 import importlib
 import json
 import logging
@@ -14,13 +15,17 @@ import os
 import secrets
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 from acd import chat
 from acd.config import load_queues
+from core import redisconn
+from core.audit import AuditAction, audit
 from core.config import ConfigError, Settings, load_settings
+from core.keys import Keys
 from core.logs import configure_logging
 from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -36,7 +41,14 @@ from hotline.provisioning import softphone_account
 from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
 from pledges.campaigns import CampaignError
-from pledges.export import accounting_rows
+from pledges.donors import DonorSeal
+from pledges.export import (
+    RECEIPT_COLUMNS,
+    accounting_rows,
+    as_csv_of,
+    receipt_rows,
+    write_private,
+)
 from pledges.export import as_csv as pledges_csv
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
@@ -230,7 +242,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export a campaign's pledges for accounting (amounts, statuses, provider references)."""
+    """Export a campaign's pledges: for accounting (amounts, statuses, provider references)
+    to standard output, or a tax-receipt batch (names and addresses) to a new private file,
+    audited first."""
     settings, _ = _load(args)
     campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
     if args.campaign not in campaigns:
@@ -239,6 +253,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         since = parse_time(args.since) if args.since else None
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
+    if args.what == "receipts":
+        return _export_receipts(args, settings, since)
 
     async def run() -> list[tuple[str | int | None, ...]]:
         engine = connect(settings.records, settings.secrets.records_password)
@@ -248,6 +264,42 @@ def cmd_export(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(pledges_csv(asyncio.run(run())), end="")
+    return 0
+
+
+def _export_receipts(args: argparse.Namespace, settings: Settings, since: float | None) -> int:
+    """The tax-receipt batch: the audit entry first (who, which campaign, why), then the file."""
+    if args.out is None or not args.reason.strip():
+        raise ConfigError("export receipts needs --out FILE and --reason TEXT")
+    if args.out.exists():
+        raise ConfigError(f"--out {args.out}: exists (a batch never overwrites a file)")
+    if not settings.secrets.vault_keys:
+        raise ConfigError("export receipts needs HOTLINE_VAULT_KEYS to decrypt donor details")
+    actor = getpass.getuser()
+
+    async def run() -> list[tuple[str | int | None, ...]]:
+        redis = redisconn.connect(settings.redis)
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            await audit(
+                redis,
+                Keys(settings.redis.prefix),
+                actor=actor,
+                role="admin",
+                action=AuditAction.EXPORT,
+                target=args.campaign[:64],
+                reason=f"tax receipts to {args.out}: {args.reason.strip()}"[:500],
+                now=datetime.now(UTC),
+            )
+            seal = DonorSeal(settings.secrets.vault_keys)
+            return await receipt_rows(engine, seal, args.campaign, since)
+        finally:
+            await engine.dispose()
+            await redis.aclose()
+
+    rows = asyncio.run(run())
+    write_private(args.out, as_csv_of(RECEIPT_COLUMNS, rows))
+    print(f"{len(rows)} receipt(s) written to {args.out} (mode 0600; audited as {actor})")
     return 0
 
 
@@ -342,10 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=cmd_report)
     export = sub.add_parser("export", help=cmd_export.__doc__)
-    export.add_argument("what", choices=("pledges",))
+    export.add_argument("what", choices=("pledges", "receipts"))
     export.add_argument("--campaign", required=True, help="a campaign of [pledges] campaigns")
     export.add_argument("--since", help="ISO 8601 date/time (UTC): pledges made from then on")
     export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument("--out", type=Path, help="receipts: the new file to write (mode 0600)")
+    export.add_argument("--reason", default="", help="receipts: why (written to the audit)")
     export.set_defaults(func=cmd_export)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))

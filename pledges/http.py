@@ -9,6 +9,7 @@
 | POST   | /pledges/{pledge_id}/link        | its operator, staff |                               |
 | POST   | /pledges/{pledge_id}/cancel      | staff               |                               |
 | POST   | /pledges/webhooks/stripe         | none: signed        | Stripe's event                |
+| GET    | /reports/pledges?campaign&since  | supervisor, admin   | accounting CSV (audited)      |
 | GET    | /tote/{campaign}                 | none: public        | the tote board's page         |
 | GET    | /tote/{campaign}/board.json      | none: public        |                               |
 | GET    | /tote/{campaign}/events          | none: public        | SSE ``board`` events          |
@@ -31,6 +32,10 @@ event; ``pledge`` null for an event about no pledge's status); 400 unsigned-webh
 bad-signature, stale-webhook (a replay past the tolerance) or bad-webhook; 404 no-such-pledge;
 409 ``pledge-<status>`` (a payment for a cancelled pledge) or provider-ref-mismatch.
 
+The accounting export is the CLI's (``pledges.export``: no donor details), written to the
+staff audit stream first; 400 bad-period for a ``since`` that is not ISO 8601, 404
+no-such-campaign.
+
 The tote board (``pledges.tote``) shows totals only, to anyone: its page, its JSON, and its
 Server-Sent Events (the board at once, then each change within ``ToteFeed.every_s``); 404
 no-such-campaign.
@@ -40,14 +45,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp_sse import sse_response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.api import ApiError, database_available, json_object
+from core.audit import AuditAction, audit
 from core.auth import PRINCIPAL_KEY, require_role
+from core.keys import Keys
+from pledges.export import accounting_rows, as_csv
 from pledges.links import PaymentDesk
 from pledges.rules import DonorDetails, Frequency, Method, PledgeForm
 from pledges.service import Pledges
@@ -228,3 +240,40 @@ def tote_routes(feed: ToteFeed) -> list[web.RouteDef]:
         web.get("/tote/{campaign}/board.json", database_available(board)),
         web.get("/tote/{campaign}/events", database_available(events)),
     ]
+
+
+def export_routes(
+    engine: AsyncEngine,
+    redis: aioredis.Redis,
+    keys: Keys,
+    campaigns: Collection[str],
+    clock: Callable[[], float],
+) -> list[web.RouteDef]:
+    """The staff's accounting export."""
+
+    async def export(request: web.Request) -> web.Response:
+        principal = require_role(request, *STAFF)
+        campaign = request.query.get("campaign", "")
+        if campaign not in campaigns:
+            raise ApiError(404, "no-such-campaign", campaign)
+        since_text = request.query.get("since", "")
+        try:
+            since = datetime.fromisoformat(since_text) if since_text else None
+        except ValueError:
+            raise ApiError(400, "bad-period", "since must be ISO 8601") from None
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        await audit(
+            redis,
+            keys,
+            actor=principal.actor,
+            role=principal.role,
+            action=AuditAction.EXPORT,
+            target=campaign[:64],
+            reason=f"pledges since {since_text or 'the start'}",
+            now=datetime.fromtimestamp(clock(), UTC),
+        )
+        rows = await accounting_rows(engine, campaign, since.timestamp() if since else None)
+        return web.Response(text=as_csv(rows), content_type="text/csv")
+
+    return [web.get("/reports/pledges", database_available(export))]

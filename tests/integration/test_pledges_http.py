@@ -10,7 +10,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -23,7 +23,7 @@ from acd.store import AcdStore
 from core.config import RecordsSettings
 from pledges.campaigns import DEMO_CAMPAIGNS, load_campaigns
 from pledges.donors import DonorSeal
-from pledges.http import pledges_routes
+from pledges.http import export_routes, pledges_routes
 from pledges.models import Pledge
 from pledges.service import Pledges
 from records.database import connect, upgrade
@@ -83,7 +83,8 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
         engine, drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=clock
     )
     pledges = Pledges(engine, {CAMPAIGN.name: CAMPAIGN}, wrapups, SEAL, region="CA", clock=clock)
-    async with TestClient(TestServer(api_app(pledges_routes(pledges)))) as http:
+    exports = export_routes(engine, client, KEYS, [CAMPAIGN.name], clock)
+    async with TestClient(TestServer(api_app(pledges_routes(pledges), exports))) as http:
         yield Api(http, store, client, clock, engine, drain)
     await engine.dispose()
     await client.aclose()
@@ -193,3 +194,29 @@ async def test_a_returning_donor_finds_the_form_prefilled(api: Api) -> None:
     for row in await api.rows():
         assert "Lovelace" not in row.donor_sealed
         assert SEAL.open(row.donor_sealed).name == "Ada Lovelace"
+
+
+async def test_staff_export_the_accounting_csv_audited(api: Api) -> None:
+    call = await api.telethon_call("c1", "0123456789ab", T0, talk_s=None)
+    api.clock.now = T0 + 30
+    _, saved = await api.pledge(call, "form-0001", receipt=True, donor=DONOR)
+    path = "/reports/pledges?campaign=demo-telethon"
+    headers = {"Authorization": f"Bearer {SAM}"}
+    async with api.http.get(path, headers=headers) as resp:
+        assert (resp.status, resp.content_type) == (200, "text/csv")
+        text = await resp.text()
+    assert text.splitlines()[1].startswith(f"{saved['id']},demo-telethon,")
+    assert "Lovelace" not in text
+    async with api.http.get(path + "&since=2030-01-01", headers=headers) as resp:
+        assert len((await resp.text()).splitlines()) == 1  # the header only
+    for token, query, status, error in [
+        (ALICE, path, 403, "forbidden"),
+        (SAM, "/reports/pledges?campaign=nope", 404, "no-such-campaign"),
+        (SAM, path + "&since=yesterday", 400, "bad-period"),
+    ]:
+        got, body = await api.call("GET", query, token)
+        assert (got, body["error"]) == (status, error)
+    audited = cast(list[tuple[str, dict[str, str]]], await api.redis.xrange(KEYS.staff_audit))
+    assert [(e["actor"], e["action"], e["target"]) for _, e in audited] == [
+        ("sam", "export", "demo-telethon")
+    ] * 2

@@ -10,6 +10,8 @@
 | POST   | /pledges/{pledge_id}/cancel      | staff               |                               |
 | POST   | /pledges/webhooks/stripe         | none: signed        | Stripe's event                |
 | GET    | /reports/pledges?campaign&since  | supervisor, admin   | accounting CSV (audited)      |
+| GET    | /on-air/{campaign}?count         | supervisor, admin   | the read queue (aliases)      |
+| POST   | /on-air/{campaign}/{pledge}/read | supervisor, admin   |                               |
 | GET    | /tote/{campaign}                 | none: public        | the tote board's page         |
 | GET    | /tote/{campaign}/board.json      | none: public        |                               |
 | GET    | /tote/{campaign}/events          | none: public        | SSE ``board`` events          |
@@ -36,6 +38,9 @@ The accounting export is the CLI's (``pledges.export``: no donor details), writt
 staff audit stream first; 400 bad-period for a ``since`` that is not ISO 8601, 404
 no-such-campaign.
 
+The on-air read queue (``pledges.onair``) gives the presenter the aliases and gifts of donors
+who agreed to be named, oldest first; marking one read twice answers ``"marked": false``.
+
 The tote board (``pledges.tote``) shows totals only, to anyone: its page, its JSON, and its
 Server-Sent Events (the board at once, then each change within ``ToteFeed.every_s``); 404
 no-such-campaign.
@@ -55,12 +60,13 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.api import ApiError, database_available, json_object
+from core.api import ApiError, count_param, database_available, json_object
 from core.audit import AuditAction, audit
 from core.auth import PRINCIPAL_KEY, require_role
 from core.keys import Keys
 from pledges.export import accounting_rows, as_csv
 from pledges.links import PaymentDesk
+from pledges.onair import mark_read, read_queue
 from pledges.rules import DonorDetails, Frequency, Method, PledgeForm
 from pledges.service import Pledges
 from pledges.tote import ToteFeed
@@ -277,3 +283,30 @@ def export_routes(
         return web.Response(text=as_csv(rows), content_type="text/csv")
 
     return [web.get("/reports/pledges", database_available(export))]
+
+
+def on_air_routes(
+    engine: AsyncEngine, campaigns: Collection[str], clock: Callable[[], float]
+) -> list[web.RouteDef]:
+    """The presenter's read queue."""
+
+    def campaign_of(request: web.Request) -> str:
+        require_role(request, *STAFF)
+        name = request.match_info["campaign"]
+        if name not in campaigns:
+            raise ApiError(404, "no-such-campaign", name)
+        return name
+
+    async def queue(request: web.Request) -> web.Response:
+        found = await read_queue(engine, campaign_of(request), count_param(request))
+        return web.json_response({"pledges": [entry.to_dict() for entry in found]})
+
+    async def read(request: web.Request) -> web.Response:
+        campaign, pledge = campaign_of(request), request.match_info["pledge_id"]
+        marked = await mark_read(engine, campaign, pledge, clock())
+        return web.json_response({"pledge": pledge, "marked": marked})
+
+    return [
+        web.get("/on-air/{campaign}", database_available(queue)),
+        web.post("/on-air/{campaign}/{pledge_id}/read", database_available(read)),
+    ]

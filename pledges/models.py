@@ -58,6 +58,8 @@ class Pledge(Base):
     link_url: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: When the presenter read the donor's alias on air (None: not yet, or not to be read).
+    read_at: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         UniqueConstraint("campaign", "client_key", name="uq_pledges_campaign_client_key"),

@@ -23,7 +23,7 @@ from acd.store import AcdStore
 from core.config import RecordsSettings
 from pledges.campaigns import DEMO_CAMPAIGNS, load_campaigns
 from pledges.donors import DonorSeal
-from pledges.http import export_routes, pledges_routes
+from pledges.http import export_routes, on_air_routes, pledges_routes
 from pledges.models import Pledge
 from pledges.service import Pledges
 from records.database import connect, upgrade
@@ -84,7 +84,8 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     )
     pledges = Pledges(engine, {CAMPAIGN.name: CAMPAIGN}, wrapups, SEAL, region="CA", clock=clock)
     exports = export_routes(engine, client, KEYS, [CAMPAIGN.name], clock)
-    async with TestClient(TestServer(api_app(pledges_routes(pledges), exports))) as http:
+    on_air = on_air_routes(engine, [CAMPAIGN.name], clock)
+    async with TestClient(TestServer(api_app(pledges_routes(pledges), exports, on_air))) as http:
         yield Api(http, store, client, clock, engine, drain)
     await engine.dispose()
     await client.aclose()
@@ -220,3 +221,31 @@ async def test_staff_export_the_accounting_csv_audited(api: Api) -> None:
     assert [(e["actor"], e["action"], e["target"]) for _, e in audited] == [
         ("sam", "export", "demo-telethon")
     ] * 2
+
+
+async def test_the_presenter_reads_aliases_on_air_once(api: Api) -> None:
+    call = await api.telethon_call("c1", "0123456789ab", T0, talk_s=None)
+    api.clock.now = T0 + 30
+    named: dict[str, Any] = {"on_air": True, "alias": "Ada from Lyon", "donor": DONOR}
+    _, first = await api.pledge(call, "form-0001", amount=2000, **named)
+    _, quiet = await api.pledge(call, "form-0002", amount=3000)
+    api.clock.now = T0 + 40
+    _, second = await api.pledge(call, "form-0003", amount=5000, on_air=True, alias="Bob")
+    status, body = await api.call("GET", "/on-air/demo-telethon", SAM)
+    assert status == 200
+    assert [(p["pledge"], p["alias"], p["amount"]) for p in body["pledges"]] == [
+        (first["id"], "Ada from Lyon", 2000), (second["id"], "Bob", 5000),
+    ]  # fmt: skip
+    assert "Lovelace" not in json.dumps(body)
+    read = f"/on-air/demo-telethon/{first['id']}/read"
+    assert (await api.call("POST", read, SAM))[1] == {"pledge": first["id"], "marked": True}
+    assert (await api.call("POST", read, SAM))[1] == {"pledge": first["id"], "marked": False}
+    _, body = await api.call("GET", "/on-air/demo-telethon?count=5", SAM)
+    assert [p["pledge"] for p in body["pledges"]] == [second["id"]]
+    for token, method, path, status, error in [
+        (ALICE, "GET", "/on-air/demo-telethon", 403, "forbidden"),
+        (SAM, "GET", "/on-air/nope", 404, "no-such-campaign"),
+        (SAM, "POST", f"/on-air/demo-telethon/{quiet['id']}/read", 404, "no-such-pledge"),
+    ]:
+        got, body = await api.call(method, path, token)
+        assert (got, body["error"]) == (status, error)

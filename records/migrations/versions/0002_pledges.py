@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("link_url", sa.Text(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("read_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("campaign", "client_key", name="uq_pledges_campaign_client_key"),
     )

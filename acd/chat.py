@@ -2,10 +2,11 @@
 
 One Lua script (``acd/lua/chat.lua``) does every change atomically, so two app instances never
 give one agent more conversations than its ``chat_capacity`` nor one conversation to two
-agents. An agent takes chats of a queue while the ACD's agent hash (written by
-``acd/lua/agent.lua``) shows it logged into that queue and not paused; the least-loaded agent
-is picked first. Conversations with no free agent wait in the queue and are handed out when a
-slot frees (a conversation ends or moves) or on :meth:`ChatRouter.dispatch`.
+agents; it logs each assignment on the conversation log for the records in the same step.
+An agent takes chats of a queue while the ACD's agent hash (written by ``acd/lua/agent.lua``)
+shows it logged into that queue and not paused; the least-loaded agent is picked first.
+Conversations with no free agent wait in the queue and are handed out when a slot frees (a
+conversation ends or moves) or on :meth:`ChatRouter.dispatch`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.exceptions import ResponseError
 from acd.config import AgentProfile
 from acd.model import AcdError
 from core import lua
-from core.keys import Keys
+from core.keys import CONVERSATION_LOG_MAXLEN, Keys
 from core.ports import Assignment, ChatResult, ChatState
 
 SCRIPT: Final = lua.source("acd", "chat")
@@ -75,7 +76,8 @@ class ChatRouter:
     async def _run(self, now: float, **args: Any) -> dict[str, Any]:
         try:
             raw = await self._script(
-                keys=[self.keys.acd], args=[now, json.dumps(args), self._members]
+                keys=[self.keys.acd, self.keys.conversation_log],
+                args=[now, json.dumps(args), self._members, CONVERSATION_LOG_MAXLEN],
             )
         except ResponseError as exc:
             raise _error(exc) from None
@@ -85,9 +87,14 @@ class ChatRouter:
 async def drop(client: aioredis.Redis, keys: Keys, conversation_id: str) -> None:
     """Forget a conversation's task and free its slot (retention)."""
     script = client.register_script(SCRIPT)
-    args: list[str | int] = [0, json.dumps({"op": "drop", "conv": conversation_id}), "{}"]
+    args: list[str | int] = [
+        0,
+        json.dumps({"op": "drop", "conv": conversation_id}),
+        "{}",
+        CONVERSATION_LOG_MAXLEN,
+    ]
     try:
-        await script(keys=[keys.acd], args=args)
+        await script(keys=[keys.acd, keys.conversation_log], args=args)
     except ResponseError as exc:
         raise _error(exc) from None
 

@@ -2,16 +2,20 @@
 PostgreSQL cluster (default durability settings).
 
 - ``contacts_per_s_sqlite`` / ``contacts_per_s_postgresql``: calls recorded a second through
-  the app's path: each call's IVR journal (5 entries) and queue log (4 entries: ENTERQUEUE,
+  the records' path: each call's IVR journal (5 entries) and queue log (4 entries: ENTERQUEUE,
   OFFER, CONNECT, COMPLETECALLER) are written to Redis as the app writes them, then the drain
-  (``records.drain.Drain``, the app's background task) moves them into contacts and queue
+  (``records.drain.Drain``, as ``hotline worker`` runs it) moves them into contacts and queue
   history; the rate is calls over the drain's wall time (goal >= 1,000/s on each);
+  ``drain_cpu_ms_per_call_sqlite`` / ``_postgresql``: the draining process's CPU a call (the
+  worker's, not the app's; SQLite's work is in that process, PostgreSQL's in its own);
 - ``report_month_by_hour_s``: one queue's report over a month by hour (``queue_report``), best
   of 3, on PostgreSQL holding 1 million contacts' queue history spread over a year (100,000
   with ``--quick``; generated in the database) (goal <= 1 s);
-- ``cpu_ms_per_call_added``: the app process's CPU a call for recording it (the drain, with
-  PostgreSQL on its own process), goal <= 0.5 ms; ``cpu_ms_per_call_added_sqlite`` the same
-  with SQLite, whose work is in the app's process.
+- ``cpu_ms_per_call_added``: the app process's CPU a call with recording minus without, both
+  measured as ``bench.acd`` measures the app's CPU (``bench/records_app.py``: real calls
+  through Asterisk; a worker draining into PostgreSQL, or none), goal <= 0.5 ms; with
+  ``app_cpu_ms_per_call_with_records`` / ``_without_records`` and the worker's CPU a call
+  during the same trials (``worker_cpu_ms_per_call``).
 
 ``python -m bench.records [--quick]``; the last line is JSON.
 """
@@ -30,6 +34,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.records_app import measure
 from core.config import RecordsSettings
 from core.keys import Keys
 from hotline.harness import PostgresServer, RedisServer, postgres_bin
@@ -77,7 +82,7 @@ async def write_calls(client: aioredis.Redis, calls: int, first: int) -> None:
 async def drain_rate(
     client: aioredis.Redis, engine: AsyncEngine, calls: int
 ) -> tuple[float, float]:
-    """(calls a second, app CPU ms a call) draining ``calls`` calls into ``engine``."""
+    """(calls a second, the drain's CPU ms a call) draining ``calls`` calls into ``engine``."""
     await client.flushdb()
     await upgrade(engine)
     await write_calls(client, 50, 0)  # warm up: connections, statements
@@ -149,7 +154,7 @@ async def run(
         log(f"sqlite: {rate:.0f} calls/s, {cpu:.3f} ms CPU a call")
         figures |= {
             "contacts_per_s_sqlite": round(rate),
-            "cpu_ms_per_call_added_sqlite": round(cpu, 3),
+            "drain_cpu_ms_per_call_sqlite": round(cpu, 3),
         }
         pg = connect(RecordsSettings(url=postgres.url(create_database(postgres, "drain"))))
         try:
@@ -159,7 +164,7 @@ async def run(
         log(f"postgresql: {rate:.0f} calls/s, {cpu:.3f} ms CPU a call")
         figures |= {
             "contacts_per_s_postgresql": round(rate),
-            "cpu_ms_per_call_added": round(cpu, 3),
+            "drain_cpu_ms_per_call_postgresql": round(cpu, 3),
         }
         reports = connect(RecordsSettings(url=postgres.url(create_database(postgres, "report"))))
         try:
@@ -185,6 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     postgres = PostgresServer().start()
     try:
         figures = asyncio.run(run(args.quick, root, redis, postgres))
+        seconds, rounds = (5.0, 2) if args.quick else (10.0, 3)
+        url = postgres.url(create_database(postgres, "app"))
+        cpu = measure(root / "app", url, seconds, rounds)
+        log(
+            f"app: {cpu.with_records:.3f} ms CPU a call with records, "
+            f"{cpu.without_records:.3f} without; worker {cpu.worker:.3f}"
+        )
+        figures |= {
+            "cpu_ms_per_call_added": round(cpu.added, 3),
+            "app_cpu_ms_per_call_with_records": round(cpu.with_records, 3),
+            "app_cpu_ms_per_call_without_records": round(cpu.without_records, 3),
+            "worker_cpu_ms_per_call": round(cpu.worker, 3),
+        }
     finally:
         postgres.remove()
         redis.stop()

@@ -57,6 +57,32 @@ class RedisSettings:
     #: the system's CAs.
     ca_file: str = ""
     password: str = field(default="", repr=False)
+    #: Redis Sentinels ("host:port", e.g. three of them): when set, the primary is the one
+    #: they name for ``master_name`` and clients follow a failover; ``url`` then gives only
+    #: the scheme (``rediss://`` for TLS) and the database number.
+    sentinels: tuple[str, ...] = ()
+    master_name: str = "hotline"
+    #: Seconds a caller's call waits for an unreachable Redis to answer again (a failover:
+    #: the Sentinels' down-after time plus an election) before it goes to the fallback.
+    caller_wait_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        for sentinel in self.sentinels:
+            host, _, port = sentinel.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"[redis] sentinels: not host:port: {sentinel!r}")
+
+    @property
+    def where(self) -> str:
+        """Where the service finds Redis, for logs (never the URL's credentials)."""
+        if self.sentinels:
+            return f"the primary {self.master_name!r} of Sentinels {', '.join(self.sentinels)}"
+        return self.url.split("@")[-1]
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels as (host, port) pairs."""
+        pairs = (sentinel.rpartition(":") for sentinel in self.sentinels)
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
 
 
 @dataclass(frozen=True)
@@ -271,7 +297,8 @@ class RecordsSettings:
     #: Where the SQLite file lives; relative paths are taken from the configuration file's
     #: directory.
     data_dir: Path = Path("run")
-    #: Seconds between two drains of the Redis streams into SQL.
+    #: Seconds between two drains of the Redis streams into SQL (by ``hotline worker``), and
+    #: between two tries to migrate while the database is away (the app and the workers).
     drain_every_s: float = 2.0
     #: Stream entries one drain step writes in a transaction.
     drain_batch: int = 1000

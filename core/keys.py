@@ -69,6 +69,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+#: Entries the conversation log (``Keys.conversation_log``) keeps (about), drained or not;
+#: every script that writes it caps it there.
+CONVERSATION_LOG_MAXLEN: Final = 100_000
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,12 @@ class Keys:
         """Wrap-ups (scrubbed notes) accepted while the records database was away, until the
         drain writes them."""
         return f"{self.prefix}:records:wrapups"
+
+    @property
+    def records_drain_lock(self) -> str:
+        """The lock (a string with a TTL) held by whichever process drains the streams into
+        SQL, one batch at a time, so that several workers take turns."""
+        return f"{self.prefix}:records:drain:lock"
 
     def sms_message(self, message_id: str) -> str:
         """One outbound SMS record."""

@@ -268,6 +268,8 @@ class HotlineApp:
             ("Redis", self.redis.aclose),
             ("console sessions' Redis", self.session_redis.aclose),
         ]
+        logger.info("stopping")
+        started = time.monotonic()
         for name, step in steps:
             try:
                 async with asyncio.timeout(CLOSE_STEP_S):
@@ -277,6 +279,7 @@ class HotlineApp:
                     "closing: %s overran %s s; tasks:\n%s", name, CLOSE_STEP_S, task_awaits()
                 )
         self.rq_redis.close()
+        logger.info("stopped in %.1f s", time.monotonic() - started)
 
     async def _stop_stream(self) -> None:
         if self._stream_task:
@@ -305,7 +308,7 @@ class HotlineApp:
             wait=wait_exponential(multiplier=0.5, max=10),
             before_sleep=lambda state: logger.error(
                 "Redis at %s unreachable (%s); retrying",
-                self.settings.redis.url.split("@")[-1],
+                self.settings.redis.where,
                 state.outcome.exception() if state.outcome else "?",
             ),
         ):
@@ -350,23 +353,25 @@ class HotlineApp:
 
     async def _handle_call(self, channel_id: str, event: CallEvent) -> None:
         """One event of a channel, in order with the channel's others. An event that fails
-        because Redis is unreachable is handled again once Redis is back, if nobody waits on
-        it in silence: a call's end (it frees the volunteer) or a volunteer's leg. A caller
-        waiting on any other event goes to the dialplan's fallback instead; a volunteer's leg
-        that cannot be handled is hung up (its end is then handled), never sent there."""
+        because Redis is unreachable is handled again once Redis is back: a call's end (it
+        frees the volunteer) or a volunteer's leg within ``REDIS_RETRY_S``, a caller's other
+        events within ``[redis] caller_wait_s`` (a Sentinel failover), after which the caller
+        goes to the dialplan's fallback rather than wait on in silence; a volunteer's leg that
+        cannot be handled is hung up (its end is then handled), never sent there."""
         channel_var.set(channel_id)
         if ends_call(event):
             self.seen.discard(channel_id)
         else:
             self.seen.add(channel_id)
-        deadline = asyncio.get_running_loop().time() + REDIS_RETRY_S
+        patient = is_leg(channel_id) or ends_call(event)
+        wait = REDIS_RETRY_S if patient else self.settings.redis.caller_wait_s
+        deadline = asyncio.get_running_loop().time() + wait
         while True:
             try:
                 await self._route(channel_id, event)
                 return
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                waits = is_leg(channel_id) or ends_call(event)
-                if not waits or not await self._redis_back(deadline):
+                if not await self._redis_back(deadline):
                     failure: Exception = exc
                     break
                 logger.warning("%s %s: Redis is back; handling it again", channel_id, _name(event))

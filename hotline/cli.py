@@ -7,13 +7,16 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import faulthandler
 import getpass
 import importlib
 import json
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,7 +75,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Flow]:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Load the configuration and the IVR flow; report what a service start would use."""
     settings, flow = _load(args)
-    print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.url}")
+    print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.where}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
     campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
     if campaigns:
@@ -98,9 +101,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     settings.require_secrets()
     configure_logging(settings.log_level, settings.log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(HotlineApp(settings, flow).run_forever())
+    serve(HotlineApp(settings, flow))
     return 0
+
+
+def serve(app: HotlineApp) -> None:
+    """Run ``app`` until Ctrl-C or SIGTERM (as systemd and Docker stop services), then close it;
+    SIGUSR1 writes every thread's stack to stderr (what a process that will not stop is doing)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    async def until_stopped() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        await app.run_forever()
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(until_stopped())
+    lingering = [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()]
+    if lingering != [threading.main_thread().name]:
+        logger.error("stopped, but threads still run: %s", ", ".join(lingering))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -149,8 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(HotlineApp(settings, flow).run_forever())
+        serve(HotlineApp(settings, flow))
     finally:
         asterisk.stop()
         redis.stop()
@@ -182,8 +201,9 @@ def cmd_phones(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run an RQ worker for outbound SMS on the configured queue (with RQ's scheduler)."""
-    from workers.sms import run_worker
+    """Run an RQ worker for outbound SMS on the configured queue (with RQ's scheduler), and
+    the drain of the Redis streams into the records."""
+    from workers.process import run_worker
 
     settings, _ = _load(args)
     configure_logging(settings.log_level, settings.log_format)

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from core.config import ENV_PREFIX, SECRET_ENV, SECTIONS, TOP_LEVEL, Settings
 from core.processes import die_with_parent
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -70,6 +72,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     die_with_parent()
 
 
+def _own_process() -> None:  # runs in the child between fork and exec
+    """Die with the parent, and take Ctrl-C's signals by default: a shell starts its
+    background jobs with SIGINT and SIGQUIT ignored, and exec keeps ignored signals, so a
+    test run started with ``&`` would otherwise hand servers that cannot be interrupted."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def spawn(
     args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -86,7 +97,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_own_process,
             start_new_session=True,
         )
 
@@ -161,6 +172,8 @@ class RedisServer:
     root: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    #: The port of the primary this server replicates (0: it is a primary).
+    replica_of: int = 0
 
     @property
     def url(self) -> str:
@@ -187,6 +200,7 @@ class RedisServer:
                 str(self.root),
                 "--dbfilename",
                 self.snapshot.name,
+                *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
             ],
             log,
         )
@@ -229,6 +243,94 @@ class RedisServer:
         """Stop the server (it saves nothing on the way out)."""
         if self.proc:
             stop_process(self.proc)
+
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL), as a crash of its machine would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class RedisSentinels:
+    """A Redis primary, its replica and three Sentinels watching them, on free loopback
+    ports: a failover takes ``down_after_ms`` plus an election (a second or two)."""
+
+    root: Path
+    master_name: str = "hotline"
+    down_after_ms: int = 1000
+    primary: RedisServer = field(init=False)
+    replica: RedisServer = field(init=False)
+    ports: list[int] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self) -> RedisSentinels:
+        """Start the primary, its replica once it has synced, then the Sentinels, and wait
+        until every Sentinel knows the replica."""
+        self.primary = RedisServer(self.root / "primary").start()
+        self.replica = RedisServer(self.root / "replica", replica_of=self.primary.port).start()
+        assert self.replica.proc is not None
+        replica_log = self.root / "replica" / "redis.log"
+        _wait(self._synced, "redis replica sync", replica_log, self.replica.proc, 15)
+        for n in range(3):
+            directory = self.root / f"sentinel{n}"
+            directory.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            conf = directory / "sentinel.conf"  # Sentinel rewrites it: one each
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {self.master_name} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.master_name} 10000\n"
+                f"sentinel parallel-syncs {self.master_name} 1\n"
+            )
+            self.ports.append(port)
+            self.procs.append(
+                spawn(["redis-server", str(conf), "--sentinel"], directory / "sentinel.log")
+            )
+        first_log = self.root / "sentinel0" / "sentinel.log"
+        _wait(self._watching, "redis sentinels", first_log, self.procs[0], 20)
+        return self
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The Sentinels as ``[redis] sentinels`` takes them."""
+        return tuple(f"127.0.0.1:{port}" for port in self.ports)
+
+    def primary_port(self) -> int:
+        """The port of the server the Sentinels name as primary now."""
+        with redis.Redis(port=self.ports[0], socket_timeout=5) as sentinel:
+            _host, port = sentinel.sentinel_get_master_addr_by_name(self.master_name)
+        return int(port)
+
+    def wait_for_replica(self, timeout: float = 10) -> None:
+        """Wait until the replica has every write the primary took (replication is
+        asynchronous: what the primary acknowledged in its last moments can be lost with it)."""
+        with redis.Redis(port=self.primary.port, socket_timeout=timeout + 1) as primary:
+            if primary.wait(1, int(timeout * 1000)) < 1:
+                raise HarnessError(f"the replica did not catch up within {timeout} s")
+
+    def _synced(self) -> bool:
+        with redis.Redis(port=self.replica.port, socket_timeout=5) as replica:
+            return bool(replica.info("replication").get("master_link_status") == "up")
+
+    def _watching(self) -> bool:
+        for port in self.ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=5) as sentinel:
+                    info = sentinel.info("sentinel")["master0"]
+            except (redis.RedisError, KeyError):
+                return False
+            if (info["slaves"], info["sentinels"]) != (1, 3):
+                return False
+        return True
+
+    def stop(self) -> None:
+        """Stop the Sentinels, then both servers."""
+        for proc in self.procs:
+            stop_process(proc)
+        self.replica.stop()
+        self.primary.stop()
 
 
 @dataclass

@@ -6,7 +6,10 @@ Each step reads the entries after the cursors kept in SQL (one a stream) and wri
 rows and the new cursors in one transaction, so a step that fails (the database down, another
 instance draining the same entries) writes nothing and the next one starts from the same
 place: the streams are where writes wait while the database is away, and nothing is lost or
-doubled.
+doubled. A step holds a Redis lock (``Keys.records_drain_lock``) for its batch, so the workers
+that drain (``hotline worker``, see ``workers/records.py``) and a request catching up take
+turns instead of reading and writing the same entries; the lock saves work, the cursors keep
+it right (a step that outlives its lock, or races one without it, still doubles nothing).
 Queue-log rows are keyed by their stream ids as well; a wrap-up by its call and volunteer (a
 later one replaces an earlier one, never the reverse). Once written, queue-log entries older
 than ``keep_s`` are trimmed from Redis (the live view keeps the recent ones), and wrap-ups at
@@ -20,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Final, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -40,6 +43,10 @@ from records.contacts import (
 from records.models import AuditEntry, Contact, QueueEvent, StreamCursor, Wrapup
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the drain lock lasts (a step holding it longer than that loses it) and, by default,
+#: the longest a step waits for it.
+LOCK_S: Final = 30.0
 
 Entries = list[tuple[str, dict[str, str]]]
 
@@ -72,9 +79,11 @@ class Drain:
         batch: int = 1000,
         keep_s: float = 3600,
         clock: Callable[[], float],
+        lock_wait_s: float = LOCK_S,
     ) -> None:
         self.redis, self.keys, self.engine = redis, keys, engine
         self.batch, self.keep_s, self.clock = batch, keep_s, clock
+        self.lock_wait_s = lock_wait_s
         self._turn = asyncio.Lock()
         #: Whether the last turn failed (its failure was logged once).
         self._failing = False
@@ -88,9 +97,16 @@ class Drain:
         }
 
     async def step(self) -> Drained:
-        """Write the next batch of each stream; nothing if there is none. Steps of one process
-        take turns (the background task and a request catching up)."""
-        async with self._turn:
+        """Write the next batch of each stream; nothing if there is none. Steps take turns,
+        in one process and across processes (the drain lock; ``LockError`` if it stays taken
+        for ``lock_wait_s``)."""
+        lock = self.redis.lock(
+            self.keys.records_drain_lock,
+            timeout=LOCK_S,
+            blocking_timeout=self.lock_wait_s,
+            raise_on_release_error=False,  # outlived: the cursors kept the step right
+        )
+        async with self._turn, lock:
             return await self._step()
 
     async def _step(self) -> Drained:
@@ -120,12 +136,6 @@ class Drain:
         while (done := await self.step()).total:
             total += done.total
         return total
-
-    async def run(self, every_s: float) -> None:
-        """Drain every ``every_s`` seconds until cancelled; failures wait for the next turn."""
-        while True:
-            await self.turn()
-            await asyncio.sleep(every_s)
 
     async def turn(self) -> None:
         """Drain what the streams hold now; a failure is logged once and waits for the next

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from redis.exceptions import LockError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -143,11 +144,13 @@ class Wrapups:
         return _written(row)
 
     async def catch_up(self) -> None:
-        """Drain what the streams hold now, so that a call still going is found. Another app
-        instance draining the same entries at once (a conflict) is no failure: it writes them."""
+        """Drain what the streams hold now, so that a call still going is found (the workers
+        drain every few seconds; a request does not wait for them). Another process draining
+        the same entries at once (a conflict, or the drain lock staying taken) is no failure:
+        it writes them."""
         try:
             await self.drain.catch_up()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, LockError) as exc:
             logger.info("records: catching up left to another drain: %s", exc)
 
     def _check(self, part: tuple[str, float | None], disposition: str, now: float) -> str:

@@ -12,7 +12,8 @@ last relayed to them; "#end" ends it and "#call" asks for a call-back, put on th
 recorded request.
 
 Openings, assignments and ends go to the conversation log stream (``Keys.conversation_log``)
-for the records, an opening and an end in the same script as the state change: the caller by
+for the records, each in the same script as the state change (an assignment in the ACD's chat
+script, ``acd/lua/chat.lua``), so a crash between the two cannot lose it: the caller by
 keyed reference (``h:`` and the ref's first 12 hex digits, as the IVR journal names a caller),
 never a number or a message.
 
@@ -37,7 +38,7 @@ import redis.asyncio as aioredis
 
 from core import lua
 from core.config import Settings
-from core.keys import Keys
+from core.keys import CONVERSATION_LOG_MAXLEN, Keys
 from core.ports import Assignment, ChatRouting, DropChat, Refused
 from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
@@ -56,9 +57,6 @@ SUBJECT = "conversation:"
 _OPEN: Final = lua.source("sms", "conversation_open")
 _END: Final = lua.source("sms", "conversation_end")
 _PURGE: Final = lua.source("sms", "conversation_purge")
-
-#: Entries the conversation log keeps (about), drained or not.
-LOG_MAXLEN = 100_000
 
 # Volunteer commands, as a whole message (any case).
 END_COMMAND = "#end"
@@ -236,7 +234,7 @@ class Conversations:
                     now,
                     json.dumps(fields),
                     json.dumps(logged),
-                    LOG_MAXLEN,
+                    CONVERSATION_LOG_MAXLEN,
                 ],
             ),
         )
@@ -342,7 +340,7 @@ class Conversations:
             self.keys.open_conversation(await self.caller_ref(conversation_id)),
             self.keys.conversation_log,
         ]
-        args: list[str | float] = [conversation_id, now, agent_id or "", LOG_MAXLEN]
+        args: list[str | float] = [conversation_id, now, agent_id or "", CONVERSATION_LOG_MAXLEN]
         if not await self._end(keys=keys, args=args):
             raise ConversationError(409, "conversation-ended")
         await self._append(conversation_id, now, "system", agent_id or "", "ended", "console")
@@ -430,20 +428,9 @@ class Conversations:
         return int(length) - 1
 
     async def _assigned(self, assignments: tuple[Assignment, ...]) -> None:
-        """Newly assigned conversations (logged for the records): a relayed volunteer gets
-        the caller's texts so far."""
+        """Newly assigned conversations (the chat script has logged them for the records): a
+        relayed volunteer gets the caller's texts so far."""
         for assignment in assignments:
-            await self.redis.xadd(
-                self.keys.conversation_log,
-                {
-                    "event": "assign",
-                    "id": assignment.conversation_id,
-                    "agent": assignment.agent_id,
-                    "at": str(self.clock()),
-                },
-                maxlen=LOG_MAXLEN,
-                approximate=True,
-            )
             logger.info(
                 "conversation %s: assigned to %s", assignment.conversation_id, assignment.agent_id
             )

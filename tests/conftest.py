@@ -216,8 +216,12 @@ class AppProcess:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 self.proc.wait(grace)
+            except subprocess.TimeoutExpired:  # what it is stuck on goes to its log
+                os.kill(self.proc.pid, signal.SIGUSR1)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(1)
         stop_process(self.proc)
 
 
@@ -245,6 +249,21 @@ async def app_process(
             yield app
         finally:
             await asyncio.to_thread(app.stop)
+
+
+@asynccontextmanager
+async def worker_process(settings: Settings, log: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """``hotline worker`` with ``settings`` (as HOTLINE_* variables): the SMS queue's jobs and
+    the drain of the Redis streams into the records; stopped on the way out (SIGTERM, as a
+    service manager does) and killed by the kernel if pytest dies. Its output goes to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(settings_env(settings))
+    # From the log's directory: no ./hotline.toml is read, only the environment.
+    proc = spawn([sys.executable, "-m", "hotline.cli", "worker"], log, cwd=log.parent, env=env)
+    try:
+        yield proc
+    finally:
+        await asyncio.to_thread(stop_process, proc, 10)
 
 
 async def _healthy(app: AppProcess, within: float) -> None:

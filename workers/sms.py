@@ -50,7 +50,6 @@ import concurrent.futures
 import contextvars
 import logging
 import math
-import os
 import secrets
 import threading
 import time
@@ -72,7 +71,6 @@ from core.config import RecordsSettings, Settings, SmsSettings
 from core.keys import Keys
 from core.ports import DropChat
 from core.privacy import NotInVault, Vault, number_token
-from core.processes import die_with_parent
 from records.database import connect, upgrade
 from sms.outbox import (
     JOB,
@@ -586,24 +584,3 @@ class Sender:
 
 def _later(seconds: float) -> Retry:
     return Retry(max=MAX_RESCHEDULES, interval=max(1, math.ceil(seconds)))
-
-
-def run_worker(
-    settings: Settings,
-    resolve: ResolveNumber | None = None,
-    *,
-    drop_chat: DropChat,
-    burst: bool = False,
-) -> None:
-    """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
-    the daily retention purge) in a child process that the kernel kills if the worker dies;
-    the records schema is brought up to date first.
-    Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
-    worker_pid = os.getpid()
-    os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
-    runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
-    try:
-        runtime.migrate_records()
-        runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
-    finally:
-        runtime.close()

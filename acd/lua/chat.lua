@@ -7,7 +7,10 @@
 -- ops: offer {conv, queue}; finish {conv, ttl}; transfer {conv, queue, agent ('' = any)};
 -- dispatch {queue}; drop {conv}. Returns JSON {state, agent, queue, assigned: [[conv, agent]]},
 -- ``assigned`` being every conversation this call gave to an agent (the target included).
+-- KEYS[2] = the conversation log stream: each assignment is logged there for the records
+-- (event assign, id, agent, at = ARGV[1]) by the same script, capped at ARGV[4] entries (about).
 local K = KEYS[1]
+local LOG = KEYS[2]
 local NOW = tonumber(ARGV[1])
 local A = cjson.decode(ARGV[2])
 local MEMBERS = cjson.decode(ARGV[3])
@@ -68,6 +71,8 @@ local function assign(conv, q, aid)
   redis.call('SADD', lkey(aid), conv)
   redis.call('HSET', ckey(conv), 'queue', q, 'agent', aid, 'state', 'assigned', 'assigned_at', NOW)
   assigned[#assigned + 1] = {conv, aid}
+  redis.call('XADD', LOG, 'MAXLEN', '~', ARGV[4], '*',
+    'event', 'assign', 'id', conv, 'agent', aid, 'at', ARGV[1])
 end
 
 local function place(conv, q, enqueued_at)

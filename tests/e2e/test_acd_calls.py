@@ -447,8 +447,10 @@ async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
     texter = "+15145550126"
     async with running_app(settings, test_flow) as app:
         entry = await app.vault.store(texter, "fr", now=datetime.now(UTC))
-        texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path))
-        alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, talk_ms=1500))
+        # The texter ends the call: Alice's phone waits for the service's BYE, however long
+        # the texter took to be rung.
+        texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path, talk_ms=1500))
+        alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
         # What the SMS side writes when Alice texts "#call" in the conversation.
         request: dict[Any, Any] = {
             "kind": "callback", "request": "r1", "reference": "4821", "conversation": "c1",
@@ -605,13 +607,15 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, within: float =
         await asyncio.sleep(0.1)
 
 
-async def on_call(app: HotlineApp, agent: str, within: float = 20) -> str:
-    """Wait until ``agent`` is on a call; its call id."""
+async def on_call(
+    app: HotlineApp, agent: str, within: float = 20, *, besides: tuple[str, ...] = ()
+) -> str:
+    """Wait until ``agent`` is on a call (one not in ``besides``); its call id."""
     found: list[str] = []
 
     async def talking() -> bool:
         view = await app.acd.store.agent(agent)
-        if view is not None and view.state is AgentState.ON_CALL:
+        if view is not None and view.state is AgentState.ON_CALL and view.call_id not in besides:
             found.append(view.call_id)
         return bool(found)
 

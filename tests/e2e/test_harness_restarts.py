@@ -3,6 +3,9 @@ ports and configuration, and the app run as a process of its own that can be kil
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from pathlib import Path
 
 import aiohttp
@@ -48,9 +51,15 @@ async def test_the_app_runs_as_a_process_takes_calls_and_can_be_killed(
     assert "ARI events at" in app.log.read_text()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_the_app_process_stops_cleanly_on_the_way_out(
-    settings: Settings, asterisk: PrivateAsterisk, tmp_path: Path
+    settings: Settings, asterisk: PrivateAsterisk, tmp_path: Path, stop: signal.Signals
 ) -> None:
     async with app_process(settings, TESTS / "flows" / "test.toml", tmp_path) as app:
         assert app.proc.poll() is None
-    assert app.proc.returncode == 0, app.log.read_text()[-4000:]
+        os.kill(app.proc.pid, stop)
+        returncode = await asyncio.to_thread(app.proc.wait, 15)
+    log = app.log.read_text()
+    assert returncode == 0, log[-4000:]
+    assert "INFO hotline.app: stopped in" in log
+    assert "threads still run" not in log

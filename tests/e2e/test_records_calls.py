@@ -1,7 +1,8 @@
-"""Records of real calls (SIPp caller and volunteer's phone, the app, Asterisk), on both
-databases: the call becomes a contact with no number anywhere in SQL, its volunteer wraps it
-up over the app's HTTP API; and with PostgreSQL down at start, calls are still taken and
-their records arrive once it is back."""
+"""Records of real calls (SIPp caller and volunteer's phone, the app, Asterisk, and a
+``hotline worker`` draining the app's streams into SQL), on both databases: the call becomes a
+contact with no number anywhere in SQL, its volunteer wraps it up over the app's HTTP API; and
+with PostgreSQL down at start, calls are still taken and their records arrive once it is
+back."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.conftest import (
     place_call,
     running_app,
     wait_until_idle,
+    worker_process,
 )
 from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL, log_in
 
@@ -44,7 +46,7 @@ def with_records(settings: Settings, records: RecordsSettings) -> Settings:
 
 
 async def contacts(engine: AsyncEngine, within: float = 15) -> list[Contact]:
-    """The contacts once one has ended (waiting for the drain)."""
+    """The contacts once one has ended (waiting for the worker's drain)."""
     deadline = time.monotonic() + within
     while True:
         async with AsyncSession(engine) as session:
@@ -76,7 +78,10 @@ async def test_a_call_becomes_a_contact_its_volunteer_wraps_up(
     tmp_path: Path,
 ) -> None:
     settings = with_records(settings, records_settings)
-    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+    async with (
+        running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app,
+        worker_process(settings, tmp_path / "worker.log"),
+    ):
         await answered_call(app, asterisk, phone_ports["alice"], tmp_path)
         (contact,) = await contacts(app.records.engine)
         url = f"http://127.0.0.1:{settings.http.port}/acd/calls/{contact.id}/wrapup"
@@ -126,7 +131,10 @@ async def test_calls_are_taken_with_postgresql_down_and_recorded_once_it_is_back
     settings = with_records(settings, records)
     postgres.stop()
     try:
-        async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        async with (
+            running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app,
+            worker_process(settings, tmp_path / "worker.log"),
+        ):
             await answered_call(app, asterisk, phone_ports["alice"], tmp_path)
             assert not app.records.ready.is_set()
             postgres.start()

@@ -1,9 +1,11 @@
 """Chat tasks on a real Redis: least-loaded assignment within capacity, agents' logged-in and
-paused state read from the ACD's own hashes, waiting conversations, finish, transfer, drop."""
+paused state read from the ACD's own hashes, waiting conversations, finish, transfer, drop;
+each assignment logged for the records by the same script."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -107,3 +109,25 @@ async def test_drop_frees_the_slot(client: aioredis.Redis, acd: AcdStore) -> Non
     await drop(client, KEYS, "c1")
     assert await router.conversations("bob") == []
     assert (await router.offer("c2", "chat", 2.0)).agent_id == "bob"
+
+
+async def test_every_assignment_is_logged_by_the_script_that_makes_it(
+    client: aioredis.Redis, acd: AcdStore
+) -> None:
+    router = ChatRouter(client, KEYS, AGENTS)
+    await login(acd, "bob")
+    await router.offer("c1", "chat", 1.0)  # to bob
+    await router.offer("c2", "chat", 2.0)  # waits: bob is full
+    await login(acd, "ann")
+    await router.dispatch("chat", 3.0)  # c2 to ann
+    await router.transfer("c1", 4.0, agent="ann")  # c1 to ann
+    await router.finish("c2", 5.0, ttl=60)  # frees a slot; nothing waits
+    await router.offer("c3", "chat", 6.0)  # to bob
+    entries = cast(list[tuple[str, dict[str, str]]], await client.xrange(KEYS.conversation_log))
+    logged = [fields for _, fields in entries]
+    assert logged == [
+        {"event": "assign", "id": "c1", "agent": "bob", "at": "1.0"},
+        {"event": "assign", "id": "c2", "agent": "ann", "at": "3.0"},
+        {"event": "assign", "id": "c1", "agent": "ann", "at": "4.0"},
+        {"event": "assign", "id": "c3", "agent": "bob", "at": "6.0"},
+    ]

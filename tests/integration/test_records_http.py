@@ -87,7 +87,7 @@ async def api(redis_url: str, records_settings: RecordsSettings) -> AsyncIterato
     await store.sync_agents(list(AGENTS.values()))
     await store.login("alice", ("q",), AGENTS["alice"].devices[0], T0)
     clock = Clock()
-    drain = Drain(client, KEYS, engine, clock=clock)
+    drain = Drain(client, KEYS, engine, clock=clock, lock_wait_s=0.5)
     wrapups = Wrapups(
         engine, drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=clock
     )
@@ -127,6 +127,18 @@ async def test_a_wrapup_during_the_call_is_taken_and_a_second_one_replaces_it(ap
     assert (await api.call("POST", path, ALICE, {"disposition": "prank"}))[0] == 201
     _, read = await api.call("GET", path, SAM)
     assert [w["disposition"] for w in read["wrapups"]] == ["prank"]
+
+
+async def test_a_wrapup_is_written_while_a_worker_holds_the_drain_lock(api: Api) -> None:
+    call = await api.answered("c1", T0)
+    await api.drain.catch_up()  # a worker drained the call
+    worker = api.redis.lock(KEYS.records_drain_lock, timeout=30)
+    assert await worker.acquire(blocking=False)
+    api.clock.now = T0 + 70
+    path = f"/acd/calls/{call}/wrapup"
+    status, body = await api.call("POST", path, ALICE, {"disposition": "thanks"})
+    await worker.release()
+    assert (status, body["disposition"]) == (201, "thanks")
 
 
 async def test_each_refusal_has_its_status_and_error_id(api: Api) -> None:

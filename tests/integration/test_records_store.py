@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from redis.exceptions import LockError
 from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -171,6 +172,21 @@ async def test_two_instances_draining_at_once_double_nothing(
         await asyncio.gather(first.step(), second.step(), return_exceptions=True)
     await first.catch_up()
     assert await counts(engine) == (5, 20, 0)
+
+
+async def test_a_step_waits_for_the_drain_lock_another_process_holds(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    await one_call(redis_client, "c0", T0)
+    other = redis_client.lock(KEYS.records_drain_lock, timeout=30)
+    assert await other.acquire(blocking=False)
+    drain = Drain(redis_client, KEYS, engine, clock=time.time, lock_wait_s=0.2)
+    with pytest.raises(LockError):
+        await drain.step()
+    assert await counts(engine) == (0, 0, 0)
+    await other.release()
+    assert (await drain.step()).queue_events == 4
+    assert await redis_client.exists(KEYS.records_drain_lock) == 0  # released after its step
 
 
 async def test_written_entries_leave_redis_once_older_than_kept(

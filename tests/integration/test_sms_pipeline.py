@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from rq import Queue
+from rq import Queue, Worker
 
 from acd import chat
 from bench.twilio_standin import StandIn
@@ -275,11 +275,13 @@ def test_opted_out_recipient_is_refused(pipeline: Pipeline, standin: StandIn) ->
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A ``hotline worker`` process (SIGKILLed if pytest dies)."""
+    """A ``hotline worker`` process (SIGKILLed if pytest dies); its records database beside
+    its log."""
+    records = {"HOTLINE_RECORDS_DATA_DIR": str(log.parent / "records")}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "hotline.cli", "worker"],
-            env={**os.environ, **env},
+            env={**os.environ, **records, **env},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -393,10 +395,14 @@ def test_rate_limit_holds_across_four_worker_processes(
     workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
     try:
         with pipeline_for(load_settings(None, env=env)) as pipeline:
+            deadline = time.monotonic() + 60  # four interpreters starting on a busy machine
+            while Worker.count(queue=pipeline.queue) < len(workers):
+                assert time.monotonic() < deadline, "the workers did not all start"
+                time.sleep(0.1)
             start = time.time()
             for i in range(count):
                 pipeline.send(body=f"m{i}", key=f"k{i}")
-        sent = standin.wait_for_messages(count, timeout=9)
+        sent = standin.wait_for_messages(count, timeout=30)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGKILL)

@@ -65,3 +65,24 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
 def test_relative_flow_path_is_taken_from_the_config_file_directory(tmp_path: Path) -> None:
     path = write(tmp_path, '[ivr]\nflow = "flows/main.toml"\n')
     assert load_settings(path, env={}).ivr.flow == tmp_path / "flows" / "main.toml"
+
+
+def test_sentinels_come_from_the_environment_and_are_checked() -> None:
+    env = {"HOTLINE_REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379,[::1]:26380"}
+    redis = load_settings(None, env=env).redis
+    assert redis.sentinel_addresses() == [
+        ("10.0.0.1", 26379),
+        ("10.0.0.2", 26379),
+        ("::1", 26380),
+    ]
+    assert redis.where == (
+        "the primary 'hotline' of Sentinels 10.0.0.1:26379, 10.0.0.2:26379, [::1]:26380"
+    )
+    for bad in ("10.0.0.1", "10.0.0.1:", "10.0.0.1:redis", ":26379", "h:70000"):
+        with pytest.raises(ConfigError, match="not host:port"):
+            load_settings(None, env={"HOTLINE_REDIS_SENTINELS": bad})
+
+
+def test_where_redis_is_never_shows_the_urls_credentials() -> None:
+    env = {"HOTLINE_REDIS_URL": "rediss://hotline:s3cret@redis.example.org:6380/2"}
+    assert load_settings(None, env=env).redis.where == "redis.example.org:6380/2"

@@ -1,0 +1,45 @@
+"""The ``hotline worker`` process: an RQ worker on the SMS queue (sends, retries, the daily
+retention purge) and the records drain (``workers/records.py``) on the same event loop."""
+
+from __future__ import annotations
+
+import os
+
+from core.config import Settings
+from core.ports import DropChat
+from core.processes import die_with_parent
+from records.service import DrainService, drain_of
+from sms.recipients import ResolveNumber
+from workers.records import WorkerDrain
+from workers.sms import SmsRuntime
+
+
+def run_worker(
+    settings: Settings,
+    resolve: ResolveNumber | None = None,
+    *,
+    drop_chat: DropChat,
+    burst: bool = False,
+) -> None:
+    """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
+    the daily retention purge) in a child process that the kernel kills if the worker dies;
+    the records schema is brought up to date first, and (unless ``burst``: the worker stops
+    once the queue is empty) the Redis streams are drained into the records meanwhile.
+    Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
+    worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
+    runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
+    drain = None
+    try:
+        runtime.migrate_records()
+        if not burst and runtime.deps.records is not None:
+            service = DrainService(
+                drain_of(settings, runtime.redis, runtime.deps.records), settings.records
+            )
+            drain = WorkerDrain(service, runtime.loop)
+            drain.start()
+        runtime.worker().work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+    finally:
+        if drain is not None:
+            drain.stop()
+        runtime.close()

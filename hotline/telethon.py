@@ -20,7 +20,13 @@ from core.keys import Keys
 from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign, CampaignError, load_campaigns
 from pledges.donors import DonorSeal
-from pledges.http import payment_routes, pledges_routes, tote_routes
+from pledges.http import (
+    export_routes,
+    on_air_routes,
+    payment_routes,
+    pledges_routes,
+    tote_routes,
+)
 from pledges.links import PaymentDesk
 from pledges.payments import StripeCheckout
 from pledges.service import Pledges
@@ -114,10 +120,13 @@ class Telethon:
             records.engine, campaigns, self.provider, callers, texts, clock=time.time
         )
         self.feed = ToteFeed(records.engine, campaigns, clock=time.time)
+        drain = records.wrapups.drain
         self._routes = [
             *pledges_routes(pledges),
             *payment_routes(desk),
             *tote_routes(self.feed),
+            *export_routes(records.engine, drain.redis, drain.keys, list(campaigns), time.time),
+            *on_air_routes(records.engine, list(campaigns), time.time),
         ]
 
     def routes(self) -> list[web.RouteDef]:

@@ -168,3 +168,7 @@ class TextSender(Protocol):
 
     async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
         """Queue ``body`` for the vault ref ``to_ref``; the message id (the first one's)."""
+
+    async def send_again(self, first_key: str, body: str, *, language: str, key: str) -> str | None:
+        """Queue ``body`` for the recipient of the message queued under ``first_key``; None
+        when the outbox no longer holds that message (past its retention)."""

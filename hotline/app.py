@@ -178,7 +178,7 @@ class HotlineApp:
             self.campaigns,
             self.records,
             AcdCallerRefs(self.redis, keys),
-            OutboxTexts(self.sms.outbox, settings.sms.from_number),
+            OutboxTexts(self.sms.outbox, self.redis, keys, settings.sms.from_number),
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
@@ -227,6 +227,8 @@ class HotlineApp:
         self._spawn(self.records.run(), "records")
         if self.telethon.feed is not None:
             self._spawn(self.telethon.feed.run(), "tote board")
+        if self.telethon.desk is not None:
+            self._spawn(self.telethon.run_reminders(self.telethon.desk), "pledge reminders")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         if self.sip_security is not None:

@@ -5,12 +5,17 @@ payment links texted through the SMS outbox to the caller the ACD still holds.""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import QueueConfig
 from acd.records import Records
@@ -32,7 +37,11 @@ from pledges.payments import StripeCheckout
 from pledges.service import Pledges
 from pledges.tote import ToteFeed
 from records.service import RecordsService
-from sms.outbox import Outbox
+from sms.outbox import Outbox, load_message
+
+logger = logging.getLogger(__name__)
+#: Seconds between two rounds of payment reminders.
+REMINDERS_EVERY_S = 60.0
 
 
 def load_telethon(
@@ -67,8 +76,8 @@ class AcdCallerRefs:
 class OutboxTexts:
     """Payment-link SMS through the outbound pipeline (RQ jobs, one per idempotency key)."""
 
-    def __init__(self, outbox: Outbox, from_number: str) -> None:
-        self.outbox, self.from_number = outbox, from_number
+    def __init__(self, outbox: Outbox, redis: aioredis.Redis, keys: Keys, from_number: str) -> None:
+        self.outbox, self.redis, self.keys, self.from_number = outbox, redis, keys, from_number
 
     async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
         """Queue the SMS under ``key``; the first message's id if the key was used."""
@@ -78,6 +87,23 @@ class OutboxTexts:
             body,
             idempotency_key=key,
             kind="pledge-link",
+            language=language,
+            subject=key,
+        )
+
+    async def send_again(self, first_key: str, body: str, *, language: str, key: str) -> str | None:
+        """Queue ``body`` under ``key`` for the recipient of the message queued under
+        ``first_key``; None once the outbox no longer holds that message."""
+        first = cast(str | None, await self.redis.get(self.keys.sms_idempotency(first_key)))
+        record = await load_message(self.redis, self.keys, first) if first else None
+        if record is None:
+            return None
+        return await self.outbox.enqueue_ref(
+            record.to_ref,
+            self.from_number,
+            body,
+            idempotency_key=key,
+            kind="pledge-reminder",
             language=language,
             subject=key,
         )
@@ -98,6 +124,7 @@ class Telethon:
     ) -> None:
         self.provider: StripeCheckout | None = None
         self.feed: ToteFeed | None = None
+        self.desk: PaymentDesk | None = None
         self._routes: list[web.RouteDef] = []
         if not campaigns:
             return
@@ -116,7 +143,7 @@ class Telethon:
             success_url=settings.pledges.success_url,
             tolerance_s=settings.pledges.webhook_tolerance_s,
         )
-        desk = PaymentDesk(
+        desk = self.desk = PaymentDesk(
             records.engine, campaigns, self.provider, callers, texts, clock=time.time
         )
         self.feed = ToteFeed(records.engine, campaigns, clock=time.time)
@@ -132,6 +159,16 @@ class Telethon:
     def routes(self) -> list[web.RouteDef]:
         """The pledges API (none without campaigns)."""
         return self._routes
+
+    async def run_reminders(self, desk: PaymentDesk) -> None:
+        """Text the reminders that are due, every ``REMINDERS_EVERY_S``, until cancelled; a
+        database or Redis that is away is tried again on the next round."""
+        while True:
+            try:
+                await desk.remind()
+            except (SQLAlchemyError, RedisError, OSError) as exc:
+                logger.warning("pledges: reminders left to the next round: %s", exc)
+            await asyncio.sleep(REMINDERS_EVERY_S)
 
     async def close(self) -> None:
         """Close the payment provider's connections."""

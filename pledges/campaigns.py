@@ -2,7 +2,8 @@
 
 A telethon campaign names its DIDs, the queue of its nailed-up operators, its currency, goal
 and milestones, preset amounts and limits, the kinds of gift allowed, its payment provider, the
-SMS template of its payment link (fr/en) and its tax-receipt rule. Amounts are written in the
+SMS template of its payment link (fr/en), its reminders of unpaid links (how many, how far
+apart, their SMS) and its tax-receipt rule. Amounts are written in the
 currency's major unit (``20`` or ``12.50`` euros) and kept in minor units (cents), as payment
 providers count them. Errors name the file and the campaign, like queue file errors.
 """
@@ -28,6 +29,8 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 LINK_FIELD: Final = "{link}"
 #: Languages a campaign's SMS templates must cover.
 LANGUAGES: Final = ("en", "fr")
+#: Most reminders a campaign may send for one unpaid pledge.
+MAX_REMINDERS: Final = 5
 #: Longest SMS template accepted, the link excluded (Twilio's body limit less a long link).
 TEMPLATE_MAX: Final = 1200
 
@@ -69,6 +72,10 @@ class Campaign:
     #: Payment-link SMS by language, each holding ``{link}``.
     sms_templates: Mapping[str, str]
     receipt: ReceiptRule
+    #: Reminders of an unpaid link (0: none), the seconds between two texts, and their SMS.
+    reminders: int = 0
+    reminder_every_s: float = 86_400.0
+    reminder_templates: Mapping[str, str] = FrozenMap()
 
 
 def load_campaigns(path: Path) -> Mapping[str, Campaign]:
@@ -107,8 +114,11 @@ def parse_campaigns(data: Mapping[str, Any], *, source: str) -> Mapping[str, Cam
 def _campaign(r: _Reader) -> Campaign:
     r.check_keys(
         {"title", "dids", "queue", "currency", "goal", "minimum", "maximum", "sms"},
-        {"milestones", "presets", "one_off", "monthly", "provider", "receipt"},
-    )
+        {
+            "milestones", "presets", "one_off", "monthly", "provider", "receipt", "reminders",
+            "reminder_every_h", "reminder_sms",
+        },
+    )  # fmt: skip
     dids = r.strings("dids", _E164)
     if not dids:
         r.fail("'dids' must name at least one DID")
@@ -124,6 +134,9 @@ def _campaign(r: _Reader) -> Campaign:
     for preset in presets:
         if not minimum <= preset <= maximum:
             r.fail(f"preset {_major(preset)} lies outside 'minimum'..'maximum'")
+    reminders, every_h = r.integer("reminders", 0, high=MAX_REMINDERS), r.hours("reminder_every_h")
+    if reminders and "reminder_sms" not in r.table:
+        r.fail("'reminders' needs a 'reminder_sms' table of en and fr templates")
     one_off, monthly = r.flag("one_off", True), r.flag("monthly", False)
     if not (one_off or monthly):
         r.fail("a campaign must allow one-off or monthly gifts")
@@ -141,24 +154,27 @@ def _campaign(r: _Reader) -> Campaign:
         one_off=one_off,
         monthly=monthly,
         provider=Provider(r.choice("provider", tuple(Provider), Provider.STRIPE)),
-        sms_templates=_templates(r),
+        sms_templates=_templates(r, "sms"),
         receipt=ReceiptRule(r.choice("receipt", tuple(ReceiptRule), ReceiptRule.NONE)),
+        reminders=reminders,
+        reminder_every_s=every_h * 3600,
+        reminder_templates=_templates(r, "reminder_sms") if reminders else FrozenMap(),
     )
 
 
-def _templates(r: _Reader) -> Mapping[str, str]:
-    table = r.table["sms"]
+def _templates(r: _Reader, key: str) -> Mapping[str, str]:
+    table = r.table[key]
     if not isinstance(table, Mapping) or set(table) != set(LANGUAGES):
-        r.fail(f"'sms' must be a table of exactly {', '.join(LANGUAGES)} templates")
+        r.fail(f"'{key}' must be a table of exactly {', '.join(LANGUAGES)} templates")
     for language, text in table.items():
         if not isinstance(text, str) or text.count(LINK_FIELD) != 1:
-            r.fail(f"sms template '{language}' must hold {LINK_FIELD} exactly once")
+            r.fail(f"{key} template '{language}' must hold {LINK_FIELD} exactly once")
         if len(text) - len(LINK_FIELD) > TEMPLATE_MAX:
-            r.fail(f"sms template '{language}' is longer than {TEMPLATE_MAX} characters")
+            r.fail(f"{key} template '{language}' is longer than {TEMPLATE_MAX} characters")
         try:
             text.format(link="")
         except (KeyError, IndexError, ValueError):
-            r.fail(f"sms template '{language}' may hold no field but {LINK_FIELD}")
+            r.fail(f"{key} template '{language}' may hold no field but {LINK_FIELD}")
     return FrozenMap({language: str(text) for language, text in table.items()})
 
 
@@ -220,6 +236,18 @@ class _Reader:
         if cents != cents.to_integral_value():
             self.fail(f"{what} must have two decimals at most")
         return int(cents)
+
+    def integer(self, key: str, default: int, *, high: int) -> int:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            self.fail(f"'{key}' must be an integer from 0 to {high}")
+        return value
+
+    def hours(self, key: str) -> float:
+        value = self.table.get(key, 24)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            self.fail(f"'{key}' must be a number of hours above 0")
+        return float(value)
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.table.get(key, default)

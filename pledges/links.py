@@ -1,5 +1,6 @@
-"""A pledge's payment link, sent once by SMS, and the provider's webhooks that mark it paid,
-failed or expired; staff cancel a pledge.
+"""A pledge's payment link, sent once by SMS (then reminded, as the campaign says, while it is
+unpaid), and the provider's webhooks that mark it paid, failed or expired; staff cancel a
+pledge.
 
 Sending is idempotent step by step, so a retried request (or one cut off half-way) doubles
 nothing: the link is made only while the pledge has none (and the provider answers a repeated
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.api import ApiError
@@ -23,7 +24,7 @@ from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign
 from pledges.models import Pledge
 from pledges.payments import LinkRequest, PaymentProvider
-from pledges.rules import Frequency, Method, PledgeRefused, Status, advance
+from pledges.rules import Frequency, Method, PledgeRefused, Status, advance, reminder_due
 from pledges.service import PledgeView, view_of
 
 logger = logging.getLogger(__name__)
@@ -95,10 +96,53 @@ class PaymentDesk:
             ref, body, language=language, key=f"pledge-link:{row.id}"
         )
         logger.info("pledge %s: link %s queued as SMS %s", row.id, row.provider_ref, message)
-        await self._set(
-            row.id, {"status": Status.PLEDGED.value}, {"status": Status.LINK_SENT.value}
-        )
+        sent: dict[str, str | float] = {"status": Status.LINK_SENT.value, "texted_at": self.clock()}
+        await self._set(row.id, {"status": Status.PLEDGED.value}, sent)
         return view_of(await self._row(pledge_id))
+
+    async def remind(self) -> int:
+        """Text the next reminder of every unpaid link that is due (``rules.reminder_due``);
+        how many were queued. Each reminder has its own idempotency key, so a run cut off
+        between queueing and counting queues nothing twice; STOP is honoured by the SMS
+        pipeline, and a paid, cancelled or expired pledge is not reminded."""
+        now, queued = self.clock(), 0
+        for campaign in self.campaigns.values():
+            if not campaign.reminders:
+                continue
+            query = select(Pledge).where(
+                Pledge.campaign == campaign.name,
+                Pledge.status.in_((Status.LINK_SENT.value, Status.FAILED.value)),
+                Pledge.reminders_sent < campaign.reminders,
+                Pledge.texted_at <= now - campaign.reminder_every_s,
+            )
+            async with AsyncSession(self.engine) as session:
+                due = (await session.scalars(query.order_by(Pledge.texted_at))).all()
+            for row in due:
+                if not reminder_due(
+                    Status(row.status), row.reminders_sent, row.texted_at, campaign, now
+                ):
+                    continue
+                queued += await self._remind(row, campaign, now)
+        return queued
+
+    async def _remind(self, row: Pledge, campaign: Campaign, now: float) -> int:
+        number = row.reminders_sent + 1
+        language = row.language if row.language in campaign.reminder_templates else "en"
+        body = campaign.reminder_templates[language].format(link=row.link_url)
+        message = await self.texts.send_again(
+            f"pledge-link:{row.id}",
+            body,
+            language=language,
+            key=f"pledge-reminder:{row.id}:{number}",
+        )
+        if message is None:  # the link's SMS is past the outbox's retention: stop reminding
+            logger.info("pledge %s: no reminder (its link's SMS is gone)", row.id)
+            number = campaign.reminders
+        else:
+            logger.info("pledge %s: reminder %s queued as SMS %s", row.id, number, message)
+        counted = {"reminders_sent": number, "texted_at": now}
+        await self._set(row.id, {"reminders_sent": row.reminders_sent}, counted)
+        return 0 if message is None else 1
 
     async def receive(self, payload: bytes, signature: str | None) -> Applied:
         """Apply a provider webhook. ApiError 400 for an unsigned, forged or stale one, 404
@@ -147,7 +191,9 @@ class PaymentDesk:
             raise ApiError(404, "no-such-pledge", pledge_id)
         return row
 
-    async def _set(self, pledge_id: str, where: dict[str, str], values: dict[str, str]) -> bool:
+    async def _set(
+        self, pledge_id: str, where: Mapping[str, object], values: Mapping[str, object]
+    ) -> bool:
         """Compare and set: write ``values`` if the row still holds ``where``."""
         conditions = [Pledge.id == pledge_id]
         conditions += [getattr(Pledge, column) == value for column, value in where.items()]

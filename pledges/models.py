@@ -58,6 +58,9 @@ class Pledge(Base):
     link_url: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: When the link or the last reminder was texted, and how many reminders went.
+    texted_at: Mapped[float | None] = mapped_column(Float)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     #: When the presenter read the donor's alias on air (None: not yet, or not to be read).
     read_at: Mapped[float | None] = mapped_column(Float)
 

@@ -181,3 +181,16 @@ def advance(current: Status, target: Status) -> Status:
 def is_final(status: Status) -> bool:
     """Whether nothing can happen to a pledge any more."""
     return not TRANSITIONS[status]
+
+
+def reminder_due(
+    status: Status, reminders_sent: int, texted_at: float | None, campaign: Campaign, now: float
+) -> bool:
+    """Whether an unpaid link gets its next reminder at ``now``: its link went out (or failed
+    to be paid) at least ``reminder_every_s`` ago, and reminders are left."""
+    return (
+        status in (Status.LINK_SENT, Status.FAILED)
+        and reminders_sent < campaign.reminders
+        and texted_at is not None
+        and now >= texted_at + campaign.reminder_every_s
+    )

@@ -46,6 +46,7 @@ DONOR_NUMBER = "+15145550123"
 class Api(PledgesApi):
     stripe: StripeStandIn
     caller_ref: str
+    desk: PaymentDesk
 
     async def live_pledge(self, call_id: str, **form: Any) -> dict[str, Any]:
         """A pledge on a call still going on, whose caller the ACD holds."""
@@ -117,11 +118,11 @@ async def api(
     )
     desk = PaymentDesk(
         engine, campaigns, provider, AcdCallerRefs(client, KEYS),
-        OutboxTexts(outbox, "+18005550177"), clock=clock,
+        OutboxTexts(outbox, client, KEYS, "+18005550177"), clock=clock,
     )  # fmt: skip
     app = api_app(pledges_routes(pledges), payment_routes(desk))
     async with TestClient(TestServer(app)) as http:
-        yield Api(http, store, client, clock, engine, drain, stripe_standin, ref)
+        yield Api(http, store, client, clock, engine, drain, stripe_standin, ref, desk)
     await provider.close()
     await engine.dispose()
     await client.aclose()
@@ -229,3 +230,30 @@ async def test_links_only_for_sms_pledges_on_calls_still_held(api: Api) -> None:
     assert (status, body["error"]) == (409, "no-caller-number")
     assert api.stripe.sessions == []
     assert await api.messages() == []
+
+
+async def test_an_unpaid_link_is_reminded_as_the_campaign_says_until_paid(api: Api) -> None:
+    day = CAMPAIGN.reminder_every_s  # the demo: 2 reminders, 24 h apart
+    unpaid = await api.live_pledge("c1")
+    await api.call("POST", f"/pledges/{unpaid['id']}/link", ALICE)
+    await api.hang_up("c1")
+    paid = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{paid['id']}/link", ALICE)
+    payload, signature = api.stripe.event(
+        api.stripe.sessions[1]["id"], "checkout.session.completed", payment_status="paid"
+    )
+    assert (await api.webhook(payload, signature))[1]["status"] == "paid"
+    assert await api.desk.remind() == 0  # not a day yet
+    for _ in range(CAMPAIGN.reminders):
+        api.clock.now += day
+        assert await api.desk.remind() == 1  # the unpaid one only
+        assert await api.desk.remind() == 0  # once per round
+    api.clock.now += day
+    assert await api.desk.remind() == 0  # no reminders left
+    reminders = [m for m in await api.messages() if m["kind"] == "pledge-reminder"]
+    assert len(reminders) == 2
+    link = api.stripe.sessions[0]["url"]
+    assert {m["body"] for m in reminders} == {CAMPAIGN.reminder_templates["fr"].format(link=link)}
+    assert {m["to_ref"] for m in reminders} == {api.caller_ref}
+    rows = {row.id: row for row in await api.rows()}
+    assert (rows[unpaid["id"]].reminders_sent, rows[paid["id"]].reminders_sent) == (2, 0)

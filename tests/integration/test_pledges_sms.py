@@ -52,7 +52,7 @@ def test_the_link_sms_is_delivered_once(
         {CAMPAIGN.name: CAMPAIGN},
         provider,
         AcdCallerRefs(pipeline.runtime.redis, keys),
-        OutboxTexts(pipeline.outbox, CAMPAIGN.dids[0]),
+        OutboxTexts(pipeline.outbox, pipeline.runtime.redis, keys, CAMPAIGN.dids[0]),
         clock=lambda: T0,
     )
     pledge: Pledge = row(1, 5000, Status.PLEDGED, T0)

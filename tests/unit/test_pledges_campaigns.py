@@ -42,6 +42,8 @@ def test_the_demo_campaign_loads_in_minor_units() -> None:
     assert campaign.provider is Provider.STRIPE
     assert campaign.receipt is ReceiptRule.NAME_AND_ADDRESS
     assert "{link}" in campaign.sms_templates["fr"]
+    assert (campaign.reminders, campaign.reminder_every_s) == (2, 24 * 3600)
+    assert "{link}" in campaign.reminder_templates["en"]
 
 
 def test_decimal_amounts_keep_their_cents() -> None:
@@ -73,6 +75,10 @@ def test_decimal_amounts_keep_their_cents() -> None:
         ({"sms": {"en": "pay", "fr": "{link}"}}, "sms template 'en' must hold {link} exactly"),
         ({"sms": {"en": "{link} {name}", "fr": "{link}"}}, "may hold no field but {link}"),
         ({"sms": {"en": "x" * 1201 + "{link}", "fr": "{link}"}}, "longer than 1200 characters"),
+        ({"reminders": 6}, "'reminders' must be an integer from 0 to 5"),
+        ({"reminder_every_h": 0}, "'reminder_every_h' must be a number of hours above 0"),
+        ({"reminder_sms": None}, "'reminders' needs a 'reminder_sms' table"),
+        ({"reminder_sms": {"en": "{link}", "fr": "x"}}, "reminder_sms template 'fr' must hold"),
     ],
 )
 def test_mistakes_are_refused_naming_file_and_campaign(

@@ -21,6 +21,7 @@ from pledges.rules import (
     advance,
     check_form,
     is_final,
+    reminder_due,
 )
 
 CAMPAIGN = load_campaigns(DEMO_CAMPAIGNS)["demo-telethon"]  # 5.00 to 5,000.00 EUR
@@ -134,3 +135,14 @@ def test_donor_details_are_sealed_with_the_vault_keys() -> None:
     assert DonorSeal([new]).open("") == DonorDetails()
     with pytest.raises(InvalidToken):
         DonorSeal([new]).open(token)
+
+
+def test_a_reminder_is_due_a_while_after_an_unpaid_link_while_some_are_left() -> None:
+    every = CAMPAIGN.reminder_every_s
+    assert reminder_due(Status.LINK_SENT, 0, 100.0, CAMPAIGN, 100 + every)
+    assert reminder_due(Status.FAILED, 1, 100.0, CAMPAIGN, 100 + every)
+    assert not reminder_due(Status.LINK_SENT, 0, 100.0, CAMPAIGN, 99 + every)
+    assert not reminder_due(Status.LINK_SENT, CAMPAIGN.reminders, 100.0, CAMPAIGN, 1e12)
+    for status in (Status.PLEDGED, Status.PAID, Status.CANCELLED, Status.EXPIRED):
+        assert not reminder_due(status, 0, 100.0, CAMPAIGN, 1e12)
+    assert not reminder_due(Status.LINK_SENT, 0, None, CAMPAIGN, 1e12)

@@ -65,6 +65,9 @@ class NoTexts:
     async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
         raise AssertionError(key)
 
+    async def send_again(self, first_key: str, body: str, *, language: str, key: str) -> str:
+        raise AssertionError(key)
+
 
 async def test_the_app_serves_every_pledges_route(tmp_path: Path) -> None:
     env = {

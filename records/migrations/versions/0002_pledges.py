@@ -46,6 +46,8 @@ def upgrade() -> None:
         sa.Column("link_url", sa.Text(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("texted_at", sa.Float(), nullable=True),
+        sa.Column("reminders_sent", sa.Integer(), nullable=False),
         sa.Column("read_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("campaign", "client_key", name="uq_pledges_campaign_client_key"),

@@ -158,13 +158,13 @@ class Pledges:
         if not CLIENT_KEY.fullmatch(client_key):
             raise ApiError(400, "bad-client-key", f"client_key must match {CLIENT_KEY.pattern}")
         call = await self.calls.taken(call_id, agent)
+        campaign = self._campaign(call)
+        found = await self._by_client_key(campaign.name, client_key, agent)
+        if found is not None:  # a resubmission, even one arriving late: what was stored
+            return Saved(found, created=False)
         now = self.clock()
         self._check_open(call, now)
-        campaign = self._campaign(call)
         checked = _checked(form, campaign)
-        found = await self._by_client_key(campaign.name, client_key, agent)
-        if found is not None:
-            return Saved(found, created=False)
         row = Pledge(
             id=uuid.uuid4().hex,
             campaign=campaign.name,

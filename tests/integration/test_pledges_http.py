@@ -166,6 +166,10 @@ async def test_its_operator_corrects_a_pledge_until_the_wrapup_closes(api: Api) 
     assert (status, body["error"]) == (409, "pledge-closed")
     status, body = await api.call("PUT", "/pledges/0000", ALICE, FORM)
     assert (status, body["error"]) == (404, "no-such-pledge")
+    status, late = await api.pledge(call, "form-0001")  # a resubmission arriving late
+    assert (status, late["amount"]) == (200, 10_000)
+    status, body = await api.pledge(call, "form-0002")
+    assert (status, body["error"]) == (409, "pledge-closed")
     assert [row.amount for row in await api.rows()] == [10_000]
 
 

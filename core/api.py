@@ -6,10 +6,17 @@ Errors cross the API as JSON with a machine-readable id (the app's error middlew
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.auth import Handler
+
+logger = logging.getLogger(__name__)
 
 #: Records or entries a listing returns without ``count``, and at most.
 DEFAULT_COUNT, MAX_COUNT = 100, 1000
@@ -38,3 +45,18 @@ def count_param(request: web.Request) -> int:
     if not _COUNT.fullmatch(raw) or not 1 <= int(raw) <= MAX_COUNT:
         raise ApiError(400, "bad-request", f"count must be an integer from 1 to {MAX_COUNT}")
     return int(raw)
+
+
+def database_available(handler: Handler) -> Handler:
+    """A records database that does not answer is a 503 ``records-unavailable``, not a
+    traceback."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("records: %s failed: %s", request.path, exc)
+            raise ApiError(503, "records-unavailable", type(exc).__name__) from None
+
+    return wrapped

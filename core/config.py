@@ -328,6 +328,22 @@ class RecordsSettings:
 
 
 @dataclass(frozen=True)
+class PledgesSettings:
+    """Telethon campaigns (``pledges/``)."""
+
+    #: The campaign file (format: ``pledges/campaigns.py``; the demo's is
+    #: ``pledges/campaigns/demo.toml``); "" = no telethon. A relative path is taken from the
+    #: configuration file's directory.
+    campaigns: str = ""
+    #: Stripe's API (the tests point it at a local stand-in).
+    stripe_url: str = "https://api.stripe.com"
+    #: Where Stripe's Checkout sends a donor who has paid.
+    success_url: str = "https://example.org/thank-you"
+    #: Seconds a signed webhook stays acceptable (older ones are replays).
+    webhook_tolerance_s: int = 300
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Values that only ever come from the environment."""
 
@@ -342,6 +358,9 @@ class Secrets:
     api_tokens: str = field(default="", repr=False)
     #: The SQL store's password (PostgreSQL).
     records_password: str = field(default="", repr=False)
+    #: Stripe's secret API key and the signing secret of its webhook endpoint (pledges).
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -359,6 +378,7 @@ class Settings:
     records: RecordsSettings = field(default_factory=RecordsSettings)
     phones: PhonesSettings = field(default_factory=PhonesSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    pledges: PledgesSettings = field(default_factory=PledgesSettings)
     secrets: Secrets = field(default_factory=Secrets)
     log_level: str = "INFO"
     log_format: str = "text"
@@ -372,6 +392,10 @@ class Settings:
             missing.append("HOTLINE_HASH_KEY (at least 16 bytes)")
         if not self.secrets.vault_keys:
             missing.append("HOTLINE_VAULT_KEYS (Fernet keys, newest first)")
+        if self.pledges.campaigns and not self.secrets.stripe_api_key:
+            missing.append("HOTLINE_STRIPE_API_KEY (pledges' payment links)")
+        if self.pledges.campaigns and not self.secrets.stripe_webhook_secret:
+            missing.append("HOTLINE_STRIPE_WEBHOOK_SECRET (pledges' payment webhooks)")
         if missing:
             raise ConfigError("missing secrets in the environment: " + ", ".join(missing))
 
@@ -388,6 +412,7 @@ SECTIONS: dict[str, type[Any]] = {
     "records": RecordsSettings,
     "phones": PhonesSettings,
     "console": ConsoleSettings,
+    "pledges": PledgesSettings,
 }
 SECRET_ENV = {
     "ari_password": "HOTLINE_ARI_PASSWORD",
@@ -396,6 +421,8 @@ SECRET_ENV = {
     "twilio_account_sid": "HOTLINE_TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "HOTLINE_TWILIO_AUTH_TOKEN",
     "records_password": "HOTLINE_RECORDS_PASSWORD",
+    "stripe_api_key": "HOTLINE_STRIPE_API_KEY",
+    "stripe_webhook_secret": "HOTLINE_STRIPE_WEBHOOK_SECRET",
 }
 #: Section keys that are secrets: read from the environment (HOTLINE_<SECTION>_<KEY>) only.
 SECRET_KEYS = {("redis", "password")}
@@ -436,6 +463,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         )
         records = sections["records"]
         sections["records"] = dataclasses.replace(records, data_dir=base / records.data_dir)
+        if campaigns := sections["pledges"].campaigns:
+            pledges = sections["pledges"]
+            sections["pledges"] = dataclasses.replace(pledges, campaigns=str(base / campaigns))
         phones = sections["phones"]
         sections["phones"] = dataclasses.replace(
             phones,
@@ -456,6 +486,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         twilio_auth_token=env.get(SECRET_ENV["twilio_auth_token"], ""),
         api_tokens=env.get("HOTLINE_API_TOKENS", ""),
         records_password=env.get(SECRET_ENV["records_password"], ""),
+        stripe_api_key=env.get(SECRET_ENV["stripe_api_key"], ""),
+        stripe_webhook_secret=env.get(SECRET_ENV["stripe_webhook_secret"], ""),
     )
     return Settings(secrets=secrets, **sections, **top)
 

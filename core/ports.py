@@ -126,3 +126,49 @@ class RequestConfirmations(Protocol):
         now: datetime,
     ) -> RecordedRequest:
         """Store the request with a fresh reference and queue its confirmation SMS."""
+
+
+# Pledges: the telethon side learns from the records which call an operator took.
+
+
+@dataclass(frozen=True)
+class TakenCall:
+    """A call as an operator took it: who called (keyed reference, never the number), on
+    which line, in which queue, and until when its wrap-up may be written."""
+
+    call_id: str
+    #: Keyed reference to the caller ("" for a withheld number).
+    caller_key: str
+    pseudonym: str
+    language: str
+    #: The number dialled (one of the hotline's DIDs).
+    line: str
+    queue: str
+    #: Epoch seconds after which the operator's wrap-up is closed (None: on the call still).
+    closes_at: float | None
+
+
+class TakenCalls(Protocol):
+    """The calls operators answered (``records.wrapups.Wrapups.taken``)."""
+
+    async def taken(self, call_id: str, agent: str) -> TakenCall:
+        """The call ``agent`` answered; ``ApiError`` 404 no-such-call or 403 not-your-call."""
+
+
+class CallerRefs(Protocol):
+    """The vault ref of a call's caller while the ACD still holds the call (``acd.records``)."""
+
+    async def caller_ref(self, call_id: str) -> str | None:
+        """The caller's vault ref, or None (withheld number, or a call long gone)."""
+
+
+class TextSender(Protocol):
+    """Queues an SMS through the outbound pipeline (``sms.outbox.Outbox``): one message per
+    ``key`` however often it is asked."""
+
+    async def send_text(self, to_ref: str, body: str, *, language: str, key: str) -> str:
+        """Queue ``body`` for the vault ref ``to_ref``; the message id (the first one's)."""
+
+    async def send_again(self, first_key: str, body: str, *, language: str, key: str) -> str | None:
+        """Queue ``body`` for the recipient of the message queued under ``first_key``; None
+        when the outbox no longer holds that message (past its retention)."""

@@ -64,6 +64,7 @@ from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
+from hotline.telethon import AcdCallerRefs, OutboxTexts, Telethon, load_telethon
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
@@ -132,6 +133,7 @@ class HotlineApp:
         )
         queues = load_queues(settings.acd.queues)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
+        self.campaigns = load_telethon(settings.pledges, queues)
         store = AcdStore(self.redis, keys, queues, confirm_timeout_s=settings.acd.confirm_timeout_s)
         self.sms = SmsGateway(
             settings,
@@ -177,6 +179,13 @@ class HotlineApp:
         self.seen: set[str] = set()
         self.reconciler = Reconciler(self, time.time)
         self.records = RecordsService(settings, self.redis, queue_rules(queues))
+        self.telethon = Telethon(
+            settings,
+            self.campaigns,
+            self.records,
+            AcdCallerRefs(self.redis, keys),
+            OutboxTexts(self.sms.outbox, self.redis, keys, settings.sms.from_number),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream_task: asyncio.Task[None] | None = None
         # SMS over the SIP trunk arrive on a second ARI app of their own (see sms/sip_provider.py).
@@ -197,6 +206,7 @@ class HotlineApp:
             *privacy_routes(self.vault, utc_now),
             *self.sms.routes(),
             *self.records.routes(),
+            *self.telethon.routes(),
         ]
         self.session_redis = redisconn.connect(settings.redis, 16, decode=False)
         console = ConsoleDeps(
@@ -224,6 +234,10 @@ class HotlineApp:
         self._spawn(self._route_chats(), "chats")
         self._spawn(self.reconciler.run(), "reconciler")
         self._spawn(self.records.run(), "records")
+        if self.telethon.feed is not None:
+            self._spawn(self.telethon.feed.run(), "tote board")
+        if self.telethon.desk is not None:
+            self._spawn(self.telethon.run_reminders(self.telethon.desk), "pledge reminders")
         if self.sip_sms is not None:
             self._spawn(self.sip_sms.run(), "sip-sms")
         if self.sip_security is not None:
@@ -260,6 +274,7 @@ class HotlineApp:
             ("call workers", self.dispatcher.close),
             ("ARI events", self.stream.close),
             ("ARI client", self.ari.close),
+            ("payment provider", self.telethon.close),
             ("records", self.records.close),
             ("Redis", self.redis.aclose),
             ("console sessions' Redis", self.session_redis.aclose),

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: run, demo, worker, purge, db, report, check-config,
+"""The ``hotline`` command: run, demo, worker, purge, db, report, export, check-config,
 render-dialplans, phones."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import faulthandler
+import getpass
 import importlib
 import json
 import logging
@@ -17,13 +18,17 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 from acd import chat
 from acd.config import load_queues
+from core import redisconn
+from core.audit import AuditAction, audit
 from core.config import ConfigError, Settings, load_settings
+from core.keys import Keys
 from core.logs import configure_logging
 from hotline.app import HotlineApp, queue_rules
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -36,7 +41,18 @@ from hotline.phones import (
     rotate_secret,
 )
 from hotline.provisioning import softphone_account
+from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
+from pledges.campaigns import CampaignError
+from pledges.donors import DonorSeal
+from pledges.export import (
+    RECEIPT_COLUMNS,
+    accounting_rows,
+    as_csv_of,
+    receipt_rows,
+    write_private,
+)
+from pledges.export import as_csv as pledges_csv
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.progress import progress
@@ -61,6 +77,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.where}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
+    campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
+    if campaigns:
+        print(f"ok: campaigns {settings.pledges.campaigns}: {', '.join(campaigns)}")
     for check in (settings.require_secrets, lambda: load_phones(settings)):
         try:
             check()
@@ -242,6 +261,68 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a campaign's pledges: for accounting (amounts, statuses, provider references)
+    to standard output, or a tax-receipt batch (names and addresses) to a new private file,
+    audited first."""
+    settings, _ = _load(args)
+    campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
+    if args.campaign not in campaigns:
+        raise ConfigError(f"no such campaign: {args.campaign}")
+    try:
+        since = parse_time(args.since) if args.since else None
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    if args.what == "receipts":
+        return _export_receipts(args, settings, since)
+
+    async def run() -> list[tuple[str | int | None, ...]]:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            return await accounting_rows(engine, args.campaign, since)
+        finally:
+            await engine.dispose()
+
+    print(pledges_csv(asyncio.run(run())), end="")
+    return 0
+
+
+def _export_receipts(args: argparse.Namespace, settings: Settings, since: float | None) -> int:
+    """The tax-receipt batch: the audit entry first (who, which campaign, why), then the file."""
+    if args.out is None or not args.reason.strip():
+        raise ConfigError("export receipts needs --out FILE and --reason TEXT")
+    if args.out.exists():
+        raise ConfigError(f"--out {args.out}: exists (a batch never overwrites a file)")
+    if not settings.secrets.vault_keys:
+        raise ConfigError("export receipts needs HOTLINE_VAULT_KEYS to decrypt donor details")
+    actor = getpass.getuser()
+
+    async def run() -> list[tuple[str | int | None, ...]]:
+        redis = redisconn.connect(settings.redis)
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            await audit(
+                redis,
+                Keys(settings.redis.prefix),
+                actor=actor,
+                role="admin",
+                action=AuditAction.EXPORT,
+                target=args.campaign[:64],
+                reason=f"tax receipts to {args.out}: {args.reason.strip()}"[:500],
+                now=datetime.now(UTC),
+            )
+            seal = DonorSeal(settings.secrets.vault_keys)
+            return await receipt_rows(engine, seal, args.campaign, since)
+        finally:
+            await engine.dispose()
+            await redis.aclose()
+
+    rows = asyncio.run(run())
+    write_private(args.out, as_csv_of(RECEIPT_COLUMNS, rows))
+    print(f"{len(rows)} receipt(s) written to {args.out} (mode 0600; audited as {actor})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Queue report over a period from the records (offered, answered, abandoned, SL, ...)."""
     settings, _ = _load(args)
@@ -332,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--chart", type=Path, help="also draw FILE.png or FILE.svg (one per queue: FILE-QUEUE)"
     )
     report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help=cmd_export.__doc__)
+    export.add_argument("what", choices=("pledges", "receipts"))
+    export.add_argument("--campaign", required=True, help="a campaign of [pledges] campaigns")
+    export.add_argument("--since", help="ISO 8601 date/time (UTC): pledges made from then on")
+    export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument("--out", type=Path, help="receipts: the new file to write (mode 0600)")
+    export.add_argument("--reason", default="", help="receipts: why (written to the audit)")
+    export.set_defaults(func=cmd_export)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))
     db.set_defaults(func=cmd_db)
@@ -343,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, FlowError, HarnessError) as exc:
+    except (ConfigError, FlowError, HarnessError, CampaignError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 2
 

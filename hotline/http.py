@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 #: Paths reachable without a bearer token (webhooks authenticate by signature instead, the
 #: console by its own sessions).
-PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/", "/console/")
+PUBLIC_PATHS = ("/healthz", "/metrics", "/sms/", "/console/", "/pledges/webhooks/", "/tote/")
 
 
 @web.middleware

@@ -20,38 +20,20 @@ queue or each: the figures per bucket and in total, and per volunteer; 400 bad-p
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.api import ApiError, json_object
+from core.api import ApiError, database_available, json_object
 from core.audit import AuditAction, audit
-from core.auth import PRINCIPAL_KEY, Handler, require_role
+from core.auth import PRINCIPAL_KEY, require_role
 from records.reports import By, parse_time, queue_report
 from records.wrapups import QueueRules, Wrapups
 
-logger = logging.getLogger(__name__)
 STAFF = ("supervisor", "admin")
-
-
-def _available(handler: Handler) -> Handler:
-    """A database that does not answer is a 503 with an id, not a traceback."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except (SQLAlchemyError, OSError) as exc:
-            logger.warning("records: %s failed: %s", request.path, exc)
-            raise ApiError(503, "records-unavailable", type(exc).__name__) from None
-
-    return wrapped
 
 
 def records_routes(
@@ -116,8 +98,8 @@ def records_routes(
         return web.json_response({"reports": [r.to_dict() for r in found]})
 
     return [
-        web.get("/reports/queues", _available(reports)),
-        web.post("/acd/calls/{call_id}/wrapup", _available(write)),
-        web.get("/acd/calls/{call_id}/wrapup", _available(read)),
-        web.get("/acd/calls/{call_id}/history", _available(history)),
+        web.get("/reports/queues", database_available(reports)),
+        web.post("/acd/calls/{call_id}/wrapup", database_available(write)),
+        web.get("/acd/calls/{call_id}/wrapup", database_available(read)),
+        web.get("/acd/calls/{call_id}/history", database_available(history)),
     ]

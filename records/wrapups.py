@@ -24,10 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.api import ApiError
+from core.ports import TakenCall
+from core.scrub import scrub
 from records.contacts import queue_event
 from records.drain import Drain, Entries
 from records.models import Contact, QueueEvent, Wrapup
-from records.scrub import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,26 @@ class Wrapups:
         if not whole and all(event != "CONNECT" for event, _, _ in events):
             return None
         return _volunteer_part(events)
+
+    async def taken(self, call_id: str, agent: str) -> TakenCall:
+        """The call ``agent`` answered, with its caller as the contact knows them and when
+        their wrap-up closes (the queue's wrap-up time plus the grace after their part ended);
+        404 no-such-call, 403 not-your-call."""
+        await self.catch_up()
+        async with AsyncSession(self.engine) as session:
+            queue, ended = await self._part(session, call_id, agent)
+            contact = await session.get_one(Contact, call_id)
+        rules = self.queues.get(queue)
+        wrapup_s = rules.wrapup_s if rules else 0.0
+        return TakenCall(
+            call_id=call_id,
+            caller_key=contact.caller_key,
+            pseudonym=contact.pseudonym,
+            language=contact.language,
+            line=contact.line,
+            queue=queue,
+            closes_at=None if ended is None else ended + wrapup_s + self.grace_s,
+        )
 
     async def read(self, call_id: str) -> list[WrittenWrapup]:
         """Every wrap-up of ``call_id``."""

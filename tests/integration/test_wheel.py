@@ -18,7 +18,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The product's top-level packages: everything in them but caches ships in the wheel.
-PRODUCT = ("core", "hotline", "ivr", "acd", "sms", "workers", "records", "console", "dialplans")
+PRODUCT = (
+    "core",
+    "hotline",
+    "ivr",
+    "acd",
+    "sms",
+    "workers",
+    "records",
+    "console",
+    "pledges",
+    "dialplans",
+)
 NOT_SHIPPED = ("bench/", "tests/")
 #: Reads what ``hotline run`` reads beyond check-config: the ACD's queues, agents and Lua
 #: scripts, the SMS templates and the pseudonym word lists, from the installed packages.

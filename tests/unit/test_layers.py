@@ -1,9 +1,9 @@
 """The layers show in the imports: hotline -> workers and the features -> core.
 
-``core`` is the shared ground; ``ivr``, ``acd``, ``sms``, ``records`` and ``console`` stand side
-by side and reach each other only through ``core.ports``; ``workers`` run the SMS side's jobs
-and the purge (the records' tables too); ``hotline`` wires it all; ``bench`` may use anything
-but the tests.
+``core`` is the shared ground; ``ivr``, ``acd``, ``sms``, ``records``, ``console`` and
+``pledges`` stand side by side and reach each other only through ``core.ports``; ``workers``
+run the SMS side's jobs and the purge (the records' tables too); ``hotline`` wires it all;
+``bench`` may use anything but the tests.
 """
 
 from __future__ import annotations
@@ -15,7 +15,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = frozenset(
-    {"core", "ivr", "acd", "sms", "workers", "records", "console", "hotline", "bench", "tests"}
+    {
+        "core",
+        "ivr",
+        "acd",
+        "sms",
+        "workers",
+        "records",
+        "console",
+        "pledges",
+        "hotline",
+        "bench",
+        "tests",
+    }
 )
 #: The project packages each package may import (itself included).
 ALLOWED = {
@@ -26,6 +38,7 @@ ALLOWED = {
     "workers": {"core", "sms", "records", "workers"},
     "records": {"core", "records"},
     "console": {"core", "console"},
+    "pledges": {"core", "pledges"},
     "hotline": PROJECT - {"bench", "tests"},
     "bench": PROJECT - {"tests"},
 }

@@ -1,6 +1,7 @@
-"""Wrap-up notes are scrubbed before storage: phone numbers (anything ``phonenumbers``' matcher
-takes as a possible number) and card-like numbers (13 to 19 digits passing the Luhn check)
-become markers; the caller learns what kinds were removed, and how many, never the values."""
+"""Free text (wrap-up notes, pledge comments) is scrubbed before storage: phone numbers
+(anything ``phonenumbers``' matcher takes as a possible number) and card-like numbers (13 to 19
+digits passing the Luhn check) become markers; the writer learns what kinds were removed, and
+how many, never the values."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from records.scrub import CARD_MARK, PHONE_MARK, scrub
+from core.scrub import CARD_MARK, PHONE_MARK, scrub
 
 
 def test_phone_numbers_in_any_usual_form_are_replaced() -> None:

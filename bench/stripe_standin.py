@@ -1,0 +1,231 @@
+"""A local stand-in for Stripe's Checkout Sessions API and its signed webhooks, over real HTTP.
+
+It follows Stripe's documented shapes: ``POST /v1/checkout/sessions`` (form-encoded, nested keys
+such as ``line_items[0][price_data][unit_amount]``; ``Authorization: Bearer sk_...``), the
+``Idempotency-Key`` header (the same key answers the first session again, with
+``Idempotent-Replayed: true``; the same key with other parameters is a 400
+``idempotency_error``), ``GET /v1/checkout/sessions/{id}``, error bodies ``{"error": {"type",
+"message"}}``, and events (``{"id": "evt_...", "object": "event", "type", "data": {"object":
+session}}``) signed like Stripe signs them: ``Stripe-Signature: t=<unix time>,v1=<hex
+HMAC-SHA256 of "<t>.<payload>" keyed by the endpoint's secret>``. Tests read every session and
+make signed events to post to the app's webhook.
+
+``StripeStandIn(...).start()`` runs it on its own event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from hotline.harness import free_port
+
+_KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+@dataclass
+class StripeStandIn:
+    """The stand-in server; its state is read from any thread."""
+
+    api_key: str = field(default_factory=lambda: "sk_test_" + secrets.token_hex(12), repr=False)
+    webhook_secret: str = field(
+        default_factory=lambda: "whsec_" + secrets.token_hex(16), repr=False
+    )
+    port: int = 0
+    #: How many create requests came in (replays included).
+    create_requests: int = 0
+    _sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _idempotent: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stop: asyncio.Event | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """What to point the stripe library at."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session made, oldest first."""
+        with self._lock:
+            return [dict(s) for s in self._sessions.values()]
+
+    def event(
+        self, session_id: str, kind: str, *, at: float | None = None, **changes: Any
+    ) -> tuple[bytes, str]:
+        """A ``kind`` event about a session as it is with ``changes`` (e.g.
+        ``payment_status="paid"``): its payload and ``Stripe-Signature`` header, signed at
+        ``at`` (now by default)."""
+        with self._lock:
+            session = {**self._sessions[session_id], **changes}
+            payload = json.dumps(
+                {
+                    "id": "evt_" + secrets.token_hex(12),
+                    "object": "event",
+                    "api_version": "2024-06-20",
+                    "created": int(time.time()),
+                    "livemode": False,
+                    "pending_webhooks": 1,
+                    "type": kind,
+                    "data": {"object": dict(session)},
+                }
+            ).encode()
+        return payload, self.sign(payload, at)
+
+    def sign(self, payload: bytes, at: float | None = None) -> str:
+        """Stripe's signature header for ``payload`` sent at ``at``."""
+        stamp = int(time.time() if at is None else at)
+        signed = f"{stamp}.".encode() + payload
+        digest = hmac.new(self.webhook_secret.encode(), signed, hashlib.sha256).hexdigest()
+        return f"t={stamp},v1={digest}"
+
+    def start(self) -> StripeStandIn:
+        """Serve on a free loopback port from a background thread."""
+        self.port = self.port or free_port()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._serve(ready)), name="stripe-standin", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("Stripe stand-in did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread:
+            self._thread.join(10)
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/checkout/sessions", self._create)
+        app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        ready.set()
+        await self._stop.wait()
+        await runner.cleanup()
+
+    def _authorized(self, request: web.Request) -> bool:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(key, self.api_key)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.create_requests += 1
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        params = nested(await request.post())
+        key = request.headers.get("Idempotency-Key", "")
+        with self._lock:
+            if key in self._idempotent:
+                first, session_id = self._idempotent[key]
+                if first != params:
+                    return _error(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with.",
+                    )
+                return web.json_response(
+                    self._sessions[session_id], headers={"Idempotent-Replayed": "true"}
+                )
+        try:
+            session = _session(params)
+        except (KeyError, ValueError, TypeError) as exc:
+            return _error(400, "invalid_request_error", f"Invalid parameters: {exc}")
+        with self._lock:
+            self._sessions[session["id"]] = session
+            if key:
+                self._idempotent[key] = (params, session["id"])
+        return web.json_response(session)
+
+    async def _retrieve(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        with self._lock:
+            session = self._sessions.get(request.match_info["id"])
+        if session is None:
+            return _error(404, "invalid_request_error", "No such checkout.session")
+        return web.json_response(session)
+
+
+def nested(form: Any) -> dict[str, Any]:
+    """Stripe's form encoding (``a[b][0][c]=v``) decoded into dicts and lists."""
+    root: dict[str, Any] = {}
+    for flat, value in form.items():
+        name, _, rest = flat.partition("[")
+        parts = [name, *_KEY_PART.findall("[" + rest)] if rest else [name]
+        node: Any = root
+        for part, after in zip(parts, [*parts[1:], None], strict=True):
+            key: Any = int(part) if part.isdigit() and isinstance(node, list) else part
+            if after is None:
+                _put(node, key, str(value))
+                break
+            child: Any = [] if after.isdigit() else {}
+            node = _get_or_put(node, key, child)
+    return root
+
+
+def _put(node: Any, key: Any, value: Any) -> None:
+    if isinstance(node, list):
+        node.extend([None] * (key + 1 - len(node)))
+    node[key] = value
+
+
+def _get_or_put(node: Any, key: Any, child: Any) -> Any:
+    if isinstance(node, list):
+        if key >= len(node) or node[key] is None:
+            _put(node, key, child)
+        return node[key]
+    return node.setdefault(key, child)
+
+
+def _session(params: dict[str, Any]) -> dict[str, Any]:
+    mode = params["mode"]
+    if mode not in ("payment", "subscription"):
+        raise ValueError("mode")
+    item = params["line_items"][0]
+    price = item["price_data"]
+    amount = int(price["unit_amount"]) * int(item.get("quantity", 1))
+    if mode == "subscription" and "recurring" not in price:
+        raise ValueError("a subscription needs a recurring price")
+    session_id = "cs_test_" + secrets.token_hex(16)
+    return {
+        "id": session_id,
+        "object": "checkout.session",
+        "amount_total": amount,
+        "currency": price["currency"],
+        "mode": mode,
+        "status": "open",
+        "payment_status": "unpaid",
+        "client_reference_id": params.get("client_reference_id"),
+        "metadata": params.get("metadata", {}),
+        "success_url": params["success_url"],
+        "locale": params.get("locale"),
+        "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+        "livemode": False,
+        "created": int(time.time()),
+        "expires_at": int(time.time()) + 24 * 3600,
+    }
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    return web.json_response({"error": {"type": kind, "message": message}}, status=status)

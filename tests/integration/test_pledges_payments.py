@@ -1,0 +1,259 @@
+"""Payment links and webhooks with the real ``stripe`` library against the Stripe stand-in,
+the real SMS outbox on Redis and both databases: one link and one SMS per pledge however often
+it is asked, webhooks verified by the library, and each bad webhook refused with its id,
+nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
+from rq import Queue
+
+from acd.records import Caller, Records, put
+from acd.store import AcdStore
+from bench.stripe_standin import StripeStandIn
+from core.config import RecordsSettings, SmsSettings
+from core.privacy.vault import Vault
+from hotline.telethon import AcdCallerRefs, OutboxTexts
+from pledges.http import payment_routes, pledges_routes
+from pledges.links import PaymentDesk
+from pledges.payments import StripeCheckout
+from pledges.service import Pledges
+from records.database import connect, upgrade
+from records.drain import Drain
+from records.wrapups import Wrapups
+from sms.outbox import Outbox
+from sms.recipients import store_in
+from tests.integration.test_acd_http import AGENTS, ALICE, QUEUES, SAM, T0, Clock, api_app
+from tests.integration.test_pledges_http import CAMPAIGN, SEAL
+from tests.integration.test_pledges_http import Api as PledgesApi
+from tests.integration.test_records_http import GRACE_S, KEYS, RULES
+
+DONOR_NUMBER = "+15145550123"
+
+
+@dataclass
+class Api(PledgesApi):
+    stripe: StripeStandIn
+    caller_ref: str
+    desk: PaymentDesk
+
+    async def live_pledge(self, call_id: str, **form: Any) -> dict[str, Any]:
+        """A pledge on a call still going on, whose caller the ACD holds."""
+        at = self.clock.now
+        language = {"channel": call_id, "kind": "language", "detail": '{"language": "fr"}'}
+        await self.redis.xadd(KEYS.journal, language)  # type: ignore[arg-type]
+        await self.telethon_call(call_id, self.caller_ref[:12], at, talk_s=None)
+        caller = Caller(call_id, "q", "fr", "Calm Heron", at, caller_ref=self.caller_ref)
+        await Records(self.redis, KEYS).save(put(caller))
+        self.clock.now = at + 30
+        status, pledge = await self.pledge(call_id, f"form-key-{call_id}", **form)
+        assert status == 201
+        return dict(pledge)
+
+    async def hang_up(self, call_id: str) -> None:
+        """The caller hangs up; alice wraps up and is free again 200 s later."""
+        await self.store.complete(call_id, "alice", self.clock.now)
+        self.clock.now += 200
+
+    async def webhook(self, payload: bytes, signature: str | None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["Stripe-Signature"] = signature
+        async with self.http.post("/pledges/webhooks/stripe", data=payload, headers=headers) as r:
+            return r.status, await r.json()
+
+    async def messages(self) -> list[dict[str, str]]:
+        keys = [key async for key in self.redis.scan_iter(KEYS.sms_message("*"))]
+        found = [cast(dict[str, str], await self.redis.hgetall(key)) for key in keys]
+        return sorted(found, key=lambda m: m["created_at"])
+
+
+@pytest.fixture
+def stripe_standin() -> Iterator[StripeStandIn]:
+    server = StripeStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def api(
+    redis_url: str, records_settings: RecordsSettings, stripe_standin: StripeStandIn
+) -> AsyncIterator[Api]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    raw = redis.Redis.from_url(redis_url)
+    engine = connect(records_settings)
+    await upgrade(engine)
+    store = AcdStore(client, KEYS, QUEUES)
+    await store.sync_agents(list(AGENTS.values()))
+    await store.login("alice", ("q",), AGENTS["alice"].devices[0], T0)
+    vault = Vault(
+        client, KEYS, hash_key=b"pledges-hash-key-0123456789",
+        fernet_keys=[Fernet.generate_key()], default_region="CA",
+    )  # fmt: skip
+    ref = (await vault.store(DONOR_NUMBER, "fr", now=datetime.now(UTC))).ref
+    outbox = Outbox(Queue("sms", connection=raw), KEYS, SmsSettings(), store_in(vault))
+    clock = Clock()
+    drain = Drain(client, KEYS, engine, clock=clock)
+    wrapups = Wrapups(
+        engine, drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=clock
+    )
+    campaigns = {CAMPAIGN.name: CAMPAIGN}
+    pledges = Pledges(engine, campaigns, wrapups, SEAL, region="CA", clock=clock)
+    provider = StripeCheckout(
+        stripe_standin.api_key,
+        stripe_standin.webhook_secret,
+        base_url=stripe_standin.base_url,
+        success_url="https://telethon.example/thanks",
+    )
+    desk = PaymentDesk(
+        engine, campaigns, provider, AcdCallerRefs(client, KEYS),
+        OutboxTexts(outbox, client, KEYS, "+18005550177"), clock=clock,
+    )  # fmt: skip
+    app = api_app(pledges_routes(pledges), payment_routes(desk))
+    async with TestClient(TestServer(app)) as http:
+        yield Api(http, store, client, clock, engine, drain, stripe_standin, ref, desk)
+    await provider.close()
+    await engine.dispose()
+    await client.aclose()
+    raw.close()
+
+
+async def test_one_link_and_one_sms_per_pledge_however_often_asked(api: Api) -> None:
+    pledge = await api.live_pledge("c1")
+    path = f"/pledges/{pledge['id']}/link"
+    asked = await asyncio.gather(*(api.call("POST", path, ALICE) for _ in range(3)))
+    asked.append(await api.call("POST", path, SAM))
+    assert {(status, body["status"]) for status, body in asked} == {(200, "link_sent")}
+    (session,) = api.stripe.sessions
+    assert (session["amount_total"], session["currency"], session["mode"]) == (
+        5000,
+        "eur",
+        "payment",
+    )
+    assert session["metadata"] == {"pledge_id": pledge["id"]}
+    (message,) = await api.messages()
+    assert message["to_ref"] == api.caller_ref
+    assert message["kind"] == "pledge-link"
+    assert session["url"] in message["body"]
+    assert message["body"].startswith("Merci pour votre promesse de don")  # the caller's language
+    assert DONOR_NUMBER not in str(message)
+
+
+async def test_the_webhook_marks_paid_once_and_refuses_bad_deliveries(api: Api) -> None:
+    pledge = await api.live_pledge("c1")
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    status, body = await api.webhook(*paid)
+    assert (status, body["pledge"], body["status"], body["changed"]) == (
+        200, pledge["id"], "paid", True,
+    )  # fmt: skip
+    status, body = await api.webhook(*paid)  # delivered again
+    assert (status, body["status"], body["changed"]) == (200, "paid", False)
+    payload, _ = paid
+    cases = [
+        (None, 400, "unsigned-webhook"),
+        (StripeStandIn().sign(payload), 400, "bad-signature"),  # another endpoint's secret
+        (api.stripe.sign(payload, at=time.time() - 3600), 400, "stale-webhook"),  # replayed
+        (api.stripe.sign(payload + b" "), 400, "bad-signature"),
+    ]
+    for signature, status, error in cases:
+        got, body = await api.webhook(payload, signature)
+        assert (got, body["error"]) == (status, error), signature
+    stranger = api.stripe.event(
+        session["id"], "checkout.session.completed",
+        payment_status="paid", metadata={"pledge_id": "0" * 32},
+    )  # fmt: skip
+    got, body = await api.webhook(*stranger)
+    assert (got, body["error"]) == (404, "no-such-pledge")
+    late_failure = api.stripe.event(session["id"], "checkout.session.async_payment_failed")
+    got, body = await api.webhook(*late_failure)
+    assert (got, body["error"]) == (409, "pledge-paid")
+    assert [row.status for row in await api.rows()] == ["paid"]
+
+
+async def test_a_payment_for_a_cancelled_pledge_is_refused(api: Api) -> None:
+    pledge = await api.live_pledge("c1")
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", ALICE)
+    assert (status, body["error"]) == (403, "forbidden")
+    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+    assert (status, body["status"]) == (200, "cancelled")
+    (session,) = api.stripe.sessions
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    got, body = await api.webhook(*paid)
+    assert (got, body["error"]) == (409, "pledge-cancelled")
+    status, body = await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    assert (status, body["error"]) == (409, "pledge-cancelled")
+    assert [row.status for row in await api.rows()] == ["cancelled"]
+    assert len(await api.messages()) == 1
+
+
+async def test_delayed_payments_fail_then_succeed_and_sessions_expire(api: Api) -> None:
+    first = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{first['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    assert session["mode"] == "subscription"
+    pending = api.stripe.event(session["id"], "checkout.session.completed")  # still unpaid
+    status, body = await api.webhook(*pending)
+    assert (status, body["pledge"], body["changed"]) == (200, None, False)
+    failed = api.stripe.event(session["id"], "checkout.session.async_payment_failed")
+    assert (await api.webhook(*failed))[1]["status"] == "failed"
+    succeeded = api.stripe.event(session["id"], "checkout.session.async_payment_succeeded")
+    assert (await api.webhook(*succeeded))[1]["status"] == "paid"
+    await api.hang_up("c1")
+    second = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{second['id']}/link", ALICE)
+    expired = api.stripe.event(api.stripe.sessions[1]["id"], "checkout.session.expired")
+    assert (await api.webhook(*expired))[1]["status"] == "expired"
+
+
+async def test_links_only_for_sms_pledges_on_calls_still_held(api: Api) -> None:
+    cheque = await api.live_pledge("c1", method="cheque", consent_sms=False)
+    status, body = await api.call("POST", f"/pledges/{cheque['id']}/link", ALICE)
+    assert (status, body["error"]) == (409, "not-an-sms-pledge")
+    await api.hang_up("c1")
+    pledge = await api.live_pledge("c2")
+    await api.redis.delete(KEYS.acd_caller("c2"))  # the ACD no longer holds the caller
+    status, body = await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    assert (status, body["error"]) == (409, "no-caller-number")
+    assert api.stripe.sessions == []
+    assert await api.messages() == []
+
+
+async def test_an_unpaid_link_is_reminded_as_the_campaign_says_until_paid(api: Api) -> None:
+    day = CAMPAIGN.reminder_every_s  # the demo: 2 reminders, 24 h apart
+    unpaid = await api.live_pledge("c1")
+    await api.call("POST", f"/pledges/{unpaid['id']}/link", ALICE)
+    await api.hang_up("c1")
+    paid = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{paid['id']}/link", ALICE)
+    payload, signature = api.stripe.event(
+        api.stripe.sessions[1]["id"], "checkout.session.completed", payment_status="paid"
+    )
+    assert (await api.webhook(payload, signature))[1]["status"] == "paid"
+    assert await api.desk.remind() == 0  # not a day yet
+    for _ in range(CAMPAIGN.reminders):
+        api.clock.now += day
+        assert await api.desk.remind() == 1  # the unpaid one only
+        assert await api.desk.remind() == 0  # once per round
+    api.clock.now += day
+    assert await api.desk.remind() == 0  # no reminders left
+    reminders = [m for m in await api.messages() if m["kind"] == "pledge-reminder"]
+    assert len(reminders) == 2
+    link = api.stripe.sessions[0]["url"]
+    assert {m["body"] for m in reminders} == {CAMPAIGN.reminder_templates["fr"].format(link=link)}
+    assert {m["to_ref"] for m in reminders} == {api.caller_ref}
+    rows = {row.id: row for row in await api.rows()}
+    assert (rows[unpaid["id"]].reminders_sent, rows[paid["id"]].reminders_sent) == (2, 0)

@@ -4,6 +4,9 @@ retention purge) and the records drain (``workers/records.py``) on the same even
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
+from typing import NoReturn
 
 from core.config import Settings
 from core.ports import DropChat
@@ -26,6 +29,7 @@ def run_worker(
     the records schema is brought up to date first, and (unless ``burst``: the worker stops
     once the queue is empty) the Redis streams are drained into the records meanwhile.
     Recipients are resolved by the number vault unless ``resolve`` stands in for it."""
+    signal.signal(signal.SIGTERM, _stop_while_starting)  # RQ's own takes over in work()
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
     runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
@@ -43,3 +47,8 @@ def run_worker(
         if drain is not None:
             drain.stop()
         runtime.close()
+
+
+def _stop_while_starting(_signum: int, _frame: FrameType | None) -> NoReturn:
+    """SIGTERM before RQ's worker runs (during the migration, say): stop cleanly."""
+    raise SystemExit(0)

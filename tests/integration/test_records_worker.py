@@ -10,8 +10,10 @@ import dataclasses
 import time
 from pathlib import Path
 
+import redis
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
+from rq import Worker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +58,15 @@ async def written(records: RecordsSettings, within: float = 60) -> tuple[int, in
         await engine.dispose()
 
 
+async def both_working(redis_url: str, within: float = 60) -> None:
+    """Wait until two workers have registered with RQ (past their start and migration)."""
+    deadline = time.monotonic() + within
+    with redis.Redis.from_url(redis_url) as connection:
+        while Worker.count(connection=connection) < 2:
+            assert time.monotonic() < deadline, "the two workers did not both start"
+            await asyncio.sleep(0.1)
+
+
 async def test_two_workers_drain_the_streams_into_sql_once(
     redis_url: str, records_settings: RecordsSettings, tmp_path: Path
 ) -> None:
@@ -70,6 +81,7 @@ async def test_two_workers_drain_the_streams_into_sql_once(
             worker_process(settings, logs[0]) as first,
             worker_process(settings, logs[1]) as second,
         ):
+            await both_working(redis_url)
             for n in range(CALLS):
                 await one_call(client, f"c{n}", T0 + n * 100)
             assert await written(records_settings) == (CALLS, 4 * CALLS)

@@ -1,0 +1,143 @@
+"""Kamailio in front of several Asterisks: its configuration, rendered from
+``dialplans/kamailio/kamailio.cfg``, and a private instance for the tests and benchmarks.
+
+The proxy dispatches each new call from the carrier to one Asterisk (OPTIONS-probed, the next
+one on a timeout or 5xx) and is the registrar of volunteers' phones, which every Asterisk then
+reaches through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import Settings
+from hotline.dialplans import TEMPLATES, render_text
+from hotline.harness import HarnessError, _wait, free_port, spawn, stop_process
+from hotline.phones import load_phones
+
+#: The dispatcher set holding the Asterisks (``ds_select_dst("1", ...)`` in the template).
+ASTERISK_SET = 1
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """What the proxy's configuration is rendered with."""
+
+    listen: str
+    sip_port: int
+    #: The Asterisks' SIP addresses, ``host:port``, in dispatch order.
+    asterisks: tuple[str, ...]
+    #: Seconds between OPTIONS probes of each Asterisk.
+    probe_interval_s: int = 2
+    #: Milliseconds without any answer to an INVITE before the next Asterisk is tried.
+    invite_timeout_ms: int = 2000
+    children: int = 2
+    #: Kamailio's log level (2 = info, 3 = debug).
+    debug: int = 2
+
+
+def dispatcher_list(asterisks: tuple[str, ...]) -> str:
+    """The dispatcher module's list file: every Asterisk in set 1."""
+    return "".join(f"{ASTERISK_SET} sip:{address}\n" for address in asterisks)
+
+
+def render_proxy(config: ProxyConfig, settings: Settings, out_dir: Path) -> Path:
+    """Write ``kamailio.cfg`` and its ``dispatcher.list`` into ``out_dir``; the phones' HA1
+    hashes come from ``settings`` (the agent file and the phones' secrets). Returns the
+    configuration file."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    listing = out_dir / "dispatcher.list"
+    listing.write_text(dispatcher_list(config.asterisks), encoding="utf-8")
+    ha1_lines = "\n".join(
+        f'\t$sht(ha1=>{phone.name}) = "{phone.ha1}";' for phone in load_phones(settings)
+    )
+    values = {
+        "listen": config.listen,
+        "sip_port": str(config.sip_port),
+        "children": str(config.children),
+        "debug": str(config.debug),
+        "dispatcher_list": str(listing),
+        "probe_interval_s": str(config.probe_interval_s),
+        "invite_timeout_ms": str(config.invite_timeout_ms),
+        "realm": settings.phones.realm,
+        "phone_ha1_lines": ha1_lines,
+    }
+    template = TEMPLATES.joinpath("kamailio", "kamailio.cfg")
+    text = render_text(template.read_text(encoding="utf-8"), values, "kamailio.cfg")
+    cfg = out_dir / "kamailio.cfg"
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds HA1 hashes
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    return cfg
+
+
+def check_config(cfg: Path) -> str:
+    """Kamailio's own check of ``cfg`` (``kamailio -c``); raises HarnessError with its output
+    when the file is refused."""
+    result = subprocess.run(
+        ["kamailio", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False, timeout=30
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"kamailio -c refused {cfg}:\n{result.stderr[-3000:]}")
+    return result.stderr
+
+
+@dataclass
+class PrivateKamailio:
+    """A Kamailio in the foreground on a free loopback port, from its own directory."""
+
+    root: Path
+    config: ProxyConfig
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def with_free_port(
+        cls, root: Path, asterisks: tuple[str, ...], listen: str = "127.0.0.1"
+    ) -> PrivateKamailio:
+        """A proxy on ``listen`` and a free UDP port, dispatching to ``asterisks``."""
+        return cls(root, ProxyConfig(listen=listen, sip_port=free_port(), asterisks=asterisks))
+
+    @property
+    def address(self) -> str:
+        """Its SIP address, ``host:port``."""
+        return f"{self.config.listen}:{self.config.sip_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "kamailio.log"
+
+    def start(self, settings: Settings) -> PrivateKamailio:
+        """Render and check the configuration, start Kamailio and wait until it has loaded
+        the dispatcher list."""
+        if shutil.which("kamailio") is None:
+            raise HarnessError("kamailio is not installed; run scripts/setup.sh")
+        cfg = render_proxy(self.config, settings, self.root)
+        check_config(cfg)
+        run_dir = self.root / "run"
+        run_dir.mkdir(exist_ok=True)
+        self.proc = spawn(
+            ["kamailio", "-f", str(cfg), "-DD", "-E", "-Y", str(run_dir), "-w", str(self.root),
+             "-m", "32", "-M", "4"],
+            self.log,
+        )  # fmt: skip
+        _wait(self._listening, "kamailio", self.log, self.proc, 15)
+        return self
+
+    def _listening(self) -> bool:
+        """Whether its UDP socket is bound (``/proc/net/udp``)."""
+        port = f":{self.config.sip_port:04X}"
+        with open("/proc/net/udp", encoding="ascii") as table:
+            return any(line.split()[1].endswith(port) for line in table.readlines()[1:])
+
+    def stop(self) -> None:
+        """Stop Kamailio and every child it forked."""
+        if self.proc is not None:
+            stop_process(self.proc)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)

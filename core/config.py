@@ -115,6 +115,10 @@ class AsteriskSettings:
     carrier_qualify_seconds: int = 0
     #: The number volunteers' phones show as the caller, instead of the caller's number.
     hotline_number: str = "+18005550100"
+    #: ``host:port`` of the SIP proxy (Kamailio, ``hotline/sip_proxy.py``) in front of several
+    #: Asterisks: phones register there and this Asterisk reaches them through it. "" = phones
+    #: register with this Asterisk.
+    sip_proxy: str = ""
 
 
 @dataclass(frozen=True)

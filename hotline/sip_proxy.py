@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.config import Settings
 from hotline.dialplans import TEMPLATES, render_text
-from hotline.harness import HarnessError, _wait, free_port, spawn, stop_process
+from hotline.harness import HarnessError, _wait, spawn, stop_process
 from hotline.phones import load_phones
 
 #: The dispatcher set holding the Asterisks (``ds_select_dst("1", ...)`` in the template).
@@ -90,18 +90,12 @@ def check_config(cfg: Path) -> str:
 
 @dataclass
 class PrivateKamailio:
-    """A Kamailio in the foreground on a free loopback port, from its own directory."""
+    """A Kamailio in the foreground, from its own directory (``config``: e.g. on a free
+    loopback port from ``harness.free_port``)."""
 
     root: Path
     config: ProxyConfig
     proc: subprocess.Popen[bytes] | None = None
-
-    @classmethod
-    def with_free_port(
-        cls, root: Path, asterisks: tuple[str, ...], listen: str = "127.0.0.1"
-    ) -> PrivateKamailio:
-        """A proxy on ``listen`` and a free UDP port, dispatching to ``asterisks``."""
-        return cls(root, ProxyConfig(listen=listen, sip_port=free_port(), asterisks=asterisks))
 
     @property
     def address(self) -> str:

@@ -11,11 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
 from core.config import Settings
-from hotline.harness import PrivateAsterisk
-from hotline.sip_proxy import PrivateKamailio
-from tests.conftest import place_call
+from hotline.harness import PrivateAsterisk, RedisServer, free_port
+from hotline.phones import read_secrets
+from hotline.sip_proxy import PrivateKamailio, ProxyConfig
+from tests.conftest import (
+    CALLER,
+    REMOTE_PHONE,
+    agent_phone,
+    app_process,
+    place_call,
+    queue_log,
+)
+from tests.e2e.test_drills import STRAIGHT, shared_store, sign_in
+from tests.e2e.test_phones import register
 
 #: Keep each call short: answered by the fallback (no app is connected), hung up at once.
 HANGUP_MS = 200
@@ -29,23 +40,31 @@ class Farm:
     boxes: tuple[PrivateAsterisk, ...]
 
 
-def box(root: Path, settings: Settings, address: str, name: str) -> PrivateAsterisk:
-    """An Asterisk on ``address`` whose carrier is the proxy (127.0.0.1), with its own ARI
-    app name."""
+def box(root: Path, settings: Settings, address: str, name: str, proxy: str) -> PrivateAsterisk:
+    """An Asterisk on ``address`` with its own ARI app name, behind the ``proxy`` (on
+    127.0.0.1, so also its carrier)."""
     instance = PrivateAsterisk.with_free_ports(root, settings, rtp_ports=200, address=address)
-    ari = dataclasses.replace(instance.settings.ari, app=f"{settings.ari.app}-{name}")
-    instance.settings = dataclasses.replace(instance.settings, ari=ari)
+    s = instance.settings
+    instance.settings = dataclasses.replace(
+        s,
+        ari=dataclasses.replace(s.ari, app=f"{s.ari.app}-{name}"),
+        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy),
+    )
     return instance
 
 
 @pytest.fixture
 def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
+    """Asterisk A on 127.0.0.2 and B on 127.0.0.3, behind Kamailio on 127.0.0.1; both reach
+    the registering phone through the proxy."""
+    proxy_port = free_port()
+    proxy_address = f"127.0.0.1:{proxy_port}"
     boxes = (
-        box(tmp_path / "a", base_settings, "127.0.0.2", "a"),
-        box(tmp_path / "b", base_settings, "127.0.0.3", "b"),
+        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address),
+        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address),
     )
     addresses = tuple(instance.sip_address for instance in boxes)
-    proxy = PrivateKamailio.with_free_port(tmp_path / "kamailio", addresses)
+    proxy = PrivateKamailio(tmp_path / "kamailio", ProxyConfig("127.0.0.1", proxy_port, addresses))
     started: list[PrivateAsterisk] = []
     try:
         for instance in boxes:
@@ -90,3 +109,53 @@ async def test_calls_spread_over_both_boxes_and_route_around_a_dead_one(farm: Fa
     assert max(durations) < timeout_s, durations
     assert await asyncio.to_thread(b.calls_processed) == before + 6
     assert time.monotonic() - start < 4 * timeout_s
+
+
+def app_settings(instance: PrivateAsterisk, redis_url: str, root: Path) -> Settings:
+    """An app instance's settings: its own Asterisk, ARI app name and HTTP port, the shared
+    Redis."""
+    s = instance.settings
+    return dataclasses.replace(
+        s,
+        redis=dataclasses.replace(s.redis, url=redis_url),
+        http=dataclasses.replace(s.http, port=free_port()),
+        records=dataclasses.replace(s.records, data_dir=root / "records"),
+    )
+
+
+async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    a, b = (
+        app_settings(i, redis_server.url, tmp_path / n)
+        for i, n in zip(farm.boxes, "ab", strict=True)
+    )
+    phone_port = free_port()
+    secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
+    registered = await register(
+        farm.boxes[0], tmp_path, "127.0.0.1", phone_port, secret, registrar=farm.proxy.address
+    )
+    assert registered == [401, 200]
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=2))
+        # One after the other: round-robin sends one call to each box.
+        for _ in range(2):
+            result = await place_call(farm.boxes[0], via=farm.proxy.address)
+            assert result.ok, result.output[-3000:]
+        answered = await phone
+    assert answered.returncode == 0, answered.messages[-3000:]
+    assert [instance.calls_processed() for instance in farm.boxes] == [1, 1]  # a caller each
+    log = queue_log(a)
+    connects = [e["agent"] for e in log if e["event"] == "CONNECT"]
+    assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+    assert len(answered.invites) == 2  # each call offered once, from one box
+    digits = CALLER.lstrip("+")[-10:]
+    for invite in answered.invites:
+        assert digits not in invite

@@ -4,6 +4,7 @@ calls over both and routes around one that died."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from acd.routing import AgentState
 from core.config import Settings
 from hotline.harness import PrivateAsterisk, RedisServer, free_port
 from hotline.phones import read_secrets
@@ -25,7 +27,7 @@ from tests.conftest import (
     place_call,
     queue_log,
 )
-from tests.e2e.test_drills import STRAIGHT, shared_store, sign_in
+from tests.e2e.test_drills import HELD, STRAIGHT, shared_store, sign_in, until_in_state
 from tests.e2e.test_phones import register
 
 #: Keep each call short: answered by the fallback (no app is connected), hung up at once.
@@ -123,14 +125,16 @@ def app_settings(instance: PrivateAsterisk, redis_url: str, root: Path) -> Setti
     )
 
 
-async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_the_proxy(
-    farm: Farm, redis_server: RedisServer, tmp_path: Path
-) -> None:
-    with redis.Redis.from_url(redis_server.url) as client:
+async def apps_and_phone(
+    farm: Farm, redis_url: str, tmp_path: Path
+) -> tuple[Settings, Settings, int]:
+    """Settings of an app instance for each box (on an empty Redis), and the port of the
+    volunteer's phone, registered with the proxy."""
+    with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
     a, b = (
-        app_settings(i, redis_server.url, tmp_path / n)
-        for i, n in zip(farm.boxes, "ab", strict=True)
+        app_settings(instance, redis_url, tmp_path / name)
+        for instance, name in zip(farm.boxes, "ab", strict=True)
     )
     phone_port = free_port()
     secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
@@ -138,6 +142,13 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
         farm.boxes[0], tmp_path, "127.0.0.1", phone_port, secret, registrar=farm.proxy.address
     )
     assert registered == [401, 200]
+    return a, b, phone_port
+
+
+async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
     async with (
         shared_store(a) as store,
         app_process(a, STRAIGHT, tmp_path / "a"),
@@ -159,3 +170,44 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
     digits = CALLER.lstrip("+")[-10:]
     for invite in answered.invites:
         assert digits not in invite
+
+
+async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_caller(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """kill -9 of the Asterisk where a caller talks to Fiona: that call is lost (its media
+    was there); its app instance finds nothing listening where its Asterisk was, ends the call
+    and frees Fiona, and the next caller, dispatched to the surviving box, reaches her."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        first_phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=60_000))
+        lost = asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))
+        await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
+        dead, survivor = farm.boxes if counts[0] else farm.boxes[::-1]
+        await asyncio.to_thread(dead.kill)
+        for task in (first_phone, lost):  # nothing will ever end that call for them
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800))
+        before = await asyncio.to_thread(survivor.calls_processed)
+        result = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
+        answered = await phone
+        assert result.ok, result.output[-3000:]
+        assert answered.returncode == 0, answered.messages[-3000:]
+        assert await asyncio.to_thread(survivor.calls_processed) == before + 1
+        view = await store.agent(REMOTE_PHONE)
+    assert view is not None
+    assert view.state not in HELD
+    # The reconciliation ended the lost call (its channels gone with their Asterisk), which
+    # freed Fiona; otherwise she would stay on that call until the dead box came back.
+    assert "channel-gone" in {e["repair"] for e in queue_log(a) if e["event"] == "RECONCILE"}
+    connects = [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"]
+    assert connects == [REMOTE_PHONE, REMOTE_PHONE]

@@ -122,6 +122,24 @@ class AsteriskSettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """Kamailio in front of several Asterisks (``hotline render-proxy``,
+    ``dialplans/kamailio/``): carrier calls are dispatched to one of ``asterisks``, phones
+    register with it. Each Asterisk names it in ``[asterisk] sip_proxy``."""
+
+    listen: str = "127.0.0.1"
+    sip_port: int = 5060
+    #: The Asterisks' SIP addresses (``host:port``), in dispatch order.
+    asterisks: tuple[str, ...] = ()
+    #: Seconds between SIP OPTIONS probes of each Asterisk (a dead one is skipped after one).
+    probe_interval_s: int = 2
+    #: Milliseconds without any answer to an INVITE before the next Asterisk is tried.
+    invite_timeout_ms: int = 2000
+    #: Kamailio's worker processes.
+    children: int = 4
+
+
+@dataclass(frozen=True)
 class PhonesSettings:
     """Volunteers' SIP phones: every SIP device of the agent file is an endpoint that must
     authenticate (digest) with its own secret (``hotline phones``; ``hotline/phones.py``)."""
@@ -381,6 +399,7 @@ class Settings:
     acd: AcdSettings = field(default_factory=AcdSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
     phones: PhonesSettings = field(default_factory=PhonesSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     pledges: PledgesSettings = field(default_factory=PledgesSettings)
     secrets: Secrets = field(default_factory=Secrets)
@@ -415,6 +434,7 @@ SECTIONS: dict[str, type[Any]] = {
     "acd": AcdSettings,
     "records": RecordsSettings,
     "phones": PhonesSettings,
+    "proxy": ProxySettings,
     "console": ConsoleSettings,
     "pledges": PledgesSettings,
 }

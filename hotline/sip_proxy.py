@@ -1,5 +1,6 @@
 """Kamailio in front of several Asterisks: its configuration, rendered from
-``dialplans/kamailio/kamailio.cfg``, and a private instance for the tests and benchmarks.
+``dialplans/kamailio/kamailio.cfg`` with ``[proxy]``, and a private instance for the tests and
+benchmarks.
 
 The proxy dispatches each new call from the carrier to one Asterisk (OPTIONS-probed, the next
 one on a timeout or 5xx) and is the registrar of volunteers' phones, which every Asterisk then
@@ -25,54 +26,38 @@ from hotline.phones import load_phones
 ASTERISK_SET = 1
 
 
-@dataclass(frozen=True)
-class ProxyConfig:
-    """What the proxy's configuration is rendered with."""
-
-    listen: str
-    sip_port: int
-    #: The Asterisks' SIP addresses, ``host:port``, in dispatch order.
-    asterisks: tuple[str, ...]
-    #: Seconds between OPTIONS probes of each Asterisk.
-    probe_interval_s: int = 2
-    #: Milliseconds without any answer to an INVITE before the next Asterisk is tried.
-    invite_timeout_ms: int = 2000
-    children: int = 2
-    #: Kamailio's log level (2 = info, 3 = debug).
-    debug: int = 2
-
-
 def dispatcher_list(asterisks: tuple[str, ...]) -> str:
     """The dispatcher module's list file: every Asterisk in set 1."""
     return "".join(f"{ASTERISK_SET} sip:{address}\n" for address in asterisks)
 
 
-def render_proxy(config: ProxyConfig, settings: Settings, out_dir: Path) -> Path:
-    """Write ``kamailio.cfg`` and its ``dispatcher.list`` into ``out_dir``; the phones' HA1
-    hashes come from ``settings`` (the agent file and the phones' secrets). Returns the
-    configuration file."""
+def render_proxy(settings: Settings, out_dir: Path) -> Path:
+    """Write ``kamailio.cfg`` and its ``dispatcher.list`` into ``out_dir`` from ``[proxy]``;
+    the phones' HA1 hashes come from the agent file and the phones' secrets. Returns the
+    configuration file (readable by its owner only: it holds the hashes)."""
+    proxy = settings.proxy
     out_dir.mkdir(parents=True, exist_ok=True)
     listing = out_dir / "dispatcher.list"
-    listing.write_text(dispatcher_list(config.asterisks), encoding="utf-8")
+    listing.write_text(dispatcher_list(proxy.asterisks), encoding="utf-8")
     ha1_lines = "\n".join(
         f'\t$sht(ha1=>{phone.name}) = "{phone.ha1}";' for phone in load_phones(settings)
     )
     values = {
-        "listen": config.listen,
-        "sip_port": str(config.sip_port),
-        "children": str(config.children),
-        "debug": str(config.debug),
+        "listen": proxy.listen,
+        "sip_port": str(proxy.sip_port),
+        "children": str(proxy.children),
         "dispatcher_list": str(listing),
-        "probe_interval_s": str(config.probe_interval_s),
-        "invite_timeout_ms": str(config.invite_timeout_ms),
+        "probe_interval_s": str(proxy.probe_interval_s),
+        "invite_timeout_ms": str(proxy.invite_timeout_ms),
         "realm": settings.phones.realm,
         "phone_ha1_lines": ha1_lines,
     }
     template = TEMPLATES.joinpath("kamailio", "kamailio.cfg")
     text = render_text(template.read_text(encoding="utf-8"), values, "kamailio.cfg")
     cfg = out_dir / "kamailio.cfg"
-    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds HA1 hashes
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # an older file may have been readable by others
         out.write(text)
     return cfg
 
@@ -90,28 +75,27 @@ def check_config(cfg: Path) -> str:
 
 @dataclass
 class PrivateKamailio:
-    """A Kamailio in the foreground, from its own directory (``config``: e.g. on a free
-    loopback port from ``harness.free_port``)."""
+    """A Kamailio in the foreground, from its own directory, configured by
+    ``settings.proxy`` (e.g. a free loopback port from ``harness.free_port``)."""
 
     root: Path
-    config: ProxyConfig
+    settings: Settings
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         """Its SIP address, ``host:port``."""
-        return f"{self.config.listen}:{self.config.sip_port}"
+        return f"{self.settings.proxy.listen}:{self.settings.proxy.sip_port}"
 
     @property
     def log(self) -> Path:
         return self.root / "kamailio.log"
 
-    def start(self, settings: Settings) -> PrivateKamailio:
-        """Render and check the configuration, start Kamailio and wait until it has loaded
-        the dispatcher list."""
+    def start(self) -> PrivateKamailio:
+        """Render and check the configuration, start Kamailio and wait until it listens."""
         if shutil.which("kamailio") is None:
             raise HarnessError("kamailio is not installed; run scripts/setup.sh")
-        cfg = render_proxy(self.config, settings, self.root)
+        cfg = render_proxy(self.settings, self.root)
         check_config(cfg)
         run_dir = self.root / "run"
         run_dir.mkdir(exist_ok=True)
@@ -125,7 +109,7 @@ class PrivateKamailio:
 
     def _listening(self) -> bool:
         """Whether its UDP socket is bound (``/proc/net/udp``)."""
-        port = f":{self.config.sip_port:04X}"
+        port = f":{self.settings.proxy.sip_port:04X}"
         with open("/proc/net/udp", encoding="ascii") as table:
             return any(line.split()[1].endswith(port) for line in table.readlines()[1:])
 

@@ -18,7 +18,7 @@ from acd.routing import AgentState
 from core.config import Settings
 from hotline.harness import PrivateAsterisk, RedisServer, free_port
 from hotline.phones import read_secrets
-from hotline.sip_proxy import PrivateKamailio, ProxyConfig
+from hotline.sip_proxy import PrivateKamailio
 from tests.conftest import (
     CALLER,
     REMOTE_PHONE,
@@ -66,12 +66,21 @@ def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
         box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address),
     )
     addresses = tuple(instance.sip_address for instance in boxes)
-    proxy = PrivateKamailio(tmp_path / "kamailio", ProxyConfig("127.0.0.1", proxy_port, addresses))
+    proxy_settings = dataclasses.replace(
+        base_settings.proxy,
+        listen="127.0.0.1",
+        sip_port=proxy_port,
+        asterisks=addresses,
+        children=2,
+    )
+    proxy = PrivateKamailio(
+        tmp_path / "kamailio", dataclasses.replace(base_settings, proxy=proxy_settings)
+    )
     started: list[PrivateAsterisk] = []
     try:
         for instance in boxes:
             started.append(instance.start())
-        yield Farm(proxy.start(base_settings), boxes)
+        yield Farm(proxy.start(), boxes)
     finally:
         proxy.stop()
         for instance in started:
@@ -104,8 +113,8 @@ async def test_calls_spread_over_both_boxes_and_route_around_a_dead_one(farm: Fa
     assert await asyncio.to_thread(b.calls_processed) == before + 2
 
     # Within a probe interval, A is out of the set: calls go straight to B, no timeout first.
-    await asyncio.sleep(farm.proxy.config.probe_interval_s + 0.5)
-    timeout_s = farm.proxy.config.invite_timeout_ms / 1000
+    await asyncio.sleep(farm.proxy.settings.proxy.probe_interval_s + 0.5)
+    timeout_s = farm.proxy.settings.proxy.invite_timeout_ms / 1000
     start = time.monotonic()
     durations = await calls_through(farm, 4)
     assert max(durations) < timeout_s, durations

@@ -135,6 +135,9 @@ class ProxySettings:
     probe_interval_s: int = 2
     #: Milliseconds without any answer to an INVITE before the next Asterisk is tried.
     invite_timeout_ms: int = 2000
+    #: The carrier's signalling addresses: the only sources of new calls and messages sent on
+    #: to the Asterisks (which take whatever comes from the proxy as the carrier's).
+    carrier_match: tuple[str, ...] = ("127.0.0.1",)
     #: Kamailio's worker processes.
     children: int = 4
 

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import Settings
+from core.config import ConfigError, Settings
 from hotline.dialplans import TEMPLATES, render_text
 from hotline.harness import HarnessError, _wait, spawn, stop_process
 from hotline.phones import load_phones
@@ -34,8 +34,11 @@ def dispatcher_list(asterisks: tuple[str, ...]) -> str:
 def render_proxy(settings: Settings, out_dir: Path) -> Path:
     """Write ``kamailio.cfg`` and its ``dispatcher.list`` into ``out_dir`` from ``[proxy]``;
     the phones' HA1 hashes come from the agent file and the phones' secrets. Returns the
-    configuration file (readable by its owner only: it holds the hashes)."""
+    configuration file (readable by its owner only: it holds the hashes). ConfigError if no
+    carrier address is set."""
     proxy = settings.proxy
+    if not proxy.carrier_match:
+        raise ConfigError("[proxy] carrier_match is empty: no call could come in")
     out_dir.mkdir(parents=True, exist_ok=True)
     listing = out_dir / "dispatcher.list"
     listing.write_text(dispatcher_list(proxy.asterisks), encoding="utf-8")
@@ -51,6 +54,7 @@ def render_proxy(settings: Settings, out_dir: Path) -> Path:
         "invite_timeout_ms": str(proxy.invite_timeout_ms),
         "realm": settings.phones.realm,
         "phone_ha1_lines": ha1_lines,
+        "from_carrier": " || ".join(f'$si == "{address}"' for address in proxy.carrier_match),
     }
     template = TEMPLATES.joinpath("kamailio", "kamailio.cfg")
     text = render_text(template.read_text(encoding="utf-8"), values, "kamailio.cfg")

@@ -26,6 +26,7 @@ DEPLOYMENT_ENV = {
     "HOTLINE_PHONE_SECRET_ALICE": "alice-secret",
     "HOTLINE_PHONE_SECRET_BRUNO": "bruno-secret",
     "HOTLINE_PHONE_SECRET_CHEN": "chen-secret",
+    "CARRIER_MATCH": "192.0.2.10,192.0.2.11",
 }
 VARIABLE = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
 
@@ -93,7 +94,9 @@ def test_the_rendered_configurations_are_the_topology(
     services = compose["services"]
     for name in ("render-a", "render-b", "render-proxy"):
         render(services[name], tmp_path / name)
-    check_config(tmp_path / "render-proxy" / "kamailio.cfg")
+    kamailio_cfg = tmp_path / "render-proxy" / "kamailio.cfg"
+    check_config(kamailio_cfg)
+    assert '$si == "192.0.2.10" || $si == "192.0.2.11"' in kamailio_cfg.read_text()
     dispatched = (tmp_path / "render-proxy" / "dispatcher.list").read_text().split()
     proxy = services["render-proxy"]["environment"]
     assert dispatched == ["1", "sip:127.0.0.2:5060", "1", "sip:127.0.0.3:5060"]

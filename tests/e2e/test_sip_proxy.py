@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from acd.routing import AgentState
+from acd.store import AcdStore
 from core.config import Settings
 from hotline.harness import PrivateAsterisk, RedisServer, free_port
 from hotline.phones import read_secrets
@@ -220,3 +221,49 @@ async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_c
     assert "channel-gone" in {e["repair"] for e in queue_log(a) if e["event"] == "RECONCILE"}
     connects = [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"]
     assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+
+
+async def test_an_app_instance_killed_and_restarted_keeps_its_box_calls(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """kill -9 of the app instance of the box where Fiona talks and a second caller waits (a
+    third waits on the other box): the bridged call stays up, and once the instance is back
+    both waiting callers reach Fiona in turn."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=3000, calls=3))
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a") as app_a,
+        app_process(b, STRAIGHT, tmp_path / "b") as app_b,
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        calls = [asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))]
+        await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
+        here = 0 if counts[0] else 1  # the box where Fiona talks (round-robin goes on from it)
+        for _ in range(2):
+            calls.append(asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address)))
+            await asyncio.sleep(0.5)
+        await until_waiting(store, 2)
+        box_settings, box_app = ((a, app_a), (b, app_b))[here]
+        await asyncio.to_thread(box_app.kill)
+        await asyncio.sleep(1)
+        assert await asyncio.to_thread(farm.boxes[here].channel_count) >= 3  # still bridged
+        async with app_process(box_settings, STRAIGHT, tmp_path / "ab"[here]):
+            results = await asyncio.gather(*calls)
+            answered = await phone
+        view = await store.agent(REMOTE_PHONE)
+    assert all(r.ok for r in results), [r.output[-1500:] for r in results]
+    assert answered.returncode == 0, answered.messages[-3000:]
+    assert len(answered.invites) == 3
+    assert [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"] == [REMOTE_PHONE] * 3
+    assert view is not None
+    assert view.state not in HELD
+
+
+async def until_waiting(store: AcdStore, count: int, within: float = 10) -> None:
+    """Wait until ``count`` callers wait in the "general" queue."""
+    deadline = time.monotonic() + within
+    while len(await store.waiting("general")) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} callers waiting"
+        await asyncio.sleep(0.1)

@@ -119,6 +119,9 @@ class AsteriskSettings:
     #: Asterisks: phones register there and this Asterisk reaches them through it. "" = phones
     #: register with this Asterisk.
     sip_proxy: str = ""
+    #: Asterisk's ``systemname``, which prefixes its channel ids: each Asterisk sharing one Redis
+    #: needs its own (two started in the same second would otherwise name channels alike).
+    system_name: str = ""
 
 
 @dataclass(frozen=True)

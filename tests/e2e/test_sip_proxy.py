@@ -51,7 +51,7 @@ def box(root: Path, settings: Settings, address: str, name: str, proxy: str) -> 
     instance.settings = dataclasses.replace(
         s,
         ari=dataclasses.replace(s.ari, app=f"{s.ari.app}-{name}"),
-        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy),
+        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy, system_name=f"box-{name}"),
     )
     return instance
 

@@ -110,6 +110,9 @@ def test_the_rendered_configurations_are_the_topology(
         app = services[f"app-{box}"]["environment"]
         assert app["HOTLINE_ARI_URL"] == f"http://{address}:8088"
         assert f"bindaddr = {address}" in http
+        # Channel ids of the two boxes never collide in the shared Redis.
+        conf = (tmp_path / f"render-{box}" / "asterisk.conf").read_text()
+        assert f"systemname = box-{box}" in conf
     apps = [services[f"app-{box}"]["environment"] for box in "ab"]
     assert apps[0]["HOTLINE_ARI_APP"] != apps[1]["HOTLINE_ARI_APP"]
     assert apps[0]["HOTLINE_HTTP_PORT"] != apps[1]["HOTLINE_HTTP_PORT"]

@@ -56,12 +56,13 @@ def run_trial(
     *,
     hangup_ms: int = 0,
     trace: Path | None = None,
+    via: str = "",
 ) -> Trial:
     """Place ``rate`` calls/s for ``seconds`` to ``did`` and count how they ended. Callers hang
     up ``hangup_ms`` after the answer (0 = wait for the service's BYE); with ``trace``, SIPp
-    writes every SIP message there with its time (see ``invite_times``)."""
+    writes every SIP message there with its time (see ``invite_times``); ``via``: the
+    ``host:port`` of a SIP proxy to call through instead of ``asterisk``."""
     calls = max(1, round(rate * seconds))
-    ast = asterisk.settings.asterisk
     args = [
         "sipp", "-sf", str(SCENARIO), "-r", f"{rate:g}", "-m", str(calls), "-l", str(calls),
         "-s", did.lstrip("+"), "-key", "caller", "+15145550100",
@@ -70,7 +71,7 @@ def run_trial(
         "-set", "hangup_ms", str(hangup_ms),
         "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
         "-recv_timeout", "10000", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
-        f"{ast.sip_bind}:{ast.sip_port}",
+        via or asterisk.sip_address,
     ]  # fmt: skip
     if trace:
         args[1:1] = ["-trace_msg", "-message_file", str(trace)]

@@ -115,6 +115,34 @@ class AsteriskSettings:
     carrier_qualify_seconds: int = 0
     #: The number volunteers' phones show as the caller, instead of the caller's number.
     hotline_number: str = "+18005550100"
+    #: ``host:port`` of the SIP proxy (Kamailio, ``hotline/sip_proxy.py``) in front of several
+    #: Asterisks: phones register there and this Asterisk reaches them through it. "" = phones
+    #: register with this Asterisk.
+    sip_proxy: str = ""
+    #: Asterisk's ``systemname``, which prefixes its channel ids: each Asterisk sharing one Redis
+    #: needs its own (two started in the same second would otherwise name channels alike).
+    system_name: str = ""
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Kamailio in front of several Asterisks (``hotline render-proxy``,
+    ``dialplans/kamailio/``): carrier calls are dispatched to one of ``asterisks``, phones
+    register with it. Each Asterisk names it in ``[asterisk] sip_proxy``."""
+
+    listen: str = "127.0.0.1"
+    sip_port: int = 5060
+    #: The Asterisks' SIP addresses (``host:port``), in dispatch order.
+    asterisks: tuple[str, ...] = ()
+    #: Seconds between SIP OPTIONS probes of each Asterisk (a dead one is skipped after one).
+    probe_interval_s: int = 2
+    #: Milliseconds without any answer to an INVITE before the next Asterisk is tried.
+    invite_timeout_ms: int = 2000
+    #: The carrier's signalling addresses: the only sources of new calls and messages sent on
+    #: to the Asterisks (which take whatever comes from the proxy as the carrier's).
+    carrier_match: tuple[str, ...] = ("127.0.0.1",)
+    #: Kamailio's worker processes.
+    children: int = 4
 
 
 @dataclass(frozen=True)
@@ -377,6 +405,7 @@ class Settings:
     acd: AcdSettings = field(default_factory=AcdSettings)
     records: RecordsSettings = field(default_factory=RecordsSettings)
     phones: PhonesSettings = field(default_factory=PhonesSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     pledges: PledgesSettings = field(default_factory=PledgesSettings)
     secrets: Secrets = field(default_factory=Secrets)
@@ -411,6 +440,7 @@ SECTIONS: dict[str, type[Any]] = {
     "acd": AcdSettings,
     "records": RecordsSettings,
     "phones": PhonesSettings,
+    "proxy": ProxySettings,
     "console": ConsoleSettings,
     "pledges": PledgesSettings,
 }

@@ -1,5 +1,5 @@
 """The ``hotline`` command: run, demo, worker, purge, db, report, export, check-config,
-render-dialplans, phones."""
+render-dialplans, render-proxy, phones."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from hotline.phones import (
     rotate_secret,
 )
 from hotline.provisioning import softphone_account
+from hotline.sip_proxy import render_proxy
 from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
 from pledges.campaigns import CampaignError
@@ -93,6 +94,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     settings, _ = _load(args)
     out = render_dialplans(settings, AsteriskDirs(), args.out)
     print(f"rendered dialplans/ into {out}")
+    return 0
+
+
+def cmd_render_proxy(args: argparse.Namespace) -> int:
+    """Write Kamailio's configuration ([proxy], the phones' HA1 hashes) into a directory."""
+    settings, _ = _load(args)
+    out = render_proxy(settings, args.out)
+    print(f"rendered dialplans/kamailio into {out}")
     return 0
 
 
@@ -383,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render-dialplans", help=cmd_render.__doc__)
     render.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/asterisk")
     render.set_defaults(func=cmd_render)
+    proxy = sub.add_parser("render-proxy", help=cmd_render_proxy.__doc__)
+    proxy.add_argument("--out", type=Path, required=True, help="directory, e.g. /etc/kamailio")
+    proxy.set_defaults(func=cmd_render_proxy)
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--dir", default="run/demo", help="where the demo's servers keep files")
     demo.set_defaults(func=cmd_demo)

@@ -85,6 +85,7 @@ def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
         ari_username=settings.ari.username,
         ari_password=settings.secrets.ari_password,
         phones_realm=settings.phones.realm,
+        systemname_line=f"systemname = {ast.system_name}" if ast.system_name else "",
     )
     return values
 

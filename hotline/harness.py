@@ -343,20 +343,21 @@ class PrivateAsterisk:
 
     @classmethod
     def with_free_ports(
-        cls, root: Path, settings: Settings, rtp_ports: int = 2000
+        cls, root: Path, settings: Settings, rtp_ports: int = 2000, address: str = "127.0.0.1"
     ) -> PrivateAsterisk:
-        """Copy ``settings`` with free SIP, HTTP and ``rtp_ports`` RTP ports on loopback."""
+        """Copy ``settings`` with free SIP, HTTP and ``rtp_ports`` RTP ports on loopback
+        ``address`` (another of 127.0.0.0/8 for a second Asterisk beside the first)."""
         rtp = free_port_range(rtp_ports)
         ast = dataclasses.replace(
             settings.asterisk,
-            sip_bind="127.0.0.1",
+            sip_bind=address,
             sip_port=free_port(socket.SOCK_DGRAM),
-            http_bind="127.0.0.1",
+            http_bind=address,
             http_port=free_port(),
             rtp_start=rtp,
             rtp_end=rtp + rtp_ports - 1,
         )
-        ari = dataclasses.replace(settings.ari, url=f"http://127.0.0.1:{ast.http_port}")
+        ari = dataclasses.replace(settings.ari, url=f"http://{address}:{ast.http_port}")
         return cls(root=root, settings=dataclasses.replace(settings, asterisk=ast, ari=ari))
 
     @property
@@ -366,6 +367,11 @@ class PrivateAsterisk:
     @property
     def conf(self) -> Path:
         return self.dirs.etc_dir / "asterisk.conf"
+
+    @property
+    def sip_address(self) -> str:
+        """Its SIP (UDP) address, ``host:port``."""
+        return f"{self.settings.asterisk.sip_bind}:{self.settings.asterisk.sip_port}"
 
     @property
     def log(self) -> Path:
@@ -428,6 +434,21 @@ class PrivateAsterisk:
             check=False,
         )
         return result.stdout
+
+    def calls_processed(self) -> int:
+        """How many calls this instance has taken since it started."""
+        out = self.rx("core show channels count")
+        for line in out.splitlines():
+            if "call processed" in line or "calls processed" in line:
+                return int(line.split()[0])
+        raise HarnessError(f"unexpected 'core show channels count' output: {out!r}")
+
+    def kill(self) -> None:
+        """Kill Asterisk at once (SIGKILL), as a crashed box: nothing is closed cleanly."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def channel_count(self) -> int:
         """How many channels exist now."""

@@ -116,7 +116,8 @@ def load_phones(
 
 def phones_conf(phones: tuple[Phone, ...], settings: Settings) -> str:
     """PJSIP sections of ``phones`` (endpoints on ``phone-template`` of ``pjsip.conf``) and of
-    their TLS transport when ``[phones] tls_port`` is set."""
+    their TLS transport when ``[phones] tls_port`` is set; behind ``[asterisk] sip_proxy``, a
+    phone without a fixed contact is reached through the proxy."""
     conf = settings.phones
     realm = conf.realm
     sections = []
@@ -131,8 +132,14 @@ def phones_conf(phones: tuple[Phone, ...], settings: Settings) -> str:
         endpoint_extra = "media_encryption = sdes\n"
         if not conf.udp:
             endpoint_extra += f"transport = {TLS_TRANSPORT}\n"
+    proxy = settings.asterisk.sip_proxy
+    if proxy:
+        # The proxy is each phone's registrar and relays its answers: the contact it gives is
+        # the phone's own, never to be replaced by the proxy's address.
+        endpoint_extra += "rewrite_contact = no\n"
     for phone in phones:
-        contact = f"contact = {phone.contact}\n" if phone.contact else ""
+        reach = phone.contact or (f"sip:{phone.name}@{proxy}" if proxy else "")
+        contact = f"contact = {reach}\n" if reach else ""
         sections.append(
             f"[{phone.name}](phone-template)\naors = {phone.name}\nauth = {phone.name}\n"
             f"{endpoint_extra}\n"

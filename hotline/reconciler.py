@@ -13,7 +13,9 @@ the volunteers its calls hold) with Asterisk's channels, and repairs what differ
   a caller starts the IVR again (or goes to the dialplan's fallback), a volunteer's leg is hung
   up; channels talking in a bridge are left alone, one left alone in a bridge is hung up;
 - Redis that lost its data (its marker key is gone) gets back what the instance owns: the
-  agents' profiles; the consumer groups are recreated by their readers.
+  agents' profiles; the consumer groups are recreated by their readers;
+- an Asterisk that refuses connections (its process is gone: a dead box behind the SIP proxy)
+  has no channels: its calls end and the volunteers they held are freed.
 
 Each repair is a ``RECONCILE`` queue-log event and counts in ``hotline_reconcile_repairs``.
 Deciding is pure (``assess``); ``Reconciler`` gathers the facts and carries the repairs out.
@@ -36,7 +38,7 @@ from acd.calls import NAIL_PREFIX, is_leg
 from acd.model import MissReason, Party
 from acd.recovery import Holding
 from acd.routing import AgentState
-from core.ari import AriError, StasisStart
+from core.ari import AriError, AriRefused, StasisStart
 from core.ari.events import Channel
 from core.calls import ChannelGone
 from core.keys import Keys
@@ -198,8 +200,14 @@ class Reconciler:
         handled: frozenset[str] = frozenset()
         if not after_gap:
             handled = frozenset(app.acd.rung) | evented
-        channels = {c.id: c for c in await app.ari.list_channels()}
-        in_app = await app.ari.app_channels(app.settings.ari.app)
+        try:
+            channels = {c.id: c for c in await app.ari.list_channels()}
+            in_app = await app.ari.app_channels(app.settings.ari.app)
+        except AriRefused:
+            # Asterisk's process is gone (a dead box): so is every channel it had, and the
+            # volunteers its calls held are freed without waiting for it to come back.
+            logger.warning("Asterisk refuses connections: its calls are taken as gone")
+            channels, in_app = {}, frozenset()
         survey = Survey(frozenset(channels), in_app, owned, holdings, handled, evented)
         found = assess(survey, self._before)
         await self._repair(found, channels)

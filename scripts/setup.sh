@@ -2,7 +2,8 @@
 # Installs what the hotline service and its tests need on Debian 12 (or a distribution that
 # ships Asterisk itself), idempotently: Asterisk with the English and Canadian French sounds,
 # SIPp (Debian's sip-tester), redis-server, PostgreSQL (the tests run a private cluster),
-# baresip and fail2ban (for the tests), Chromium (the console's browser tests drive it through
+# baresip and fail2ban (for the tests), Kamailio (the SIP proxy in front of several Asterisks;
+# the tests run private instances), Chromium (the console's browser tests drive it through
 # Playwright), and a virtualenv at .venv with the project installed.
 set -euo pipefail
 
@@ -44,7 +45,7 @@ PIN
 # fail2ban: its filter for Asterisk's security log ships in contrib/ and is tested with
 # fail2ban-regex.
 needed=(asterisk asterisk-core-sounds-en-gsm asterisk-core-sounds-fr-gsm asterisk-moh-opsound-gsm
-  sip-tester redis-server python3-venv postgresql baresip-core fail2ban chromium)
+  sip-tester redis-server python3-venv postgresql baresip-core fail2ban chromium kamailio)
 missing=()
 for p in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -73,7 +74,7 @@ fi
 
 # Stop the system-wide services the packages start: the tests and the demo run private instances.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server postgresql fail2ban >/dev/null 2>&1 || true
+  "${sudo_cmd[@]}" systemctl disable --now asterisk redis-server postgresql fail2ban kamailio >/dev/null 2>&1 || true
 fi
 
 python=${PYTHON:-python3}

@@ -304,10 +304,12 @@ async def place_call(
     caller: str = CALLER,
     max_seconds: int = 40,
     dial: str = "",
+    via: str = "",
 ) -> CallResult:
     """One SIPp call to the toll-free number: ``keys`` are (pause ms, digit) pairs sent as SIP
     INFO; ``hangup_ms`` > 0 makes the caller hang up that long after the last key, otherwise the
-    caller waits for the service to hang up."""
+    caller waits for the service to hang up. ``via``: the ``host:port`` of a SIP proxy to call
+    through instead of ``asterisk`` itself."""
     assert len(keys) <= KEY_SLOTS
     padded = list(keys) + [(0, "x")] * (KEY_SLOTS - len(keys))
     args = ["-sf", str(TESTS / "sipp" / "caller.xml"), "-m", "1", "-l", "1"]
@@ -321,7 +323,7 @@ async def place_call(
         "-i", "127.0.0.1", "-mi", "127.0.0.1",
         "-p", str(free_port()), "-mp", str(free_port_range(4)),
         "-nostdin", "-timeout", f"{max_seconds}s", "-timeout_error",
-        f"{ast.sip_bind}:{ast.sip_port}",
+        via or f"{ast.sip_bind}:{ast.sip_port}",
     ]  # fmt: skip
     start = time.monotonic()
     proc = await asyncio.create_subprocess_exec(

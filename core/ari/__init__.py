@@ -2,7 +2,7 @@
 
 from .client import AriClient
 from .dispatch import ChannelDispatcher
-from .errors import AriAppReplaced, AriError, AriUnavailable
+from .errors import AriAppReplaced, AriError, AriRefused, AriUnavailable
 from .events import (
     ApplicationReplaced,
     Channel,
@@ -29,6 +29,7 @@ __all__ = [
     "AriClient",
     "AriError",
     "AriEventStream",
+    "AriRefused",
     "AriUnavailable",
     "Channel",
     "ChannelDestroyed",

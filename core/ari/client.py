@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json as jsonlib
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -12,7 +13,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .errors import AriError, AriUnavailable, describe_failure
+from .errors import AriError, AriRefused, AriUnavailable, describe_failure
 from .events import Channel
 
 _UNAVAILABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, OSError)
@@ -105,7 +106,8 @@ class AriClient:
     ) -> Any:
         """Call ``/ari{path}``; return parsed JSON, or None for an empty body.
 
-        Raises AriError on HTTP >= 400 and AriUnavailable when Asterisk is unreachable.
+        Raises AriError on HTTP >= 400 and AriUnavailable when Asterisk is unreachable
+        (AriRefused when nothing listens there).
         """
         session = self._get_session()
         try:
@@ -115,6 +117,8 @@ class AriClient:
                 text = await resp.text()
                 status, reason = resp.status, resp.reason or ""
         except _UNAVAILABLE as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
+                raise AriRefused(describe_failure(exc), method, path) from None
             raise AriUnavailable(describe_failure(exc), method, path) from None
         body: Any = None
         if text:

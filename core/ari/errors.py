@@ -27,6 +27,11 @@ class AriUnavailable(AriError):
         super().__init__(0, message, method, path)
 
 
+class AriRefused(AriUnavailable):
+    """Nothing listens at Asterisk's address (connection refused): its process is gone, and
+    every channel with it, unlike a timeout, which may be a slow or unreachable Asterisk."""
+
+
 class AriAppReplaced(Exception):
     """Another websocket subscribed with the same app name; this stream is deaf now."""
 

@@ -47,17 +47,18 @@ async def register(
     port: int,
     secret: str | None,
     user: str = REMOTE_PHONE,
+    registrar: str = "",
 ) -> list[int]:
-    """REGISTER as ``user`` from ``address``:``port`` (tests/sipp/register.xml), without
-    credentials when ``secret`` is None; the status codes of the responses, in order."""
+    """REGISTER as ``user`` from ``address``:``port`` (tests/sipp/register.xml) with
+    ``asterisk`` (or the ``registrar`` at ``host:port``), without credentials when ``secret``
+    is None; the status codes of the responses, in order."""
     log = tmp_path / f"register-{port}-{time.monotonic_ns()}.log"
-    ast = asterisk.settings.asterisk
     args = [
         "-sf", str(TESTS / "sipp" / "register.xml"), "-m", "1", "-s", user,
         "-set", "mode", "none" if secret is None else "secret",
         "-au", user, "-ap", secret or "-",
         "-i", address, "-p", str(port), "-trace_msg", "-message_file", str(log),
-        "-nostdin", "-timeout", "10s", "-timeout_error", f"{ast.sip_bind}:{ast.sip_port}",
+        "-nostdin", "-timeout", "10s", "-timeout_error", registrar or asterisk.sip_address,
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         "sipp",

@@ -8,6 +8,7 @@ into it. Dependencies come from pip's configured index (a local mirror or PyPI),
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,9 @@ def test_installed_command_starts_outside_the_checkout(venv: Path, tmp_path: Pat
     run([str(venv / "bin" / "hotline"), "render-dialplans", "--out", str(rendered)], tmp_path, env)
     assert "Stasis(" in (rendered / "extensions.conf").read_text()
     assert (rendered / "pjsip_phones.conf").read_text().count("md5_cred = ") == 3
+    proxy = tmp_path / "kamailio"
+    run([str(venv / "bin" / "hotline"), "render-proxy", "--out", str(proxy)], tmp_path, env)
+    assert len(re.findall(r'\$sht\(ha1=>\w+\) = "', (proxy / "kamailio.cfg").read_text())) == 3
     out = run([str(venv / "bin" / "python"), "-c", RUNTIME_READS], cwd=tmp_path, env=env)
     assert str(venv) in out.splitlines()[-1], out
     assert ROOT.as_posix() not in out

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from core.ari import AriClient, AriError, AriUnavailable
+from core.ari import AriClient, AriError, AriRefused, AriUnavailable
 
 USER, PASSWORD = "hotline", "s3cret-pw"
 CALLER = "+447700900123"
@@ -147,10 +147,11 @@ async def test_wrong_password_is_not_echoed(fake: tuple[FakeAri, str]) -> None:
     assert "wrong-pw" not in repr(ari)
 
 
-async def test_connection_refused_raises_unavailable() -> None:
+async def test_connection_refused_raises_refused_a_kind_of_unavailable() -> None:
     async with AriClient(f"http://127.0.0.1:{free_port()}", USER, PASSWORD) as ari:
-        with pytest.raises(AriUnavailable) as info:
+        with pytest.raises(AriRefused) as info:
             await ari.hangup("c1")
+    assert isinstance(info.value, AriUnavailable)
     assert info.value.status == 0
     assert info.value.path == "/channels/c1"
     assert "Connection refused" in str(info.value)
@@ -165,6 +166,7 @@ async def test_timeout_raises_unavailable_without_query(fake: tuple[FakeAri, str
                 endpoint="PJSIP/x", app="hotline", channel_id="o1", caller_id=CALLER
             )
     assert info.value.message == "timed out"
+    assert not isinstance(info.value, AriRefused)
     assert CALLER not in str(info.value)
 
 

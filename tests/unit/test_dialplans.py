@@ -101,3 +101,20 @@ def test_with_tls_phones_get_a_tls_transport_and_must_use_srtp(tmp_path: Path) -
 def test_udp_off_for_phones_needs_tls() -> None:
     with pytest.raises(ConfigError, match="udp = false needs a TLS transport"):
         load_settings(None, env={"HOTLINE_PHONES_UDP": "false"})
+
+
+def test_behind_a_sip_proxy_phones_are_reached_through_it_with_their_own_contacts(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "phone-secrets.toml"),
+        "HOTLINE_ASTERISK_SIP_PROXY": "192.0.2.5:5060",
+    }
+    settings = load_settings(None, env=env)
+    create_missing_secrets(settings, env={})
+    out = render_dialplans(settings, AsteriskDirs.private(tmp_path), contacts={"chen": "sip:c@x"})
+    phones = (out / "pjsip_phones.conf").read_text()
+    assert "contact = sip:alice@192.0.2.5:5060\n" in phones
+    assert "contact = sip:bruno@192.0.2.5:5060\n" in phones
+    assert "contact = sip:c@x\n" in phones  # a fixed contact still wins
+    assert phones.count("rewrite_contact = no\n") == 3

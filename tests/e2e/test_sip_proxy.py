@@ -1,0 +1,269 @@
+"""Kamailio in front of two Asterisks (127.0.0.2 and 127.0.0.3): the dispatcher spreads new
+calls over both and routes around one that died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from acd.routing import AgentState
+from acd.store import AcdStore
+from core.config import Settings
+from hotline.harness import PrivateAsterisk, RedisServer, free_port
+from hotline.phones import read_secrets
+from hotline.sip_proxy import PrivateKamailio
+from tests.conftest import (
+    CALLER,
+    REMOTE_PHONE,
+    agent_phone,
+    app_process,
+    place_call,
+    queue_log,
+)
+from tests.e2e.test_drills import HELD, STRAIGHT, shared_store, sign_in, until_in_state
+from tests.e2e.test_phones import register
+
+#: Keep each call short: answered by the fallback (no app is connected), hung up at once.
+HANGUP_MS = 200
+
+
+@dataclass
+class Farm:
+    """Kamailio and the Asterisks it dispatches to, in dispatch order."""
+
+    proxy: PrivateKamailio
+    boxes: tuple[PrivateAsterisk, ...]
+
+
+def box(root: Path, settings: Settings, address: str, name: str, proxy: str) -> PrivateAsterisk:
+    """An Asterisk on ``address`` with its own ARI app name, behind the ``proxy`` (on
+    127.0.0.1, so also its carrier)."""
+    instance = PrivateAsterisk.with_free_ports(root, settings, rtp_ports=200, address=address)
+    s = instance.settings
+    instance.settings = dataclasses.replace(
+        s,
+        ari=dataclasses.replace(s.ari, app=f"{s.ari.app}-{name}"),
+        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy, system_name=f"box-{name}"),
+    )
+    return instance
+
+
+@pytest.fixture
+def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
+    """Asterisk A on 127.0.0.2 and B on 127.0.0.3, behind Kamailio on 127.0.0.1; both reach
+    the registering phone through the proxy."""
+    proxy_port = free_port()
+    proxy_address = f"127.0.0.1:{proxy_port}"
+    boxes = (
+        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address),
+        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address),
+    )
+    addresses = tuple(instance.sip_address for instance in boxes)
+    proxy_settings = dataclasses.replace(
+        base_settings.proxy,
+        listen="127.0.0.1",
+        sip_port=proxy_port,
+        asterisks=addresses,
+        children=2,
+    )
+    proxy = PrivateKamailio(
+        tmp_path / "kamailio", dataclasses.replace(base_settings, proxy=proxy_settings)
+    )
+    started: list[PrivateAsterisk] = []
+    try:
+        for instance in boxes:
+            started.append(instance.start())
+        yield Farm(proxy.start(), boxes)
+    finally:
+        proxy.stop()
+        for instance in started:
+            instance.stop()
+
+
+async def calls_through(farm: Farm, count: int) -> list[float]:
+    """Place ``count`` calls one after another through the proxy; each one's duration."""
+    seconds = []
+    for _ in range(count):
+        result = await place_call(farm.boxes[0], hangup_ms=HANGUP_MS, via=farm.proxy.address)
+        assert result.ok, result.output[-6000:]
+        seconds.append(result.seconds)
+    return seconds
+
+
+def processed(farm: Farm) -> list[int]:
+    return [instance.calls_processed() for instance in farm.boxes]
+
+
+async def test_calls_spread_over_both_boxes_and_route_around_a_dead_one(farm: Farm) -> None:
+    await calls_through(farm, 4)
+    assert await asyncio.to_thread(processed, farm) == [2, 2]
+
+    a, b = farm.boxes
+    await asyncio.to_thread(a.kill)
+    # Before a probe notices, a call tried on A times out there and is sent on to B.
+    before = await asyncio.to_thread(b.calls_processed)
+    await calls_through(farm, 2)
+    assert await asyncio.to_thread(b.calls_processed) == before + 2
+
+    # Within a probe interval, A is out of the set: calls go straight to B, no timeout first.
+    await asyncio.sleep(farm.proxy.settings.proxy.probe_interval_s + 0.5)
+    timeout_s = farm.proxy.settings.proxy.invite_timeout_ms / 1000
+    start = time.monotonic()
+    durations = await calls_through(farm, 4)
+    assert max(durations) < timeout_s, durations
+    assert await asyncio.to_thread(b.calls_processed) == before + 6
+    assert time.monotonic() - start < 4 * timeout_s
+
+
+def app_settings(instance: PrivateAsterisk, redis_url: str, root: Path) -> Settings:
+    """An app instance's settings: its own Asterisk, ARI app name and HTTP port, the shared
+    Redis."""
+    s = instance.settings
+    return dataclasses.replace(
+        s,
+        redis=dataclasses.replace(s.redis, url=redis_url),
+        http=dataclasses.replace(s.http, port=free_port()),
+        records=dataclasses.replace(s.records, data_dir=root / "records"),
+    )
+
+
+async def apps_and_phone(
+    farm: Farm, redis_url: str, tmp_path: Path
+) -> tuple[Settings, Settings, int]:
+    """Settings of an app instance for each box (on an empty Redis), and the port of the
+    volunteer's phone, registered with the proxy."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    a, b = (
+        app_settings(instance, redis_url, tmp_path / name)
+        for instance, name in zip(farm.boxes, "ab", strict=True)
+    )
+    phone_port = free_port()
+    secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
+    registered = await register(
+        farm.boxes[0], tmp_path, "127.0.0.1", phone_port, secret, registrar=farm.proxy.address
+    )
+    assert registered == [401, 200]
+    return a, b, phone_port
+
+
+async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=2))
+        # One after the other: round-robin sends one call to each box.
+        for _ in range(2):
+            result = await place_call(farm.boxes[0], via=farm.proxy.address)
+            assert result.ok, result.output[-3000:]
+        answered = await phone
+    assert answered.returncode == 0, answered.messages[-3000:]
+    assert [instance.calls_processed() for instance in farm.boxes] == [1, 1]  # a caller each
+    log = queue_log(a)
+    connects = [e["agent"] for e in log if e["event"] == "CONNECT"]
+    assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+    assert len(answered.invites) == 2  # each call offered once, from one box
+    digits = CALLER.lstrip("+")[-10:]
+    for invite in answered.invites:
+        assert digits not in invite
+
+
+async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_caller(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """kill -9 of the Asterisk where a caller talks to Fiona: that call is lost (its media
+    was there); its app instance finds nothing listening where its Asterisk was, ends the call
+    and frees Fiona, and the next caller, dispatched to the surviving box, reaches her."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        first_phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=60_000))
+        lost = asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))
+        await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
+        dead, survivor = farm.boxes if counts[0] else farm.boxes[::-1]
+        await asyncio.to_thread(dead.kill)
+        for task in (first_phone, lost):  # nothing will ever end that call for them
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800))
+        before = await asyncio.to_thread(survivor.calls_processed)
+        result = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
+        answered = await phone
+        assert result.ok, result.output[-3000:]
+        assert answered.returncode == 0, answered.messages[-3000:]
+        assert await asyncio.to_thread(survivor.calls_processed) == before + 1
+        view = await store.agent(REMOTE_PHONE)
+    assert view is not None
+    assert view.state not in HELD
+    # The reconciliation ended the lost call (its channels gone with their Asterisk), which
+    # freed Fiona; otherwise she would stay on that call until the dead box came back.
+    assert "channel-gone" in {e["repair"] for e in queue_log(a) if e["event"] == "RECONCILE"}
+    connects = [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"]
+    assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+
+
+async def test_an_app_instance_killed_and_restarted_keeps_its_box_calls(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """kill -9 of the app instance of the box where Fiona talks and a second caller waits (a
+    third waits on the other box): the bridged call stays up, and once the instance is back
+    both waiting callers reach Fiona in turn."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=3000, calls=3))
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a") as app_a,
+        app_process(b, STRAIGHT, tmp_path / "b") as app_b,
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        calls = [asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))]
+        await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
+        here = 0 if counts[0] else 1  # the box where Fiona talks (round-robin goes on from it)
+        for _ in range(2):
+            calls.append(asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address)))
+            await asyncio.sleep(0.5)
+        await until_waiting(store, 2)
+        box_settings, box_app = ((a, app_a), (b, app_b))[here]
+        await asyncio.to_thread(box_app.kill)
+        await asyncio.sleep(1)
+        assert await asyncio.to_thread(farm.boxes[here].channel_count) >= 3  # still bridged
+        async with app_process(box_settings, STRAIGHT, tmp_path / "ab"[here]):
+            results = await asyncio.gather(*calls)
+            answered = await phone
+        view = await store.agent(REMOTE_PHONE)
+    assert all(r.ok for r in results), [r.output[-1500:] for r in results]
+    assert answered.returncode == 0, answered.messages[-3000:]
+    assert len(answered.invites) == 3
+    assert [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"] == [REMOTE_PHONE] * 3
+    assert view is not None
+    assert view.state not in HELD
+
+
+async def until_waiting(store: AcdStore, count: int, within: float = 10) -> None:
+    """Wait until ``count`` callers wait in the "general" queue."""
+    deadline = time.monotonic() + within
+    while len(await store.waiting("general")) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} callers waiting"
+        await asyncio.sleep(0.1)

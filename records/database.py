@@ -105,7 +105,10 @@ async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with engine.begin() as conn:
             yield conn
     finally:
-        os.close(fd)  # and with it the lock
+        # Unlock before closing: a child forked meanwhile (RQ's scheduler) shares the open
+        # file, and a close alone would leave the lock held until that child exits.
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 async def _lock(fd: int) -> None:

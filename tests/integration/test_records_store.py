@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +29,14 @@ from core.config import RecordsSettings
 from core.keys import Keys
 from hotline.harness import PostgresServer
 from pledges.models import Base as PledgesBase
-from records.database import connect, current_revision, downgrade, head_revision, upgrade
+from records.database import (
+    _migrating,
+    connect,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from records.drain import Drain, Entries
 from records.models import AuditEntry, Base, Contact, QueueEvent, StreamCursor, Wrapup
 from records.retention import PurgedRecords, purge_records
@@ -290,3 +299,30 @@ def test_two_instances_upgrading_a_fresh_database_at_once_both_succeed(
     outputs = [run.communicate(timeout=60)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0]
     assert outputs == [f"records schema at {head_revision()} (newest: {head_revision()})\n"] * 2
+
+
+async def test_a_child_forked_during_a_migration_does_not_keep_the_sqlite_lock(
+    tmp_path: Path,
+) -> None:
+    # RQ's scheduler is forked by the worker while its drain may be migrating.
+    settings = RecordsSettings(data_dir=tmp_path / "records")
+    settings.data_dir.mkdir(parents=True)
+    engine = connect(settings)
+    child = 0
+    try:
+        async with _migrating(engine):
+            child = os.fork()
+            if child == 0:  # the child only holds the inherited descriptors, until killed
+                signal.pause()
+                os._exit(0)
+        lock = f"{engine.url.database}.migrate.lock"
+        fd = os.open(lock, os.O_WRONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        finally:
+            os.close(fd)
+    finally:
+        await engine.dispose()
+        if child:
+            os.kill(child, signal.SIGKILL)
+            await asyncio.to_thread(os.waitpid, child, 0)

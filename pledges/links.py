@@ -126,21 +126,21 @@ class PaymentDesk:
         return queued
 
     async def _remind(self, row: Pledge, campaign: Campaign, now: float) -> int:
-        number = row.reminders_sent + 1
+        ordinal = row.reminders_sent + 1
         language = row.language if row.language in campaign.reminder_templates else "en"
         body = campaign.reminder_templates[language].format(link=row.link_url)
         message = await self.texts.send_again(
             f"pledge-link:{row.id}",
             body,
             language=language,
-            key=f"pledge-reminder:{row.id}:{number}",
+            key=f"pledge-reminder:{row.id}:{ordinal}",
         )
         if message is None:  # the link's SMS is past the outbox's retention: stop reminding
             logger.info("pledge %s: no reminder (its link's SMS is gone)", row.id)
-            number = campaign.reminders
+            ordinal = campaign.reminders
         else:
-            logger.info("pledge %s: reminder %s queued as SMS %s", row.id, number, message)
-        counted = {"reminders_sent": number, "texted_at": now}
+            logger.info("pledge %s: reminder %s queued as SMS %s", row.id, ordinal, message)
+        counted = {"reminders_sent": ordinal, "texted_at": now}
         await self._set(row.id, {"reminders_sent": row.reminders_sent}, counted)
         return 0 if message is None else 1
 

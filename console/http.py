@@ -139,6 +139,11 @@ def build_console(deps: ConsoleDeps) -> web.Application:
         ),
     )
     views = _Views(deps, guard, feed)
+
+    async def end_boards(_: web.Application) -> None:
+        await views.end_boards()
+
+    app.on_cleanup.append(end_boards)
     app.add_routes(
         [
             web.get("/", views.home),
@@ -190,6 +195,9 @@ class _Views:
         #: The board after the newest queue log entry asked for, as JSON: computed once for
         #: every supervisor's stream at this instance.
         self._boards: dict[str, asyncio.Future[str]] = {}
+        #: Boards still being computed, ended when the app stops (none may reach Redis after
+        #: the app closed its connections).
+        self._computing: set[asyncio.Task[str]] = set()
 
     def _page(
         self,
@@ -485,10 +493,19 @@ class _Views:
             async def compute() -> str:
                 return (await self.deps.supervision.board()).to_json()
 
-            board = asyncio.ensure_future(compute())
-            self._boards = {entry_id: board}
+            task = asyncio.create_task(compute(), name=f"board-{entry_id}")
+            self._computing.add(task)
+            task.add_done_callback(self._computing.discard)
+            self._boards = {entry_id: task}
+            board = task
         # A stream that goes away does not cancel the others' board.
         return await asyncio.shield(board)
+
+    async def end_boards(self) -> None:
+        """Cancel the boards still being computed (the app is stopping)."""
+        for task in self._computing:
+            task.cancel()
+        await asyncio.gather(*self._computing, return_exceptions=True)
 
     async def reset_agent(self, request: web.Request) -> web.Response:
         """Reset a stuck agent with a reason (kept in the queue log with who did it)."""

@@ -3,6 +3,7 @@ wallboard and agents table (live by SSE), and resetting or signing off an agent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -243,3 +244,40 @@ async def test_supervisors_streams_share_one_board_per_queue_log_entry(
         assert [e["id"] for e in events] == [entry_id, entry_id]
         assert events[0]["data"] == events[1]["data"]
         assert CountedSupervision.boards == 3
+
+
+class HeldSupervision(AcdSupervision):
+    """The real supervisor desk whose boards after the first outlive their streams: each
+    waits until it is cancelled, and says so in ``ended``."""
+
+    computed = 0
+    held = asyncio.Event()
+    ended: list[str] = []
+
+    async def board(self) -> Board:
+        HeldSupervision.computed += 1
+        if HeldSupervision.computed > 1:
+            HeldSupervision.held.set()
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                HeldSupervision.ended.append("ended")
+        return await super().board()
+
+
+async def test_a_board_still_computing_when_the_console_stops_is_ended_with_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A board nobody waits for any more must not outlive the app: it would reach Redis after
+    the app closed its connections (and leak one)."""
+    HeldSupervision.computed, HeldSupervision.held, HeldSupervision.ended = 0, asyncio.Event(), []
+    async with console_running(redis_url, tmp_path, supervision=HeldSupervision) as console:
+        assert await console.sign_in("bruno") == 303
+        async with console.http.get("/console/supervisor/events") as stream:
+            await read_event(stream)
+            await console.store.redis.xadd(
+                console.keys.acd_queue_log,
+                {"time": time.time(), "event": "PAUSE", "queue": "general", "agent": "chen"},
+            )
+            await asyncio.wait_for(HeldSupervision.held.wait(), 10)
+    assert HeldSupervision.ended == ["ended"]

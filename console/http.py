@@ -59,7 +59,7 @@ from console.accounts import Account, Accounts
 from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
-from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
+from console.offers import QueueLogFeed, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
@@ -424,7 +424,7 @@ class _Views:
         if account.role not in VOLUNTEER_PAGES:
             raise self._forbidden(request, session, WRONG_ROLE)
         after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
-        with self.feed.subscribe() as subscriber:
+        with self.feed.subscribe(account.id) as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
             async with sse_response(request) as stream:
 
@@ -451,7 +451,7 @@ class _Views:
                             await forward(entry_id, fields)
                         last = caught[-1][0]
                     while stream.is_connected() and not subscriber.cut_off:
-                        entry = await _next(subscriber)
+                        entry = await subscriber.next(LIVENESS_S)
                         if entry and stream_id(entry[0]) > stream_id(last):
                             await forward(*entry)
                             last = entry[0]
@@ -480,7 +480,7 @@ class _Views:
                     board = await self.deps.supervision.board()
                     await stream.send(board.to_json(), event="board")
                     while stream.is_connected() and not subscriber.cut_off:
-                        if entry := await _next(subscriber):
+                        if entry := await subscriber.next(LIVENESS_S):
                             data = await self._board_after(entry[0])
                             await stream.send(data, id=entry[0], event="board")
         return stream
@@ -643,16 +643,3 @@ def _language(session: Session) -> str:
     """The session's chosen language, or the default."""
     chosen = session.get(LANGUAGE_KEY)
     return chosen if isinstance(chosen, str) and chosen in LANGUAGES else DEFAULT
-
-
-async def _next(subscriber: Subscriber) -> Entry | None:
-    """The subscriber's next entry; None after ``LIVENESS_S`` or when it is cut off."""
-    get = asyncio.ensure_future(subscriber.entries.get())
-    woken = asyncio.ensure_future(subscriber.woken.wait())
-    try:
-        await asyncio.wait((get, woken), timeout=LIVENESS_S, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        woken.cancel()
-        if not get.done():
-            get.cancel()
-    return get.result() if get.done() and not get.cancelled() else None

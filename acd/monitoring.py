@@ -51,6 +51,7 @@ from acd.transfers import parties
 from core.ari import AriClient, AriError, StasisStart
 from core.audit import AuditAction, audit
 from core.calls import CallEvent, ChannelTimers, TimerFired, ari_request, ends_call
+from core.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -273,35 +274,38 @@ class Monitors:
                 destroy = functools.partial(ari.destroy_bridge, bridge)
                 await ari_request(call, "destroy monitor bridge", destroy)
             case Tell(on=on):
-                await self._tell(monitor, on)
+                await log_monitor(self.redis, self.store.keys, monitor, on, self.clock())
         return None
 
-    async def _tell(self, monitor: Monitor, on: bool) -> None:
-        """A MONITOR entry in the queue log: the session's start or end (``tell``: whether
-        the volunteer's console shows it)."""
-        logger.info(
-            "%s: %s %s %s",
-            monitor.call_id,
-            monitor.supervisor,
-            "started to" if on else "stopped to",
-            monitor.mode.value,
-        )
-        await self.redis.xadd(
-            self.store.keys.acd_queue_log,
-            {
-                "time": f"{self.clock():.3f}",
-                "event": "MONITOR",
-                "queue": monitor.queue,
-                "call": monitor.call_id,
-                "agent": monitor.volunteer,
-                "by": monitor.supervisor,
-                "mode": monitor.mode.value,
-                "on": "1" if on else "0",
-                "tell": "1" if monitor.tell else "0",
-            },
-            maxlen=100_000,
-            approximate=True,
-        )
+
+async def log_monitor(
+    redis: aioredis.Redis, keys: Keys, monitor: Monitor, on: bool, now: float
+) -> None:
+    """A MONITOR entry in the queue log: the session's start (``on``) or end, on the
+    volunteer's name (``tell``: whether their console shows it)."""
+    logger.info(
+        "%s: %s %s %s",
+        monitor.call_id,
+        monitor.supervisor,
+        "started to" if on else "stopped to",
+        monitor.mode.value,
+    )
+    await redis.xadd(
+        keys.acd_queue_log,
+        {
+            "time": f"{now:.3f}",
+            "event": "MONITOR",
+            "queue": monitor.queue,
+            "call": monitor.call_id,
+            "agent": monitor.volunteer,
+            "by": monitor.supervisor,
+            "mode": monitor.mode.value,
+            "on": "1" if on else "0",
+            "tell": "1" if monitor.tell else "0",
+        },
+        maxlen=100_000,
+        approximate=True,
+    )
 
 
 def _as_event(monitor: Monitor, channel_id: str, event: CallEvent) -> MonitorEvent | None:

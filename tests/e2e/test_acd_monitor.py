@@ -91,7 +91,7 @@ async def test_a_supervisor_is_rung_and_hears_the_call_until_one_side_leaves(
         await app.acd.store.login("alice", ("general",), profile.devices[0], app.acd.clock())
         alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
         bruno = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path))
-        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, hangup_ms=12_000))
+        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
         call_id = await connected_call(app, "alice")
         session = await request_monitor(
             app.acd.store, app.acd.agents, call_id, "bruno", "supervisor", mode, time.time()
@@ -116,6 +116,7 @@ async def test_a_supervisor_is_rung_and_hears_the_call_until_one_side_leaves(
 
             await wait_for("Bruno's leg and snoop gone", snoop_gone)
             assert (await parties(app.acd.store, call_id)).state == "connected"
+        await app.ari.hangup(call_id)  # as the caller's BYE would: the call ends
         called, answered, monitored = await asyncio.gather(caller, alice, bruno)
         assert called.ok, called.output
         assert answered.returncode == 0, answered.messages[-2000:]

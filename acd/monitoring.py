@@ -182,8 +182,9 @@ class Monitors:
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.acd_monitor(monitor.session), monitor.to_json(), ex=KEEP_S)
-            pipe.sadd(keys.acd_monitors(monitor.call_id), monitor.session)
-            pipe.expire(keys.acd_monitors(monitor.call_id), KEEP_S)
+            for channel in (monitor.call_id, monitor.volunteer_channel):
+                pipe.sadd(keys.acd_monitors(channel), monitor.session)
+                pipe.expire(keys.acd_monitors(channel), KEEP_S)
             await pipe.execute()
         label = f"{request.mode.value.capitalize()} {caller.pseudonym} ({caller.queue})"
         try:
@@ -221,10 +222,12 @@ class Monitors:
             for command in commands:
                 step_event = await self._carry_out(monitor, command) or step_event
 
-    async def call_ended(self, call_id: str) -> None:
-        """The caller's channel ended: each session on the call hears it on its own queue."""
-        sessions = cast(set[str], await self.redis.smembers(self.store.keys.acd_monitors(call_id)))
-        for session in sessions:
+    async def channel_ended(self, channel_id: str) -> None:
+        """A caller's or volunteer's channel ended: each session on its call hears that the
+        call is gone, on the session's own queue (a volunteer leaving a call that goes on,
+        transferred to a queue say, ends the sessions too)."""
+        key = self.store.keys.acd_monitors(channel_id)
+        for session in cast(set[str], await self.redis.smembers(key)):
             self.timers.start(MONITOR_PREFIX + session, CALL_GONE_TIMER, 0)
 
     async def _save(self, monitor: Monitor) -> None:
@@ -238,7 +241,8 @@ class Monitors:
         keys = self.store.keys
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.acd_monitor(monitor.session))
-            pipe.srem(keys.acd_monitors(monitor.call_id), monitor.session)
+            for channel in (monitor.call_id, monitor.volunteer_channel):
+                pipe.srem(keys.acd_monitors(channel), monitor.session)
             await pipe.execute()
 
     async def _carry_out(self, monitor: Monitor, command: MonitorCommand) -> MonitorEvent | None:

@@ -408,15 +408,15 @@ class HotlineApp:
     async def _route(self, channel_id: str, event: CallEvent) -> None:
         if session_of(channel_id) is not None:  # a supervisor's leg, or its snoop channel
             await self.acd.monitors.handle(channel_id, event)
-        elif is_leg(channel_id):
+            return
+        if is_leg(channel_id):
             await self.acd.handle_leg(channel_id, event)
         elif isinstance(event, StasisStart) and event.args[:1] == ("volunteer",):
             await self.volunteers.start(channel_id, event)
-        else:
-            if not await self.ivr.handle(channel_id, event):
-                await self.volunteers.handle(channel_id, event)
-            if ends_call(event):  # a supervisor on the call leaves with it
-                await self.acd.monitors.call_ended(channel_id)
+        elif not await self.ivr.handle(channel_id, event):
+            await self.volunteers.handle(channel_id, event)
+        if ends_call(event):  # a supervisor on the caller's or volunteer's call leaves it
+            await self.acd.monitors.channel_ended(channel_id)
 
     async def _redis_back(self, deadline: float) -> bool:
         """Wait until Redis answers again, or ``deadline`` (loop time) passes."""

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import cast
 
@@ -15,7 +16,7 @@ import redis
 from acd.monitor import MonitorMode
 from acd.monitoring import request_monitor
 from acd.routing import AgentState
-from acd.transfers import parties
+from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from core.config import Settings
 from core.keys import Keys
 from hotline.app import HotlineApp
@@ -72,10 +73,23 @@ def staff_audit(settings: Settings) -> list[dict[str, str]]:
     return [fields for _, fields in entries]
 
 
+class Ending(StrEnum):
+    """Who leaves first."""
+
+    SUPERVISOR = "supervisor-leaves"  # he hangs up; the call goes on
+    VOLUNTEER = "volunteer-leaves"  # the call is transferred to a queue; the caller waits
+    CALL = "call-ends"  # the caller hangs up
+
+
 @pytest.mark.parametrize(
-    ("mode", "supervisor_hangs_up"),
-    [(MonitorMode.LISTEN, True), (MonitorMode.WHISPER, False), (MonitorMode.BARGE, False)],
-    ids=["listen-supervisor-leaves", "whisper-call-ends", "barge-call-ends"],
+    ("mode", "ending"),
+    [
+        (MonitorMode.LISTEN, Ending.SUPERVISOR),
+        (MonitorMode.WHISPER, Ending.CALL),
+        (MonitorMode.BARGE, Ending.CALL),
+        (MonitorMode.BARGE, Ending.VOLUNTEER),
+    ],
+    ids=lambda value: str(value),
 )
 async def test_a_supervisor_is_rung_and_hears_the_call_until_one_side_leaves(
     settings: Settings,
@@ -84,7 +98,7 @@ async def test_a_supervisor_is_rung_and_hears_the_call_until_one_side_leaves(
     phone_ports: dict[str, int],
     tmp_path: Path,
     mode: MonitorMode,
-    supervisor_hangs_up: bool,
+    ending: Ending,
 ) -> None:
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         profile = app.acd.agents["alice"]
@@ -103,19 +117,22 @@ async def test_a_supervisor_is_rung_and_hears_the_call_until_one_side_leaves(
                 return leg in await members(app, f"bridge-{call_id}")
             return await members(app, own_bridge) == {leg, snoop}
 
+        async def bruno_gone() -> bool:
+            channels = {c.id for c in await app.ari.list_channels()}
+            bridges = await app.ari.bridged_channels()
+            return not {leg, snoop} & channels and own_bridge not in bridges
+
         await wait_for("Bruno hears the call", bruno_hears)
         if mode is MonitorMode.BARGE:
             assert len(await members(app, f"bridge-{call_id}")) == 3
-        if supervisor_hangs_up:  # as his phone's BYE would
+        if ending is Ending.SUPERVISOR:  # as his phone's BYE would
             await app.ari.hangup(leg)
-
-            async def snoop_gone() -> bool:
-                channels = {c.id for c in await app.ari.list_channels()}
-                bridges = await app.ari.bridged_channels()
-                return not {leg, snoop} & channels and own_bridge not in bridges
-
-            await wait_for("Bruno's leg and snoop gone", snoop_gone)
+            await wait_for("Bruno's leg and snoop gone", bruno_gone)
             assert (await parties(app.acd.store, call_id)).state == "connected"
+        if ending is Ending.VOLUNTEER:
+            await request_transfer(app.acd.store, call_id, Transfer(TransferKind.QUEUE, "ringall"))
+            await wait_for("Bruno's leg gone with Alice's", bruno_gone)
+            assert (await parties(app.acd.store, call_id)).state == "waiting"
         await app.ari.hangup(call_id)  # as the caller's BYE would: the call ends
         called, answered, monitored = await asyncio.gather(caller, alice, bruno)
         assert called.ok, called.output

@@ -1,6 +1,7 @@
 """Listen, whisper and barge from the supervisor screen, over real HTTP with a real Redis and
 ACD store: the agents table's buttons, the request reaching the call's instance and the audit
-trail, who may not, and the volunteer's screen told where the queue says so."""
+trail (in Redis, then in the records' audit table), who may not, and the volunteer's screen
+told where the queue says so."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.monitor import Monitor, MonitorMode
 from acd.monitoring import log_monitor
+from records.models import AuditEntry
 from tests.consoles import Console, console_running, read_event
 from tests.integration.test_console_supervisor import row
 
@@ -57,6 +61,10 @@ async def test_a_supervisor_listens_from_the_agents_table(console: Console) -> N
     assert (request["monitor"], request["by"], request["mode"]) == ("c1", "bruno", "listen")
     audit = await stream(console, console.keys.staff_audit)
     assert [(a["actor"], a["action"], a["target"]) for a in audit] == [("bruno", "listen", "c1")]
+    await console.wrapups.drain.catch_up()  # as a worker would: into the records' audit table
+    async with AsyncSession(console.wrapups.engine) as session:
+        rows = (await session.scalars(select(AuditEntry))).all()
+    assert [(r.actor, r.action, r.target) for r in rows] == [("bruno", "listen", "c1")]
 
 
 async def test_only_supervisors_join_calls_and_refusals_audit_nothing(console: Console) -> None:

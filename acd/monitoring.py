@@ -46,6 +46,7 @@ from acd.monitor import (
 )
 from acd.offers import caller_id, endpoint
 from acd.records import CallerPhase, Records
+from acd.routing import AgentState
 from acd.store import AcdStore
 from acd.transfers import parties
 from core.ari import AriClient, AriError, StasisStart
@@ -109,7 +110,8 @@ async def request_monitor(
 
     Refusals (``AcdError``): not-a-supervisor (the role, or no phone in the agent file),
     unknown-call (no such call, or it ended), not-connected (waiting or ringing),
-    not-your-queue (a queue the supervisor is not in), own-call."""
+    not-your-queue (a queue the supervisor is not in), own-call, supervisor-busy (their own
+    phone is ringing with, or taking, a queue call)."""
     profile = agents.get(supervisor)
     if role != SUPERVISES or profile is None or profile.role != SUPERVISES or not profile.devices:
         raise AcdError("not-a-supervisor", supervisor)
@@ -121,6 +123,9 @@ async def request_monitor(
         raise AcdError("not-your-queue", call_id)
     if found.agent == supervisor:
         raise AcdError("own-call", call_id)
+    own = await store.agent(supervisor)
+    if own is not None and own.state in (AgentState.OFFERED, AgentState.ON_CALL):
+        raise AcdError("supervisor-busy", supervisor)  # their phone rings or talks already
     request = MonitorRequest(secrets.token_hex(8), call_id, supervisor, mode)
     await audit(
         store.redis,

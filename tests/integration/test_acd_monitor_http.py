@@ -64,12 +64,13 @@ async def stream(api: Api, key: str) -> list[dict[str, str]]:
     return [fields for _, fields in entries]
 
 
-async def connect(api: Api, call_id: str, queue: str, at: float) -> None:
-    """``call_id`` waits in ``queue`` and Alice takes it."""
+async def connect(api: Api, call_id: str, queue: str, at: float, agent: str = "alice") -> None:
+    """``call_id`` waits in ``queue`` and ``agent`` takes it."""
     await api.store.enqueue(waiting_call(call_id, at, queue), at)
     offer = await api.store.claim(queue, at + 1)
     assert offer is not None
-    await api.store.accept(offer.offer_id, "alice", at + 2)
+    assert [a.agent_id for a in offer.agents] == [agent]
+    await api.store.accept(offer.offer_id, agent, at + 2)
 
 
 async def test_a_supervisor_listens_to_a_call_of_their_queue(api: Api) -> None:
@@ -105,9 +106,18 @@ async def test_refusals_ring_nobody_and_audit_nothing(api: Api) -> None:
     status, answer = await api.call("POST", "/acd/calls/other/monitor", SAM, {"mode": "listen"})
     assert (status, answer["error"]) == (403, "not-your-queue")
     await api.store.complete("other", "alice", T0 + 10)
-    await connect(api, "ended", "q", T0 + 60)
-    await api.store.complete("ended", "alice", T0 + 70)
-    status, answer = await api.call("POST", "/acd/calls/ended/monitor", SAM, {"mode": "barge"})
+    await api.store.pause("alice", "break", T0 + 20)
+    await api.store.login("sam", ("q",), AGENTS["sam"].devices[0], T0 + 20)
+    await connect(api, "sams", "q", T0 + 20, "sam")  # Sam takes a call himself
+    await api.store.resume("alice", T0 + 30)
+    await connect(api, "busy", "q", T0 + 30)
+    status, answer = await api.call("POST", "/acd/calls/busy/monitor", SAM, {"mode": "listen"})
+    assert (status, answer["error"]) == (409, "supervisor-busy")
+    status, answer = await api.call("POST", "/acd/calls/sams/monitor", SAM, {"mode": "listen"})
+    assert (status, answer["error"]) == (409, "own-call")
+    await api.store.complete("sams", "sam", T0 + 52)
+    await api.store.complete("busy", "alice", T0 + 53)  # Sam is free; the call is over
+    status, answer = await api.call("POST", "/acd/calls/busy/monitor", SAM, {"mode": "barge"})
     assert (status, answer["error"]) == (404, "no-such-call")
     assert await stream(api, api.store.keys.staff_audit) == []
     assert await stream(api, api.store.keys.acd_inbox(waiting_call("x", T0).owner_instance)) == []

@@ -187,9 +187,9 @@ class Monitors:
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.acd_monitor(monitor.session), monitor.to_json(), ex=KEEP_S)
-            for channel in (monitor.call_id, monitor.volunteer_channel):
-                pipe.sadd(keys.acd_monitors(channel), monitor.session)
-                pipe.expire(keys.acd_monitors(channel), KEEP_S)
+            for party in (monitor.call_id, monitor.volunteer_channel):
+                pipe.sadd(keys.acd_monitors(party), monitor.session)
+                pipe.expire(keys.acd_monitors(party), KEEP_S)
             await pipe.execute()
         label = f"{request.mode.value.capitalize()} {caller.pseudonym} ({caller.queue})"
         try:
@@ -246,8 +246,8 @@ class Monitors:
         keys = self.store.keys
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.acd_monitor(monitor.session))
-            for channel in (monitor.call_id, monitor.volunteer_channel):
-                pipe.srem(keys.acd_monitors(channel), monitor.session)
+            for party in (monitor.call_id, monitor.volunteer_channel):
+                pipe.srem(keys.acd_monitors(party), monitor.session)
             await pipe.execute()
 
     async def _carry_out(self, monitor: Monitor, command: MonitorCommand) -> MonitorEvent | None:

@@ -10,11 +10,13 @@
 | POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
-| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
+| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
+|        |                            |                       | monitored                     |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
 | POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
 | POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
 | GET    | /console/admin             | admin                 | accounts, first-login tokens  |
@@ -26,7 +28,8 @@
 
 "Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
-"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``.
+"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. Listening
+to, whispering into or barging into a call is for ``supervisor`` only, like unmasking.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -59,11 +62,12 @@ from console.accounts import Account, Accounts
 from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
+from console.monitored import monitored
 from console.offers import QueueLogFeed, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
-from console.supervision import SupervisorDesk
+from console.supervision import MONITOR_MODES, SupervisorDesk
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -81,7 +85,7 @@ PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
 LANGUAGE_KEY: Final = "language"
-#: The only role the vault lets unmask a caller.
+#: The only role the vault lets unmask a caller, and the only one that joins live calls.
 UNMASKS: Final = "supervisor"
 #: Audit records shown.
 AUDIT_LINES: Final = 200
@@ -159,6 +163,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/supervisor/events", views.board_events),
             web.post("/supervisor/reset", views.reset_agent),
             web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
             web.get("/admin", views.admin),
@@ -417,7 +422,8 @@ class _Views:
         what the stream holds after it, then the instance's live feed. Each queue log entry
         naming the volunteer sends their presence (``presence``), an offer its pop first
         (``offer``) and then the caller's earlier contacts (``earlier``), which the records
-        store may take longer to tell."""
+        store may take longer to tell; a supervisor joining or leaving their call sends
+        ``monitored`` where the queue tells its volunteers."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -430,6 +436,10 @@ class _Views:
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
+                        return
+                    if fields.get("event") == "MONITOR":
+                        if notice := monitored(fields, account.id):
+                            await stream.send(notice.to_json(), id=entry_id, event="monitored")
                         return
                     call_id = offered_call(fields, account.id)
                     pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
@@ -532,6 +542,29 @@ class _Views:
             )
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def monitor(self, request: web.Request) -> web.Response:
+        """Ring the supervisor's own phone to listen to, whisper into or barge into a live
+        call (audited first): ``{"monitoring": mode}`` or ``{"error": id}`` to a script
+        asking for JSON; a plain form goes back to the board."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        if account.role != UNMASKS:
+            raise self._forbidden(request, session, WRONG_ROLE)
+        form = await self._form(request, session)
+        mode = form.get("mode", "")
+        if mode not in MONITOR_MODES:
+            raise web.HTTPBadRequest(text="Listen, whisper or barge.")
+        wants_json = request.headers.get("Accept", "").startswith("application/json")
+        try:
+            call_id = form.get("call", "")
+            await self.deps.supervision.monitor(call_id, account.id, account.role, mode)
+        except Refused as exc:
+            if wants_json:
+                return web.json_response({"error": exc.code}, status=409)
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        if wants_json:
+            return web.json_response({"monitoring": mode}, status=202)
         raise web.HTTPSeeOther("/console/supervisor")
 
     async def unmask(self, request: web.Request) -> web.Response:

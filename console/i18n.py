@@ -46,6 +46,11 @@ LABELS: Final = {
     "debrief": N_("debrief"),
     "transferred": N_("Transferred to"),
     "not_transferred": N_("Not transferred:"),
+    "monitored_listen": N_("A supervisor is listening to this call."),
+    "monitored_whisper": N_("A supervisor is listening and may speak to you alone."),
+    "monitored_barge": N_("A supervisor has joined this call."),
+    "ringing_you": N_("Your phone is ringing:"),
+    "not_monitoring": N_("Refused:"),
 }
 
 

@@ -23,6 +23,7 @@ from hotline.sip_proxy import PrivateKamailio
 from tests.conftest import (
     CALLER,
     REMOTE_PHONE,
+    CallResult,
     agent_phone,
     app_process,
     place_call,
@@ -165,7 +166,7 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
         app_process(b, STRAIGHT, tmp_path / "b"),
     ):
         await sign_in(store, a, REMOTE_PHONE)
-        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=2))
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=3))
         # One after the other: round-robin sends one call to each box.
         for _ in range(2):
             result = await place_call(farm.boxes[0], via=farm.proxy.address)
@@ -182,12 +183,13 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
         assert digits not in invite
 
 
-async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_caller(
+async def test_a_box_killed_under_calls_loses_only_its_own_and_frees_its_volunteer(
     farm: Farm, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """kill -9 of the Asterisk where a caller talks to Fiona: that call is lost (its media
-    was there); its app instance finds nothing listening where its Asterisk was, ends the call
-    and frees Fiona, and the next caller, dispatched to the surviving box, reaches her."""
+    """kill -9 of the Asterisk where a caller talks to Fiona while four callers are in (two a
+    box, round-robin): the calls on that box are lost (their media was there) and counted;
+    every other call lives: the callers waiting on the surviving box reach Fiona, whom the
+    reconciliation freed, and so does a caller arriving after the kill."""
     a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
     async with (
         shared_store(a) as store,
@@ -196,31 +198,58 @@ async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_c
     ):
         await sign_in(store, a, REMOTE_PHONE)
         first_phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=60_000))
-        lost = asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))
+        calls = [asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))]
         await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        for waiting in range(1, 4):
+            calls.append(asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address)))
+            await until_waiting(store, waiting)
         counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
-        dead, survivor = farm.boxes if counts[0] else farm.boxes[::-1]
+        dead_at = 0 if counts[0] > counts[1] else 1  # Fiona's leg is there too
+        dead, survivor = farm.boxes[dead_at], farm.boxes[1 - dead_at]
+        dead_app = dead.settings.ari.app
+        waiting_on = [c.owner_instance for c in await store.waiting("general")]
+        on_dead = 1 + waiting_on.count(dead_app)  # Fiona's caller and those waiting there
+        assert (on_dead, len(waiting_on) + 1 - on_dead) == (2, 2)  # round-robin: two a box
         await asyncio.to_thread(dead.kill)
-        for task in (first_phone, lost):  # nothing will ever end that call for them
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        first_phone.cancel()  # nothing will ever end Fiona's call on the dead box
+        with contextlib.suppress(asyncio.CancelledError):
+            await first_phone
 
-        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800))
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=3))
+        survivors_callers = await wait_for_calls(calls, 2)
         before = await asyncio.to_thread(survivor.calls_processed)
-        result = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
-        answered = await phone
-        assert result.ok, result.output[-3000:]
-        assert answered.returncode == 0, answered.messages[-3000:]
+        after = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
         assert await asyncio.to_thread(survivor.calls_processed) == before + 1
+        answered = await phone
+        lost = [call for call in calls if not call.done()]
+        for call in lost:  # their Asterisk is gone: they would wait for a BYE until SIPp gives up
+            call.cancel()
+        await asyncio.gather(*lost, return_exceptions=True)
+        assert len(lost) == on_dead  # the calls on the dead box, and only those, were lost
+        assert all(r.ok for r in survivors_callers), [r.output[-1500:] for r in survivors_callers]
+        assert after.ok, after.output[-3000:]
+        assert answered.returncode == 0, answered.messages[-3000:]
         view = await store.agent(REMOTE_PHONE)
+        still_waiting = await store.waiting("general")
     assert view is not None
     assert view.state not in HELD
-    # The reconciliation ended the lost call (its channels gone with their Asterisk), which
+    assert still_waiting == ()  # no caller of the dead box left in the queue
+    # The reconciliation ended the lost calls (their channels gone with their Asterisk), which
     # freed Fiona; otherwise she would stay on that call until the dead box came back.
     assert "channel-gone" in {e["repair"] for e in queue_log(a) if e["event"] == "RECONCILE"}
     connects = [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"]
-    assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+    assert connects == [REMOTE_PHONE] * 4  # the lost call, two waiting on B, one after the kill
+
+
+async def wait_for_calls(
+    calls: list[asyncio.Task[CallResult]], count: int, within: float = 40
+) -> list[CallResult]:
+    """The results of the first ``count`` of ``calls`` to end."""
+    deadline = time.monotonic() + within
+    while len(ended := [c for c in calls if c.done()]) < count:
+        assert time.monotonic() < deadline, f"only {len(ended)} of {count} calls ended"
+        await asyncio.sleep(0.1)
+    return [c.result() for c in ended]
 
 
 async def test_an_app_instance_killed_and_restarted_keeps_its_box_calls(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +18,14 @@ import redis
 from acd.routing import AgentState
 from acd.store import AcdStore
 from core.config import Settings
-from hotline.harness import PrivateAsterisk, RedisServer, free_port
+from core.keys import Keys
+from hotline.harness import PrivateAsterisk, RedisServer, free_port, udp_bound
 from hotline.phones import read_secrets
 from hotline.sip_proxy import PrivateKamailio
+from sms.sip_provider import SipProvider
 from tests.conftest import (
     CALLER,
+    EXTERNAL,
     REMOTE_PHONE,
     CallResult,
     agent_phone,
@@ -31,6 +35,7 @@ from tests.conftest import (
 )
 from tests.e2e.test_drills import HELD, STRAIGHT, shared_store, sign_in, until_in_state
 from tests.e2e.test_phones import register
+from tests.e2e.test_sip_messages import carrier_receives, carrier_sends
 
 #: Keep each call short: answered by the fallback (no app is connected), hung up at once.
 HANGUP_MS = 200
@@ -38,21 +43,28 @@ HANGUP_MS = 200
 
 @dataclass
 class Farm:
-    """Kamailio and the Asterisks it dispatches to, in dispatch order."""
+    """Kamailio and the Asterisks it dispatches to, in dispatch order, and the UDP port on
+    127.0.0.1 where they reach the carrier (through the proxy)."""
 
     proxy: PrivateKamailio
     boxes: tuple[PrivateAsterisk, ...]
+    carrier_port: int
 
 
-def box(root: Path, settings: Settings, address: str, name: str, proxy: str) -> PrivateAsterisk:
+def box(
+    root: Path, settings: Settings, address: str, name: str, proxy: str, carrier: str
+) -> PrivateAsterisk:
     """An Asterisk on ``address`` with its own ARI app name, behind the ``proxy`` (on
-    127.0.0.1, so also its carrier)."""
+    127.0.0.1, so also its carrier's address), reaching the ``carrier`` (``host:port``)
+    through it."""
     instance = PrivateAsterisk.with_free_ports(root, settings, rtp_ports=200, address=address)
     s = instance.settings
     instance.settings = dataclasses.replace(
         s,
         ari=dataclasses.replace(s.ari, app=f"{s.ari.app}-{name}"),
-        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy, system_name=f"box-{name}"),
+        asterisk=dataclasses.replace(
+            s.asterisk, sip_proxy=proxy, system_name=f"box-{name}", carrier_host=carrier
+        ),
     )
     return instance
 
@@ -63,9 +75,11 @@ def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
     the registering phone through the proxy."""
     proxy_port = free_port()
     proxy_address = f"127.0.0.1:{proxy_port}"
+    carrier_port = free_port(socket.SOCK_DGRAM)
+    carrier = f"127.0.0.1:{carrier_port}"
     boxes = (
-        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address),
-        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address),
+        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address, carrier),
+        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address, carrier),
     )
     addresses = tuple(instance.sip_address for instance in boxes)
     proxy_settings = dataclasses.replace(
@@ -82,7 +96,7 @@ def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
     try:
         for instance in boxes:
             started.append(instance.start())
-        yield Farm(proxy.start(), boxes)
+        yield Farm(proxy.start(), boxes, carrier_port)
     finally:
         proxy.stop()
         for instance in started:
@@ -136,17 +150,23 @@ def app_settings(instance: PrivateAsterisk, redis_url: str, root: Path) -> Setti
     )
 
 
-async def apps_and_phone(
-    farm: Farm, redis_url: str, tmp_path: Path
-) -> tuple[Settings, Settings, int]:
-    """Settings of an app instance for each box (on an empty Redis), and the port of the
-    volunteer's phone, registered with the proxy."""
+def apps(farm: Farm, redis_url: str, tmp_path: Path) -> tuple[Settings, Settings]:
+    """Settings of an app instance for each box, on an emptied Redis."""
     with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
     a, b = (
         app_settings(instance, redis_url, tmp_path / name)
         for instance, name in zip(farm.boxes, "ab", strict=True)
     )
+    return a, b
+
+
+async def apps_and_phone(
+    farm: Farm, redis_url: str, tmp_path: Path
+) -> tuple[Settings, Settings, int]:
+    """Settings of an app instance for each box (on an empty Redis), and the port of the
+    volunteer's phone, registered with the proxy."""
+    a, b = apps(farm, redis_url, tmp_path)
     phone_port = free_port()
     secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
     registered = await register(
@@ -166,7 +186,7 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
         app_process(b, STRAIGHT, tmp_path / "b"),
     ):
         await sign_in(store, a, REMOTE_PHONE)
-        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=3))
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=2))
         # One after the other: round-robin sends one call to each box.
         for _ in range(2):
             result = await place_call(farm.boxes[0], via=farm.proxy.address)
@@ -296,3 +316,88 @@ async def until_waiting(store: AcdStore, count: int, within: float = 10) -> None
     while len(await store.waiting("general")) < count:
         assert time.monotonic() < deadline, f"fewer than {count} callers waiting"
         await asyncio.sleep(0.1)
+
+
+def sip_sms(settings: Settings) -> Settings:
+    """``settings`` with SMS over the carrier's SIP trunk."""
+    return dataclasses.replace(settings, sms=dataclasses.replace(settings.sms, provider="sip"))
+
+
+def top_via(message: str) -> str:
+    """The first Via header of a SIP message: the last hop that sent it."""
+    return next(line for line in message.splitlines() if line.startswith("Via:"))
+
+
+async def until_bound(port: int, within: float = 10) -> None:
+    """Wait until a SIPp has bound UDP ``port``."""
+    deadline = time.monotonic() + within
+    while not await asyncio.to_thread(udp_bound, port):
+        assert time.monotonic() < deadline, f"nothing bound UDP port {port}"
+        await asyncio.sleep(0.05)
+
+
+async def test_sms_and_calls_to_the_carrier_leave_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Behind Kamailio, each Asterisk reaches the carrier through it: an SMS as SIP MESSAGE
+    from either box, and Dana, a volunteer on her mobile, rung for a caller on either box
+    (her INVITEs hold no caller number); the carrier's MESSAGE reaches an app through it."""
+    carrier, proxy = farm.carrier_port, farm.proxy.address
+    for n, instance in enumerate(farm.boxes):
+        log = tmp_path / f"carrier-message-{n}.log"
+        received = asyncio.create_task(carrier_receives(carrier, log))
+        await until_bound(carrier)
+        provider = SipProvider.from_settings(instance.settings)
+        try:
+            await provider.send(CALLER, instance.settings.sms.from_number, "Bonjour", "")
+        finally:
+            await provider.close()
+        assert await received == 0
+        message = log.read_text(errors="replace")
+        request = message[message.index("MESSAGE sip:") :]
+        assert request.startswith(f"MESSAGE sip:{CALLER}@127.0.0.1:{carrier} SIP/2.0")
+        assert proxy in top_via(request)
+
+    a, b = (sip_sms(s) for s in apps(farm, redis_server.url, tmp_path))
+    digits = CALLER.lstrip("+")[-10:]
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, EXTERNAL)
+        dana = asyncio.create_task(
+            agent_phone(carrier, tmp_path, key="1", key_ms=600, talk_ms=1000, calls=2)
+        )
+        await until_bound(carrier)
+        for _ in range(2):  # round-robin: one caller on each box
+            result = await place_call(farm.boxes[0], via=proxy)
+            assert result.ok, result.output[-3000:]
+        answered = await dana
+        assert answered.returncode == 0, answered.messages[-3000:]
+
+        await until_sms_apps(farm)
+        assert await carrier_sends(farm.boxes[0], "Bonjour", via=proxy) == 0
+        keys = Keys(a.redis.prefix)
+        deadline = time.monotonic() + 10
+        while not await store.redis.zcard(keys.conversation_index):
+            assert time.monotonic() < deadline, "the carrier's MESSAGE opened no conversation"
+            await asyncio.sleep(0.1)
+    assert [instance.calls_processed() for instance in farm.boxes] == [1, 1]
+    assert [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"] == [EXTERNAL] * 2
+    assert len(answered.invites) == 2
+    for invite in answered.invites:
+        assert invite.startswith("INVITE sip:+15145550999@"), invite[:200]
+        assert proxy in top_via(invite)
+        assert digits not in invite
+
+
+async def until_sms_apps(farm: Farm, within: float = 15) -> None:
+    """Wait until every box's app instance listens for SIP MESSAGEs (its ``-sms`` ARI app)."""
+    deadline = time.monotonic() + within
+    for instance in farm.boxes:
+        while f"{instance.settings.ari.app}-sms" not in await asyncio.to_thread(
+            instance.rx, "ari show apps"
+        ):
+            assert time.monotonic() < deadline, "an app instance does not listen for messages"
+            await asyncio.sleep(0.1)

@@ -401,3 +401,38 @@ async def until_sms_apps(farm: Farm, within: float = 15) -> None:
         ):
             assert time.monotonic() < deadline, "an app instance does not listen for messages"
             await asyncio.sleep(0.1)
+
+
+async def test_a_callback_dials_the_caller_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A caller who asked for a callback on either box is dialled through Kamailio to the
+    carrier once Fiona, whose phone registered through the proxy, has answered; neither INVITE
+    tells one of them the other's number."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        # Nobody is logged in: the caller presses * to be called back, and hangs up.
+        asked = await place_call(farm.boxes[0], keys=((1500, "*"),), via=farm.proxy.address)
+        assert asked.ok, asked.output[-3000:]
+        assert [c.kind.value for c in await store.waiting("general")] == ["callback"]
+        caller = asyncio.create_task(agent_phone(farm.carrier_port, tmp_path))
+        fiona = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=1500))
+        await until_bound(farm.carrier_port)
+        await sign_in(store, a, REMOTE_PHONE)
+        to_fiona, called_back = await asyncio.gather(fiona, caller)
+        assert to_fiona.returncode == 0, to_fiona.messages[-3000:]
+        assert called_back.returncode == 0, called_back.messages[-3000:]
+        left = await store.waiting("general")
+    assert left == ()
+    (invite,) = called_back.invites
+    assert invite.startswith(f"INVITE sip:{CALLER}@127.0.0.1:{farm.carrier_port} SIP/2.0")
+    assert farm.proxy.address in top_via(invite)
+    from_header = next(line for line in invite.splitlines() if line.startswith("From:"))
+    assert a.asterisk.hotline_number in from_header
+    (ring,) = to_fiona.invites
+    assert CALLER.lstrip("+")[-10:] not in ring
+    assert "Callback" in ring

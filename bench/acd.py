@@ -145,16 +145,18 @@ async def acd_leftovers(redis_url: str, prefix: str) -> dict[str, int]:
 
 @dataclass
 class AgentPhone:
-    """One SIPp UAS answering every agent endpoint at once, tracing SIP to ``messages``."""
+    """One SIPp UAS answering every agent endpoint at once, tracing SIP to ``messages``;
+    it hangs up after ``talk_ms`` (0: waits for the caller's end)."""
 
     messages: Path
     port: int
+    talk_ms: int = 0
 
     def start(self, log_path: Path) -> subprocess.Popen[bytes]:
         args = [
             "sipp", "-sf", str(AGENT_SCENARIO), "-m", "10000000", "-l", "5000",
             "-set", "mode", "answer", "-set", "ring_ms", "0", "-set", "key", "x",
-            "-set", "key_ms", "0", "-set", "talk_ms", "0",
+            "-set", "key_ms", "0", "-set", "talk_ms", str(self.talk_ms),
             "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(self.port),
             "-mp", str(free_port() & ~1), "-trace_msg", "-message_file", str(self.messages),
             "-nostdin",

@@ -86,8 +86,16 @@ def template_values(settings: Settings, dirs: AsteriskDirs) -> dict[str, str]:
         ari_password=settings.secrets.ari_password,
         phones_realm=settings.phones.realm,
         systemname_line=f"systemname = {ast.system_name}" if ast.system_name else "",
+        carrier_proxy_line=carrier_proxy_line(ast.sip_proxy),
+        carrier_contact_line="rewrite_contact = no" if ast.sip_proxy else "rewrite_contact = yes",
     )
     return values
+
+
+def carrier_proxy_line(sip_proxy: str) -> str:
+    """Behind a SIP proxy, what this Asterisk sends to the carrier (calls to external
+    volunteers and callbacks, SMS as SIP MESSAGE, OPTIONS pings) goes through it."""
+    return f"outbound_proxy = sip:{sip_proxy}\\;lr" if sip_proxy else ""
 
 
 def render_text(text: str, values: dict[str, str], name: str) -> str:

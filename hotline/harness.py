@@ -131,6 +131,14 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
             return port
 
 
+def udp_bound(port: int) -> bool:
+    """Whether some process has bound UDP ``port`` (``/proc/net/udp``): a SIP server that is
+    ready to receive."""
+    suffix = f":{port:04X}"
+    with open("/proc/net/udp", encoding="ascii") as table:
+        return any(line.split()[1].endswith(suffix) for line in table.readlines()[1:])
+
+
 def free_port_range(size: int) -> int:
     """The first of ``size`` consecutive UDP ports that are free now (an even number)."""
     for _ in range(200):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.config import ConfigError, Settings
 from hotline.dialplans import TEMPLATES, render_text
-from hotline.harness import HarnessError, _wait, spawn, stop_process
+from hotline.harness import HarnessError, _wait, spawn, stop_process, udp_bound
 from hotline.phones import load_phones
 
 #: The dispatcher set holding the Asterisks (``ds_select_dst("1", ...)`` in the template).
@@ -108,14 +108,9 @@ class PrivateKamailio:
              "-m", "32", "-M", "4"],
             self.log,
         )  # fmt: skip
-        _wait(self._listening, "kamailio", self.log, self.proc, 15)
+        port = self.settings.proxy.sip_port
+        _wait(lambda: udp_bound(port), "kamailio", self.log, self.proc, 15)
         return self
-
-    def _listening(self) -> bool:
-        """Whether its UDP socket is bound (``/proc/net/udp``)."""
-        port = f":{self.settings.proxy.sip_port:04X}"
-        with open("/proc/net/udp", encoding="ascii") as table:
-            return any(line.split()[1].endswith(port) for line in table.readlines()[1:])
 
     def stop(self) -> None:
         """Stop Kamailio and every child it forked."""

@@ -136,10 +136,18 @@ Command: TypeAlias = (
 )
 
 
-def start(flow: Flow, now: datetime) -> tuple[CallState, list[Command]]:
-    """Begin a call at the flow's start node."""
+def start(
+    flow: Flow, now: datetime, variables: Mapping[str, str] | None = None
+) -> tuple[CallState, list[Command]]:
+    """Begin a call at the flow's start node, knowing ``variables`` (the caller's ref and
+    pseudonym) from the first node on: a flow may start with a queue."""
     out: list[Command] = []
-    state = CallState(node=flow.start, phase=Phase.PROMPTING, language=flow.default_language)
+    state = CallState(
+        node=flow.start,
+        phase=Phase.PROMPTING,
+        language=flow.default_language,
+        variables=FrozenMap(variables or {}),
+    )
     return _enter(flow, state, flow.start, now, out), out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -44,7 +44,6 @@ from core.commands import (
 )
 from core.commands import TimerFired as MachineTimerFired
 from core.config import Settings
-from core.frozen import FrozenMap
 from core.keys import Keys
 from core.ports import TextConversations
 from core.privacy import InvalidNumber, Vault, VaultEntry
@@ -131,9 +130,8 @@ class IvrService:
             channel_id, "answer", lambda: self.ari.answer(channel_id)
         ):
             return
-        state, commands = machine.start(self.flow, self.clock())
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
-        state = replace(state, variables=FrozenMap({**state.variables, **known}))
+        state, commands = machine.start(self.flow, self.clock(), known)
         pseudonym = entry.pseudonym if entry else ""
         call = ("call", {"caller": caller, "did": did, "pseudonym": pseudonym})
         await self._write(channel_id, state, commands, [call], register=True)

@@ -52,13 +52,16 @@ async def sipp(*args: str) -> int:
             await proc.wait()
 
 
-async def carrier_sends(asterisk: PrivateAsterisk, body: str, sender: str = CALLER) -> int:
-    """The carrier delivers one SMS from ``sender`` to the hotline (tests/sipp/message_in.xml)."""
+async def carrier_sends(
+    asterisk: PrivateAsterisk, body: str, sender: str = CALLER, via: str = ""
+) -> int:
+    """The carrier delivers one SMS from ``sender`` to the hotline (tests/sipp/message_in.xml),
+    to ``asterisk`` or through the SIP proxy at ``via`` (``host:port``)."""
     ast = asterisk.settings.asterisk
     return await sipp(
         "-sf", str(TESTS / "sipp" / "message_in.xml"), "-m", "1",
         "-key", "caller", sender, "-set", "body", body, "-s", ast.dids[0],
-        "-p", str(free_port(socket.SOCK_DGRAM)), f"{ast.sip_bind}:{ast.sip_port}",
+        "-p", str(free_port(socket.SOCK_DGRAM)), via or f"{ast.sip_bind}:{ast.sip_port}",
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +18,16 @@ import redis
 from acd.routing import AgentState
 from acd.store import AcdStore
 from core.config import Settings
-from hotline.harness import PrivateAsterisk, RedisServer, free_port
+from core.keys import Keys
+from hotline.harness import PrivateAsterisk, RedisServer, free_port, udp_bound
 from hotline.phones import read_secrets
 from hotline.sip_proxy import PrivateKamailio
+from sms.sip_provider import SipProvider
 from tests.conftest import (
     CALLER,
+    EXTERNAL,
     REMOTE_PHONE,
+    CallResult,
     agent_phone,
     app_process,
     place_call,
@@ -30,6 +35,7 @@ from tests.conftest import (
 )
 from tests.e2e.test_drills import HELD, STRAIGHT, shared_store, sign_in, until_in_state
 from tests.e2e.test_phones import register
+from tests.e2e.test_sip_messages import carrier_receives, carrier_sends
 
 #: Keep each call short: answered by the fallback (no app is connected), hung up at once.
 HANGUP_MS = 200
@@ -37,21 +43,28 @@ HANGUP_MS = 200
 
 @dataclass
 class Farm:
-    """Kamailio and the Asterisks it dispatches to, in dispatch order."""
+    """Kamailio and the Asterisks it dispatches to, in dispatch order, and the UDP port on
+    127.0.0.1 where they reach the carrier (through the proxy)."""
 
     proxy: PrivateKamailio
     boxes: tuple[PrivateAsterisk, ...]
+    carrier_port: int
 
 
-def box(root: Path, settings: Settings, address: str, name: str, proxy: str) -> PrivateAsterisk:
+def box(
+    root: Path, settings: Settings, address: str, name: str, proxy: str, carrier: str
+) -> PrivateAsterisk:
     """An Asterisk on ``address`` with its own ARI app name, behind the ``proxy`` (on
-    127.0.0.1, so also its carrier)."""
+    127.0.0.1, so also its carrier's address), reaching the ``carrier`` (``host:port``)
+    through it."""
     instance = PrivateAsterisk.with_free_ports(root, settings, rtp_ports=200, address=address)
     s = instance.settings
     instance.settings = dataclasses.replace(
         s,
         ari=dataclasses.replace(s.ari, app=f"{s.ari.app}-{name}"),
-        asterisk=dataclasses.replace(s.asterisk, sip_proxy=proxy, system_name=f"box-{name}"),
+        asterisk=dataclasses.replace(
+            s.asterisk, sip_proxy=proxy, system_name=f"box-{name}", carrier_host=carrier
+        ),
     )
     return instance
 
@@ -62,9 +75,11 @@ def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
     the registering phone through the proxy."""
     proxy_port = free_port()
     proxy_address = f"127.0.0.1:{proxy_port}"
+    carrier_port = free_port(socket.SOCK_DGRAM)
+    carrier = f"127.0.0.1:{carrier_port}"
     boxes = (
-        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address),
-        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address),
+        box(tmp_path / "a", base_settings, "127.0.0.2", "a", proxy_address, carrier),
+        box(tmp_path / "b", base_settings, "127.0.0.3", "b", proxy_address, carrier),
     )
     addresses = tuple(instance.sip_address for instance in boxes)
     proxy_settings = dataclasses.replace(
@@ -81,7 +96,7 @@ def farm(tmp_path: Path, base_settings: Settings) -> Iterator[Farm]:
     try:
         for instance in boxes:
             started.append(instance.start())
-        yield Farm(proxy.start(), boxes)
+        yield Farm(proxy.start(), boxes, carrier_port)
     finally:
         proxy.stop()
         for instance in started:
@@ -135,17 +150,23 @@ def app_settings(instance: PrivateAsterisk, redis_url: str, root: Path) -> Setti
     )
 
 
-async def apps_and_phone(
-    farm: Farm, redis_url: str, tmp_path: Path
-) -> tuple[Settings, Settings, int]:
-    """Settings of an app instance for each box (on an empty Redis), and the port of the
-    volunteer's phone, registered with the proxy."""
+def apps(farm: Farm, redis_url: str, tmp_path: Path) -> tuple[Settings, Settings]:
+    """Settings of an app instance for each box, on an emptied Redis."""
     with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
     a, b = (
         app_settings(instance, redis_url, tmp_path / name)
         for instance, name in zip(farm.boxes, "ab", strict=True)
     )
+    return a, b
+
+
+async def apps_and_phone(
+    farm: Farm, redis_url: str, tmp_path: Path
+) -> tuple[Settings, Settings, int]:
+    """Settings of an app instance for each box (on an empty Redis), and the port of the
+    volunteer's phone, registered with the proxy."""
+    a, b = apps(farm, redis_url, tmp_path)
     phone_port = free_port()
     secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
     registered = await register(
@@ -182,12 +203,13 @@ async def test_a_caller_on_either_box_reaches_the_volunteer_registered_through_t
         assert digits not in invite
 
 
-async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_caller(
+async def test_a_box_killed_under_calls_loses_only_its_own_and_frees_its_volunteer(
     farm: Farm, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """kill -9 of the Asterisk where a caller talks to Fiona: that call is lost (its media
-    was there); its app instance finds nothing listening where its Asterisk was, ends the call
-    and frees Fiona, and the next caller, dispatched to the surviving box, reaches her."""
+    """kill -9 of the Asterisk where a caller talks to Fiona while four callers are in (two a
+    box, round-robin): the calls on that box are lost (their media was there) and counted;
+    every other call lives: the callers waiting on the surviving box reach Fiona, whom the
+    reconciliation freed, and so does a caller arriving after the kill."""
     a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
     async with (
         shared_store(a) as store,
@@ -196,31 +218,58 @@ async def test_the_box_carrying_a_call_killed_frees_its_volunteer_for_the_next_c
     ):
         await sign_in(store, a, REMOTE_PHONE)
         first_phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=60_000))
-        lost = asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))
+        calls = [asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address))]
         await until_in_state(store, REMOTE_PHONE, AgentState.ON_CALL, "Fiona talking")
+        for waiting in range(1, 4):
+            calls.append(asyncio.create_task(place_call(farm.boxes[0], via=farm.proxy.address)))
+            await until_waiting(store, waiting)
         counts = [await asyncio.to_thread(i.channel_count) for i in farm.boxes]
-        dead, survivor = farm.boxes if counts[0] else farm.boxes[::-1]
+        dead_at = 0 if counts[0] > counts[1] else 1  # Fiona's leg is there too
+        dead, survivor = farm.boxes[dead_at], farm.boxes[1 - dead_at]
+        dead_app = dead.settings.ari.app
+        waiting_on = [c.owner_instance for c in await store.waiting("general")]
+        on_dead = 1 + waiting_on.count(dead_app)  # Fiona's caller and those waiting there
+        assert (on_dead, len(waiting_on) + 1 - on_dead) == (2, 2)  # round-robin: two a box
         await asyncio.to_thread(dead.kill)
-        for task in (first_phone, lost):  # nothing will ever end that call for them
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        first_phone.cancel()  # nothing will ever end Fiona's call on the dead box
+        with contextlib.suppress(asyncio.CancelledError):
+            await first_phone
 
-        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800))
+        phone = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=800, calls=3))
+        survivors_callers = await wait_for_calls(calls, 2)
         before = await asyncio.to_thread(survivor.calls_processed)
-        result = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
-        answered = await phone
-        assert result.ok, result.output[-3000:]
-        assert answered.returncode == 0, answered.messages[-3000:]
+        after = await place_call(farm.boxes[0], via=farm.proxy.address, max_seconds=30)
         assert await asyncio.to_thread(survivor.calls_processed) == before + 1
+        answered = await phone
+        lost = [call for call in calls if not call.done()]
+        for call in lost:  # their Asterisk is gone: they would wait for a BYE until SIPp gives up
+            call.cancel()
+        await asyncio.gather(*lost, return_exceptions=True)
+        assert len(lost) == on_dead  # the calls on the dead box, and only those, were lost
+        assert all(r.ok for r in survivors_callers), [r.output[-1500:] for r in survivors_callers]
+        assert after.ok, after.output[-3000:]
+        assert answered.returncode == 0, answered.messages[-3000:]
         view = await store.agent(REMOTE_PHONE)
+        still_waiting = await store.waiting("general")
     assert view is not None
     assert view.state not in HELD
-    # The reconciliation ended the lost call (its channels gone with their Asterisk), which
+    assert still_waiting == ()  # no caller of the dead box left in the queue
+    # The reconciliation ended the lost calls (their channels gone with their Asterisk), which
     # freed Fiona; otherwise she would stay on that call until the dead box came back.
     assert "channel-gone" in {e["repair"] for e in queue_log(a) if e["event"] == "RECONCILE"}
     connects = [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"]
-    assert connects == [REMOTE_PHONE, REMOTE_PHONE]
+    assert connects == [REMOTE_PHONE] * 4  # the lost call, two waiting on B, one after the kill
+
+
+async def wait_for_calls(
+    calls: list[asyncio.Task[CallResult]], count: int, within: float = 40
+) -> list[CallResult]:
+    """The results of the first ``count`` of ``calls`` to end."""
+    deadline = time.monotonic() + within
+    while len(ended := [c for c in calls if c.done()]) < count:
+        assert time.monotonic() < deadline, f"only {len(ended)} of {count} calls ended"
+        await asyncio.sleep(0.1)
+    return [c.result() for c in ended]
 
 
 async def test_an_app_instance_killed_and_restarted_keeps_its_box_calls(
@@ -267,3 +316,123 @@ async def until_waiting(store: AcdStore, count: int, within: float = 10) -> None
     while len(await store.waiting("general")) < count:
         assert time.monotonic() < deadline, f"fewer than {count} callers waiting"
         await asyncio.sleep(0.1)
+
+
+def sip_sms(settings: Settings) -> Settings:
+    """``settings`` with SMS over the carrier's SIP trunk."""
+    return dataclasses.replace(settings, sms=dataclasses.replace(settings.sms, provider="sip"))
+
+
+def top_via(message: str) -> str:
+    """The first Via header of a SIP message: the last hop that sent it."""
+    return next(line for line in message.splitlines() if line.startswith("Via:"))
+
+
+async def until_bound(port: int, within: float = 10) -> None:
+    """Wait until a SIPp has bound UDP ``port``."""
+    deadline = time.monotonic() + within
+    while not await asyncio.to_thread(udp_bound, port):
+        assert time.monotonic() < deadline, f"nothing bound UDP port {port}"
+        await asyncio.sleep(0.05)
+
+
+async def test_sms_and_calls_to_the_carrier_leave_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Behind Kamailio, each Asterisk reaches the carrier through it: an SMS as SIP MESSAGE
+    from either box, and Dana, a volunteer on her mobile, rung for a caller on either box
+    (her INVITEs hold no caller number); the carrier's MESSAGE reaches an app through it."""
+    carrier, proxy = farm.carrier_port, farm.proxy.address
+    for n, instance in enumerate(farm.boxes):
+        log = tmp_path / f"carrier-message-{n}.log"
+        received = asyncio.create_task(carrier_receives(carrier, log))
+        await until_bound(carrier)
+        provider = SipProvider.from_settings(instance.settings)
+        try:
+            await provider.send(CALLER, instance.settings.sms.from_number, "Bonjour", "")
+        finally:
+            await provider.close()
+        assert await received == 0
+        message = log.read_text(errors="replace")
+        request = message[message.index("MESSAGE sip:") :]
+        assert request.startswith(f"MESSAGE sip:{CALLER}@127.0.0.1:{carrier} SIP/2.0")
+        assert proxy in top_via(request)
+
+    a, b = (sip_sms(s) for s in apps(farm, redis_server.url, tmp_path))
+    digits = CALLER.lstrip("+")[-10:]
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, EXTERNAL)
+        dana = asyncio.create_task(
+            agent_phone(carrier, tmp_path, key="1", key_ms=600, talk_ms=1000, calls=2)
+        )
+        await until_bound(carrier)
+        for _ in range(2):  # round-robin: one caller on each box
+            result = await place_call(farm.boxes[0], via=proxy)
+            assert result.ok, result.output[-3000:]
+        answered = await dana
+        assert answered.returncode == 0, answered.messages[-3000:]
+
+        await until_sms_apps(farm)
+        assert await carrier_sends(farm.boxes[0], "Bonjour", via=proxy) == 0
+        keys = Keys(a.redis.prefix)
+        deadline = time.monotonic() + 10
+        while not await store.redis.zcard(keys.conversation_index):
+            assert time.monotonic() < deadline, "the carrier's MESSAGE opened no conversation"
+            await asyncio.sleep(0.1)
+    assert [instance.calls_processed() for instance in farm.boxes] == [1, 1]
+    assert [e["agent"] for e in queue_log(a) if e["event"] == "CONNECT"] == [EXTERNAL] * 2
+    assert len(answered.invites) == 2
+    for invite in answered.invites:
+        assert invite.startswith("INVITE sip:+15145550999@"), invite[:200]
+        assert proxy in top_via(invite)
+        assert digits not in invite
+
+
+async def until_sms_apps(farm: Farm, within: float = 15) -> None:
+    """Wait until every box's app instance listens for SIP MESSAGEs (its ``-sms`` ARI app)."""
+    deadline = time.monotonic() + within
+    for instance in farm.boxes:
+        while f"{instance.settings.ari.app}-sms" not in await asyncio.to_thread(
+            instance.rx, "ari show apps"
+        ):
+            assert time.monotonic() < deadline, "an app instance does not listen for messages"
+            await asyncio.sleep(0.1)
+
+
+async def test_a_callback_dials_the_caller_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A caller who asked for a callback on either box is dialled through Kamailio to the
+    carrier once Fiona, whose phone registered through the proxy, has answered; neither INVITE
+    tells one of them the other's number."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        # Nobody is logged in: the caller presses * to be called back, and hangs up.
+        asked = await place_call(farm.boxes[0], keys=((1500, "*"),), via=farm.proxy.address)
+        assert asked.ok, asked.output[-3000:]
+        assert [c.kind.value for c in await store.waiting("general")] == ["callback"]
+        caller = asyncio.create_task(agent_phone(farm.carrier_port, tmp_path))
+        fiona = asyncio.create_task(agent_phone(phone_port, tmp_path, talk_ms=1500))
+        await until_bound(farm.carrier_port)
+        await sign_in(store, a, REMOTE_PHONE)
+        to_fiona, called_back = await asyncio.gather(fiona, caller)
+        assert to_fiona.returncode == 0, to_fiona.messages[-3000:]
+        assert called_back.returncode == 0, called_back.messages[-3000:]
+        left = await store.waiting("general")
+    assert left == ()
+    (invite,) = called_back.invites
+    assert invite.startswith(f"INVITE sip:{CALLER}@127.0.0.1:{farm.carrier_port} SIP/2.0")
+    assert farm.proxy.address in top_via(invite)
+    from_header = next(line for line in invite.splitlines() if line.startswith("From:"))
+    assert a.asterisk.hotline_number in from_header
+    (ring,) = to_fiona.invites
+    assert CALLER.lstrip("+")[-10:] not in ring
+    assert "Callback" in ring

@@ -1,6 +1,7 @@
 """docker/compose.scale.yaml, rendered and validated without a Docker engine: its services
-hang together, and the configurations its render services write are the topology it shows
-(Kamailio dispatching to both Asterisks, each app on its own Asterisk and ARI app)."""
+hang together, the configurations its render services write are the topology it shows
+(Kamailio dispatching to both Asterisks, each app on its own Asterisk and ARI app), and its
+Sentinels, run here from their own command, watch the primary the apps and workers follow."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
+from core.config import load_settings
+from hotline.harness import _wait, free_port, spawn, stop_process
 from hotline.sip_proxy import check_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +32,12 @@ DEPLOYMENT_ENV = {
     "HOTLINE_PHONE_SECRET_CHEN": "chen-secret",
     "CARRIER_MATCH": "192.0.2.10,192.0.2.11",
 }
-VARIABLE = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
+VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::([?-])([^}]*))?\}")
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` substitution."""
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` substitution, and
+    ``$$`` for a ``$`` left to the container's shell."""
     if isinstance(value, dict):
         return {key: interpolate(item, env) for key, item in value.items()}
     if isinstance(value, list):
@@ -41,6 +46,8 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
         return value
 
     def substitute(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
         name, kind, arg = match.groups()
         if env.get(name):
             return env[name]
@@ -74,7 +81,9 @@ def render(service: dict[str, Any], out: Path) -> None:
 
 def test_every_service_names_what_exists(compose: dict[str, Any]) -> None:
     services, volumes = compose["services"], set(compose["volumes"])
-    assert {"kamailio", "asterisk-a", "asterisk-b", "app-a", "app-b", "redis"} <= set(services)
+    expected = {"kamailio", "asterisk-a", "asterisk-b", "app-a", "app-b", "worker"}
+    expected |= {"redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert expected <= set(services)
     for name, service in services.items():
         for dependency in service.get("depends_on") or ():
             assert dependency in services, f"{name} depends on unknown {dependency}"
@@ -116,3 +125,64 @@ def test_the_rendered_configurations_are_the_topology(
     apps = [services[f"app-{box}"]["environment"] for box in "ab"]
     assert apps[0]["HOTLINE_ARI_APP"] != apps[1]["HOTLINE_ARI_APP"]
     assert apps[0]["HOTLINE_HTTP_PORT"] != apps[1]["HOTLINE_HTTP_PORT"]
+
+
+def option(command: list[str], name: str) -> list[str]:
+    """The values after ``name`` in a redis-server command line (up to the next option)."""
+    at = command.index(name) + 1
+    end = next((i for i in range(at, len(command)) if command[i].startswith("--")), len(command))
+    return command[at:end]
+
+
+def sentinel_watches(service: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """Run a Sentinel service's own command here (its ``/data`` in ``tmp_path``, on a free
+    port instead of its own) and ask it what it monitors."""
+    assert service["entrypoint"] == ["sh", "-c"]
+    script = service["command"][0].replace("/data", str(tmp_path))
+    port = free_port()
+    env = {**os.environ, "SENTINEL_PORT": str(port)}
+    log = tmp_path / "sentinel.log"
+    proc = spawn(["sh", "-c", script], log, env=env)
+    try:
+        with redis.Redis(port=port, socket_timeout=5, decode_responses=True) as sentinel:
+
+            def answers() -> bool:
+                try:
+                    return bool(sentinel.ping())
+                except redis.ConnectionError:
+                    return False
+
+            _wait(answers, "sentinel", log, proc, 15)
+            masters: dict[str, Any] = sentinel.sentinel_masters()
+    finally:
+        stop_process(proc)
+    return masters
+
+
+def test_apps_and_workers_follow_the_sentinels_that_watch_the_primary(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    services = compose["services"]
+    primary = services["redis-primary"]["command"]
+    primary_port = int(option(primary, "--port")[0])
+    replica = services["redis-replica"]["command"]
+    assert option(replica, "--replicaof") == ["127.0.0.1", str(primary_port)]
+    assert int(option(replica, "--port")[0]) != primary_port
+    sentinels = [services[f"sentinel-{n}"] for n in (1, 2, 3)]
+    ports = {f"127.0.0.1:{s['environment']['SENTINEL_PORT']}" for s in sentinels}
+    assert len(ports) == 3
+    assert len({s["volumes"][0] for s in sentinels}) == 3  # each rewrites its own file
+    for n, service in enumerate(sentinels):
+        directory = tmp_path / f"sentinel-{n}"
+        directory.mkdir()
+        masters = sentinel_watches(service, directory)
+        assert list(masters) == ["hotline"]
+        watched = masters["hotline"]
+        assert (watched["ip"], int(watched["port"])) == ("127.0.0.1", primary_port)
+        assert int(watched["quorum"]) == 2  # a majority of three
+    for name in ("app-a", "app-b", "worker"):
+        environment = {k: str(v) for k, v in services[name]["environment"].items()}
+        settings = load_settings(ROOT / "hotline.toml", env=environment)
+        assert set(settings.redis.sentinels) == ports, name
+        assert settings.redis.master_name == "hotline", name
+        assert {f"sentinel-{n}" for n in (1, 2, 3)} <= set(services[name]["depends_on"])

@@ -118,3 +118,17 @@ def test_behind_a_sip_proxy_phones_are_reached_through_it_with_their_own_contact
     assert "contact = sip:bruno@192.0.2.5:5060\n" in phones
     assert "contact = sip:c@x\n" in phones  # a fixed contact still wins
     assert phones.count("rewrite_contact = no\n") == 3
+    # The carrier is reached through the proxy too, at its own contact.
+    pjsip = (out / "pjsip.conf").read_text()
+    assert pjsip.count("outbound_proxy = sip:192.0.2.5:5060\\;lr\n") == 2  # endpoint and AOR
+    carrier = pjsip[pjsip.index("[carrier-template]") : pjsip.index("[carrier](carrier-template)")]
+    assert "rewrite_contact = no\n" in carrier
+
+
+def test_without_a_sip_proxy_the_carrier_is_reached_directly(tmp_path: Path) -> None:
+    settings = load_settings(None, env={"HOTLINE_PHONES_SECRETS_FILE": str(tmp_path / "s")})
+    create_missing_secrets(settings, env={})
+    pjsip = (render_dialplans(settings, AsteriskDirs.private(tmp_path)) / "pjsip.conf").read_text()
+    assert "outbound_proxy" not in pjsip
+    carrier = pjsip[pjsip.index("[carrier-template]") : pjsip.index("[carrier](carrier-template)")]
+    assert "rewrite_contact = yes\n" in carrier

@@ -400,3 +400,14 @@ def test_a_text_node_hands_the_call_to_sms_with_its_context_then_ends() -> None:
     assert state.playback_id is not None
     state, out = step(flow, state, PlaybackDone(state.playback_id), now)
     assert Hangup() in out
+
+
+def test_a_flow_that_starts_with_a_queue_hands_it_the_callers_variables() -> None:
+    flow = parse_flow(
+        {"start": "q", "default_language": "en", "nodes": {"q": {"type": "queue", "queue": "g"}}},
+        source="inline",
+    )
+    known = {"caller_ref": "ref-1", "pseudonym": "Brave Otter"}
+    state, out = start(flow, NOW, known)
+    assert [c for c in out if isinstance(c, EnterQueue)] == [EnterQueue("g", "en", known, ())]
+    assert state.variables == known

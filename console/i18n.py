@@ -46,6 +46,18 @@ LABELS: Final = {
     "debrief": N_("debrief"),
     "transferred": N_("Transferred to"),
     "not_transferred": N_("Not transferred:"),
+    "pledge_saved": N_("Pledge saved:"),
+    "pledge_corrected": N_("Pledge corrected:"),
+    "from": N_("from"),
+    "to": N_("to"),
+    "one_off": N_("one-off"),
+    "monthly": N_("monthly"),
+    "pledged": N_("pledged"),
+    "link_sent": N_("link sent"),
+    "paid": N_("paid"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
 }
 
 

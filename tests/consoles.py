@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -30,9 +33,15 @@ from hotline.console_desk import (
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
+    TelethonPledges,
     console_accounts,
 )
 from hotline.http import build_web_app
+from pledges.campaigns import DEMO_CAMPAIGNS, Campaign, load_campaigns
+from pledges.donors import DonorSeal
+from pledges.http import tote_routes
+from pledges.service import Pledges
+from pledges.tote import ToteFeed
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
@@ -43,6 +52,8 @@ from tests.conftest import TESTS
 PREFIX = "hotline"
 API_TOKEN = "sam-token-0123456789ab"
 PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console", "fiona": "fiona-console"}
+#: The demo's campaign with its operators in the test queue ``general``.
+CAMPAIGN = dataclasses.replace(load_campaigns(DEMO_CAMPAIGNS)["demo-telethon"], queue="general")
 
 
 @dataclass
@@ -54,6 +65,8 @@ class Console:
     keys: Keys
     wrapups: Wrapups
     vault: Vault
+    #: The telethon's pledges service (None: no campaign).
+    pledges: Pledges | None = None
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -93,6 +106,17 @@ class Console:
         assert [a.agent_id for a in offer.agents] == [agent]
         return offer.offer_id
 
+    async def campaign_call(self, agent: str, call_id: str, caller_key: str) -> None:
+        """A caller on the campaign's line (the IVR journal's first entry, as ivr/stasis.py
+        writes it) whom ``agent`` answers: the ACD's OFFER and CONNECT."""
+        detail = {"caller": f"h:{caller_key}", "did": CAMPAIGN.dids[0], "pseudonym": "Calm Heron"}
+        entry = json.dumps(detail)
+        await self.store.redis.xadd(
+            self.keys.journal, {"channel": call_id, "kind": "call", "detail": entry}
+        )
+        offer = await self.offer_to(agent, call_id, "Calm Heron", 3)
+        await self.store.accept(offer, agent, time.time())
+
 
 @asynccontextmanager
 async def console_running(
@@ -100,9 +124,11 @@ async def console_running(
     data_dir: Path,
     settings: ConsoleSettings | None = None,
     supervision: type[AcdSupervision] = AcdSupervision,
+    campaign: Campaign | None = None,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``; ``supervision`` serves the supervisor screen."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen; with a
+    ``campaign``, its operators get the pledge form and its tote board is served."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
@@ -129,6 +155,13 @@ async def console_running(
         region="CA",
         clock=time.time,
     )
+    pledges, desk, feed = None, None, None
+    if campaign is not None:
+        seal = DonorSeal([Fernet.generate_key()])
+        campaigns = {campaign.name: campaign}
+        pledges = Pledges(engine, campaigns, wrapups, seal, region="CA", clock=time.time)
+        desk = TelethonPledges(pledges, campaigns)
+        feed = ToteFeed(engine, campaigns, clock=time.time)
     deps = ConsoleDeps(
         settings=settings or ConsoleSettings(),
         keys=keys,
@@ -141,6 +174,7 @@ async def console_running(
             store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
         ),
         calls=AcdCalls(store, agents),
+        pledges=desk,
     )
 
     async def health() -> dict[str, bool]:
@@ -148,11 +182,18 @@ async def console_running(
 
     app_settings = Settings(secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}"))
     routes = acd_routes(store, agents, time.time, str)
+    if feed is not None:
+        routes += tote_routes(feed)
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
+    poller = asyncio.create_task(feed.run()) if feed is not None else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault)
+            yield Console(http, store, keys, wrapups, vault, pledges)
     finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()

@@ -136,11 +136,12 @@ Command: TypeAlias = (
 )
 
 
-def start(flow: Flow, now: datetime) -> tuple[CallState, list[Command]]:
-    """Begin a call at the flow's start node."""
+def start(flow: Flow, now: datetime, line: str = "") -> tuple[CallState, list[Command]]:
+    """Begin a call at the start node of the ``line`` dialled (the flow's start by default)."""
     out: list[Command] = []
-    state = CallState(node=flow.start, phase=Phase.PROMPTING, language=flow.default_language)
-    return _enter(flow, state, flow.start, now, out), out
+    node = flow.start_of(line)
+    state = CallState(node=node, phase=Phase.PROMPTING, language=flow.default_language)
+    return _enter(flow, state, node, now, out), out
 
 
 def step(

@@ -131,7 +131,7 @@ class IvrService:
             channel_id, "answer", lambda: self.ari.answer(channel_id)
         ):
             return
-        state, commands = machine.start(self.flow, self.clock())
+        state, commands = machine.start(self.flow, self.clock(), did)
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
         state = replace(state, variables=FrozenMap({**state.variables, **known}))
         pseudonym = entry.pseudonym if entry else ""

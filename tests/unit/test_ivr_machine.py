@@ -400,3 +400,14 @@ def test_a_text_node_hands_the_call_to_sms_with_its_context_then_ends() -> None:
     assert state.playback_id is not None
     state, out = step(flow, state, PlaybackDone(state.playback_id), now)
     assert Hangup() in out
+
+
+def test_a_call_to_a_line_of_its_own_enters_its_queue_at_once() -> None:
+    state, out = start(DEMO, NOW, "+18005550177")
+    entered = [command for command in out if isinstance(command, EnterQueue)]
+    assert [(e.queue, e.language) for e in entered] == [("telethon", "en")]
+    assert not plays(out)  # the operator hears the donor at once: no prompt first
+    assert state.node == "to_telethon"
+    helpline, out = start(DEMO, NOW, "+18005550100")
+    assert helpline.node == "language"
+    assert not [command for command in out if isinstance(command, EnterQueue)]

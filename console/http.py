@@ -11,6 +11,7 @@
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
+| POST   | /console/pledges/link      | volunteer (CSRF)      | the pledge's payment link     |
 | GET    | /console/events            | volunteer             | SSE: pop, pledge, presence    |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
@@ -154,6 +155,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/wrapup", views.wrapup),
             web.post("/transfer", views.transfer),
             web.post("/pledges", views.pledge),
+            web.post("/pledges/link", views.pledge_link),
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
@@ -430,6 +432,20 @@ class _Views:
             return web.json_response({"error": exc.error, "message": message}, status=exc.status)
         status = 201 if saved.created else 200
         return web.json_response({"pledge": saved.pledge, "created": saved.created}, status=status)
+
+    async def pledge_link(self, request: web.Request) -> web.Response:
+        """Text the operator's pledge's payment link to the caller (made and sent once):
+        ``{"pledge": ...}`` or ``{"error": id, "message": text}``."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        try:
+            if self.deps.pledges is None:
+                raise ApiError(404, "no-campaign", "this hotline runs no telethon")
+            view = await self.deps.pledges.send_link(form.get("pledge", ""), account.id)
+        except ApiError as exc:
+            message = self._gettext(session)(MESSAGES.get(exc.error, REFUSED))
+            return web.json_response({"error": exc.error, "message": message}, status=exc.status)
+        return web.json_response({"pledge": view})
 
     async def _pledge_form(self, fields: Mapping[str, str], agent_id: str) -> str | None:
         """The pledge form (JSON) of a campaign call the entry says ``agent_id`` answered."""

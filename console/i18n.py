@@ -48,6 +48,7 @@ LABELS: Final = {
     "not_transferred": N_("Not transferred:"),
     "pledge_saved": N_("Pledge saved:"),
     "pledge_corrected": N_("Pledge corrected:"),
+    "link_texted": N_("Payment link sent by SMS."),
     "from": N_("from"),
     "to": N_("to"),
     "one_off": N_("one-off"),

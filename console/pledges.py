@@ -1,7 +1,8 @@
 """The pledge form an operator fills during a telethon call: the desk the console saves it
 through, and the pure reading of the posted form into the pledges API's body.
 
-The telethon side serves the desk (wired in ``hotline``) with the API's own rules: refusals
+The telethon side serves the desk (wired in ``hotline``) with the API's own rules (the
+payment link too, made and texted once whatever is asked again): refusals
 arrive as ``core.api.ApiError`` with their ids (amount-out-of-range,
 receipt-needs-name-and-address, pledge-closed...), each with a message for the operator here.
 The form has no card field; its comment is scrubbed by the telethon side before storage.
@@ -38,6 +39,9 @@ MESSAGES: Final = {
     "pledge-closed": N_("The wrap-up time of this call is over: the pledge is closed."),
     "not-your-call": N_("This call is not yours."),
     "not-your-pledge": N_("This pledge is not yours."),
+    "not-an-sms-pledge": N_("Only a pledge paid by an SMS link gets a link by SMS."),
+    "no-caller-number": N_("The caller's number cannot be reached: no SMS can be sent."),
+    "payment-provider-error": N_("The payment provider did not answer: try again."),
 }
 #: The message of a refusal without one of its own.
 REFUSED: Final = N_("The pledge was refused.")
@@ -71,6 +75,9 @@ class PledgeDesk(Protocol):
         self, pledge_id: str, agent_id: str, body: Mapping[str, object]
     ) -> Mapping[str, object]:
         """Replace the operator's pledge while its call's wrap-up is open."""
+
+    async def send_link(self, pledge_id: str, agent_id: str) -> Mapping[str, object]:
+        """Make the operator's pledge's payment link and text it to the caller, once."""
 
 
 def minor_units(text: str) -> int:

@@ -221,8 +221,8 @@ class HotlineApp:
             supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
             calls=AcdCalls(store, agents),
             pledges=(
-                TelethonPledges(self.telethon.pledges, self.campaigns)
-                if self.telethon.pledges
+                TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)
+                if self.telethon.pledges and self.telethon.desk
                 else None
             ),
         )

@@ -32,6 +32,7 @@ from core.ports import Refused
 from core.privacy.vault import NotInVault, UnmaskRefused, Vault
 from pledges.campaigns import Campaign
 from pledges.http import parse_form
+from pledges.links import PaymentDesk
 from pledges.service import Pledges
 from records.wrapups import Wrapups
 
@@ -260,11 +261,14 @@ class RecordsWrapups:
 
 
 class TelethonPledges:
-    """The pledge form through the pledges service, with the API's parsing and rules; a
-    database that is away is 503 records-unavailable."""
+    """The pledge form through the pledges service and its payment links through the payment
+    desk, with the API's parsing and rules; a database that is away is 503
+    records-unavailable."""
 
-    def __init__(self, pledges: Pledges, campaigns: Mapping[str, Campaign]) -> None:
-        self.pledges = pledges
+    def __init__(
+        self, pledges: Pledges, payments: PaymentDesk, campaigns: Mapping[str, Campaign]
+    ) -> None:
+        self.pledges, self.payments = pledges, payments
         self._queues = frozenset(campaign.queue for campaign in campaigns.values())
 
     def queues(self) -> frozenset[str]:
@@ -292,6 +296,11 @@ class TelethonPledges:
         form = parse_form(dict(body))
         with _records_away():
             return (await self.pledges.correct(pledge_id, agent_id, form)).to_dict()
+
+    async def send_link(self, pledge_id: str, agent_id: str) -> Mapping[str, object]:
+        """The payment desk's link, made and texted once."""
+        with _records_away():
+            return (await self.payments.send_link(pledge_id, agent_id)).to_dict()
 
 
 @contextlib.contextmanager

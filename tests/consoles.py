@@ -17,13 +17,24 @@ from pathlib import Path
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from redis import Redis as SyncRedis
+from rq import Queue
 
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.model import WaitingCall
+from acd.records import Caller, Records, put
 from acd.store import AcdStore
+from bench.stripe_standin import StripeStandIn
 from console.http import ConsoleDeps, build_console
-from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
+from core.config import (
+    ConsoleSettings,
+    RecordsSettings,
+    RedisSettings,
+    Secrets,
+    Settings,
+    SmsSettings,
+)
 from core.keys import Keys
 from core.privacy.vault import Vault
 from core.redisconn import connect
@@ -37,15 +48,20 @@ from hotline.console_desk import (
     console_accounts,
 )
 from hotline.http import build_web_app
+from hotline.telethon import AcdCallerRefs, OutboxTexts
 from pledges.campaigns import DEMO_CAMPAIGNS, Campaign, load_campaigns
 from pledges.donors import DonorSeal
 from pledges.http import tote_routes
+from pledges.links import PaymentDesk
+from pledges.payments import StripeCheckout
 from pledges.service import Pledges
 from pledges.tote import ToteFeed
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
 from records.wrapups import Wrapups
+from sms.outbox import Outbox
+from sms.recipients import store_in
 from sms.redact import redact_numbers
 from tests.conftest import TESTS
 
@@ -106,14 +122,21 @@ class Console:
         assert [a.agent_id for a in offer.agents] == [agent]
         return offer.offer_id
 
-    async def campaign_call(self, agent: str, call_id: str, caller_key: str) -> None:
-        """A caller on the campaign's line (the IVR journal's first entry, as ivr/stasis.py
-        writes it) whom ``agent`` answers: the ACD's OFFER and CONNECT."""
-        detail = {"caller": f"h:{caller_key}", "did": CAMPAIGN.dids[0], "pseudonym": "Calm Heron"}
+    async def campaign_call(self, agent: str, call_id: str, caller_ref: str) -> None:
+        """A caller (their vault ref) on the campaign's line, whom ``agent`` answers: the IVR
+        journal's first entry (keyed reference) and the ACD's caller record (the ref), as
+        ivr/stasis.py and acd/stasis.py write them, then the ACD's OFFER and CONNECT."""
+        detail = {
+            "caller": f"h:{caller_ref[:12]}",
+            "did": CAMPAIGN.dids[0],
+            "pseudonym": "Calm Heron",
+        }
         entry = json.dumps(detail)
         await self.store.redis.xadd(
             self.keys.journal, {"channel": call_id, "kind": "call", "detail": entry}
         )
+        caller = Caller(call_id, "general", "fr", "Calm Heron", time.time(), caller_ref=caller_ref)
+        await Records(self.store.redis, self.keys).save(put(caller))
         offer = await self.offer_to(agent, call_id, "Calm Heron", 3)
         await self.store.accept(offer, agent, time.time())
 
@@ -125,10 +148,12 @@ async def console_running(
     settings: ConsoleSettings | None = None,
     supervision: type[AcdSupervision] = AcdSupervision,
     campaign: Campaign | None = None,
+    stripe: StripeStandIn | None = None,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
     records store in ``data_dir``; ``supervision`` serves the supervisor screen; with a
-    ``campaign``, its operators get the pledge form and its tote board is served."""
+    ``campaign`` (and the ``stripe`` stand-in for its links), its operators get the pledge
+    form, payment links are queued in the SMS outbox, and its tote board is served."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
@@ -155,12 +180,25 @@ async def console_running(
         region="CA",
         clock=time.time,
     )
-    pledges, desk, feed = None, None, None
+    pledges, desk, feed, provider = None, None, None, None
+    rq_redis = SyncRedis.from_url(redis_url)
     if campaign is not None:
+        assert stripe is not None, "a campaign's links need the Stripe stand-in"
         seal = DonorSeal([Fernet.generate_key()])
         campaigns = {campaign.name: campaign}
         pledges = Pledges(engine, campaigns, wrapups, seal, region="CA", clock=time.time)
-        desk = TelethonPledges(pledges, campaigns)
+        provider = StripeCheckout(
+            stripe.api_key,
+            stripe.webhook_secret,
+            base_url=stripe.base_url,
+            success_url="https://telethon.example/thanks",
+        )
+        outbox = Outbox(Queue("sms", connection=rq_redis), keys, SmsSettings(), store_in(vault))
+        texts = OutboxTexts(outbox, redis, keys, campaign.dids[0])
+        payments = PaymentDesk(
+            engine, campaigns, provider, AcdCallerRefs(redis, keys), texts, clock=time.time
+        )
+        desk = TelethonPledges(pledges, payments, campaigns)
         feed = ToteFeed(engine, campaigns, clock=time.time)
     deps = ConsoleDeps(
         settings=settings or ConsoleSettings(),
@@ -194,6 +232,9 @@ async def console_running(
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+        if provider is not None:
+            await provider.close()
+        rq_redis.close()
         await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()

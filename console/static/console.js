@@ -92,7 +92,10 @@ function showPledgeForm(form) {
   fields.reset();
   document.getElementById("pledge-campaign").textContent = form.title;
   document.getElementById("pledge-pseudonym").textContent = form.pseudonym;
-  document.getElementById("pledge-language").textContent = form.language;
+  // A caller who chose no language in the IVR (a line straight to the operators) has the
+  // call's own, as the pop shows it.
+  document.getElementById("pledge-language").textContent =
+    form.language || document.getElementById("pop-language").textContent;
   document.getElementById("pledge-call").value = form.call_id;
   document.getElementById("pledge-client-key").value = clientKey();
   document.getElementById("pledge-id").value = "";
@@ -131,6 +134,8 @@ function showPledgeForm(form) {
   }
   document.getElementById("pledge-status").textContent = "";
   document.getElementById("pledge-error").textContent = "";
+  document.getElementById("pledge-link").hidden = true;
+  document.getElementById("pledge-link-status").textContent = "";
   for (const field of fields.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
   section.hidden = false;
   amount.focus();
@@ -168,6 +173,8 @@ async function savePledge(event) {
     if (answer.pledge) {
       const corrected = document.getElementById("pledge-id").value !== "";
       document.getElementById("pledge-id").value = answer.pledge.id;
+      document.getElementById("pledge-link-id").value = answer.pledge.id;
+      document.getElementById("pledge-link").hidden = answer.pledge.method !== "sms_link";
       error.textContent = "";
       status.textContent = label(corrected ? "pledge_corrected" : "pledge_saved") + " " +
         money(answer.pledge.amount, answer.pledge.currency);
@@ -183,6 +190,28 @@ async function savePledge(event) {
   }
 }
 
+// The payment link is texted once the operator says so (a pledge is corrected only before).
+async function sendLink(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = document.getElementById("pledge-send-link");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: {"Accept": "application/json"},
+      credentials: "same-origin",
+    });
+    const answer = await response.json();
+    document.getElementById("pledge-link-status").textContent = answer.pledge
+      ? label("link_texted")
+      : answer.message + " (" + answer.error + ")";
+  } finally {
+    button.disabled = false;
+  }
+}
+
 const pop = document.getElementById("pop");
 if (pop) {
   const events = new EventSource(pop.dataset.events);
@@ -191,6 +220,7 @@ if (pop) {
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   events.addEventListener("pledge", (event) => showPledgeForm(JSON.parse(event.data)));
   document.getElementById("pledge-form").addEventListener("submit", savePledge);
+  document.getElementById("pledge-link").addEventListener("submit", sendLink);
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
   document.getElementById("transfer").addEventListener("submit", transferCall);
 }

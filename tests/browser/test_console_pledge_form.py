@@ -1,7 +1,7 @@
 """The pledge form in Chromium: an operator answers a returning donor's campaign call, the
 form opens prefilled, bad input is refused with clear errors at the field concerned, the
-pledge is saved from the keyboard and mouse, and the tote board on another screen moves
-within a second; neither page ever holds the caller's number."""
+pledge is saved from the keyboard and mouse, the tote board on another screen moves within a
+second, and the payment link is texted; neither page ever holds the caller's number."""
 
 from __future__ import annotations
 
@@ -11,17 +11,25 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.stripe_standin import StripeStandIn
 from pledges.models import Pledge
 from tests.conftest import CALLER
 from tests.consoles import CAMPAIGN, console_running
 from tests.integration.test_console_pledges import DONOR, returning_donor
+from tests.integration.test_pledges_payments import stripe_standin  # noqa: F401  (fixture)
 
 
 async def test_an_operator_saves_a_returning_donors_pledge_and_the_tote_board_moves(
-    redis_url: str, tmp_path: Path, browser: Browser, page: Page, screenshots: Path
+    redis_url: str,
+    tmp_path: Path,
+    browser: Browser,
+    page: Page,
+    screenshots: Path,
+    stripe_standin: StripeStandIn,  # noqa: F811
 ) -> None:
-    async with console_running(redis_url, tmp_path, campaign=CAMPAIGN) as console:
-        key = await returning_donor(console)
+    running = console_running(redis_url, tmp_path, campaign=CAMPAIGN, stripe=stripe_standin)
+    async with running as console:
+        ref = await returning_donor(console)
         studio_context = await browser.new_context()
         try:
             studio = await studio_context.new_page()
@@ -36,10 +44,11 @@ async def test_an_operator_saves_a_returning_donors_pledge_and_the_tote_board_mo
             form = page.locator("#pledge")
             await expect(form).to_be_hidden()
 
-            await console.campaign_call("alice", "c1", key)
+            await console.campaign_call("alice", "c1", ref)
             await expect(form).to_be_visible()
             await expect(page.locator("#pledge-campaign")).to_have_text(CAMPAIGN.title)
             await expect(page.locator("#pledge-pseudonym")).to_have_text("Calm Heron")
+            await expect(page.locator("#pledge-language")).to_have_text("fr")
             await expect(page.locator("#pledge-earlier")).to_have_text("50.00 EUR, one-off, paid")
             await expect(page.get_by_label("Name", exact=True)).to_have_value(DONOR.name)
             await expect(page.get_by_label("Postal address")).to_have_value(DONOR.address)
@@ -75,6 +84,11 @@ async def test_an_operator_saves_a_returning_donors_pledge_and_the_tote_board_mo
             await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await expect(page.locator("#pledge-status")).to_have_text("Pledge saved: 100.00 EUR")
             await expect(error).to_have_text("")
+            await page.get_by_role("button", name="Send the payment link by SMS").click()
+            await expect(page.locator("#pledge-link-status")).to_have_text(
+                "Payment link sent by SMS."
+            )
+            assert len(stripe_standin.sessions) == 1
             await page.screenshot(path=screenshots / "pledge-form.png", full_page=True)
 
             for shown in (await page.content(), await studio.content()):

@@ -18,21 +18,29 @@ from aiohttp import ClientResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.stripe_standin import StripeStandIn
 from console.i18n import load_translations
 from console.pledges import MESSAGES
 from pledges.models import Pledge
-from pledges.rules import DonorDetails, PledgeForm
+from pledges.rules import DonorDetails, Method, PledgeForm
 from pledges.service import Pledges
 from tests.conftest import CALLER
 from tests.consoles import CAMPAIGN, Console, console_running, read_event
+from tests.integration.test_pledges_payments import stripe_standin  # noqa: F401  (fixture)
 
 DONOR = DonorDetails("Ada Lovelace", "12 rue des Lilas, 75011 Paris")
 AS_JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-async def console(redis_url: str, tmp_path: Path) -> AsyncIterator[Console]:
-    async with console_running(redis_url, tmp_path, campaign=CAMPAIGN) as running:
+async def console(
+    redis_url: str,
+    tmp_path: Path,
+    stripe_standin: StripeStandIn,  # noqa: F811
+) -> AsyncIterator[Console]:
+    async with console_running(
+        redis_url, tmp_path, campaign=CAMPAIGN, stripe=stripe_standin
+    ) as running:
         yield running
 
 
@@ -43,7 +51,7 @@ def service(console: Console) -> Pledges:
 
 async def returning_donor(console: Console) -> str:
     """A caller whose number is in the vault and who pledged before, keeping their details;
-    their keyed reference (as the IVR journals it)."""
+    their vault ref."""
     entry = await console.vault.store(CALLER, "fr", now=datetime.now(UTC))
     key, now = entry.ref[:12], time.time() - 3600
     pledges = service(console)
@@ -58,7 +66,7 @@ async def returning_donor(console: Console) -> str:
                 created_at=now, updated_at=now,
             )
         )  # fmt: skip
-    return key
+    return entry.ref
 
 
 async def events_until(resp: ClientResponse, name: str) -> list[dict[str, str]]:
@@ -71,10 +79,10 @@ async def events_until(resp: ClientResponse, name: str) -> list[dict[str, str]]:
 async def test_the_operator_who_answers_gets_the_form_prefilled_and_never_a_number(
     console: Console,
 ) -> None:
-    key = await returning_donor(console)
+    ref = await returning_donor(console)
     assert await console.sign_in("alice") == 303
     async with console.http.get("/console/events") as resp:
-        await console.campaign_call("alice", "c1", key)
+        await console.campaign_call("alice", "c1", ref)
         seen = await events_until(resp, "pledge")
     assert [e["event"] for e in seen].count("offer") == 1  # the pop came first
     form = json.loads(seen[-1]["data"])
@@ -182,3 +190,36 @@ async def test_only_the_operator_who_took_the_call_saves_or_corrects_its_pledge(
         async with console.http.post("/console/pledges", data=data, headers=AS_JSON) as resp:
             assert (resp.status, (await resp.json())["error"]) == (403, error)
     assert (await service(console).get(saved.pledge.id)).amount == 5000
+
+
+async def test_the_operator_texts_the_payment_link_once(
+    console: Console,
+    stripe_standin: StripeStandIn,  # noqa: F811
+) -> None:
+    ref = await returning_donor(console)
+    await console.campaign_call("alice", "c1", ref)
+    cheque = await service(console).save(
+        "c1", "alice", "form-0001", PledgeForm(2000, method=Method.CHEQUE)
+    )
+    form = PledgeForm(5000, consent_sms=True)
+    by_sms = await service(console).save("c1", "alice", "form-0002", form)
+    assert await console.sign_in("alice") == 303
+
+    async def link(pledge_id: str) -> tuple[int, dict[str, object]]:
+        data = {"pledge": pledge_id, "csrf": await console.csrf("/console/volunteer")}
+        async with console.http.post("/console/pledges/link", data=data, headers=AS_JSON) as resp:
+            return resp.status, await resp.json()
+
+    status, body = await link(cheque.pledge.id)
+    assert (status, body["error"]) == (409, "not-an-sms-pledge")
+    for _ in range(2):  # asked again: the same link, one SMS
+        status, body = await link(by_sms.pledge.id)
+        assert status == 200
+        assert isinstance(body["pledge"], dict)
+        assert body["pledge"]["status"] == "link_sent"
+    assert len(stripe_standin.sessions) == 1
+    queued = [key async for key in console.store.redis.scan_iter(console.keys.sms_message("*"))]
+    assert len(queued) == 1
+    message = await console.store.redis.hgetall(queued[0])
+    assert CALLER not in json.dumps(message)  # the outbox holds the vault's ref, never the number
+    assert stripe_standin.sessions[0]["url"] in message["body"]

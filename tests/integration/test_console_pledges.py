@@ -53,20 +53,25 @@ async def returning_donor(console: Console) -> str:
     """A caller whose number is in the vault and who pledged before, keeping their details;
     their vault ref."""
     entry = await console.vault.store(CALLER, "fr", now=datetime.now(UTC))
-    key, now = entry.ref[:12], time.time() - 3600
-    pledges = service(console)
+    await earlier_pledge(service(console), entry.ref[:12])
+    return entry.ref
+
+
+async def earlier_pledge(pledges: Pledges, donor_key: str) -> None:
+    """A paid cheque of an hour ago by the donor ``donor_key``, who asked for a receipt and
+    for their details to be kept."""
+    now = time.time() - 3600
     async with AsyncSession(pledges.engine) as session, session.begin():
         session.add(
             Pledge(
                 id=uuid.uuid4().hex, campaign=CAMPAIGN.name, client_key="earlier-form",
-                call_id="c0", agent="bruno", donor_key=key, pseudonym="Calm Heron",
+                call_id="c0", agent="bruno", donor_key=donor_key, pseudonym="Calm Heron",
                 language="fr", amount=5000, currency="EUR", frequency="one_off",
                 day_of_month=None, instalments=None, method="cheque", receipt=True,
                 donor_sealed=pledges.seal.seal(DONOR), keep_details=True, status="paid",
                 created_at=now, updated_at=now,
             )
         )  # fmt: skip
-    return entry.ref
 
 
 async def events_until(resp: ClientResponse, name: str) -> list[dict[str, str]]:

@@ -1,0 +1,97 @@
+"""A real telethon call in Chromium: a SIPp caller who pledged before dials the campaign's
+line on the private Asterisk, the app's ACD puts them through to the operator's SIPp phone,
+the operator's console opens the pledge form prefilled, and the pledge saved moves the tote
+board (the app's own page) within a second; no page holds the caller's number."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from bench.stripe_standin import StripeStandIn
+from core.config import Settings
+from hotline.harness import PrivateAsterisk
+from ivr.flow import Flow
+from pledges.campaigns import DEMO_CAMPAIGNS
+from tests.conftest import CALLER, agent_phone, place_call, running_app
+from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL
+from tests.integration.test_console_pledges import DONOR, earlier_pledge
+from tests.integration.test_pledges_payments import stripe_standin  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.e2e
+
+
+def telethon(settings: Settings, folder: Path, stripe: StripeStandIn) -> Settings:
+    """``settings`` with the demo campaign on the test line, its operators in ``general``."""
+    line = settings.asterisk.dids[0]
+    text = DEMO_CAMPAIGNS.read_text(encoding="utf-8")
+    text = text.replace('dids = ["+18005550177"]', f'dids = ["{line}"]')
+    campaigns = folder / "campaigns.toml"
+    campaigns.write_text(text.replace('queue = "telethon"', 'queue = "general"'), "utf-8")
+    pledges = dataclasses.replace(
+        settings.pledges, campaigns=str(campaigns), stripe_url=stripe.base_url
+    )
+    secrets = dataclasses.replace(
+        settings.secrets,
+        stripe_api_key=stripe.api_key,
+        stripe_webhook_secret=stripe.webhook_secret,
+    )
+    return dataclasses.replace(settings, pledges=pledges, secrets=secrets)
+
+
+async def test_a_returning_donors_call_opens_the_form_and_the_pledge_moves_the_board(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+    browser: Browser,
+    page: Page,
+    stripe_standin: StripeStandIn,  # noqa: F811
+) -> None:
+    settings = telethon(settings, tmp_path, stripe_standin)
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        assert app.telethon.pledges is not None
+        async with asyncio.timeout(20):
+            await app.records.ready.wait()  # migrated at start, in the background
+        entry = await app.vault.store(CALLER, "en", now=datetime.now(UTC))
+        await earlier_pledge(app.telethon.pledges, entry.ref[:12])
+        base = f"http://{settings.http.bind}:{settings.http.port}"
+        studio_context = await browser.new_context()
+        try:
+            studio = await studio_context.new_page()
+            await studio.goto(f"{base}/tote/demo-telethon")
+            await expect(studio.get_by_test_id("count")).to_have_text("1")
+
+            await page.goto(f"{base}/console/signin")
+            await page.get_by_label("Volunteer id").fill("alice")
+            await page.get_by_label("Password").fill("alice-console")
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("button", name="Available").click()
+            await expect(page.locator("#state")).to_have_attribute("data-state", "available")
+            phone = asyncio.create_task(
+                agent_phone(phone_ports["alice"], tmp_path, ring_ms=200, talk_ms=2500)
+            )
+            call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+
+            await expect(page.locator("#pledge")).to_be_visible(timeout=30_000)
+            await expect(page.locator("#pledge-earlier")).to_have_text("50.00 EUR, one-off, paid")
+            await expect(page.get_by_label("Name", exact=True)).to_have_value(DONOR.name)
+            await page.keyboard.type("20")
+            await page.get_by_label("SMS to the donor").check()
+            await page.get_by_role("button", name="Save pledge").click()
+            await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
+            await expect(page.locator("#pledge-status")).to_have_text("Pledge saved: 20.00 EUR")
+            shown = [await page.content(), await studio.content()]
+            rang, result = await phone, await call
+        finally:
+            await studio_context.close()
+    assert result.ok, result.output
+    assert rang.returncode == 0, rang.messages[-2000:]
+    for html in shown:
+        assert CALLER.lstrip("+")[-10:] not in html

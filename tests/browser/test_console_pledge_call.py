@@ -1,7 +1,8 @@
 """A real telethon call in Chromium: a SIPp caller who pledged before dials the campaign's
-line on the private Asterisk, the app's ACD puts them through to the operator's SIPp phone,
-the operator's console opens the pledge form prefilled, and the pledge saved moves the tote
-board (the app's own page) within a second; no page holds the caller's number."""
+line on the private Asterisk, the app's ACD joins them to the nailed-up operator's standing
+connection (her SIPp phone, answered once), her console opens the pledge form prefilled, and
+the pledge saved moves the tote board (the app's own page) within a second; no page holds
+the caller's number."""
 
 from __future__ import annotations
 
@@ -69,15 +70,14 @@ async def test_a_returning_donors_call_opens_the_form_and_the_pledge_moves_the_b
             await expect(studio.get_by_test_id("count")).to_have_text("1")
 
             await page.goto(f"{base}/console/signin")
-            await page.get_by_label("Volunteer id").fill("alice")
-            await page.get_by_label("Password").fill("alice-console")
+            await page.get_by_label("Volunteer id").fill("erin")
+            await page.get_by_label("Password").fill("erin-console")
             await page.get_by_role("button", name="Sign in").click()
             await page.get_by_role("button", name="Available").click()
             await expect(page.locator("#state")).to_have_attribute("data-state", "available")
-            phone = asyncio.create_task(
-                agent_phone(phone_ports["alice"], tmp_path, ring_ms=200, talk_ms=2500)
-            )
-            call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
+            # Erin's phone (at Alice's port) answers once: the standing connection.
+            phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, max_seconds=60))
+            call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, hangup_ms=3000))
 
             await expect(page.locator("#pledge")).to_be_visible(timeout=30_000)
             await expect(page.locator("#pledge-earlier")).to_have_text("50.00 EUR, one-off, paid")
@@ -88,10 +88,14 @@ async def test_a_returning_donors_call_opens_the_form_and_the_pledge_moves_the_b
             await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await expect(page.locator("#pledge-status")).to_have_text("Pledge saved: 20.00 EUR")
             shown = [await page.content(), await studio.content()]
-            rang, result = await phone, await call
+            result = await call
+            await app.acd.store.logout("erin", app.acd.clock())
+            await app.ari.hangup("nail-erin")
+            operator = await phone
         finally:
             await studio_context.close()
     assert result.ok, result.output
-    assert rang.returncode == 0, rang.messages[-2000:]
+    assert operator.returncode == 0, operator.messages[-2000:]
+    assert len(operator.invites) == 1  # nailed up: one INVITE for the session
     for html in shown:
         assert CALLER.lstrip("+")[-10:] not in html

@@ -98,7 +98,8 @@ async def test_a_returning_donors_call_opens_the_form_and_the_pledge_moves_the_b
             await expect(page.locator("#state")).to_have_attribute("data-state", "available")
             # Erin's phone (at Alice's port) answers once: the standing connection.
             phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, max_seconds=60))
-            call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, hangup_ms=3000))
+            # The caller stays on until the app hangs up: the link goes to a caller still held.
+            call = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
 
             await expect(page.locator("#pledge")).to_be_visible(timeout=30_000)
             await expect(page.locator("#pledge-earlier")).to_have_text("50.00 EUR, one-off, paid")
@@ -106,12 +107,14 @@ async def test_a_returning_donors_call_opens_the_form_and_the_pledge_moves_the_b
             await page.keyboard.type("20")
             await page.get_by_label("SMS to the donor").check()
             await page.get_by_role("button", name="Save pledge").click()
-            await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await expect(page.locator("#pledge-status")).to_have_text("Pledge saved: 20.00 EUR")
+            # Saved: the studio's screen shows it within a second, without a reload.
+            await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await page.get_by_role("button", name="Send the payment link by SMS").click()
             await expect(page.locator("#pledge-link-status")).to_have_text(
                 "Payment link sent by SMS."
             )
+            await app.ari.hangup(await page.locator("#pledge-call").input_value())
             [sent] = await asyncio.to_thread(standin.wait_for_messages, 1, 20)
             [session] = stripe_standin.sessions
             assert sent["to"] == CALLER

@@ -80,9 +80,9 @@ async def test_an_operator_saves_a_returning_donors_pledge_and_the_tote_board_mo
 
             await page.get_by_label("Postal address").fill(DONOR.address)
             await page.get_by_role("button", name="Save pledge").click()
-            # The studio's screen moves within a second of the click, without a reload.
-            await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await expect(page.locator("#pledge-status")).to_have_text("Pledge saved: 100.00 EUR")
+            # Saved: the studio's screen shows it within a second, without a reload.
+            await expect(studio.get_by_test_id("count")).to_have_text("2", timeout=1000)
             await expect(error).to_have_text("")
             await page.get_by_role("button", name="Send the payment link by SMS").click()
             await expect(page.locator("#pledge-link-status")).to_have_text(

@@ -10,8 +10,10 @@
 | POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
+| POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
+| POST   | /console/pledges/link      | volunteer (CSRF)      | the pledge's payment link     |
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
-|        |                            |                       | monitored                     |
+|        |                            |                       | monitored, pledge             |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
 | POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
@@ -65,6 +67,7 @@ from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.monitored import monitored
 from console.offers import QueueLogFeed, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
+from console.pledges import MESSAGES, REFUSED, PledgeDesk, pledge_body
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
 from console.supervision import MONITOR_MODES, SupervisorDesk
@@ -106,6 +109,8 @@ class ConsoleDeps:
     wrapups: WrapupDesk
     supervision: SupervisorDesk
     calls: CallDesk
+    #: The telethon's pledge form (None: no campaign).
+    pledges: PledgeDesk | None = None
 
 
 def build_console(deps: ConsoleDeps) -> web.Application:
@@ -158,6 +163,8 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
             web.post("/transfer", views.transfer),
+            web.post("/pledges", views.pledge),
+            web.post("/pledges/link", views.pledge_link),
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
@@ -417,13 +424,64 @@ class _Views:
             return web.json_response({"error": exc.code}, status=409)
         return web.json_response({"transferred": target})
 
+    async def pledge(self, request: web.Request) -> web.Response:
+        """Save the operator's pledge on their telethon call (``pledge`` given: correct it), with
+        the pledges API's rules: ``{"pledge": ..., "created": bool}``, or ``{"error": id,
+        "message": text}`` in the session's language."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        desk = self.deps.pledges
+        try:
+            if desk is None:
+                raise ApiError(404, "no-campaign", "this hotline runs no telethon")
+            body = pledge_body(form)
+            if form.get("pledge"):
+                view = await desk.correct(form["pledge"], account.id, body)
+                return web.json_response({"pledge": view, "created": False})
+            call_id, client_key = form.get("call", ""), form.get("client_key", "")
+            saved = await desk.save(call_id, account.id, client_key, body)
+        except ApiError as exc:
+            message = self._gettext(session)(MESSAGES.get(exc.error, REFUSED))
+            return web.json_response({"error": exc.error, "message": message}, status=exc.status)
+        status = 201 if saved.created else 200
+        return web.json_response({"pledge": saved.pledge, "created": saved.created}, status=status)
+
+    async def pledge_link(self, request: web.Request) -> web.Response:
+        """Text the operator's pledge's payment link to the caller (made and sent once):
+        ``{"pledge": ...}`` or ``{"error": id, "message": text}``."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        try:
+            if self.deps.pledges is None:
+                raise ApiError(404, "no-campaign", "this hotline runs no telethon")
+            view = await self.deps.pledges.send_link(form.get("pledge", ""), account.id)
+        except ApiError as exc:
+            message = self._gettext(session)(MESSAGES.get(exc.error, REFUSED))
+            return web.json_response({"error": exc.error, "message": message}, status=exc.status)
+        return web.json_response({"pledge": view})
+
+    async def _pledge_form(self, fields: Mapping[str, str], agent_id: str) -> str | None:
+        """The pledge form (JSON) of a campaign call the entry says ``agent_id`` answered."""
+        desk = self.deps.pledges
+        queue, call_id = fields.get("queue", ""), fields.get("call", "")
+        if desk is None or fields.get("event") != "CONNECT" or queue not in desk.queues():
+            return None
+        try:
+            found = await desk.form(call_id, agent_id)
+        except ApiError as exc:
+            logger.info("%s: no pledge form for %s: %s", call_id, agent_id, exc.error)
+            return None
+        return json.dumps({"call_id": call_id, **found})
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
         what the stream holds after it, then the instance's live feed. Each queue log entry
         naming the volunteer sends their presence (``presence``), an offer its pop first
         (``offer``) and then the caller's earlier contacts (``earlier``), which the records
         store may take longer to tell; a supervisor joining or leaving their call sends
-        ``monitored`` where the queue tells its volunteers."""
+        ``monitored`` where the queue tells its volunteers; an operator's answer of a
+        campaign call its pledge form (``pledge``: a returning donor's details go to this
+        operator's stream only)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -451,6 +509,8 @@ class _Views:
                         if earlier is not None:
                             data = json.dumps(asdict(earlier))
                             await stream.send(data, id=entry_id, event="earlier")
+                    if form := await self._pledge_form(fields, account.id):
+                        await stream.send(form, id=entry_id, event="pledge")
                     presence = await self.deps.presence.presence(account.id)
                     data = json.dumps(asdict(presence))
                     await stream.send(data, id=entry_id, event="presence")

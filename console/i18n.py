@@ -51,6 +51,19 @@ LABELS: Final = {
     "monitored_barge": N_("A supervisor has joined this call."),
     "ringing_you": N_("Your phone is ringing:"),
     "not_monitoring": N_("Refused:"),
+    "pledge_saved": N_("Pledge saved:"),
+    "pledge_corrected": N_("Pledge corrected:"),
+    "link_texted": N_("Payment link sent by SMS."),
+    "from": N_("from"),
+    "to": N_("to"),
+    "one_off": N_("one-off"),
+    "monthly": N_("monthly"),
+    "pledged": N_("pledged"),
+    "link_sent": N_("link sent"),
+    "paid": N_("paid"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
 }
 
 

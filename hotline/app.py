@@ -59,6 +59,7 @@ from hotline.console_desk import (
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
+    TelethonPledges,
     console_accounts,
 )
 from hotline.http import build_web_app
@@ -220,6 +221,11 @@ class HotlineApp:
             wrapups=RecordsWrapups(self.records.wrapups),
             supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
             calls=AcdCalls(store, agents),
+            pledges=(
+                TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)
+                if self.telethon.pledges and self.telethon.desk
+                else None
+            ),
         )
         self._web = web.AppRunner(
             build_web_app(settings, self.health, routes, {"/console": build_console(console)}),

@@ -21,16 +21,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 from acd import chat
-from acd.config import load_queues
+from acd.config import load_agents, load_queues
 from core import redisconn
 from core.audit import AuditAction, audit
 from core.config import ConfigError, Settings, load_settings
 from core.keys import Keys
 from core.logs import configure_logging
 from hotline.app import HotlineApp, queue_rules
+from hotline.demo import demo_environment, telethon_banner, with_campaign_lines
 from hotline.dialplans import AsteriskDirs, render_dialplans
 from hotline.harness import HarnessError, PrivateAsterisk, RedisServer
 from hotline.phones import (
@@ -135,13 +134,13 @@ def serve(app: HotlineApp) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Bring up a demo hotline on loopback: private Redis and Asterisk, then the app."""
     token = secrets.token_urlsafe(18)
-    os.environ.setdefault("HOTLINE_ARI_PASSWORD", secrets.token_urlsafe(16))
-    os.environ.setdefault("HOTLINE_HASH_KEY", secrets.token_urlsafe(24))
-    os.environ.setdefault("HOTLINE_VAULT_KEYS", Fernet.generate_key().decode())
-    os.environ.setdefault("HOTLINE_API_TOKENS", f"demo:supervisor:{token}")
     root = Path(args.dir).resolve()
-    os.environ.setdefault("HOTLINE_PHONES_SECRETS_FILE", str(root / "phone-secrets.toml"))
+    for name, value in demo_environment(root, token).items():
+        os.environ.setdefault(name, value)
     settings, flow = _load(args)
+    queues = load_queues(settings.acd.queues)
+    campaigns = load_telethon(settings.pledges, queues)
+    settings = with_campaign_lines(settings, campaigns.values())
     configure_logging(settings.log_level, settings.log_format)
     create_missing_secrets(settings)
     phones = "".join(
@@ -175,6 +174,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
             f"  Web console: {api}/console/ (alice / alice-console, bruno / bruno-console,\n"
             f"  chen / chen-console; dana / dana-console is a supervisor)\n"
+            f"{telethon_banner(campaigns, load_agents(settings.acd.agents, queues), sip, api)}"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,
         )

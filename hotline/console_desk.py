@@ -1,7 +1,8 @@
 """The ACD as the console's presence desk (``console.presence.PresenceDesk``), supervisor
 desk (``console.supervision.SupervisorDesk``) and call desk (``console.calls.CallDesk``), the
-records store as its wrap-up desk (``console.wrapups.WrapupDesk``), and the agent file's
-people as the console's accounts."""
+records store as its wrap-up desk (``console.wrapups.WrapupDesk``), the telethon's pledges as
+its pledge desk (``console.pledges.PledgeDesk``), and the agent file's people as the
+console's accounts."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from console.accounts import Account, Accounts
+from console.pledges import SavedPledge
 from console.presence import Presence
 from console.supervision import AgentRow, AuditLine, Board, QueueTile, Unmasked
 from console.wrapups import Earlier
@@ -30,6 +32,10 @@ from core.api import ApiError
 from core.audit import AuditAction, audit
 from core.ports import Refused
 from core.privacy.vault import NotInVault, UnmaskRefused, Vault
+from pledges.campaigns import Campaign
+from pledges.http import parse_form
+from pledges.links import PaymentDesk
+from pledges.service import Pledges
 from records.wrapups import Wrapups
 
 logger = logging.getLogger(__name__)
@@ -261,6 +267,57 @@ class RecordsWrapups:
             logger.info("%s: no contact history for the console: %s", call_id, exc)
             return None
         return Earlier(found.earlier_contacts, tuple(found.last_dispositions))
+
+
+class TelethonPledges:
+    """The pledge form through the pledges service and its payment links through the payment
+    desk, with the API's parsing and rules; a database that is away is 503
+    records-unavailable."""
+
+    def __init__(
+        self, pledges: Pledges, payments: PaymentDesk, campaigns: Mapping[str, Campaign]
+    ) -> None:
+        self.pledges, self.payments = pledges, payments
+        self._queues = frozenset(campaign.queue for campaign in campaigns.values())
+
+    def queues(self) -> frozenset[str]:
+        """The campaigns' operator queues."""
+        return self._queues
+
+    async def form(self, call_id: str, agent_id: str) -> Mapping[str, object]:
+        """The service's prefilled form."""
+        with _records_away():
+            return (await self.pledges.prefill(call_id, agent_id)).to_dict()
+
+    async def save(
+        self, call_id: str, agent_id: str, client_key: str, body: Mapping[str, object]
+    ) -> SavedPledge:
+        """The service's save, once per ``client_key``."""
+        form = parse_form(dict(body))
+        with _records_away():
+            saved = await self.pledges.save(call_id, agent_id, client_key, form)
+        return SavedPledge(saved.pledge.to_dict(), saved.created)
+
+    async def correct(
+        self, pledge_id: str, agent_id: str, body: Mapping[str, object]
+    ) -> Mapping[str, object]:
+        """The service's correction."""
+        form = parse_form(dict(body))
+        with _records_away():
+            return (await self.pledges.correct(pledge_id, agent_id, form)).to_dict()
+
+    async def send_link(self, pledge_id: str, agent_id: str) -> Mapping[str, object]:
+        """The payment desk's link, made and texted once."""
+        with _records_away():
+            return (await self.payments.send_link(pledge_id, agent_id)).to_dict()
+
+
+@contextlib.contextmanager
+def _records_away() -> Iterator[None]:
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        raise ApiError(503, "records-unavailable", type(exc).__name__) from None
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:

@@ -125,10 +125,12 @@ class Telethon:
         self.provider: StripeCheckout | None = None
         self.feed: ToteFeed | None = None
         self.desk: PaymentDesk | None = None
+        #: The pledges service (the console's pledge form uses it too).
+        self.pledges: Pledges | None = None
         self._routes: list[web.RouteDef] = []
         if not campaigns:
             return
-        pledges = Pledges(
+        pledges = self.pledges = Pledges(
             records.engine,
             campaigns,
             records.wrapups,

@@ -19,6 +19,7 @@ DEFAULT_INVALID_PROMPT: Final = ("pm-invalid-option",)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SOUND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class FlowError(ValueError):
@@ -128,6 +129,13 @@ class Flow:
     default_language: str
     nodes: Mapping[str, Node]
     source: str
+    #: The node a call to one of these numbers (E.164) starts at instead of ``start``, such as
+    #: a telethon's own line going straight to its operators.
+    lines: Mapping[str, str] = FrozenMap()
+
+    def start_of(self, line: str) -> str:
+        """The node a call dialled to ``line`` starts at."""
+        return self.lines.get(line, self.start)
 
 
 def load_flow(path: Path, *, languages: Sequence[str] = ("en", "fr")) -> Flow:
@@ -146,7 +154,7 @@ def parse_flow(
 ) -> Flow:
     """Validate decoded flow data; ``source`` names the file in error messages."""
     top = _Reader(source, None, data, languages)
-    top.check_keys({"start", "default_language", "nodes"}, set())
+    top.check_keys({"start", "default_language", "nodes"}, {"lines"})
     start = top.text("start")
     default_language = top.text("default_language")
     if default_language not in languages:
@@ -163,6 +171,7 @@ def parse_flow(
         nodes[node_id] = _parse_node(_Reader(source, node_id, table, languages), node_id)
     if start not in nodes:
         top.fail(f"start node '{start}' does not exist")
+    lines = _lines(top, nodes)
     for node in nodes.values():
         for label, target in _edges(node):
             if target not in nodes:
@@ -170,12 +179,25 @@ def parse_flow(
     loop = _silent_loop(nodes)
     if loop:
         _fail(source, loop[0], f"set/hours nodes loop without a prompt: {' -> '.join(loop)}")
-    reachable = _reachable(nodes, start)
+    reachable = _reachable(nodes, start, *lines.values())
     unreachable = [node_id for node_id in nodes if node_id not in reachable]
     if unreachable:
         others = f" (also: {', '.join(unreachable[1:])})" if unreachable[1:] else ""
         _fail(source, unreachable[0], f"unreachable from start node '{start}'{others}")
-    return Flow(start, default_language, FrozenMap(nodes), source)
+    return Flow(start, default_language, FrozenMap(nodes), source, FrozenMap(lines))
+
+
+def _lines(top: "_Reader", nodes: Mapping[str, Node]) -> dict[str, str]:
+    """The ``lines`` table: E.164 numbers to the nodes their calls start at."""
+    table = top.table.get("lines", {})
+    if not isinstance(table, Mapping):
+        top.fail("'lines' must be a table of numbers to start nodes")
+    for line, node_id in table.items():
+        if not _E164.fullmatch(line):
+            top.fail(f"line '{line}' must be an E.164 number such as +18005550177")
+        if node_id not in nodes:
+            top.fail(f"line '{line}' starts at unknown node '{node_id}'")
+    return dict(table)
 
 
 def _fail(source: str, node_id: str | None, message: str) -> NoReturn:
@@ -446,9 +468,9 @@ def _silent_loop(nodes: Mapping[str, Node]) -> list[str] | None:
     return None
 
 
-def _reachable(nodes: Mapping[str, Node], start: str) -> set[str]:
-    seen = {start}
-    pending = [start]
+def _reachable(nodes: Mapping[str, Node], *starts: str) -> set[str]:
+    seen = set(starts)
+    pending = list(starts)
     while pending:
         for _, target in _edges(nodes[pending.pop()]):
             if target not in seen:

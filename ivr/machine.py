@@ -137,18 +137,20 @@ Command: TypeAlias = (
 
 
 def start(
-    flow: Flow, now: datetime, variables: Mapping[str, str] | None = None
+    flow: Flow, now: datetime, line: str = "", variables: Mapping[str, str] | None = None
 ) -> tuple[CallState, list[Command]]:
-    """Begin a call at the flow's start node, knowing ``variables`` (the caller's ref and
-    pseudonym) from the first node on: a flow may start with a queue."""
+    """Begin a call at the start node of the ``line`` dialled (the flow's start by default),
+    knowing ``variables`` (the caller's ref and pseudonym) from the first node on: a line may
+    start with a queue."""
     out: list[Command] = []
+    node = flow.start_of(line)
     state = CallState(
-        node=flow.start,
+        node=node,
         phase=Phase.PROMPTING,
         language=flow.default_language,
         variables=FrozenMap(variables or {}),
     )
-    return _enter(flow, state, flow.start, now, out), out
+    return _enter(flow, state, node, now, out), out
 
 
 def step(

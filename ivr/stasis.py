@@ -131,7 +131,7 @@ class IvrService:
         ):
             return
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
-        state, commands = machine.start(self.flow, self.clock(), known)
+        state, commands = machine.start(self.flow, self.clock(), did, known)
         pseudonym = entry.pseudonym if entry else ""
         call = ("call", {"caller": caller, "did": did, "pseudonym": pseudonym})
         await self._write(channel_id, state, commands, [call], register=True)

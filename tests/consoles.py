@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -14,13 +17,24 @@ from pathlib import Path
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from redis import Redis as SyncRedis
+from rq import Queue
 
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.model import WaitingCall
+from acd.records import Caller, Records, put
 from acd.store import AcdStore
+from bench.stripe_standin import StripeStandIn
 from console.http import ConsoleDeps, build_console
-from core.config import ConsoleSettings, RecordsSettings, RedisSettings, Secrets, Settings
+from core.config import (
+    ConsoleSettings,
+    RecordsSettings,
+    RedisSettings,
+    Secrets,
+    Settings,
+    SmsSettings,
+)
 from core.keys import Keys
 from core.privacy.vault import Vault
 from core.redisconn import connect
@@ -30,19 +44,32 @@ from hotline.console_desk import (
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
+    TelethonPledges,
     console_accounts,
 )
 from hotline.http import build_web_app
+from hotline.telethon import AcdCallerRefs, OutboxTexts
+from pledges.campaigns import DEMO_CAMPAIGNS, Campaign, load_campaigns
+from pledges.donors import DonorSeal
+from pledges.http import tote_routes
+from pledges.links import PaymentDesk
+from pledges.payments import StripeCheckout
+from pledges.service import Pledges
+from pledges.tote import ToteFeed
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
 from records.wrapups import Wrapups
+from sms.outbox import Outbox
+from sms.recipients import store_in
 from sms.redact import redact_numbers
 from tests.conftest import TESTS
 
 PREFIX = "hotline"
 API_TOKEN = "sam-token-0123456789ab"
 PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console", "fiona": "fiona-console"}
+#: The demo's campaign with its operators in the test queue ``general``.
+CAMPAIGN = dataclasses.replace(load_campaigns(DEMO_CAMPAIGNS)["demo-telethon"], queue="general")
 
 
 @dataclass
@@ -54,6 +81,8 @@ class Console:
     keys: Keys
     wrapups: Wrapups
     vault: Vault
+    #: The telethon's pledges service (None: no campaign).
+    pledges: Pledges | None = None
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -93,6 +122,24 @@ class Console:
         assert [a.agent_id for a in offer.agents] == [agent]
         return offer.offer_id
 
+    async def campaign_call(self, agent: str, call_id: str, caller_ref: str) -> None:
+        """A caller (their vault ref) on the campaign's line, whom ``agent`` answers: the IVR
+        journal's first entry (keyed reference) and the ACD's caller record (the ref), as
+        ivr/stasis.py and acd/stasis.py write them, then the ACD's OFFER and CONNECT."""
+        detail = {
+            "caller": f"h:{caller_ref[:12]}",
+            "did": CAMPAIGN.dids[0],
+            "pseudonym": "Calm Heron",
+        }
+        entry = json.dumps(detail)
+        await self.store.redis.xadd(
+            self.keys.journal, {"channel": call_id, "kind": "call", "detail": entry}
+        )
+        caller = Caller(call_id, "general", "fr", "Calm Heron", time.time(), caller_ref=caller_ref)
+        await Records(self.store.redis, self.keys).save(put(caller))
+        offer = await self.offer_to(agent, call_id, "Calm Heron", 3)
+        await self.store.accept(offer, agent, time.time())
+
 
 @asynccontextmanager
 async def console_running(
@@ -100,9 +147,13 @@ async def console_running(
     data_dir: Path,
     settings: ConsoleSettings | None = None,
     supervision: type[AcdSupervision] = AcdSupervision,
+    campaign: Campaign | None = None,
+    stripe: StripeStandIn | None = None,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``; ``supervision`` serves the supervisor screen."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen; with a
+    ``campaign`` (and the ``stripe`` stand-in for its links), its operators get the pledge
+    form, payment links are queued in the SMS outbox, and its tote board is served."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
@@ -129,6 +180,26 @@ async def console_running(
         region="CA",
         clock=time.time,
     )
+    pledges, desk, feed, provider = None, None, None, None
+    rq_redis = SyncRedis.from_url(redis_url)
+    if campaign is not None:
+        assert stripe is not None, "a campaign's links need the Stripe stand-in"
+        seal = DonorSeal([Fernet.generate_key()])
+        campaigns = {campaign.name: campaign}
+        pledges = Pledges(engine, campaigns, wrapups, seal, region="CA", clock=time.time)
+        provider = StripeCheckout(
+            stripe.api_key,
+            stripe.webhook_secret,
+            base_url=stripe.base_url,
+            success_url="https://telethon.example/thanks",
+        )
+        outbox = Outbox(Queue("sms", connection=rq_redis), keys, SmsSettings(), store_in(vault))
+        texts = OutboxTexts(outbox, redis, keys, campaign.dids[0])
+        payments = PaymentDesk(
+            engine, campaigns, provider, AcdCallerRefs(redis, keys), texts, clock=time.time
+        )
+        desk = TelethonPledges(pledges, payments, campaigns)
+        feed = ToteFeed(engine, campaigns, clock=time.time)
     deps = ConsoleDeps(
         settings=settings or ConsoleSettings(),
         keys=keys,
@@ -141,6 +212,7 @@ async def console_running(
             store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
         ),
         calls=AcdCalls(store, agents),
+        pledges=desk,
     )
 
     async def health() -> dict[str, bool]:
@@ -148,11 +220,21 @@ async def console_running(
 
     app_settings = Settings(secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}"))
     routes = acd_routes(store, agents, time.time, str)
+    if feed is not None:
+        routes += tote_routes(feed)
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
+    poller = asyncio.create_task(feed.run()) if feed is not None else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault)
+            yield Console(http, store, keys, wrapups, vault, pledges)
     finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        if provider is not None:
+            await provider.close()
+        rq_redis.close()
         await engine.dispose()
         await redis.aclose()
         await session_redis.aclose()

@@ -83,6 +83,142 @@ function showMonitored(notice) {
   line.hidden = !notice.on;
 }
 
+// The pledge form of a telethon call: opened for each call the operator answers in a campaign
+// queue, prefilled for a returning donor; amounts arrive in minor units and are written in
+// the currency's major unit. A form keeps one client key, so a double submission saves once.
+const money = (minor, currency) => (minor / 100).toFixed(2) + " " + currency;
+
+function clientKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function showPledgeForm(form) {
+  const section = document.getElementById("pledge");
+  const fields = document.getElementById("pledge-form");
+  fields.reset();
+  document.getElementById("pledge-campaign").textContent = form.title;
+  document.getElementById("pledge-pseudonym").textContent = form.pseudonym;
+  // A caller who chose no language in the IVR (a line straight to the operators) has the
+  // call's own, as the pop shows it.
+  document.getElementById("pledge-language").textContent =
+    form.language || document.getElementById("pop-language").textContent;
+  document.getElementById("pledge-call").value = form.call_id;
+  document.getElementById("pledge-client-key").value = clientKey();
+  document.getElementById("pledge-id").value = "";
+  for (const field of section.querySelectorAll(".pledge-currency")) {
+    field.textContent = form.currency;
+  }
+  document.getElementById("pledge-limits").textContent =
+    label("from") + " " + money(form.minimum, form.currency) + " " +
+    label("to") + " " + money(form.maximum, form.currency);
+  const amount = document.getElementById("pledge-amount");
+  const presets = form.presets.map((minor) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = money(minor, form.currency);
+    button.addEventListener("click", () => { amount.value = (minor / 100).toFixed(2); });
+    return button;
+  });
+  document.getElementById("pledge-presets").replaceChildren(...presets);
+  document.getElementById("pledge-one-off").disabled = !form.one_off;
+  document.getElementById("pledge-monthly").disabled = !form.monthly;
+  document.getElementById("pledge-monthly").checked = !form.one_off;
+  document.getElementById("pledge-receipt").disabled = form.receipt === "none";
+  const earlier = form.earlier.map((pledge) => {
+    const item = document.createElement("li");
+    item.textContent = money(pledge.amount, pledge.currency) + ", " + label(pledge.frequency) +
+      ", " + label(pledge.status) + (pledge.alias ? " (" + pledge.alias + ")" : "");
+    return item;
+  });
+  if (earlier.length === 0) earlier.push(Object.assign(document.createElement("li"), {textContent: label("none")}));
+  document.getElementById("pledge-earlier").replaceChildren(...earlier);
+  if (form.donor) {
+    document.getElementById("pledge-name").value = form.donor.name;
+    document.getElementById("pledge-address").value = form.donor.address;
+    document.getElementById("pledge-email").value = form.donor.email;
+    document.getElementById("pledge-keep").checked = true;
+  }
+  document.getElementById("pledge-status").textContent = "";
+  document.getElementById("pledge-error").textContent = "";
+  document.getElementById("pledge-link").hidden = true;
+  document.getElementById("pledge-link-status").textContent = "";
+  for (const field of fields.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+  section.hidden = false;
+  amount.focus();
+}
+
+// The field each refusal is about, marked invalid and focused.
+const PLEDGE_FIELDS = {
+  "bad-amount": "pledge-amount",
+  "amount-out-of-range": "pledge-amount",
+  "bad-number": "pledge-day",
+  "day-out-of-range": "pledge-day",
+  "instalments-out-of-range": "pledge-instalments",
+  "receipt-needs-name-and-address": "pledge-address",
+  "email-required": "pledge-email",
+  "sms-consent-required": "pledge-sms",
+  "alias-required": "pledge-alias",
+};
+
+async function savePledge(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = document.getElementById("pledge-save");
+  const error = document.getElementById("pledge-error");
+  const status = document.getElementById("pledge-status");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: {"Accept": "application/json"},
+      credentials: "same-origin",
+    });
+    const answer = await response.json();
+    for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+    if (answer.pledge) {
+      const corrected = document.getElementById("pledge-id").value !== "";
+      document.getElementById("pledge-id").value = answer.pledge.id;
+      document.getElementById("pledge-link-id").value = answer.pledge.id;
+      document.getElementById("pledge-link").hidden = answer.pledge.method !== "sms_link";
+      error.textContent = "";
+      status.textContent = label(corrected ? "pledge_corrected" : "pledge_saved") + " " +
+        money(answer.pledge.amount, answer.pledge.currency);
+    } else {
+      status.textContent = "";
+      error.textContent = answer.message + " (" + answer.error + ")";
+      const field = document.getElementById(PLEDGE_FIELDS[answer.error] || "pledge-amount");
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// The payment link is texted once the operator says so (a pledge is corrected only before).
+async function sendLink(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = document.getElementById("pledge-send-link");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: {"Accept": "application/json"},
+      credentials: "same-origin",
+    });
+    const answer = await response.json();
+    document.getElementById("pledge-link-status").textContent = answer.pledge
+      ? label("link_texted")
+      : answer.message + " (" + answer.error + ")";
+  } finally {
+    button.disabled = false;
+  }
+}
+
 const pop = document.getElementById("pop");
 if (pop) {
   const events = new EventSource(pop.dataset.events);
@@ -90,6 +226,9 @@ if (pop) {
   events.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
   events.addEventListener("monitored", (event) => showMonitored(JSON.parse(event.data)));
+  events.addEventListener("pledge", (event) => showPledgeForm(JSON.parse(event.data)));
+  document.getElementById("pledge-form").addEventListener("submit", savePledge);
+  document.getElementById("pledge-link").addEventListener("submit", sendLink);
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
   document.getElementById("transfer").addEventListener("submit", transferCall);
 }

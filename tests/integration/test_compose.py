@@ -30,6 +30,8 @@ DEPLOYMENT_ENV = {
     "HOTLINE_PHONE_SECRET_ALICE": "alice-secret",
     "HOTLINE_PHONE_SECRET_BRUNO": "bruno-secret",
     "HOTLINE_PHONE_SECRET_CHEN": "chen-secret",
+    "HOTLINE_PHONE_SECRET_ERIN": "erin-secret",
+    "HOTLINE_PHONE_SECRET_FARID": "farid-secret",
     "CARRIER_MATCH": "192.0.2.10,192.0.2.11",
 }
 VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::([?-])([^}]*))?\}")

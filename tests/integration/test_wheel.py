@@ -111,14 +111,14 @@ def test_installed_command_starts_outside_the_checkout(venv: Path, tmp_path: Pat
     assert "ok: flow" in out
     assert str(venv) in out, "the demo flow should come from the installed package"
     rendered = tmp_path / "etc"
-    for device in ("alice", "bruno", "chen"):  # the demo's SIP phones need their secrets
+    for device in ("alice", "bruno", "chen", "erin", "farid"):  # the demo's SIP phones' secrets
         run([str(venv / "bin" / "hotline"), "phones", "rotate", device], tmp_path, env)
     run([str(venv / "bin" / "hotline"), "render-dialplans", "--out", str(rendered)], tmp_path, env)
     assert "Stasis(" in (rendered / "extensions.conf").read_text()
-    assert (rendered / "pjsip_phones.conf").read_text().count("md5_cred = ") == 3
+    assert (rendered / "pjsip_phones.conf").read_text().count("md5_cred = ") == 5
     proxy = tmp_path / "kamailio"
     run([str(venv / "bin" / "hotline"), "render-proxy", "--out", str(proxy)], tmp_path, env)
-    assert len(re.findall(r'\$sht\(ha1=>\w+\) = "', (proxy / "kamailio.cfg").read_text())) == 3
+    assert len(re.findall(r'\$sht\(ha1=>\w+\) = "', (proxy / "kamailio.cfg").read_text())) == 5
     out = run([str(venv / "bin" / "python"), "-c", RUNTIME_READS], cwd=tmp_path, env=env)
     assert str(venv) in out.splitlines()[-1], out
     assert ROOT.as_posix() not in out

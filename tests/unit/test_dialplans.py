@@ -44,7 +44,8 @@ def test_every_sip_device_is_an_endpoint_with_only_its_hashed_secret(tmp_path: P
     settings = load_settings(None, env=env)
     create_missing_secrets(settings, env={})
     stored = read_secrets(settings.phones.secrets_file)
-    assert set(stored) == {"alice", "bruno", "chen"}  # the demo's SIP devices, not dana's mobile
+    # The demo's SIP devices (the telethon's operators' too), not dana's mobile.
+    assert set(stored) == {"alice", "bruno", "chen", "erin", "farid"}
     assert settings.phones.secrets_file.stat().st_mode & 0o077 == 0
     out = render_dialplans(settings, AsteriskDirs.private(tmp_path), contacts={"chen": "sip:c@x"})
     phones = (out / "pjsip_phones.conf").read_text()
@@ -87,14 +88,14 @@ def test_with_tls_phones_get_a_tls_transport_and_must_use_srtp(tmp_path: Path) -
     phones = (out / "pjsip_phones.conf").read_text()
     assert "[transport-tls]\ntype = transport\nprotocol = tls\nbind = 127.0.0.1:5061\n" in phones
     assert "cert_file = /etc/hotline/sip.crt\npriv_key_file = /etc/hotline/sip.key\n" in phones
-    assert phones.count("media_encryption = sdes\n") == 3  # alice, bruno, chen
+    assert phones.count("media_encryption = sdes\n") == 5  # alice, bruno, chen, erin, farid
     assert "transport = transport-tls" not in phones  # UDP still allowed for phones
     udp_off = load_settings(
         None, env={**env, "HOTLINE_PHONES_UDP": "false", "HOTLINE_PHONES_TLS_BIND": "192.0.2.7"}
     )
     out = render_dialplans(udp_off, AsteriskDirs.private(tmp_path))
     phones = (out / "pjsip_phones.conf").read_text()
-    assert phones.count("transport = transport-tls\n") == 3
+    assert phones.count("transport = transport-tls\n") == 5
     assert "bind = 192.0.2.7:5061\n" in phones
 
 
@@ -117,7 +118,7 @@ def test_behind_a_sip_proxy_phones_are_reached_through_it_with_their_own_contact
     assert "contact = sip:alice@192.0.2.5:5060\n" in phones
     assert "contact = sip:bruno@192.0.2.5:5060\n" in phones
     assert "contact = sip:c@x\n" in phones  # a fixed contact still wins
-    assert phones.count("rewrite_contact = no\n") == 3
+    assert phones.count("rewrite_contact = no\n") == 5
     # The carrier is reached through the proxy too, at its own contact.
     pjsip = (out / "pjsip.conf").read_text()
     assert pjsip.count("outbound_proxy = sip:192.0.2.5:5060\\;lr\n") == 2  # endpoint and AOR

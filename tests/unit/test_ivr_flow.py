@@ -1,6 +1,7 @@
 """Flow-file parsing and validation."""
 
 import copy
+import re
 import tomllib
 from collections.abc import Callable
 from datetime import date, time
@@ -247,3 +248,30 @@ def test_load_flow_reports_bad_toml_and_missing_files(tmp_path: Path) -> None:
     invalid.write_text('start = "x"\ndefault_language = "en"\n[nodes.x]\ntype = "queue"\n')
     with pytest.raises(FlowError, match=f"^{invalid}: node 'x': missing required key 'queue'$"):
         load_flow(invalid)
+
+
+def test_a_line_of_its_own_starts_its_calls_at_its_node() -> None:
+    flow = load_flow(DEMO_FLOW)
+    assert dict(flow.lines) == {"+18005550177": "to_telethon"}
+    assert flow.nodes["to_telethon"] == QueueNode("to_telethon", "telethon")
+    assert flow.start_of("+18005550177") == "to_telethon"
+    assert flow.start_of("+18005550100") == flow.start_of("") == "hours"
+    data = demo()
+    del data["lines"]  # the telethon's node is then reached from nowhere
+    with pytest.raises(FlowError, match="node 'to_telethon': unreachable from start node"):
+        parse_flow(data, source=SOURCE)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ({"18005550177": "to_telethon"}, "line '18005550177' must be an E.164 number"),
+        ({"+18005550177": "nowhere"}, "line '+18005550177' starts at unknown node 'nowhere'"),
+        ("to_telethon", "'lines' must be a table of numbers to start nodes"),
+    ],
+)
+def test_lines_name_numbers_and_existing_nodes(lines: object, message: str) -> None:
+    data = demo()
+    data["lines"] = lines
+    with pytest.raises(FlowError, match=re.escape(message)):
+        parse_flow(data, source=SOURCE)

@@ -408,6 +408,17 @@ def test_a_flow_that_starts_with_a_queue_hands_it_the_callers_variables() -> Non
         source="inline",
     )
     known = {"caller_ref": "ref-1", "pseudonym": "Brave Otter"}
-    state, out = start(flow, NOW, known)
+    state, out = start(flow, NOW, variables=known)
     assert [c for c in out if isinstance(c, EnterQueue)] == [EnterQueue("g", "en", known, ())]
     assert state.variables == known
+
+
+def test_a_call_to_a_line_of_its_own_enters_its_queue_at_once() -> None:
+    state, out = start(DEMO, NOW, "+18005550177")
+    entered = [command for command in out if isinstance(command, EnterQueue)]
+    assert [(e.queue, e.language) for e in entered] == [("telethon", "en")]
+    assert not plays(out)  # the operator hears the donor at once: no prompt first
+    assert state.node == "to_telethon"
+    helpline, out = start(DEMO, NOW, "+18005550100")
+    assert helpline.node == "language"
+    assert not [command for command in out if isinstance(command, EnterQueue)]

@@ -15,7 +15,7 @@ from hotline.telethon import Telethon, load_telethon
 from pledges.campaigns import DEMO_CAMPAIGNS, CampaignError
 from records.service import RecordsService
 
-QUEUES = load_queues(DEMO_QUEUES)  # general, support-fr, crisis: no "telethon" queue
+QUEUES = load_queues(DEMO_QUEUES)  # general, support-fr, crisis, telethon
 
 
 def config_file(tmp_path: Path, queue: str) -> Path:
@@ -40,9 +40,13 @@ def test_the_file_is_taken_from_the_configuration_directory(tmp_path: Path) -> N
     assert list(load_telethon(settings.pledges, QUEUES)) == ["demo-telethon"]
 
 
-def test_a_campaign_needs_an_existing_queue() -> None:
-    with pytest.raises(CampaignError, match="queue 'telethon' is not an ACD queue"):
-        load_telethon(PledgesSettings(campaigns=str(DEMO_CAMPAIGNS)), QUEUES)
+def test_a_campaign_needs_an_existing_queue(tmp_path: Path) -> None:
+    assert list(load_telethon(PledgesSettings(campaigns=str(DEMO_CAMPAIGNS)), QUEUES)) == [
+        "demo-telethon"
+    ]
+    settings = load_settings(config_file(tmp_path, "studio"), env={})
+    with pytest.raises(CampaignError, match="queue 'studio' is not an ACD queue"):
+        load_telethon(settings.pledges, QUEUES)
 
 
 def test_check_config_names_the_campaigns_or_the_mistake(

@@ -12,21 +12,30 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class QueueTile:
-    """One queue now: calls waiting, the longest wait, agents by state and the service level
-    (None before any call is counted)."""
+    """One queue now: calls waiting, the longest wait, agents by state, callbacks waiting to
+    be made, and the ACD's counts since they began: answered, abandoned (abandons within the
+    queue's short-abandon time apart), the service level, ASA and AHT (None before any call
+    is counted)."""
 
     queue: str
     waiting: int
     longest_wait_s: float
     agents: Mapping[str, int]
     service_level_pct: float | None
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    asa_s: float | None
+    aht_s: float | None
+    callbacks_pending: int
 
 
 @dataclass(frozen=True)
 class AgentRow:
     """One agent now: state, when it began (epoch seconds, None if unknown), the pause's
-    reason, the queues the agent is paused in on their own with each pause's reason, and the
-    call it has rung or taken ("" if none)."""
+    reason, the queues the agent is paused in on their own with each pause's reason, the
+    call it has rung or taken ("" if none), that call's queue and when it was answered (None
+    while it rings)."""
 
     id: str
     name: str
@@ -35,6 +44,8 @@ class AgentRow:
     pause_reason: str
     paused_in: Mapping[str, str]
     call_id: str
+    call_queue: str
+    call_since: float | None
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,19 @@ class AcdSupervision:
         now = self.clock()
         stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
         tiles = tuple(
-            QueueTile(s.queue, s.waiting, s.longest_wait_s, dict(s.agents), s.service_level_pct)
+            QueueTile(
+                s.queue,
+                s.waiting,
+                s.longest_wait_s,
+                dict(s.agents),
+                s.service_level_pct,
+                s.answered,
+                s.abandoned,
+                s.short_abandoned,
+                s.asa_s,
+                s.aht_s,
+                s.callbacks_pending,
+            )
             for s in stats
         )
         since = await self._since()
@@ -116,6 +128,8 @@ class AcdSupervision:
         for profile in sorted(self.agents.values(), key=lambda p: p.id):
             view = await self.store.agent(profile.id)
             state = view.state.value if view else AgentState.LOGGED_OUT.value
+            call_id = view.call_id if view else ""
+            call_queue, call_since = await self._call(call_id)
             rows.append(
                 AgentRow(
                     profile.id,
@@ -124,10 +138,22 @@ class AcdSupervision:
                     since.get(profile.id),
                     view.pause_reason if view else "",
                     dict(view.paused_in) if view else {},
-                    view.call_id if view else "",
+                    call_id,
+                    call_queue,
+                    call_since,
                 )
             )
         return Board(tiles, tuple(rows))
+
+    async def _call(self, call_id: str) -> tuple[str, float | None]:
+        """A call's queue and when it was answered (None while it rings or if it is gone)."""
+        if not call_id:
+            return "", None
+        found = await self.store.redis.hmget(
+            self.store.keys.acd_call(call_id), ["queue", "connected_at"]
+        )
+        queue, connected_at = cast(list[str | None], found)
+        return queue or "", float(connected_at) if connected_at else None
 
     async def _since(self) -> dict[str, float]:
         """The time of each agent's newest entry among the queue log's newest."""

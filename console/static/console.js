@@ -102,6 +102,11 @@ function showBoard(board) {
       wrap_up: agents.wrap_up || 0,
       service_level_pct:
         tile.service_level_pct === null ? "–" : Math.round(tile.service_level_pct) + " %",
+      answered: tile.answered,
+      abandoned: tile.abandoned + " (" + tile.short_abandoned + ")",
+      asa_s: tile.asa_s === null ? "–" : Math.round(tile.asa_s),
+      aht_s: tile.aht_s === null ? "–" : Math.round(tile.aht_s),
+      callbacks_pending: tile.callbacks_pending,
     };
     for (const [field, value] of Object.entries(values)) {
       row.querySelector(`[data-field="${field}"]`).textContent = String(value);
@@ -116,6 +121,8 @@ function showBoard(board) {
     row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
       .map(([queue, why]) => queue + ": " + why)
       .join(", ");
+    row.querySelector('[data-field="call_queue"]').textContent = agent.call_queue;
+    row.querySelector('[data-field="call_since"]').dataset.since = agent.call_since ?? "";
     const unmask = row.querySelector('[data-field="unmask"]');
     if (unmask) {
       unmask.elements.call.value = agent.call_id;

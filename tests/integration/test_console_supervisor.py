@@ -14,6 +14,7 @@ from typing import cast
 import pytest
 from aiohttp import ClientResponse
 
+from acd.model import CallKind, WaitingCall
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
 from console.supervision import Board
@@ -103,6 +104,37 @@ async def test_the_board_is_sent_again_after_every_queue_log_entry(console: Cons
     assert chen["state"] == "available"
     (general,) = [t for t in board["tiles"] if t["queue"] == "general"]
     assert general["agents"]["available"] == 1
+
+
+async def test_the_board_counts_answers_abandons_and_callbacks_and_shows_the_current_call(
+    console: Console,
+) -> None:
+    offer = await console.offer_to("alice", "c1", "Green Fox", 12)  # answered after 12 s
+    await console.store.accept(offer, "alice", time.time())
+    for call_id, waited in (("c2", 2), ("c3", 40)):
+        call = WaitingCall(call_id, "general", "app-1", "Blue Owl", "fr", time.time() - waited)
+        await console.store.enqueue(call, time.time() - waited)
+        await console.store.abandon(call_id, time.time())  # a short abandon, then a long one
+    callback = WaitingCall(
+        "c4", "general", "app-1", "Red Elk", "fr", time.time(), kind=CallKind.CALLBACK
+    )
+    await console.store.enqueue(callback, time.time())
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor/events") as resp:
+        board = json.loads((await read_event(resp))["data"])
+    (general,) = [t for t in board["tiles"] if t["queue"] == "general"]
+    assert (general["answered"], general["abandoned"], general["short_abandoned"]) == (1, 1, 1)
+    assert general["asa_s"] == pytest.approx(12, abs=1)
+    assert (general["callbacks_pending"], general["aht_s"]) == (1, None)
+    (alice,) = [a for a in board["agents"] if a["id"] == "alice"]
+    assert (alice["call_id"], alice["call_queue"]) == ("c1", "general")
+    assert time.time() - alice["call_since"] < 10
+    async with console.http.get("/console/supervisor") as resp:
+        page = await resp.text()
+    general_row = row(page, "data-queue", "general")
+    assert '<td data-field="abandoned">1 (1)</td>' in general_row
+    assert '<td data-field="callbacks_pending">1</td>' in general_row
+    assert '<span data-field="call_queue">general</span>' in row(page, "data-agent", "alice")
 
 
 async def test_a_supervisor_resets_a_stuck_agent_with_a_reason_kept_without_numbers(

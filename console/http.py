@@ -26,7 +26,10 @@
 
 "Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
-"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``.
+"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
+supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
+tiles and the agents serving them, and acts (reset, sign-off, unmask) on those agents and
+calls only: 403 ``not-your-queue`` otherwise.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -63,7 +66,7 @@ from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
-from console.supervision import SupervisorDesk
+from console.supervision import Board, SupervisorDesk, oversees
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -85,6 +88,8 @@ LANGUAGE_KEY: Final = "language"
 UNMASKS: Final = "supervisor"
 #: Audit records shown.
 AUDIT_LINES: Final = 200
+#: The error id of an action on an agent or call outside the supervisor's queues.
+NOT_YOUR_QUEUE: Final = "not-your-queue"
 
 
 @dataclass(frozen=True)
@@ -187,9 +192,9 @@ class _Views:
         self.deps, self.guard, self.feed = deps, guard, feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
         self.translations = load_translations()
-        #: The board after the newest queue log entry asked for, as JSON: computed once for
-        #: every supervisor's stream at this instance.
-        self._boards: dict[str, asyncio.Future[str]] = {}
+        #: The board after the newest queue log entry asked for: computed once for every
+        #: supervisor's stream at this instance.
+        self._boards: dict[str, asyncio.Future[Board]] = {}
 
     def _page(
         self,
@@ -454,7 +459,7 @@ class _Views:
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         context = {
             "account": account,
-            "board": await self.deps.supervision.board(),
+            "board": (await self.deps.supervision.board()).limited_to(account.supervises),
             "csrf": csrf_token(session),
             "max_reason": MAX_REASON,
             "max_unmask_reason": MAX_UNMASK_REASON,
@@ -464,31 +469,46 @@ class _Views:
         return self._page("supervisor.html", request, session, context)
 
     async def board_events(self, request: web.Request) -> web.StreamResponse:
-        """The board now, then again after every queue log entry (``board`` events)."""
-        await self._signed_in(request, SUPERVISOR_PAGES)
+        """The board now, then again after every queue log entry (``board`` events), limited
+        to the queues the account oversees."""
+        _, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        scope = account.supervises
         with self.feed.subscribe() as subscriber:
             async with sse_response(request) as stream:
                 with contextlib.suppress(ConnectionResetError):  # the browser went away
                     board = await self.deps.supervision.board()
-                    await stream.send(board.to_json(), event="board")
+                    await stream.send(board.limited_to(scope).to_json(), event="board")
                     while stream.is_connected() and not subscriber.cut_off:
                         if entry := await _next(subscriber):
-                            data = await self._board_after(entry[0])
+                            board = await self._board_after(entry[0])
+                            data = board.limited_to(scope).to_json()
                             await stream.send(data, id=entry[0], event="board")
         return stream
 
-    async def _board_after(self, entry_id: str) -> str:
-        """The board as JSON after queue log entry ``entry_id``, shared by the streams."""
+    async def _board_after(self, entry_id: str) -> Board:
+        """The board after queue log entry ``entry_id``, shared by the streams."""
         board = self._boards.get(entry_id)
         if board is None:
 
-            async def compute() -> str:
-                return (await self.deps.supervision.board()).to_json()
+            async def compute() -> Board:
+                return await self.deps.supervision.board()
 
             board = asyncio.ensure_future(compute())
             self._boards = {entry_id: board}
         # A stream that goes away does not cancel the others' board.
         return await asyncio.shield(board)
+
+    def _agent_queues(self, form: Mapping[str, str]) -> tuple[str, ...]:
+        return self.deps.supervision.agent_queues(form.get("agent", ""))
+
+    def _oversees(
+        self, request: web.Request, session: Session, account: Account, queues: tuple[str, ...]
+    ) -> None:
+        """403 ``not-your-queue`` unless the account oversees one of ``queues`` (an account
+        overseeing every queue passes, and meets the desk's own refusals)."""
+        if account.supervises and not oversees(account.supervises, queues):
+            logger.warning("console: %s refused outside their queues", account.id)
+            raise self._forbidden(request, session, NOT_YOUR_QUEUE)
 
     async def reset_agent(self, request: web.Request) -> web.Response:
         """Reset a stuck agent with a reason (kept in the queue log with who did it)."""
@@ -499,6 +519,7 @@ class _Views:
             raise web.HTTPBadRequest(
                 text=f"A reset needs a reason of 1 to {MAX_REASON} characters."
             )
+        self._oversees(request, session, account, self._agent_queues(form))
         try:
             await self.deps.supervision.reset(form.get("agent", ""), account.id, reason)
         except Refused as exc:
@@ -509,6 +530,7 @@ class _Views:
         """Sign an agent out of every queue (audited as a forced logout)."""
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         form = await self._form(request, session)
+        self._oversees(request, session, account, self._agent_queues(form))
         try:
             await self.deps.supervision.force_logout(
                 form.get("agent", ""), account.id, account.role
@@ -529,6 +551,8 @@ class _Views:
             raise web.HTTPBadRequest(
                 text=f"Unmasking needs a reason of 1 to {MAX_UNMASK_REASON} characters."
             )
+        call_queue = await self.deps.supervision.call_queue(form.get("call", ""))
+        self._oversees(request, session, account, (call_queue,) if call_queue else ())
         try:
             shown = await self.deps.supervision.unmask(
                 form.get("call", ""), account.id, account.role, reason

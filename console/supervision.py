@@ -5,7 +5,7 @@ vault serve it (wired in ``hotline``); refusals arrive as ``core.ports.Refused``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -46,6 +46,8 @@ class AgentRow:
     call_id: str
     call_queue: str
     call_since: float | None
+    #: The queues the agent's profile serves.
+    queues: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,21 @@ class Board:
     def to_json(self) -> str:
         """The board as the supervisor's event stream sends it."""
         return json.dumps(asdict(self))
+
+    def limited_to(self, supervises: Collection[str]) -> Board:
+        """What someone overseeing ``supervises`` sees: those queues' tiles and the agents
+        serving any of them (everything if ``supervises`` is empty)."""
+        if not supervises:
+            return self
+        tiles = tuple(t for t in self.tiles if t.queue in supervises)
+        agents = tuple(a for a in self.agents if oversees(supervises, a.queues))
+        return Board(tiles, agents)
+
+
+def oversees(supervises: Collection[str], queues: Iterable[str]) -> bool:
+    """Whether someone overseeing ``supervises`` (empty: every queue) oversees any of
+    ``queues``."""
+    return not supervises or any(queue in supervises for queue in queues)
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,12 @@ class SupervisorDesk(Protocol):
 
     async def board(self) -> Board:
         """Every queue and every agent the ACD knows, now."""
+
+    def agent_queues(self, agent_id: str) -> tuple[str, ...]:
+        """The queues the agent's profile serves (none for an unknown agent)."""
+
+    async def call_queue(self, call_id: str) -> str:
+        """The queue of a call the ACD holds ("" if it is gone or unknown)."""
 
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """Return a stuck agent to a clean state (audited in the queue log with ``by``)."""

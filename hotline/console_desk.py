@@ -141,6 +141,7 @@ class AcdSupervision:
                     call_id,
                     call_queue,
                     call_since,
+                    profile.queues,
                 )
             )
         return Board(tiles, tuple(rows))
@@ -167,6 +168,20 @@ class AcdSupervision:
             if agent_id != "NONE" and agent_id not in since:
                 since[agent_id] = float(fields["time"])
         return since
+
+    def agent_queues(self, agent_id: str) -> tuple[str, ...]:
+        """The profile's queues."""
+        profile = self.agents.get(agent_id)
+        return profile.queues if profile else ()
+
+    async def call_queue(self, call_id: str) -> str:
+        """The call's queue in the ACD, else in its records (a call ending)."""
+        queue, _ = await self._call(call_id)
+        if queue:
+            return queue
+        records = Records(self.store.redis, self.store.keys)
+        caller = await records.caller(call_id) or await records.callback(call_id)
+        return caller.queue if caller else ""
 
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""
@@ -282,4 +297,6 @@ class RecordsWrapups:
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:
     """Every agent as a console account, with their role and the file's password hash."""
-    return Accounts(Account(p.id, p.name, p.role, p.password_hash) for p in profiles)
+    return Accounts(
+        Account(p.id, p.name, p.role, p.password_hash, frozenset(p.supervises)) for p in profiles
+    )

@@ -54,6 +54,7 @@ class Console:
     keys: Keys
     wrapups: Wrapups
     vault: Vault
+    agents_file: Path
 
     def url(self, path: str) -> str:
         return str(self.http.make_url(path))
@@ -77,7 +78,7 @@ class Console:
 
     async def log_in(self, agent: str, queues: tuple[str, ...], now: float) -> None:
         """Log ``agent`` in to ``queues`` on its first device, at ``now``."""
-        profiles = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
+        profiles = load_agents(self.agents_file, self.store.queues)
         device = {p.id: p for p in profiles}[agent].devices[0]
         await self.store.login(agent, queues, device, now)
 
@@ -100,14 +101,16 @@ async def console_running(
     data_dir: Path,
     settings: ConsoleSettings | None = None,
     supervision: type[AcdSupervision] = AcdSupervision,
+    agents_file: Path = TESTS / "acd" / "agents.toml",
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``; ``supervision`` serves the supervisor screen."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen; the accounts
+    and agents come from ``agents_file``."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
-    agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
+    agents = {a.id: a for a in load_agents(agents_file, queues)}
     store = AcdStore(redis, keys, queues)
     vault = Vault(
         redis,
@@ -151,7 +154,7 @@ async def console_running(
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault)
+            yield Console(http, store, keys, wrapups, vault, agents_file)
     finally:
         await engine.dispose()
         await redis.aclose()

@@ -14,11 +14,13 @@ from typing import cast
 import pytest
 from aiohttp import ClientResponse
 
+from acd.config import hash_pin
 from acd.model import CallKind, WaitingCall
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
 from console.supervision import Board
 from hotline.console_desk import AcdSupervision
+from tests.conftest import TESTS
 from tests.consoles import Console, console_running, read_event
 
 QUEUES = ("general", "ringall")
@@ -275,3 +277,66 @@ async def test_supervisors_streams_share_one_board_per_queue_log_entry(
         assert [e["id"] for e in events] == [entry_id, entry_id]
         assert events[0]["data"] == events[1]["data"]
         assert CountedSupervision.boards == 3
+
+
+def agents_with_gus(tmp_path: Path) -> Path:
+    """The test agents and Gus, a supervisor of ``ringall`` only (password gus-console)."""
+    text = (TESTS / "acd" / "agents.toml").read_text(encoding="utf-8")
+    gus = f"""
+[agents.gus]
+name = "Gus"
+role = "supervisor"
+supervises = ["ringall"]
+pin_hash = "{hash_pin("7777")}"
+password_hash = "{hash_pin("gus-console")}"
+devices = [{{ kind = "sip", address = "PJSIP/gus" }}]
+queues = ["ringall"]
+"""
+    path = tmp_path / "agents.toml"
+    path.write_text(text + gus, encoding="utf-8")
+    return path
+
+
+async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
+    tmp_path: Path, redis_url: str
+) -> None:
+    agents = agents_with_gus(tmp_path)
+    async with console_running(redis_url, tmp_path, agents_file=agents) as console:
+        await connect_a_vaulted_caller(console)  # Alice (general, ringall...) takes c1 in general
+        await console.log_in("gus", ("ringall",), time.time())
+        await console.log_in("erin", ("general",), time.time())  # general only
+        assert await console.sign_in("gus", "gus-console") == 303
+        async with console.http.get("/console/supervisor") as resp:
+            page = await resp.text()
+        assert re.findall(r'<tr data-queue="([^"]+)">', page) == ["ringall"]
+        shown = re.findall(r'<tr data-agent="([^"]+)">', page)
+        assert "erin" not in shown
+        assert {"alice", "gus"} <= set(shown)
+        async with console.http.get("/console/supervisor/events") as resp:
+            board = json.loads((await read_event(resp))["data"])
+        assert [t["queue"] for t in board["tiles"]] == ["ringall"]
+        assert "erin" not in [a["id"] for a in board["agents"]]
+        csrf = await console.csrf("/console/supervisor")
+        for path, form in (
+            ("/console/supervisor/reset", {"agent": "erin", "reason": "stuck"}),
+            ("/console/supervisor/logout", {"agent": "erin"}),
+            ("/console/supervisor/unmask", {"call": "c1", "reason": "caller at risk"}),
+        ):
+            headers = {"Accept": "application/json"}
+            async with console.http.post(
+                path, data={"csrf": csrf, **form}, headers=headers, allow_redirects=False
+            ) as resp:
+                assert resp.status == 403, path
+                assert await resp.json() == {"error": "not-your-queue"}
+        assert await state_of(console, "erin") is AgentState.AVAILABLE
+        assert await console.store.redis.xlen(console.keys.audit) == 0
+        assert await console.store.redis.xlen(console.keys.staff_audit) == 0
+        # Alice serves ringall too: Gus may act on her (though not on her general call).
+        resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "alice"})
+        assert resp.headers["Location"].startswith("/console/supervisor?error=")  # on a call
+        # A supervisor with no queues named oversees them all.
+        assert await console.sign_in("bruno") == 303
+        csrf = await console.csrf("/console/supervisor")
+        resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "erin"})
+        assert resp.headers["Location"] == "/console/supervisor"
+        assert await state_of(console, "erin") is AgentState.LOGGED_OUT

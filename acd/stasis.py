@@ -29,6 +29,7 @@ from acd.callers import caller_step, joined, leave
 from acd.calls import NAIL_PREFIX, Setup, Timer, leg_id
 from acd.config import AgentProfile, QueueConfig
 from acd.endings import end_callback, end_nailed_call
+from acd.hangups import hangup_of
 from acd.legs import leg_step
 from acd.model import AcdError, CallKind, MissReason, Offer, WaitingCall
 from acd.nails import connect_nailed, nail_step, offer_nailed
@@ -181,6 +182,8 @@ class AcdService:
                         last = entry_id
                         if requested := transfer_of(fields):
                             await self._queue_transfer(*requested)
+                        elif ending := hangup_of(fields):
+                            await self._hang_up_agent(*ending)
                         else:
                             await self._ring(offer_from_json(fields["offer"]))
             except asyncio.CancelledError:
@@ -638,6 +641,21 @@ class AcdService:
         if not result.accepted:
             return calls.CallbackRefused(str(result.reason))
         return calls.CallbackKept()
+
+    async def _hang_up_agent(self, call_id: str, agent_id: str) -> None:
+        """Hang up the volunteer's side of a connected call (a nailed-up operator's standing
+        leg stays: the caller's channel is hung up instead); the call then ends through its
+        machine like any other."""
+        caller = await self.records.caller(call_id)
+        if caller is None or caller.phase is not CallerPhase.BRIDGED or caller.agent_id != agent_id:
+            logger.info("%s is not bridged to %s: hang-up dropped", call_id, agent_id)
+            return
+        channel = call_id if caller.nailed else leg_id(caller.offer_id, agent_id)
+        logger.info("%s: %s hangs up from the console (%s)", call_id, agent_id, channel)
+        try:
+            await self.ari.hangup(channel)
+        except AriError as exc:  # gone meanwhile: its end is under way
+            logger.info("%s: console hang-up of %s: %s", call_id, channel, exc)
 
     async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
         """Note a requested transfer on the caller, then carry it out on the caller's own

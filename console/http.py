@@ -7,9 +7,11 @@
 | POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
 | POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
 | GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
-| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off,   |
+|        |                            |                       | end or extend the wrap-up     |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
+| POST   | /console/hangup            | volunteer (CSRF)      | call: hang up the agent's leg |
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
@@ -81,6 +83,8 @@ MAX_REASON: Final = 100
 #: Seconds between checks that an event stream's browser is still there.
 LIVENESS_S: Final = 5.0
 PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
+#: Seconds one click on "more wrap-up time" adds.
+EXTEND_WRAPUP_S: Final = 60
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
 LANGUAGE_KEY: Final = "language"
@@ -154,6 +158,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/presence", views.presence),
             web.post("/wrapup", views.wrapup),
             web.post("/transfer", views.transfer),
+            web.post("/hangup", views.hang_up),
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
@@ -349,6 +354,7 @@ class _Views:
             "events_after": await self.feed.newest_id(),
             "queues": self.deps.calls.queues(),
             "error": request.query.get("error", ""),
+            "extend_s": EXTEND_WRAPUP_S,
         }
         return self._page("volunteer.html", request, session, context)
 
@@ -368,6 +374,10 @@ class _Views:
                 await self.deps.presence.pause(account.id, reason)
             elif action == "sign-off":
                 await self.deps.presence.sign_off(account.id)
+            elif action == "end-wrapup":
+                await self.deps.presence.end_wrapup(account.id)
+            elif action == "extend-wrapup":
+                await self.deps.presence.extend_wrapup(account.id, EXTEND_WRAPUP_S)
             else:
                 raise web.HTTPBadRequest(text="Unknown action.")
         except Refused as exc:
@@ -408,6 +418,17 @@ class _Views:
         except Refused as exc:
             return web.json_response({"error": exc.code}, status=409)
         return web.json_response({"transferred": target})
+
+    async def hang_up(self, request: web.Request) -> web.Response:
+        """Hang up the volunteer's connected call: ``{"hung_up": true}`` or ``{"error": id}``
+        (JSON, for the pop's script)."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        try:
+            await self.deps.calls.hang_up(account.id, form.get("call", ""))
+        except Refused as exc:
+            return web.json_response({"error": exc.code}, status=409)
+        return web.json_response({"hung_up": True})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first

@@ -15,6 +15,7 @@ from typing import Final, cast
 from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import AgentProfile
+from acd.hangups import request_hangup
 from acd.model import AcdError
 from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
@@ -55,7 +56,19 @@ class AcdPresence:
         view = await self.store.agent(agent_id)
         if view is None:
             return Presence(AgentState.LOGGED_OUT.value)
-        return Presence(view.state.value, view.pause_reason)
+        call_since = None
+        if view.call_id:
+            found = await self.store.redis.hget(
+                self.store.keys.acd_call(view.call_id), "connected_at"
+            )
+            call_since = float(found) if found else None
+        wrapping = view.state is AgentState.WRAP_UP
+        return Presence(
+            view.state.value,
+            view.pause_reason,
+            call_since,
+            view.wrapup_until if wrapping else None,
+        )
 
     async def go_available(self, agent_id: str) -> None:
         """Log in to the profile's queues on its first device, or resume from a pause."""
@@ -81,6 +94,15 @@ class AcdPresence:
         """Log out of every queue."""
         with _refusals():
             await self.store.logout(agent_id, self.clock())
+
+    async def end_wrapup(self, agent_id: str) -> None:
+        """The store's end of wrap-up."""
+        with _refusals():
+            await self.store.end_wrapup(agent_id, self.clock())
+
+    async def extend_wrapup(self, agent_id: str, seconds: float) -> None:
+        """The store's extension of a wrap-up."""
+        await self.store.extend_wrapup(agent_id, seconds, self.clock())
 
 
 #: Newest queue log entries read for the agents' times in state (older states show no time).
@@ -254,6 +276,14 @@ class AcdCalls:
         await self._check(agent_id, call_id)
         await request_transfer(self.store, call_id, Transfer(TransferKind.QUEUE, queue))
         logger.info("%s: %s transferred it to queue %s", call_id, agent_id, queue)
+
+    async def hang_up(self, agent_id: str, call_id: str) -> None:
+        """Ask the call's owner instance to hang up the agent's leg."""
+        try:
+            await request_hangup(self.store, call_id, agent_id)
+        except AcdError as exc:
+            raise Refused("not-your-call", call_id) from exc
+        logger.info("%s: %s asked to hang up", call_id, agent_id)
 
     async def to_supervisor(self, agent_id: str, call_id: str) -> str:
         """The first available supervisor (by id) who takes queue calls is rung."""

@@ -485,6 +485,27 @@ async def test_wrapup_agent_override_and_lazy_end(make_store: Factory) -> None:
         await store.end_wrapup("slow", T0 + 112)
 
 
+async def test_a_wrap_up_not_yet_over_is_extended_and_holds_the_agent_longer(
+    make_store: Factory,
+) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=10))
+    await staff(store, [profile("a")])
+    await store.enqueue(call("c1"), T0)
+    offer = await offered(store)
+    assert (await store.accept(offer.offer_id, "a", T0 + 2)).won
+    assert await store.complete("c1", "a", T0 + 50) == T0 + 60
+    assert await store.extend_wrapup("a", 60, T0 + 55) == T0 + 120
+    assert await store.extend_wrapup("a", 30, T0 + 56) == T0 + 150
+    await store.enqueue(call("c2"), T0 + 100)
+    assert await store.claim("q", T0 + 149) is None  # still wrapping up
+    assert (await offered(store, now=T0 + 150)).agents[0].agent_id == "a"
+    log = cast(list[tuple[str, dict[str, str]]], await store.redis.xrange(KEYS.acd_queue_log))
+    extended = [e for _, e in log if e["event"] == "WRAPUPEXTEND"]
+    assert [(e["agent"], float(e["until"])) for e in extended] == [("a", T0 + 120), ("a", T0 + 150)]
+    with pytest.raises(AcdError, match="not-wrapping-up"):
+        await store.extend_wrapup("a", 60, T0 + 151)  # rung now, not wrapping up
+
+
 # Ring-all
 
 

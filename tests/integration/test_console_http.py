@@ -243,7 +243,12 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": []}
     assert after["event"] == "presence"
     assert earlier["id"] == after["id"] == offer["id"]
-    assert json.loads(after["data"]) == {"state": "offered", "pause_reason": ""}
+    assert json.loads(after["data"]) == {
+        "state": "offered",
+        "pause_reason": "",
+        "call_since": None,
+        "wrapup_until": None,
+    }
     assert "Blue Heron" not in json.dumps(seen)
     # Reconnecting from before the offer replays it: a reconnect loses nothing.
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
@@ -254,7 +259,12 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         await console.store.reset("alice", "bruno", "stuck", time.time())
         event = await read_event(resp)
     assert event["event"] == "presence"
-    assert json.loads(event["data"]) == {"state": "available", "pause_reason": ""}
+    assert json.loads(event["data"]) == {
+        "state": "available",
+        "pause_reason": "",
+        "call_since": None,
+        "wrapup_until": None,
+    }
 
 
 async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> None:

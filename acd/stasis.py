@@ -58,7 +58,12 @@ from core.calls import (
 from core.commands import Digit, Hangup, PlaybackDone, carry_out_media, machine_playback_id
 from core.config import Settings
 from core.keys import Keys
-from core.ports import RequestConfirmations, TextConversations
+from core.ports import (
+    IVR_PATH_VARIABLE,
+    LINE_VARIABLE,
+    RequestConfirmations,
+    TextConversations,
+)
 from core.privacy import NotInVault, Vault
 from core.tasks import cancel_requested, repeat
 
@@ -261,7 +266,16 @@ class AcdService:
         """A caller joins ``queue`` (from the IVR, an overflow or a transfer)."""
         now = self.clock()
         pseudonym = variables.get("pseudonym", "Anonymous")
-        call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
+        call = WaitingCall(
+            channel_id,
+            queue,
+            self.instance,
+            pseudonym,
+            language,
+            now,
+            line=variables.get(LINE_VARIABLE, ""),
+            ivr_path=variables.get(IVR_PATH_VARIABLE, ""),
+        )
         caller_ref = variables.get("caller_ref", "")
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
         try:

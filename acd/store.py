@@ -280,6 +280,8 @@ class AcdStore:
                     "kind": call.kind.value,
                     "enqueued_at": _ms(call.enqueued_at),
                     "score": str(score),
+                    "line": call.line,
+                    "ivr_path": call.ivr_path,
                 },
             )
         )

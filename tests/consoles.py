@@ -82,12 +82,30 @@ class Console:
         device = {p.id: p for p in profiles}[agent].devices[0]
         await self.store.login(agent, queues, device, now)
 
-    async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
-        """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
-        offer's id."""
+    async def offer_to(
+        self,
+        agent: str,
+        call_id: str,
+        pseudonym: str,
+        waited_s: float,
+        *,
+        line: str = "",
+        ivr_path: str = "",
+    ) -> str:
+        """A real ACD offer: ``agent`` logs in, a call (to ``line``, through ``ivr_path``)
+        waits ``waited_s`` and is claimed; the offer's id."""
         now = time.time()
         await self.log_in(agent, ("general",), now - waited_s)
-        call = WaitingCall(call_id, "general", "app-1", pseudonym, "fr", now - waited_s)
+        call = WaitingCall(
+            call_id,
+            "general",
+            "app-1",
+            pseudonym,
+            "fr",
+            now - waited_s,
+            line=line,
+            ivr_path=ivr_path,
+        )
         await self.store.enqueue(call, now - waited_s)
         offer = await self.store.claim("general", now)
         assert offer is not None

@@ -8,9 +8,9 @@ const LABELS = JSON.parse(document.body.dataset.labels || "{}");
 const label = (key) => LABELS[key] ?? key;
 
 function showOffer(pop, offer) {
-  for (const field of ["pseudonym", "queue", "language", "waited_s"]) {
-    const id = "pop-" + field.replace("_s", "");
-    document.getElementById(id).textContent = String(offer[field]);
+  for (const field of ["pseudonym", "queue", "language", "waited_s", "line", "ivr_path"]) {
+    const id = "pop-" + field.replace("_s", "").replace("_", "-");
+    document.getElementById(id).textContent = String(offer[field]) || label("none");
   }
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;

@@ -35,7 +35,7 @@ class AgentRow:
     """One agent now: state, when it began (epoch seconds, None if unknown), the pause's
     reason, the queues the agent is paused in on their own with each pause's reason, the
     call it has rung or taken ("" if none), that call's queue and when it was answered (None
-    while it rings)."""
+    while it rings), and the calls it took today (None while the records cannot tell)."""
 
     id: str
     name: str
@@ -48,6 +48,7 @@ class AgentRow:
     call_since: float | None
     #: The queues the agent's profile serves.
     queues: tuple[str, ...]
+    calls_today: int | None
 
 
 @dataclass(frozen=True)

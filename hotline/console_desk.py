@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Final, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +30,7 @@ from core.api import ApiError
 from core.audit import AuditAction, audit
 from core.ports import Refused
 from core.privacy.vault import NotInVault, UnmaskRefused, Vault
+from records.today import day_start
 from records.wrapups import Wrapups
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,9 @@ SINCE_ENTRIES: Final = 2000
 
 class AcdSupervision:
     """The supervisor screen over the ACD store, the agent file's profiles and the vault;
-    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them."""
+    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them;
+    ``calls_since`` counts each agent's calls since a moment (the records store), the day
+    starting at midnight in ``zone``."""
 
     def __init__(
         self,
@@ -120,9 +124,12 @@ class AcdSupervision:
         vault: Vault,
         clock: Callable[[], float],
         redact: Callable[[str], str],
+        calls_since: Callable[[float], Awaitable[Mapping[str, int]]],
+        zone: ZoneInfo,
     ) -> None:
         self.store, self.agents, self.vault = store, agents, vault
         self.clock, self.redact = clock, redact
+        self.calls_since, self.zone = calls_since, zone
 
     async def board(self) -> Board:
         """Each queue's statistics and each agent's state, with when the state began (the
@@ -146,6 +153,7 @@ class AcdSupervision:
             for s in stats
         )
         since = await self._since()
+        today = await self._calls_today(now)
         rows = []
         for profile in sorted(self.agents.values(), key=lambda p: p.id):
             view = await self.store.agent(profile.id)
@@ -164,9 +172,18 @@ class AcdSupervision:
                     call_queue,
                     call_since,
                     profile.queues,
+                    None if today is None else today.get(profile.id, 0),
                 )
             )
         return Board(tiles, tuple(rows))
+
+    async def _calls_today(self, now: float) -> Mapping[str, int] | None:
+        """Each agent's calls since midnight; None while the records store is away."""
+        try:
+            return await self.calls_since(day_start(now, self.zone))
+        except (SQLAlchemyError, OSError) as exc:
+            logger.info("console: no calls today for the board: %s", exc)
+            return None
 
     async def _call(self, call_id: str) -> tuple[str, float | None]:
         """A call's queue and when it was answered (None while it rings or if it is gone)."""

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -36,6 +37,7 @@ from hotline.http import build_web_app
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
+from records.today import calls_since
 from records.wrapups import Wrapups
 from sms.redact import redact_numbers
 from tests.conftest import TESTS
@@ -150,8 +152,9 @@ async def console_running(
         region="CA",
         clock=time.time,
     )
+    deps_settings = settings or ConsoleSettings()
     deps = ConsoleDeps(
-        settings=settings or ConsoleSettings(),
+        settings=deps_settings,
         keys=keys,
         redis=redis,
         session_redis=session_redis,
@@ -159,7 +162,13 @@ async def console_running(
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
         supervision=supervision(
-            store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
+            store,
+            agents,
+            vault,
+            time.time,
+            functools.partial(redact_numbers, region="CA"),
+            functools.partial(calls_since, engine, redis, keys),
+            ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
     )

@@ -168,6 +168,7 @@ function showBoard(board) {
       .join(", ");
     row.querySelector('[data-field="call_queue"]').textContent = agent.call_queue;
     row.querySelector('[data-field="call_since"]').dataset.since = agent.call_since ?? "";
+    row.querySelector('[data-field="calls_today"]').textContent = agent.calls_today ?? "–";
     const unmask = row.querySelector('[data-field="unmask"]');
     if (unmask) {
       unmask.elements.call.value = agent.call_id;

@@ -129,14 +129,17 @@ async def test_the_board_counts_answers_abandons_and_callbacks_and_shows_the_cur
     assert general["asa_s"] == pytest.approx(12, abs=1)
     assert (general["callbacks_pending"], general["aht_s"]) == (1, None)
     (alice,) = [a for a in board["agents"] if a["id"] == "alice"]
-    assert (alice["call_id"], alice["call_queue"]) == ("c1", "general")
+    assert (alice["call_id"], alice["call_queue"], alice["calls_today"]) == ("c1", "general", 1)
     assert time.time() - alice["call_since"] < 10
     async with console.http.get("/console/supervisor") as resp:
         page = await resp.text()
     general_row = row(page, "data-queue", "general")
     assert '<td data-field="abandoned">1 (1)</td>' in general_row
     assert '<td data-field="callbacks_pending">1</td>' in general_row
-    assert '<span data-field="call_queue">general</span>' in row(page, "data-agent", "alice")
+    alice_row = row(page, "data-agent", "alice")
+    assert '<span data-field="call_queue">general</span>' in alice_row
+    assert '<td data-field="calls_today">1</td>' in alice_row
+    assert '<td data-field="calls_today">0</td>' in row(page, "data-agent", "chen")
 
 
 async def test_a_supervisor_resets_a_stuck_agent_with_a_reason_kept_without_numbers(

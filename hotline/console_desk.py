@@ -109,6 +109,8 @@ class AcdPresence:
 
 #: Newest queue log entries read for the agents' times in state (older states show no time).
 SINCE_ENTRIES: Final = 2000
+#: Seconds the board waits for the records store's calls today before showing none.
+CALLS_TODAY_WAIT_S: Final = 1.0
 
 
 class AcdSupervision:
@@ -178,10 +180,12 @@ class AcdSupervision:
         return Board(tiles, tuple(rows))
 
     async def _calls_today(self, now: float) -> Mapping[str, int] | None:
-        """Each agent's calls since midnight; None while the records store is away."""
+        """Each agent's calls since midnight; None while the records store is away or slow
+        (the board waits ``CALLS_TODAY_WAIT_S`` at most)."""
         try:
-            return await self.calls_since(day_start(now, self.zone))
-        except (SQLAlchemyError, OSError) as exc:
+            async with asyncio.timeout(CALLS_TODAY_WAIT_S):
+                return await self.calls_since(day_start(now, self.zone))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
             logger.info("console: no calls today for the board: %s", exc)
             return None
 

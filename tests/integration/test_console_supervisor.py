@@ -3,6 +3,8 @@ wallboard and agents table (live by SSE), and resetting or signing off an agent.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
 import time
@@ -10,16 +12,20 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import ClientResponse
 
-from acd.config import hash_pin
+from acd.config import hash_pin, load_agents
 from acd.model import CallKind, WaitingCall
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
 from console.supervision import Board
-from hotline.console_desk import AcdSupervision
+from core.config import RecordsSettings
+from hotline.console_desk import CALLS_TODAY_WAIT_S, AcdSupervision
+from records.database import connect as connect_records
+from records.today import calls_since
 from tests.conftest import TESTS
 from tests.consoles import Console, console_running, read_event
 
@@ -343,3 +349,38 @@ async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
         resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "erin"})
         assert resp.headers["Location"] == "/console/supervisor"
         assert await state_of(console, "erin") is AgentState.LOGGED_OUT
+
+
+async def test_a_database_that_does_not_answer_leaves_calls_today_unknown_not_the_board(
+    console: Console, tmp_path: Path
+) -> None:
+    """A PostgreSQL address that accepts connections and never speaks: the board comes within
+    its wait for the records, without calls today."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client goes away
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = connect_records(RecordsSettings(url=f"postgresql+asyncpg://h@127.0.0.1:{port}/h"))
+    agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", console.store.queues)}
+    desk = AcdSupervision(
+        console.store,
+        agents,
+        console.vault,
+        time.time,
+        str,
+        functools.partial(calls_since, engine, console.store.redis, console.keys),
+        ZoneInfo("UTC"),
+    )
+    try:
+        started = time.monotonic()
+        board = await desk.board()
+        assert time.monotonic() - started < CALLS_TODAY_WAIT_S + 2
+    finally:
+        await engine.dispose()
+        server.close()
+        await server.wait_closed()
+    assert {row.calls_today for row in board.agents} == {None}
+    assert [t.queue for t in board.tiles] == list(console.store.queues)

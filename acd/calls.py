@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from acd.config import QueueConfig
 from acd.model import MissReason, Offer, OfferedAgent, Party
+from acd.monitor import MONITOR_PREFIX, SNOOP_PREFIX
 from acd.records import Caller, Leg, Nail, Write
 from acd.transfers import Transfer
 from core.commands import ChannelCommand, Digit, PlaybackDone
@@ -59,8 +60,11 @@ def bridge_id(call_id: str) -> str:
 
 
 def is_leg(channel_id: str) -> bool:
-    """Whether a channel is a leg the ACD originated (to an agent, or a call back)."""
-    return channel_id.startswith((LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX))
+    """Whether a channel is a leg the ACD originated (to an agent, a call back, or a
+    supervisor's leg or snoop on a call)."""
+    return channel_id.startswith(
+        (LEG_PREFIX, CALLEE_PREFIX, NAIL_PREFIX, MONITOR_PREFIX, SNOOP_PREFIX)
+    )
 
 
 def sounds(names: Sequence[str]) -> tuple[str, ...]:

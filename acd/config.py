@@ -109,6 +109,9 @@ class QueueConfig:
     supervisor: str | None = None
     #: The call types a volunteer picks from when wrapping up a call (records/wrapups.py).
     dispositions: tuple[str, ...] = DISPOSITIONS
+    #: Whether a volunteer's console shows that a supervisor listens to, whispers into or
+    #: barges into their call.
+    tell_volunteer_when_monitored: bool = False
 
 
 class DeviceKind(Enum):
@@ -325,6 +328,9 @@ def _queue(r: _Reader) -> QueueConfig:
         nailed_up=r.flag("nailed_up", d.nailed_up),
         supervisor=r.text("supervisor") if "supervisor" in r.table else None,
         dispositions=_dispositions(r, d.dispositions),
+        tell_volunteer_when_monitored=r.flag(
+            "tell_volunteer_when_monitored", d.tell_volunteer_when_monitored
+        ),
     )
 
 

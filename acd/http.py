@@ -13,6 +13,7 @@
 | GET    | /acd/queue_log?count=N        | supervisor, admin       |                            |
 | POST   | /acd/calls/{call_id}/transfer | call's agent, staff     | ``{"queue"}``/``{"agent"}``|
 | GET    | /acd/calls/{call_id}/ref      | supervisor              |                            |
+| POST   | /acd/calls/{call_id}/monitor  | supervisor              | ``{"mode"}``               |
 
 Login's ``queues`` default to the profile's, ``device`` (an index into the profile's devices)
 to 0. Pause and resume with a ``queue`` act on that queue only (``paused_in`` in the view).
@@ -24,7 +25,10 @@ rung while the first stays on, and takes the call over on answering. Agent endpo
 with the agent's view (never its device, which may be a phone number); waiting calls appear
 by pseudonym. A transfer by staff and a logout of someone else are written to the staff audit
 stream (``core.audit``). A call's ref is the vault ref ``POST /privacy/unmask`` takes (never
-the number), for a queued or connected caller or one to call back. Store refusals become
+the number), for a queued or connected caller or one to call back. A supervisor listens to,
+whispers into or barges into a connected call of their queues (``mode`` listen, whisper or
+barge; 202 Accepted) on their own phone, rung by the instance holding the call; each request
+is audited first (``acd.monitoring``). Store refusals become
 ApiError ids: 404 no-such-agent/queue/call, 409 with the store's code (not-member,
 illegal-transition, ...).
 """
@@ -43,6 +47,8 @@ from aiohttp import web
 
 from acd.config import AgentProfile
 from acd.model import AcdError, AgentView
+from acd.monitor import MonitorMode
+from acd.monitoring import SUPERVISES, request_monitor
 from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
@@ -63,6 +69,8 @@ _ERRORS: Mapping[str, tuple[int, str]] = {
     "unknown-queue": (404, "no-such-queue"),
     "unknown-call": (404, "no-such-call"),
     "no-queues": (400, "bad-request"),
+    "not-a-supervisor": (403, "not-a-supervisor"),
+    "not-your-queue": (403, "not-your-queue"),
 }
 
 
@@ -264,6 +272,21 @@ def acd_routes(
             {"call_id": call_id, "ref": caller.caller_ref, "pseudonym": caller.pseudonym}
         )
 
+    async def monitor(request: web.Request) -> web.Response:
+        principal = require_role(request, SUPERVISES)
+        call_id = request.match_info["call_id"]
+        body = await json_object(request)
+        try:
+            mode = MonitorMode(str(body.get("mode")))
+        except ValueError:
+            raise ApiError(400, "bad-request", "mode must be listen, whisper or barge") from None
+        session = await request_monitor(
+            store, agents, call_id, principal.actor, principal.role, mode, clock()
+        )
+        return web.json_response(
+            {"call_id": call_id, "mode": mode.value, "session": session}, status=202
+        )
+
     return [
         web.post("/acd/agents/{agent_id}/login", _api(login)),
         web.post("/acd/agents/{agent_id}/logout", _api(logout)),
@@ -276,4 +299,5 @@ def acd_routes(
         web.get("/acd/queue_log", _api(queue_log)),
         web.post("/acd/calls/{call_id}/transfer", _api(transfer)),
         web.get("/acd/calls/{call_id}/ref", _api(call_ref)),
+        web.post("/acd/calls/{call_id}/monitor", _api(monitor)),
     ]

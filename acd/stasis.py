@@ -32,6 +32,7 @@ from acd.endings import end_callback, end_nailed_call
 from acd.hangups import hangup_of
 from acd.legs import leg_step
 from acd.model import AcdError, CallKind, MissReason, Offer, WaitingCall
+from acd.monitoring import Monitors, monitor_of
 from acd.nails import connect_nailed, nail_step, offer_nailed
 from acd.offers import call_texter, offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Records, put, update
@@ -132,6 +133,18 @@ class AcdService:
         nailed = frozenset(a.id for a in self.agents.values() if a.nailed_up)
         number = self.settings.asterisk.hotline_number
         self.setup = Setup(self.settings.acd, self.queues, number, nailed)
+        #: Supervisors listening to, whispering into or barging into this instance's calls.
+        self.monitors = Monitors(
+            self.redis,
+            self.store,
+            self.records,
+            self.ari,
+            self.timers,
+            self.agents,
+            self.instance,
+            number,
+            self.clock,
+        )
 
     @property
     def instance(self) -> str:
@@ -174,7 +187,8 @@ class AcdService:
             await self.dispatch(queue)
 
     async def _read_inbox(self) -> None:
-        """Ring offers that another instance claimed for our calls; take transfer requests."""
+        """Ring offers that another instance claimed for our calls; take transfer and
+        supervisors' monitor requests."""
         inbox, last = self.keys.acd_inbox(self.instance), "$"
         while True:
             try:
@@ -189,6 +203,8 @@ class AcdService:
                             await self._queue_transfer(*requested)
                         elif ending := hangup_of(fields):
                             await self._hang_up_agent(*ending)
+                        elif monitoring := monitor_of(fields):
+                            await self.monitors.start(monitoring)
                         else:
                             await self._ring(offer_from_json(fields["offer"]))
             except asyncio.CancelledError:

@@ -12,11 +12,13 @@
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/hangup            | volunteer (CSRF)      | call: hang up the agent's leg |
-| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence |
+| GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
+|        |                            |                       | monitored                     |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
 | POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
 | POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
 | GET    | /console/admin             | admin                 | accounts, first-login tokens  |
@@ -30,8 +32,10 @@
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
 "admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
-tiles and the agents serving them, and acts (reset, sign-off, unmask) on those agents and
-calls only: 403 ``not-your-queue`` otherwise.
+tiles and the agents serving them, and acts (reset, sign-off, unmask, listen, whisper,
+barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
+Listening to, whispering into or barging into a call is for ``supervisor`` only, like
+unmasking.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -64,11 +68,12 @@ from console.accounts import Account, Accounts
 from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
-from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
+from console.monitored import monitored
+from console.offers import QueueLogFeed, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
-from console.supervision import Board, SupervisorDesk, oversees
+from console.supervision import MONITOR_MODES, Board, SupervisorDesk, oversees
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -88,7 +93,7 @@ EXTEND_WRAPUP_S: Final = 60
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
 LANGUAGE_KEY: Final = "language"
-#: The only role the vault lets unmask a caller.
+#: The only role the vault lets unmask a caller, and the only one that joins live calls.
 UNMASKS: Final = "supervisor"
 #: Audit records shown.
 AUDIT_LINES: Final = 200
@@ -148,6 +153,11 @@ def build_console(deps: ConsoleDeps) -> web.Application:
         ),
     )
     views = _Views(deps, guard, feed)
+
+    async def end_boards(_: web.Application) -> None:
+        await views.end_boards()
+
+    app.on_cleanup.append(end_boards)
     app.add_routes(
         [
             web.get("/", views.home),
@@ -164,6 +174,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/supervisor/events", views.board_events),
             web.post("/supervisor/reset", views.reset_agent),
             web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
             web.get("/admin", views.admin),
@@ -200,6 +211,9 @@ class _Views:
         #: The board after the newest queue log entry asked for: computed once for every
         #: supervisor's stream at this instance.
         self._boards: dict[str, asyncio.Future[Board]] = {}
+        #: Boards still being computed, ended when the app stops (none may reach Redis after
+        #: the app closed its connections).
+        self._computing: set[asyncio.Task[Board]] = set()
 
     def _page(
         self,
@@ -435,19 +449,24 @@ class _Views:
         what the stream holds after it, then the instance's live feed. Each queue log entry
         naming the volunteer sends their presence (``presence``), an offer its pop first
         (``offer``) and then the caller's earlier contacts (``earlier``), which the records
-        store may take longer to tell."""
+        store may take longer to tell; a supervisor joining or leaving their call sends
+        ``monitored`` where the queue tells its volunteers."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
         if account.role not in VOLUNTEER_PAGES:
             raise self._forbidden(request, session, WRONG_ROLE)
         after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
-        with self.feed.subscribe() as subscriber:
+        with self.feed.subscribe(account.id) as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
             async with sse_response(request) as stream:
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
+                        return
+                    if fields.get("event") == "MONITOR":
+                        if notice := monitored(fields, account.id):
+                            await stream.send(notice.to_json(), id=entry_id, event="monitored")
                         return
                     call_id = offered_call(fields, account.id)
                     pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
@@ -469,7 +488,7 @@ class _Views:
                             await forward(entry_id, fields)
                         last = caught[-1][0]
                     while stream.is_connected() and not subscriber.cut_off:
-                        entry = await _next(subscriber)
+                        entry = await subscriber.next(LIVENESS_S)
                         if entry and stream_id(entry[0]) > stream_id(last):
                             await forward(*entry)
                             last = entry[0]
@@ -500,7 +519,7 @@ class _Views:
                     board = await self.deps.supervision.board()
                     await stream.send(board.limited_to(scope).to_json(), event="board")
                     while stream.is_connected() and not subscriber.cut_off:
-                        if entry := await _next(subscriber):
+                        if entry := await subscriber.next(LIVENESS_S):
                             board = await self._board_after(entry[0])
                             data = board.limited_to(scope).to_json()
                             await stream.send(data, id=entry[0], event="board")
@@ -514,8 +533,11 @@ class _Views:
             async def compute() -> Board:
                 return await self.deps.supervision.board()
 
-            board = asyncio.ensure_future(compute())
-            self._boards = {entry_id: board}
+            task = asyncio.create_task(compute(), name=f"board-{entry_id}")
+            self._computing.add(task)
+            task.add_done_callback(self._computing.discard)
+            self._boards = {entry_id: task}
+            board = task
         # A stream that goes away does not cancel the others' board.
         return await asyncio.shield(board)
 
@@ -530,6 +552,12 @@ class _Views:
         if account.supervises and not oversees(account.supervises, queues):
             logger.warning("console: %s refused outside their queues", account.id)
             raise self._forbidden(request, session, NOT_YOUR_QUEUE)
+
+    async def end_boards(self) -> None:
+        """Cancel the boards still being computed (the app is stopping)."""
+        for task in self._computing:
+            task.cancel()
+        await asyncio.gather(*self._computing, return_exceptions=True)
 
     async def reset_agent(self, request: web.Request) -> web.Response:
         """Reset a stuck agent with a reason (kept in the queue log with who did it)."""
@@ -558,6 +586,31 @@ class _Views:
             )
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def monitor(self, request: web.Request) -> web.Response:
+        """Ring the supervisor's own phone to listen to, whisper into or barge into a live
+        call (audited first): ``{"monitoring": mode}`` or ``{"error": id}`` to a script
+        asking for JSON; a plain form goes back to the board."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        if account.role != UNMASKS:
+            raise self._forbidden(request, session, WRONG_ROLE)
+        form = await self._form(request, session)
+        mode = form.get("mode", "")
+        if mode not in MONITOR_MODES:
+            raise web.HTTPBadRequest(text="Listen, whisper or barge.")
+        call_queue = await self.deps.supervision.call_queue(form.get("call", ""))
+        self._oversees(request, session, account, (call_queue,) if call_queue else ())
+        wants_json = request.headers.get("Accept", "").startswith("application/json")
+        try:
+            call_id = form.get("call", "")
+            await self.deps.supervision.monitor(call_id, account.id, account.role, mode)
+        except Refused as exc:
+            if wants_json:
+                return web.json_response({"error": exc.code}, status=409)
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        if wants_json:
+            return web.json_response({"monitoring": mode}, status=202)
         raise web.HTTPSeeOther("/console/supervisor")
 
     async def unmask(self, request: web.Request) -> web.Response:
@@ -671,16 +724,3 @@ def _language(session: Session) -> str:
     """The session's chosen language, or the default."""
     chosen = session.get(LANGUAGE_KEY)
     return chosen if isinstance(chosen, str) and chosen in LANGUAGES else DEFAULT
-
-
-async def _next(subscriber: Subscriber) -> Entry | None:
-    """The subscriber's next entry; None after ``LIVENESS_S`` or when it is cut off."""
-    get = asyncio.ensure_future(subscriber.entries.get())
-    woken = asyncio.ensure_future(subscriber.woken.wait())
-    try:
-        await asyncio.wait((get, woken), timeout=LIVENESS_S, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        woken.cancel()
-        if not get.done():
-            get.cancel()
-    return get.result() if get.done() and not get.cancelled() else None

@@ -67,13 +67,26 @@ def offered_call(fields: Mapping[str, str], agent_id: str) -> str | None:
 
 @dataclass(eq=False)
 class Subscriber:
-    """One console's share of the fan-out."""
+    """One console's share of the fan-out: the entries naming ``agent``, or all of them."""
 
-    entries: asyncio.Queue[Entry] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
+    agent: str | None = None
+    #: Entries to send; None wakes the console to end its stream.
+    entries: asyncio.Queue[Entry | None] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
     #: Set when it fell ``BACKLOG`` entries behind, or the app stops: its stream ends (the
     #: browser resumes from its last event, here or at another instance).
     cut_off: bool = False
-    woken: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wants(self, entry: Entry) -> bool:
+        """Whether ``entry`` is for this console."""
+        return self.agent is None or entry[1].get("agent") == self.agent
+
+    async def next(self, within: float) -> Entry | None:
+        """The next entry; None after ``within`` seconds or when the stream is to end."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.entries.get()
+        except TimeoutError:
+            return None
 
 
 class QueueLogFeed:
@@ -104,25 +117,24 @@ class QueueLogFeed:
 
     def _publish(self, entry: Entry) -> None:
         for subscriber in self._subscribers:
+            if not subscriber.wants(entry):
+                continue
             try:
                 subscriber.entries.put_nowait(entry)
             except asyncio.QueueFull:
-                self._cut_off(subscriber)
-
-    @staticmethod
-    def _cut_off(subscriber: Subscriber) -> None:
-        subscriber.cut_off = True
-        subscriber.woken.set()
+                subscriber.cut_off = True
 
     def close(self) -> None:
         """End every console's stream (the app is stopping)."""
         for subscriber in self._subscribers:
-            self._cut_off(subscriber)
+            subscriber.cut_off = True
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
+                subscriber.entries.put_nowait(None)
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[Subscriber]:
-        """Entries read from now on, while the block lasts."""
-        subscriber = Subscriber()
+    def subscribe(self, agent: str | None = None) -> Iterator[Subscriber]:
+        """Entries read from now on (those naming ``agent`` if given), while the block lasts."""
+        subscriber = Subscriber(agent)
         self._subscribers.add(subscriber)
         try:
             yield subscriber

@@ -1,13 +1,17 @@
 """What the supervisor screen shows and does: a tile per queue, a row per agent, the actions
-on a stuck agent, and unmasking a caller in an emergency with its audit trail. The ACD and the
-vault serve it (wired in ``hotline``); refusals arrive as ``core.ports.Refused``."""
+on a stuck agent, listening to, whispering into or barging into a live call, and unmasking a
+caller in an emergency with its audit trail. The ACD and the vault serve it (wired in
+``hotline``); refusals arrive as ``core.ports.Refused``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
+
+#: How a supervisor joins a live call: hear it, speak to the volunteer only, or join it.
+MONITOR_MODES: Final = ("listen", "whisper", "barge")
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,10 @@ class SupervisorDesk(Protocol):
 
     async def force_logout(self, agent_id: str, by: str, role: str) -> None:
         """Sign the agent out of every queue (audited as a forced logout by ``by``)."""
+
+    async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
+        """Ring ``by``'s own phone to join the call in ``mode`` (one of ``MONITOR_MODES``;
+        audited first); the session's id."""
 
     async def unmask(self, call_id: str, by: str, role: str, reason: str) -> Unmasked:
         """The number of the call's caller, written to the audit trail first."""

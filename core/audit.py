@@ -1,6 +1,6 @@
-"""The staff audit stream: transfers by staff, forced logouts and exports, written first to
-Redis (``Keys.staff_audit``) and kept in SQL by the records drain, append-only. Unmasks have
-their own stream, the vault's (``Keys.audit``)."""
+"""The staff audit stream: transfers by staff, forced logouts, exports and supervisors'
+listen, whisper and barge, written first to Redis (``Keys.staff_audit``) and kept in SQL by
+the records drain, append-only. Unmasks have their own stream, the vault's (``Keys.audit``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class AuditAction(Enum):
     TRANSFER = "transfer"
     FORCED_LOGOUT = "forced-logout"
     EXPORT = "export"
+    #: A supervisor listened to, whispered into or barged into a live call.
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
 
 
 async def audit(

@@ -30,6 +30,8 @@
 | ``{p}:acd:inbox:{instance}``      | stream | offers for calls another instance owns            |
 | ``{p}:acd:nail:{agent}``          | hash   | a nailed-up agent's leg, bridge and call          |
 | ``{p}:acd:callback:{call}``       | hash   | a callback to make: queue, pseudonym, vault ref   |
+| ``{p}:acd:monitor:{session}``     | string | JSON: a supervisor's listen/whisper/barge session |
+| ``{p}:acd:monitors:{channel}``    | set    | monitor sessions on a caller's or volunteer's call |
 | ``{p}:login:{channel}``           | string | JSON: a volunteer-line call's state (no PIN)      |
 | ``{p}:vault:entry:{ref}``         | hash   | one caller: encrypted number, pseudonym, its slot |
 |                                   |        | key, language, created, last_seen                 |
@@ -140,6 +142,15 @@ class Keys:
     def acd_callback(self, call_id: str) -> str:
         """A caller waiting to be called back: queue, language, pseudonym, vault ref."""
         return f"{self.acd}:callback:{call_id}"
+
+    def acd_monitor(self, session: str) -> str:
+        """A supervisor's listen, whisper or barge session on a call (JSON, with a TTL)."""
+        return f"{self.acd}:monitor:{session}"
+
+    def acd_monitors(self, channel_id: str) -> str:
+        """The monitor sessions on the call of a caller's or volunteer's channel (a set, with
+        a TTL)."""
+        return f"{self.acd}:monitors:{channel_id}"
 
     def login(self, channel_id: str) -> str:
         """The state of one call to the volunteer line (no PIN in it)."""

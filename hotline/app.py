@@ -27,6 +27,7 @@ from acd.calls import is_leg
 from acd.chat import ChatRouter
 from acd.config import QueueConfig, load_agents, load_queues
 from acd.http import acd_routes
+from acd.monitor import monitor_key, session_of
 from acd.stasis import AcdService
 from acd.store import AcdStore
 from acd.volunteer_line import VolunteerLine
@@ -338,7 +339,7 @@ class HotlineApp:
 
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, CALL_EVENTS) and event.channel_id:
-            self.dispatcher.submit(event.channel_id, event)
+            self.dispatcher.submit(monitor_key(event.channel_id), event)
         elif (
             isinstance(event, ChannelDestroyed)
             and is_leg(event.channel_id)
@@ -346,7 +347,7 @@ class HotlineApp:
         ):
             # Agent legs that never answered never enter Stasis: their end is this event.
             # (An answered leg entered Stasis, and its StasisEnd has ended it already.)
-            self.dispatcher.submit(event.channel_id, event)
+            self.dispatcher.submit(monitor_key(event.channel_id), event)
         elif isinstance(event, StreamConnected):
             logger.info("ARI event stream %s", "reconnected" if event.reconnect else "connected")
             self._spawn(self._filter_events(), "event-filter")
@@ -415,12 +416,17 @@ class HotlineApp:
         await self.ivr.escape(channel_id)
 
     async def _route(self, channel_id: str, event: CallEvent) -> None:
+        if session_of(channel_id) is not None:  # a supervisor's leg, or its snoop channel
+            await self.acd.monitors.handle(channel_id, event)
+            return
         if is_leg(channel_id):
             await self.acd.handle_leg(channel_id, event)
         elif isinstance(event, StasisStart) and event.args[:1] == ("volunteer",):
             await self.volunteers.start(channel_id, event)
         elif not await self.ivr.handle(channel_id, event):
             await self.volunteers.handle(channel_id, event)
+        if ends_call(event):  # a supervisor on the caller's or volunteer's call leaves it
+            await self.acd.monitors.channel_ended(channel_id)
 
     async def _redis_back(self, deadline: float) -> bool:
         """Wait until Redis answers again, or ``deadline`` (loop time) passes."""

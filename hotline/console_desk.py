@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from acd.config import AgentProfile
 from acd.hangups import request_hangup
 from acd.model import AcdError
+from acd.monitor import MonitorMode
+from acd.monitoring import request_monitor
 from acd.records import Records
 from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
@@ -248,6 +250,13 @@ class AcdSupervision:
             target=agent_id,
             reason="",
             now=datetime.fromtimestamp(self.clock(), UTC),
+        )
+
+    async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
+        """The ACD's monitor request (``acd.monitoring``: checked, audited, sent to the
+        call's instance)."""
+        return await request_monitor(
+            self.store, self.agents, call_id, by, role, MonitorMode(mode), self.clock()
         )
 
     async def unmask(self, call_id: str, by: str, role: str, reason: str) -> Unmasked:

@@ -36,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acd.calls import NAIL_PREFIX, is_leg
 from acd.model import MissReason, Party
+from acd.monitor import session_of
 from acd.recovery import Holding
 from acd.routing import AgentState
 from core.ari import AriError, AriRefused, StasisStart
@@ -264,17 +265,20 @@ class Reconciler:
         await self._note("agent-freed", holding.call_id, holding.agent_id)
 
     async def _unknown(self, channel_ids: frozenset[str]) -> list[str]:
-        """Those of ``channel_ids`` that no record in Redis names."""
+        """Those of ``channel_ids`` that no record in Redis names (a supervisor's leg and snoop
+        channel are named by their session's)."""
         keys, ordered = self.keys, sorted(channel_ids)
         async with self.app.redis.pipeline(transaction=False) as pipe:
             for ch in ordered:
                 nail = ch.removeprefix(NAIL_PREFIX) if ch.startswith(NAIL_PREFIX) else ""
+                session = session_of(ch)
                 pipe.exists(
                     keys.call(ch),
                     keys.acd_caller(ch),
                     keys.acd_leg(ch),
                     keys.login(ch),
                     *([keys.acd_nail(nail)] if nail else []),
+                    *([keys.acd_monitor(session)] if session else []),
                 )
             counts = cast(list[int], await pipe.execute())
         return [ch for ch, n in zip(ordered, counts, strict=True) if n == 0]

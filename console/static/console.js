@@ -118,12 +118,20 @@ function showPresence(presence) {
   tickCall();
 }
 
+// A supervisor joined or left the call (where the queue tells its volunteers).
+function showMonitored(notice) {
+  const line = document.getElementById("monitored");
+  line.textContent = notice.on ? label("monitored_" + notice.mode) : "";
+  line.hidden = !notice.on;
+}
+
 const pop = document.getElementById("pop");
 if (pop) {
   const events = new EventSource(pop.dataset.events);
   events.addEventListener("offer", (event) => showOffer(pop, JSON.parse(event.data)));
   events.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   events.addEventListener("presence", (event) => showPresence(JSON.parse(event.data)));
+  events.addEventListener("monitored", (event) => showMonitored(JSON.parse(event.data)));
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
   document.getElementById("transfer").addEventListener("submit", transferCall);
   document.getElementById("hangup").addEventListener("submit", hangUp);
@@ -169,13 +177,33 @@ function showBoard(board) {
     row.querySelector('[data-field="call_queue"]').textContent = agent.call_queue;
     row.querySelector('[data-field="call_since"]').dataset.since = agent.call_since ?? "";
     row.querySelector('[data-field="calls_today"]').textContent = agent.calls_today ?? "–";
-    const unmask = row.querySelector('[data-field="unmask"]');
-    if (unmask) {
-      unmask.elements.call.value = agent.call_id;
-      unmask.hidden = !agent.call_id;
+    for (const field of ["unmask", "monitor"]) {
+      const form = row.querySelector(`[data-field="${field}"]`);
+      if (form) {
+        form.elements.call.value = agent.call_id;
+        form.hidden = !agent.call_id;
+      }
     }
   }
   tick();
+}
+
+// Listen, whisper or barge: the supervisor's own phone rings; the answer says so, or why not.
+async function monitorCall(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = new URLSearchParams(new FormData(form));
+  if (event.submitter) body.set("mode", event.submitter.value);
+  const response = await fetch(form.action, {
+    method: "POST",
+    body,
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  const answer = await response.json();
+  form.querySelector('[data-field="monitor-status"]').textContent = answer.monitoring
+    ? label("ringing_you") + " " + event.submitter.textContent
+    : label("not_monitoring") + " " + answer.error;
 }
 
 function tick() {
@@ -191,6 +219,9 @@ const board = document.getElementById("board");
 if (board) {
   const events = new EventSource(board.dataset.events);
   events.addEventListener("board", (event) => showBoard(JSON.parse(event.data)));
+  for (const form of document.querySelectorAll("#agents form.monitor")) {
+    form.addEventListener("submit", monitorCall);
+  }
   tick();
   setInterval(tick, 1000);
 }

@@ -240,6 +240,29 @@ class AriClient:
             params={"context": context, "extension": extension, "priority": priority},
         )
 
+    async def snoop(
+        self,
+        channel_id: str,
+        *,
+        app: str,
+        snoop_id: str,
+        spy: str,
+        whisper: str,
+        app_args: str = "",
+    ) -> Channel:
+        """A snoop channel on ``channel_id`` into Stasis ``app``: it hears the channel's audio
+        in the ``spy`` direction and speaks into it in the ``whisper`` direction ("none",
+        "in", "out" or "both"). It hangs up when the snooped channel does."""
+        params: dict[str, str | int] = {
+            "app": app,
+            "snoopId": snoop_id,
+            "spy": spy,
+            "whisper": whisper,
+            "appArgs": app_args,
+        }
+        data = await self.request("POST", f"/channels/{_seg(channel_id)}/snoop", params=params)
+        return Channel.from_json(data)
+
     async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
         """Create (or update) a bridge with a chosen id."""
         await self.request("POST", f"/bridges/{_seg(bridge_id)}", params={"type": bridge_type})

@@ -314,6 +314,8 @@ async def test_the_pop_is_followed_by_the_callers_earlier_contacts(console: Cons
     await console.store.accept(offer, "bruno", time.time())
     await console.store.complete("c0", "bruno", time.time())
     await console.wrapups.write("c0", "bruno", "crisis", "")
+    # Bruno signs off: past his 1 s wrap-up (a busy machine) he would be idle longest.
+    await console.store.logout("bruno", time.time())
     assert await console.sign_in("alice") == 303
     async with console.http.get("/console/events") as resp:
         await console.offer_to("alice", "c1", "Green Fox", 1)

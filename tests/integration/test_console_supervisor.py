@@ -330,6 +330,7 @@ async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
             ("/console/supervisor/reset", {"agent": "erin", "reason": "stuck"}),
             ("/console/supervisor/logout", {"agent": "erin"}),
             ("/console/supervisor/unmask", {"call": "c1", "reason": "caller at risk"}),
+            ("/console/supervisor/monitor", {"call": "c1", "mode": "listen"}),
         ):
             headers = {"Accept": "application/json"}
             async with console.http.post(
@@ -384,3 +385,40 @@ async def test_a_database_that_does_not_answer_leaves_calls_today_unknown_not_th
         await server.wait_closed()
     assert {row.calls_today for row in board.agents} == {None}
     assert [t.queue for t in board.tiles] == list(console.store.queues)
+
+
+class HeldSupervision(AcdSupervision):
+    """The real supervisor desk whose boards after the first outlive their streams: each
+    waits until it is cancelled, and says so in ``ended``."""
+
+    computed = 0
+    held = asyncio.Event()
+    ended: list[str] = []
+
+    async def board(self) -> Board:
+        HeldSupervision.computed += 1
+        if HeldSupervision.computed > 1:
+            HeldSupervision.held.set()
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                HeldSupervision.ended.append("ended")
+        return await super().board()
+
+
+async def test_a_board_still_computing_when_the_console_stops_is_ended_with_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A board nobody waits for any more must not outlive the app: it would reach Redis after
+    the app closed its connections (and leak one)."""
+    HeldSupervision.computed, HeldSupervision.held, HeldSupervision.ended = 0, asyncio.Event(), []
+    async with console_running(redis_url, tmp_path, supervision=HeldSupervision) as console:
+        assert await console.sign_in("bruno") == 303
+        async with console.http.get("/console/supervisor/events") as stream:
+            await read_event(stream)
+            await console.store.redis.xadd(
+                console.keys.acd_queue_log,
+                {"time": time.time(), "event": "PAUSE", "queue": "general", "agent": "chen"},
+            )
+            await asyncio.wait_for(HeldSupervision.held.wait(), 10)
+    assert HeldSupervision.ended == ["ended"]

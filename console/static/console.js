@@ -112,6 +112,7 @@ function showPresence(presence) {
   const clock = document.getElementById("call-clock");
   clock.dataset.since = presence.call_since ?? "";
   clock.hidden = presence.state !== "on_call";
+  document.getElementById("hangup").hidden = presence.state !== "on_call";
   const wrapup = document.getElementById("wrapup-time");
   wrapup.dataset.until = presence.wrapup_until ?? "";
   wrapup.hidden = presence.state !== "wrap_up";

@@ -65,6 +65,7 @@ async def test_a_volunteer_hangs_up_from_the_screen_then_extends_and_ends_her_wr
         rang, result = await phone, await call
         await expect(page.locator("#state")).to_have_attribute("data-state", "wrap_up")
         await expect(page.locator("#call-clock")).to_be_hidden()
+        await expect(page.get_by_role("button", name="Hang up")).to_be_hidden()
         left = page.locator("#wrapup-left")
         await expect(left).to_have_text(re.compile(r"^[45] min \d+ s$"))
         await page.get_by_role("button", name="60 s more wrap-up").click()

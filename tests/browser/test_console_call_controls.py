@@ -16,7 +16,7 @@ from playwright.async_api import Page, expect
 from core.config import Settings
 from hotline.harness import PrivateAsterisk
 from ivr.flow import Flow
-from tests.conftest import TESTS, agent_phone, place_call, running_app
+from tests.conftest import TESTS, agent_phone, place_call, queue_log, running_app
 from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL
 
 pytestmark = pytest.mark.e2e
@@ -80,3 +80,5 @@ async def test_a_volunteer_hangs_up_from_the_screen_then_extends_and_ends_her_wr
     assert rang.returncode == 0, rang.messages[-2000:]  # the BYE reached her phone
     assert "BYE sip:" in rang.messages
     assert result.ok, result.output
+    ends = [e for e in queue_log(settings) if e["event"].startswith("COMPLETE")]
+    assert [(e["event"], e["agent"]) for e in ends] == [("COMPLETEAGENT", "alice")]

@@ -149,6 +149,8 @@ class AgentProfile:
     password_hash: str = field(default="", repr=False)
     #: The console role: agent, supervisor or admin (``core.auth.ROLES``).
     role: str = "agent"
+    #: The queues a supervisor or admin oversees in the console (empty: every queue).
+    supervises: tuple[str, ...] = ()
 
 
 def hash_pin(pin: str) -> str:
@@ -200,6 +202,9 @@ def parse_agents(
         for queue in agent.queues:
             if queues is not None and queue not in queues:
                 _fail(source, "agent", agent.id, f"member of unknown queue '{queue}'")
+        for queue in agent.supervises:
+            if queues is not None and queue not in queues:
+                _fail(source, "agent", agent.id, f"supervises unknown queue '{queue}'")
     ids = {agent.id for agent in agents}
     for config in (queues or {}).values():
         if config.supervisor is not None and config.supervisor not in ids:
@@ -385,6 +390,7 @@ def _agent(r: _Reader) -> AgentProfile:
             "phone_code",
             "password_hash",
             "role",
+            "supervises",
         },
     )
     name = r.table["name"]
@@ -429,7 +435,19 @@ def _agent(r: _Reader) -> AgentProfile:
         phone_code=_phone_code(r),
         password_hash=_password_hash(r),
         role=r.choice_of("role", ROLES, "agent"),
+        supervises=_supervises(r),
     )
+
+
+def _supervises(r: _Reader) -> tuple[str, ...]:
+    value = r.table.get("supervises", [])
+    if not isinstance(value, list) or not all(
+        isinstance(q, str) and NAME.fullmatch(q) for q in value
+    ):
+        r.fail("'supervises' must be a list of queue names")
+    if value and r.table.get("role", "agent") == "agent":
+        r.fail("'supervises' is for a supervisor or an admin (role)")
+    return tuple(dict.fromkeys(value))
 
 
 def _password_hash(r: _Reader) -> str:

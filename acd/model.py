@@ -66,6 +66,9 @@ class WaitingCall:
     skill: str | None = None
     priority: int | None = None
     kind: CallKind = CallKind.VOICE
+    #: The line dialled and the caller's menu choices, for the screen-pop ("" if unknown).
+    line: str = ""
+    ivr_path: str = ""
 
 
 @dataclass(frozen=True)

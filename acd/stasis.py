@@ -29,6 +29,7 @@ from acd.callers import caller_step, joined, leave
 from acd.calls import NAIL_PREFIX, Setup, Timer, leg_id
 from acd.config import AgentProfile, QueueConfig
 from acd.endings import end_callback, end_nailed_call
+from acd.hangups import hangup_of
 from acd.legs import leg_step
 from acd.model import AcdError, CallKind, MissReason, Offer, WaitingCall
 from acd.monitoring import Monitors, monitor_of
@@ -58,7 +59,12 @@ from core.calls import (
 from core.commands import Digit, Hangup, PlaybackDone, carry_out_media, machine_playback_id
 from core.config import Settings
 from core.keys import Keys
-from core.ports import RequestConfirmations, TextConversations
+from core.ports import (
+    IVR_PATH_VARIABLE,
+    LINE_VARIABLE,
+    RequestConfirmations,
+    TextConversations,
+)
 from core.privacy import NotInVault, Vault
 from core.tasks import cancel_requested, repeat
 
@@ -195,6 +201,8 @@ class AcdService:
                         last = entry_id
                         if requested := transfer_of(fields):
                             await self._queue_transfer(*requested)
+                        elif ending := hangup_of(fields):
+                            await self._hang_up_agent(*ending)
                         elif monitoring := monitor_of(fields):
                             await self.monitors.start(monitoring)
                         else:
@@ -274,7 +282,16 @@ class AcdService:
         """A caller joins ``queue`` (from the IVR, an overflow or a transfer)."""
         now = self.clock()
         pseudonym = variables.get("pseudonym", "Anonymous")
-        call = WaitingCall(channel_id, queue, self.instance, pseudonym, language, now)
+        call = WaitingCall(
+            channel_id,
+            queue,
+            self.instance,
+            pseudonym,
+            language,
+            now,
+            line=variables.get(LINE_VARIABLE, ""),
+            ivr_path=variables.get(IVR_PATH_VARIABLE, ""),
+        )
         caller_ref = variables.get("caller_ref", "")
         caller = Caller(channel_id, queue, language, pseudonym, now, caller_ref)
         try:
@@ -654,6 +671,21 @@ class AcdService:
         if not result.accepted:
             return calls.CallbackRefused(str(result.reason))
         return calls.CallbackKept()
+
+    async def _hang_up_agent(self, call_id: str, agent_id: str) -> None:
+        """Hang up the volunteer's side of a connected call (a nailed-up operator's standing
+        leg stays: the caller's channel is hung up instead); the call then ends through its
+        machine like any other."""
+        caller = await self.records.caller(call_id)
+        if caller is None or caller.phase is not CallerPhase.BRIDGED or caller.agent_id != agent_id:
+            logger.info("%s is not bridged to %s: hang-up dropped", call_id, agent_id)
+            return
+        channel = call_id if caller.nailed else leg_id(caller.offer_id, agent_id)
+        logger.info("%s: %s hangs up from the console (%s)", call_id, agent_id, channel)
+        try:
+            await self.ari.hangup(channel)
+        except AriError as exc:  # gone meanwhile: its end is under way
+            logger.info("%s: console hang-up of %s: %s", call_id, channel, exc)
 
     async def _queue_transfer(self, call_id: str, transfer: Transfer) -> None:
         """Note a requested transfer on the caller, then carry it out on the caller's own

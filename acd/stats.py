@@ -30,6 +30,7 @@ class QueueStats:
     asa_s: float | None  # average speed of answer
     service_level_pct: float | None
     aht_s: float | None  # average handle (talk) time over the recent calls
+    callbacks_pending: int  # callbacks waiting in the queue, not yet being made
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -68,4 +69,5 @@ def from_snapshot(queue: QueueConfig, snapshot: Mapping[str, Any], now: float) -
             else None
         ),
         aht_s=round(count("handle_sum") / handled, 3) if handled else None,
+        callbacks_pending=int(snapshot.get("callbacks", 0)),
     )

@@ -219,6 +219,13 @@ class AcdStore:
         """End an agent's wrap-up early."""
         return AgentState(await self._run("agent", now, op="end_wrapup", agent=agent_id))
 
+    async def extend_wrapup(self, agent_id: str, seconds: float, now: float) -> float:
+        """Make an agent's wrap-up, not yet over, last ``seconds`` longer; its new end.
+        AcdError ``not-wrapping-up`` otherwise."""
+        return float(
+            await self._run("agent", now, op="extend_wrapup", agent=agent_id, seconds=seconds)
+        )
+
     async def reset(
         self, agent_id: str, by: str, reason: str, now: float
     ) -> tuple[AgentState, AgentState]:
@@ -273,6 +280,8 @@ class AcdStore:
                     "kind": call.kind.value,
                     "enqueued_at": _ms(call.enqueued_at),
                     "score": str(score),
+                    "line": call.line,
+                    "ivr_path": call.ivr_path,
                 },
             )
         )

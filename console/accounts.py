@@ -16,12 +16,14 @@ _DUMMY_HASH = HASHER.hash("no account has this password")
 @dataclass(frozen=True)
 class Account:
     """One person who signs in: a volunteer (role ``agent``), a supervisor or an admin, with
-    the agent file's password hash ("" until they set one at first login)."""
+    the agent file's password hash ("" until they set one at first login) and the queues a
+    supervisor or admin oversees (empty: every queue)."""
 
     id: str
     name: str
     role: str
     password_hash: str = field(default="", repr=False)
+    supervises: frozenset[str] = frozenset()
 
 
 class Accounts:

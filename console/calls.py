@@ -1,4 +1,5 @@
-"""What a volunteer does with the call they are on: transfer it to a queue or to a supervisor.
+"""What a volunteer does with the call they are on: transfer it to a queue or to a supervisor,
+or hang up.
 The ACD serves it (wired in ``hotline``); refusals arrive as ``core.ports.Refused``."""
 
 from __future__ import annotations
@@ -17,3 +18,6 @@ class CallDesk(Protocol):
 
     async def to_supervisor(self, agent_id: str, call_id: str) -> str:
         """Ring an available supervisor for the agent's connected call; the supervisor's id."""
+
+    async def hang_up(self, agent_id: str, call_id: str) -> None:
+        """End the agent's connected call (its side hung up, as if the phone were put down)."""

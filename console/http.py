@@ -7,11 +7,13 @@
 | POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
 | POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
 | GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
-| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off    |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off,   |
+|        |                            |                       | end or extend the wrap-up     |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
 | POST   | /console/pledges/link      | volunteer (CSRF)      | the pledge's payment link     |
+| POST   | /console/hangup            | volunteer (CSRF)      | call: hang up the agent's leg |
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
 |        |                            |                       | monitored, pledge             |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
@@ -30,8 +32,12 @@
 
 "Volunteer" pages are for the roles ``agent`` and ``supervisor``, "supervisor" pages for
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
-"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. Listening
-to, whispering into or barging into a call is for ``supervisor`` only, like unmasking.
+"admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
+supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
+tiles and the agents serving them, and acts (reset, sign-off, unmask, listen, whisper,
+barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
+Listening to, whispering into or barging into a call is for ``supervisor`` only, like
+unmasking.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -70,7 +76,7 @@ from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.pledges import MESSAGES, REFUSED, PledgeDesk, pledge_body
 from console.presence import PresenceDesk
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
-from console.supervision import MONITOR_MODES, SupervisorDesk
+from console.supervision import MONITOR_MODES, Board, SupervisorDesk, oversees
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -85,6 +91,8 @@ MAX_REASON: Final = 100
 #: Seconds between checks that an event stream's browser is still there.
 LIVENESS_S: Final = 5.0
 PAUSE_REASONS: Final = ("break", "meal", "training", "debrief")
+#: Seconds one click on "more wrap-up time" adds.
+EXTEND_WRAPUP_S: Final = 60
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 ACCOUNT_KEY: Final = "account"
 LANGUAGE_KEY: Final = "language"
@@ -92,6 +100,8 @@ LANGUAGE_KEY: Final = "language"
 UNMASKS: Final = "supervisor"
 #: Audit records shown.
 AUDIT_LINES: Final = 200
+#: The error id of an action on an agent or call outside the supervisor's queues.
+NOT_YOUR_QUEUE: Final = "not-your-queue"
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/transfer", views.transfer),
             web.post("/pledges", views.pledge),
             web.post("/pledges/link", views.pledge_link),
+            web.post("/hangup", views.hang_up),
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
@@ -204,12 +215,12 @@ class _Views:
         self.deps, self.guard, self.feed = deps, guard, feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
         self.translations = load_translations()
-        #: The board after the newest queue log entry asked for, as JSON: computed once for
-        #: every supervisor's stream at this instance.
-        self._boards: dict[str, asyncio.Future[str]] = {}
+        #: The board after the newest queue log entry asked for: computed once for every
+        #: supervisor's stream at this instance.
+        self._boards: dict[str, asyncio.Future[Board]] = {}
         #: Boards still being computed, ended when the app stops (none may reach Redis after
         #: the app closed its connections).
-        self._computing: set[asyncio.Task[str]] = set()
+        self._computing: set[asyncio.Task[Board]] = set()
 
     def _page(
         self,
@@ -364,6 +375,7 @@ class _Views:
             "events_after": await self.feed.newest_id(),
             "queues": self.deps.calls.queues(),
             "error": request.query.get("error", ""),
+            "extend_s": EXTEND_WRAPUP_S,
         }
         return self._page("volunteer.html", request, session, context)
 
@@ -383,6 +395,10 @@ class _Views:
                 await self.deps.presence.pause(account.id, reason)
             elif action == "sign-off":
                 await self.deps.presence.sign_off(account.id)
+            elif action == "end-wrapup":
+                await self.deps.presence.end_wrapup(account.id)
+            elif action == "extend-wrapup":
+                await self.deps.presence.extend_wrapup(account.id, EXTEND_WRAPUP_S)
             else:
                 raise web.HTTPBadRequest(text="Unknown action.")
         except Refused as exc:
@@ -473,6 +489,17 @@ class _Views:
             return None
         return json.dumps({"call_id": call_id, **found})
 
+    async def hang_up(self, request: web.Request) -> web.Response:
+        """Hang up the volunteer's connected call: ``{"hung_up": true}`` or ``{"error": id}``
+        (JSON, for the pop's script)."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        try:
+            await self.deps.calls.hang_up(account.id, form.get("call", ""))
+        except Refused as exc:
+            return web.json_response({"error": exc.code}, status=409)
+        return web.json_response({"hung_up": True})
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """The signed-in volunteer's events, from ``Last-Event-ID`` (or ``?after=``) on: first
         what the stream holds after it, then the instance's live feed. Each queue log entry
@@ -532,7 +559,7 @@ class _Views:
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         context = {
             "account": account,
-            "board": await self.deps.supervision.board(),
+            "board": (await self.deps.supervision.board()).limited_to(account.supervises),
             "csrf": csrf_token(session),
             "max_reason": MAX_REASON,
             "max_unmask_reason": MAX_UNMASK_REASON,
@@ -542,26 +569,29 @@ class _Views:
         return self._page("supervisor.html", request, session, context)
 
     async def board_events(self, request: web.Request) -> web.StreamResponse:
-        """The board now, then again after every queue log entry (``board`` events)."""
-        await self._signed_in(request, SUPERVISOR_PAGES)
+        """The board now, then again after every queue log entry (``board`` events), limited
+        to the queues the account oversees."""
+        _, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        scope = account.supervises
         with self.feed.subscribe() as subscriber:
             async with sse_response(request) as stream:
                 with contextlib.suppress(ConnectionResetError):  # the browser went away
                     board = await self.deps.supervision.board()
-                    await stream.send(board.to_json(), event="board")
+                    await stream.send(board.limited_to(scope).to_json(), event="board")
                     while stream.is_connected() and not subscriber.cut_off:
                         if entry := await subscriber.next(LIVENESS_S):
-                            data = await self._board_after(entry[0])
+                            board = await self._board_after(entry[0])
+                            data = board.limited_to(scope).to_json()
                             await stream.send(data, id=entry[0], event="board")
         return stream
 
-    async def _board_after(self, entry_id: str) -> str:
-        """The board as JSON after queue log entry ``entry_id``, shared by the streams."""
+    async def _board_after(self, entry_id: str) -> Board:
+        """The board after queue log entry ``entry_id``, shared by the streams."""
         board = self._boards.get(entry_id)
         if board is None:
 
-            async def compute() -> str:
-                return (await self.deps.supervision.board()).to_json()
+            async def compute() -> Board:
+                return await self.deps.supervision.board()
 
             task = asyncio.create_task(compute(), name=f"board-{entry_id}")
             self._computing.add(task)
@@ -570,6 +600,18 @@ class _Views:
             board = task
         # A stream that goes away does not cancel the others' board.
         return await asyncio.shield(board)
+
+    def _agent_queues(self, form: Mapping[str, str]) -> tuple[str, ...]:
+        return self.deps.supervision.agent_queues(form.get("agent", ""))
+
+    def _oversees(
+        self, request: web.Request, session: Session, account: Account, queues: tuple[str, ...]
+    ) -> None:
+        """403 ``not-your-queue`` unless the account oversees one of ``queues`` (an account
+        overseeing every queue passes, and meets the desk's own refusals)."""
+        if account.supervises and not oversees(account.supervises, queues):
+            logger.warning("console: %s refused outside their queues", account.id)
+            raise self._forbidden(request, session, NOT_YOUR_QUEUE)
 
     async def end_boards(self) -> None:
         """Cancel the boards still being computed (the app is stopping)."""
@@ -586,6 +628,7 @@ class _Views:
             raise web.HTTPBadRequest(
                 text=f"A reset needs a reason of 1 to {MAX_REASON} characters."
             )
+        self._oversees(request, session, account, self._agent_queues(form))
         try:
             await self.deps.supervision.reset(form.get("agent", ""), account.id, reason)
         except Refused as exc:
@@ -596,6 +639,7 @@ class _Views:
         """Sign an agent out of every queue (audited as a forced logout)."""
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
         form = await self._form(request, session)
+        self._oversees(request, session, account, self._agent_queues(form))
         try:
             await self.deps.supervision.force_logout(
                 form.get("agent", ""), account.id, account.role
@@ -615,6 +659,8 @@ class _Views:
         mode = form.get("mode", "")
         if mode not in MONITOR_MODES:
             raise web.HTTPBadRequest(text="Listen, whisper or barge.")
+        call_queue = await self.deps.supervision.call_queue(form.get("call", ""))
+        self._oversees(request, session, account, (call_queue,) if call_queue else ())
         wants_json = request.headers.get("Accept", "").startswith("application/json")
         try:
             call_id = form.get("call", "")
@@ -639,6 +685,8 @@ class _Views:
             raise web.HTTPBadRequest(
                 text=f"Unmasking needs a reason of 1 to {MAX_UNMASK_REASON} characters."
             )
+        call_queue = await self.deps.supervision.call_queue(form.get("call", ""))
+        self._oversees(request, session, account, (call_queue,) if call_queue else ())
         try:
             shown = await self.deps.supervision.unmask(
                 form.get("call", ""), account.id, account.role, reason

@@ -46,6 +46,8 @@ LABELS: Final = {
     "debrief": N_("debrief"),
     "transferred": N_("Transferred to"),
     "not_transferred": N_("Not transferred:"),
+    "hung_up": N_("Hung up."),
+    "not_hung_up": N_("Not hung up:"),
     "monitored_listen": N_("A supervisor is listening to this call."),
     "monitored_whisper": N_("A supervisor is listening and may speak to you alone."),
     "monitored_barge": N_("A supervisor has joined this call."),

@@ -1,7 +1,8 @@
 """Screen-pops from the ACD's queue log: one reader per app instance, fanned out to consoles.
 
 An OFFER entry (call, agent, queue) becomes a pop for that agent, completed from the ACD's
-call hash: pseudonym, language and time waited, never a number. The stream's entry ids are the
+call hash: pseudonym, language, time waited, the line dialled and the caller's menu choices,
+never the caller's number. The stream's entry ids are the
 events' ids, so a console that reconnects with ``Last-Event-ID`` reads what it missed with
 XRANGE and then follows the live fan-out, losing nothing.
 """
@@ -48,6 +49,9 @@ class OfferPop:
     queue: str
     language: str
     waited_s: int
+    #: The line the caller dialled (the hotline's own number) and their menu choices.
+    line: str
+    ivr_path: str
 
     def to_json(self, dispositions: tuple[str, ...]) -> str:
         """The event's data, with the queue's ``dispositions`` for the wrap-up form."""
@@ -149,10 +153,12 @@ class QueueLogFeed:
 
     async def pop(self, call_id: str, offered_at: float) -> OfferPop | None:
         """The screen-pop of a call offered at ``offered_at`` (None if the call is gone)."""
-        fields = ["queue", "pseudonym", "language", "enqueued_at"]
+        fields = ["queue", "pseudonym", "language", "enqueued_at", "line", "ivr_path"]
         found = await self.redis.hmget(self.keys.acd_call(call_id), fields)
-        queue, pseudonym, language, enqueued_at = cast(list[str | None], found)
+        queue, pseudonym, language, enqueued_at, line, path = cast(list[str | None], found)
         if queue is None:
             return None
         waited = max(0.0, offered_at - float(enqueued_at or offered_at))
-        return OfferPop(call_id, pseudonym or "", queue, language or "", round(waited))
+        return OfferPop(
+            call_id, pseudonym or "", queue, language or "", round(waited), line or "", path or ""
+        )

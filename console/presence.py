@@ -12,10 +12,13 @@ from typing import Protocol
 @dataclass(frozen=True)
 class Presence:
     """A volunteer's state as the ACD holds it (``logged_out``, ``available``, ``paused``,
-    ``offered``, ``on_call`` or ``wrap_up``) and the pause's reason if paused."""
+    ``offered``, ``on_call`` or ``wrap_up``), the pause's reason if paused, when the call
+    on hand was answered (epoch seconds) and when the wrap-up ends."""
 
     state: str
     pause_reason: str = ""
+    call_since: float | None = None
+    wrapup_until: float | None = None
 
 
 class PresenceDesk(Protocol):
@@ -32,3 +35,9 @@ class PresenceDesk(Protocol):
 
     async def sign_off(self, agent_id: str) -> None:
         """Sign out of every queue."""
+
+    async def end_wrapup(self, agent_id: str) -> None:
+        """End the wrap-up now: available again."""
+
+    async def extend_wrapup(self, agent_id: str, seconds: float) -> None:
+        """Make the wrap-up, not yet over, last ``seconds`` longer."""

@@ -6,7 +6,7 @@ caller in an emergency with its audit trail. The ACD and the vault serve it (wir
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Final, Protocol
 
@@ -16,21 +16,30 @@ MONITOR_MODES: Final = ("listen", "whisper", "barge")
 
 @dataclass(frozen=True)
 class QueueTile:
-    """One queue now: calls waiting, the longest wait, agents by state and the service level
-    (None before any call is counted)."""
+    """One queue now: calls waiting, the longest wait, agents by state, callbacks waiting to
+    be made, and the ACD's counts since they began: answered, abandoned (abandons within the
+    queue's short-abandon time apart), the service level, ASA and AHT (None before any call
+    is counted)."""
 
     queue: str
     waiting: int
     longest_wait_s: float
     agents: Mapping[str, int]
     service_level_pct: float | None
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    asa_s: float | None
+    aht_s: float | None
+    callbacks_pending: int
 
 
 @dataclass(frozen=True)
 class AgentRow:
     """One agent now: state, when it began (epoch seconds, None if unknown), the pause's
-    reason, the queues the agent is paused in on their own with each pause's reason, and the
-    call it has rung or taken ("" if none)."""
+    reason, the queues the agent is paused in on their own with each pause's reason, the
+    call it has rung or taken ("" if none), that call's queue and when it was answered (None
+    while it rings), and the calls it took today (None while the records cannot tell)."""
 
     id: str
     name: str
@@ -39,6 +48,11 @@ class AgentRow:
     pause_reason: str
     paused_in: Mapping[str, str]
     call_id: str
+    call_queue: str
+    call_since: float | None
+    #: The queues the agent's profile serves.
+    queues: tuple[str, ...]
+    calls_today: int | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,21 @@ class Board:
     def to_json(self) -> str:
         """The board as the supervisor's event stream sends it."""
         return json.dumps(asdict(self))
+
+    def limited_to(self, supervises: Collection[str]) -> Board:
+        """What someone overseeing ``supervises`` sees: those queues' tiles and the agents
+        serving any of them (everything if ``supervises`` is empty)."""
+        if not supervises:
+            return self
+        tiles = tuple(t for t in self.tiles if t.queue in supervises)
+        agents = tuple(a for a in self.agents if oversees(supervises, a.queues))
+        return Board(tiles, agents)
+
+
+def oversees(supervises: Collection[str], queues: Iterable[str]) -> bool:
+    """Whether someone overseeing ``supervises`` (empty: every queue) oversees any of
+    ``queues``."""
+    return not supervises or any(queue in supervises for queue in queues)
 
 
 @dataclass(frozen=True)
@@ -77,6 +106,12 @@ class SupervisorDesk(Protocol):
 
     async def board(self) -> Board:
         """Every queue and every agent the ACD knows, now."""
+
+    def agent_queues(self, agent_id: str) -> tuple[str, ...]:
+        """The queues the agent's profile serves (none for an unknown agent)."""
+
+    async def call_queue(self, call_id: str) -> str:
+        """The queue of a call the ACD holds ("" if it is gone or unknown)."""
 
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """Return a stuck agent to a clean state (audited in the queue log with ``by``)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from cryptography.fernet import Fernet
@@ -297,7 +298,8 @@ class AcdSettings:
 
 @dataclass(frozen=True)
 class ConsoleSettings:
-    """The web console under ``/console`` (``console/``): sessions and sign-in limits."""
+    """The web console under ``/console`` (``console/``): sessions, sign-in limits, and the
+    supervisor's day."""
 
     #: Seconds a signed-in session lasts (cookie and Redis record alike).
     session_s: int = 8 * 3600
@@ -307,12 +309,18 @@ class ConsoleSettings:
     attempts_per_account: int = 5
     attempts_per_address: int = 20
     attempts_window_s: int = 300
+    #: The time zone whose midnight starts the day of the agents table's "calls today".
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         if min(self.session_s, self.attempts_per_account, self.attempts_per_address) < 1:
             raise ConfigError("[console] session_s and attempts_*: must be at least 1")
         if self.attempts_window_s < 1:
             raise ConfigError("[console] attempts_window_s: must be at least 1")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"[console] time_zone: unknown {self.time_zone!r}") from None
 
 
 @dataclass(frozen=True)

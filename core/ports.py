@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 import redis.asyncio as aioredis
 
@@ -25,6 +25,14 @@ class Refused(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(f"{code}: {detail}")
         self.code, self.detail = code, detail
+
+
+# The IVR hands a call to the ACD with its variables; these two are for the screen-pop.
+
+#: The line the caller dialled (one of the hotline's own numbers, never the caller's).
+LINE_VARIABLE: Final = "line"
+#: The caller's menu choices, readable ("language: fr > main_menu: 2 (youth)").
+IVR_PATH_VARIABLE: Final = "ivr_path"
 
 
 # Chat routing: the SMS side's conversations as chat tasks of the ACD.

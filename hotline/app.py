@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -70,6 +71,7 @@ from hotline.telethon import AcdCallerRefs, OutboxTexts, Telethon, load_telethon
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
+from records.today import calls_since
 from records.wrapups import QueueRules
 from sms.gateway import SmsGateway
 from sms.redact import redact_numbers
@@ -219,7 +221,15 @@ class HotlineApp:
             accounts=console_accounts(agents.values()),
             presence=AcdPresence(store, agents, time.time),
             wrapups=RecordsWrapups(self.records.wrapups),
-            supervision=AcdSupervision(store, agents, self.vault, time.time, redact),
+            supervision=AcdSupervision(
+                store,
+                agents,
+                self.vault,
+                time.time,
+                redact,
+                functools.partial(calls_since, self.records.engine, self.redis, keys),
+                ZoneInfo(settings.console.time_zone),
+            ),
             calls=AcdCalls(store, agents),
             pledges=(
                 TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Final, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from acd.config import AgentProfile
+from acd.hangups import request_hangup
 from acd.model import AcdError
 from acd.monitor import MonitorMode
 from acd.monitoring import request_monitor
@@ -36,6 +38,7 @@ from pledges.campaigns import Campaign
 from pledges.http import parse_form
 from pledges.links import PaymentDesk
 from pledges.service import Pledges
+from records.today import day_start
 from records.wrapups import Wrapups
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,19 @@ class AcdPresence:
         view = await self.store.agent(agent_id)
         if view is None:
             return Presence(AgentState.LOGGED_OUT.value)
-        return Presence(view.state.value, view.pause_reason)
+        call_since = None
+        if view.call_id:
+            found = await self.store.redis.hget(
+                self.store.keys.acd_call(view.call_id), "connected_at"
+            )
+            call_since = float(found) if found else None
+        wrapping = view.state is AgentState.WRAP_UP
+        return Presence(
+            view.state.value,
+            view.pause_reason,
+            call_since,
+            view.wrapup_until if wrapping else None,
+        )
 
     async def go_available(self, agent_id: str) -> None:
         """Log in to the profile's queues on its first device, or resume from a pause."""
@@ -90,14 +105,27 @@ class AcdPresence:
         with _refusals():
             await self.store.logout(agent_id, self.clock())
 
+    async def end_wrapup(self, agent_id: str) -> None:
+        """The store's end of wrap-up."""
+        with _refusals():
+            await self.store.end_wrapup(agent_id, self.clock())
+
+    async def extend_wrapup(self, agent_id: str, seconds: float) -> None:
+        """The store's extension of a wrap-up."""
+        await self.store.extend_wrapup(agent_id, seconds, self.clock())
+
 
 #: Newest queue log entries read for the agents' times in state (older states show no time).
 SINCE_ENTRIES: Final = 2000
+#: Seconds the board waits for the records store's calls today before showing none.
+CALLS_TODAY_WAIT_S: Final = 1.0
 
 
 class AcdSupervision:
     """The supervisor screen over the ACD store, the agent file's profiles and the vault;
-    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them."""
+    ``redact`` cuts phone numbers out of reasons before a log or audit trail keeps them;
+    ``calls_since`` counts each agent's calls since a moment (the records store), the day
+    starting at midnight in ``zone``."""
 
     def __init__(
         self,
@@ -106,9 +134,12 @@ class AcdSupervision:
         vault: Vault,
         clock: Callable[[], float],
         redact: Callable[[str], str],
+        calls_since: Callable[[float], Awaitable[Mapping[str, int]]],
+        zone: ZoneInfo,
     ) -> None:
         self.store, self.agents, self.vault = store, agents, vault
         self.clock, self.redact = clock, redact
+        self.calls_since, self.zone = calls_since, zone
 
     async def board(self) -> Board:
         """Each queue's statistics and each agent's state, with when the state began (the
@@ -116,14 +147,29 @@ class AcdSupervision:
         now = self.clock()
         stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
         tiles = tuple(
-            QueueTile(s.queue, s.waiting, s.longest_wait_s, dict(s.agents), s.service_level_pct)
+            QueueTile(
+                s.queue,
+                s.waiting,
+                s.longest_wait_s,
+                dict(s.agents),
+                s.service_level_pct,
+                s.answered,
+                s.abandoned,
+                s.short_abandoned,
+                s.asa_s,
+                s.aht_s,
+                s.callbacks_pending,
+            )
             for s in stats
         )
         since = await self._since()
+        today = await self._calls_today(now)
         rows = []
         for profile in sorted(self.agents.values(), key=lambda p: p.id):
             view = await self.store.agent(profile.id)
             state = view.state.value if view else AgentState.LOGGED_OUT.value
+            call_id = view.call_id if view else ""
+            call_queue, call_since = await self._call(call_id)
             rows.append(
                 AgentRow(
                     profile.id,
@@ -132,10 +178,34 @@ class AcdSupervision:
                     since.get(profile.id),
                     view.pause_reason if view else "",
                     dict(view.paused_in) if view else {},
-                    view.call_id if view else "",
+                    call_id,
+                    call_queue,
+                    call_since,
+                    profile.queues,
+                    None if today is None else today.get(profile.id, 0),
                 )
             )
         return Board(tiles, tuple(rows))
+
+    async def _calls_today(self, now: float) -> Mapping[str, int] | None:
+        """Each agent's calls since midnight; None while the records store is away or slow
+        (the board waits ``CALLS_TODAY_WAIT_S`` at most)."""
+        try:
+            async with asyncio.timeout(CALLS_TODAY_WAIT_S):
+                return await self.calls_since(day_start(now, self.zone))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            logger.info("console: no calls today for the board: %s", exc)
+            return None
+
+    async def _call(self, call_id: str) -> tuple[str, float | None]:
+        """A call's queue and when it was answered (None while it rings or if it is gone)."""
+        if not call_id:
+            return "", None
+        found = await self.store.redis.hmget(
+            self.store.keys.acd_call(call_id), ["queue", "connected_at"]
+        )
+        queue, connected_at = cast(list[str | None], found)
+        return queue or "", float(connected_at) if connected_at else None
 
     async def _since(self) -> dict[str, float]:
         """The time of each agent's newest entry among the queue log's newest."""
@@ -149,6 +219,20 @@ class AcdSupervision:
             if agent_id != "NONE" and agent_id not in since:
                 since[agent_id] = float(fields["time"])
         return since
+
+    def agent_queues(self, agent_id: str) -> tuple[str, ...]:
+        """The profile's queues."""
+        profile = self.agents.get(agent_id)
+        return profile.queues if profile else ()
+
+    async def call_queue(self, call_id: str) -> str:
+        """The call's queue in the ACD, else in its records (a call ending)."""
+        queue, _ = await self._call(call_id)
+        if queue:
+            return queue
+        records = Records(self.store.redis, self.store.keys)
+        caller = await records.caller(call_id) or await records.callback(call_id)
+        return caller.queue if caller else ""
 
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""
@@ -228,6 +312,14 @@ class AcdCalls:
         await self._check(agent_id, call_id)
         await request_transfer(self.store, call_id, Transfer(TransferKind.QUEUE, queue))
         logger.info("%s: %s transferred it to queue %s", call_id, agent_id, queue)
+
+    async def hang_up(self, agent_id: str, call_id: str) -> None:
+        """Ask the call's owner instance to hang up the agent's leg."""
+        try:
+            await request_hangup(self.store, call_id, agent_id)
+        except AcdError as exc:
+            raise Refused("not-your-call", call_id) from exc
+        logger.info("%s: %s asked to hang up", call_id, agent_id)
 
     async def to_supervisor(self, agent_id: str, call_id: str) -> str:
         """The first available supervisor (by id) who takes queue calls is rung."""
@@ -322,4 +414,6 @@ def _records_away() -> Iterator[None]:
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:
     """Every agent as a console account, with their role and the file's password hash."""
-    return Accounts(Account(p.id, p.name, p.role, p.password_hash) for p in profiles)
+    return Accounts(
+        Account(p.id, p.name, p.role, p.password_hash, frozenset(p.supervises)) for p in profiles
+    )

@@ -36,6 +36,11 @@ _GAUGES: Final[Sequence[tuple[str, str, Callable[[QueueStats], float | None]]]] 
         lambda s: None if s.service_level_pct is None else s.service_level_pct / 100,
     ),
     ("hotline_queue_aht_seconds", "Average handle time of recent calls.", lambda s: s.aht_s),
+    (
+        "hotline_queue_callbacks_pending",
+        "Callbacks waiting in the queue to be made.",
+        lambda s: s.callbacks_pending,
+    ),
 )
 #: Counters (exposed with a ``_total`` suffix): name, help, value.
 _COUNTERS: Final[Sequence[tuple[str, str, Callable[[QueueStats], float]]]] = (

@@ -45,10 +45,11 @@ from core.commands import (
 from core.commands import TimerFired as MachineTimerFired
 from core.config import Settings
 from core.keys import Keys
-from core.ports import TextConversations
+from core.ports import IVR_PATH_VARIABLE, LINE_VARIABLE, TextConversations
 from core.privacy import InvalidNumber, Vault, VaultEntry
 from ivr import machine
 from ivr.flow import Flow
+from ivr.paths import readable_path
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class IvrService:
         ):
             return
         known = {"caller_ref": entry.ref, "pseudonym": entry.pseudonym} if entry else {}
+        known[LINE_VARIABLE] = did
         state, commands = machine.start(self.flow, self.clock(), did, known)
         pseudonym = entry.pseudonym if entry else ""
         call = ("call", {"caller": caller, "did": did, "pseudonym": pseudonym})
@@ -257,8 +259,12 @@ class IvrService:
             if await carry_out_media(channel_id, command, self.ari, self.timers):
                 continue
             match command:
-                case machine.EnterQueue(queue=queue, language=lang, variables=variables):
-                    await self.queues.enter(channel_id, queue, lang, variables)
+                case machine.EnterQueue(
+                    queue=queue, language=lang, variables=variables, history=history
+                ):
+                    path = readable_path(self.flow, history)
+                    handed = {**variables, IVR_PATH_VARIABLE: path}
+                    await self.queues.enter(channel_id, queue, lang, handed)
                 case machine.SwitchToText(language=lang, variables=variables, history=history):
                     await self._switch_to_text(channel_id, lang, variables, history)
                 case machine.Journal():

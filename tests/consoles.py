@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -59,6 +60,7 @@ from pledges.tote import ToteFeed
 from records.database import connect as connect_records
 from records.database import upgrade
 from records.drain import Drain
+from records.today import calls_since
 from records.wrapups import Wrapups
 from sms.outbox import Outbox
 from sms.recipients import store_in
@@ -81,6 +83,7 @@ class Console:
     keys: Keys
     wrapups: Wrapups
     vault: Vault
+    agents_file: Path
     #: The telethon's pledges service (None: no campaign).
     pledges: Pledges | None = None
 
@@ -106,16 +109,34 @@ class Console:
 
     async def log_in(self, agent: str, queues: tuple[str, ...], now: float) -> None:
         """Log ``agent`` in to ``queues`` on its first device, at ``now``."""
-        profiles = load_agents(TESTS / "acd" / "agents.toml", self.store.queues)
+        profiles = load_agents(self.agents_file, self.store.queues)
         device = {p.id: p for p in profiles}[agent].devices[0]
         await self.store.login(agent, queues, device, now)
 
-    async def offer_to(self, agent: str, call_id: str, pseudonym: str, waited_s: float) -> str:
-        """A real ACD offer: ``agent`` logs in, a call waits ``waited_s`` and is claimed; the
-        offer's id."""
+    async def offer_to(
+        self,
+        agent: str,
+        call_id: str,
+        pseudonym: str,
+        waited_s: float,
+        *,
+        line: str = "",
+        ivr_path: str = "",
+    ) -> str:
+        """A real ACD offer: ``agent`` logs in, a call (to ``line``, through ``ivr_path``)
+        waits ``waited_s`` and is claimed; the offer's id."""
         now = time.time()
         await self.log_in(agent, ("general",), now - waited_s)
-        call = WaitingCall(call_id, "general", "app-1", pseudonym, "fr", now - waited_s)
+        call = WaitingCall(
+            call_id,
+            "general",
+            "app-1",
+            pseudonym,
+            "fr",
+            now - waited_s,
+            line=line,
+            ivr_path=ivr_path,
+        )
         await self.store.enqueue(call, now - waited_s)
         offer = await self.store.claim("general", now)
         assert offer is not None
@@ -149,16 +170,18 @@ async def console_running(
     supervision: type[AcdSupervision] = AcdSupervision,
     campaign: Campaign | None = None,
     stripe: StripeStandIn | None = None,
+    agents_file: Path = TESTS / "acd" / "agents.toml",
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
-    records store in ``data_dir``; ``supervision`` serves the supervisor screen; with a
-    ``campaign`` (and the ``stripe`` stand-in for its links), its operators get the pledge
-    form, payment links are queued in the SMS outbox, and its tote board is served."""
+    records store in ``data_dir``; ``supervision`` serves the supervisor screen; the accounts
+    and agents come from ``agents_file``; with a ``campaign`` (and the ``stripe`` stand-in for
+    its links), its operators get the pledge form, payment links are queued in the SMS
+    outbox, and its tote board is served."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
-    agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", queues)}
+    agents = {a.id: a for a in load_agents(agents_file, queues)}
     store = AcdStore(redis, keys, queues)
     vault = Vault(
         redis,
@@ -200,8 +223,9 @@ async def console_running(
         )
         desk = TelethonPledges(pledges, payments, campaigns)
         feed = ToteFeed(engine, campaigns, clock=time.time)
+    deps_settings = settings or ConsoleSettings()
     deps = ConsoleDeps(
-        settings=settings or ConsoleSettings(),
+        settings=deps_settings,
         keys=keys,
         redis=redis,
         session_redis=session_redis,
@@ -209,7 +233,13 @@ async def console_running(
         presence=AcdPresence(store, agents, time.time),
         wrapups=RecordsWrapups(wrapups),
         supervision=supervision(
-            store, agents, vault, time.time, functools.partial(redact_numbers, region="CA")
+            store,
+            agents,
+            vault,
+            time.time,
+            functools.partial(redact_numbers, region="CA"),
+            functools.partial(calls_since, engine, redis, keys),
+            ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
         pledges=desk,
@@ -226,7 +256,7 @@ async def console_running(
     poller = asyncio.create_task(feed.run()) if feed is not None else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault, pledges)
+            yield Console(http, store, keys, wrapups, vault, agents_file, pledges)
     finally:
         if poller is not None:
             poller.cancel()

@@ -1,6 +1,7 @@
 -- Agent sign-in and availability. A = {op, agent, ...}:
 -- upsert {profile fields, order}; login {queues, device_kind, device}; logout;
--- pause {reason, queue}; resume {queue}; end_wrapup. Returns the new state. reset {by, reason}
+-- pause {reason, queue}; resume {queue}; end_wrapup; extend_wrapup {seconds}. Returns the new
+-- state (extend_wrapup: the wrap-up's new end). reset {by, reason}
 -- returns {the state before, the new state}.
 -- With a queue, pause and resume act on that one queue only (the agent keeps its state and
 -- takes calls from its other queues); without, on the agent as a whole.
@@ -83,6 +84,15 @@ elseif op == 'end_wrapup' then
   redis.call('ZREM', K .. ':wrapup', h.id)
   make_available(h, 'wrapup_end', NOW)
   log('WRAPUPEND', 'NONE', nil, h.id)
+elseif op == 'extend_wrapup' then
+  -- A wrap-up not yet over lasts ``seconds`` longer (WRAPUPEXTEND, with its new end).
+  local untl = tonumber(h.wrapup_until or '')
+  if h.state ~= 'wrap_up' or not untl or untl <= NOW then fail('not-wrapping-up', h.id) end
+  untl = untl + tonumber(A.seconds)
+  redis.call('HSET', akey(h.id), 'wrapup_until', untl)
+  redis.call('ZADD', K .. ':wrapup', untl, h.id)
+  log('WRAPUPEXTEND', 'NONE', nil, h.id, 'until', secs(untl))
+  return tostring(untl)
 elseif op == 'reset' then
   -- Staff clear a stuck agent (RESET, with who and why). An offer is let go: the call waits
   -- again at its place once no other agent rings it (a transfer's call stays with its first

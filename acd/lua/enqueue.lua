@@ -1,5 +1,5 @@
 -- enqueue: A = {call = {id, queue, owner, pseudonym, language, skill, route, priority, kind,
--- enqueued_at, score}, claim, draw}, then the adapter's records, written first. Returns
+-- enqueued_at, score, line, ivr_path}, claim, draw}, then the adapter's records, written first. Returns
 -- {accepted, reason, position, staffed, handle_sum, handle_n, offer}: with ``claim``, an
 -- accepted call is followed at once by a claim of the queue (claiming.lua; ``offer`` is its
 -- answer), saving the adapter a round trip; otherwise ``offer`` is false.
@@ -27,7 +27,8 @@ if reason then
 end
 redis.call('HSET', ckey(c.id), 'queue', q, 'owner', c.owner, 'pseudonym', c.pseudonym,
   'language', c.language, 'skill', c.skill, 'route', c.route, 'priority', c.priority,
-  'kind', c.kind, 'enqueued_at', c.enqueued_at, 'score', c.score)
+  'kind', c.kind, 'enqueued_at', c.enqueued_at, 'score', c.score, 'line', c.line or '',
+  'ivr_path', c.ivr_path or '')
 wait_add(c)
 local position = redis.call('ZRANK', qkey(q, 'wait'), c.id) + 1
 redis.call('HSET', ckey(c.id), 'origposition', position)

@@ -1,5 +1,5 @@
 -- stats: A = {queue}. A consistent snapshot: counters, waiting, oldest wait, agents by state
--- (an agent paused in this queue only counts as paused).
+-- (an agent paused in this queue only counts as paused), callbacks waiting to be made.
 local q = A.queue
 local by_state = {}
 for _, aid in ipairs(redis.call('ZRANGE', qkey(q, 'members'), 0, -1)) do
@@ -11,9 +11,14 @@ for _, aid in ipairs(redis.call('ZRANGE', qkey(q, 'members'), 0, -1)) do
   by_state[state] = (by_state[state] or 0) + 1
 end
 local oldest = redis.call('ZRANGE', qkey(q, 'since'), 0, 0, 'WITHSCORES')
+local callbacks = 0
+for _, cid in ipairs(redis.call('ZRANGE', qkey(q, 'wait'), 0, -1)) do
+  if redis.call('HGET', ckey(cid), 'kind') == 'callback' then callbacks = callbacks + 1 end
+end
 return cjson.encode({
   counters = hgetall(qkey(q, 'stats')),
   waiting = redis.call('ZCARD', qkey(q, 'wait')),
   oldest = oldest[2] or false,
   agents = by_state,
+  callbacks = callbacks,
 })

@@ -8,14 +8,15 @@ const LABELS = JSON.parse(document.body.dataset.labels || "{}");
 const label = (key) => LABELS[key] ?? key;
 
 function showOffer(pop, offer) {
-  for (const field of ["pseudonym", "queue", "language", "waited_s"]) {
-    const id = "pop-" + field.replace("_s", "");
-    document.getElementById(id).textContent = String(offer[field]);
+  for (const field of ["pseudonym", "queue", "language", "waited_s", "line", "ivr_path"]) {
+    const id = "pop-" + field.replace("_s", "").replace("_", "-");
+    document.getElementById(id).textContent = String(offer[field]) || label("none");
   }
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;
   for (const field of document.querySelectorAll(".pop-call")) field.value = offer.call_id;
   document.getElementById("transfer-status").textContent = "";
+  document.getElementById("hangup-status").textContent = "";
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
   document.getElementById("notes").value = "";
@@ -60,6 +61,40 @@ async function transferCall(event) {
     : label("not_transferred") + " " + answer.error;
 }
 
+// A hang-up is sent without leaving the page; the presence that follows shows the wrap-up.
+async function hangUp(event) {
+  event.preventDefault();
+  const form = event.target;
+  const response = await fetch(form.action, {
+    method: "POST",
+    body: new URLSearchParams(new FormData(form)),
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  const answer = await response.json();
+  document.getElementById("hangup-status").textContent = answer.hung_up
+    ? label("hung_up")
+    : label("not_hung_up") + " " + answer.error;
+}
+
+// "m min s s" for a number of seconds.
+function duration(seconds) {
+  return `${Math.floor(seconds / 60)} ${label("min")} ${seconds % 60} ${label("s")}`;
+}
+
+// The call's timer and the wrap-up's countdown, from their times in the presence.
+function tickCall() {
+  const now = Date.now() / 1000;
+  const since = parseFloat(document.getElementById("call-clock").dataset.since);
+  document.getElementById("call-timer").textContent = Number.isNaN(since)
+    ? ""
+    : duration(Math.max(0, Math.floor(now - since)));
+  const until = parseFloat(document.getElementById("wrapup-time").dataset.until);
+  document.getElementById("wrapup-left").textContent = Number.isNaN(until)
+    ? ""
+    : duration(Math.max(0, Math.ceil(until - now)));
+}
+
 function showEarlier(earlier) {
   const last = earlier.last_dispositions.join(", ");
   document.getElementById("pop-earlier").textContent =
@@ -74,6 +109,14 @@ function showPresence(presence) {
   state.textContent = label(presence.state);
   const reason = document.getElementById("pause-reason");
   reason.textContent = presence.pause_reason ? "(" + presence.pause_reason + ")" : "";
+  const clock = document.getElementById("call-clock");
+  clock.dataset.since = presence.call_since ?? "";
+  clock.hidden = presence.state !== "on_call";
+  document.getElementById("hangup").hidden = presence.state !== "on_call";
+  const wrapup = document.getElementById("wrapup-time");
+  wrapup.dataset.until = presence.wrapup_until ?? "";
+  wrapup.hidden = presence.state !== "wrap_up";
+  tickCall();
 }
 
 // A supervisor joined or left the call (where the queue tells its volunteers).
@@ -231,6 +274,9 @@ if (pop) {
   document.getElementById("pledge-link").addEventListener("submit", sendLink);
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
   document.getElementById("transfer").addEventListener("submit", transferCall);
+  document.getElementById("hangup").addEventListener("submit", hangUp);
+  tickCall();
+  setInterval(tickCall, 1000);
 }
 
 // The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'
@@ -249,6 +295,11 @@ function showBoard(board) {
       wrap_up: agents.wrap_up || 0,
       service_level_pct:
         tile.service_level_pct === null ? "–" : Math.round(tile.service_level_pct) + " %",
+      answered: tile.answered,
+      abandoned: tile.abandoned + " (" + tile.short_abandoned + ")",
+      asa_s: tile.asa_s === null ? "–" : Math.round(tile.asa_s),
+      aht_s: tile.aht_s === null ? "–" : Math.round(tile.aht_s),
+      callbacks_pending: tile.callbacks_pending,
     };
     for (const [field, value] of Object.entries(values)) {
       row.querySelector(`[data-field="${field}"]`).textContent = String(value);
@@ -263,6 +314,9 @@ function showBoard(board) {
     row.querySelector('[data-field="paused_in"]').textContent = Object.entries(agent.paused_in)
       .map(([queue, why]) => queue + ": " + why)
       .join(", ");
+    row.querySelector('[data-field="call_queue"]').textContent = agent.call_queue;
+    row.querySelector('[data-field="call_since"]').dataset.since = agent.call_since ?? "";
+    row.querySelector('[data-field="calls_today"]').textContent = agent.calls_today ?? "–";
     for (const field of ["unmask", "monitor"]) {
       const form = row.querySelector(`[data-field="${field}"]`);
       if (form) {
@@ -297,10 +351,7 @@ function tick() {
   for (const cell of document.querySelectorAll("#agents [data-since]")) {
     const since = parseFloat(cell.dataset.since);
     const seconds = Number.isNaN(since) ? null : Math.max(0, Math.floor(now - since));
-    cell.textContent =
-      seconds === null
-        ? ""
-        : `${Math.floor(seconds / 60)} ${label("min")} ${seconds % 60} ${label("s")}`;
+    cell.textContent = seconds === null ? "" : duration(seconds);
   }
 }
 

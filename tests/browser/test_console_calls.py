@@ -76,6 +76,9 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         await expect(pop).to_be_visible(timeout=30_000)
         await expect(page.locator("#pop-queue")).to_have_text("general")
         await expect(page.locator("#pop-language")).to_have_text("en")
+        # The line dialled and the caller's way through the test flow's menus.
+        await expect(page.locator("#pop-line")).to_have_text(settings.asterisk.dids[0])
+        await expect(page.get_by_text("language: en > main_menu: 1 (to_queue)")).to_be_visible()
         # The records store's history follows (this caller's earlier contacts in the session).
         await expect(page.locator("#pop-earlier")).to_have_text(re.compile(r"^(none|\d+.*)$"))
         pseudonym = await page.locator("#pop-pseudonym").text_content()

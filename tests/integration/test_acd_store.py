@@ -485,6 +485,27 @@ async def test_wrapup_agent_override_and_lazy_end(make_store: Factory) -> None:
         await store.end_wrapup("slow", T0 + 112)
 
 
+async def test_a_wrap_up_not_yet_over_is_extended_and_holds_the_agent_longer(
+    make_store: Factory,
+) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=10))
+    await staff(store, [profile("a")])
+    await store.enqueue(call("c1"), T0)
+    offer = await offered(store)
+    assert (await store.accept(offer.offer_id, "a", T0 + 2)).won
+    assert await store.complete("c1", "a", T0 + 50) == T0 + 60
+    assert await store.extend_wrapup("a", 60, T0 + 55) == T0 + 120
+    assert await store.extend_wrapup("a", 30, T0 + 56) == T0 + 150
+    await store.enqueue(call("c2"), T0 + 100)
+    assert await store.claim("q", T0 + 149) is None  # still wrapping up
+    assert (await offered(store, now=T0 + 150)).agents[0].agent_id == "a"
+    log = cast(list[tuple[str, dict[str, str]]], await store.redis.xrange(KEYS.acd_queue_log))
+    extended = [e for _, e in log if e["event"] == "WRAPUPEXTEND"]
+    assert [(e["agent"], float(e["until"])) for e in extended] == [("a", T0 + 120), ("a", T0 + 150)]
+    with pytest.raises(AcdError, match="not-wrapping-up"):
+        await store.extend_wrapup("a", 60, T0 + 151)  # rung now, not wrapping up
+
+
 # Ring-all
 
 
@@ -676,13 +697,15 @@ async def test_stats_for_a_scripted_day(make_store: Factory) -> None:
         await store.enqueue(call(cid, T0 + 500), T0 + 500)
         await store.abandon(cid, T0 + 500 + left)
     await store.enqueue(call("c5", T0 + 600), T0 + 600)
+    # A callback waits to be made; a caller who chose one keeps their place too.
+    await store.enqueue(call("cb", T0 + 610, kind=CallKind.CALLBACK), T0 + 610)
     stats = await store.queue_stats("q", T0 + 645)
     assert stats.to_dict() == {
         "queue": "q",
-        "waiting": 1,
+        "waiting": 2,
         "longest_wait_s": 45.0,
         "agents": {"available": 0, "offered": 0, "on_call": 0, "wrap_up": 0, "paused": 2},
-        "entered": 5,
+        "entered": 6,
         "answered": 2,
         "abandoned": 1,
         "short_abandoned": 1,
@@ -691,9 +714,12 @@ async def test_stats_for_a_scripted_day(make_store: Factory) -> None:
         "asa_s": 25.0,
         "service_level_pct": 33.33,
         "aht_s": 150.0,
+        "callbacks_pending": 1,
     }
+    await store.to_callback("c5", T0 + 646)
+    assert (await store.queue_stats("q", T0 + 647)).callbacks_pending == 2
     result = await store.enqueue(call("c6", T0 + 650), T0 + 650)
-    assert (result.position, result.ewt_s) == (2, 300.0)  # 2 rounds (no agent) x 150 s
+    assert (result.position, result.ewt_s) == (3, 450.0)  # 3 rounds (no agent) x 150 s
 
 
 async def test_queue_log_uses_app_queue_verbs_and_no_numbers(

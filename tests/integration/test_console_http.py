@@ -217,6 +217,10 @@ async def events_until_offer(resp: ClientResponse) -> list[dict[str, str]]:
     return seen
 
 
+#: The hotline's number the caller dialled (shown in the pop: it is not the caller's).
+LINE = "+18005550100"
+
+
 async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_event_id(
     console: Console,
 ) -> None:
@@ -226,7 +230,8 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     async with console.http.get("/console/events") as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         await console.offer_to("bruno", "c0", "Blue Heron", 5)  # not Alice's: not shown
-        await console.offer_to("alice", "c1", "Green Fox", 12)
+        path = "language: fr > main_menu: 2 (youth)"
+        await console.offer_to("alice", "c1", "Green Fox", 12, line=LINE, ivr_path=path)
         seen = await events_until_offer(resp)
     assert [e["event"] for e in seen[:-3]] == ["presence"] * (len(seen) - 3)
     assert json.loads(seen[0]["data"])["state"] in ("available", "offered")  # as she logs in
@@ -237,13 +242,20 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "queue": "general",
         "language": "fr",
         "waited_s": 12,
+        "line": LINE,
+        "ivr_path": "language: fr > main_menu: 2 (youth)",
         "dispositions": list(console.store.queues["general"].dispositions),
     }
     assert earlier["event"] == "earlier"
     assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": []}
     assert after["event"] == "presence"
     assert earlier["id"] == after["id"] == offer["id"]
-    assert json.loads(after["data"]) == {"state": "offered", "pause_reason": ""}
+    assert json.loads(after["data"]) == {
+        "state": "offered",
+        "pause_reason": "",
+        "call_since": None,
+        "wrapup_until": None,
+    }
     assert "Blue Heron" not in json.dumps(seen)
     # Reconnecting from before the offer replays it: a reconnect loses nothing.
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
@@ -254,7 +266,12 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         await console.store.reset("alice", "bruno", "stuck", time.time())
         event = await read_event(resp)
     assert event["event"] == "presence"
-    assert json.loads(event["data"]) == {"state": "available", "pause_reason": ""}
+    assert json.loads(event["data"]) == {
+        "state": "available",
+        "pause_reason": "",
+        "call_since": None,
+        "wrapup_until": None,
+    }
 
 
 async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> None:

@@ -4,6 +4,7 @@ wallboard and agents table (live by SSE), and resetting or signing off an agent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -11,14 +12,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import ClientResponse
 
+from acd.config import hash_pin, load_agents
+from acd.model import CallKind, WaitingCall
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
 from console.supervision import Board
-from hotline.console_desk import AcdSupervision
+from core.config import RecordsSettings
+from hotline.console_desk import CALLS_TODAY_WAIT_S, AcdSupervision
+from records.database import connect as connect_records
+from records.today import calls_since
+from tests.conftest import TESTS
 from tests.consoles import Console, console_running, read_event
 
 QUEUES = ("general", "ringall")
@@ -104,6 +112,40 @@ async def test_the_board_is_sent_again_after_every_queue_log_entry(console: Cons
     assert chen["state"] == "available"
     (general,) = [t for t in board["tiles"] if t["queue"] == "general"]
     assert general["agents"]["available"] == 1
+
+
+async def test_the_board_counts_answers_abandons_and_callbacks_and_shows_the_current_call(
+    console: Console,
+) -> None:
+    offer = await console.offer_to("alice", "c1", "Green Fox", 12)  # answered after 12 s
+    await console.store.accept(offer, "alice", time.time())
+    for call_id, waited in (("c2", 2), ("c3", 40)):
+        call = WaitingCall(call_id, "general", "app-1", "Blue Owl", "fr", time.time() - waited)
+        await console.store.enqueue(call, time.time() - waited)
+        await console.store.abandon(call_id, time.time())  # a short abandon, then a long one
+    callback = WaitingCall(
+        "c4", "general", "app-1", "Red Elk", "fr", time.time(), kind=CallKind.CALLBACK
+    )
+    await console.store.enqueue(callback, time.time())
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor/events") as resp:
+        board = json.loads((await read_event(resp))["data"])
+    (general,) = [t for t in board["tiles"] if t["queue"] == "general"]
+    assert (general["answered"], general["abandoned"], general["short_abandoned"]) == (1, 1, 1)
+    assert general["asa_s"] == pytest.approx(12, abs=1)
+    assert (general["callbacks_pending"], general["aht_s"]) == (1, None)
+    (alice,) = [a for a in board["agents"] if a["id"] == "alice"]
+    assert (alice["call_id"], alice["call_queue"], alice["calls_today"]) == ("c1", "general", 1)
+    assert time.time() - alice["call_since"] < 10
+    async with console.http.get("/console/supervisor") as resp:
+        page = await resp.text()
+    general_row = row(page, "data-queue", "general")
+    assert '<td data-field="abandoned">1 (1)</td>' in general_row
+    assert '<td data-field="callbacks_pending">1</td>' in general_row
+    alice_row = row(page, "data-agent", "alice")
+    assert '<span data-field="call_queue">general</span>' in alice_row
+    assert '<td data-field="calls_today">1</td>' in alice_row
+    assert '<td data-field="calls_today">0</td>' in row(page, "data-agent", "chen")
 
 
 async def test_a_supervisor_resets_a_stuck_agent_with_a_reason_kept_without_numbers(
@@ -244,6 +286,105 @@ async def test_supervisors_streams_share_one_board_per_queue_log_entry(
         assert [e["id"] for e in events] == [entry_id, entry_id]
         assert events[0]["data"] == events[1]["data"]
         assert CountedSupervision.boards == 3
+
+
+def agents_with_gus(tmp_path: Path) -> Path:
+    """The test agents and Gus, a supervisor of ``ringall`` only (password gus-console)."""
+    text = (TESTS / "acd" / "agents.toml").read_text(encoding="utf-8")
+    gus = f"""
+[agents.gus]
+name = "Gus"
+role = "supervisor"
+supervises = ["ringall"]
+pin_hash = "{hash_pin("7777")}"
+password_hash = "{hash_pin("gus-console")}"
+devices = [{{ kind = "sip", address = "PJSIP/gus" }}]
+queues = ["ringall"]
+"""
+    path = tmp_path / "agents.toml"
+    path.write_text(text + gus, encoding="utf-8")
+    return path
+
+
+async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
+    tmp_path: Path, redis_url: str
+) -> None:
+    agents = agents_with_gus(tmp_path)
+    async with console_running(redis_url, tmp_path, agents_file=agents) as console:
+        await connect_a_vaulted_caller(console)  # Alice (general, ringall...) takes c1 in general
+        await console.log_in("gus", ("ringall",), time.time())
+        await console.log_in("erin", ("general",), time.time())  # general only
+        assert await console.sign_in("gus", "gus-console") == 303
+        async with console.http.get("/console/supervisor") as resp:
+            page = await resp.text()
+        assert re.findall(r'<tr data-queue="([^"]+)">', page) == ["ringall"]
+        shown = re.findall(r'<tr data-agent="([^"]+)">', page)
+        assert "erin" not in shown
+        assert {"alice", "gus"} <= set(shown)
+        async with console.http.get("/console/supervisor/events") as resp:
+            board = json.loads((await read_event(resp))["data"])
+        assert [t["queue"] for t in board["tiles"]] == ["ringall"]
+        assert "erin" not in [a["id"] for a in board["agents"]]
+        csrf = await console.csrf("/console/supervisor")
+        for path, form in (
+            ("/console/supervisor/reset", {"agent": "erin", "reason": "stuck"}),
+            ("/console/supervisor/logout", {"agent": "erin"}),
+            ("/console/supervisor/unmask", {"call": "c1", "reason": "caller at risk"}),
+            ("/console/supervisor/monitor", {"call": "c1", "mode": "listen"}),
+        ):
+            headers = {"Accept": "application/json"}
+            async with console.http.post(
+                path, data={"csrf": csrf, **form}, headers=headers, allow_redirects=False
+            ) as resp:
+                assert resp.status == 403, path
+                assert await resp.json() == {"error": "not-your-queue"}
+        assert await state_of(console, "erin") is AgentState.AVAILABLE
+        assert await console.store.redis.xlen(console.keys.audit) == 0
+        assert await console.store.redis.xlen(console.keys.staff_audit) == 0
+        # Alice serves ringall too: Gus may act on her (though not on her general call).
+        resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "alice"})
+        assert resp.headers["Location"].startswith("/console/supervisor?error=")  # on a call
+        # A supervisor with no queues named oversees them all.
+        assert await console.sign_in("bruno") == 303
+        csrf = await console.csrf("/console/supervisor")
+        resp = await post(console, "/console/supervisor/logout", {"csrf": csrf, "agent": "erin"})
+        assert resp.headers["Location"] == "/console/supervisor"
+        assert await state_of(console, "erin") is AgentState.LOGGED_OUT
+
+
+async def test_a_database_that_does_not_answer_leaves_calls_today_unknown_not_the_board(
+    console: Console, tmp_path: Path
+) -> None:
+    """A PostgreSQL address that accepts connections and never speaks: the board comes within
+    its wait for the records, without calls today."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client goes away
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = connect_records(RecordsSettings(url=f"postgresql+asyncpg://h@127.0.0.1:{port}/h"))
+    agents = {a.id: a for a in load_agents(TESTS / "acd" / "agents.toml", console.store.queues)}
+    desk = AcdSupervision(
+        console.store,
+        agents,
+        console.vault,
+        time.time,
+        str,
+        functools.partial(calls_since, engine, console.store.redis, console.keys),
+        ZoneInfo("UTC"),
+    )
+    try:
+        started = time.monotonic()
+        board = await desk.board()
+        assert time.monotonic() - started < CALLS_TODAY_WAIT_S + 2
+    finally:
+        await engine.dispose()
+        server.close()
+        await server.wait_closed()
+    assert {row.calls_today for row in board.agents} == {None}
+    assert [t.queue for t in board.tiles] == list(console.store.queues)
 
 
 class HeldSupervision(AcdSupervision):

@@ -53,6 +53,7 @@ async def scrape(http: TestClient[web.Request, web.Application]) -> tuple[str, S
 
 async def test_metrics_hold_the_stores_statistics(store: AcdStore) -> None:
     await scripted_calls(store)
+    await store.to_callback("c3", T0 + 75)  # c3 chose to be called back: it keeps its place
     clock = Clock(T0 + 80)
     app = api_app(metrics_routes(store, list(QUEUES), clock))
     async with TestClient(TestServer(app)) as http:
@@ -69,6 +70,8 @@ async def test_metrics_hold_the_stores_statistics(store: AcdStore) -> None:
     assert samples[("hotline_queue_asa_seconds", q)] == 5
     assert samples[("hotline_queue_service_level_ratio", q)] == 0.5
     assert samples[("hotline_queue_aht_seconds", q)] == 60
+    assert samples[("hotline_queue_callbacks_pending", q)] == 1
+    assert samples[("hotline_queue_callbacks_pending", q2)] == 0
     agents = {
         dict(labels)["state"]: value
         for (name, labels), value in samples.items()

@@ -40,6 +40,7 @@ from records.database import (
 from records.drain import Drain, Entries
 from records.models import AuditEntry, Base, Contact, QueueEvent, StreamCursor, Wrapup
 from records.retention import PurgedRecords, purge_records
+from records.today import calls_since
 from tests.conftest import create_database
 
 KEYS = Keys("t")
@@ -326,3 +327,21 @@ async def test_a_child_forked_during_a_migration_does_not_keep_the_sqlite_lock(
         if child:
             os.kill(child, signal.SIGKILL)
             await asyncio.to_thread(os.waitpid, child, 0)
+
+
+async def test_calls_today_count_drained_and_undrained_entries_once(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    await one_call(redis_client, "c0", T0 - 100, agent="bruno")  # before the day began
+    await one_call(redis_client, "c1", T0 + 10)
+    await one_call(redis_client, "c2", T0 + 20, agent="bruno")
+    assert await calls_since(engine, redis_client, KEYS, T0) == {"alice": 1, "bruno": 1}
+    for _ in range(3):  # c1's CONNECT drained, c2's not (3 entries a step)
+        await drain_of(redis_client, engine).step()
+    assert await calls_since(engine, redis_client, KEYS, T0) == {"alice": 1, "bruno": 1}
+    await drain_of(redis_client, engine).catch_up()
+    await one_call(redis_client, "c3", T0 + 30)  # not drained yet
+    assert await calls_since(engine, redis_client, KEYS, T0) == {"alice": 2, "bruno": 1}
+    await drain_of(redis_client, engine).catch_up()
+    await redis_client.delete(KEYS.acd_queue_log)  # as if trimmed once drained
+    assert await calls_since(engine, redis_client, KEYS, T0) == {"alice": 2, "bruno": 1}

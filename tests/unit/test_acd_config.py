@@ -98,6 +98,12 @@ def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str
         ({"extension": 100}, "unknown key 'extension'"),
         ({"password_hash": "secret"}, "agent 'bruno': 'password_hash' must be an argon2 hash"),
         ({"role": "root"}, "agent 'bruno': 'role' must be one of agent, supervisor, admin"),
+        ({"supervises": ["general"]}, "agent 'bruno': 'supervises' is for a supervisor"),
+        (
+            {"role": "supervisor", "supervises": ["nowhere"]},
+            "agent 'bruno': supervises unknown queue 'nowhere'",
+        ),
+        ({"role": "admin", "supervises": "general"}, "'supervises' must be a list of queue"),
     ],
 )
 def test_invalid_agent_names_file_and_agent(change: dict[str, Any], message: str) -> None:

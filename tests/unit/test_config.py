@@ -44,6 +44,10 @@ def test_bad_values_name_where_they_come_from(tmp_path: Path) -> None:
         load_settings(path, env={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(write(tmp_path, "[ari\n"), env={})
+    with pytest.raises(ConfigError, match=r"\[console\] time_zone: unknown 'Mars/Olympus'"):
+        load_settings(None, env={"HOTLINE_CONSOLE_TIME_ZONE": "Mars/Olympus"})
+    montreal = load_settings(None, env={"HOTLINE_CONSOLE_TIME_ZONE": "America/Montreal"})
+    assert montreal.console.time_zone == "America/Montreal"
 
 
 def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:

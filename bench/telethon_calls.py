@@ -44,7 +44,7 @@ from acd.records import Records
 from acd.store import AcdStore
 from bench.acd import HERE, OURS_APP, OURS_DID, QUEUES
 from bench.ivr import log, spawn_python, wait_for_apps
-from bench.load import Trial, invite_times, run_trial
+from bench.load import Trial, invite_times, run_trial, wait_for_no_channels
 from bench.operators import AgentPhone, agents_toml, login_agents, percentile
 from core.config import Settings, load_settings
 from core.keys import Keys
@@ -73,7 +73,7 @@ class Burst:
         return self.calls / self.seconds
 
 
-QUICK = Burst(calls=150, seconds=7.5, operators=25, talk_ms=1000)
+QUICK = Burst(calls=120, seconds=6, operators=20, talk_ms=1000)
 FULL = Burst(calls=2000, seconds=60, operators=100, talk_ms=2000)
 
 
@@ -182,8 +182,9 @@ class Telethon:
     def keys(self) -> Keys:
         return Keys(self.settings.redis.prefix)
 
-    def trial(self, name: str, burst: Burst, agents: Sequence[str]) -> Measured:
-        """The burst onto ``agents`` (logged in): SIPp's counts, latencies, pledges."""
+    def trial(self, name: str, burst: Burst, agents: Sequence[str], standing: int) -> Measured:
+        """The burst onto ``agents`` (logged in; ``standing``: their nailed-up legs): SIPp's
+        counts, latencies, pledges."""
         trace = self.root / f"caller-{name}.msg"
         api = f"http://127.0.0.1:{self.settings.http.port}"
         tokens = {agent: self.tokens[agent] for agent in agents}
@@ -198,6 +199,7 @@ class Telethon:
                 trial = await asyncio.to_thread(
                     run_trial, self.asterisk, OURS_DID, burst.rate, burst.seconds, self.watch,
                     self.root / "sipp.log", hangup_ms=burst.talk_ms, trace=trace,
+                    standing=standing,
                 )  # fmt: skip
             finally:
                 done.set()
@@ -208,18 +210,22 @@ class Telethon:
         latencies = [1000 * s for s in pair_in_order(sent, taken.connects, PAIR_WITHIN_S)]
         return Measured(trial, latencies, taken)
 
-    def warm_up(self, operators: Sequence[str], within: float = 60) -> None:
-        """One short call each, so that every operator's phone is nailed up before the
-        burst (as operators connect before the appeal goes on air); wait until all are."""
-        run_trial(
-            self.asterisk, OURS_DID, len(operators) / 5, 5, self.watch, self.root / "sipp.log",
-            hangup_ms=300,
-        )  # fmt: skip
-        deadline = time.monotonic() + within
-        while missing := asyncio.run(self._not_nailed(operators)):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(missing)} operator(s) not nailed up: {missing[:5]}")
-            time.sleep(0.2)
+    def warm_up(self, operators: Sequence[str], rounds: int = 5) -> None:
+        """Short calls until every operator's phone is nailed up before the burst (as
+        operators connect before the appeal goes on air): a round places one call for each
+        operator not yet nailed up (the longest idle, so each call finds a new one), whose
+        caller stays 2 s; a caller who left before being put through nailed nobody up."""
+        missing = list(operators)
+        for _ in range(rounds):
+            run_trial(
+                self.asterisk, OURS_DID, max(1.0, len(missing) / 3), min(3.0, len(missing)),
+                self.watch, self.root / "sipp.log", hangup_ms=2000, standing=len(operators),
+            )  # fmt: skip
+            missing = asyncio.run(self._not_nailed(operators))
+            wait_for_no_channels(self.asterisk, standing=len(operators) - len(missing))
+            if not missing:
+                return
+        raise RuntimeError(f"{len(missing)} operator(s) not nailed up: {missing[:5]}")
 
     async def _not_nailed(self, operators: Sequence[str]) -> list[str]:
         client = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
@@ -303,7 +309,8 @@ def run_burst(root: Path, burst: Burst) -> dict[str, object]:
             asyncio.run(login_agents(redis.url, settings.redis.prefix, QUEUES, QUEUE, agents))
             if name == "nailed":
                 bench.warm_up(agents)
-            seen[name] = bench.trial(name, burst, agents)
+            standing = len(agents) if name == "nailed" else 0
+            seen[name] = bench.trial(name, burst, agents, standing)
             report(name, seen[name])
             if name == "ringing":
                 bench.log_out(agents)

@@ -8,9 +8,11 @@ private Asterisk into the hotline app (``hotline run``, flow ``bench/flows/queue
   burst, by a warm-up call each, and every caller is joined to a standing connection).
 
 Both sets of phones are one SIPp UAS; callers send RTP (Asterisk 16's Stasis loop waits on
-audio) and hang up ``talk_ms`` after the answer. While a trial runs, simulated operators follow
-the ACD's queue log and save a pledge through the app's HTTP API for each call they get
-(``POST /acd/calls/{id}/pledges``, as the form does), each on its own bearer token.
+audio) and hang up ``talk_ms`` after the answer. No ``hotline worker`` runs: each pledge
+request catches the records (SQLite) up itself, requests at once sharing one catch-up.
+While a trial runs, simulated operators follow the ACD's queue log and save a pledge through
+the app's HTTP API for each call they get (``POST /acd/calls/{id}/pledges``, as the form
+does), each on its own bearer token.
 
 Latency, "the operator hears the caller": from the caller's INVITE (SIPp's message trace) to the
 app's ``CONNECT`` in the queue log (the store's verdict, just before the caller joins the
@@ -84,7 +86,7 @@ class Taken:
     connects: list[float] = field(default_factory=list)
     #: The API's answer time of each pledge saved (ms).
     pledge_ms: list[float] = field(default_factory=list)
-    #: Statuses of the pledges the API refused, with how many.
+    #: Statuses of the pledges the API refused (0: no answer), with how many.
     refused: dict[int, int] = field(default_factory=dict)
 
 
@@ -174,7 +176,6 @@ class Telethon:
     settings: Settings
     asterisk: PrivateAsterisk
     redis: RedisServer
-    phone: AgentPhone
     tokens: dict[str, str]
     watch: dict[str, int]
 
@@ -303,7 +304,7 @@ def run_burst(root: Path, burst: Burst) -> dict[str, object]:
         assert asterisk.proc is not None
         assert redis.proc is not None
         watch = {"asterisk": asterisk.proc.pid, "ours": ours.pid, "redis": redis.proc.pid}
-        bench = Telethon(root, settings, asterisk, redis, phone, tokens, watch)
+        bench = Telethon(root, settings, asterisk, redis, tokens, watch)
         seen: dict[str, Measured] = {}
         for name, agents in (("ringing", ringing), ("nailed", nailed)):
             asyncio.run(login_agents(redis.url, settings.redis.prefix, QUEUES, QUEUE, agents))
@@ -331,7 +332,9 @@ def report(name: str, seen: Measured) -> None:
         f"{name}: {t.calls} calls at {t.rate:.1f}/s, {t.failed} failed in SIPp, "
         f"{seen.calls_lost} lost; hears the caller p50 {percentile(lat, 50)} ms "
         f"p95 {percentile(lat, 95)} ms ({len(lat)} paired); {len(taken.pledge_ms)} pledges "
-        f"saved (API p95 {percentile(taken.pledge_ms, 95)} ms), refused {taken.refused}"
+        f"saved (API p95 {percentile(taken.pledge_ms, 95)} ms), refused {taken.refused}; "
+        + ", ".join(f"{k} {100 * cpu / t.seconds:.0f} %" for k, cpu in t.cpu.items())
+        + " CPU"
     )
 
 
@@ -359,4 +362,7 @@ def figures(burst: Burst, seen: Mapping[str, Measured]) -> dict[str, object]:
         "burst_pledges_saved": len(nailed.taken.pledge_ms),
         "burst_pledges_refused": sum(nailed.taken.refused.values()),
         "burst_pledge_api_p95_ms": percentile(nailed.taken.pledge_ms, 95),
+        "burst_cpu_pct": {
+            k: round(100 * v / nailed.trial.seconds) for k, v in nailed.trial.cpu.items()
+        },
     }

@@ -39,7 +39,6 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,21 +51,19 @@ from typing import cast
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
-from acd.config import Device, DeviceKind, hash_pin, load_queues
-from acd.store import AcdStore
 from bench.acd_decision import decision_ms
 from bench.ivr import log, spawn_python, summary, wait_for_apps
 from bench.load import Trial, invite_times, max_clean_rate, run_trial
+from bench.operators import AgentPhone, agents_toml, login_agents, percentile
 from core.config import load_settings
 from core.keys import Keys
-from hotline.harness import PrivateAsterisk, RedisServer, free_port, spawn, stop_process
+from hotline.harness import PrivateAsterisk, RedisServer, free_port, stop_process
 from hotline.phones import create_missing_secrets
 
 HERE = Path(__file__).resolve().parent
 OURS_DID, QUEUE_DID, BARE_DID = "+18005550100", "+18005550101", "+18005550102"
 OURS_APP, BARE_APP = "hotline-bench", "bench-bare-acd"
 QUEUES = HERE / "acd" / "queues.toml"
-AGENT_SCENARIO = HERE.parent / "tests" / "sipp" / "agent.xml"
 AGENTS = 200
 TALK_MS = 1000
 #: A call reaching an agent later than this counts as failed: the setup fell behind.
@@ -101,29 +98,6 @@ def queues_conf() -> str:
     )
 
 
-def agents_toml() -> str:
-    """An agent file of the 200 agents, members of queue bench (one PIN hash for all)."""
-    pin = hash_pin(secrets.token_hex(4))
-    return "".join(
-        f'[agents.{a}]\nname = "{a}"\npin_hash = "{pin}"\n'
-        f'devices = [{{ kind = "sip", address = "PJSIP/{a}" }}]\nqueues = ["bench"]\n'
-        for a in agent_ids()
-    )
-
-
-async def login_agents(redis_url: str, prefix: str) -> None:
-    """Log every agent into bench, one millisecond apart (agent001 idle longest)."""
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        store = AcdStore(client, Keys(prefix), load_queues(QUEUES))
-        now = time.time() - 1
-        for n, agent in enumerate(agent_ids()):
-            device = Device(DeviceKind.SIP, f"PJSIP/{agent}")
-            await store.login(agent, ["bench"], device, now + n / 1000)
-    finally:
-        await client.aclose()
-
-
 async def acd_leftovers(redis_url: str, prefix: str) -> dict[str, int]:
     """What our ACD still holds once the trial's channels are gone: waiting calls, caller
     records, and agents per state (all should be available or wrapping up)."""
@@ -141,38 +115,6 @@ async def acd_leftovers(redis_url: str, prefix: str) -> dict[str, int]:
         return {k: v for k, v in left.items() if v}
     finally:
         await client.aclose()
-
-
-@dataclass
-class AgentPhone:
-    """One SIPp UAS answering every agent endpoint at once, tracing SIP to ``messages``;
-    it hangs up after ``talk_ms`` (0: waits for the caller's end)."""
-
-    messages: Path
-    port: int
-    talk_ms: int = 0
-
-    def start(self, log_path: Path) -> subprocess.Popen[bytes]:
-        args = [
-            "sipp", "-sf", str(AGENT_SCENARIO), "-m", "10000000", "-l", "5000",
-            "-set", "mode", "answer", "-set", "ring_ms", "0", "-set", "key", "x",
-            "-set", "key_ms", "0", "-set", "talk_ms", str(self.talk_ms),
-            "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(self.port),
-            "-mp", str(free_port() & ~1), "-trace_msg", "-message_file", str(self.messages),
-            "-nostdin",
-        ]  # fmt: skip
-        return spawn(
-            args,
-            log_path,
-        )
-
-    def offset(self) -> int:
-        return self.messages.stat().st_size if self.messages.exists() else 0
-
-    def invites_since(self, offset: int) -> list[float]:
-        with self.messages.open("rb") as f:
-            f.seek(offset)
-            return invite_times(f.read().decode(errors="replace"), sent=False)
 
 
 @dataclass(frozen=True)
@@ -221,12 +163,6 @@ class Bench:
         return t
 
 
-def percentile(values: list[float], p: int) -> float | None:
-    if len(values) < 2:
-        return None
-    return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 2)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.acd", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short trials (under 5 minutes)")
@@ -254,7 +190,7 @@ def run(root: Path, seconds: float, bisect: int, rounds: int) -> dict[str, objec
         "HOTLINE_HTTP_PORT": str(free_port()),
         "HOTLINE_PHONES_SECRETS_FILE": str(root / "phone-secrets.toml"),
     }
-    (root / "agents.toml").write_text(agents_toml())
+    (root / "agents.toml").write_text(agents_toml(agent_ids(), "bench"))
     settings = load_settings(None, env=env)
     create_missing_secrets(settings, env={})
     redis = RedisServer(root / "redis").start()
@@ -287,7 +223,7 @@ def run(root: Path, seconds: float, bisect: int, rounds: int) -> dict[str, objec
         )
         procs += [ours, bare, phone.start(root / "phone.log")]
         wait_for_apps(asterisk, [OURS_APP, BARE_APP])
-        asyncio.run(login_agents(redis.url, settings.redis.prefix))
+        asyncio.run(login_agents(redis.url, settings.redis.prefix, QUEUES, "bench", agent_ids()))
         assert asterisk.proc is not None
         assert redis.proc is not None
         watch = {"asterisk": asterisk.proc.pid, "ours": ours.pid, "bare": bare.pid}

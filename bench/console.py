@@ -37,9 +37,10 @@ from cryptography.fernet import Fernet
 
 from acd.config import Device, DeviceKind, load_queues
 from acd.store import AcdStore
-from bench.acd import HERE, OURS_APP, OURS_DID, QUEUES, percentile
+from bench.acd import HERE, OURS_APP, OURS_DID, QUEUES
 from bench.ivr import log, spawn_python, wait_for_apps
 from bench.load import cpu_seconds
+from bench.operators import percentile
 from console.accounts import HASHER
 from core.config import load_settings
 from core.keys import Keys

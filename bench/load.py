@@ -57,11 +57,13 @@ def run_trial(
     hangup_ms: int = 0,
     trace: Path | None = None,
     via: str = "",
+    standing: int = 0,
 ) -> Trial:
     """Place ``rate`` calls/s for ``seconds`` to ``did`` and count how they ended. Callers hang
     up ``hangup_ms`` after the answer (0 = wait for the service's BYE); with ``trace``, SIPp
     writes every SIP message there with its time (see ``invite_times``); ``via``: the
-    ``host:port`` of a SIP proxy to call through instead of ``asterisk``."""
+    ``host:port`` of a SIP proxy to call through instead of ``asterisk``; ``standing``: the
+    channels that outlive every call (nailed-up operators' legs), not waited for."""
     calls = max(1, round(rate * seconds))
     args = [
         "sipp", "-sf", str(SCENARIO), "-r", f"{rate:g}", "-m", str(calls), "-l", str(calls),
@@ -86,7 +88,7 @@ def run_trial(
         out.write(f"--- {did} at {rate:g}/s\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}\n")
     ok = _counter(result.stdout, "Successful call")
     failed = _counter(result.stdout, "Failed call")
-    wait_for_no_channels(asterisk)
+    wait_for_no_channels(asterisk, standing=standing)
     return Trial(rate, calls, ok, failed, elapsed, cpu)
 
 
@@ -109,10 +111,11 @@ def invite_times(messages: str, *, sent: bool) -> list[float]:
     return sorted(first.values())
 
 
-def wait_for_no_channels(asterisk: PrivateAsterisk, within: float = 30) -> None:
-    """Let the previous trial's calls end before the next one starts."""
+def wait_for_no_channels(asterisk: PrivateAsterisk, within: float = 30, standing: int = 0) -> None:
+    """Let the previous trial's calls end before the next one starts (``standing`` channels
+    outlive them)."""
     deadline = time.monotonic() + within
-    while asterisk.channel_count() and time.monotonic() < deadline:
+    while asterisk.channel_count() > standing and time.monotonic() < deadline:
         time.sleep(0.5)
 
 

@@ -32,13 +32,11 @@ from bench.acd import (
     OURS_DID,
     QUEUES,
     TALK_MS,
-    AgentPhone,
     agent_ids,
-    agents_toml,
-    login_agents,
 )
 from bench.ivr import log, spawn_python, wait_for_apps
 from bench.load import Trial, run_trial
+from bench.operators import AgentPhone, agents_toml, login_agents
 from core.config import RecordsSettings, load_settings
 from core.keys import Keys
 from hotline.harness import PrivateAsterisk, RedisServer, free_port, stop_process
@@ -108,7 +106,7 @@ def measure(root: Path, records_url: str, seconds: float, rounds: int) -> AppCpu
         "HOTLINE_RECORDS_URL": records_url,
     }
     root.mkdir(parents=True, exist_ok=True)
-    (root / "agents.toml").write_text(agents_toml())
+    (root / "agents.toml").write_text(agents_toml(agent_ids(), "bench"))
     settings = load_settings(None, env=env)
     create_missing_secrets(settings, env={})
     redis = RedisServer(root / "redis").start()
@@ -126,7 +124,7 @@ def measure(root: Path, records_url: str, seconds: float, rounds: int) -> AppCpu
         ours = spawn_python(["-m", "hotline.cli", "run"], root / "ours.log", app_env)
         procs += [ours, phone.start(root / "phone.log")]
         wait_for_apps(asterisk, [OURS_APP])
-        asyncio.run(login_agents(redis.url, settings.redis.prefix))
+        asyncio.run(login_agents(redis.url, settings.redis.prefix, QUEUES, "bench", agent_ids()))
         prefix = settings.redis.prefix
 
         @contextmanager

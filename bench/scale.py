@@ -36,9 +36,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bench.acd import QUEUES, AgentPhone, agent_ids, agents_toml, login_agents
+from bench.acd import QUEUES, agent_ids
 from bench.ivr import spawn_python, wait_for_apps
 from bench.load import SCENARIO, Trial, max_clean_rate, run_trial, wait_for_no_channels
+from bench.operators import AgentPhone, agents_toml, login_agents
 from core.config import Settings, load_settings
 from hotline.harness import (
     PrivateAsterisk,
@@ -206,7 +207,7 @@ def start_apps(
     for instance in boxes:
         wait_for_apps(instance, [instance.settings.ari.app])
     prefix = boxes[0].settings.redis.prefix
-    asyncio.run(login_agents(sentinels.primary.url, prefix))
+    asyncio.run(login_agents(sentinels.primary.url, prefix, QUEUES, "bench", agent_ids()))
     return procs
 
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     failover_rate, failover_seconds = (10.0, 12.0) if args.quick else (20.0, 30.0)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         root = Path(tmp)
-        (root / "agents.toml").write_text(agents_toml())
+        (root / "agents.toml").write_text(agents_toml(agent_ids(), "bench"))
         env = {
             "HOTLINE_ARI_PASSWORD": secrets.token_urlsafe(12),
             "HOTLINE_HASH_KEY": secrets.token_urlsafe(24),

@@ -1,6 +1,13 @@
-"""Pledges under a telethon burst, on a private redis-server, a SQLite file and a private
-PostgreSQL cluster: the store's side of issue 13's benchmark (the calls' side, callers
-reaching nailed-up operators through Asterisk, is not measured here yet).
+"""A telethon's burst, both sides of issue 13's benchmark.
+
+The calls (``bench.telethon_calls``): a TV-appeal burst of callers through a private Asterisk
+onto nailed-up operators, who save a pledge on each call through the app's API, and the same
+burst onto ringing agents; ``hear_p50_ms`` / ``hear_p95_ms`` (caller's INVITE to the operator
+hearing them), ``ringing_hear_p50_ms`` / ``_p95_ms`` and their ratios
+(``nailed_vs_ringing_p50`` / ``_p95``), ``calls_lost`` (goal 0 while operators are free), the
+pledges the operators saved during the burst and the API's p95 answer time.
+
+The store, on a private redis-server, a SQLite file and a private PostgreSQL cluster:
 
 - ``pledges_per_s_sqlite`` / ``pledges_per_s_postgresql``: pledges saved a second by
   ``--operators`` simulated operators at once, each through ``Pledges.save`` as the API calls
@@ -29,6 +36,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.records import KEYS, RULES, T0, create_database, log, write_calls
+from bench.telethon_calls import FULL, QUICK, run_burst
 from core.config import RecordsSettings
 from hotline.harness import PostgresServer, RedisServer
 from pledges.campaigns import DEMO_CAMPAIGNS, load_campaigns
@@ -124,9 +132,11 @@ async def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.telethon", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller runs, under a minute")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under two minutes")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="bench-telethon-"))
+    (root / "calls").mkdir()
+    calls = run_burst(root / "calls", QUICK if args.quick else FULL)
     redis = RedisServer(root / "redis").start()
     postgres = PostgresServer().start()
     try:
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         postgres.remove()
         redis.stop()
-    print(json.dumps(figures), flush=True)
+    print(json.dumps({**calls, **figures}), flush=True)
     return 0
 
 

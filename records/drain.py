@@ -85,6 +85,11 @@ class Drain:
         self.batch, self.keep_s, self.clock = batch, keep_s, clock
         self.lock_wait_s = lock_wait_s
         self._turn = asyncio.Lock()
+        #: Shared catch-ups (``caught_up``): one at a time; how many began and how many of
+        #: those ended with the streams drained.
+        self._shared = asyncio.Lock()
+        self.passes_begun = 0
+        self._passes_done = 0
         #: Whether the last turn failed (its failure was logged once).
         self._failing = False
         self.streams: Mapping[str, str] = {
@@ -136,6 +141,19 @@ class Drain:
         while (done := await self.step()).total:
             total += done.total
         return total
+
+    async def caught_up(self) -> None:
+        """Return once what the streams hold now is in SQL. Requests that need this at once
+        (a burst of operators saving their forms) share one catch-up begun after they asked,
+        instead of each queueing its own steps behind the others'."""
+        wanted = self.passes_begun + 1  # any catch-up begun from now on will do
+        async with self._shared:
+            if self._passes_done >= wanted:
+                return
+            self.passes_begun += 1
+            begun = self.passes_begun
+            await self.catch_up()
+            self._passes_done = begun
 
     async def turn(self) -> None:
         """Drain what the streams hold now; a failure is logged once and waits for the next

@@ -149,7 +149,7 @@ class Wrapups:
         the same entries at once (a conflict, or the drain lock staying taken) is no failure:
         it writes them."""
         try:
-            await self.drain.catch_up()
+            await self.drain.caught_up()
         except (SQLAlchemyError, LockError) as exc:
             logger.info("records: catching up left to another drain: %s", exc)
 

@@ -147,6 +147,23 @@ async def test_a_call_becomes_a_contact_and_queue_history(
     assert (events[2].wait_s, events[3].talk_s, events[3].hour) == (3.0, 60.0, int(T0 // 3600))
 
 
+async def test_requests_catching_up_together_share_one_pass_begun_after_they_asked(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    drain = drain_of(redis_client, engine)
+    await one_call(redis_client, "c1", T0)
+    # Ten requests at once (a burst of operators' forms): the first begins a pass, the other
+    # nine share the one that begins after it, instead of ten passes in a row.
+    await asyncio.gather(*(drain.caught_up() for _ in range(10)))
+    assert drain.passes_begun == 2
+    await one_call(redis_client, "c2", T0 + 100)
+    await drain.caught_up()  # a pass that ended before this call began does not do
+    assert drain.passes_begun == 3
+    async with AsyncSession(engine) as session:
+        found = (await session.scalars(select(Contact.id).order_by(Contact.id))).all()
+    assert list(found) == ["c1", "c2"]
+
+
 async def test_replayed_entries_double_nothing(
     engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:

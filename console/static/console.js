@@ -25,18 +25,23 @@ function showOffer(pop, offer) {
   pop.hidden = false;
 }
 
+// Post a form's fields (or ``body``) without leaving the page; the JSON answer.
+async function postForm(form, body = new URLSearchParams(new FormData(form))) {
+  const response = await fetch(form.action, {
+    method: "POST",
+    body,
+    headers: {"Accept": "application/json"},
+    credentials: "same-origin",
+  });
+  return response.json();
+}
+
 // The wrap-up is sent without leaving the page (the pop stays); the answer says how it went.
 async function saveWrapup(event) {
   event.preventDefault();
   const form = event.target;
   const status = document.getElementById("wrapup-status");
-  const response = await fetch(form.action, {
-    method: "POST",
-    body: new URLSearchParams(new FormData(form)),
-    headers: {"Accept": "application/json"},
-    credentials: "same-origin",
-  });
-  const answer = await response.json();
+  const answer = await postForm(form);
   status.textContent = answer.saved ? label("saved") : label("not_saved") + " " + answer.error;
 }
 
@@ -49,13 +54,7 @@ async function transferCall(event) {
   if (event.submitter && event.submitter.name) {
     body.set(event.submitter.name, event.submitter.value);
   }
-  const response = await fetch(form.action, {
-    method: "POST",
-    body,
-    headers: {"Accept": "application/json"},
-    credentials: "same-origin",
-  });
-  const answer = await response.json();
+  const answer = await postForm(form, body);
   document.getElementById("transfer-status").textContent = answer.transferred
     ? label("transferred") + " " + answer.transferred
     : label("not_transferred") + " " + answer.error;
@@ -65,13 +64,7 @@ async function transferCall(event) {
 async function hangUp(event) {
   event.preventDefault();
   const form = event.target;
-  const response = await fetch(form.action, {
-    method: "POST",
-    body: new URLSearchParams(new FormData(form)),
-    headers: {"Accept": "application/json"},
-    credentials: "same-origin",
-  });
-  const answer = await response.json();
+  const answer = await postForm(form);
   document.getElementById("hangup-status").textContent = answer.hung_up
     ? label("hung_up")
     : label("not_hung_up") + " " + answer.error;
@@ -212,13 +205,7 @@ async function savePledge(event) {
   const status = document.getElementById("pledge-status");
   button.disabled = true;
   try {
-    const response = await fetch(form.action, {
-      method: "POST",
-      body: new URLSearchParams(new FormData(form)),
-      headers: {"Accept": "application/json"},
-      credentials: "same-origin",
-    });
-    const answer = await response.json();
+    const answer = await postForm(form);
     for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
     if (answer.pledge) {
       const corrected = document.getElementById("pledge-id").value !== "";
@@ -247,13 +234,7 @@ async function sendLink(event) {
   const button = document.getElementById("pledge-send-link");
   button.disabled = true;
   try {
-    const response = await fetch(form.action, {
-      method: "POST",
-      body: new URLSearchParams(new FormData(form)),
-      headers: {"Accept": "application/json"},
-      credentials: "same-origin",
-    });
-    const answer = await response.json();
+    const answer = await postForm(form);
     document.getElementById("pledge-link-status").textContent = answer.pledge
       ? label("link_texted")
       : answer.message + " (" + answer.error + ")";
@@ -334,13 +315,7 @@ async function monitorCall(event) {
   const form = event.target;
   const body = new URLSearchParams(new FormData(form));
   if (event.submitter) body.set("mode", event.submitter.value);
-  const response = await fetch(form.action, {
-    method: "POST",
-    body,
-    headers: {"Accept": "application/json"},
-    credentials: "same-origin",
-  });
-  const answer = await response.json();
+  const answer = await postForm(form, body);
   form.querySelector('[data-field="monitor-status"]').textContent = answer.monitoring
     ? label("ringing_you") + " " + event.submitter.textContent
     : label("not_monitoring") + " " + answer.error;

@@ -28,6 +28,7 @@ from core.audit import AuditAction, audit
 from core.config import ConfigError, Settings, load_settings
 from core.keys import Keys
 from core.logs import configure_logging
+from core.privacy.vault import Vault
 from hotline.app import HotlineApp, queue_rules
 from hotline.demo import demo_environment, telethon_banner, with_campaign_lines
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -44,7 +45,7 @@ from hotline.sip_proxy import render_proxy
 from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
 from pledges.campaigns import CampaignError
-from pledges.donors import DonorSeal
+from pledges.donors import DonorSeal, reseal_pledges
 from pledges.export import (
     RECEIPT_COLUMNS,
     accounting_rows,
@@ -332,6 +333,37 @@ def _export_receipts(args: argparse.Namespace, settings: Settings, since: float 
     return 0
 
 
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt the vault's numbers and the pledges' donor details with the newest key of
+    HOTLINE_VAULT_KEYS (put the new key first, run this, then drop the old one)."""
+    settings, _ = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+    if len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
+        raise ConfigError("rotate-keys needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
+
+    async def run() -> tuple[int, int]:
+        redis = redisconn.connect(settings.redis)
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            vault = Vault(
+                redis,
+                Keys(settings.redis.prefix),
+                hash_key=settings.secrets.hash_key,
+                fernet_keys=settings.secrets.vault_keys,
+                default_region=settings.privacy.default_region,
+            )
+            numbers = await vault.rotate()
+            await upgrade(engine)  # a new install's tables exist, empty
+            return numbers, await reseal_pledges(engine, DonorSeal(settings.secrets.vault_keys))
+        finally:
+            await engine.dispose()
+            await redis.aclose()
+
+    numbers, donors = asyncio.run(run())
+    print(f"re-encrypted: {numbers} number(s) in the vault, {donors} pledge(s)' donor details")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Queue report over a period from the records (offered, answered, abandoned, SL, ...)."""
     settings, _ = _load(args)
@@ -433,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="receipts: the new file to write (mode 0600)")
     export.add_argument("--reason", default="", help="receipts: why (written to the audit)")
     export.set_defaults(func=cmd_export)
+    sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(func=cmd_rotate_keys)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))
     db.set_defaults(func=cmd_db)

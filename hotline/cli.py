@@ -54,12 +54,13 @@ from pledges.export import (
     write_private,
 )
 from pledges.export import as_csv as pledges_csv
+from pledges.retention import forget_donors
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.progress import progress
 from records.render import as_csv, as_table
 from records.reports import By, QueueReport, parse_time, queue_report
-from records.retention import PurgedRecords, purge_records
+from records.retention import DAY_S, PurgedRecords, purge_records
 
 logger = logging.getLogger("hotline")
 DEFAULT_CONFIG = Path("hotline.toml")
@@ -223,13 +224,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         resolve = getattr(importlib.import_module(module), name)(settings)
     elif len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
         raise ConfigError("the worker needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
-    run_worker(settings, resolve, drop_chat=chat.drop, burst=args.burst)
+    run_worker(
+        settings, resolve, drop_chat=chat.drop, forget_donors=forget_donors, burst=args.burst
+    )
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Purge vault entries, SMS content and records past retention now (--schedule: also
-    the daily purge of Redis)."""
+    """Purge vault entries, SMS content, records and pledges' donors past retention now
+    (--schedule: also the daily purge of Redis)."""
     from workers.retention import purge_now, schedule
 
     settings, _ = _load(args)
@@ -248,6 +251,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(f"purged: {asyncio.run(records())}")
+
+    async def donors() -> int:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            before = time.time() - settings.records.pledge_details_days * DAY_S
+            return await forget_donors(engine, before)
+        finally:
+            await engine.dispose()
+
+    print(f"pledges whose donor was forgotten: {asyncio.run(donors())}")
     if args.schedule:
         print(f"scheduled: {schedule(settings)}")
     return 0

@@ -10,6 +10,12 @@ session}}``) signed like Stripe signs them: ``Stripe-Signature: t=<unix time>,v1
 HMAC-SHA256 of "<t>.<payload>" keyed by the endpoint's secret>``. Tests read every session and
 make signed events to post to the app's webhook.
 
+A ``subscription`` mode session makes its subscription when it completes (the
+``checkout.session.completed`` event names it in ``subscription``; its ``metadata`` is the
+session's ``subscription_data[metadata]``), read by ``GET /v1/subscriptions/{id}`` and changed
+by ``POST /v1/subscriptions/{id}`` (``cancel_at``, ``proration_behavior``; ``Idempotency-Key``
+as for sessions).
+
 ``StripeStandIn(...).start()`` runs it on its own event loop in a thread.
 """
 
@@ -31,6 +37,7 @@ from aiohttp import web
 from hotline.harness import free_port
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
+_PRORATIONS = ("create_prorations", "none", "always_invoice")
 
 
 @dataclass
@@ -45,6 +52,9 @@ class StripeStandIn:
     #: How many create requests came in (replays included).
     create_requests: int = 0
     _sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each session's ``subscription_data``, for the subscription it makes.
+    _subscription_data: dict[str, dict[str, Any]] = field(default_factory=dict)
     _idempotent: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -62,14 +72,32 @@ class StripeStandIn:
         with self._lock:
             return [dict(s) for s in self._sessions.values()]
 
+    @property
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription made, oldest first."""
+        with self._lock:
+            return [dict(s) for s in self._subscriptions.values()]
+
     def event(
-        self, session_id: str, kind: str, *, at: float | None = None, **changes: Any
+        self,
+        session_id: str,
+        kind: str,
+        *,
+        at: float | None = None,
+        anchor: int | None = None,
+        **changes: Any,
     ) -> tuple[bytes, str]:
         """A ``kind`` event about a session as it is with ``changes`` (e.g.
         ``payment_status="paid"``): its payload and ``Stripe-Signature`` header, signed at
-        ``at`` (now by default)."""
+        ``at`` (now by default). A subscription session's first completed event makes its
+        subscription, billed from ``anchor`` (now by default)."""
         with self._lock:
-            session = {**self._sessions[session_id], **changes}
+            stored = self._sessions[session_id]
+            if kind == "checkout.session.completed" and stored["mode"] == "subscription":
+                stored["subscription"] = stored["subscription"] or self._subscribe(
+                    stored, int(time.time()) if anchor is None else anchor
+                )
+            session = {**stored, **changes}
             payload = json.dumps(
                 {
                     "id": "evt_" + secrets.token_hex(12),
@@ -83,6 +111,22 @@ class StripeStandIn:
                 }
             ).encode()
         return payload, self.sign(payload, at)
+
+    def _subscribe(self, session: dict[str, Any], anchor: int) -> str:
+        subscription_id = "sub_" + secrets.token_hex(12)
+        self._subscriptions[subscription_id] = {
+            "id": subscription_id,
+            "object": "subscription",
+            "status": "active",
+            "billing_cycle_anchor": anchor,
+            "cancel_at": None,
+            "cancel_at_period_end": False,
+            "currency": session["currency"],
+            "metadata": self._subscription_data[session["id"]].get("metadata", {}),
+            "created": int(time.time()),
+            "livemode": False,
+        }
+        return subscription_id
 
     def sign(self, payload: bytes, at: float | None = None) -> str:
         """Stripe's signature header for ``payload`` sent at ``at``."""
@@ -116,6 +160,8 @@ class StripeStandIn:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        app.router.add_get("/v1/subscriptions/{id}", self._subscription)
+        app.router.add_post("/v1/subscriptions/{id}", self._update_subscription)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
@@ -153,6 +199,7 @@ class StripeStandIn:
             return _error(400, "invalid_request_error", f"Invalid parameters: {exc}")
         with self._lock:
             self._sessions[session["id"]] = session
+            self._subscription_data[session["id"]] = params.get("subscription_data", {})
             if key:
                 self._idempotent[key] = (params, session["id"])
         return web.json_response(session)
@@ -165,6 +212,44 @@ class StripeStandIn:
         if session is None:
             return _error(404, "invalid_request_error", "No such checkout.session")
         return web.json_response(session)
+
+    async def _subscription(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        with self._lock:
+            subscription = self._subscriptions.get(request.match_info["id"])
+        if subscription is None:
+            return _error(404, "invalid_request_error", "No such subscription")
+        return web.json_response(subscription)
+
+    async def _update_subscription(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        params = nested(await request.post())
+        key = request.headers.get("Idempotency-Key", "")
+        subscription_id = request.match_info["id"]
+        with self._lock:
+            subscription = self._subscriptions.get(subscription_id)
+            if subscription is None:
+                return _error(404, "invalid_request_error", "No such subscription")
+            if key in self._idempotent:
+                if self._idempotent[key] != (params, subscription_id):
+                    return _error(400, "idempotency_error", "Keys for idempotent requests "
+                                  "can only be used with the same parameters.")  # fmt: skip
+                return web.json_response(subscription, headers={"Idempotent-Replayed": "true"})
+            try:
+                if params.get("proration_behavior", "none") not in _PRORATIONS:
+                    raise ValueError("proration_behavior")
+                if "cancel_at" in params:
+                    cancel_at = int(params["cancel_at"]) if params["cancel_at"] else None
+                    if cancel_at is not None and cancel_at <= time.time():
+                        raise ValueError("cancel_at must be in the future")
+                    subscription["cancel_at"] = cancel_at
+            except ValueError as exc:
+                return _error(400, "invalid_request_error", f"Invalid parameters: {exc}")
+            if key:
+                self._idempotent[key] = (params, subscription_id)
+            return web.json_response(subscription)
 
 
 def nested(form: Any) -> dict[str, Any]:
@@ -218,6 +303,7 @@ def _session(params: dict[str, Any]) -> dict[str, Any]:
         "payment_status": "unpaid",
         "client_reference_id": params.get("client_reference_id"),
         "metadata": params.get("metadata", {}),
+        "subscription": None,
         "success_url": params["success_url"],
         "locale": params.get("locale"),
         "url": f"https://checkout.stripe.com/c/pay/{session_id}",

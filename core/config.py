@@ -348,6 +348,9 @@ class RecordsSettings:
     contacts_days: int = 730
     wrapups_days: int = 730
     queue_history_days: int = 730
+    #: Days a pledge's donor details, alias, comment and donor reference are kept after its
+    #: last change; its amounts, statuses and provider reference stay for accounting.
+    pledge_details_days: int = 365
 
     def __post_init__(self) -> None:
         if self.url:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.keys import Keys
 
@@ -94,6 +95,13 @@ class DropChat(Protocol):
     """Forget a conversation's chat task and free its slot (retention; ``acd.chat.drop``)."""
 
     async def __call__(self, client: aioredis.Redis, keys: Keys, conversation_id: str) -> None: ...
+
+
+class ForgetDonors(Protocol):
+    """Clear the donor details of the pledges last changed before ``before`` (epoch seconds)
+    in the records database (retention; ``pledges.retention.forget_donors``); how many."""
+
+    async def __call__(self, engine: AsyncEngine, before: float) -> int: ...
 
 
 # Voice to text: the IVR and the ACD hand callers to the SMS side.

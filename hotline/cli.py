@@ -28,6 +28,7 @@ from core.audit import AuditAction, audit
 from core.config import ConfigError, Settings, load_settings
 from core.keys import Keys
 from core.logs import configure_logging
+from core.privacy.vault import Vault
 from hotline.app import HotlineApp, queue_rules
 from hotline.demo import demo_environment, telethon_banner, with_campaign_lines
 from hotline.dialplans import AsteriskDirs, render_dialplans
@@ -44,7 +45,7 @@ from hotline.sip_proxy import render_proxy
 from hotline.telethon import load_telethon
 from ivr.flow import Flow, FlowError, load_flow
 from pledges.campaigns import CampaignError
-from pledges.donors import DonorSeal
+from pledges.donors import DonorSeal, reseal_pledges
 from pledges.export import (
     RECEIPT_COLUMNS,
     accounting_rows,
@@ -53,12 +54,13 @@ from pledges.export import (
     write_private,
 )
 from pledges.export import as_csv as pledges_csv
+from pledges.retention import forget_donors
 from records.chart import FORMATS, draw
 from records.database import connect, current_revision, head_revision, upgrade
 from records.progress import progress
 from records.render import as_csv, as_table
 from records.reports import By, QueueReport, parse_time, queue_report
-from records.retention import PurgedRecords, purge_records
+from records.retention import DAY_S, PurgedRecords, purge_records
 
 logger = logging.getLogger("hotline")
 DEFAULT_CONFIG = Path("hotline.toml")
@@ -222,13 +224,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         resolve = getattr(importlib.import_module(module), name)(settings)
     elif len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
         raise ConfigError("the worker needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
-    run_worker(settings, resolve, drop_chat=chat.drop, burst=args.burst)
+    run_worker(
+        settings, resolve, drop_chat=chat.drop, forget_donors=forget_donors, burst=args.burst
+    )
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Purge vault entries, SMS content and records past retention now (--schedule: also
-    the daily purge of Redis)."""
+    """Purge vault entries, SMS content, records and pledges' donors past retention now
+    (--schedule: also the daily purge of Redis)."""
     from workers.retention import purge_now, schedule
 
     settings, _ = _load(args)
@@ -247,6 +251,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(f"purged: {asyncio.run(records())}")
+
+    async def donors() -> int:
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            before = time.time() - settings.records.pledge_details_days * DAY_S
+            return await forget_donors(engine, before)
+        finally:
+            await engine.dispose()
+
+    print(f"pledges whose donor was forgotten: {asyncio.run(donors())}")
     if args.schedule:
         print(f"scheduled: {schedule(settings)}")
     return 0
@@ -329,6 +343,37 @@ def _export_receipts(args: argparse.Namespace, settings: Settings, since: float 
     rows = asyncio.run(run())
     write_private(args.out, as_csv_of(RECEIPT_COLUMNS, rows))
     print(f"{len(rows)} receipt(s) written to {args.out} (mode 0600; audited as {actor})")
+    return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt the vault's numbers and the pledges' donor details with the newest key of
+    HOTLINE_VAULT_KEYS (put the new key first, run this, then drop the old one)."""
+    settings, _ = _load(args)
+    configure_logging(settings.log_level, settings.log_format)
+    if len(settings.secrets.hash_key) < 16 or not settings.secrets.vault_keys:
+        raise ConfigError("rotate-keys needs HOTLINE_HASH_KEY and HOTLINE_VAULT_KEYS")
+
+    async def run() -> tuple[int, int]:
+        redis = redisconn.connect(settings.redis)
+        engine = connect(settings.records, settings.secrets.records_password)
+        try:
+            vault = Vault(
+                redis,
+                Keys(settings.redis.prefix),
+                hash_key=settings.secrets.hash_key,
+                fernet_keys=settings.secrets.vault_keys,
+                default_region=settings.privacy.default_region,
+            )
+            numbers = await vault.rotate()
+            await upgrade(engine)  # a new install's tables exist, empty
+            return numbers, await reseal_pledges(engine, DonorSeal(settings.secrets.vault_keys))
+        finally:
+            await engine.dispose()
+            await redis.aclose()
+
+    numbers, donors = asyncio.run(run())
+    print(f"re-encrypted: {numbers} number(s) in the vault, {donors} pledge(s)' donor details")
     return 0
 
 
@@ -433,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="receipts: the new file to write (mode 0600)")
     export.add_argument("--reason", default="", help="receipts: why (written to the audit)")
     export.set_defaults(func=cmd_export)
+    sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(func=cmd_rotate_keys)
     db = sub.add_parser("db", help=cmd_db.__doc__)
     db.add_argument("action", choices=("upgrade", "current"))
     db.set_defaults(func=cmd_db)

@@ -23,7 +23,7 @@ from core.api import ApiError
 from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign
 from pledges.models import Pledge
-from pledges.payments import LinkRequest, PaymentProvider
+from pledges.payments import LinkRequest, PaymentEvent, PaymentProvider
 from pledges.rules import Frequency, Method, PledgeRefused, Status, advance, reminder_due
 from pledges.service import PledgeView, view_of
 
@@ -164,11 +164,19 @@ class PaymentDesk:
                 )  # fmt: skip
                 raise ApiError(409, refused.code, refused.detail) from None
             if target.value == row.status:
+                await self._limit(row, event)
                 return Applied(event.event_id, view_of(row), changed=False)
             if await self._set(row.id, {"status": row.status}, {"status": target.value}):
                 logger.info("pledge %s: %s (event %s)", row.id, target.value, event.event_id)
+                await self._limit(row, event)
                 return Applied(event.event_id, view_of(await self._row(row.id)), changed=True)
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")
+
+    async def _limit(self, row: Pledge, event: PaymentEvent) -> None:
+        """A paid monthly gift of N instalments: its recurring payment ends after N (again on
+        a repeated event, so a delivery whose first try failed half-way completes it)."""
+        if event.status is Status.PAID and row.instalments and event.subscription_ref:
+            await self.provider.end_after(event.subscription_ref, row.instalments, row.id)
 
     async def cancel(self, pledge_id: str) -> PledgeView:
         """Cancel a pledge (staff): 409 ``pledge-<status>`` once it is paid or over."""

@@ -11,12 +11,19 @@ timestamp tolerance); ``checkout.session.completed`` with ``payment_status`` pai
 ``checkout.session.async_payment_succeeded``, ``...async_payment_failed`` and
 ``checkout.session.expired`` move a pledge; other events are acknowledged and ignored. The API's
 base URL is configurable (the tests point it at ``bench.stripe_standin``).
+
+A monthly gift of N instalments: Checkout cannot end a subscription, so once the session is
+paid the subscription it made (``subscription`` on the session) is given ``cancel_at`` N
+calendar months after its ``billing_cycle_anchor`` (``POST /v1/subscriptions/{id}``, no
+proration): the N-th period's end, so N invoices are paid and no more.
 """
 
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import stripe
@@ -63,6 +70,8 @@ class PaymentEvent:
     pledge_id: str
     provider_ref: str
     status: Status | None
+    #: The provider's recurring payment the event made ("" for one-off gifts).
+    subscription_ref: str = ""
 
 
 class PaymentProvider(Protocol):
@@ -74,6 +83,10 @@ class PaymentProvider(Protocol):
     def read_webhook(self, payload: bytes, signature: str | None) -> PaymentEvent:
         """The verified event; ApiError 400 unsigned-webhook, bad-signature, stale-webhook or
         bad-webhook otherwise."""
+
+    async def end_after(self, subscription_ref: str, instalments: int, pledge_id: str) -> None:
+        """Have the recurring payment end after ``instalments`` payments (the same again
+        changes nothing)."""
 
     async def close(self) -> None:
         """Release the HTTP connections."""
@@ -122,6 +135,8 @@ class StripeCheckout:
             "metadata": {"pledge_id": request.pledge_id},
             "locale": request.language if request.language in ("en", "fr") else "auto",
         }
+        if monthly:
+            params["subscription_data"] = {"metadata": {"pledge_id": request.pledge_id}}
         try:
             session = await self._client.v1.checkout.sessions.create_async(
                 params,  # type: ignore[arg-type]
@@ -160,8 +175,44 @@ class StripeCheckout:
         )
         if move is not None and not pledge_id:
             raise ApiError(400, "bad-webhook", "the session names no pledge")
-        return PaymentEvent(event.id, str(pledge_id or ""), str(session.get("id", "")), move)
+        return PaymentEvent(
+            event.id,
+            str(pledge_id or ""),
+            str(session.get("id", "")),
+            move,
+            subscription_ref=str(session.get("subscription") or ""),
+        )
+
+    async def end_after(self, subscription_ref: str, instalments: int, pledge_id: str) -> None:
+        """Set the subscription's ``cancel_at`` to its anchor plus ``instalments`` months."""
+        subscriptions = self._client.v1.subscriptions
+        try:
+            subscription = await subscriptions.retrieve_async(subscription_ref)
+            cancel_at = months_after(subscription.billing_cycle_anchor, instalments)
+            if subscription.cancel_at == cancel_at:
+                return
+            await subscriptions.update_async(
+                subscription_ref,
+                {"cancel_at": cancel_at, "proration_behavior": "none"},
+                options={"idempotency_key": f"pledge-end-{pledge_id}-{cancel_at}"},
+            )
+        except stripe.StripeError as exc:
+            logger.warning("pledge %s: Stripe refused its end date: %s", pledge_id, exc)
+            raise ApiError(502, "payment-provider-error", type(exc).__name__) from None
+        logger.info(
+            "pledge %s: %s ends after %s payments", pledge_id, subscription_ref, instalments
+        )
 
     async def close(self) -> None:
         """Close the aiohttp session the library opened."""
         await self._http.close_async()  # type: ignore[no-untyped-call]
+
+
+def months_after(at: int, months: int) -> int:
+    """``at`` (Unix time) ``months`` calendar months later, UTC, the day kept or clamped to
+    the month's last (Jan 31 + 1 month: Feb 28 or 29), as Stripe bills monthly periods."""
+    start = datetime.fromtimestamp(at, UTC)
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return int(start.replace(year=year, month=month, day=day).timestamp())

@@ -9,7 +9,7 @@ from types import FrameType
 from typing import NoReturn
 
 from core.config import Settings
-from core.ports import DropChat
+from core.ports import DropChat, ForgetDonors
 from core.processes import die_with_parent
 from records.service import DrainService, drain_of
 from sms.recipients import ResolveNumber
@@ -22,6 +22,7 @@ def run_worker(
     resolve: ResolveNumber | None = None,
     *,
     drop_chat: DropChat,
+    forget_donors: ForgetDonors | None = None,
     burst: bool = False,
 ) -> None:
     """Run an SMS worker on the configured queue, with RQ's scheduler (retries, reschedules,
@@ -32,7 +33,7 @@ def run_worker(
     signal.signal(signal.SIGTERM, _stop_while_starting)  # RQ's own takes over in work()
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid))
-    runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat)
+    runtime = SmsRuntime(settings, resolve, drop_chat=drop_chat, forget_donors=forget_donors)
     drain = None
     try:
         runtime.migrate_records()

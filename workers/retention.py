@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import redisconn
 from core.config import RecordsSettings, Settings
 from core.keys import Keys
-from core.ports import DropChat
+from core.ports import DropChat, ForgetDonors
 from core.privacy import Vault
 from records.database import upgrade
-from records.retention import PurgedRecords, purge_records
+from records.retention import DAY_S, PurgedRecords, purge_records
 from sms.content import purge_bodies
 from sms.conversations import purge_conversations
 from sms.requests import purge_requests
@@ -76,13 +76,22 @@ async def purge(
 
 
 async def purge_records_daily(
-    engine: AsyncEngine, settings: RecordsSettings, now: datetime
+    engine: AsyncEngine,
+    settings: RecordsSettings,
+    now: datetime,
+    forget_donors: ForgetDonors | None = None,
 ) -> PurgedRecords | None:
-    """The records' part of the daily purge (the schema brought up to date first); None,
-    with a warning, if the database is away: tomorrow's run tries again."""
+    """The records' part of the daily purge (the schema brought up to date first), and the
+    pledges' donors past retention if ``forget_donors`` is given; None, with a warning, if
+    the database is away: tomorrow's run tries again."""
     try:
         await upgrade(engine)
         purged = await purge_records(engine, settings, now.timestamp())
+        if forget_donors is not None:
+            before = now.timestamp() - settings.pledge_details_days * DAY_S
+            logger.info(
+                "retention purge: %s pledge donor(s) forgotten", await forget_donors(engine, before)
+            )
     except (SQLAlchemyError, OSError) as exc:
         logger.warning("retention purge: records database unreachable (%s); not purged", exc)
         return None
@@ -141,7 +150,9 @@ def purge_expired() -> None:
         )
     )
     if deps.records is not None:
-        worker.run(purge_records_daily(deps.records, deps.records_settings, now))
+        worker.run(
+            purge_records_daily(deps.records, deps.records_settings, now, deps.forget_donors)
+        )
     _schedule(Queue(job.origin, connection=job.connection), datetime.now(UTC))
 
 

@@ -69,7 +69,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import redisconn
 from core.config import RecordsSettings, Settings, SmsSettings
 from core.keys import Keys
-from core.ports import DropChat
+from core.ports import DropChat, ForgetDonors
 from core.privacy import NotInVault, Vault, number_token
 from records.database import connect, upgrade
 from sms.outbox import (
@@ -132,6 +132,9 @@ class SmsDeps:
     #: The records store, for the retention purge of its tables (None: the purge leaves it).
     records: AsyncEngine | None = None
     records_settings: RecordsSettings = field(default_factory=RecordsSettings)
+    #: Clears pledges' donors past retention (``pledges.retention.forget_donors``; None: the
+    #: purge leaves the pledges).
+    forget_donors: ForgetDonors | None = None
 
     @classmethod
     def build(
@@ -142,6 +145,7 @@ class SmsDeps:
         queue: Queue,
         drop_chat: DropChat,
         resolve: ResolveNumber | None = None,
+        forget_donors: ForgetDonors | None = None,
     ) -> SmsDeps:
         """The provider, the sender's bucket and the number vault (unless ``resolve`` stands in
         for it) on the clients given."""
@@ -181,6 +185,7 @@ class SmsDeps:
             vault_retention=timedelta(days=settings.privacy.retention_days),
             records=connect(settings.records, settings.secrets.records_password),
             records_settings=settings.records,
+            forget_donors=forget_donors,
         )
 
 
@@ -222,14 +227,24 @@ class SmsRuntime:
     asyncio Redis client, the loop they run on and the sends' dependencies."""
 
     def __init__(
-        self, settings: Settings, resolve: ResolveNumber | None = None, *, drop_chat: DropChat
+        self,
+        settings: Settings,
+        resolve: ResolveNumber | None = None,
+        *,
+        drop_chat: DropChat,
+        forget_donors: ForgetDonors | None = None,
     ) -> None:
         self.loop = WorkerLoop()
         self.rq = redisconn.connect_rq(settings.redis)
         self.redis = redisconn.connect(settings.redis, max_connections=8)
         queue = Queue(settings.sms.rq_queue, connection=self.rq)
         self.deps = SmsDeps.build(
-            settings, redis=self.redis, queue=queue, drop_chat=drop_chat, resolve=resolve
+            settings,
+            redis=self.redis,
+            queue=queue,
+            drop_chat=drop_chat,
+            resolve=resolve,
+            forget_donors=forget_donors,
         )
 
     def worker(self, deps: SmsDeps | None = None) -> SmsWorker:

@@ -257,3 +257,29 @@ async def test_an_unpaid_link_is_reminded_as_the_campaign_says_until_paid(api: A
     assert {m["to_ref"] for m in reminders} == {api.caller_ref}
     rows = {row.id: row for row in await api.rows()}
     assert (rows[unpaid["id"]].reminders_sent, rows[paid["id"]].reminders_sent) == (2, 0)
+
+
+async def test_a_monthly_gift_is_a_subscription_that_ends_after_its_instalments(
+    api: Api,
+) -> None:
+    pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5, instalments=13)
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    await api.hang_up("c1")
+    open_ended = await api.live_pledge("c2", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{open_ended['id']}/link", ALICE)
+    limited, unlimited = api.stripe.sessions
+    assert limited["mode"] == "subscription"
+    anchor = int(datetime(2027, 1, 31, 10, tzinfo=UTC).timestamp())
+    paid = api.stripe.event(
+        limited["id"], "checkout.session.completed", anchor=anchor, payment_status="paid"
+    )
+    for _ in range(2):  # delivered again: the same end, set once
+        status, body = await api.webhook(*paid)
+        assert (status, body["status"]) == (200, "paid")
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["metadata"] == {"pledge_id": pledge["id"]}
+    # 13 monthly payments from Jan 31, 2027: the last on Jan 31, 2028, none on Feb 29
+    assert subscription["cancel_at"] == int(datetime(2028, 2, 29, 10, tzinfo=UTC).timestamp())
+    paid = api.stripe.event(unlimited["id"], "checkout.session.completed", payment_status="paid")
+    assert (await api.webhook(*paid))[1]["status"] == "paid"
+    assert [s["cancel_at"] for s in api.stripe.subscriptions] == [subscription["cancel_at"], None]

@@ -20,6 +20,7 @@
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
 | POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
 | POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/pause  | supervisor (CSRF)     | agent + reason: force a pause |
 | POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
@@ -34,8 +35,8 @@
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
 "admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
-tiles and the agents serving them, and acts (reset, sign-off, unmask, listen, whisper,
-barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
+tiles and the agents serving them, and acts (reset, pause, sign-off, unmask, listen, whisper,
+barge, pause) on those agents and calls only: 403 ``not-your-queue`` otherwise.
 Listening to, whispering into or barging into a call is for ``supervisor`` only, like
 unmasking.
 
@@ -181,6 +182,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/supervisor/events", views.board_events),
             web.post("/supervisor/reset", views.reset_agent),
             web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/pause", views.force_pause),
             web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
@@ -643,6 +645,24 @@ class _Views:
         try:
             await self.deps.supervision.force_logout(
                 form.get("agent", ""), account.id, account.role
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def force_pause(self, request: web.Request) -> web.Response:
+        """Pause an agent in every queue with a reason (audited as a forced pause)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise web.HTTPBadRequest(
+                text=f"A pause needs a reason of 1 to {MAX_REASON} characters."
+            )
+        self._oversees(request, session, account, self._agent_queues(form))
+        try:
+            await self.deps.supervision.force_pause(
+                form.get("agent", ""), account.id, account.role, reason
             )
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None

@@ -119,6 +119,10 @@ class SupervisorDesk(Protocol):
     async def force_logout(self, agent_id: str, by: str, role: str) -> None:
         """Sign the agent out of every queue (audited as a forced logout by ``by``)."""
 
+    async def force_pause(self, agent_id: str, by: str, role: str, reason: str) -> None:
+        """Pause the agent in every queue with ``reason`` (audited as a forced pause by
+        ``by``)."""
+
     async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
         """Ring ``by``'s own phone to join the call in ``mode`` (one of ``MONITOR_MODES``;
         audited first); the session's id."""

@@ -258,6 +258,26 @@ class AcdSupervision:
             now=datetime.fromtimestamp(self.clock(), UTC),
         )
 
+    async def force_pause(self, agent_id: str, by: str, role: str, reason: str) -> None:
+        """Pause the agent with the redacted ``reason`` (in the queue log's PAUSE entries) and
+        audit it as a forced pause."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        kept = self.redact(reason)
+        with _refusals():
+            await self.store.pause(agent_id, kept, self.clock())
+        await audit(
+            self.store.redis,
+            self.store.keys,
+            actor=by,
+            role=role,
+            action=AuditAction.FORCED_PAUSE,
+            target=agent_id,
+            reason=kept,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+        )
+        logger.info("agent %s paused by %s", agent_id, by)
+
     async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
         """The ACD's monitor request (``acd.monitoring``: checked, audited, sent to the
         call's instance)."""

@@ -195,6 +195,42 @@ async def test_a_forced_sign_off_is_audited(console: Console) -> None:
     assert await console.store.redis.xlen(console.keys.staff_audit) == 1
 
 
+async def test_a_forced_pause_keeps_its_reason_without_numbers_and_is_audited(
+    console: Console,
+) -> None:
+    await console.log_in("chen", QUEUES, time.time())
+    assert await console.sign_in("bruno") == 303
+    csrf = await console.csrf("/console/supervisor")
+    for reason in ("", " ", "x" * 101):
+        form = {"csrf": csrf, "agent": "chen", "reason": reason}
+        assert (await post(console, "/console/supervisor/pause", form)).status == 400
+    assert await state_of(console, "chen") is AgentState.AVAILABLE
+    form = {"csrf": csrf, "agent": "chen", "reason": "debrief after 514 555 0123"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"] == "/console/supervisor"
+    view = await console.store.agent("chen")
+    assert view is not None
+    assert view.state is AgentState.PAUSED
+    assert view.pause_reason.startswith("debrief after ")
+    assert "555" not in view.pause_reason
+    records = cast(
+        list[tuple[str, dict[str, str]]],
+        await console.store.redis.xrange(console.keys.staff_audit),
+    )
+    assert [(r["actor"], r["action"], r["target"], r["reason"]) for _, r in records] == [
+        ("bruno", "forced-pause", "chen", view.pause_reason)
+    ]
+    await console.offer_to("alice", "c1", "Green Fox", 5)
+    form = {"csrf": csrf, "agent": "alice", "reason": "break"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"].startswith("/console/supervisor?error=")  # while ringing
+    assert await state_of(console, "alice") is AgentState.OFFERED
+    assert await console.store.redis.xlen(console.keys.staff_audit) == 1
+    form = {"csrf": csrf, "agent": "nobody", "reason": "break"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"] == "/console/supervisor?error=unknown-agent"
+
+
 async def connect_a_vaulted_caller(console: Console) -> str:
     """A call from ``NUMBER`` (in the vault, as the ARI side leaves it) is taken by Alice; its
     pseudonym."""
@@ -329,6 +365,7 @@ async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
         for path, form in (
             ("/console/supervisor/reset", {"agent": "erin", "reason": "stuck"}),
             ("/console/supervisor/logout", {"agent": "erin"}),
+            ("/console/supervisor/pause", {"agent": "erin", "reason": "break"}),
             ("/console/supervisor/unmask", {"call": "c1", "reason": "caller at risk"}),
             ("/console/supervisor/monitor", {"call": "c1", "mode": "listen"}),
         ):

@@ -113,6 +113,9 @@ class SupervisorDesk(Protocol):
     async def call_queue(self, call_id: str) -> str:
         """The queue of a call the ACD holds ("" if it is gone or unknown)."""
 
+    async def pseudonyms(self, call_ids: Collection[str]) -> Mapping[str, str]:
+        """The pseudonym of each call's caller (none for a call the ACD no longer knows)."""
+
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """Return a stuck agent to a clean state (audited in the queue log with ``by``)."""
 

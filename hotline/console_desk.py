@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Final, cast
 from zoneinfo import ZoneInfo
@@ -233,6 +233,20 @@ class AcdSupervision:
         records = Records(self.store.redis, self.store.keys)
         caller = await records.caller(call_id) or await records.callback(call_id)
         return caller.queue if caller else ""
+
+    async def pseudonyms(self, call_ids: Collection[str]) -> Mapping[str, str]:
+        """From each call's hash in the ACD, else its caller's or callback's record."""
+        records = Records(self.store.redis, self.store.keys)
+
+        async def pseudonym(call_id: str) -> str:
+            found = await self.store.redis.hget(self.store.keys.acd_call(call_id), "pseudonym")
+            if found:
+                return cast(str, found)
+            caller = await records.caller(call_id) or await records.callback(call_id)
+            return caller.pseudonym if caller else ""
+
+        ids = sorted(set(call_ids))
+        return dict(zip(ids, await asyncio.gather(*map(pseudonym, ids)), strict=True))
 
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""

@@ -7,8 +7,9 @@
 | POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
 | POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
 | GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
-| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off,   |
-|        |                            |                       | end or extend the wrap-up     |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause (in a queue  |
+|        |                            |                       | or all), resume a queue,      |
+|        |                            |                       | sign-off, end/extend wrap-up  |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
@@ -393,6 +394,7 @@ class _Views:
             "csrf": csrf_token(session),
             "events_after": await self.feed.newest_id(),
             "queues": self.deps.calls.queues(),
+            "own_queues": self.deps.presence.queues(account.id),
             "error": request.query.get("error", ""),
             "extend_s": EXTEND_WRAPUP_S,
         }
@@ -411,7 +413,10 @@ class _Views:
                     raise web.HTTPBadRequest(
                         text=f"A pause needs a reason of 1 to {MAX_REASON} characters."
                     )
-                await self.deps.presence.pause(account.id, reason)
+                queue = self._own_queue(account, form) if form.get("queue") else None
+                await self.deps.presence.pause(account.id, reason, queue)
+            elif action == "resume-queue":
+                await self.deps.presence.resume_queue(account.id, self._own_queue(account, form))
             elif action == "sign-off":
                 await self.deps.presence.sign_off(account.id)
             elif action == "end-wrapup":
@@ -423,6 +428,13 @@ class _Views:
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/volunteer?error={exc.code}") from None
         raise web.HTTPSeeOther("/console/volunteer")
+
+    def _own_queue(self, account: Account, form: Mapping[str, str]) -> str:
+        """The form's ``queue``, one the volunteer serves (400 otherwise)."""
+        queue = form.get("queue", "")
+        if queue not in self.deps.presence.queues(account.id):
+            raise web.HTTPBadRequest(text="Not one of your queues.")
+        return queue
 
     async def wrapup(self, request: web.Request) -> web.Response:
         """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets

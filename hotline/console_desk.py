@@ -78,6 +78,7 @@ class AcdPresence:
             view.pause_reason,
             call_since,
             view.wrapup_until if wrapping else None,
+            dict(view.paused_in),
         )
 
     async def go_available(self, agent_id: str) -> None:
@@ -95,10 +96,20 @@ class AcdPresence:
         elif view.state is AgentState.PAUSED:
             await self.store.resume(agent_id, self.clock())
 
-    async def pause(self, agent_id: str, reason: str) -> None:
-        """Pause in every queue."""
+    def queues(self, agent_id: str) -> tuple[str, ...]:
+        """The profile's queues."""
+        profile = self.agents.get(agent_id)
+        return profile.queues if profile else ()
+
+    async def pause(self, agent_id: str, reason: str, queue: str | None = None) -> None:
+        """Pause in every queue, or in ``queue`` only."""
         with _refusals():
-            await self.store.pause(agent_id, reason, self.clock())
+            await self.store.pause(agent_id, reason, self.clock(), queue)
+
+    async def resume_queue(self, agent_id: str, queue: str) -> None:
+        """The store's end of a pause in one queue."""
+        with _refusals():
+            await self.store.resume(agent_id, self.clock(), queue)
 
     async def sign_off(self, agent_id: str) -> None:
         """Log out of every queue."""

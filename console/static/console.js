@@ -109,6 +109,9 @@ function showPresence(presence) {
   state.textContent = label(presence.state);
   const reason = document.getElementById("pause-reason");
   reason.textContent = presence.pause_reason ? "(" + presence.pause_reason + ")" : "";
+  document.getElementById("paused-in").textContent = Object.entries(presence.paused_in)
+    .map(([queue, why]) => queue + ": " + why)
+    .join(", ");
   const clock = document.getElementById("call-clock");
   clock.dataset.since = presence.call_since ?? "";
   clock.hidden = presence.state !== "on_call";

@@ -39,7 +39,7 @@
 "admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
 tiles and the agents serving them, and acts (reset, pause, sign-off, unmask, listen, whisper,
-barge, pause) on those agents and calls only: 403 ``not-your-queue`` otherwise.
+barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
 Listening to, whispering into or barging into a call is for ``supervisor`` only, like
 unmasking.
 

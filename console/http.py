@@ -7,8 +7,9 @@
 | POST   | /console/signin            | anyone (CSRF)         | id + password; rate-limited   |
 | POST   | /console/signout           | signed in (CSRF)      | ends it (``everywhere``: all) |
 | GET    | /console/volunteer         | volunteer             | presence and the screen-pop   |
-| POST   | /console/presence          | volunteer (CSRF)      | available, pause, sign-off,   |
-|        |                            |                       | end or extend the wrap-up     |
+| POST   | /console/presence          | volunteer (CSRF)      | available, pause (in a queue  |
+|        |                            |                       | or all), resume a queue,      |
+|        |                            |                       | sign-off, end/extend wrap-up  |
 | POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
@@ -17,9 +18,12 @@
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
 |        |                            |                       | monitored, pledge             |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
-| GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry |
+| GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry; |
+|        |                            |                       | log: the entry, if in the filter |
+| GET    | /console/supervisor/log    | supervisor            | JSON: the queue log's tail    |
 | POST   | /console/supervisor/reset  | supervisor (CSRF)     | agent + reason: reset it      |
 | POST   | /console/supervisor/logout | supervisor (CSRF)     | agent: force its sign-off     |
+| POST   | /console/supervisor/pause  | supervisor (CSRF)     | agent + reason: force a pause |
 | POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
@@ -34,7 +38,7 @@
 ``supervisor`` and ``admin`` (unmasking for ``supervisor`` only, as the vault requires),
 "admin" pages for ``admin``: another role gets 403 with the error id ``wrong-role``. A
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
-tiles and the agents serving them, and acts (reset, sign-off, unmask, listen, whisper,
+tiles and the agents serving them, and acts (reset, pause, sign-off, unmask, listen, whisper,
 barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
 Listening to, whispering into or barging into a call is for ``supervisor`` only, like
 unmasking.
@@ -53,10 +57,12 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final, cast
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
@@ -71,10 +77,20 @@ from console.calls import CallDesk
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.monitored import monitored
-from console.offers import QueueLogFeed, offered_call, stream_id
+from console.offers import Entry, QueueLogFeed, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.pledges import MESSAGES, REFUSED, PledgeDesk, pledge_body
 from console.presence import PresenceDesk
+from console.queue_log import (
+    EVENTS,
+    TAIL_LINES,
+    TAIL_SCAN,
+    LogFilter,
+    LogLine,
+    call_of,
+    in_scope,
+    log_line,
+)
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
 from console.supervision import MONITOR_MODES, Board, SupervisorDesk, oversees
 from console.wrapups import WrapupDesk
@@ -179,8 +195,10 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/events", views.events),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
+            web.get("/supervisor/log", views.queue_log),
             web.post("/supervisor/reset", views.reset_agent),
             web.post("/supervisor/logout", views.force_logout),
+            web.post("/supervisor/pause", views.force_pause),
             web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
@@ -215,6 +233,8 @@ class _Views:
         self.deps, self.guard, self.feed = deps, guard, feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
         self.translations = load_translations()
+        #: The zone of the queue log tail's times.
+        self.zone = ZoneInfo(deps.settings.time_zone)
         #: The board after the newest queue log entry asked for: computed once for every
         #: supervisor's stream at this instance.
         self._boards: dict[str, asyncio.Future[Board]] = {}
@@ -374,6 +394,7 @@ class _Views:
             "csrf": csrf_token(session),
             "events_after": await self.feed.newest_id(),
             "queues": self.deps.calls.queues(),
+            "own_queues": self.deps.presence.queues(account.id),
             "error": request.query.get("error", ""),
             "extend_s": EXTEND_WRAPUP_S,
         }
@@ -392,7 +413,10 @@ class _Views:
                     raise web.HTTPBadRequest(
                         text=f"A pause needs a reason of 1 to {MAX_REASON} characters."
                     )
-                await self.deps.presence.pause(account.id, reason)
+                queue = self._own_queue(account, form) if form.get("queue") else None
+                await self.deps.presence.pause(account.id, reason, queue)
+            elif action == "resume-queue":
+                await self.deps.presence.resume_queue(account.id, self._own_queue(account, form))
             elif action == "sign-off":
                 await self.deps.presence.sign_off(account.id)
             elif action == "end-wrapup":
@@ -404,6 +428,13 @@ class _Views:
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/volunteer?error={exc.code}") from None
         raise web.HTTPSeeOther("/console/volunteer")
+
+    def _own_queue(self, account: Account, form: Mapping[str, str]) -> str:
+        """The form's ``queue``, one the volunteer serves (400 otherwise)."""
+        queue = form.get("queue", "")
+        if queue not in self.deps.presence.queues(account.id):
+            raise web.HTTPBadRequest(text="Not one of your queues.")
+        return queue
 
     async def wrapup(self, request: web.Request) -> web.Response:
         """Save the volunteer's wrap-up of a call they took. A script asking for JSON gets
@@ -555,8 +586,12 @@ class _Views:
         return stream
 
     async def supervisor(self, request: web.Request) -> web.Response:
-        """The wallboard and the agents table, kept live by ``/supervisor/events``."""
+        """The wallboard, the agents table and the queue log's tail (filtered by the query's
+        ``queue``, ``agent`` and ``event``), kept live by ``/supervisor/events``."""
         session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        log_filter = LogFilter.from_query(request.query)
+        after, lines = await self._tail(account, log_filter)
+        events_query = urlencode({"after": after, **log_filter.as_query()})
         context = {
             "account": account,
             "board": (await self.deps.supervision.board()).limited_to(account.supervises),
@@ -565,24 +600,80 @@ class _Views:
             "max_unmask_reason": MAX_UNMASK_REASON,
             "error": request.query.get("error", ""),
             "takes_calls": account.role in VOLUNTEER_PAGES,
+            "log_filter": log_filter,
+            "log_lines": lines,
+            "log_events": EVENTS,
+            "tail_lines": TAIL_LINES,
+            "events_url": f"/console/supervisor/events?{events_query}",
         }
         return self._page("supervisor.html", request, session, context)
 
+    async def queue_log(self, request: web.Request) -> web.Response:
+        """The queue log's tail as the supervisor page shows it: ``{"lines": [...]}``, newest
+        first."""
+        _, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        _, lines = await self._tail(account, LogFilter.from_query(request.query))
+        return web.json_response({"lines": [asdict(line) for line in lines]})
+
+    async def _tail(self, account: Account, log_filter: LogFilter) -> tuple[str, list[LogLine]]:
+        """The id of the queue log's newest entry ("0-0" if none) and the newest
+        ``TAIL_LINES`` lines among the newest ``TAIL_SCAN`` entries that the account
+        oversees and the filter passes, newest first."""
+        entries = await self.feed.newest(TAIL_SCAN)
+        lines = await self._log_lines(account, log_filter, entries, TAIL_LINES)
+        return (entries[0][0] if entries else "0-0"), lines
+
+    async def _log_lines(
+        self, account: Account, log_filter: LogFilter, entries: Sequence[Entry], most: int
+    ) -> list[LogLine]:
+        """The lines of ``entries`` (at most ``most``) that the account oversees and the
+        filter passes, with their calls' pseudonyms."""
+        desk = self.deps.supervision
+        kept = [
+            (entry_id, fields)
+            for entry_id, fields in entries
+            if log_filter.matches(fields)
+            and in_scope(account.supervises, fields, desk.agent_queues)
+        ][:most]
+        calls = {call_of(fields) for _, fields in kept} - {""}
+        names = await desk.pseudonyms(calls) if calls else {}
+        return [
+            log_line(entry_id, fields, names.get(call_of(fields), ""), self.zone)
+            for entry_id, fields in kept
+        ]
+
     async def board_events(self, request: web.Request) -> web.StreamResponse:
         """The board now, then again after every queue log entry (``board`` events), limited
-        to the queues the account oversees."""
+        to the queues the account oversees; each of those entries that the query's filter
+        passes as a ``log`` line too, from ``Last-Event-ID`` (or ``?after=``) on."""
         _, account = await self._signed_in(request, SUPERVISOR_PAGES)
         scope = account.supervises
+        log_filter = LogFilter.from_query(request.query)
+        after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         with self.feed.subscribe() as subscriber:
+            last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
             async with sse_response(request) as stream:
+
+                async def send_lines(entries: Sequence[Entry]) -> None:
+                    for line in await self._log_lines(account, log_filter, entries, len(entries)):
+                        await stream.send(line.to_json(), id=line.id, event="log")
+
                 with contextlib.suppress(ConnectionResetError):  # the browser went away
                     board = await self.deps.supervision.board()
                     await stream.send(board.limited_to(scope).to_json(), event="board")
+                    while caught := await self.feed.after(last):
+                        await send_lines(caught)
+                        last = caught[-1][0]
                     while stream.is_connected() and not subscriber.cut_off:
-                        if entry := await subscriber.next(LIVENESS_S):
-                            board = await self._board_after(entry[0])
-                            data = board.limited_to(scope).to_json()
-                            await stream.send(data, id=entry[0], event="board")
+                        entry = await subscriber.next(LIVENESS_S)
+                        if entry is None:
+                            continue
+                        board = await self._board_after(entry[0])
+                        data = board.limited_to(scope).to_json()
+                        await stream.send(data, id=entry[0], event="board")
+                        if stream_id(entry[0]) > stream_id(last):
+                            await send_lines([entry])
+                            last = entry[0]
         return stream
 
     async def _board_after(self, entry_id: str) -> Board:
@@ -643,6 +734,24 @@ class _Views:
         try:
             await self.deps.supervision.force_logout(
                 form.get("agent", ""), account.id, account.role
+            )
+        except Refused as exc:
+            raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None
+        raise web.HTTPSeeOther("/console/supervisor")
+
+    async def force_pause(self, request: web.Request) -> web.Response:
+        """Pause an agent in every queue with a reason (audited as a forced pause)."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        form = await self._form(request, session)
+        reason = form.get("reason", "").strip()
+        if not reason or len(reason) > MAX_REASON:
+            raise web.HTTPBadRequest(
+                text=f"A pause needs a reason of 1 to {MAX_REASON} characters."
+            )
+        self._oversees(request, session, account, self._agent_queues(form))
+        try:
+            await self.deps.supervision.force_pause(
+                form.get("agent", ""), account.id, account.role, reason
             )
         except Refused as exc:
             raise web.HTTPSeeOther(f"/console/supervisor?error={exc.code}") from None

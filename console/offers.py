@@ -146,6 +146,11 @@ class QueueLogFeed:
         newest = await self.redis.xrevrange(self.keys.acd_queue_log, count=1)
         return str(newest[0][0]) if newest else "0-0"
 
+    async def newest(self, count: int) -> Sequence[Entry]:
+        """The newest ``count`` entries, newest first."""
+        found = await self.redis.xrevrange(self.keys.acd_queue_log, count=count)
+        return cast(Sequence[Entry], found)
+
     async def after(self, entry_id: str) -> Sequence[Entry]:
         """Entries after ``entry_id`` (at most ``CATCH_UP``), oldest first."""
         found = await self.redis.xrange(self.keys.acd_queue_log, min=f"({entry_id}", count=CATCH_UP)

@@ -5,7 +5,8 @@ The ACD serves it (wired in ``hotline``); refusals arrive as ``core.ports.Refuse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -13,12 +14,14 @@ from typing import Protocol
 class Presence:
     """A volunteer's state as the ACD holds it (``logged_out``, ``available``, ``paused``,
     ``offered``, ``on_call`` or ``wrap_up``), the pause's reason if paused, when the call
-    on hand was answered (epoch seconds) and when the wrap-up ends."""
+    on hand was answered (epoch seconds), when the wrap-up ends, and the queues the volunteer
+    is paused in on their own with each pause's reason."""
 
     state: str
     pause_reason: str = ""
     call_since: float | None = None
     wrapup_until: float | None = None
+    paused_in: Mapping[str, str] = field(default_factory=dict)
 
 
 class PresenceDesk(Protocol):
@@ -30,8 +33,14 @@ class PresenceDesk(Protocol):
     async def go_available(self, agent_id: str) -> None:
         """Sign in to the volunteer's queues, or end their pause."""
 
-    async def pause(self, agent_id: str, reason: str) -> None:
-        """Pause with ``reason``."""
+    def queues(self, agent_id: str) -> tuple[str, ...]:
+        """The queues the volunteer serves."""
+
+    async def pause(self, agent_id: str, reason: str, queue: str | None = None) -> None:
+        """Pause with ``reason``; with ``queue``, in that queue only."""
+
+    async def resume_queue(self, agent_id: str, queue: str) -> None:
+        """End the volunteer's pause in ``queue`` only."""
 
     async def sign_off(self, agent_id: str) -> None:
         """Sign out of every queue."""

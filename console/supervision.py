@@ -113,11 +113,18 @@ class SupervisorDesk(Protocol):
     async def call_queue(self, call_id: str) -> str:
         """The queue of a call the ACD holds ("" if it is gone or unknown)."""
 
+    async def pseudonyms(self, call_ids: Collection[str]) -> Mapping[str, str]:
+        """The pseudonym of each call's caller (none for a call the ACD no longer knows)."""
+
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """Return a stuck agent to a clean state (audited in the queue log with ``by``)."""
 
     async def force_logout(self, agent_id: str, by: str, role: str) -> None:
         """Sign the agent out of every queue (audited as a forced logout by ``by``)."""
+
+    async def force_pause(self, agent_id: str, by: str, role: str, reason: str) -> None:
+        """Pause the agent in every queue with ``reason`` (audited as a forced pause by
+        ``by``)."""
 
     async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
         """Ring ``by``'s own phone to join the call in ``mode`` (one of ``MONITOR_MODES``;

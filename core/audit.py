@@ -18,6 +18,8 @@ class AuditAction(Enum):
 
     TRANSFER = "transfer"
     FORCED_LOGOUT = "forced-logout"
+    #: A supervisor paused an agent, with a reason.
+    FORCED_PAUSE = "forced-pause"
     EXPORT = "export"
     #: A supervisor listened to, whispered into or barged into a live call.
     LISTEN = "listen"

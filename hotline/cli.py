@@ -175,7 +175,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{settings.acd.volunteer_did.lstrip('+')}@{sip} (code 101, PIN 1111 for alice)\n"
             f"  or: curl -XPOST -H 'Authorization: Bearer {token}' {api}/acd/agents/alice/login\n"
             f"  Web console: {api}/console/ (alice / alice-console, bruno / bruno-console,\n"
-            f"  chen / chen-console; dana / dana-console is a supervisor)\n"
+            f"  chen / chen-console; dana / dana-console is a supervisor, gaby / gaby-console\n"
+            f"  the admin)\n"
             f"{telethon_banner(campaigns, load_agents(settings.acd.agents, queues), sip, api)}"
             f"  Logs of Asterisk: {asterisk.log}. Ctrl-C stops everything.\n",
             flush=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Final, cast
 from zoneinfo import ZoneInfo
@@ -78,6 +78,7 @@ class AcdPresence:
             view.pause_reason,
             call_since,
             view.wrapup_until if wrapping else None,
+            dict(view.paused_in),
         )
 
     async def go_available(self, agent_id: str) -> None:
@@ -95,10 +96,20 @@ class AcdPresence:
         elif view.state is AgentState.PAUSED:
             await self.store.resume(agent_id, self.clock())
 
-    async def pause(self, agent_id: str, reason: str) -> None:
-        """Pause in every queue."""
+    def queues(self, agent_id: str) -> tuple[str, ...]:
+        """The profile's queues."""
+        profile = self.agents.get(agent_id)
+        return profile.queues if profile else ()
+
+    async def pause(self, agent_id: str, reason: str, queue: str | None = None) -> None:
+        """Pause in every queue, or in ``queue`` only."""
         with _refusals():
-            await self.store.pause(agent_id, reason, self.clock())
+            await self.store.pause(agent_id, reason, self.clock(), queue)
+
+    async def resume_queue(self, agent_id: str, queue: str) -> None:
+        """The store's end of a pause in one queue."""
+        with _refusals():
+            await self.store.resume(agent_id, self.clock(), queue)
 
     async def sign_off(self, agent_id: str) -> None:
         """Log out of every queue."""
@@ -234,6 +245,20 @@ class AcdSupervision:
         caller = await records.caller(call_id) or await records.callback(call_id)
         return caller.queue if caller else ""
 
+    async def pseudonyms(self, call_ids: Collection[str]) -> Mapping[str, str]:
+        """From each call's hash in the ACD, else its caller's or callback's record."""
+        records = Records(self.store.redis, self.store.keys)
+
+        async def pseudonym(call_id: str) -> str:
+            found = await self.store.redis.hget(self.store.keys.acd_call(call_id), "pseudonym")
+            if found:
+                return cast(str, found)
+            caller = await records.caller(call_id) or await records.callback(call_id)
+            return caller.pseudonym if caller else ""
+
+        ids = sorted(set(call_ids))
+        return dict(zip(ids, await asyncio.gather(*map(pseudonym, ids)), strict=True))
+
     async def reset(self, agent_id: str, by: str, reason: str) -> None:
         """The store's reset (it writes ``by`` and the redacted ``reason`` to the queue log)."""
         if agent_id not in self.agents:
@@ -257,6 +282,26 @@ class AcdSupervision:
             reason="",
             now=datetime.fromtimestamp(self.clock(), UTC),
         )
+
+    async def force_pause(self, agent_id: str, by: str, role: str, reason: str) -> None:
+        """Pause the agent with the redacted ``reason`` (in the queue log's PAUSE entries) and
+        audit it as a forced pause."""
+        if agent_id not in self.agents:
+            raise AcdError("unknown-agent", agent_id)
+        kept = self.redact(reason)
+        with _refusals():
+            await self.store.pause(agent_id, kept, self.clock())
+        await audit(
+            self.store.redis,
+            self.store.keys,
+            actor=by,
+            role=role,
+            action=AuditAction.FORCED_PAUSE,
+            target=agent_id,
+            reason=kept,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+        )
+        logger.info("agent %s paused by %s", agent_id, by)
 
     async def monitor(self, call_id: str, by: str, role: str, mode: str) -> str:
         """The ACD's monitor request (``acd.monitoring``: checked, audited, sent to the

@@ -102,6 +102,9 @@ function showPresence(presence) {
   state.textContent = label(presence.state);
   const reason = document.getElementById("pause-reason");
   reason.textContent = presence.pause_reason ? "(" + presence.pause_reason + ")" : "";
+  document.getElementById("paused-in").textContent = Object.entries(presence.paused_in)
+    .map(([queue, why]) => queue + ": " + why)
+    .join(", ");
   const clock = document.getElementById("call-clock");
   clock.dataset.since = presence.call_since ?? "";
   clock.hidden = presence.state !== "on_call";
@@ -321,6 +324,22 @@ async function monitorCall(event) {
     : label("not_monitoring") + " " + answer.error;
 }
 
+// The queue log's tail: each "log" event (already filtered by the server) becomes the newest
+// row, as text; the oldest rows past the tail's length go.
+function showLogLine(line) {
+  const table = document.getElementById("queue-log");
+  const row = document.createElement("tr");
+  row.dataset.entry = line.id;
+  for (const value of [line.at, line.event, line.queue, line.agent, line.pseudonym]) {
+    const cell = document.createElement("td");
+    cell.textContent = value;
+    row.append(cell);
+  }
+  table.tBodies[0].prepend(row);
+  const most = parseInt(table.dataset.lines, 10);
+  while (table.tBodies[0].rows.length > most) table.tBodies[0].lastElementChild.remove();
+}
+
 function tick() {
   const now = Date.now() / 1000;
   for (const cell of document.querySelectorAll("#agents [data-since]")) {
@@ -334,6 +353,7 @@ const board = document.getElementById("board");
 if (board) {
   const events = new EventSource(board.dataset.events);
   events.addEventListener("board", (event) => showBoard(JSON.parse(event.data)));
+  events.addEventListener("log", (event) => showLogLine(JSON.parse(event.data)));
   for (const form of document.querySelectorAll("#agents form.monitor")) {
     form.addEventListener("submit", monitorCall);
   }

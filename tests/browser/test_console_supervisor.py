@@ -1,6 +1,6 @@
-"""The supervisor screen in Chromium: the wallboard and agents table follow the ACD live, a
-stuck agent is reset from the table, and a caller's number is unmasked with a reason and
-audited."""
+"""The supervisor screen in Chromium: the wallboard, agents table and queue log tail follow
+the ACD live, a stuck agent is reset from the table, and a caller's number is unmasked with a
+reason and audited."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ async def test_the_board_follows_the_acd_live_and_resets_a_stuck_agent(
         await expect(general.locator('[data-field="on_call"]')).to_have_text("1")
         await expect(alice.locator('[data-field="state"]')).to_have_text("offered")
         await expect(alice.locator('[data-field="since"]')).to_contain_text("min")
+        offered = page.locator("#queue-log tbody tr", has_text="OFFER")
+        await expect(offered).to_contain_text("Green Fox")  # the tail, live too
         await console.log_in("chen", ("general",), time.time())
         await expect(general.locator('[data-field="available"]')).to_have_text("1")
         await page.screenshot(path=screenshots / "supervisor.png", full_page=True)

@@ -198,6 +198,36 @@ async def test_presence_goes_through_the_acd(console: Console) -> None:
     assert refused.headers["Location"].startswith("/console/volunteer?error=")
 
 
+async def test_a_volunteer_pauses_in_one_queue_and_resumes_it(console: Console) -> None:
+    assert await console.sign_in("alice") == 303
+
+    async def act(**form: str) -> ClientResponse:
+        csrf = await console.csrf("/console/volunteer")
+        return await post(console, "/console/presence", {"csrf": csrf, **form})
+
+    assert (await act(action="available")).status == 303
+    async with console.http.get("/console/events") as stream:
+        assert (await act(action="pause", queue="ringall", reason="meal")).status == 303
+        event = await read_event(stream)
+    assert event["event"] == "presence"
+    assert json.loads(event["data"])["paused_in"] == {"ringall": "meal"}
+    view = await console.store.agent("alice")
+    assert view is not None
+    assert (view.state, dict(view.paused_in)) == (AgentState.AVAILABLE, {"ringall": "meal"})
+    async with console.http.get("/console/volunteer") as resp:
+        assert '<span id="paused-in">ringall: meal</span>' in await resp.text()
+    for form in (
+        {"action": "pause", "queue": "nosuch", "reason": "meal"},
+        {"action": "resume-queue", "queue": "nosuch"},
+        {"action": "resume-queue"},
+    ):
+        assert (await act(**form)).status == 400, form
+    assert (await act(action="resume-queue", queue="ringall")).status == 303
+    view = await console.store.agent("alice")
+    assert view is not None
+    assert (view.state, dict(view.paused_in)) == (AgentState.AVAILABLE, {})
+
+
 async def test_a_console_session_does_not_open_the_api(console: Console) -> None:
     assert await console.sign_in("bruno") == 303
     async with console.http.get("/acd/queues") as resp:
@@ -255,6 +285,7 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "pause_reason": "",
         "call_since": None,
         "wrapup_until": None,
+        "paused_in": {},
     }
     assert "Blue Heron" not in json.dumps(seen)
     # Reconnecting from before the offer replays it: a reconnect loses nothing.
@@ -271,6 +302,7 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "pause_reason": "",
         "call_since": None,
         "wrapup_until": None,
+        "paused_in": {},
     }
 
 

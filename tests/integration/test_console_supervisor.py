@@ -195,6 +195,42 @@ async def test_a_forced_sign_off_is_audited(console: Console) -> None:
     assert await console.store.redis.xlen(console.keys.staff_audit) == 1
 
 
+async def test_a_forced_pause_keeps_its_reason_without_numbers_and_is_audited(
+    console: Console,
+) -> None:
+    await console.log_in("chen", QUEUES, time.time())
+    assert await console.sign_in("bruno") == 303
+    csrf = await console.csrf("/console/supervisor")
+    for reason in ("", " ", "x" * 101):
+        form = {"csrf": csrf, "agent": "chen", "reason": reason}
+        assert (await post(console, "/console/supervisor/pause", form)).status == 400
+    assert await state_of(console, "chen") is AgentState.AVAILABLE
+    form = {"csrf": csrf, "agent": "chen", "reason": "debrief after 514 555 0123"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"] == "/console/supervisor"
+    view = await console.store.agent("chen")
+    assert view is not None
+    assert view.state is AgentState.PAUSED
+    assert view.pause_reason.startswith("debrief after ")
+    assert "555" not in view.pause_reason
+    records = cast(
+        list[tuple[str, dict[str, str]]],
+        await console.store.redis.xrange(console.keys.staff_audit),
+    )
+    assert [(r["actor"], r["action"], r["target"], r["reason"]) for _, r in records] == [
+        ("bruno", "forced-pause", "chen", view.pause_reason)
+    ]
+    await console.offer_to("alice", "c1", "Green Fox", 5)
+    form = {"csrf": csrf, "agent": "alice", "reason": "break"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"].startswith("/console/supervisor?error=")  # while ringing
+    assert await state_of(console, "alice") is AgentState.OFFERED
+    assert await console.store.redis.xlen(console.keys.staff_audit) == 1
+    form = {"csrf": csrf, "agent": "nobody", "reason": "break"}
+    resp = await post(console, "/console/supervisor/pause", form)
+    assert resp.headers["Location"] == "/console/supervisor?error=unknown-agent"
+
+
 async def connect_a_vaulted_caller(console: Console) -> str:
     """A call from ``NUMBER`` (in the vault, as the ARI side leaves it) is taken by Alice; its
     pseudonym."""
@@ -329,6 +365,7 @@ async def test_a_supervisor_sees_and_acts_on_their_own_queues_only(
         for path, form in (
             ("/console/supervisor/reset", {"agent": "erin", "reason": "stuck"}),
             ("/console/supervisor/logout", {"agent": "erin"}),
+            ("/console/supervisor/pause", {"agent": "erin", "reason": "break"}),
             ("/console/supervisor/unmask", {"call": "c1", "reason": "caller at risk"}),
             ("/console/supervisor/monitor", {"call": "c1", "mode": "listen"}),
         ):
@@ -422,3 +459,67 @@ async def test_a_board_still_computing_when_the_console_stops_is_ended_with_it(
             )
             await asyncio.wait_for(HeldSupervision.held.wait(), 10)
     assert HeldSupervision.ended == ["ended"]
+
+
+async def tail(console: Console, query: str = "") -> list[dict[str, str]]:
+    async with console.http.get(f"/console/supervisor/log{query}") as resp:
+        assert resp.status == 200
+        return cast(list[dict[str, str]], (await resp.json())["lines"])
+
+
+async def test_the_queue_log_tail_shows_pseudonyms_never_numbers_filtered_and_own_queues(
+    tmp_path: Path, redis_url: str
+) -> None:
+    agents = agents_with_gus(tmp_path)
+    async with console_running(redis_url, tmp_path, agents_file=agents) as console:
+        pseudonym = await connect_a_vaulted_caller(console)  # Alice takes c1 in general
+        await console.log_in("gus", ("ringall",), time.time())
+        await console.log_in("erin", ("general",), time.time())
+        await console.store.pause("gus", "debrief", time.time())
+        assert await console.sign_in("bruno") == 303
+        lines = await tail(console)
+        assert lines[0]["event"] == "PAUSE"  # newest first
+        (connect,) = [line for line in lines if line["event"] == "CONNECT"]
+        assert (connect["queue"], connect["agent"], connect["pseudonym"]) == (
+            "general",
+            "alice",
+            pseudonym,
+        )
+        assert re.fullmatch(r"[0-9]{2}:[0-9]{2}:[0-9]{2}", connect["at"])
+        async with console.http.get("/console/supervisor") as resp:
+            page = await resp.text()
+        assert NUMBER not in page
+        assert f'<tr data-entry="{connect["id"]}">' in page
+        assert f"<td>CONNECT</td><td>general</td><td>alice</td><td>{pseudonym}</td>" in page
+        offers = await tail(console, "?event=OFFER")
+        assert [(line["event"], line["pseudonym"]) for line in offers] == [("OFFER", pseudonym)]
+        assert {line["agent"] for line in await tail(console, "?agent=erin")} == {"erin"}
+        ringall = await tail(console, "?queue=ringall&event=ADDMEMBER")
+        assert sorted(line["agent"] for line in ringall) == ["gus"]
+        assert await tail(console, "?event=NOSUCHEVENT") == lines  # an unknown event: any
+        # Gus oversees ringall: none of general's lines, nor Erin's.
+        assert await console.sign_in("gus", "gus-console") == 303
+        assert {line["queue"] for line in await tail(console)} == {"ringall"}
+        assert await tail(console, "?agent=erin") == []
+
+
+async def test_the_queue_log_tail_is_live_filtered_and_resumes_by_id(console: Console) -> None:
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor/events?event=PAUSE") as resp:
+        await read_event(resp)  # the board now
+        await console.log_in("chen", QUEUES, time.time())  # two ADDMEMBERs: boards only
+        await console.store.pause("chen", "break", time.time())  # a PAUSE in each queue
+        events = [await read_event(resp) for _ in range(4)]
+        assert [e["event"] for e in events] == ["board", "board", "board", "log"]
+        first = json.loads(events[3]["data"])
+    assert (first["event"], first["agent"], first["pseudonym"]) == ("PAUSE", "chen", "")
+    assert first["queue"] in QUEUES
+    assert first["id"] == events[3]["id"] == events[2]["id"]
+    headers = {"Last-Event-ID": first["id"]}
+    async with console.http.get("/console/supervisor/events?event=PAUSE", headers=headers) as resp:
+        assert (await read_event(resp))["event"] == "board"
+        missed = await read_event(resp)
+    second = json.loads(missed["data"])
+    assert missed["event"] == "log"
+    assert (second["event"], second["agent"]) == ("PAUSE", "chen")
+    assert {first["queue"], second["queue"]} == set(QUEUES)

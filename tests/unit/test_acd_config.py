@@ -41,13 +41,15 @@ def test_demo_files_load() -> None:
     assert queues["crisis"].strategy is Strategy.RING_ALL
     assert queues["crisis"].priority == 10
     agents = load_agents(DEMO_AGENTS, queues)
-    assert [a.id for a in agents] == ["alice", "bruno", "chen", "dana", "erin", "farid"]
+    assert [a.id for a in agents] == ["alice", "bruno", "chen", "dana", "erin", "farid", "gaby"]
     assert agents[0].skills == {"listening": 5, "fr": 4}
     assert agents[1].wrapup_s == 20
     assert agents[3].devices[0].kind is DeviceKind.EXTERNAL
     assert "+1514" not in repr(agents[3])
-    assert [a.role for a in agents] == ["agent", "agent", "agent", "supervisor", "agent", "agent"]
-    assert [(a.queues, a.nailed_up) for a in agents[4:]] == [(("telethon",), True)] * 2
+    roles = ["agent", "agent", "agent", "supervisor", "agent", "agent", "admin"]
+    assert [a.role for a in agents] == roles
+    assert [(a.queues, a.nailed_up) for a in agents[4:6]] == [(("telethon",), True)] * 2
+    assert agents[6].queues == ()  # the admin takes no calls
     assert all(a.password_hash.startswith("$argon2id$") for a in agents)
     assert "argon2" not in repr(agents[0])
 

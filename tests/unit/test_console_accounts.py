@@ -19,6 +19,10 @@ def test_the_demo_accounts_have_their_documented_passwords_and_roles() -> None:
     assert dana is not None
     assert dana.role == "supervisor"
     assert password_matches(dana.password_hash, "dana-console")
+    gaby = accounts.get("gaby")
+    assert gaby is not None
+    assert gaby.role == "admin"
+    assert password_matches(gaby.password_hash, "gaby-console")
     assert accounts.get("nobody") is None
 
 

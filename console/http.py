@@ -17,6 +17,10 @@
 | POST   | /console/hangup            | volunteer (CSRF)      | call: hang up the agent's leg |
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
 |        |                            |                       | monitored, pledge             |
+| GET    | /console/chats/events      | volunteer             | SSE: chat, the whole          |
+|        |                            |                       | conversation on each change   |
+| GET    | /console/chats/{id}        | volunteer             | JSON: one of their own        |
+|        |                            |                       | conversations (403 otherwise) |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry; |
 |        |                            |                       | log: the entry, if in the filter |
@@ -74,6 +78,7 @@ from aiohttp_sse import sse_response
 
 from console.accounts import Account, Accounts
 from console.calls import CallDesk
+from console.chats import NOT_YOURS, ChatDesk, ChatView
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.monitored import monitored
@@ -135,6 +140,7 @@ class ConsoleDeps:
     wrapups: WrapupDesk
     supervision: SupervisorDesk
     calls: CallDesk
+    chats: ChatDesk
     #: The telethon's pledge form (None: no campaign).
     pledges: PledgeDesk | None = None
 
@@ -158,10 +164,13 @@ def build_console(deps: ConsoleDeps) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     feed = QueueLogFeed(deps.redis, deps.keys)
+    chat_feed = QueueLogFeed(deps.redis, deps.keys, deps.keys.conversation_feed)
     app.cleanup_ctx.append(_feeding(feed))
+    app.cleanup_ctx.append(_feeding(chat_feed))
 
     async def close_streams(_: web.Application) -> None:
         feed.close()
+        chat_feed.close()
 
     app.on_shutdown.append(close_streams)
     guard = SignInGuard(
@@ -173,7 +182,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             deps.settings.attempts_window_s,
         ),
     )
-    views = _Views(deps, guard, feed)
+    views = _Views(deps, guard, feed, chat_feed)
 
     async def end_boards(_: web.Application) -> None:
         await views.end_boards()
@@ -193,6 +202,8 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/pledges/link", views.pledge_link),
             web.post("/hangup", views.hang_up),
             web.get("/events", views.events),
+            web.get("/chats/events", views.chat_events),
+            web.get("/chats/{id}", views.chat),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
             web.get("/supervisor/log", views.queue_log),
@@ -229,8 +240,10 @@ def _feeding(feed: QueueLogFeed) -> Callable[[web.Application], AsyncIterator[No
 class _Views:
     """The handlers, over the console's dependencies."""
 
-    def __init__(self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed) -> None:
-        self.deps, self.guard, self.feed = deps, guard, feed
+    def __init__(
+        self, deps: ConsoleDeps, guard: SignInGuard, feed: QueueLogFeed, chat_feed: QueueLogFeed
+    ) -> None:
+        self.deps, self.guard, self.feed, self.chat_feed = deps, guard, feed, chat_feed
         self.passwords = Passwords(deps.accounts, deps.redis, deps.keys)
         self.translations = load_translations()
         #: The zone of the queue log tail's times.
@@ -397,8 +410,60 @@ class _Views:
             "own_queues": self.deps.presence.queues(account.id),
             "error": request.query.get("error", ""),
             "extend_s": EXTEND_WRAPUP_S,
+            "chats": [c for c in await self.deps.chats.held(account.id) if c.state == "open"],
+            "chats_after": await self.chat_feed.newest_id(),
         }
         return self._page("volunteer.html", request, session, context)
+
+    async def _own_chat(
+        self, request: web.Request, session: Session, account: Account, conversation_id: str
+    ) -> ChatView:
+        """The conversation if the volunteer holds it; 403 ``not-your-conversation`` if not
+        (or if there is no such conversation: an id tells nothing)."""
+        view = await self.deps.chats.view(conversation_id)
+        if view is None or view.agent != account.id:
+            logger.warning("console: %s refused a conversation they do not hold", account.id)
+            raise self._forbidden(request, session, NOT_YOURS)
+        return view
+
+    async def chat(self, request: web.Request) -> web.Response:
+        """One of the volunteer's conversations with its messages (JSON)."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        view = await self._own_chat(request, session, account, request.match_info["id"])
+        return web.json_response(text=view.to_json())
+
+    async def chat_events(self, request: web.Request) -> web.StreamResponse:
+        """The volunteer's conversations as they change, from ``Last-Event-ID`` (or
+        ``?after=``) on: each new message or assignment sends the whole conversation
+        (``chat``), as long as the volunteer still holds it."""
+        session, account = await self._account(request)
+        if account is None:
+            raise web.HTTPForbidden(text="Sign in first.")
+        if account.role not in VOLUNTEER_PAGES:
+            raise self._forbidden(request, session, WRONG_ROLE)
+        after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
+        with self.chat_feed.subscribe(account.id) as subscriber:
+            last = after if _ENTRY_ID.fullmatch(after) else await self.chat_feed.newest_id()
+            async with sse_response(request) as stream:
+
+                async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
+                    if fields.get("agent") != account.id:
+                        return
+                    view = await self.deps.chats.view(fields.get("conversation", ""))
+                    if view is not None and view.agent == account.id:
+                        await stream.send(view.to_json(), id=entry_id, event="chat")
+
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    while caught := await self.chat_feed.after(last):
+                        for entry_id, fields in caught:
+                            await forward(entry_id, fields)
+                        last = caught[-1][0]
+                    while stream.is_connected() and not subscriber.cut_off:
+                        entry = await subscriber.next(LIVENESS_S)
+                        if entry and stream_id(entry[0]) > stream_id(last):
+                            await forward(*entry)
+                            last = entry[0]
+        return stream
 
     async def presence(self, request: web.Request) -> web.Response:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)

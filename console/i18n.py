@@ -66,6 +66,9 @@ LABELS: Final = {
     "failed": N_("failed"),
     "expired": N_("expired"),
     "cancelled": N_("cancelled"),
+    "chat_caller": N_("Texter:"),
+    "chat_agent": N_("You:"),
+    "chat_system": N_("Note:"),
 }
 
 

@@ -90,10 +90,12 @@ class Subscriber:
 
 
 class QueueLogFeed:
-    """The instance's reader of the queue log and the consoles it feeds."""
+    """The instance's reader of the queue log (or of another ``stream`` whose entries name
+    an ``agent``) and the consoles it feeds."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, stream: str = "") -> None:
         self.redis, self.keys = redis, keys
+        self.stream = stream or keys.acd_queue_log
         self._subscribers: set[Subscriber] = set()
 
     async def run(self) -> None:
@@ -104,10 +106,10 @@ class QueueLogFeed:
                 last = last or await self.newest_id()
                 found = cast(
                     list[tuple[str, list[Entry]]],
-                    await self.redis.xread({self.keys.acd_queue_log: last}, block=BLOCK_MS),
+                    await self.redis.xread({self.stream: last}, block=BLOCK_MS),
                 )
             except RedisError as exc:
-                logger.warning("console feed: queue log unreadable (%s); retrying", exc)
+                logger.warning("console feed: %s unreadable (%s); retrying", self.stream, exc)
                 await asyncio.sleep(1)
                 continue
             for _, entries in found:
@@ -143,17 +145,17 @@ class QueueLogFeed:
 
     async def newest_id(self) -> str:
         """The id of the newest entry ("0-0" if none): a page starts its events after it."""
-        newest = await self.redis.xrevrange(self.keys.acd_queue_log, count=1)
+        newest = await self.redis.xrevrange(self.stream, count=1)
         return str(newest[0][0]) if newest else "0-0"
 
     async def newest(self, count: int) -> Sequence[Entry]:
         """The newest ``count`` entries, newest first."""
-        found = await self.redis.xrevrange(self.keys.acd_queue_log, count=count)
+        found = await self.redis.xrevrange(self.stream, count=count)
         return cast(Sequence[Entry], found)
 
     async def after(self, entry_id: str) -> Sequence[Entry]:
         """Entries after ``entry_id`` (at most ``CATCH_UP``), oldest first."""
-        found = await self.redis.xrange(self.keys.acd_queue_log, min=f"({entry_id}", count=CATCH_UP)
+        found = await self.redis.xrange(self.stream, min=f"({entry_id}", count=CATCH_UP)
         return cast(Sequence[Entry], found)
 
     async def pop(self, call_id: str, offered_at: float) -> OfferPop | None:

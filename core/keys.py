@@ -59,6 +59,7 @@
 | ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
 | ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
 | ``{p}:conv:log``                  | stream | conversations opened, assigned, ended (no number) |
+| ``{p}:conv:feed``                 | stream | conversation + agent per message or assignment    |
 | ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
@@ -78,6 +79,8 @@ from typing import Final
 #: Entries the conversation log (``Keys.conversation_log``) keeps (about), drained or not;
 #: every script that writes it caps it there.
 CONVERSATION_LOG_MAXLEN: Final = 100_000
+#: Entries the conversation feed (``Keys.conversation_feed``) keeps (about).
+CONVERSATION_FEED_MAXLEN: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,12 @@ class Keys:
         """SMS conversations opened, assigned and ended, for the records (keyed caller
         reference, pseudonym, agent; never a number or a message)."""
         return f"{self.prefix}:conv:log"
+
+    @property
+    def conversation_feed(self) -> str:
+        """A stream entry per change to a conversation (a message, an assignment), naming the
+        conversation and the agent holding it, for the consoles' live chat panels."""
+        return f"{self.prefix}:conv:feed"
 
     def request(self, request_id: str) -> str:
         """One recorded request."""

@@ -60,6 +60,7 @@ from hotline.console_desk import (
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
+    SmsChats,
     TelethonPledges,
     console_accounts,
 )
@@ -231,6 +232,7 @@ class HotlineApp:
                 ZoneInfo(settings.console.time_zone),
             ),
             calls=AcdCalls(store, agents),
+            chats=SmsChats(self.sms.conversations),
             pledges=(
                 TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)
                 if self.telethon.pledges and self.telethon.desk

@@ -1,8 +1,8 @@
 """The ACD as the console's presence desk (``console.presence.PresenceDesk``), supervisor
 desk (``console.supervision.SupervisorDesk``) and call desk (``console.calls.CallDesk``), the
 records store as its wrap-up desk (``console.wrapups.WrapupDesk``), the telethon's pledges as
-its pledge desk (``console.pledges.PledgeDesk``), and the agent file's people as the
-console's accounts."""
+its pledge desk (``console.pledges.PledgeDesk``), the SMS conversations as its chat desk
+(``console.chats.ChatDesk``), and the agent file's people as the console's accounts."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from acd.routing import AgentState, IllegalTransition
 from acd.store import AcdStore
 from acd.transfers import Transfer, TransferKind, parties, request_transfer
 from console.accounts import Account, Accounts
+from console.chats import ChatLine, ChatView
 from console.pledges import SavedPledge
 from console.presence import Presence
 from console.supervision import AgentRow, AuditLine, Board, QueueTile, Unmasked
@@ -40,6 +41,7 @@ from pledges.links import PaymentDesk
 from pledges.service import Pledges
 from records.today import day_start
 from records.wrapups import Wrapups
+from sms.conversations import Conversation, Conversations
 
 logger = logging.getLogger(__name__)
 
@@ -455,6 +457,34 @@ def _records_away() -> Iterator[None]:
         yield
     except (SQLAlchemyError, OSError) as exc:
         raise ApiError(503, "records-unavailable", type(exc).__name__) from None
+
+
+class SmsChats:
+    """The volunteers' text conversations through the SMS conversation service."""
+
+    def __init__(self, conversations: Conversations) -> None:
+        self.conversations = conversations
+
+    async def held(self, agent_id: str) -> list[ChatView]:
+        """The service's conversations of the agent, oldest first."""
+        found = await self.conversations.of_agent(agent_id)
+        return [await self._view(c) for c in sorted(found, key=lambda c: c.opened_at)]
+
+    async def view(self, conversation_id: str) -> ChatView | None:
+        """The conversation and its messages (numbers already cut out by the service)."""
+        found = await self.conversations.get(conversation_id)
+        return await self._view(found) if found else None
+
+    async def _view(self, conversation: Conversation) -> ChatView:
+        messages = await self.conversations.messages(conversation.id)
+        return ChatView(
+            conversation.id,
+            conversation.pseudonym,
+            conversation.queue,
+            conversation.state.value,
+            conversation.agent or "",
+            tuple(ChatLine(m.at, m.author, m.body) for m in messages),
+        )
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:

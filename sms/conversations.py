@@ -18,7 +18,9 @@ keyed reference (``h:`` and the ref's first 12 hex digits, as the IVR journal na
 never a number or a message.
 
 Phone numbers written in messages are cut out (``sms.redact``) before anything is stored or
-relayed. Conversation content expires after ``sms.retention_seconds`` and is purged by
+relayed. Each message and assignment also puts the conversation's id and its holder on the
+conversation feed (``Keys.conversation_feed``), which the consoles' chat panels follow.
+Conversation content expires after ``sms.retention_seconds`` and is purged by
 :func:`purge_conversations`.
 """
 
@@ -28,7 +30,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,7 +40,7 @@ import redis.asyncio as aioredis
 
 from core import lua
 from core.config import Settings
-from core.keys import CONVERSATION_LOG_MAXLEN, Keys
+from core.keys import CONVERSATION_FEED_MAXLEN, CONVERSATION_LOG_MAXLEN, Keys
 from core.ports import Assignment, ChatRouting, DropChat, Refused
 from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
@@ -414,12 +416,15 @@ class Conversations:
     async def _append(
         self, conversation_id: str, now: float, author: str, agent: str, body: str, via: str
     ) -> int:
-        """Store a message (numbers cut out); its index in the conversation."""
+        """Store a message (numbers cut out) and tell the feed; its index in the
+        conversation."""
         text = redact_numbers(body, self.settings.privacy.default_region)
         record = {"at": now, "author": author, "agent": agent, "body": text, "via": via}
         messages = self.keys.conversation_messages(conversation_id)
+        holder = await self.router.agent_of(conversation_id) or ""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(messages, json.dumps(record, ensure_ascii=False))
+            _feed(pipe, self.keys, conversation_id, holder)
             pipe.expire(messages, self.ttl)
             pipe.hset(self.keys.conversation(conversation_id), "last_at", str(now))
             pipe.expire(self.keys.conversation(conversation_id), self.ttl)
@@ -431,6 +436,7 @@ class Conversations:
         """Newly assigned conversations (the chat script has logged them for the records): a
         relayed volunteer gets the caller's texts so far."""
         for assignment in assignments:
+            await _feed(self.redis, self.keys, assignment.conversation_id, assignment.agent_id)
             logger.info(
                 "conversation %s: assigned to %s", assignment.conversation_id, assignment.agent_id
             )
@@ -513,6 +519,18 @@ async def purge_conversations(
             await drop_chat(client, keys, conversation_id)
             purged += 1
     return purged
+
+
+def _feed(
+    client: aioredis.Redis, keys: Keys, conversation_id: str, agent_id: str
+) -> Awaitable[Any]:
+    """Put a change to a conversation held by ``agent_id`` ("" if none) on the feed."""
+    return client.xadd(
+        keys.conversation_feed,
+        {"conversation": conversation_id, "agent": agent_id},
+        maxlen=CONVERSATION_FEED_MAXLEN,
+        approximate=True,
+    )
 
 
 def _dt(epoch: float) -> datetime:

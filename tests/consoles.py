@@ -21,6 +21,7 @@ from cryptography.fernet import Fernet
 from redis import Redis as SyncRedis
 from rq import Queue
 
+from acd.chat import ChatRouter
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
 from acd.model import WaitingCall
@@ -45,6 +46,7 @@ from hotline.console_desk import (
     AcdPresence,
     AcdSupervision,
     RecordsWrapups,
+    SmsChats,
     TelethonPledges,
     console_accounts,
 )
@@ -62,12 +64,14 @@ from records.database import upgrade
 from records.drain import Drain
 from records.today import calls_since
 from records.wrapups import Wrapups
+from sms.gateway import SmsGateway
 from sms.outbox import Outbox
 from sms.recipients import store_in
 from sms.redact import redact_numbers
 from tests.conftest import TESTS
 
 PREFIX = "hotline"
+HASH_KEY = b"console-test-hash-key-0123456789"
 API_TOKEN = "sam-token-0123456789ab"
 PASSWORDS = {"alice": "alice-console", "bruno": "bruno-console", "fiona": "fiona-console"}
 #: The demo's campaign with its operators in the test queue ``general``.
@@ -84,6 +88,8 @@ class Console:
     wrapups: Wrapups
     vault: Vault
     agents_file: Path
+    #: The SMS side: conversations, outbox.
+    sms: SmsGateway
     #: The telethon's pledges service (None: no campaign).
     pledges: Pledges | None = None
 
@@ -186,7 +192,7 @@ async def console_running(
     vault = Vault(
         redis,
         keys,
-        hash_key=b"console-test-hash-key-0123456789",
+        hash_key=HASH_KEY,
         fernet_keys=[Fernet.generate_key()],
         default_region="CA",
     )
@@ -223,6 +229,18 @@ async def console_running(
         )
         desk = TelethonPledges(pledges, payments, campaigns)
         feed = ToteFeed(engine, campaigns, clock=time.time)
+    app_settings = Settings(
+        redis=redis_settings,
+        secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}", hash_key=HASH_KEY),
+    )
+    sms = SmsGateway(
+        app_settings,
+        redis_client=redis,
+        rq_client=rq_redis,
+        vault=vault,
+        agents=agents,
+        chats=ChatRouter(redis, keys, agents),
+    )
     deps_settings = settings or ConsoleSettings()
     deps = ConsoleDeps(
         settings=deps_settings,
@@ -242,13 +260,13 @@ async def console_running(
             ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
+        chats=SmsChats(sms.conversations),
         pledges=desk,
     )
 
     async def health() -> dict[str, bool]:
         return {"ok": True}
 
-    app_settings = Settings(secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}"))
     routes = acd_routes(store, agents, time.time, str)
     if feed is not None:
         routes += tote_routes(feed)
@@ -256,7 +274,7 @@ async def console_running(
     poller = asyncio.create_task(feed.run()) if feed is not None else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault, agents_file, pledges)
+            yield Console(http, store, keys, wrapups, vault, agents_file, sms, pledges)
     finally:
         if poller is not None:
             poller.cancel()

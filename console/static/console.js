@@ -263,6 +263,40 @@ if (pop) {
   setInterval(tickCall, 1000);
 }
 
+// The chat panel: each "chat" event carries one of the volunteer's conversations whole; its
+// article (cloned from the page's template when new) is rewritten, as text only.
+function showChat(list, view) {
+  let article = list.querySelector(`article[data-conversation="${CSS.escape(view.id)}"]`);
+  if (!article) {
+    article = document.getElementById("chat-template").content.firstElementChild.cloneNode(true);
+    article.dataset.conversation = view.id;
+    list.append(article);
+  }
+  article.setAttribute("aria-label", view.pseudonym);
+  article.querySelector(".chat-pseudonym").textContent = view.pseudonym;
+  article.querySelector(".chat-queue").textContent = view.queue;
+  article.querySelector(".chat-ended").hidden = view.state !== "ended";
+  article.querySelector(".chat-lines").replaceChildren(...view.lines.map((line) => {
+    const item = document.createElement("li");
+    item.dataset.author = line.author;
+    const who = document.createElement("strong");
+    who.textContent = label("chat_" + line.author);
+    const body = document.createElement("span");
+    body.className = "chat-body";
+    body.textContent = line.body;
+    item.append(who, " ", body);
+    return item;
+  }));
+  document.getElementById("chats-none").hidden = true;
+}
+
+const chats = document.getElementById("chats");
+if (chats) {
+  const list = document.getElementById("chat-list");
+  const chatEvents = new EventSource(chats.dataset.events);
+  chatEvents.addEventListener("chat", (event) => showChat(list, JSON.parse(event.data)));
+}
+
 // The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'
 // states (text only); the times in state tick every second from each state's start.
 function showBoard(board) {

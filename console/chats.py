@@ -1,0 +1,47 @@
+"""The volunteer's chat panel: their open text conversations, by pseudonym, never a number."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+#: The error id of a conversation the volunteer does not hold (or that does not exist).
+NOT_YOURS = "not-your-conversation"
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    """One message: ``author`` is "caller", "agent" or "system"."""
+
+    at: float
+    author: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ChatView:
+    """A conversation as its volunteer's panel shows it."""
+
+    id: str
+    pseudonym: str
+    queue: str
+    #: "open" or "ended".
+    state: str
+    #: The agent holding it ("" if none: waiting, or gone to another).
+    agent: str
+    lines: tuple[ChatLine, ...]
+
+    def to_json(self) -> str:
+        """The ``chat`` event's data."""
+        return json.dumps(asdict(self))
+
+
+class ChatDesk(Protocol):
+    """The text conversations behind the chat panel."""
+
+    async def held(self, agent_id: str) -> list[ChatView]:
+        """The conversations ``agent_id`` holds, oldest first."""
+
+    async def view(self, conversation_id: str) -> ChatView | None:
+        """A conversation, or None if unknown or purged."""

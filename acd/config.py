@@ -27,6 +27,9 @@ DEMO_AGENTS: Final = ACD_DIR / "agents" / "demo.toml"
 MIN_LEVEL: Final = 1
 MAX_LEVEL: Final = 5
 MAX_PRIORITY: Final = 99
+#: Canned replies a queue may hold, and their length at most (an SMS reply's cap).
+MAX_CANNED: Final = 50
+CANNED_CHARS: Final = 1600
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _HASHER = PasswordHasher()
@@ -112,6 +115,8 @@ class QueueConfig:
     #: Whether a volunteer's console shows that a supervisor listens to, whispers into or
     #: barges into their call.
     tell_volunteer_when_monitored: bool = False
+    #: Ready-made replies a volunteer's chat panel offers in this queue's text conversations.
+    canned: tuple[str, ...] = ()
 
 
 class DeviceKind(Enum):
@@ -331,7 +336,23 @@ def _queue(r: _Reader) -> QueueConfig:
         tell_volunteer_when_monitored=r.flag(
             "tell_volunteer_when_monitored", d.tell_volunteer_when_monitored
         ),
+        canned=_canned(r),
     )
+
+
+def _canned(r: _Reader) -> tuple[str, ...]:
+    value = r.table.get("canned", [])
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_CANNED
+        or not all(isinstance(v, str) and v.strip() and len(v) <= CANNED_CHARS for v in value)
+        or len(set(value)) != len(value)
+    ):
+        r.fail(
+            f"'canned' must be a list of at most {MAX_CANNED} distinct, non-blank strings of "
+            f"at most {CANNED_CHARS} characters"
+        )
+    return tuple(value)
 
 
 def _dispositions(r: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -31,6 +31,8 @@ class ChatView:
     #: The agent holding it ("" if none: waiting, or gone to another).
     agent: str
     lines: tuple[ChatLine, ...]
+    #: The queue's ready-made replies.
+    canned: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """The ``chat`` event's data."""
@@ -45,3 +47,10 @@ class ChatDesk(Protocol):
 
     async def view(self, conversation_id: str) -> ChatView | None:
         """A conversation, or None if unknown or purged."""
+
+    async def reply(self, conversation_id: str, agent_id: str, text: str) -> None:
+        """Text ``text`` to the conversation's caller from the hotline number, as the agent
+        holding it (``core.api.ApiError`` with the refusal's status and id otherwise)."""
+
+    async def end(self, conversation_id: str, agent_id: str) -> None:
+        """End the agent's conversation (``ApiError`` if refused)."""

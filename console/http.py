@@ -21,6 +21,8 @@
 |        |                            |                       | conversation on each change   |
 | GET    | /console/chats/{id}        | volunteer             | JSON: one of their own        |
 |        |                            |                       | conversations (403 otherwise) |
+| POST   | /console/chats/{id}/reply  | volunteer (CSRF)      | text: SMS it to the texter    |
+| POST   | /console/chats/{id}/end    | volunteer (CSRF)      | end the conversation          |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry; |
 |        |                            |                       | log: the entry, if in the filter |
@@ -204,6 +206,8 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/events", views.events),
             web.get("/chats/events", views.chat_events),
             web.get("/chats/{id}", views.chat),
+            web.post("/chats/{id}/reply", views.chat_reply),
+            web.post("/chats/{id}/end", views.chat_end),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
             web.get("/supervisor/log", views.queue_log),
@@ -431,6 +435,30 @@ class _Views:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)
         view = await self._own_chat(request, session, account, request.match_info["id"])
         return web.json_response(text=view.to_json())
+
+    async def chat_reply(self, request: web.Request) -> web.Response:
+        """Text the form's ``text`` to the texter of one of the volunteer's conversations, as
+        an SMS volunteer's reply goes (the outbox, its rate limits, 1,600 characters at
+        most): ``{"sent": true}`` (202) or ``{"error": id}``."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        form = await self._form(request, session)
+        view = await self._own_chat(request, session, account, request.match_info["id"])
+        try:
+            await self.deps.chats.reply(view.id, account.id, form.get("text", ""))
+        except ApiError as exc:
+            return web.json_response({"error": exc.error}, status=exc.status)
+        return web.json_response({"sent": True}, status=202)
+
+    async def chat_end(self, request: web.Request) -> web.Response:
+        """End one of the volunteer's conversations: ``{"ended": true}`` or ``{"error": id}``."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        await self._form(request, session)
+        view = await self._own_chat(request, session, account, request.match_info["id"])
+        try:
+            await self.deps.chats.end(view.id, account.id)
+        except ApiError as exc:
+            return web.json_response({"error": exc.error}, status=exc.status)
+        return web.json_response({"ended": True})
 
     async def chat_events(self, request: web.Request) -> web.StreamResponse:
         """The volunteer's conversations as they change, from ``Last-Event-ID`` (or

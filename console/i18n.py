@@ -69,6 +69,8 @@ LABELS: Final = {
     "chat_caller": N_("Texter:"),
     "chat_agent": N_("You:"),
     "chat_system": N_("Note:"),
+    "chat_sent": N_("Sent."),
+    "chat_not_sent": N_("Not sent:"),
 }
 
 

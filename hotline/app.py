@@ -232,7 +232,7 @@ class HotlineApp:
                 ZoneInfo(settings.console.time_zone),
             ),
             calls=AcdCalls(store, agents),
-            chats=SmsChats(self.sms.conversations),
+            chats=SmsChats(self.sms.conversations, queues),
             pledges=(
                 TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)
                 if self.telethon.pledges and self.telethon.desk

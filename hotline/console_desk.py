@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from acd.config import AgentProfile
+from acd.config import AgentProfile, QueueConfig
 from acd.hangups import request_hangup
 from acd.model import AcdError
 from acd.monitor import MonitorMode
@@ -41,7 +41,7 @@ from pledges.links import PaymentDesk
 from pledges.service import Pledges
 from records.today import day_start
 from records.wrapups import Wrapups
-from sms.conversations import Conversation, Conversations
+from sms.conversations import Conversation, ConversationError, Conversations
 
 logger = logging.getLogger(__name__)
 
@@ -462,8 +462,8 @@ def _records_away() -> Iterator[None]:
 class SmsChats:
     """The volunteers' text conversations through the SMS conversation service."""
 
-    def __init__(self, conversations: Conversations) -> None:
-        self.conversations = conversations
+    def __init__(self, conversations: Conversations, queues: Mapping[str, QueueConfig]) -> None:
+        self.conversations, self.queues = conversations, queues
 
     async def held(self, agent_id: str) -> list[ChatView]:
         """The service's conversations of the agent, oldest first."""
@@ -475,8 +475,19 @@ class SmsChats:
         found = await self.conversations.get(conversation_id)
         return await self._view(found) if found else None
 
+    async def reply(self, conversation_id: str, agent_id: str, text: str) -> None:
+        """The service's reply from the console: the outbox, its rate limits and its cap."""
+        with _refused_conversation():
+            await self.conversations.reply(conversation_id, agent_id, text, via="console")
+
+    async def end(self, conversation_id: str, agent_id: str) -> None:
+        """The service's end of the conversation."""
+        with _refused_conversation():
+            await self.conversations.end(conversation_id, agent_id)
+
     async def _view(self, conversation: Conversation) -> ChatView:
         messages = await self.conversations.messages(conversation.id)
+        queue = self.queues.get(conversation.queue)
         return ChatView(
             conversation.id,
             conversation.pseudonym,
@@ -484,7 +495,16 @@ class SmsChats:
             conversation.state.value,
             conversation.agent or "",
             tuple(ChatLine(m.at, m.author, m.body) for m in messages),
+            queue.canned if queue else (),
         )
+
+
+@contextlib.contextmanager
+def _refused_conversation() -> Iterator[None]:
+    try:
+        yield
+    except ConversationError as exc:
+        raise ApiError(exc.status, exc.error) from None
 
 
 def console_accounts(profiles: Iterable[AgentProfile]) -> Accounts:

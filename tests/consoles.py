@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import ClientResponse, web
@@ -21,6 +22,7 @@ from cryptography.fernet import Fernet
 from redis import Redis as SyncRedis
 from rq import Queue
 
+from acd import chat
 from acd.chat import ChatRouter
 from acd.config import load_agents, load_queues
 from acd.http import acd_routes
@@ -28,6 +30,7 @@ from acd.model import WaitingCall
 from acd.records import Caller, Records, put
 from acd.store import AcdStore
 from bench.stripe_standin import StripeStandIn
+from bench.twilio_standin import StandIn
 from console.http import ConsoleDeps, build_console
 from core.config import (
     ConsoleSettings,
@@ -69,6 +72,7 @@ from sms.outbox import Outbox
 from sms.recipients import store_in
 from sms.redact import redact_numbers
 from tests.conftest import TESTS
+from workers.sms import SmsRuntime
 
 PREFIX = "hotline"
 HASH_KEY = b"console-test-hash-key-0123456789"
@@ -90,6 +94,8 @@ class Console:
     agents_file: Path
     #: The SMS side: conversations, outbox.
     sms: SmsGateway
+    #: The app's settings (the SMS workers').
+    settings: Settings
     #: The telethon's pledges service (None: no campaign).
     pledges: Pledges | None = None
 
@@ -112,6 +118,22 @@ class Console:
         }
         async with self.http.post("/console/signin", data=form, allow_redirects=False) as resp:
             return resp.status
+
+    async def send_sms(self, twilio: StandIn, count: int) -> list[dict[str, Any]]:
+        """Run burst SMS workers until the ``twilio`` stand-in holds ``count`` messages and
+        nothing waits; its messages."""
+        runtime = SmsRuntime(self.settings, drop_chat=chat.drop)
+        queue = runtime.deps.queue
+        try:
+            async with asyncio.timeout(20):
+                while True:
+                    runtime.worker().work(burst=True, with_scheduler=True)
+                    idle = queue.count == 0 and queue.scheduled_job_registry.count == 0
+                    if idle and len(twilio.messages) >= count:
+                        return twilio.messages
+                    await asyncio.sleep(0.1)
+        finally:
+            runtime.close()
 
     async def log_in(self, agent: str, queues: tuple[str, ...], now: float) -> None:
         """Log ``agent`` in to ``queues`` on its first device, at ``now``."""
@@ -177,25 +199,22 @@ async def console_running(
     campaign: Campaign | None = None,
     stripe: StripeStandIn | None = None,
     agents_file: Path = TESTS / "acd" / "agents.toml",
+    twilio: StandIn | None = None,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
     records store in ``data_dir``; ``supervision`` serves the supervisor screen; the accounts
     and agents come from ``agents_file``; with a ``campaign`` (and the ``stripe`` stand-in for
     its links), its operators get the pledge form, payment links are queued in the SMS
-    outbox, and its tote board is served."""
+    outbox, and its tote board is served; text conversations' SMS go to the ``twilio``
+    stand-in (when given) once ``Console.send_sms`` runs the workers."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
     agents = {a.id: a for a in load_agents(agents_file, queues)}
     store = AcdStore(redis, keys, queues)
-    vault = Vault(
-        redis,
-        keys,
-        hash_key=HASH_KEY,
-        fernet_keys=[Fernet.generate_key()],
-        default_region="CA",
-    )
+    vault_key = Fernet.generate_key()
+    vault = Vault(redis, keys, hash_key=HASH_KEY, fernet_keys=[vault_key], default_region="CA")
     await store.sync_agents(list(agents.values()))
     engine = connect_records(RecordsSettings(data_dir=data_dir))
     await upgrade(engine)
@@ -231,7 +250,18 @@ async def console_running(
         feed = ToteFeed(engine, campaigns, clock=time.time)
     app_settings = Settings(
         redis=redis_settings,
-        secrets=Secrets(api_tokens=f"sam:supervisor:{API_TOKEN}", hash_key=HASH_KEY),
+        sms=SmsSettings(
+            twilio_base_url=twilio.base_url if twilio else "",
+            sender_type="short_code",
+            retry_base_seconds=0,
+        ),
+        secrets=Secrets(
+            api_tokens=f"sam:supervisor:{API_TOKEN}",
+            hash_key=HASH_KEY,
+            vault_keys=(vault_key,),
+            twilio_account_sid=twilio.account_sid if twilio else "",
+            twilio_auth_token=twilio.auth_token if twilio else "",
+        ),
     )
     sms = SmsGateway(
         app_settings,
@@ -260,7 +290,7 @@ async def console_running(
             ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
-        chats=SmsChats(sms.conversations),
+        chats=SmsChats(sms.conversations, queues),
         pledges=desk,
     )
 
@@ -274,7 +304,9 @@ async def console_running(
     poller = asyncio.create_task(feed.run()) if feed is not None else None
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as http:
-            yield Console(http, store, keys, wrapups, vault, agents_file, sms, pledges)
+            yield Console(
+                http, store, keys, wrapups, vault, agents_file, sms, app_settings, pledges
+            )
     finally:
         if poller is not None:
             poller.cancel()

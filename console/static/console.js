@@ -276,6 +276,15 @@ function showChat(list, view) {
   article.querySelector(".chat-pseudonym").textContent = view.pseudonym;
   article.querySelector(".chat-queue").textContent = view.queue;
   article.querySelector(".chat-ended").hidden = view.state !== "ended";
+  for (const form of article.querySelectorAll("form")) {
+    const action = form.classList.contains("chat-end") ? "end" : "reply";
+    form.action = `/console/chats/${encodeURIComponent(view.id)}/${action}`;
+    form.hidden = view.state === "ended";
+  }
+  const canned = article.querySelector(".chat-canned");
+  if (canned.options.length !== view.canned.length + 1) {
+    canned.replaceChildren(new Option("—", ""), ...view.canned.map((text) => new Option(text)));
+  }
   article.querySelector(".chat-lines").replaceChildren(...view.lines.map((line) => {
     const item = document.createElement("li");
     item.dataset.author = line.author;
@@ -290,11 +299,32 @@ function showChat(list, view) {
   document.getElementById("chats-none").hidden = true;
 }
 
+// A reply or an end is posted without leaving the page; the conversation's next "chat" event
+// shows it. A ready-made reply fills the reply box, to be sent as it is or edited.
+async function chatAction(event) {
+  event.preventDefault();
+  const form = event.target;
+  const status = form.querySelector(".chat-status");
+  const answer = await postForm(form);
+  if (!status) return;
+  if (answer.sent) {
+    form.elements.text.value = "";
+    status.textContent = label("chat_sent");
+  } else {
+    status.textContent = `${label("chat_not_sent")} ${answer.error}`;
+  }
+}
+
 const chats = document.getElementById("chats");
 if (chats) {
   const list = document.getElementById("chat-list");
   const chatEvents = new EventSource(chats.dataset.events);
   chatEvents.addEventListener("chat", (event) => showChat(list, JSON.parse(event.data)));
+  list.addEventListener("submit", chatAction);
+  list.addEventListener("change", (event) => {
+    if (!event.target.classList.contains("chat-canned") || !event.target.value) return;
+    event.target.closest("form").elements.text.value = event.target.value;
+  });
 }
 
 // The supervisor's board: every "board" event rewrites the wallboard's counts and the agents'

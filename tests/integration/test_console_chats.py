@@ -1,17 +1,20 @@
-"""The volunteer's chat panel over real HTTP, a real Redis, the ACD's chat routing and the SMS
-conversation service: the volunteer's open conversations on their screen by pseudonym, new
-messages live by SSE, and another volunteer's conversation refused."""
+"""The volunteer's chat panel over real HTTP, a real Redis, the ACD's chat routing, the SMS
+conversation service, real RQ workers and the Twilio stand-in: the volunteer's open
+conversations on their screen by pseudonym, new messages live by SSE, another volunteer's
+conversation refused, replies (CSRF, the 1,600-character cap) texted from the hotline number,
+the queue's ready-made replies, and the end of a conversation."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientResponse
 
+from bench.twilio_standin import StandIn
 from sms.inbound import InboundSms
 from sms.recipients import sender_key
 from tests.conftest import CALLER
@@ -21,8 +24,17 @@ HOTLINE = "+18005550100"
 
 
 @pytest.fixture
-async def console(redis_url: str, tmp_path: Path) -> AsyncIterator[Console]:
-    async with console_running(redis_url, tmp_path) as running:
+def twilio() -> Iterator[StandIn]:
+    server = StandIn(callback_delay=0.01).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def console(redis_url: str, tmp_path: Path, twilio: StandIn) -> AsyncIterator[Console]:
+    async with console_running(redis_url, tmp_path, twilio=twilio) as running:
         yield running
 
 
@@ -94,3 +106,65 @@ async def test_a_volunteer_sees_their_conversations_live_and_nobody_elses(
             assert await resp.json() == {"error": "not-your-conversation"}
     async with console.http.get("/console/volunteer") as resp:
         assert f'data-conversation="{conversation}"' not in await resp.text()
+
+
+async def test_a_volunteer_replies_with_a_ready_made_reply_and_ends_the_conversation(
+    console: Console, twilio: StandIn
+) -> None:
+    await console.log_in("alice", ("general",), time.time())
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/chats/events") as resp:
+        await text(console, "Bonjour")
+        conversation = str((await next_chat(resp))["id"])
+    # The caller got the automatic "message received" reply.
+    assert [m["to"] for m in await console.send_sms(twilio, 1)] == [CALLER]
+    async with console.http.get("/console/volunteer") as resp:
+        page = await resp.text()
+    canned = console.store.queues["general"].canned
+    assert canned
+    for ready in canned:
+        assert f"<option>{ready}</option>" in page
+    csrf = await console.csrf("/console/volunteer")
+    reply_path = f"/console/chats/{conversation}/reply"
+    headers = {"Accept": "application/json"}
+    async with console.http.post(reply_path, data={"text": canned[0]}, headers=headers) as resp:
+        assert resp.status == 403  # no CSRF token
+    too_long = {"csrf": csrf, "text": "x" * 1601}
+    async with console.http.post(reply_path, data=too_long, headers=headers) as resp:
+        assert resp.status == 413
+        assert await resp.json() == {"error": "text-too-long"}
+    async with console.http.get("/console/chats/events", headers={"Last-Event-ID": "0-0"}) as resp:
+        reply = {"csrf": csrf, "text": canned[0]}
+        async with console.http.post(reply_path, data=reply, headers=headers) as sent:
+            assert sent.status == 202
+            assert await sent.json() == {"sent": True}
+        view = await next_chat(resp)
+        while len(lines(view)) < 2:
+            view = await next_chat(resp)
+        assert lines(view) == [("caller", "Bonjour"), ("agent", canned[0])]
+        out = await console.send_sms(twilio, 2)
+        assert (out[-1]["to"], out[-1]["from"], out[-1]["body"]) == (
+            CALLER,
+            console.settings.sms.from_number,
+            canned[0],
+        )
+        # Ending it: the panel shows it ended, the conversation leaves the screen.
+        end_path = f"/console/chats/{conversation}/end"
+        async with console.http.post(end_path, data={"csrf": csrf}, headers=headers) as ended:
+            assert ended.status == 200
+            assert await ended.json() == {"ended": True}
+        while view["state"] == "open":  # replayed events may come first
+            view = await next_chat(resp)
+    assert view["state"] == "ended"
+    assert lines(view)[-1] == ("system", "ended")
+    async with console.http.post(reply_path, data=reply, headers=headers) as resp:
+        assert resp.status == 409
+        assert await resp.json() == {"error": "conversation-ended"}
+    async with console.http.get("/console/volunteer") as resp:
+        assert f'data-conversation="{conversation}"' not in await resp.text()
+    # Bruno may neither reply to nor end Alice's conversation.
+    assert await console.sign_in("bruno") == 303
+    csrf = await console.csrf("/console/volunteer")
+    for path in (reply_path, end_path):
+        async with console.http.post(path, data=reply | {"csrf": csrf}, headers=headers) as resp:
+            assert resp.status == 403

@@ -78,6 +78,11 @@ def test_pins_are_hashed_and_verified() -> None:
         ({"join_empty": "yes"}, "'join_empty' must be true or false"),
         ({"dispositions": []}, "'dispositions' must be a non-empty list of strings"),
         ({"dispositions": ["ok", "no way"]}, "'dispositions' must be a non-empty list"),
+        ({"canned": "Hello"}, "'canned' must be a list of at most 50 distinct, non-blank"),
+        ({"canned": ["Hi", "  "]}, "'canned' must be a list"),
+        ({"canned": ["Hi", "Hi"]}, "'canned' must be a list"),
+        ({"canned": ["x" * 1601]}, "strings of at most 1600 characters"),
+        ({"canned": [f"reply {n}" for n in range(51)]}, "'canned' must be a list"),
     ],
 )  # fmt: skip
 def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str) -> None:

@@ -54,3 +54,8 @@ class ChatDesk(Protocol):
 
     async def end(self, conversation_id: str, agent_id: str) -> None:
         """End the agent's conversation (``ApiError`` if refused)."""
+
+    async def call_back(self, conversation_id: str, agent_id: str) -> str:
+        """Ask for a call to the conversation's caller through the masked bridge that an SMS
+        volunteer's ``#call`` asks for; the request's short reference (``ApiError`` if
+        refused)."""

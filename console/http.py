@@ -23,6 +23,7 @@
 |        |                            |                       | conversations (403 otherwise) |
 | POST   | /console/chats/{id}/reply  | volunteer (CSRF)      | text: SMS it to the texter    |
 | POST   | /console/chats/{id}/end    | volunteer (CSRF)      | end the conversation          |
+| POST   | /console/chats/{id}/callback | volunteer (CSRF)    | call the texter back (masked) |
 | GET    | /console/supervisor        | supervisor            | wallboard and agents table    |
 | GET    | /console/supervisor/events | supervisor            | SSE: board, per queue log entry; |
 |        |                            |                       | log: the entry, if in the filter |
@@ -208,6 +209,7 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.get("/chats/{id}", views.chat),
             web.post("/chats/{id}/reply", views.chat_reply),
             web.post("/chats/{id}/end", views.chat_end),
+            web.post("/chats/{id}/callback", views.chat_callback),
             web.get("/supervisor", views.supervisor),
             web.get("/supervisor/events", views.board_events),
             web.get("/supervisor/log", views.queue_log),
@@ -459,6 +461,18 @@ class _Views:
         except ApiError as exc:
             return web.json_response({"error": exc.error}, status=exc.status)
         return web.json_response({"ended": True})
+
+    async def chat_callback(self, request: web.Request) -> web.Response:
+        """Have the texter of one of the volunteer's conversations called back through the
+        masked bridge (as ``#call`` does): ``{"reference": ref}`` (202) or ``{"error": id}``."""
+        session, account = await self._signed_in(request, VOLUNTEER_PAGES)
+        await self._form(request, session)
+        view = await self._own_chat(request, session, account, request.match_info["id"])
+        try:
+            reference = await self.deps.chats.call_back(view.id, account.id)
+        except ApiError as exc:
+            return web.json_response({"error": exc.error}, status=exc.status)
+        return web.json_response({"reference": reference}, status=202)
 
     async def chat_events(self, request: web.Request) -> web.StreamResponse:
         """The volunteer's conversations as they change, from ``Last-Event-ID`` (or

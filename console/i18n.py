@@ -71,6 +71,7 @@ LABELS: Final = {
     "chat_system": N_("Note:"),
     "chat_sent": N_("Sent."),
     "chat_not_sent": N_("Not sent:"),
+    "chat_called_back": N_("Call-back requested:"),
 }
 
 

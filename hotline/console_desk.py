@@ -485,6 +485,12 @@ class SmsChats:
         with _refused_conversation():
             await self.conversations.end(conversation_id, agent_id)
 
+    async def call_back(self, conversation_id: str, agent_id: str) -> str:
+        """The service's call-back request, as ``#call`` makes it."""
+        with _refused_conversation():
+            request = await self.conversations.request_callback(conversation_id, agent_id)
+        return request.reference
+
     async def _view(self, conversation: Conversation) -> ChatView:
         messages = await self.conversations.messages(conversation.id)
         queue = self.queues.get(conversation.queue)

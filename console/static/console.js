@@ -277,7 +277,7 @@ function showChat(list, view) {
   article.querySelector(".chat-queue").textContent = view.queue;
   article.querySelector(".chat-ended").hidden = view.state !== "ended";
   for (const form of article.querySelectorAll("form")) {
-    const action = form.classList.contains("chat-end") ? "end" : "reply";
+    const action = form.className.replace("chat-", "");
     form.action = `/console/chats/${encodeURIComponent(view.id)}/${action}`;
     form.hidden = view.state === "ended";
   }
@@ -310,6 +310,8 @@ async function chatAction(event) {
   if (answer.sent) {
     form.elements.text.value = "";
     status.textContent = label("chat_sent");
+  } else if (answer.reference) {
+    status.textContent = `${label("chat_called_back")} ${answer.reference}`;
   } else {
     status.textContent = `${label("chat_not_sent")} ${answer.error}`;
   }

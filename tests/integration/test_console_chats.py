@@ -2,7 +2,7 @@
 conversation service, real RQ workers and the Twilio stand-in: the volunteer's open
 conversations on their screen by pseudonym, new messages live by SSE, another volunteer's
 conversation refused, replies (CSRF, the 1,600-character cap) texted from the hotline number,
-the queue's ready-made replies, and the end of a conversation."""
+the queue's ready-made replies, a masked call-back asked for, and the end of a conversation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from aiohttp import ClientResponse
@@ -108,7 +109,7 @@ async def test_a_volunteer_sees_their_conversations_live_and_nobody_elses(
         assert f'data-conversation="{conversation}"' not in await resp.text()
 
 
-async def test_a_volunteer_replies_with_a_ready_made_reply_and_ends_the_conversation(
+async def test_a_volunteer_replies_asks_for_a_call_back_and_ends_the_conversation(
     console: Console, twilio: StandIn
 ) -> None:
     await console.log_in("alice", ("general",), time.time())
@@ -148,6 +149,22 @@ async def test_a_volunteer_replies_with_a_ready_made_reply_and_ends_the_conversa
             console.settings.sms.from_number,
             canned[0],
         )
+        # Calling the texter back: a request on the voice stream, as "#call" puts it there.
+        back_path = f"/console/chats/{conversation}/callback"
+        async with console.http.post(back_path, data={"csrf": csrf}, headers=headers) as back:
+            assert back.status == 202
+            reference = (await back.json())["reference"]
+        assert reference
+        found = await console.store.redis.xrange(console.keys.voice_requests)
+        [(_, request)] = cast(list[tuple[str, dict[str, str]]], found)
+        assert (request["kind"], request["conversation"], request["agent"]) == (
+            "callback",
+            conversation,
+            "alice",
+        )
+        assert request["reference"] == reference
+        while lines(view)[-1] != ("system", "call-back requested"):
+            view = await next_chat(resp)
         # Ending it: the panel shows it ended, the conversation leaves the screen.
         end_path = f"/console/chats/{conversation}/end"
         async with console.http.post(end_path, data={"csrf": csrf}, headers=headers) as ended:
@@ -165,6 +182,6 @@ async def test_a_volunteer_replies_with_a_ready_made_reply_and_ends_the_conversa
     # Bruno may neither reply to nor end Alice's conversation.
     assert await console.sign_in("bruno") == 303
     csrf = await console.csrf("/console/volunteer")
-    for path in (reply_path, end_path):
+    for path in (reply_path, end_path, back_path):
         async with console.http.post(path, data=reply | {"csrf": csrf}, headers=headers) as resp:
             assert resp.status == 403

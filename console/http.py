@@ -18,7 +18,8 @@
 | GET    | /console/events            | volunteer             | SSE: offer, earlier, presence, |
 |        |                            |                       | monitored, pledge             |
 | GET    | /console/chats/events      | volunteer             | SSE: chat, the whole          |
-|        |                            |                       | conversation on each change   |
+|        |                            |                       | conversation on each change;  |
+|        |                            |                       | chat-gone: transferred away   |
 | GET    | /console/chats/{id}        | volunteer             | JSON: one of their own        |
 |        |                            |                       | conversations (403 otherwise) |
 | POST   | /console/chats/{id}/reply  | volunteer (CSRF)      | text: SMS it to the texter    |
@@ -477,7 +478,8 @@ class _Views:
     async def chat_events(self, request: web.Request) -> web.StreamResponse:
         """The volunteer's conversations as they change, from ``Last-Event-ID`` (or
         ``?after=``) on: each new message or assignment sends the whole conversation
-        (``chat``), as long as the volunteer still holds it."""
+        (``chat``), as long as the volunteer still holds it, and ``chat-gone`` (its id) once
+        it went to another volunteer or was purged."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -491,9 +493,13 @@ class _Views:
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
                         return
-                    view = await self.deps.chats.view(fields.get("conversation", ""))
+                    conversation_id = fields.get("conversation", "")
+                    view = await self.deps.chats.view(conversation_id)
                     if view is not None and view.agent == account.id:
                         await stream.send(view.to_json(), id=entry_id, event="chat")
+                    else:
+                        gone = json.dumps({"id": conversation_id})
+                        await stream.send(gone, id=entry_id, event="chat-gone")
 
                 with contextlib.suppress(ConnectionResetError):  # the browser went away
                     while caught := await self.chat_feed.after(last):

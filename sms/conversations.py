@@ -19,7 +19,8 @@ never a number or a message.
 
 Phone numbers written in messages are cut out (``sms.redact``) before anything is stored or
 relayed. Each message and assignment also puts the conversation's id and its holder on the
-conversation feed (``Keys.conversation_feed``), which the consoles' chat panels follow.
+conversation feed (``Keys.conversation_feed``), which the consoles' chat panels follow, and a
+transfer its former holder.
 Conversation content expires after ``sms.retention_seconds`` and is purged by
 :func:`purge_conversations`.
 """
@@ -372,6 +373,8 @@ class Conversations:
         except Refused as exc:
             raise ConversationError(409, exc.code) from None
         logger.info("conversation %s: transferred, %s", conversation_id, result.state)
+        if conversation.agent is not None and conversation.agent != result.agent_id:
+            await _feed(self.redis, self.keys, conversation_id, conversation.agent)  # gone
         await self._assigned(result.assigned)
         return await self._require(conversation_id)
 

@@ -322,6 +322,11 @@ if (chats) {
   const list = document.getElementById("chat-list");
   const chatEvents = new EventSource(chats.dataset.events);
   chatEvents.addEventListener("chat", (event) => showChat(list, JSON.parse(event.data)));
+  chatEvents.addEventListener("chat-gone", (event) => {
+    const id = JSON.parse(event.data).id;
+    list.querySelector(`article[data-conversation="${CSS.escape(id)}"]`)?.remove();
+    document.getElementById("chats-none").hidden = list.children.length > 0;
+  });
   list.addEventListener("submit", chatAction);
   list.addEventListener("change", (event) => {
     if (!event.target.classList.contains("chat-canned") || !event.target.value) return;

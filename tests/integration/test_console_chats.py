@@ -185,3 +185,26 @@ async def test_a_volunteer_replies_asks_for_a_call_back_and_ends_the_conversatio
     for path in (reply_path, end_path, back_path):
         async with console.http.post(path, data=reply | {"csrf": csrf}, headers=headers) as resp:
             assert resp.status == 403
+
+
+async def test_a_conversation_transferred_away_leaves_the_volunteers_panel(
+    console: Console,
+) -> None:
+    now = time.time()
+    await console.log_in("alice", ("general",), now)
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/chats/events") as resp:
+        await text(console, "Bonjour")
+        conversation = str((await next_chat(resp))["id"])
+        await console.log_in("bruno", ("general",), now)
+        await console.sms.conversations.transfer(conversation, "alice", to_agent="bruno")
+        event = await read_event(resp)
+    assert event["event"] == "chat-gone"
+    assert json.loads(event["data"]) == {"id": conversation}
+    headers = {"Accept": "application/json"}
+    async with console.http.get(f"/console/chats/{conversation}", headers=headers) as resp:
+        assert resp.status == 403
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get(f"/console/chats/{conversation}", headers=headers) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["agent"] == "bruno"

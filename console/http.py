@@ -417,8 +417,9 @@ class _Views:
             "own_queues": self.deps.presence.queues(account.id),
             "error": request.query.get("error", ""),
             "extend_s": EXTEND_WRAPUP_S,
-            "chats": [c for c in await self.deps.chats.held(account.id) if c.state == "open"],
+            # The feed's position first: a message stored meanwhile comes by the events.
             "chats_after": await self.chat_feed.newest_id(),
+            "chats": [c for c in await self.deps.chats.held(account.id) if c.state == "open"],
         }
         return self._page("volunteer.html", request, session, context)
 

@@ -258,6 +258,8 @@ class _Views:
         #: The board after the newest queue log entry asked for: computed once for every
         #: supervisor's stream at this instance.
         self._boards: dict[str, asyncio.Future[Board]] = {}
+        #: That board as JSON for each scope (queues overseen) asked for, shared likewise.
+        self._board_json: dict[tuple[str, frozenset[str]], str] = {}
         #: Boards still being computed, ended when the app stops (none may reach Redis after
         #: the app closed its connections).
         self._computing: set[asyncio.Task[Board]] = set()
@@ -782,13 +784,23 @@ class _Views:
                         entry = await subscriber.next(LIVENESS_S)
                         if entry is None:
                             continue
-                        board = await self._board_after(entry[0])
-                        data = board.limited_to(scope).to_json()
+                        data = await self._board_json_after(entry[0], scope)
                         await stream.send(data, id=entry[0], event="board")
                         if stream_id(entry[0]) > stream_id(last):
                             await send_lines([entry])
                             last = entry[0]
         return stream
+
+    async def _board_json_after(self, entry_id: str, scope: frozenset[str]) -> str:
+        """The board after ``entry_id`` as someone overseeing ``scope`` sees it, as JSON:
+        serialised once per scope, not once per stream."""
+        board = await self._board_after(entry_id)
+        data = self._board_json.get((entry_id, scope))
+        if data is None:
+            if any(key != entry_id for key, _ in self._board_json):
+                self._board_json = {}
+            data = self._board_json[entry_id, scope] = board.limited_to(scope).to_json()
+        return data
 
     async def _board_after(self, entry_id: str) -> Board:
         """The board after queue log entry ``entry_id``, shared by the streams."""

@@ -5,7 +5,7 @@ onto nailed-up operators, who save a pledge on each call through the app's API, 
 burst onto ringing agents; ``hear_p50_ms`` / ``hear_p95_ms`` (caller's INVITE to the operator
 hearing them), ``ringing_hear_p50_ms`` / ``_p95_ms`` and their ratios
 (``nailed_vs_ringing_p50`` / ``_p95``), ``calls_lost`` (goal 0 while operators are free), the
-pledges the operators saved during the burst and the API's p95 answer time.
+pledges the operators saved during the burst and the API's p50 and p95 answer times.
 
 The store, on a private redis-server, a SQLite file and a private PostgreSQL cluster:
 

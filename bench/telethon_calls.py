@@ -332,7 +332,8 @@ def report(name: str, seen: Measured) -> None:
         f"{name}: {t.calls} calls at {t.rate:.1f}/s, {t.failed} failed in SIPp, "
         f"{seen.calls_lost} lost; hears the caller p50 {percentile(lat, 50)} ms "
         f"p95 {percentile(lat, 95)} ms ({len(lat)} paired); {len(taken.pledge_ms)} pledges "
-        f"saved (API p95 {percentile(taken.pledge_ms, 95)} ms), refused {taken.refused}; "
+        f"saved (API p50 {percentile(taken.pledge_ms, 50)} ms, p95 "
+        f"{percentile(taken.pledge_ms, 95)} ms), refused {taken.refused}; "
         + ", ".join(f"{k} {100 * cpu / t.seconds:.0f} %" for k, cpu in t.cpu.items())
         + " CPU"
     )
@@ -361,6 +362,7 @@ def figures(burst: Burst, seen: Mapping[str, Measured]) -> dict[str, object]:
         "sipp_failed": nailed.trial.failed,
         "burst_pledges_saved": len(nailed.taken.pledge_ms),
         "burst_pledges_refused": sum(nailed.taken.refused.values()),
+        "burst_pledge_api_p50_ms": percentile(nailed.taken.pledge_ms, 50),
         "burst_pledge_api_p95_ms": percentile(nailed.taken.pledge_ms, 95),
         "burst_cpu_pct": {
             k: round(100 * v / nailed.trial.seconds) for k, v in nailed.trial.cpu.items()

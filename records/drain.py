@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 LOCK_S: Final = 30.0
 
 Entries = list[tuple[str, dict[str, str]]]
+#: The id of each stream's last entry (by stream name; None: empty) when a catch-up began.
+Tips = Mapping[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,11 @@ class Drain:
             "wrapups": keys.records_wrapups,
         }
 
-    async def step(self) -> Drained:
-        """Write the next batch of each stream; nothing if there is none. Steps take turns,
-        in one process and across processes (the drain lock; ``LockError`` if it stays taken
-        for ``lock_wait_s``)."""
+    async def step(self, upto: Tips | None = None) -> Drained:
+        """Write the next batch of each stream (with ``upto``, of its entries up to that
+        stream's tip only); nothing if there is none. Steps take turns, in one process and
+        across processes (the drain lock; ``LockError`` if it stays taken for
+        ``lock_wait_s``)."""
         lock = self.redis.lock(
             self.keys.records_drain_lock,
             timeout=LOCK_S,
@@ -112,13 +115,13 @@ class Drain:
             raise_on_release_error=False,  # outlived: the cursors kept the step right
         )
         async with self._turn, lock:
-            return await self._step()
+            return await self._step(upto)
 
-    async def _step(self) -> Drained:
+    async def _step(self, upto: Tips | None) -> Drained:
         async with AsyncSession(self.engine) as session, session.begin():
             found = await session.scalars(select(StreamCursor))
             cursors = {c.stream: c for c in found.all()}
-            read = await self._read(cursors)
+            read = await self._read(cursors, upto)
             if any(read.values()):
                 await self._write(session, read, cursors)
         if read["queue_log"]:
@@ -135,24 +138,38 @@ class Drain:
             len(read["wrapups"]),
         )
 
-    async def catch_up(self) -> int:
-        """Steps until the streams are drained; returns the entries written."""
+    async def catch_up(self, upto: Tips | None = None) -> int:
+        """Steps until the streams are drained (with ``upto``, up to those tips only);
+        returns the entries written."""
         total = 0
-        while (done := await self.step()).total:
+        while (done := await self.step(upto)).total:
             total += done.total
         return total
+
+    async def tips(self) -> Tips:
+        """The id of each stream's last entry now (None: the stream is empty)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in self.streams.values():
+                pipe.xrevrange(key, count=1)
+            results = cast(list[Entries], await pipe.execute())
+        return {
+            name: (found[0][0] if found else None)
+            for name, found in zip(self.streams, results, strict=True)
+        }
 
     async def caught_up(self) -> None:
         """Return once what the streams hold now is in SQL. Requests that need this at once
         (a burst of operators saving their forms) share one catch-up begun after they asked,
-        instead of each queueing its own steps behind the others'."""
+        instead of each queueing its own steps behind the others'. A catch-up goes as far as
+        the streams' tips when it begins, not on until they are empty: entries keep coming
+        during a burst, and a request would otherwise wait for the burst to end."""
         wanted = self.passes_begun + 1  # any catch-up begun from now on will do
         async with self._shared:
             if self._passes_done >= wanted:
                 return
             self.passes_begun += 1
             begun = self.passes_begun
-            await self.catch_up()
+            await self.catch_up(await self.tips())
             self._passes_done = begun
 
     async def turn(self) -> None:
@@ -172,13 +189,24 @@ class Drain:
                 logger.exception("records: drain failed on an entry; retrying")
             self._failing = True
 
-    async def _read(self, cursors: Mapping[str, StreamCursor]) -> dict[str, Entries]:
+    async def _read(
+        self, cursors: Mapping[str, StreamCursor], upto: Tips | None
+    ) -> dict[str, Entries]:
+        read: dict[str, Entries] = {name: [] for name in self.streams}
+        wanted = [name for name in self.streams if upto is None or upto.get(name) is not None]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for name, key in self.streams.items():
+            for name in wanted:
                 cursor = cursors.get(name)
-                pipe.xrange(key, min=f"({cursor.last_id}" if cursor else "-", count=self.batch)
+                tip = upto.get(name) if upto is not None else None
+                pipe.xrange(
+                    self.streams[name],
+                    min=f"({cursor.last_id}" if cursor else "-",
+                    max=tip or "+",
+                    count=self.batch,
+                )
             results = cast(list[Entries], await pipe.execute())
-        return dict(zip(self.streams, results, strict=True))
+        read.update(zip(wanted, results, strict=True))
+        return read
 
     async def _write(
         self,

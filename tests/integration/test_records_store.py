@@ -5,6 +5,7 @@ without doubling anything, and waiting in Redis while the database is down."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -162,6 +163,40 @@ async def test_requests_catching_up_together_share_one_pass_begun_after_they_ask
     async with AsyncSession(engine) as session:
         found = (await session.scalars(select(Contact.id).order_by(Contact.id))).all()
     assert list(found) == ["c1", "c2"]
+
+
+async def test_a_catch_up_ends_at_the_tips_it_began_with_while_entries_keep_coming(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    drain = drain_of(redis_client, engine)
+    await one_call(redis_client, "c1", T0)
+    asked = asyncio.Event()
+    written = 0
+
+    async def keep_calling() -> None:  # a burst: calls keep coming during the catch-up
+        nonlocal written
+        while True:
+            await one_call(redis_client, f"later{written}", T0 + 10 + written)
+            written += 1
+            if written == 1:
+                asked.set()
+            await asyncio.sleep(0.005)  # about 200 calls a second
+
+    caller = asyncio.create_task(keep_calling())
+    try:
+        await asyncio.wait_for(asked.wait(), timeout=30)
+        # Returns while the calls go on (before, it went on until a step found nothing new,
+        # so a pledge request waited for the burst to end) ...
+        await asyncio.wait_for(drain.caught_up(), timeout=60)
+        assert not caller.done()
+    finally:
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+    async with AsyncSession(engine) as session:
+        found = set((await session.scalars(select(Contact.id))).all())
+    # ... with what the streams held when it was asked in SQL.
+    assert {"c1", "later0"} <= found
 
 
 async def test_replayed_entries_double_nothing(

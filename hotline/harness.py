@@ -451,6 +451,15 @@ class PrivateAsterisk:
                 return int(line.split()[0])
         raise HarnessError(f"unexpected 'core show channels count' output: {out!r}")
 
+    def hang_up_all(self, within: float = 10) -> None:
+        """Hang up every channel (what a failed test left) and wait until none is left."""
+        deadline = time.monotonic() + within
+        while self.channel_count():
+            if time.monotonic() > deadline:
+                raise HarnessError(f"channels still up {within} s after hanging them up")
+            self.rx("channel request hangup all")
+            time.sleep(0.1)
+
     def kill(self) -> None:
         """Kill Asterisk at once (SIGKILL), as a crashed box: nothing is closed cleanly."""
         if self.proc is not None and self.proc.poll() is None:

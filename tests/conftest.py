@@ -164,7 +164,9 @@ def asterisk(
 @pytest.fixture
 def settings(asterisk: PrivateAsterisk, redis_server: RedisServer, tmp_path: Path) -> Settings:
     """Settings pointing at the private servers, with a clean Redis and records store for each
-    test."""
+    test, and no channel in Asterisk (a failed test may have left some: the tests after it
+    must not fail for that)."""
+    asterisk.hang_up_all()
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()

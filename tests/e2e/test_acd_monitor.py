@@ -40,7 +40,7 @@ async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within: floa
 
 
 async def connected_call(app: HotlineApp, agent: str) -> str:
-    """The call ``agent`` is on, once they are on it."""
+    """The call ``agent`` is on, once they are on it (bridged with the caller)."""
     found: list[str] = []
 
     async def on_call() -> bool:
@@ -48,6 +48,9 @@ async def connected_call(app: HotlineApp, agent: str) -> str:
         if view is None or view.state is not AgentState.ON_CALL or not view.call_id:
             return False
         if (await parties(app.acd.store, view.call_id)).state != "connected":
+            return False
+        # The store says connected before the app has bridged the two.
+        if len(await members(app, f"bridge-{view.call_id}")) < 2:
             return False
         found.append(view.call_id)
         return True

@@ -53,9 +53,12 @@ class OfferPop:
     line: str
     ivr_path: str
 
-    def to_json(self, dispositions: tuple[str, ...]) -> str:
-        """The event's data, with the queue's ``dispositions`` for the wrap-up form."""
-        return json.dumps({**asdict(self), "dispositions": list(dispositions)})
+    def to_json(self, dispositions: tuple[str, ...], flags: tuple[str, ...]) -> str:
+        """The event's data, with the queue's ``dispositions`` and ``flags`` for the wrap-up
+        form."""
+        return json.dumps(
+            {**asdict(self), "dispositions": list(dispositions), "flags": list(flags)}
+        )
 
 
 def offered_call(fields: Mapping[str, str], agent_id: str) -> str | None:

@@ -19,10 +19,30 @@ function showOffer(pop, offer) {
   document.getElementById("hangup-status").textContent = "";
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
+  showFlagChoices(offer.flags);
   document.getElementById("notes").value = "";
   document.getElementById("pop-earlier").textContent = "…";
+  document.getElementById("pop-flags").textContent = "…";
   document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
+}
+
+// The queue's flags as labelled checkboxes of the wrap-up form (none set), after its legend.
+function showFlagChoices(flags) {
+  const fieldset = document.getElementById("wrapup-flags");
+  const choices = flags.map((name) => {
+    const box = Object.assign(document.createElement("input"), {
+      type: "checkbox",
+      name: "flags",
+      value: name,
+      id: "flag-" + name,
+    });
+    const text = Object.assign(document.createElement("label"), {htmlFor: box.id});
+    text.textContent = name;
+    return [box, text];
+  });
+  fieldset.replaceChildren(fieldset.querySelector("legend"), ...choices.flat());
+  fieldset.hidden = flags.length === 0;
 }
 
 // Post a form's fields (or ``body``) without leaving the page; the JSON answer.
@@ -94,6 +114,7 @@ function showEarlier(earlier) {
     earlier.contacts === 0
       ? label("none")
       : earlier.contacts + (last ? " (" + label("last") + " " + last + ")" : "");
+  document.getElementById("pop-flags").textContent = earlier.flags.join(", ") || label("none");
 }
 
 function showPresence(presence) {

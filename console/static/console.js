@@ -12,6 +12,10 @@ function showOffer(pop, offer) {
     const id = "pop-" + field.replace("_s", "").replace("_", "-");
     document.getElementById(id).textContent = String(offer[field]) || label("none");
   }
+  const context = offer.context;
+  document.getElementById("pop-context").textContent = context
+    ? label(context.kind) + " " + new Date(context.asked_at * 1000).toLocaleTimeString()
+    : label("direct");
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;
   for (const field of document.querySelectorAll(".pop-call")) field.value = offer.call_id;

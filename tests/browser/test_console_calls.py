@@ -79,6 +79,7 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         # The line dialled and the caller's way through the test flow's menus.
         await expect(page.locator("#pop-line")).to_have_text(settings.asterisk.dids[0])
         await expect(page.get_by_text("language: en > main_menu: 1 (to_queue)")).to_be_visible()
+        await expect(page.locator("#pop-context")).to_have_text("straight from the line")
         # The records store's history follows (this caller's earlier contacts in the session).
         await expect(page.locator("#pop-earlier")).to_have_text(re.compile(r"^(none|\d+.*)$"))
         await expect(page.locator("#pop-flags")).not_to_have_text("…")

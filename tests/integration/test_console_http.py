@@ -277,6 +277,7 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "ivr_path": "language: fr > main_menu: 2 (youth)",
         "dispositions": list(console.store.queues["general"].dispositions),
         "flags": ["risk", "frequent-caller", "abusive"],
+        "context": None,  # straight from the line
     }
     assert earlier["event"] == "earlier"
     assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": [], "flags": []}
@@ -306,6 +307,17 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "wrapup_until": None,
         "paused_in": {},
     }
+
+
+async def test_a_callback_pops_as_one_with_when_it_was_asked_for(console: Console) -> None:
+    assert await console.sign_in("alice") == 303
+    asked_at = round(time.time() - 30, 3)
+    async with console.http.get("/console/events") as resp:
+        await console.offer_to("alice", "c1", "Green Fox", 40, callback_at=asked_at)
+        *_, offer, _, _ = await events_until_offer(resp)
+    pop = json.loads(offer["data"])
+    assert pop["context"] == {"kind": "callback", "asked_at": asked_at}
+    assert pop["waited_s"] == 40  # it kept its place in the line
 
 
 async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> None:

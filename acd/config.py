@@ -112,6 +112,9 @@ class QueueConfig:
     supervisor: str | None = None
     #: The call types a volunteer picks from when wrapping up a call (records/wrapups.py).
     dispositions: tuple[str, ...] = DISPOSITIONS
+    #: The flags a volunteer may set on a contact when wrapping it up (e.g. "risk"); the
+    #: next volunteer's screen-pop shows those of the caller's earlier contacts.
+    flags: tuple[str, ...] = ()
     #: Whether a volunteer's console shows that a supervisor listens to, whispers into or
     #: barges into their call.
     tell_volunteer_when_monitored: bool = False
@@ -333,6 +336,7 @@ def _queue(r: _Reader) -> QueueConfig:
         nailed_up=r.flag("nailed_up", d.nailed_up),
         supervisor=r.text("supervisor") if "supervisor" in r.table else None,
         dispositions=_dispositions(r, d.dispositions),
+        flags=_flags(r),
         tell_volunteer_when_monitored=r.flag(
             "tell_volunteer_when_monitored", d.tell_volunteer_when_monitored
         ),
@@ -363,6 +367,17 @@ def _dispositions(r: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:
         or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
     ):
         r.fail(f"'dispositions' must be a non-empty list of strings matching {NAME.pattern}")
+    return tuple(value)
+
+
+def _flags(r: _Reader) -> tuple[str, ...]:
+    value = r.table.get("flags", [])
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and NAME.fullmatch(v) for v in value)
+        or len(set(value)) != len(value)
+    ):
+        r.fail(f"'flags' must be a list of distinct strings matching {NAME.pattern}")
     return tuple(value)
 
 

@@ -10,7 +10,8 @@
 | POST   | /console/presence          | volunteer (CSRF)      | available, pause (in a queue  |
 |        |                            |                       | or all), resume a queue,      |
 |        |                            |                       | sign-off, end/extend wrap-up  |
-| POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes      |
+| POST   | /console/wrapup            | volunteer (CSRF)      | call, disposition, notes,     |
+|        |                            |                       | flags (repeated)              |
 | POST   | /console/transfer          | volunteer (CSRF)      | call + queue or supervisor    |
 | POST   | /console/pledges           | volunteer (CSRF)      | a telethon call's pledge form |
 | POST   | /console/pledges/link      | volunteer (CSRF)      | the pledge's payment link     |
@@ -559,8 +560,13 @@ class _Views:
         form = await self._form(request, session)
         wants_json = request.headers.get("Accept", "").startswith("application/json")
         try:
+            flags = [f for f in (await request.post()).getall("flags", []) if isinstance(f, str)]
             await self.deps.wrapups.write(
-                form.get("call", ""), account.id, form.get("disposition", ""), form.get("notes", "")
+                form.get("call", ""),
+                account.id,
+                form.get("disposition", ""),
+                form.get("notes", ""),
+                flags,
             )
         except ApiError as exc:
             if wants_json:
@@ -676,8 +682,10 @@ class _Views:
                     call_id = offered_call(fields, account.id)
                     pop = call_id and await self.feed.pop(call_id, float(fields["time"]))
                     if pop:
-                        dispositions = self.deps.wrapups.dispositions(pop.queue)
-                        data = pop.to_json(dispositions)
+                        wrapups = self.deps.wrapups
+                        data = pop.to_json(
+                            wrapups.dispositions(pop.queue), wrapups.flags(pop.queue)
+                        )
                         await stream.send(data, id=entry_id, event="offer")
                         earlier = await self.deps.wrapups.earlier(pop.call_id, account.id)
                         if earlier is not None:

@@ -38,6 +38,8 @@ LABELS: Final = {
     "not_saved": N_("Not saved:"),
     "none": N_("none"),
     "last": N_("last:"),
+    "callback": N_("callback, asked for at"),
+    "direct": N_("straight from the line"),
     "min": N_("min"),
     "s": N_("s"),
     "break": N_("break"),

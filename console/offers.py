@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -40,6 +41,20 @@ def stream_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class ContextKind(StrEnum):
+    """Where an offered call comes from, when not straight from the line."""
+
+    CALLBACK = "callback"  # the caller asked to be called back and kept their place
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The call's own context: its kind and when the caller asked for it (epoch seconds)."""
+
+    kind: ContextKind
+    asked_at: float
+
+
 @dataclass(frozen=True)
 class OfferPop:
     """What a volunteer's screen shows when a call rings for them."""
@@ -52,10 +67,15 @@ class OfferPop:
     #: The line the caller dialled (the hotline's own number) and their menu choices.
     line: str
     ivr_path: str
+    #: None: a call straight from the line.
+    context: CallContext | None = None
 
-    def to_json(self, dispositions: tuple[str, ...]) -> str:
-        """The event's data, with the queue's ``dispositions`` for the wrap-up form."""
-        return json.dumps({**asdict(self), "dispositions": list(dispositions)})
+    def to_json(self, dispositions: tuple[str, ...], flags: tuple[str, ...]) -> str:
+        """The event's data, with the queue's ``dispositions`` and ``flags`` for the wrap-up
+        form."""
+        return json.dumps(
+            {**asdict(self), "dispositions": list(dispositions), "flags": list(flags)}
+        )
 
 
 def offered_call(fields: Mapping[str, str], agent_id: str) -> str | None:
@@ -159,13 +179,27 @@ class QueueLogFeed:
         return cast(Sequence[Entry], found)
 
     async def pop(self, call_id: str, offered_at: float) -> OfferPop | None:
-        """The screen-pop of a call offered at ``offered_at`` (None if the call is gone)."""
+        """The screen-pop of a call offered at ``offered_at`` (None if the call is gone), with
+        its context if it is a callback (the ACD's call record says so)."""
         fields = ["queue", "pseudonym", "language", "enqueued_at", "line", "ivr_path"]
+        fields += ["kind", "callback_at"]
         found = await self.redis.hmget(self.keys.acd_call(call_id), fields)
-        queue, pseudonym, language, enqueued_at, line, path = cast(list[str | None], found)
+        queue, pseudonym, language, enqueued_at, line, path, kind, asked_at = cast(
+            list[str | None], found
+        )
         if queue is None:
             return None
         waited = max(0.0, offered_at - float(enqueued_at or offered_at))
+        context = None
+        if kind == ContextKind.CALLBACK:
+            context = CallContext(ContextKind.CALLBACK, float(asked_at or enqueued_at or 0))
         return OfferPop(
-            call_id, pseudonym or "", queue, language or "", round(waited), line or "", path or ""
+            call_id,
+            pseudonym or "",
+            queue,
+            language or "",
+            round(waited),
+            line or "",
+            path or "",
+            context,
         )

@@ -100,7 +100,9 @@ def _name(event: CallEvent) -> str:
 def queue_rules(queues: Mapping[str, QueueConfig]) -> dict[str, QueueRules]:
     """What the records side needs of each queue's file."""
     return {
-        q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s)
+        q.name: QueueRules(
+            q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s, q.flags
+        )
         for q in queues.values()
     }
 

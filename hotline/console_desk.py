@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final, cast
 from zoneinfo import ZoneInfo
@@ -384,7 +384,7 @@ class AcdCalls:
 
 
 class RecordsWrapups:
-    """Wrap-ups through the records store, with each queue's dispositions."""
+    """Wrap-ups through the records store, with each queue's dispositions and flags."""
 
     def __init__(self, wrapups: Wrapups) -> None:
         self.wrapups = wrapups
@@ -394,9 +394,16 @@ class RecordsWrapups:
         rules = self.wrapups.queues.get(queue)
         return rules.dispositions if rules else ()
 
-    async def write(self, call_id: str, agent_id: str, disposition: str, notes: str) -> None:
+    def flags(self, queue: str) -> tuple[str, ...]:
+        """The queue file's flags."""
+        rules = self.wrapups.queues.get(queue)
+        return rules.flags if rules else ()
+
+    async def write(
+        self, call_id: str, agent_id: str, disposition: str, notes: str, flags: Sequence[str]
+    ) -> None:
         """Store the wrap-up (notes scrubbed of phone and card numbers by the records side)."""
-        await self.wrapups.write(call_id, agent_id, disposition, notes)
+        await self.wrapups.write(call_id, agent_id, disposition, notes, flags)
 
     async def earlier(self, call_id: str, agent_id: str) -> Earlier | None:
         """The records store's contact history of the call's caller."""
@@ -405,7 +412,7 @@ class RecordsWrapups:
         except (ApiError, SQLAlchemyError, OSError) as exc:
             logger.info("%s: no contact history for the console: %s", call_id, exc)
             return None
-        return Earlier(found.earlier_contacts, tuple(found.last_dispositions))
+        return Earlier(found.earlier_contacts, tuple(found.last_dispositions), tuple(found.flags))
 
 
 class TelethonPledges:

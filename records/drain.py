@@ -283,6 +283,7 @@ async def _write_wrapup(session: AsyncSession, fields: Mapping[str, str]) -> Non
         return
     row.queue, row.disposition = fields["queue"], fields["disposition"]
     row.notes, row.removed, row.written_at = fields["notes"], fields["removed"], written_at
+    row.flags = fields.get("flags", "[]")
 
 
 async def _contacts(session: AsyncSession, ids: set[str]) -> dict[str, Contact]:

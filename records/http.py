@@ -2,7 +2,8 @@
 
 | method | path                               | role                  | body                     |
 |--------|------------------------------------|-----------------------|--------------------------|
-| POST   | /acd/calls/{call_id}/wrapup        | the call's volunteer  | ``{disposition, notes?}`` |
+| POST   | /acd/calls/{call_id}/wrapup        | the call's volunteer  | ``{disposition, notes?,   |
+|        |                                    |                       | flags?}``                |
 | GET    | /acd/calls/{call_id}/wrapup        | supervisor, admin     |                          |
 | GET    | /acd/calls/{call_id}/history       | volunteer rung, staff |                          |
 | GET    | /reports/queues?from&to&queue?&by? | supervisor, admin     |                          |
@@ -45,10 +46,13 @@ def records_routes(
         principal = request[PRINCIPAL_KEY]
         body = await json_object(request)
         disposition, notes = body.get("disposition"), body.get("notes", "")
+        flags = body.get("flags", [])
         if not isinstance(disposition, str) or not isinstance(notes, str):
             raise ApiError(400, "bad-request", "disposition and notes must be strings")
+        if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+            raise ApiError(400, "bad-request", "flags must be a list of strings")
         call_id = request.match_info["call_id"]
-        written = await wrapups.write(call_id, principal.actor, disposition, notes)
+        written = await wrapups.write(call_id, principal.actor, disposition, notes, flags)
         if written.kept:
             return web.json_response({**written.to_dict(), "id": written.kept}, status=202)
         return web.json_response(written.to_dict(), status=201)
@@ -63,7 +67,11 @@ def records_routes(
         agent = None if principal.role in STAFF else principal.actor
         found = await wrapups.history(request.match_info["call_id"], agent)
         return web.json_response(
-            {**asdict(found), "last_dispositions": list(found.last_dispositions)}
+            {
+                **asdict(found),
+                "last_dispositions": list(found.last_dispositions),
+                "flags": list(found.flags),
+            }
         )
 
     async def reports(request: web.Request) -> web.Response:

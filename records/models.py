@@ -68,6 +68,8 @@ class Wrapup(Base):
     #: What the scrubber removed, as JSON (kinds and counts, never the values).
     removed: Mapped[str] = mapped_column(String(200), default="{}")
     written_at: Mapped[float] = mapped_column(Float)
+    #: The flags the volunteer set on the contact (of the queue's list), as a JSON list.
+    flags: Mapped[str] = mapped_column(String(400), default="[]", server_default="[]")
 
     __table_args__ = (Index("ix_wrapups_written_at", "written_at"),)
 

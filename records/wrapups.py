@@ -46,6 +46,8 @@ class QueueRules:
     wrapup_s: float
     service_level_s: float
     short_abandon_s: float
+    #: The flags a volunteer may set on a contact of this queue.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,13 @@ class WrittenWrapup:
     notes: str
     removed: Mapping[str, int]
     written_at: float
+    flags: tuple[str, ...] = ()
     #: The id of the stream entry it waits in while the database is away ("": written).
     kept: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict (without ``kept``)."""
-        fields = {**self.__dict__, "removed": dict(self.removed)}
+        fields = {**self.__dict__, "removed": dict(self.removed), "flags": list(self.flags)}
         del fields["kept"]
         return fields
 
@@ -78,15 +81,18 @@ class WrittenWrapup:
             "notes": self.notes,
             "removed": json.dumps(dict(self.removed)),
             "written_at": repr(self.written_at),
+            "flags": json.dumps(list(self.flags)),
         }
 
 
 @dataclass(frozen=True)
 class History:
-    """Earlier contacts of the same caller, and their last dispositions (newest first)."""
+    """Earlier contacts of the same caller, their last dispositions and the distinct flags
+    volunteers set on them (both newest first)."""
 
     earlier_contacts: int
     last_dispositions: Sequence[str]
+    flags: Sequence[str] = ()
 
 
 class Wrapups:
@@ -106,41 +112,51 @@ class Wrapups:
         self.engine, self.drain, self.queues = engine, drain, queues
         self.grace_s, self.notes_max, self.region, self.clock = grace_s, notes_max, region, clock
 
-    async def write(self, call_id: str, agent: str, disposition: str, notes: str) -> WrittenWrapup:
-        """Store ``agent``'s wrap-up of ``call_id`` (a second one replaces the first); with
-        the database away, keep it in Redis (``kept``) if the queue log there shows the call
-        is theirs, else raise the database's error."""
+    async def write(
+        self,
+        call_id: str,
+        agent: str,
+        disposition: str,
+        notes: str,
+        flags: Sequence[str] = (),
+    ) -> WrittenWrapup:
+        """Store ``agent``'s wrap-up of ``call_id`` with the ``flags`` they set (of the
+        queue's list; a second wrap-up replaces the first); with the database away, keep it
+        in Redis (``kept``) if the queue log there shows the call is theirs, else raise the
+        database's error."""
         if len(notes) > self.notes_max:
             raise ApiError(413, "notes-too-long", f"notes are limited to {self.notes_max}")
+        wrapup = _Form(disposition, tuple(dict.fromkeys(flags)))
         try:
-            return await self._write(call_id, agent, disposition, notes)
+            return await self._write(call_id, agent, wrapup, notes)
         except (SQLAlchemyError, OSError) as exc:
             part = await self._part_in_redis(call_id, agent)
             if part is None:
                 raise
             logger.warning("records: %s: database away (%s); wrap-up kept in Redis", call_id, exc)
         now = self.clock()
-        queue = self._check(part, disposition, now)
+        queue = self._check(part, wrapup, now)
         scrubbed = scrub(notes, self.region)
         written = WrittenWrapup(
-            call_id, agent, queue, disposition, scrubbed.text, scrubbed.removed, now
+            call_id, agent, queue, disposition, scrubbed.text, scrubbed.removed, now, wrapup.flags
         )
         redis, keys = self.drain.redis, self.drain.keys
         kept = cast(str, await redis.xadd(keys.records_wrapups, written.entry()))  # type: ignore[arg-type]
         return dataclasses.replace(written, kept=kept)
 
-    async def _write(self, call_id: str, agent: str, disposition: str, notes: str) -> WrittenWrapup:
+    async def _write(self, call_id: str, agent: str, wrapup: _Form, notes: str) -> WrittenWrapup:
         await self.catch_up()
         now = self.clock()
         async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            queue = self._check(await self._part(session, call_id, agent), disposition, now)
+            queue = self._check(await self._part(session, call_id, agent), wrapup, now)
             scrubbed = scrub(notes, self.region)
             row = await session.get(Wrapup, (call_id, agent))
             if row is None:
                 row = Wrapup(call_id=call_id, agent=agent)
                 session.add(row)
-            row.queue, row.disposition, row.notes = queue, disposition, scrubbed.text
+            row.queue, row.disposition, row.notes = queue, wrapup.disposition, scrubbed.text
             row.removed, row.written_at = json.dumps(dict(scrubbed.removed)), now
+            row.flags = json.dumps(list(wrapup.flags))
         return _written(row)
 
     async def catch_up(self) -> None:
@@ -153,14 +169,17 @@ class Wrapups:
         except (SQLAlchemyError, LockError) as exc:
             logger.info("records: catching up left to another drain: %s", exc)
 
-    def _check(self, part: tuple[str, float | None], disposition: str, now: float) -> str:
-        """The queue of the volunteer's ``part`` of the call, if ``disposition`` is one of its
-        list and the wrap-up time (with its grace) is not over at ``now``."""
+    def _check(self, part: tuple[str, float | None], wrapup: _Form, now: float) -> str:
+        """The queue of the volunteer's ``part`` of the call, if the ``wrapup``'s disposition
+        and flags are of its lists and the wrap-up time (with its grace) is not over at
+        ``now``."""
         queue, ended = part
         rules = self.queues.get(queue)
-        if rules is None or disposition not in rules.dispositions:
+        if rules is None or wrapup.disposition not in rules.dispositions:
             allowed = ", ".join(rules.dispositions) if rules else ""
             raise ApiError(400, "invalid-disposition", f"{queue} takes: {allowed}")
+        if not set(wrapup.flags) <= set(rules.flags):
+            raise ApiError(400, "invalid-flag", f"{queue} flags: {', '.join(rules.flags)}")
         if ended is not None and now > ended + rules.wrapup_s + self.grace_s:
             raise ApiError(409, "wrapup-closed", "the wrap-up time of this call is over")
         return queue
@@ -232,8 +251,9 @@ class Wrapups:
             return [_written(row) for row in rows.all()]
 
     async def history(self, call_id: str, agent: str | None = None, last: int = 5) -> History:
-        """The caller of ``call_id``'s earlier contacts and their ``last`` dispositions; with
-        ``agent``, only if the call was offered to that volunteer (403 otherwise)."""
+        """The caller of ``call_id``'s earlier contacts, their ``last`` dispositions and the
+        distinct flags set on them (newest first); with ``agent``, only if the call was
+        offered to that volunteer (403 otherwise)."""
         await self.catch_up()
         async with AsyncSession(self.engine) as session:
             contact = await session.get(Contact, call_id)
@@ -256,14 +276,24 @@ class Wrapups:
                 Contact.arrived_at < (contact.arrived_at or 0),
             )
             count = await session.scalar(select(func.count()).select_from(Contact).where(*earlier))
-            dispositions = await session.scalars(
-                select(Wrapup.disposition)
-                .join(Contact, Contact.id == Wrapup.call_id)
-                .where(*earlier)
-                .order_by(Wrapup.written_at.desc())
-                .limit(last)
-            )
-            return History(count or 0, tuple(dispositions.all()))
+            rows = (
+                await session.execute(
+                    select(Wrapup.disposition, Wrapup.flags)
+                    .join(Contact, Contact.id == Wrapup.call_id)
+                    .where(*earlier)
+                    .order_by(Wrapup.written_at.desc())
+                )
+            ).all()
+        flags = dict.fromkeys(flag for row in rows for flag in json.loads(row.flags))
+        return History(count or 0, tuple(row.disposition for row in rows[:last]), tuple(flags))
+
+
+@dataclass(frozen=True)
+class _Form:
+    """What a volunteer picked in the wrap-up form."""
+
+    disposition: str
+    flags: tuple[str, ...]
 
 
 def _volunteer_part(events: Sequence[tuple[str, str, float]]) -> tuple[str, float | None]:
@@ -287,4 +317,5 @@ def _written(row: Wrapup) -> WrittenWrapup:
         notes=row.notes,
         removed=json.loads(row.removed),
         written_at=row.written_at,
+        flags=tuple(json.loads(row.flags)),
     )

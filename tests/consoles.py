@@ -150,9 +150,11 @@ class Console:
         *,
         line: str = "",
         ivr_path: str = "",
+        callback_at: float | None = None,
     ) -> str:
         """A real ACD offer: ``agent`` logs in, a call (to ``line``, through ``ivr_path``)
-        waits ``waited_s`` and is claimed; the offer's id."""
+        waits ``waited_s`` (turned into a callback at ``callback_at`` if given) and is
+        claimed; the offer's id."""
         now = time.time()
         await self.log_in(agent, ("general",), now - waited_s)
         call = WaitingCall(
@@ -166,6 +168,8 @@ class Console:
             ivr_path=ivr_path,
         )
         await self.store.enqueue(call, now - waited_s)
+        if callback_at is not None:
+            await self.store.to_callback(call_id, callback_at)
         offer = await self.store.claim("general", now)
         assert offer is not None
         assert [a.agent_id for a in offer.agents] == [agent]

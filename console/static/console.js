@@ -12,6 +12,10 @@ function showOffer(pop, offer) {
     const id = "pop-" + field.replace("_s", "").replace("_", "-");
     document.getElementById(id).textContent = String(offer[field]) || label("none");
   }
+  const context = offer.context;
+  document.getElementById("pop-context").textContent = context
+    ? label(context.kind) + " " + new Date(context.asked_at * 1000).toLocaleTimeString()
+    : label("direct");
   pop.dataset.call = offer.call_id;
   document.getElementById("wrapup-call").value = offer.call_id;
   for (const field of document.querySelectorAll(".pop-call")) field.value = offer.call_id;
@@ -19,10 +23,30 @@ function showOffer(pop, offer) {
   document.getElementById("hangup-status").textContent = "";
   const select = document.getElementById("disposition");
   select.replaceChildren(...offer.dispositions.map((name) => new Option(name, name)));
+  showFlagChoices(offer.flags);
   document.getElementById("notes").value = "";
   document.getElementById("pop-earlier").textContent = "…";
+  document.getElementById("pop-flags").textContent = "…";
   document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
+}
+
+// The queue's flags as labelled checkboxes of the wrap-up form (none set), after its legend.
+function showFlagChoices(flags) {
+  const fieldset = document.getElementById("wrapup-flags");
+  const choices = flags.map((name) => {
+    const box = Object.assign(document.createElement("input"), {
+      type: "checkbox",
+      name: "flags",
+      value: name,
+      id: "flag-" + name,
+    });
+    const text = Object.assign(document.createElement("label"), {htmlFor: box.id});
+    text.textContent = name;
+    return [box, text];
+  });
+  fieldset.replaceChildren(fieldset.querySelector("legend"), ...choices.flat());
+  fieldset.hidden = flags.length === 0;
 }
 
 // Post a form's fields (or ``body``) without leaving the page; the JSON answer.
@@ -94,6 +118,7 @@ function showEarlier(earlier) {
     earlier.contacts === 0
       ? label("none")
       : earlier.contacts + (last ? " (" + label("last") + " " + last + ")" : "");
+  document.getElementById("pop-flags").textContent = earlier.flags.join(", ") || label("none");
 }
 
 function showPresence(presence) {

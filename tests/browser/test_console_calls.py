@@ -79,8 +79,10 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         # The line dialled and the caller's way through the test flow's menus.
         await expect(page.locator("#pop-line")).to_have_text(settings.asterisk.dids[0])
         await expect(page.get_by_text("language: en > main_menu: 1 (to_queue)")).to_be_visible()
+        await expect(page.locator("#pop-context")).to_have_text("straight from the line")
         # The records store's history follows (this caller's earlier contacts in the session).
         await expect(page.locator("#pop-earlier")).to_have_text(re.compile(r"^(none|\d+.*)$"))
+        await expect(page.locator("#pop-flags")).not_to_have_text("…")
         pseudonym = await page.locator("#pop-pseudonym").text_content()
         await page.screenshot(path=screenshots / "volunteer-pop.png", full_page=True)
         popped_at = await page.evaluate("window.poppedAt") / 1000
@@ -92,6 +94,7 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
         # Then the wrap-up, from the pop, into the records store.
         await page.get_by_label("Disposition").select_option("crisis")
         await page.get_by_label("Notes").fill("Talked it through; calling back tomorrow.")
+        await page.get_by_label("risk").check()  # the queue's flags, as labelled checkboxes
         await page.get_by_role("button", name="Save wrap-up").click()
         await expect(page.locator("#wrapup-status")).to_have_text("Wrap-up saved.")
         call_id = await page.locator("#pop").get_attribute("data-call")
@@ -108,3 +111,4 @@ async def test_an_offer_pops_as_the_phone_rings_the_screen_follows_the_call_and_
     assert len(payloads) >= 3  # offered, on call, wrap-up at least
     assert not [p for p in payloads if digits in p]
     assert (wrapup.agent, wrapup.queue, wrapup.disposition) == ("alice", "general", "crisis")
+    assert wrapup.flags == ("risk",)

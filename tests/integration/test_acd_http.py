@@ -37,7 +37,9 @@ ALICE, BRUNO, SAM, ADA = (
 )
 TOKENS = f"alice:agent:{ALICE},bruno:agent:{BRUNO},sam:supervisor:{SAM},ada:admin:{ADA}"
 QUEUES = {
-    "q": QueueConfig("q", wrapup_s=30, service_level_s=20, short_abandon_s=5),
+    "q": QueueConfig(
+        "q", wrapup_s=30, service_level_s=20, short_abandon_s=5, flags=("risk", "frequent-caller")
+    ),
     "q2": QueueConfig("q2"),
 }
 AGENTS = {

@@ -16,6 +16,7 @@ from typing import cast
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import MultiDict
 
 from acd.routing import AgentState
 from core.config import ConsoleSettings
@@ -275,9 +276,11 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
         "line": LINE,
         "ivr_path": "language: fr > main_menu: 2 (youth)",
         "dispositions": list(console.store.queues["general"].dispositions),
+        "flags": ["risk", "frequent-caller", "abusive"],
+        "context": None,  # straight from the line
     }
     assert earlier["event"] == "earlier"
-    assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": []}
+    assert json.loads(earlier["data"]) == {"contacts": 0, "last_dispositions": [], "flags": []}
     assert after["event"] == "presence"
     assert earlier["id"] == after["id"] == offer["id"]
     assert json.loads(after["data"]) == {
@@ -306,6 +309,17 @@ async def test_offers_pop_on_the_volunteers_event_stream_and_resume_by_last_even
     }
 
 
+async def test_a_callback_pops_as_one_with_when_it_was_asked_for(console: Console) -> None:
+    assert await console.sign_in("alice") == 303
+    asked_at = round(time.time() - 30, 3)
+    async with console.http.get("/console/events") as resp:
+        await console.offer_to("alice", "c1", "Green Fox", 40, callback_at=asked_at)
+        *_, offer, _, _ = await events_until_offer(resp)
+    pop = json.loads(offer["data"])
+    assert pop["context"] == {"kind": "callback", "asked_at": asked_at}
+    assert pop["waited_s"] == 40  # it kept its place in the line
+
+
 async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> None:
     offer = await console.offer_to("alice", "c1", "Green Fox", 3)
     await console.store.accept(offer, "alice", time.time())
@@ -324,9 +338,21 @@ async def test_the_volunteer_who_took_a_call_wraps_it_up(console: Console) -> No
     assert (await post(console, "/console/signout", {"csrf": csrf})).status == 303
     assert await console.sign_in("alice") == 303
     assert await save(disposition="pizza") == (400, {"error": "invalid-disposition"})
+    assert await save(flags="vip") == (400, {"error": "invalid-flag"})
+    # The form's checkboxes: one "flags" field per flag set.
+    flagged = MultiDict({**form, "csrf": await console.csrf("/console/volunteer")})
+    flagged.extend([("flags", "risk"), ("flags", "abusive")])
+    async with console.http.post("/console/wrapup", data=flagged, headers=as_json) as resp:
+        assert (resp.status, await resp.json()) == (200, {"saved": True})
+    (written,) = await console.wrapups.read("c1")
+    assert (written.agent, written.disposition, written.flags) == (
+        "alice",
+        "crisis",
+        ("risk", "abusive"),
+    )
     assert await save() == (200, {"saved": True})
     (written,) = await console.wrapups.read("c1")
-    assert (written.agent, written.disposition) == ("alice", "crisis")
+    assert (written.agent, written.disposition, written.flags) == ("alice", "crisis", ())
     assert written.notes == "Called from [phone number removed]."
     # Without a script, the form goes back to the screen.
     data = {**form, "disposition": "silent", "csrf": await console.csrf("/console/volunteer")}
@@ -345,7 +371,7 @@ async def test_the_pop_is_followed_by_the_callers_earlier_contacts(console: Cons
     offer = await console.offer_to("bruno", "c0", "Green Fox", 3)
     await console.store.accept(offer, "bruno", time.time())
     await console.store.complete("c0", "bruno", time.time())
-    await console.wrapups.write("c0", "bruno", "crisis", "")
+    await console.wrapups.write("c0", "bruno", "crisis", "", ["frequent-caller", "risk"])
     # Bruno signs off: past his 1 s wrap-up (a busy machine) he would be idle longest.
     await console.store.logout("bruno", time.time())
     assert await console.sign_in("alice") == 303
@@ -353,7 +379,11 @@ async def test_the_pop_is_followed_by_the_callers_earlier_contacts(console: Cons
         await console.offer_to("alice", "c1", "Green Fox", 1)
         *_, offer_event, earlier, _ = await events_until_offer(resp)
     assert json.loads(offer_event["data"])["call_id"] == "c1"
-    assert json.loads(earlier["data"]) == {"contacts": 1, "last_dispositions": ["crisis"]}
+    assert json.loads(earlier["data"]) == {
+        "contacts": 1,
+        "last_dispositions": ["crisis"],
+        "flags": ["frequent-caller", "risk"],
+    }
 
 
 async def test_a_console_signed_in_at_one_instance_is_served_by_another(

@@ -43,7 +43,7 @@ from tests.integration.test_acd_http import (
 KEYS = Keys("t")
 GRACE_S = 120.0
 RULES = {
-    q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s)
+    q.name: QueueRules(q.dispositions, q.wrapup_s, q.service_level_s, q.short_abandon_s, q.flags)
     for q in QUEUES.values()
 }
 
@@ -173,7 +173,7 @@ async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_
     postgres.stop()
     try:
         first = await api.call("POST", path, ALICE, {"disposition": "silent"})
-        notes = {"disposition": "crisis", "notes": "Gave 514 555 0123; calmer."}
+        notes = {"disposition": "crisis", "notes": "Gave 514 555 0123; calmer.", "flags": ["risk"]}
         status, kept = await api.call("POST", path, ALICE, notes)  # a second replaces it
         refusals = [
             await api.call("POST", path, BRUNO, {"disposition": "crisis"}),
@@ -197,7 +197,7 @@ async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_
     assert status == 202
     assert kept["id"] != first[1]["id"]
     assert kept["notes"] == "Gave [phone number removed]; calmer."
-    assert kept["removed"] == {"phone": 1}
+    assert (kept["removed"], kept["flags"]) == ({"phone": 1}, ["risk"])
     assert [(s, body["error"]) for s, body in refusals] == [
         (403, "not-your-call"),
         (400, "invalid-disposition"),
@@ -216,25 +216,48 @@ async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_
     assert [(w["agent"], w["disposition"]) for w in read["wrapups"]] == [("alice", "thanks")]
 
 
-async def test_history_counts_the_callers_earlier_contacts_and_their_dispositions(
+async def test_a_flag_outside_the_queues_list_is_refused(api: Api) -> None:
+    call = await api.answered("c1", T0)
+    api.clock.now = T0 + 70
+    path = f"/acd/calls/{call}/wrapup"
+    refused = await api.call("POST", path, ALICE, {"disposition": "crisis", "flags": ["vip"]})
+    malformed = await api.call("POST", path, ALICE, {"disposition": "crisis", "flags": "risk"})
+    status, written = await api.call(
+        "POST", path, ALICE, {"disposition": "crisis", "flags": ["risk", "risk"]}
+    )
+    assert [(s, body["error"]) for s, body in (refused, malformed)] == [
+        (400, "invalid-flag"),
+        (400, "bad-request"),
+    ]
+    assert (status, written["flags"]) == (201, ["risk"])
+    _, read = await api.call("GET", path, SAM)
+    assert [w["flags"] for w in read["wrapups"]] == [["risk"]]
+
+
+async def test_history_counts_the_callers_earlier_contacts_their_dispositions_and_flags(
     api: Api,
 ) -> None:
+    flags = (["risk"], ["frequent-caller"], ["frequent-caller", "risk"])
     for n, call in enumerate(("c1", "c2", "c3")):
         await api.ivr(call, "0123456789ab" if call != "c2" else "ffffffffffff")
         at = T0 + n * 1000
         await api.answered(call, at)
         api.clock.now = at + 70
-        disposition = ("crisis", "thanks", "silent")[n]
-        await api.call("POST", f"/acd/calls/{call}/wrapup", ALICE, {"disposition": disposition})
+        wrapup = {"disposition": ("crisis", "thanks", "silent")[n], "flags": flags[n]}
+        await api.call("POST", f"/acd/calls/{call}/wrapup", ALICE, wrapup)
     await api.ivr("c4", "0123456789ab")
     await api.answered("c4", T0 + 5000, talk_s=None)
     status, body = await api.call("GET", "/acd/calls/c4/history", SAM)
     assert (status, body) == (
         200,
-        {"earlier_contacts": 2, "last_dispositions": ["silent", "crisis"]},
+        {
+            "earlier_contacts": 2,
+            "last_dispositions": ["silent", "crisis"],
+            "flags": ["frequent-caller", "risk"],  # distinct, newest first; not c2's caller's
+        },
     )
     _, first = await api.call("GET", "/acd/calls/c1/history", SAM)
-    assert first == {"earlier_contacts": 0, "last_dispositions": []}
+    assert first == {"earlier_contacts": 0, "last_dispositions": [], "flags": []}
     status, offered = await api.call("GET", "/acd/calls/c4/history", ALICE)  # rang her
     assert (status, offered["earlier_contacts"]) == (200, 2)
     status, refused = await api.call("GET", "/acd/calls/c4/history", BRUNO)

@@ -38,6 +38,7 @@ def test_demo_files_load() -> None:
     assert general.strategy is Strategy.LONGEST_IDLE
     assert general.widening == (WideningRule(0, 4), WideningRule(30, 2), WideningRule(90, 1))
     assert general.overflow.kind is OverflowKind.CALLBACK
+    assert general.flags == ("risk", "frequent-caller", "abusive")
     assert queues["crisis"].strategy is Strategy.RING_ALL
     assert queues["crisis"].priority == 10
     agents = load_agents(DEMO_AGENTS, queues)
@@ -78,6 +79,9 @@ def test_pins_are_hashed_and_verified() -> None:
         ({"join_empty": "yes"}, "'join_empty' must be true or false"),
         ({"dispositions": []}, "'dispositions' must be a non-empty list of strings"),
         ({"dispositions": ["ok", "no way"]}, "'dispositions' must be a non-empty list"),
+        ({"flags": "risk"}, "'flags' must be a list of distinct strings"),
+        ({"flags": ["risk", "no way"]}, "'flags' must be a list"),
+        ({"flags": ["risk", "risk"]}, "'flags' must be a list"),
         ({"canned": "Hello"}, "'canned' must be a list of at most 50 distinct, non-blank"),
         ({"canned": ["Hi", "  "]}, "'canned' must be a list"),
         ({"canned": ["Hi", "Hi"]}, "'canned' must be a list"),

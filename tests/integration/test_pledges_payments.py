@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import aiohttp
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -283,3 +284,54 @@ async def test_a_monthly_gift_is_a_subscription_that_ends_after_its_instalments(
     paid = api.stripe.event(unlimited["id"], "checkout.session.completed", payment_status="paid")
     assert (await api.webhook(*paid))[1]["status"] == "paid"
     assert [s["cancel_at"] for s in api.stripe.subscriptions] == [subscription["cancel_at"], None]
+
+
+async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Api) -> None:
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    await api.hang_up("c1")
+    one_off = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{one_off['id']}/link", ALICE)
+    for session in api.stripe.sessions:
+        paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+        assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["status"] == "active"
+    for _ in range(2):  # a retried cancel finds it stopped and does not fail
+        status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["status"] == "canceled"
+    assert subscription["canceled_at"] is not None
+    # a one-off gift once paid is over: nothing to stop, so no cancel
+    status, body = await api.call("POST", f"/pledges/{one_off['id']}/cancel", SAM)
+    assert (status, body["error"]) == (409, "pledge-paid")
+    statuses = {row.id: row.status for row in await api.rows()}
+    assert statuses == {monthly["id"]: "cancelled", one_off["id"]: "paid"}
+
+
+async def test_a_subscription_already_stopped_at_stripe_lets_its_pledge_cancel(
+    api: Api,
+) -> None:
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    # the subscription stopped at Stripe (from its dashboard, say) before the cancel
+    headers = {"Authorization": f"Bearer {api.stripe.api_key}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.delete(
+            f"{api.stripe.base_url}/v1/subscriptions/{subscription['id']}", headers=headers
+        ) as first,  # fmt: skip
+        http.delete(
+            f"{api.stripe.base_url}/v1/subscriptions/{subscription['id']}", headers=headers
+        ) as again,  # fmt: skip
+    ):
+        assert (first.status, again.status) == (200, 400)
+        assert (await again.json())["error"]["type"] == "invalid_request_error"
+    status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
+    assert (status, body["status"]) == (200, "cancelled")
+    assert [s["status"] for s in api.stripe.subscriptions] == ["canceled"]

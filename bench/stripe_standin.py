@@ -14,7 +14,9 @@ A ``subscription`` mode session makes its subscription when it completes (the
 ``checkout.session.completed`` event names it in ``subscription``; its ``metadata`` is the
 session's ``subscription_data[metadata]``), read by ``GET /v1/subscriptions/{id}`` and changed
 by ``POST /v1/subscriptions/{id}`` (``cancel_at``, ``proration_behavior``; ``Idempotency-Key``
-as for sessions).
+as for sessions) and cancelled by ``DELETE /v1/subscriptions/{id}`` (``status`` canceled,
+``canceled_at`` and ``ended_at`` now; a canceled one again is a 400 ``invalid_request_error``;
+Stripe ignores idempotency keys on a DELETE, and so does the stand-in).
 
 ``StripeStandIn(...).start()`` runs it on its own event loop in a thread.
 """
@@ -121,6 +123,8 @@ class StripeStandIn:
             "billing_cycle_anchor": anchor,
             "cancel_at": None,
             "cancel_at_period_end": False,
+            "canceled_at": None,
+            "ended_at": None,
             "currency": session["currency"],
             "metadata": self._subscription_data[session["id"]].get("metadata", {}),
             "created": int(time.time()),
@@ -162,6 +166,7 @@ class StripeStandIn:
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
         app.router.add_get("/v1/subscriptions/{id}", self._subscription)
         app.router.add_post("/v1/subscriptions/{id}", self._update_subscription)
+        app.router.add_delete("/v1/subscriptions/{id}", self._cancel_subscription)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
@@ -249,6 +254,20 @@ class StripeStandIn:
                 return _error(400, "invalid_request_error", f"Invalid parameters: {exc}")
             if key:
                 self._idempotent[key] = (params, subscription_id)
+            return web.json_response(subscription)
+
+    async def _cancel_subscription(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        with self._lock:
+            subscription = self._subscriptions.get(request.match_info["id"])
+            if subscription is None:
+                return _error(404, "invalid_request_error", "No such subscription")
+            if subscription["status"] == "canceled":
+                return _error(400, "invalid_request_error", "A canceled subscription can only "
+                              "update its cancellation_details and metadata.")  # fmt: skip
+            now = int(time.time())
+            subscription.update(status="canceled", canceled_at=now, ended_at=now)
             return web.json_response(subscription)
 
 

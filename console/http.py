@@ -493,6 +493,7 @@ class _Views:
         with self.chat_feed.subscribe(account.id) as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.chat_feed.newest_id()
             async with sse_response(request) as stream:
+                formed: set[str] = set()  # the calls whose form this stream sent
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
@@ -510,6 +511,8 @@ class _Views:
                         for entry_id, fields in caught:
                             await forward(entry_id, fields)
                         last = caught[-1][0]
+                    if form := await self._reopened_form(account.id, formed):
+                        await stream.send(form, id=last or None, event="pledge")
                     while stream.is_connected() and not subscriber.cut_off:
                         entry = await subscriber.next(LIVENESS_S)
                         if entry and stream_id(entry[0]) > stream_id(last):
@@ -635,12 +638,27 @@ class _Views:
         queue, call_id = fields.get("queue", ""), fields.get("call", "")
         if desk is None or fields.get("event") != "CONNECT" or queue not in desk.queues():
             return None
+        return await self._form_of(desk, call_id, agent_id)
+
+    @staticmethod
+    async def _form_of(desk: PledgeDesk, call_id: str, agent_id: str) -> str | None:
         try:
             found = await desk.form(call_id, agent_id)
-        except ApiError as exc:
+        except ApiError as exc:  # not a campaign call, or the records are away
             logger.info("%s: no pledge form for %s: %s", call_id, agent_id, exc.error)
             return None
         return json.dumps({"call_id": call_id, **found})
+
+    async def _reopened_form(self, agent_id: str, formed: set[str]) -> str | None:
+        """The pledge form of the campaign call ``agent_id`` is on, unless this stream sent
+        it already (a page reloaded mid-call: the form, with the pledge saved on it, again)."""
+        desk = self.deps.pledges
+        if desk is None:
+            return None
+        call_id = await self.deps.presence.call_on_hand(agent_id)
+        if call_id is None or call_id in formed:
+            return None
+        return await self._form_of(desk, call_id, agent_id)
 
     async def hang_up(self, request: web.Request) -> web.Response:
         """Hang up the volunteer's connected call: ``{"hung_up": true}`` or ``{"error": id}``
@@ -661,7 +679,7 @@ class _Views:
         store may take longer to tell; a supervisor joining or leaving their call sends
         ``monitored`` where the queue tells its volunteers; an operator's answer of a
         campaign call its pledge form (``pledge``: a returning donor's details go to this
-        operator's stream only)."""
+        operator's stream only), sent again when the stream (re)opens during that call."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -671,6 +689,7 @@ class _Views:
         with self.feed.subscribe(account.id) as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
             async with sse_response(request) as stream:
+                formed: set[str] = set()  # the calls whose form this stream sent
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
@@ -692,6 +711,7 @@ class _Views:
                             data = json.dumps(asdict(earlier))
                             await stream.send(data, id=entry_id, event="earlier")
                     if form := await self._pledge_form(fields, account.id):
+                        formed.add(fields.get("call", ""))
                         await stream.send(form, id=entry_id, event="pledge")
                     presence = await self.deps.presence.presence(account.id)
                     data = json.dumps(asdict(presence))
@@ -702,6 +722,8 @@ class _Views:
                         for entry_id, fields in caught:
                             await forward(entry_id, fields)
                         last = caught[-1][0]
+                    if form := await self._reopened_form(account.id, formed):
+                        await stream.send(form, id=last or None, event="pledge")
                     while stream.is_connected() and not subscriber.cut_off:
                         entry = await subscriber.next(LIVENESS_S)
                         if entry and stream_id(entry[0]) > stream_id(last):

@@ -30,6 +30,9 @@ class PresenceDesk(Protocol):
     async def presence(self, agent_id: str) -> Presence:
         """The volunteer's state."""
 
+    async def call_on_hand(self, agent_id: str) -> str | None:
+        """The call the volunteer is connected to (None: none)."""
+
     async def go_available(self, agent_id: str) -> None:
         """Sign in to the volunteer's queues, or end their pause."""
 

@@ -68,7 +68,13 @@ from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
 from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
-from hotline.telethon import AcdCallerRefs, OutboxTexts, Telethon, load_telethon
+from hotline.telethon import (
+    AcdCallerRefs,
+    OutboxTexts,
+    Telethon,
+    load_telethon,
+    with_campaign_languages,
+)
 from ivr.flow import Flow
 from ivr.stasis import IvrService
 from records.service import RecordsService
@@ -141,6 +147,7 @@ class HotlineApp:
         queues = load_queues(settings.acd.queues)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
         self.campaigns = load_telethon(settings.pledges, queues)
+        flow = with_campaign_languages(flow, self.campaigns)
         store = AcdStore(self.redis, keys, queues, confirm_timeout_s=settings.acd.confirm_timeout_s)
         self.sms = SmsGateway(
             settings,

@@ -83,6 +83,13 @@ class AcdPresence:
             dict(view.paused_in),
         )
 
+    async def call_on_hand(self, agent_id: str) -> str | None:
+        """The call the agent is on (not one they wrap up)."""
+        view = await self.store.agent(agent_id)
+        if view is None or view.state is not AgentState.ON_CALL or not view.call_id:
+            return None
+        return view.call_id
+
     async def go_available(self, agent_id: str) -> None:
         """Log in to the profile's queues on its first device, or resume from a pause."""
         with _refusals():

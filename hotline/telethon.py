@@ -6,6 +6,7 @@ payment links texted through the SMS outbox to the caller the ACD still holds.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from core.config import PledgesSettings, Settings
 from core.frozen import FrozenMap
 from core.keys import Keys
 from core.ports import CallerRefs, TextSender
+from ivr.flow import Flow
 from pledges.campaigns import Campaign, CampaignError, load_campaigns
 from pledges.donors import DonorSeal
 from pledges.http import (
@@ -59,6 +61,13 @@ def load_telethon(
                 f"queue '{campaign.queue}' is not an ACD queue"
             )
     return campaigns
+
+
+def with_campaign_languages(flow: Flow, campaigns: Mapping[str, Campaign]) -> Flow:
+    """``flow`` with each campaign's ``language`` as its lines' (the flow's default language
+    for a campaign that sets none)."""
+    languages = {did: c.language for c in campaigns.values() if c.language for did in c.dids}
+    return dataclasses.replace(flow, line_languages=FrozenMap(languages))
 
 
 class AcdCallerRefs:

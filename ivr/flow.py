@@ -132,10 +132,17 @@ class Flow:
     #: The node a call to one of these numbers (E.164) starts at instead of ``start``, such as
     #: a telethon's own line going straight to its operators.
     lines: Mapping[str, str] = FrozenMap()
+    #: The language a call to one of ``lines`` speaks until its caller chooses one (a
+    #: telethon's own, from its campaign), instead of ``default_language``.
+    line_languages: Mapping[str, str] = FrozenMap()
 
     def start_of(self, line: str) -> str:
         """The node a call dialled to ``line`` starts at."""
         return self.lines.get(line, self.start)
+
+    def language_of(self, line: str) -> str:
+        """The language a call dialled to ``line`` starts in."""
+        return self.line_languages.get(line, self.default_language)
 
 
 def load_flow(path: Path, *, languages: Sequence[str] = ("en", "fr")) -> Flow:

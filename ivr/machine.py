@@ -141,13 +141,17 @@ def start(
 ) -> tuple[CallState, list[Command]]:
     """Begin a call at the start node of the ``line`` dialled (the flow's start by default),
     knowing ``variables`` (the caller's ref and pseudonym) from the first node on: a line may
-    start with a queue."""
+    start with a queue. A call on one of the flow's own ``lines`` journals the language it
+    starts in (its caller may choose none), so its contact has one."""
     out: list[Command] = []
     node = flow.start_of(line)
+    language = flow.language_of(line)
+    if line in flow.lines:
+        out.append(_journal("language", node=node, language=language))
     state = CallState(
         node=node,
         phase=Phase.PROMPTING,
-        language=flow.default_language,
+        language=language,
         variables=FrozenMap(variables or {}),
     )
     return _enter(flow, state, node, now, out), out

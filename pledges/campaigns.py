@@ -3,9 +3,11 @@
 A telethon campaign names its DIDs, the queue of its nailed-up operators, its currency, goal
 and milestones, preset amounts and limits, the kinds of gift allowed, its payment provider, the
 SMS template of its payment link (fr/en), its reminders of unpaid links (how many, how far
-apart, their SMS) and its tax-receipt rule. Amounts are written in the
-currency's major unit (``20`` or ``12.50`` euros) and kept in minor units (cents), as payment
-providers count them. Errors name the file and the campaign, like queue file errors.
+apart, their SMS), its tax-receipt rule and the language of a caller on its lines who chose
+none (``language``, en or fr; none given: the IVR flow's default language). Amounts are
+written in the currency's major unit (``20`` or ``12.50`` euros) and kept in minor units
+(cents), as payment providers count them. Errors name the file and the campaign, like queue
+file errors.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class Campaign:
     reminders: int = 0
     reminder_every_s: float = 86_400.0
     reminder_templates: Mapping[str, str] = FrozenMap()
+    #: The language of a caller on the campaign's lines who chose none ("": the IVR flow's
+    #: default language).
+    language: str = ""
 
 
 def load_campaigns(path: Path) -> Mapping[str, Campaign]:
@@ -116,7 +121,7 @@ def _campaign(r: _Reader) -> Campaign:
         {"title", "dids", "queue", "currency", "goal", "minimum", "maximum", "sms"},
         {
             "milestones", "presets", "one_off", "monthly", "provider", "receipt", "reminders",
-            "reminder_every_h", "reminder_sms",
+            "reminder_every_h", "reminder_sms", "language",
         },
     )  # fmt: skip
     dids = r.strings("dids", _E164)
@@ -140,6 +145,9 @@ def _campaign(r: _Reader) -> Campaign:
     one_off, monthly = r.flag("one_off", True), r.flag("monthly", False)
     if not (one_off or monthly):
         r.fail("a campaign must allow one-off or monthly gifts")
+    language = r.table.get("language", "")
+    if language not in ("", *LANGUAGES):
+        r.fail(f"'language' must be one of {', '.join(LANGUAGES)}")
     return Campaign(
         name=r.name,
         title=r.text("title", re.compile(r".{1,120}")),
@@ -158,6 +166,7 @@ def _campaign(r: _Reader) -> Campaign:
         receipt=ReceiptRule(r.choice("receipt", tuple(ReceiptRule), ReceiptRule.NONE)),
         reminders=reminders,
         reminder_every_s=every_h * 3600,
+        language=language,
         reminder_templates=_templates(r, "reminder_sms") if reminders else FrozenMap(),
     )
 

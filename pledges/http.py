@@ -32,7 +32,10 @@ is (409 not-an-sms-pledge, no-caller-number, ``pledge-<status>``; 502 payment-pr
 A webhook answers 200 with the pledge's status and whether it ``changed`` (false for a repeated
 event; ``pledge`` null for an event about no pledge's status); 400 unsigned-webhook,
 bad-signature, stale-webhook (a replay past the tolerance) or bad-webhook; 404 no-such-pledge;
-409 ``pledge-<status>`` (a payment for a cancelled pledge) or provider-ref-mismatch.
+409 ``pledge-<status>`` (a payment for a cancelled pledge) or provider-ref-mismatch. A cancel
+answers the cancelled pledge (again for a repeated one); a paid monthly gift's subscription is
+stopped at the provider first (502 payment-provider-error: still paid, retry); 409
+``pledge-<status>`` for a paid one-off gift, an expired pledge.
 
 The accounting export is the CLI's (``pledges.export``: no donor details), written to the
 staff audit stream first; 400 bad-period for a ``since`` that is not ISO 8601, 404

@@ -24,7 +24,15 @@ from core.ports import CallerRefs, TextSender
 from pledges.campaigns import Campaign
 from pledges.models import Pledge
 from pledges.payments import LinkRequest, PaymentEvent, PaymentProvider
-from pledges.rules import Frequency, Method, PledgeRefused, Status, advance, reminder_due
+from pledges.rules import (
+    Frequency,
+    Method,
+    PledgeRefused,
+    Status,
+    advance,
+    cancelled_from,
+    reminder_due,
+)
 from pledges.service import PledgeView, view_of
 
 logger = logging.getLogger(__name__)
@@ -179,15 +187,19 @@ class PaymentDesk:
             await self.provider.end_after(event.subscription_ref, row.instalments, row.id)
 
     async def cancel(self, pledge_id: str) -> PledgeView:
-        """Cancel a pledge (staff): 409 ``pledge-<status>`` once it is paid or over."""
+        """Cancel a pledge (staff): 409 ``pledge-<status>`` once it is over, or paid but for
+        a monthly gift, whose recurring payment is stopped at the provider first (so a cancel
+        retried after a failure stops it then)."""
         for _ in range(_ROUNDS):
             row = await self._row(pledge_id)
             try:
-                target = advance(Status(row.status), Status.CANCELLED)
+                target = cancelled_from(Status(row.status), Frequency(row.frequency))
             except PledgeRefused as refused:
                 raise ApiError(409, refused.code, refused.detail) from None
             if target.value == row.status:
                 return view_of(row)
+            if row.status == Status.PAID.value:
+                await self.provider.stop(row.provider_ref, row.id)
             if await self._set(row.id, {"status": row.status}, {"status": target.value}):
                 return view_of(await self._row(row.id))
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")

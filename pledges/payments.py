@@ -15,7 +15,10 @@ base URL is configurable (the tests point it at ``bench.stripe_standin``).
 A monthly gift of N instalments: Checkout cannot end a subscription, so once the session is
 paid the subscription it made (``subscription`` on the session) is given ``cancel_at`` N
 calendar months after its ``billing_cycle_anchor`` (``POST /v1/subscriptions/{id}``, no
-proration): the N-th period's end, so N invoices are paid and no more.
+proration): the N-th period's end, so N invoices are paid and no more. A paid monthly gift
+cancelled afterwards stops its subscription (``DELETE /v1/subscriptions/{id}``; Stripe takes
+no idempotency key on a DELETE and refuses to cancel a canceled subscription, so one found
+canceled, before or after the attempt, is left as it is).
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ class PaymentProvider(Protocol):
     async def end_after(self, subscription_ref: str, instalments: int, pledge_id: str) -> None:
         """Have the recurring payment end after ``instalments`` payments (the same again
         changes nothing)."""
+
+    async def stop(self, provider_ref: str, pledge_id: str) -> None:
+        """Stop the recurring payment the paid link ``provider_ref`` started, if any (one
+        already stopped is left as it is)."""
 
     async def close(self) -> None:
         """Release the HTTP connections."""
@@ -202,6 +209,29 @@ class StripeCheckout:
         logger.info(
             "pledge %s: %s ends after %s payments", pledge_id, subscription_ref, instalments
         )
+
+    async def stop(self, provider_ref: str, pledge_id: str) -> None:
+        """Cancel now the subscription the Checkout Session ``provider_ref`` made, unless it
+        made none or it is canceled already."""
+        try:
+            session = await self._client.v1.checkout.sessions.retrieve_async(provider_ref)
+            subscription_ref = session.subscription
+            if subscription_ref is None:
+                return
+            if not isinstance(subscription_ref, str):
+                subscription_ref = subscription_ref.id
+            subscriptions = self._client.v1.subscriptions
+            if (await subscriptions.retrieve_async(subscription_ref)).status == "canceled":
+                return
+            try:
+                await subscriptions.cancel_async(subscription_ref)
+            except stripe.InvalidRequestError:  # a concurrent cancel got there first?
+                if (await subscriptions.retrieve_async(subscription_ref)).status != "canceled":
+                    raise
+        except stripe.StripeError as exc:
+            logger.warning("pledge %s: Stripe refused to stop it: %s", pledge_id, exc)
+            raise ApiError(502, "payment-provider-error", type(exc).__name__) from None
+        logger.info("pledge %s: %s stopped", pledge_id, subscription_ref)
 
     async def close(self) -> None:
         """Close the aiohttp session the library opened."""

@@ -178,6 +178,14 @@ def advance(current: Status, target: Status) -> Status:
     raise PledgeRefused(code, f"a {current.value} pledge cannot become {target.value}")
 
 
+def cancelled_from(status: Status, frequency: Frequency) -> Status:
+    """The status a cancel gives: cancelled, also for a paid monthly gift (its recurring
+    payment is then stopped); PledgeRefused ``pledge-<status>`` for any other final one."""
+    if status is Status.PAID and frequency is Frequency.MONTHLY:
+        return Status.CANCELLED
+    return advance(status, Status.CANCELLED)
+
+
 def is_final(status: Status) -> bool:
     """Whether nothing can happen to a pledge any more."""
     return not TRANSITIONS[status]

@@ -89,9 +89,12 @@ class Prefill:
     receipt: str
     pseudonym: str
     language: str
-    #: The donor's earlier pledges (newest first) and, if they agreed, their details.
+    #: The donor's earlier pledges (newest first) and, if they agreed, their details (or
+    #: those given on this call's pledge).
     earlier: Sequence[PledgeView]
     donor: DonorDetails | None
+    #: The operator's newest pledge on this call (a form reopened: its correction goes on).
+    saved: PledgeView | None = None
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict."""
@@ -100,6 +103,7 @@ class Prefill:
             "presets": list(self.presets),
             "earlier": [view.to_dict() for view in self.earlier],
             "donor": asdict(self.donor) if self.donor else None,
+            "saved": self.saved.to_dict() if self.saved else None,
         }
 
 
@@ -122,12 +126,19 @@ class Pledges:
 
     async def prefill(self, call_id: str, agent: str) -> Prefill:
         """The form for ``agent``'s call: the campaign, the caller's pseudonym and language,
-        and for a returning donor their earlier pledges and (if kept) their details."""
+        for a returning donor their earlier pledges and (if kept) their details, and the
+        pledge the operator saved on this call already (a form reopened after a reload)."""
         call = await self.calls.taken(call_id, agent)
         campaign = self._campaign(call)
         earlier: list[Pledge] = []
-        if call.caller_key:
-            async with AsyncSession(self.engine) as session:
+        async with AsyncSession(self.engine) as session:
+            saved = await session.scalar(
+                select(Pledge)
+                .where(Pledge.call_id == call_id, Pledge.agent == agent)
+                .order_by(Pledge.created_at.desc())
+                .limit(1)
+            )
+            if call.caller_key:
                 rows = await session.scalars(
                     select(Pledge)
                     .where(Pledge.donor_key == call.caller_key, Pledge.call_id != call_id)
@@ -136,6 +147,8 @@ class Pledges:
                 )
                 earlier = list(rows.all())
         kept = next((row for row in earlier if row.keep_details and row.donor_sealed), None)
+        if saved is not None and saved.donor_sealed:
+            kept = saved
         return Prefill(
             campaign=campaign.name,
             title=campaign.title,
@@ -150,6 +163,7 @@ class Pledges:
             language=call.language,
             earlier=[view_of(row) for row in earlier],
             donor=self.seal.open(kept.donor_sealed) if kept else None,
+            saved=view_of(saved) if saved else None,
         )
 
     async def save(self, call_id: str, agent: str, client_key: str, form: PledgeForm) -> Saved:

@@ -208,8 +208,29 @@ function showPledgeForm(form) {
   document.getElementById("pledge-link").hidden = true;
   document.getElementById("pledge-link-status").textContent = "";
   for (const field of fields.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+  if (form.saved) showSavedPledge(form.saved, form.donor);
   section.hidden = false;
   amount.focus();
+}
+
+// A form reopened mid-call (a reload) holds the pledge saved on the call: saving corrects it.
+function showSavedPledge(pledge, donor) {
+  document.getElementById("pledge-id").value = pledge.id;
+  document.getElementById("pledge-link-id").value = pledge.id;
+  document.getElementById("pledge-amount").value = (pledge.amount / 100).toFixed(2);
+  document.getElementById(pledge.frequency === "monthly" ? "pledge-monthly" : "pledge-one-off").checked = true;
+  document.getElementById("pledge-day").value = pledge.day_of_month ?? "";
+  document.getElementById("pledge-instalments").value = pledge.instalments ?? "";
+  document.getElementById("pledge-method").value = pledge.method;
+  document.getElementById("pledge-receipt").checked = pledge.receipt;
+  document.getElementById("pledge-keep").checked = pledge.keep_details && donor !== null;
+  document.getElementById("pledge-sms").checked = pledge.consent_sms;
+  document.getElementById("pledge-on-air").checked = pledge.on_air;
+  document.getElementById("pledge-alias").value = pledge.alias;
+  document.getElementById("pledge-comment").value = pledge.comment;
+  document.getElementById("pledge-link").hidden = pledge.method !== "sms_link";
+  document.getElementById("pledge-status").textContent =
+    label("pledge_saved") + " " + money(pledge.amount, pledge.currency);
 }
 
 // The field each refusal is about, marked invalid and focused.

@@ -104,3 +104,39 @@ async def test_an_operator_saves_a_returning_donors_pledge_and_the_tote_board_mo
             assert console.pledges.seal.open(saved.donor_sealed) == DONOR
         finally:
             await studio_context.close()
+
+
+async def test_a_reload_mid_call_reopens_the_form_and_the_next_save_corrects(
+    redis_url: str,
+    page: Page,
+    tmp_path: Path,
+    stripe_standin: StripeStandIn,  # noqa: F811
+) -> None:
+    running = console_running(redis_url, tmp_path, campaign=CAMPAIGN, stripe=stripe_standin)
+    async with running as console:
+        await page.goto(console.url("/console/"))
+        await page.get_by_label("Volunteer id").fill("alice")
+        await page.get_by_label("Password").fill("alice-console")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(console.url("/console/volunteer"))
+        await console.campaign_call("alice", "c1", "0123456789ab")
+        await expect(page.locator("#pledge")).to_be_visible()
+        await page.locator("#pledge-amount").fill("75")
+        await page.get_by_label("SMS to the donor").check()
+        await page.get_by_role("button", name="Save pledge").click()
+        status = page.locator("#pledge-status")
+        await expect(status).to_have_text("Pledge saved: 75.00 EUR")
+
+        await page.reload()
+        await expect(page.locator("#pledge")).to_be_visible()
+        await expect(page.locator("#pledge-amount")).to_have_value("75.00")
+        await expect(page.get_by_label("SMS to the donor")).to_be_checked()
+        await expect(status).to_have_text("Pledge saved: 75.00 EUR")
+        await page.locator("#pledge-amount").fill("80")
+        await page.get_by_role("button", name="Save pledge").click()
+        await expect(status).to_have_text("Pledge corrected: 80.00 EUR")
+        assert console.pledges is not None
+        async with AsyncSession(console.pledges.engine) as session:
+            rows = await session.scalars(select(Pledge).where(Pledge.call_id == "c1"))
+            (saved,) = rows.all()
+        assert (saved.amount, saved.consent_sms) == (8000, True)

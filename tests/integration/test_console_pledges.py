@@ -228,3 +228,40 @@ async def test_the_operator_texts_the_payment_link_once(
     message = await console.store.redis.hgetall(queued[0])
     assert CALLER not in json.dumps(message)  # the outbox holds the vault's ref, never the number
     assert stripe_standin.sessions[0]["url"] in message["body"]
+
+
+async def test_a_page_reloaded_mid_call_reopens_the_form_with_its_saved_pledge(
+    console: Console,
+) -> None:
+    ref = await returning_donor(console)
+    await console.campaign_call("alice", "c1", ref)
+    given = DonorDetails("Ada King", "1 St James's Square, London")
+    form = PledgeForm(7500, receipt=True, donor=given, consent_sms=True, on_air=True, alias="Ada")
+    saved = await service(console).save("c1", "alice", "form-0001", form)
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/events") as resp:  # a reload: no Last-Event-ID
+        first = await read_event(resp)
+    assert first["event"] == "pledge"
+    reopened = json.loads(first["data"])
+    assert (reopened["call_id"], reopened["campaign"]) == ("c1", CAMPAIGN.name)
+    assert reopened["saved"]["id"] == saved.pledge.id
+    assert (reopened["saved"]["amount"], reopened["saved"]["alias"]) == (7500, "Ada")
+    # this call's donor details, not the ones kept from the earlier pledge, so a correction
+    # keeps what the operator typed
+    assert reopened["donor"] == {"name": given.name, "address": given.address, "email": ""}
+    assert [(p["amount"], p["status"]) for p in reopened["earlier"]] == [(5000, "paid")]
+    for digits in (CALLER, CALLER.lstrip("+"), CALLER[2:], "5550123"):
+        assert digits not in first["data"]
+
+    # A reconnect replaying the answer gets the form once; after the call, a reload none.
+    async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
+        seen = await events_until(resp, "pledge")
+        seen += await events_until(resp, "presence")
+        await console.store.complete("c1", "alice", time.time())
+        while not (seen[-1]["event"] == "presence" and '"wrap_up"' in seen[-1]["data"]):
+            seen.append(await read_event(resp))
+    assert [e["event"] for e in seen].count("pledge") == 1
+    async with console.http.get("/console/events") as resp:
+        await console.store.pause("alice", "break", time.time())  # an event to wait for
+        after_call = await events_until(resp, "presence")
+    assert "pledge" not in [e["event"] for e in after_call]

@@ -6,36 +6,44 @@ nothing doubled."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import aiohttp
 import pytest
 import redis
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.records import Caller, Records, put
 from acd.store import AcdStore
 from bench.stripe_standin import StripeStandIn
 from core.config import RecordsSettings, SmsSettings
 from core.privacy.vault import Vault
-from hotline.telethon import AcdCallerRefs, OutboxTexts
+from hotline.telethon import AcdCallerRefs, OutboxTexts, with_campaign_languages
+from ivr.flow import DEMO_FLOW, Flow, load_flow
+from ivr.machine import Journal, start
 from pledges.http import payment_routes, pledges_routes
 from pledges.links import PaymentDesk
 from pledges.payments import StripeCheckout
 from pledges.service import Pledges
 from records.database import connect, upgrade
 from records.drain import Drain
+from records.models import Contact
 from records.wrapups import Wrapups
 from sms.outbox import Outbox
 from sms.recipients import store_in
 from tests.integration.test_acd_http import AGENTS, ALICE, QUEUES, SAM, T0, Clock, api_app
-from tests.integration.test_pledges_http import CAMPAIGN, SEAL
+from tests.integration.test_pledges_http import CAMPAIGN, SEAL, TELETHON_LINE
 from tests.integration.test_pledges_http import Api as PledgesApi
 from tests.integration.test_records_http import GRACE_S, KEYS, RULES
 
@@ -48,11 +56,26 @@ class Api(PledgesApi):
     caller_ref: str
     desk: PaymentDesk
 
-    async def live_pledge(self, call_id: str, **form: Any) -> dict[str, Any]:
-        """A pledge on a call still going on, whose caller the ACD holds."""
+    async def live_pledge(
+        self, call_id: str, flow: Flow | None = None, **form: Any
+    ) -> dict[str, Any]:
+        """A pledge on a call still going on, whose caller the ACD holds; the caller chose
+        French in the IVR, or started on the campaign's line of ``flow`` (its journal
+        entries written as the IVR writes them) and chose nothing."""
         at = self.clock.now
-        language = {"channel": call_id, "kind": "language", "detail": '{"language": "fr"}'}
-        await self.redis.xadd(KEYS.journal, language)  # type: ignore[arg-type]
+        if flow is None:
+            chosen = {"channel": call_id, "kind": "language", "detail": '{"language": "fr"}'}
+            await self.redis.xadd(KEYS.journal, chosen)  # type: ignore[arg-type]
+        else:
+            _, commands = start(flow, datetime.now(UTC), TELETHON_LINE)
+            for c in commands:
+                if isinstance(c, Journal):
+                    entry = {
+                        "channel": call_id,
+                        "kind": c.kind,
+                        "detail": json.dumps(dict(c.detail)),
+                    }
+                    await self.redis.xadd(KEYS.journal, entry)  # type: ignore[arg-type]
         await self.telethon_call(call_id, self.caller_ref[:12], at, talk_s=None)
         caller = Caller(call_id, "q", "fr", "Calm Heron", at, caller_ref=self.caller_ref)
         await Records(self.redis, KEYS).save(put(caller))
@@ -283,3 +306,76 @@ async def test_a_monthly_gift_is_a_subscription_that_ends_after_its_instalments(
     paid = api.stripe.event(unlimited["id"], "checkout.session.completed", payment_status="paid")
     assert (await api.webhook(*paid))[1]["status"] == "paid"
     assert [s["cancel_at"] for s in api.stripe.subscriptions] == [subscription["cancel_at"], None]
+
+
+async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Api) -> None:
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    await api.hang_up("c1")
+    one_off = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{one_off['id']}/link", ALICE)
+    for session in api.stripe.sessions:
+        paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+        assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["status"] == "active"
+    for _ in range(2):  # a retried cancel finds it stopped and does not fail
+        status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["status"] == "canceled"
+    assert subscription["canceled_at"] is not None
+    # a one-off gift once paid is over: nothing to stop, so no cancel
+    status, body = await api.call("POST", f"/pledges/{one_off['id']}/cancel", SAM)
+    assert (status, body["error"]) == (409, "pledge-paid")
+    statuses = {row.id: row.status for row in await api.rows()}
+    assert statuses == {monthly["id"]: "cancelled", one_off["id"]: "paid"}
+
+
+async def test_a_subscription_already_stopped_at_stripe_lets_its_pledge_cancel(
+    api: Api,
+) -> None:
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    # the subscription stopped at Stripe (from its dashboard, say) before the cancel
+    headers = {"Authorization": f"Bearer {api.stripe.api_key}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.delete(
+            f"{api.stripe.base_url}/v1/subscriptions/{subscription['id']}", headers=headers
+        ) as first,  # fmt: skip
+        http.delete(
+            f"{api.stripe.base_url}/v1/subscriptions/{subscription['id']}", headers=headers
+        ) as again,  # fmt: skip
+    ):
+        assert (first.status, again.status) == (200, 400)
+        assert (await again.json())["error"]["type"] == "invalid_request_error"
+    status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
+    assert (status, body["status"]) == (200, "cancelled")
+    assert [s["status"] for s in api.stripe.subscriptions] == ["canceled"]
+
+
+async def test_a_caller_who_chose_no_language_gets_the_campaigns_in_contact_pledge_and_sms(
+    api: Api,
+) -> None:
+    flow = load_flow(DEMO_FLOW)  # English by default; the campaign's own line skips the menu
+    french = {CAMPAIGN.name: dataclasses.replace(CAMPAIGN, language="fr")}
+    pledge = await api.live_pledge("c1", with_campaign_languages(flow, french))
+    assert pledge["language"] == "fr"
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    await api.hang_up("c1")
+    english = await api.live_pledge("c2", with_campaign_languages(flow, {CAMPAIGN.name: CAMPAIGN}))
+    assert english["language"] == flow.default_language == "en"
+    await api.call("POST", f"/pledges/{english['id']}/link", ALICE)
+    links = [session["url"] for session in api.stripe.sessions]
+    assert [m["body"] for m in await api.messages()] == [
+        CAMPAIGN.sms_templates["fr"].format(link=links[0]),
+        CAMPAIGN.sms_templates["en"].format(link=links[1]),
+    ]
+    async with AsyncSession(api.engine) as session:
+        contacts = {c.id: c.language for c in (await session.scalars(select(Contact))).all()}
+    assert contacts == {"c1": "fr", "c2": "en"}

@@ -1,6 +1,7 @@
 """The pure IVR state machine, walked through the demo flow and variants of it."""
 
 import copy
+import dataclasses
 import json
 import tomllib
 from collections import Counter
@@ -422,3 +423,16 @@ def test_a_call_to_a_line_of_its_own_enters_its_queue_at_once() -> None:
     helpline, out = start(DEMO, NOW, "+18005550100")
     assert helpline.node == "language"
     assert not [command for command in out if isinstance(command, EnterQueue)]
+
+
+def test_a_call_to_a_line_of_its_own_journals_the_lines_language() -> None:
+    _, out = start(DEMO, NOW, "+18005550177")
+    assert next(c for c in out if isinstance(c, Journal)) == Journal(
+        "language", FrozenMap({"node": "to_telethon", "language": "en"})
+    )  # the flow's default language: the caller chooses none
+    french = dataclasses.replace(DEMO, line_languages=FrozenMap({"+18005550177": "fr"}))
+    _, out = start(french, NOW, "+18005550177")
+    assert [(e.queue, e.language) for e in out if isinstance(e, EnterQueue)] == [("telethon", "fr")]
+    assert Journal("language", FrozenMap({"node": "to_telethon", "language": "fr"})) in out
+    _, out = start(french, NOW, "+18005550100")  # the helpline: the caller chooses
+    assert not [c for c in out if isinstance(c, Journal) and c.kind == "language"]

@@ -79,6 +79,7 @@ def test_decimal_amounts_keep_their_cents() -> None:
         ({"reminder_every_h": 0}, "'reminder_every_h' must be a number of hours above 0"),
         ({"reminder_sms": None}, "'reminders' needs a 'reminder_sms' table"),
         ({"reminder_sms": {"en": "{link}", "fr": "x"}}, "reminder_sms template 'fr' must hold"),
+        ({"language": "de"}, "'language' must be one of en, fr"),
     ],
 )
 def test_mistakes_are_refused_naming_file_and_campaign(
@@ -106,3 +107,9 @@ def test_a_file_without_campaigns_or_unreadable_is_refused(tmp_path: Path) -> No
         load_campaigns(broken)
     with pytest.raises(CampaignError, match="cannot read"):
         load_campaigns(tmp_path / "missing.toml")
+
+
+def test_a_campaign_may_name_its_callers_language() -> None:
+    campaign = parse_campaigns(with_change(language="fr"), source="c.toml")["demo-telethon"]
+    assert campaign.language == "fr"
+    assert parse_campaigns(DEMO, source="c.toml")["demo-telethon"].language == ""

@@ -19,6 +19,7 @@ from pledges.rules import (
     PledgeRefused,
     Status,
     advance,
+    cancelled_from,
     check_form,
     is_final,
     reminder_due,
@@ -146,3 +147,12 @@ def test_a_reminder_is_due_a_while_after_an_unpaid_link_while_some_are_left() ->
     for status in (Status.PLEDGED, Status.PAID, Status.CANCELLED, Status.EXPIRED):
         assert not reminder_due(status, 0, 100.0, CAMPAIGN, 1e12)
     assert not reminder_due(Status.LINK_SENT, 0, None, CAMPAIGN, 1e12)
+
+
+def test_a_cancel_ends_an_unpaid_pledge_or_a_paid_monthly_gift_only() -> None:
+    assert cancelled_from(Status.LINK_SENT, Frequency.ONE_OFF) is Status.CANCELLED
+    assert cancelled_from(Status.PAID, Frequency.MONTHLY) is Status.CANCELLED
+    assert cancelled_from(Status.CANCELLED, Frequency.MONTHLY) is Status.CANCELLED
+    for status in (Status.EXPIRED, Status.PAID):
+        with pytest.raises(PledgeRefused, match="pledge-"):
+            cancelled_from(status, Frequency.ONE_OFF)

@@ -2,6 +2,7 @@
 ACD's queues: ``hotline check-config`` names the campaigns, or the mistake with exit code 2;
 with campaigns, the app serves every pledges route."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from cryptography.fernet import Fernet
 from acd.config import DEMO_QUEUES, load_queues
 from core.config import PledgesSettings, load_settings
 from hotline.cli import main
-from hotline.telethon import Telethon, load_telethon
-from pledges.campaigns import DEMO_CAMPAIGNS, CampaignError
+from hotline.telethon import Telethon, load_telethon, with_campaign_languages
+from ivr.flow import DEMO_FLOW, load_flow
+from pledges.campaigns import DEMO_CAMPAIGNS, CampaignError, load_campaigns
 from records.service import RecordsService
 
 QUEUES = load_queues(DEMO_QUEUES)  # general, support-fr, crisis, telethon
@@ -106,3 +108,13 @@ async def test_the_app_serves_every_pledges_route(tmp_path: Path) -> None:
         ("POST", "/on-air/{campaign}/{pledge_id}/read"),
     }
     assert Telethon(settings, {}, records, NoTexts(), NoTexts()).routes() == []
+
+
+def test_a_campaigns_language_is_its_lines_in_the_flow() -> None:
+    flow = load_flow(DEMO_FLOW)
+    campaigns = load_campaigns(DEMO_CAMPAIGNS)
+    (did,) = campaigns["demo-telethon"].dids
+    assert with_campaign_languages(flow, campaigns).language_of(did) == flow.default_language
+    french = {name: dataclasses.replace(c, language="fr") for name, c in campaigns.items()}
+    assert with_campaign_languages(flow, french).language_of(did) == "fr"
+    assert with_campaign_languages(flow, french).language_of("+18005550100") == "en"

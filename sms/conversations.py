@@ -47,9 +47,10 @@ from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.redact import redact_numbers
-from sms.relay import RelayBook
+from sms.relay import RelayBook, RelayVolunteer
 from sms.requests import Request, RequestDesk
 from sms.segments import MAX_CHARS, clip
+from sms.sip_devices import SipDevices
 from sms.templates import Templates
 
 logger = logging.getLogger(__name__)
@@ -124,9 +125,11 @@ class Conversations:
         templates: Templates,
         requests: RequestDesk,
         relay: RelayBook,
+        devices: SipDevices | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis, self.settings, self.vault, self.outbox = redis, settings, vault, outbox
+        self.devices = devices
         self.router, self.templates, self.requests, self.relay = router, templates, requests, relay
         self.keys = Keys(settings.redis.prefix)
         self.clock = clock
@@ -459,25 +462,30 @@ class Conversations:
         raw = await self.redis.lindex(self.keys.conversation_messages(conversation_id), index)
         message = ChatMessage(**json.loads(cast(str, raw)))
         await self.redis.set(self.keys.relay_current(agent_id), conversation_id, ex=self.ttl)
-        await self.outbox.enqueue(
-            volunteer.number,
-            self.settings.sms.from_number,
-            clip(f"[{conversation.pseudonym}] {message.body}"),
-            idempotency_key=f"relay:{conversation_id}:{agent_id}:{index}",
-            kind="relay",
-            language=volunteer.language,
-        )
+        body = clip(f"[{conversation.pseudonym}] {message.body}")
+        await self._send(volunteer, body, f"relay:{conversation_id}:{agent_id}:{index}")
 
     async def _to_volunteer(self, agent_id: str, template: str, key: str, **values: str) -> None:
         volunteer = self.relay.by_agent[agent_id]
-        await self.outbox.enqueue(
-            volunteer.number,
-            self.settings.sms.from_number,
-            self.templates.render(template, volunteer.language, **values),
-            idempotency_key=f"volunteer:{agent_id}:{key}",
-            kind="relay",
-            language=volunteer.language,
-        )
+        body = self.templates.render(template, volunteer.language, **values)
+        await self._send(volunteer, body, f"volunteer:{agent_id}:{key}")
+
+    async def _send(self, volunteer: RelayVolunteer, body: str, key: str) -> None:
+        """Text a relayed volunteer from the hotline number: by SMS through the outbox, or as a
+        SIP MESSAGE to their device (at most once: ``key`` only dedupes SMS)."""
+        if not volunteer.device:
+            await self.outbox.enqueue(
+                volunteer.number,
+                self.settings.sms.from_number,
+                body,
+                idempotency_key=key,
+                kind="relay",
+                language=volunteer.language,
+            )
+        elif self.devices is None:
+            logger.error("sms relay: %s has a device but no ARI sends to it", volunteer.agent_id)
+        else:
+            await self.devices.send(volunteer.device, body)
 
     async def _require(self, conversation_id: str) -> Conversation:
         conversation = await self.get(conversation_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -436,3 +437,45 @@ async def test_a_callback_dials_the_caller_through_the_proxy(
     (ring,) = to_fiona.invites
     assert CALLER.lstrip("+")[-10:] not in ring
     assert "Callback" in ring
+
+
+def relayed_to_device(settings: Settings, root: Path) -> Settings:
+    """``settings`` with SMS over SIP and Fiona's conversations relayed to her SIP phone."""
+    relay = root / "relay.toml"
+    relay.parent.mkdir(parents=True, exist_ok=True)
+    relay.write_text(f'[agents.{REMOTE_PHONE}]\ndevice = "{REMOTE_PHONE}"\nlanguage = "fr"\n')
+    sms = dataclasses.replace(settings.sms, provider="sip", relay_file=str(relay))
+    return dataclasses.replace(settings, sms=sms)
+
+
+async def test_a_texter_reaches_the_volunteer_phone_registered_through_the_proxy(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A texter's SMS, taken by Fiona whose conversations go to her SIP phone, reaches the
+    phone where it registered with Kamailio as a SIP MESSAGE from the hotline number, under the
+    texter's pseudonym, with nothing of the texter's number in it."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    a, b = relayed_to_device(a, tmp_path), relayed_to_device(b, tmp_path)
+    log = tmp_path / "phone-message.log"
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        await until_sms_apps(farm)
+        phone = asyncio.create_task(carrier_receives(phone_port, log))
+        await until_bound(phone_port)
+        assert (
+            await carrier_sends(farm.boxes[0], "Bonjour, je suis seule", via=farm.proxy.address)
+            == 0
+        )
+        assert await phone == 0
+    message = log.read_text(errors="replace")
+    request = message[message.index("MESSAGE sip:") :]
+    assert request.startswith(f"MESSAGE sip:{REMOTE_PHONE}@127.0.0.1:{phone_port}")
+    assert farm.proxy.address in top_via(request)
+    from_header = next(line for line in request.splitlines() if line.startswith("From:"))
+    assert a.sms.from_number in from_header
+    assert re.search(r"\r?\n\r?\n\[[^\]]+\] Bonjour, je suis seule", request)
+    assert CALLER.lstrip("+")[-10:] not in message

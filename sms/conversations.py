@@ -143,7 +143,7 @@ class Conversations:
         """``sms.http``'s handover: a volunteer's reply or command, or a caller's text."""
         agent_id = self.relay.by_sender.get(message.sender_key)
         if agent_id is not None:
-            await self._from_volunteer(agent_id, message)
+            await self._from_volunteer(agent_id, message.sid, message.body)
             return
         now = self.clock()
         try:  # A first contact by SMS is taken to speak the first configured language.
@@ -246,15 +246,24 @@ class Conversations:
         )
         return str(conv_id), bool(new)
 
-    async def _from_volunteer(self, agent_id: str, message: InboundSms) -> None:
+    async def on_device_text(self, sid: str, device: str, body: str) -> None:
+        """A text from a SIP device, authenticated as ``device`` by the SIP proxy: the reply
+        or command of the volunteer relayed to it, else ignored."""
+        agent_id = next(
+            (v.agent_id for v in self.relay.by_agent.values() if v.device == device), None
+        )
+        if agent_id is None:
+            logger.warning("sms inbound %s: device %s relays no volunteer; ignored", sid, device)
+            return
+        await self._from_volunteer(agent_id, sid, clip(body))
+
+    async def _from_volunteer(self, agent_id: str, sid: str, body: str) -> None:
         current = cast(str | None, await self.redis.get(self.keys.relay_current(agent_id)))
         if current is None or await self.router.agent_of(current) != agent_id:
-            logger.info(
-                "sms inbound %s: relay volunteer %s has no conversation", message.sid, agent_id
-            )
-            await self._to_volunteer(agent_id, "relay_unknown", f"none:{message.sid}")
+            logger.info("sms inbound %s: relay volunteer %s has no conversation", sid, agent_id)
+            await self._to_volunteer(agent_id, "relay_unknown", f"none:{sid}")
             return
-        command = message.body.strip().casefold()
+        command = body.strip().casefold()
         if command == END_COMMAND:
             await self.end(current, agent_id)
             logger.info("conversation %s: %s ended it by SMS", current, agent_id)
@@ -262,10 +271,10 @@ class Conversations:
             await self.request_callback(current, agent_id)
             conversation = await self._require(current)
             await self._to_volunteer(
-                agent_id, "relay_callback", f"call:{message.sid}", pseudonym=conversation.pseudonym
+                agent_id, "relay_callback", f"call:{sid}", pseudonym=conversation.pseudonym
             )
         else:
-            await self.reply(current, agent_id, message.body, via="sms")
+            await self.reply(current, agent_id, body, via="sms")
 
     async def dispatch(self) -> None:
         """Hand waiting conversations to agents who became free (call it on the ACD's tick:

@@ -92,4 +92,4 @@ class SmsGateway:
         if self.settings.sms.provider != "sip":
             return None
         desk = InboundDesk(self.redis, self.settings, self.conversations.on_inbound)
-        return SipInbound(self.settings, ari, desk)
+        return SipInbound(self.settings, ari, desk, self.conversations.on_device_text)

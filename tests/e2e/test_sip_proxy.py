@@ -492,7 +492,9 @@ async def test_a_texter_and_the_volunteer_phone_registered_through_the_proxy_tex
         assert await phone_texts(proxy, hotline, secret, "Je suis là, parlons") == 0
         assert await carrier == 0
 
-        # Anyone else naming her device gets no further than a texter.
+        # A wrong secret is challenged again; anyone else naming her device in the header
+        # gets no further than a texter.
+        assert await phone_texts(proxy, hotline, "not-her-secret", "Faux aussi") != 0
         forged = await sipp(
             "-sf", str(TESTS / "sipp" / "forged_message_in.xml"), "-m", "1",
             "-key", "caller", CALLER, "-set", "device", REMOTE_PHONE, "-set", "body", "Faux",

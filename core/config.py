@@ -227,8 +227,9 @@ class SmsSettings:
     retention_seconds: int = 7 * 86400
     #: The ACD queue inbound SMS conversations wait in for a volunteer's chat slot.
     chat_queue: str = "general"
-    #: TOML file of volunteers who get conversations relayed to their own phone by SMS
-    #: (``[agents.ID] number = "+1...", language = "fr"``); "" = none.
+    #: TOML file of volunteers who get conversations relayed to their own phone, by SMS
+    #: (``[agents.ID] number = "+1...", language = "fr"``) or as SIP MESSAGEs to one of their
+    #: SIP devices (``device = "NAME"``); "" = none.
     relay_file: str = ""
 
     def __post_init__(self) -> None:

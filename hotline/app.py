@@ -66,6 +66,7 @@ from hotline.console_desk import (
 )
 from hotline.http import build_web_app
 from hotline.metrics import metrics_routes
+from hotline.phones import sip_device_names
 from hotline.reconciler import Reconciler
 from hotline.sip_security import SecurityLog
 from hotline.telethon import (
@@ -156,6 +157,8 @@ class HotlineApp:
             vault=self.vault,
             agents=agents,
             chats=ChatRouter(self.redis, keys, agents),
+            ari=self.ari,
+            devices={a.id: sip_device_names(a) for a in agents.values()},
         )
         self.acd = AcdService(
             settings=settings,

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acd.config import DeviceKind, load_agents, load_queues
+from acd.config import AgentProfile, DeviceKind, load_agents, load_queues
 from core.config import ConfigError, Settings
 
 SECRET_ENV_PREFIX = "HOTLINE_PHONE_SECRET_"
@@ -43,15 +43,19 @@ class Phone:
     contact: str = ""
 
 
+def sip_device_names(agent: AgentProfile) -> list[str]:
+    """The names of an agent's SIP devices (``PJSIP/NAME``)."""
+    return [
+        d.address.removeprefix(PJSIP_PREFIX)
+        for d in agent.devices
+        if d.kind is DeviceKind.SIP and d.address.startswith(PJSIP_PREFIX)
+    ]
+
+
 def device_names(settings: Settings) -> tuple[str, ...]:
     """The SIP devices (``PJSIP/NAME``) of the agent file, once each, in file order."""
     agents = load_agents(settings.acd.agents, load_queues(settings.acd.queues))
-    names = [
-        d.address.removeprefix(PJSIP_PREFIX)
-        for a in agents
-        for d in a.devices
-        if d.kind is DeviceKind.SIP and d.address.startswith(PJSIP_PREFIX)
-    ]
+    names = [name for a in agents for name in sip_device_names(a)]
     for name in names:
         if not DEVICE_NAME.fullmatch(name):
             raise ConfigError(f"{settings.acd.agents}: SIP device {name!r} is no valid name")

@@ -47,9 +47,10 @@ from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
 from sms.redact import redact_numbers
-from sms.relay import RelayBook
+from sms.relay import RelayBook, RelayVolunteer
 from sms.requests import Request, RequestDesk
 from sms.segments import MAX_CHARS, clip
+from sms.sip_devices import SipDevices
 from sms.templates import Templates
 
 logger = logging.getLogger(__name__)
@@ -124,9 +125,11 @@ class Conversations:
         templates: Templates,
         requests: RequestDesk,
         relay: RelayBook,
+        devices: SipDevices | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis, self.settings, self.vault, self.outbox = redis, settings, vault, outbox
+        self.devices = devices
         self.router, self.templates, self.requests, self.relay = router, templates, requests, relay
         self.keys = Keys(settings.redis.prefix)
         self.clock = clock
@@ -140,7 +143,7 @@ class Conversations:
         """``sms.http``'s handover: a volunteer's reply or command, or a caller's text."""
         agent_id = self.relay.by_sender.get(message.sender_key)
         if agent_id is not None:
-            await self._from_volunteer(agent_id, message)
+            await self._from_volunteer(agent_id, message.sid, message.body)
             return
         now = self.clock()
         try:  # A first contact by SMS is taken to speak the first configured language.
@@ -243,15 +246,24 @@ class Conversations:
         )
         return str(conv_id), bool(new)
 
-    async def _from_volunteer(self, agent_id: str, message: InboundSms) -> None:
+    async def on_device_text(self, sid: str, device: str, body: str) -> None:
+        """A text from a SIP device, authenticated as ``device`` by the SIP proxy: the reply
+        or command of the volunteer relayed to it, else ignored."""
+        agent_id = next(
+            (v.agent_id for v in self.relay.by_agent.values() if v.device == device), None
+        )
+        if agent_id is None:
+            logger.warning("sms inbound %s: device %s relays no volunteer; ignored", sid, device)
+            return
+        await self._from_volunteer(agent_id, sid, clip(body))
+
+    async def _from_volunteer(self, agent_id: str, sid: str, body: str) -> None:
         current = cast(str | None, await self.redis.get(self.keys.relay_current(agent_id)))
         if current is None or await self.router.agent_of(current) != agent_id:
-            logger.info(
-                "sms inbound %s: relay volunteer %s has no conversation", message.sid, agent_id
-            )
-            await self._to_volunteer(agent_id, "relay_unknown", f"none:{message.sid}")
+            logger.info("sms inbound %s: relay volunteer %s has no conversation", sid, agent_id)
+            await self._to_volunteer(agent_id, "relay_unknown", f"none:{sid}")
             return
-        command = message.body.strip().casefold()
+        command = body.strip().casefold()
         if command == END_COMMAND:
             await self.end(current, agent_id)
             logger.info("conversation %s: %s ended it by SMS", current, agent_id)
@@ -259,10 +271,10 @@ class Conversations:
             await self.request_callback(current, agent_id)
             conversation = await self._require(current)
             await self._to_volunteer(
-                agent_id, "relay_callback", f"call:{message.sid}", pseudonym=conversation.pseudonym
+                agent_id, "relay_callback", f"call:{sid}", pseudonym=conversation.pseudonym
             )
         else:
-            await self.reply(current, agent_id, message.body, via="sms")
+            await self.reply(current, agent_id, body, via="sms")
 
     async def dispatch(self) -> None:
         """Hand waiting conversations to agents who became free (call it on the ACD's tick:
@@ -459,25 +471,30 @@ class Conversations:
         raw = await self.redis.lindex(self.keys.conversation_messages(conversation_id), index)
         message = ChatMessage(**json.loads(cast(str, raw)))
         await self.redis.set(self.keys.relay_current(agent_id), conversation_id, ex=self.ttl)
-        await self.outbox.enqueue(
-            volunteer.number,
-            self.settings.sms.from_number,
-            clip(f"[{conversation.pseudonym}] {message.body}"),
-            idempotency_key=f"relay:{conversation_id}:{agent_id}:{index}",
-            kind="relay",
-            language=volunteer.language,
-        )
+        body = clip(f"[{conversation.pseudonym}] {message.body}")
+        await self._send(volunteer, body, f"relay:{conversation_id}:{agent_id}:{index}")
 
     async def _to_volunteer(self, agent_id: str, template: str, key: str, **values: str) -> None:
         volunteer = self.relay.by_agent[agent_id]
-        await self.outbox.enqueue(
-            volunteer.number,
-            self.settings.sms.from_number,
-            self.templates.render(template, volunteer.language, **values),
-            idempotency_key=f"volunteer:{agent_id}:{key}",
-            kind="relay",
-            language=volunteer.language,
-        )
+        body = self.templates.render(template, volunteer.language, **values)
+        await self._send(volunteer, body, f"volunteer:{agent_id}:{key}")
+
+    async def _send(self, volunteer: RelayVolunteer, body: str, key: str) -> None:
+        """Text a relayed volunteer from the hotline number: by SMS through the outbox, or as a
+        SIP MESSAGE to their device (at most once: ``key`` only dedupes SMS)."""
+        if not volunteer.device:
+            await self.outbox.enqueue(
+                volunteer.number,
+                self.settings.sms.from_number,
+                body,
+                idempotency_key=key,
+                kind="relay",
+                language=volunteer.language,
+            )
+        elif self.devices is None:
+            logger.error("sms relay: %s has a device but no ARI sends to it", volunteer.agent_id)
+        else:
+            await self.devices.send(volunteer.device, body)
 
     async def _require(self, conversation_id: str) -> Conversation:
         conversation = await self.get(conversation_id)

@@ -4,7 +4,7 @@ chat routing, conversations, and the HTTP routes (Twilio webhooks and the consol
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import redis
@@ -25,6 +25,7 @@ from sms.outbox import Outbox
 from sms.recipients import store_in
 from sms.relay import RelayBook, load_relay
 from sms.requests import RequestDesk
+from sms.sip_devices import SipDevices
 from sms.sip_provider import SipInbound
 from sms.templates import load_templates
 
@@ -42,8 +43,12 @@ class SmsGateway:
         vault: Vault,
         agents: Collection[str],
         chats: ChatRouting,
+        ari: AriClient | None = None,
+        devices: Mapping[str, Collection[str]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``devices``: each agent's SIP device names, which the relay file may name; ``ari``
+        sends to them."""
         keys = Keys(settings.redis.prefix)
         self.settings = settings
         self.redis = redis_client
@@ -60,6 +65,7 @@ class SmsGateway:
                 region=settings.privacy.default_region,
                 agents=agents,
                 languages=settings.ivr.languages,
+                devices=devices or {},
             )
         self.conversations = Conversations(
             redis=redis_client,
@@ -70,6 +76,7 @@ class SmsGateway:
             templates=self.templates,
             requests=self.requests,
             relay=relay,
+            devices=None if ari is None else SipDevices(ari, settings.sms.from_number),
             clock=clock,
         )
 
@@ -85,4 +92,4 @@ class SmsGateway:
         if self.settings.sms.provider != "sip":
             return None
         desk = InboundDesk(self.redis, self.settings, self.conversations.on_inbound)
-        return SipInbound(self.settings, ari, desk)
+        return SipInbound(self.settings, ari, desk, self.conversations.on_device_text)

@@ -1,8 +1,10 @@
-"""Volunteers who take conversations on their own phone by SMS: the relay file.
+"""Volunteers who take conversations on their own phone: the relay file.
 
-``[agents.ID] number = "+15145550999", language = "fr"``. The numbers stay in this file and in
-memory (and, once texted, in the vault like any recipient); Redis and logs only ever see the
-agent id. An inbound SMS is recognised as a volunteer's by its sender's keyed hash.
+``[agents.ID] number = "+15145550999", language = "fr"`` relays by SMS; ``device = "fiona"``
+instead relays as SIP MESSAGEs to one of the agent's own SIP devices (``PJSIP/fiona``). The
+numbers stay in this file and in memory (and, once texted, in the vault like any recipient);
+Redis and logs only ever see the agent id. An inbound SMS is recognised as a volunteer's by its
+sender's keyed hash.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ class RelayError(ValueError):
 
 @dataclass(frozen=True)
 class RelayVolunteer:
-    """An agent reached by SMS."""
+    """An agent reached by SMS (``number``) or on a SIP device (``device``, the other "")."""
 
     agent_id: str
     number: str = field(repr=False)
     language: str
+    device: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,10 @@ def load_relay(
     region: str,
     agents: Collection[str],
     languages: Collection[str],
+    devices: Mapping[str, Collection[str]],
 ) -> RelayBook:
-    """Read and check a relay file: known agents, valid numbers, configured languages."""
+    """Read and check a relay file: known agents, valid numbers or the agent's own SIP device
+    (``devices``: each agent's device names), configured languages."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -55,17 +60,24 @@ def load_relay(
         where = f"{path}: agent '{agent_id}'"
         if agent_id not in agents:
             raise RelayError(f"{where}: not in the agent file")
-        if not isinstance(table, dict) or set(table) - {"number", "language"}:
-            raise RelayError(f"{where}: expected only 'number' and 'language'")
+        if not isinstance(table, dict) or set(table) - {"number", "device", "language"}:
+            raise RelayError(f"{where}: expected only 'number' or 'device', and 'language'")
         language = str(table.get("language", next(iter(languages))))
         if language not in languages:
             raise RelayError(f"{where}: language '{language}' is not configured")
+        if "device" in table:
+            device = str(table["device"])
+            if "number" in table or device not in devices.get(agent_id, ()):
+                raise RelayError(f"{where}: 'device' is not one of the agent's SIP devices")
+            by_agent[agent_id] = RelayVolunteer(agent_id, "", language, device)
+            continue
         try:
             number = normalize(str(table.get("number", "")), region)
         except InvalidNumber:
             raise RelayError(f"{where}: 'number' is not a valid phone number") from None
         by_agent[agent_id] = RelayVolunteer(agent_id, number, language)
-    by_sender = {sender_key(v.number, hash_key): v.agent_id for v in by_agent.values()}
-    if len(by_sender) != len(by_agent):
+    texted = [v for v in by_agent.values() if v.number]
+    by_sender = {sender_key(v.number, hash_key): v.agent_id for v in texted}
+    if len(by_sender) != len(texted):
         raise RelayError(f"{path}: two agents share one number")
     return RelayBook(by_agent, by_sender)

@@ -16,6 +16,12 @@ Inbound, :class:`SipInbound` runs a second ARI application, ``{ari.app}-sms``, s
 an endpoint subscription also forwards every event of every call on that endpoint: on the app
 that runs the calls, each DTMF digit of a call in Stasis would arrive twice. Each message goes to
 :class:`sms.inbound.InboundDesk` like a Twilio webhook's, keyed by its SIP Call-ID.
+
+Behind Kamailio (``[asterisk] sip_proxy`` set), a volunteer's phone texts the hotline through
+the proxy, which authenticates it and names its device in ``X-Hotline-Device`` (a header it
+removes from every other request); Asterisk 16 passes SIP headers on as the message's variables,
+and such a message goes to ``on_device`` instead of the desk. Without a proxy the header is not
+trusted: the carrier reaches Asterisk directly and could set it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import unquote
 
@@ -47,6 +54,11 @@ logger = logging.getLogger(__name__)
 
 #: The trunk's PJSIP endpoint in ``dialplans/pjsip.conf``.
 CARRIER_ENDPOINT = "carrier"
+
+#: The header by which the SIP proxy names the authenticated device that sent a MESSAGE.
+DEVICE_HEADER = "X-Hotline-Device"
+#: (message id, device name, body) of a text from a volunteer's device.
+DeviceTextHandler = Callable[[str, str, str], Awaitable[None]]
 
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 #: ARI's answers to ``sendMessage`` that say why it refused (both permanent).
@@ -113,7 +125,9 @@ class SipProvider:
 class SipInbound:
     """SIP MESSAGEs from the carrier, received by a dedicated ARI app and handed to ``desk``."""
 
-    def __init__(self, settings: Settings, ari: AriClient, desk: InboundDesk) -> None:
+    def __init__(
+        self, settings: Settings, ari: AriClient, desk: InboundDesk, on_device: DeviceTextHandler
+    ) -> None:
         config = settings.ari
         self.app = f"{config.app}-sms"
         self.stream = AriEventStream(
@@ -122,6 +136,8 @@ class SipInbound:
         self.region = settings.privacy.default_region
         self.ari = ari
         self.desk = desk
+        self.on_device = on_device
+        self.behind_proxy = bool(settings.asterisk.sip_proxy)
         #: Set while the app is subscribed to the carrier endpoint.
         self.subscribed = asyncio.Event()
 
@@ -155,6 +171,13 @@ class SipInbound:
     async def receive(self, event: TextMessageReceived) -> None:
         """Hand one message over; a failure is logged (Asterisk already accepted it)."""
         sid = message_id(event)
+        device = event.variables.get(DEVICE_HEADER, "") if self.behind_proxy else ""
+        if device:
+            try:
+                await self.on_device(sid, device, event.body)
+            except Exception:
+                logger.exception("sms inbound %s: from device %s not handled", sid, device)
+            return
         sender, to = uri_number(event.from_, self.region), uri_number(event.to, self.region)
         if not sender:
             logger.warning("sms inbound %s: no sender number in the MESSAGE; ignored", sid)

@@ -65,10 +65,11 @@ async def carrier_sends(
     )  # fmt: skip
 
 
-async def carrier_receives(port: int, log: Path) -> int:
-    """The carrier takes one MESSAGE on ``port`` (tests/sipp/message_out.xml), traced to ``log``."""
+async def carrier_receives(port: int, log: Path, count: int = 1) -> int:
+    """The carrier takes ``count`` MESSAGEs on ``port`` (tests/sipp/message_out.xml), traced to
+    ``log``."""
     return await sipp(
-        "-sf", str(TESTS / "sipp" / "message_out.xml"), "-m", "1", "-p", str(port),
+        "-sf", str(TESTS / "sipp" / "message_out.xml"), "-m", str(count), "-p", str(port),
         "-trace_msg", "-message_file", str(log),
     )  # fmt: skip
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -27,15 +29,17 @@ from tests.conftest import (
     CALLER,
     EXTERNAL,
     REMOTE_PHONE,
+    TESTS,
     CallResult,
     agent_phone,
     app_process,
     place_call,
     queue_log,
+    worker_process,
 )
 from tests.e2e.test_drills import HELD, STRAIGHT, shared_store, sign_in, until_in_state
 from tests.e2e.test_phones import register
-from tests.e2e.test_sip_messages import carrier_receives, carrier_sends
+from tests.e2e.test_sip_messages import carrier_receives, carrier_sends, sipp
 
 #: Keep each call short: answered by the fallback (no app is connected), hung up at once.
 HANGUP_MS = 200
@@ -436,3 +440,90 @@ async def test_a_callback_dials_the_caller_through_the_proxy(
     (ring,) = to_fiona.invites
     assert CALLER.lstrip("+")[-10:] not in ring
     assert "Callback" in ring
+
+
+def relayed_to_device(settings: Settings, root: Path) -> Settings:
+    """``settings`` with SMS over SIP and Fiona's conversations relayed to her SIP phone."""
+    relay = root / "relay.toml"
+    relay.parent.mkdir(parents=True, exist_ok=True)
+    relay.write_text(f'[agents.{REMOTE_PHONE}]\ndevice = "{REMOTE_PHONE}"\nlanguage = "fr"\n')
+    sms = dataclasses.replace(settings.sms, provider="sip", relay_file=str(relay))
+    return dataclasses.replace(settings, sms=sms)
+
+
+async def phone_texts(proxy: str, hotline: str, secret: str, body: str) -> int:
+    """Fiona's phone texts ``body`` to the ``hotline`` number through the ``proxy``
+    (tests/sipp/phone_message.xml), answering its challenge with her ``secret``."""
+    return await sipp(
+        "-sf", str(TESTS / "sipp" / "phone_message.xml"), "-m", "1", "-s", hotline,
+        "-set", "device", REMOTE_PHONE, "-au", REMOTE_PHONE, "-ap", secret,
+        "-set", "body", body, "-p", str(free_port(socket.SOCK_DGRAM)), proxy,
+    )  # fmt: skip
+
+
+async def test_a_texter_and_the_volunteer_phone_registered_through_the_proxy_text_each_other(
+    farm: Farm, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A texter's SMS, taken by Fiona whose conversations go to her SIP phone, reaches the
+    phone where it registered with Kamailio as a SIP MESSAGE from the hotline number, under the
+    texter's pseudonym, with nothing of the texter's number in it; her phone's answer,
+    authenticated by the proxy, reaches the texter through the carrier from the hotline."""
+    a, b, phone_port = await apps_and_phone(farm, redis_server.url, tmp_path)
+    a, b = relayed_to_device(a, tmp_path), relayed_to_device(b, tmp_path)
+    secret = read_secrets(a.phones.secrets_file)[REMOTE_PHONE]
+    proxy = farm.proxy.address
+    phone_log, carrier_log = tmp_path / "phone-message.log", tmp_path / "carrier-messages.log"
+    async with (
+        shared_store(a) as store,
+        app_process(a, STRAIGHT, tmp_path / "a"),
+        app_process(b, STRAIGHT, tmp_path / "b"),
+        worker_process(a, tmp_path / "worker.log"),
+    ):
+        await sign_in(store, a, REMOTE_PHONE)
+        await until_sms_apps(farm)
+        phone = asyncio.create_task(carrier_receives(phone_port, phone_log))
+        # The carrier gets the automatic reply, then Fiona's.
+        carrier = asyncio.create_task(carrier_receives(farm.carrier_port, carrier_log, 2))
+        await until_bound(phone_port)
+        await until_bound(farm.carrier_port)
+        assert await carrier_sends(farm.boxes[0], "Bonjour, je suis seule", via=proxy) == 0
+        assert await phone == 0
+        hotline = a.asterisk.dids[0]
+        assert await phone_texts(proxy, hotline, secret, "Je suis là, parlons") == 0
+        assert await carrier == 0
+
+        # A wrong secret is challenged again; anyone else naming her device in the header
+        # gets no further than a texter.
+        assert await phone_texts(proxy, hotline, "not-her-secret", "Faux aussi") != 0
+        forged = await sipp(
+            "-sf", str(TESTS / "sipp" / "forged_message_in.xml"), "-m", "1",
+            "-key", "caller", CALLER, "-set", "device", REMOTE_PHONE, "-set", "body", "Faux",
+            "-s", hotline, "-p", str(free_port(socket.SOCK_DGRAM)), proxy,
+        )  # fmt: skip
+        assert forged == 0
+        keys = Keys(a.redis.prefix)
+        (conversation,) = await store.redis.zrange(keys.conversation_index, 0, -1)
+        texts = keys.conversation_messages(str(conversation))
+        deadline = time.monotonic() + 10
+        while (await store.redis.llen(texts)) < 3:
+            assert time.monotonic() < deadline, "the forged MESSAGE was not taken as a text"
+            await asyncio.sleep(0.1)
+        authors = [json.loads(m)["author"] for m in await store.redis.lrange(texts, 0, -1)]
+    assert authors == ["caller", "agent", "caller"]
+    message = phone_log.read_text(errors="replace")
+    request = message[message.index("MESSAGE sip:") :]
+    assert request.startswith(f"MESSAGE sip:{REMOTE_PHONE}@127.0.0.1:{phone_port}")
+    assert proxy in top_via(request)
+    from_header = next(line for line in request.splitlines() if line.startswith("From:"))
+    assert a.sms.from_number in from_header
+    assert re.search(r"\r?\n\r?\n\[[^\]]+\] Bonjour, je suis seule", request)
+    assert CALLER.lstrip("+")[-10:] not in message
+    received = carrier_log.read_text(errors="replace").split("MESSAGE sip:")[1:]
+    assert len(received) == 2
+    reply = received[-1].partition("\n-----")[0]  # the request, not the trace's answer
+    assert reply.startswith(f"{CALLER}@127.0.0.1:{farm.carrier_port} SIP/2.0")
+    assert reply.rstrip().endswith("Je suis là, parlons")
+    assert a.sms.from_number in next(
+        line for line in reply.splitlines() if line.startswith("From:")
+    )
+    assert REMOTE_PHONE not in reply

@@ -66,7 +66,7 @@ from core.ports import (
     TextConversations,
 )
 from core.privacy import NotInVault, Vault
-from core.tasks import cancel_requested, repeat
+from core.tasks import cancel_requested, repeat, stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,7 @@ class AcdService:
         supervisors' monitor requests."""
         inbox, last = self.keys.acd_inbox(self.instance), "$"
         while True:
+            stop_if_cancelled()
             try:
                 batches = cast(
                     list[tuple[str, list[tuple[str, dict[str, str]]]]],
@@ -221,6 +222,7 @@ class AcdService:
         stream, group = self.keys.voice_requests, "ari"
         await self._create_group(stream, group)
         while True:
+            stop_if_cancelled()
             try:
                 batches = cast(
                     list[tuple[str, list[tuple[str, dict[str, str]]]]],

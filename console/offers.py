@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.keys import Keys
+from core.tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class QueueLogFeed:
         """Read new entries and hand each to every subscriber, until cancelled."""
         last = ""
         while True:
+            stop_if_cancelled()
             try:
                 last = last or await self.newest_id()
                 found = cast(

@@ -16,6 +16,15 @@ def cancel_requested() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if the running task was asked to stop; a loop calls it on each
+    turn. On Python 3.11 ``asyncio.wait_for``, inside every redis-py send, returns its result
+    instead of raising a cancel that arrives as what it awaits completes: the loop would
+    never see that cancel, and whoever awaits the task would wait for ever."""
+    if cancel_requested():
+        raise asyncio.CancelledError
+
+
 async def repeat(step: Callable[[], Awaitable[object]], every_s: float, what: str) -> None:
     """Run ``step`` every ``every_s`` seconds until cancelled; a failure is logged and the
     next turn tries again. A cancellation swallowed inside ``step`` still ends the loop."""
@@ -27,5 +36,4 @@ async def repeat(step: Callable[[], Awaitable[object]], every_s: float, what: st
             if cancel_requested():
                 raise asyncio.CancelledError from None
             logger.exception("%s failed; retrying", what)
-        if cancel_requested():
-            raise asyncio.CancelledError
+        stop_if_cancelled()

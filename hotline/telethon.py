@@ -24,6 +24,7 @@ from core.config import PledgesSettings, Settings
 from core.frozen import FrozenMap
 from core.keys import Keys
 from core.ports import CallerRefs, TextSender
+from core.tasks import stop_if_cancelled
 from ivr.flow import Flow
 from pledges.campaigns import Campaign, CampaignError, load_campaigns
 from pledges.donors import DonorSeal
@@ -175,6 +176,7 @@ class Telethon:
         """Text the reminders that are due, every ``REMINDERS_EVERY_S``, until cancelled; a
         database or Redis that is away is tried again on the next round."""
         while True:
+            stop_if_cancelled()
             try:
                 await desk.remind()
             except (SQLAlchemyError, RedisError, OSError) as exc:

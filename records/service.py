@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.config import RecordsSettings, Settings
 from core.keys import Keys
+from core.tasks import stop_if_cancelled
 from records.database import connect, upgrade
 from records.drain import LOCK_S, Drain
 from records.http import records_routes
@@ -139,5 +140,6 @@ class DrainService:
         """Migrate, then drain until cancelled."""
         await self.work.migrate()
         while True:
+            stop_if_cancelled()
             await self.work.to_the_end(self.drain.turn())
             await asyncio.sleep(self.work.every_s)

@@ -159,6 +159,8 @@ class Reconciler:
     app: HotlineApp
     clock: Callable[[], float]
     _before: Assessment = field(default_factory=Assessment)
+    #: Asterisk refused the last pass's connections (said once, not on every pass).
+    _refused: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -207,8 +209,14 @@ class Reconciler:
         except AriRefused:
             # Asterisk's process is gone (a dead box): so is every channel it had, and the
             # volunteers its calls held are freed without waiting for it to come back.
-            logger.warning("Asterisk refuses connections: its calls are taken as gone")
+            if not self._refused:
+                logger.warning("Asterisk refuses connections: its calls are taken as gone")
+            self._refused = True
             channels, in_app = {}, frozenset()
+        else:
+            if self._refused:
+                logger.warning("Asterisk accepts connections again")
+            self._refused = False
         survey = Survey(frozenset(channels), in_app, owned, holdings, handled, evented)
         found = assess(survey, self._before)
         await self._repair(found, channels)

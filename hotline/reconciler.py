@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from hotline.app import HotlineApp
 
 logger = logging.getLogger(__name__)
+
+#: How long a call's end event may still be on its way once Asterisk no longer lists it.
+ENDS_IN_FLIGHT_S = 1.0
 
 #: The dialplan context of the toll-free numbers (``dialplans/extensions.conf``).
 INBOUND_CONTEXT = "hotline-inbound"
@@ -119,6 +122,16 @@ def assess(survey: Survey, before: Assessment) -> Assessment:
         missing=missing,
         strangers=strangers,
     )
+
+
+def confirm(found: Assessment, before: Assessment, recorded: frozenset[str]) -> Assessment:
+    """``found`` without the calls that ended on their own during the pass: an owned call or
+    evented channel is gone only if still ``recorded`` (owned, or evented and not ended) a
+    moment after the channel list missed it, for its end event may have been on its way.
+    Legs missing on two passes stay gone."""
+    gone = (found.gone & before.missing) | (found.gone & recorded)
+    stuck = tuple(h for h in found.stuck if any(ch in gone for ch in h.channels))
+    return replace(found, gone=gone, stuck=stuck)
 
 
 class Action(StrEnum):
@@ -219,6 +232,13 @@ class Reconciler:
             self._refused = False
         survey = Survey(frozenset(channels), in_app, owned, holdings, handled, evented)
         found = assess(survey, self._before)
+        if found.gone - self._before.missing:
+            # A call that ended as the channels were listed has its end event on the way.
+            await asyncio.sleep(ENDS_IN_FLIGHT_S)
+            recorded = frozenset(
+                cast(set[str], await app.redis.smembers(keys.app_calls(app.settings.ari.app)))
+            ) | frozenset(app.seen)
+            found = confirm(found, self._before, recorded)
         await self._repair(found, channels)
         self._before = found
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from acd.recovery import Holding
 from acd.routing import AgentState
 from core.ari.events import Channel
-from hotline.reconciler import Action, Assessment, Survey, adoption, assess
+from hotline.reconciler import Action, Assessment, Survey, adoption, assess, confirm
 
 LEG = "agent-o7-alice"
 RINGING = Holding("alice", AgentState.OFFERED, "c1", (LEG,), "o7")
@@ -43,6 +43,21 @@ def test_a_channel_that_sent_events_and_is_no_more_is_gone_at_once() -> None:
     # Alice's answered leg, whose caller's end freed her: no record names it any more.
     found = assess(survey({"c1"}, handled={LEG, "c1"}, evented={LEG, "c1"}), Assessment())
     assert found.gone == {LEG}
+
+
+def test_a_call_that_ended_on_its_own_during_the_pass_is_not_repaired() -> None:
+    # c1 hung up as the channels were listed: its end, handled meanwhile, removed its record.
+    found = assess(survey(set(), owned={"c1", "c2"}, evented={"c3"}), Assessment())
+    assert found.gone == {"c1", "c2", "c3"}
+    assert confirm(found, Assessment(), recorded=frozenset({"c2"})).gone == {"c2"}
+
+
+def test_a_leg_missing_on_two_passes_stays_gone_whatever_its_records_say() -> None:
+    first = assess(survey(set(), holdings=(RINGING,)), Assessment())
+    second = assess(survey(set(), holdings=(RINGING,)), first)
+    assert confirm(second, first, recorded=frozenset()).gone == {LEG}
+    third = assess(survey(set(), holdings=(RINGING,)), second)
+    assert confirm(third, second, recorded=frozenset()).stuck == (RINGING,)
 
 
 def test_a_volunteers_leg_is_gone_only_when_missing_on_two_passes() -> None:

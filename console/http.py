@@ -20,7 +20,9 @@
 |        |                            |                       | monitored, pledge             |
 | GET    | /console/chats/events      | volunteer             | SSE: chat, the whole          |
 |        |                            |                       | conversation on each change;  |
-|        |                            |                       | chat-gone: transferred away   |
+|        |                            |                       | chat-gone: transferred away;  |
+|        |                            |                       | text-call + earlier: the pop  |
+|        |                            |                       | of a call to their texter     |
 | GET    | /console/chats/{id}        | volunteer             | JSON: one of their own        |
 |        |                            |                       | conversations (403 otherwise) |
 | POST   | /console/chats/{id}/reply  | volunteer (CSRF)      | text: SMS it to the texter    |
@@ -103,6 +105,7 @@ from console.queue_log import (
 )
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
 from console.supervision import MONITOR_MODES, Board, SupervisorDesk, oversees
+from console.text_calls import text_call, text_call_pop
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -483,7 +486,8 @@ class _Views:
         """The volunteer's conversations as they change, from ``Last-Event-ID`` (or
         ``?after=``) on: each new message or assignment sends the whole conversation
         (``chat``), as long as the volunteer still holds it, and ``chat-gone`` (its id) once
-        it went to another volunteer or was purged."""
+        it went to another volunteer or was purged; their phone rung to call one's texter
+        back sends its pop (``text-call``) and the texter's earlier contacts (``earlier``)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -497,6 +501,10 @@ class _Views:
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
+                        return
+                    if text_call(fields, account.id) is not None:
+                        for event, data in await self._text_call_pop(fields, account.id):
+                            await stream.send(data, id=entry_id, event=event)
                         return
                     conversation_id = fields.get("conversation", "")
                     view = await self.deps.chats.view(conversation_id)
@@ -519,6 +527,20 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def _text_call_pop(
+        self, fields: Mapping[str, str], agent_id: str
+    ) -> list[tuple[str, str]]:
+        """The events of a call to a texter that ``agent_id`` is rung for: its pop
+        (``text-call``) and the texter's earlier contacts (``earlier``); none if the
+        volunteer no longer holds the conversation."""
+        view = await self.deps.chats.view(fields.get("conversation", ""))
+        if view is None or view.agent != agent_id:
+            return []
+        events = [("text-call", text_call_pop(fields, view).to_json())]
+        if (earlier := await self.deps.wrapups.texter_earlier(view.id)) is not None:
+            events.append(("earlier", json.dumps(asdict(earlier))))
+        return events
 
     async def presence(self, request: web.Request) -> web.Response:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)

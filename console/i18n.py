@@ -40,6 +40,7 @@ LABELS: Final = {
     "last": N_("last:"),
     "callback": N_("callback, asked for at"),
     "direct": N_("straight from the line"),
+    "text": N_("from a text conversation, asked for at"),
     "min": N_("min"),
     "s": N_("s"),
     "break": N_("break"),

@@ -59,7 +59,7 @@
 | ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
 | ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
 | ``{p}:conv:log``                  | stream | conversations opened, assigned, ended (no number) |
-| ``{p}:conv:feed``                 | stream | conversation + agent per message or assignment    |
+| ``{p}:conv:feed``                 | stream | conversation + agent per change, or call to it    |
 | ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
@@ -283,7 +283,9 @@ class Keys:
     @property
     def conversation_feed(self) -> str:
         """A stream entry per change to a conversation (a message, an assignment), naming the
-        conversation and the agent holding it, for the consoles' live chat panels."""
+        conversation and the agent holding it, for the consoles' live chat panels; and one
+        (with ``call``, ``language`` and ``at``) when the ACD rings a volunteer who asked to
+        call the conversation's texter, for their screen-pop."""
         return f"{self.prefix}:conv:feed"
 
     def request(self, request_id: str) -> str:

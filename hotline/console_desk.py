@@ -40,7 +40,7 @@ from pledges.http import parse_form
 from pledges.links import PaymentDesk
 from pledges.service import Pledges
 from records.today import day_start
-from records.wrapups import Wrapups
+from records.wrapups import History, Wrapups
 from sms.conversations import Conversation, ConversationError, Conversations
 
 logger = logging.getLogger(__name__)
@@ -419,7 +419,20 @@ class RecordsWrapups:
         except (ApiError, SQLAlchemyError, OSError) as exc:
             logger.info("%s: no contact history for the console: %s", call_id, exc)
             return None
-        return Earlier(found.earlier_contacts, tuple(found.last_dispositions), tuple(found.flags))
+        return _earlier(found)
+
+    async def texter_earlier(self, conversation_id: str) -> Earlier | None:
+        """The records store's contact history of the conversation's texter."""
+        try:
+            found = await self.wrapups.history(conversation_id)
+        except (ApiError, SQLAlchemyError, OSError) as exc:
+            logger.info("conversation %s: no contact history: %s", conversation_id, exc)
+            return None
+        return _earlier(found)
+
+
+def _earlier(found: History) -> Earlier:
+    return Earlier(found.earlier_contacts, tuple(found.last_dispositions), tuple(found.flags))
 
 
 class TelethonPledges:

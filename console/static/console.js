@@ -8,6 +8,7 @@ const LABELS = JSON.parse(document.body.dataset.labels || "{}");
 const label = (key) => LABELS[key] ?? key;
 
 function showOffer(pop, offer) {
+  showCallControls(true);
   for (const field of ["pseudonym", "queue", "language", "waited_s", "line", "ivr_path"]) {
     const id = "pop-" + field.replace("_s", "").replace("_", "-");
     document.getElementById(id).textContent = String(offer[field]) || label("none");
@@ -29,6 +30,27 @@ function showOffer(pop, offer) {
   document.getElementById("pop-flags").textContent = "…";
   document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
+}
+
+// A call to the texter of one of the volunteer's conversations pops like an offer, with the
+// conversation's newest messages; it is no queue call: no transfer, hang-up or wrap-up here.
+function showTextCall(pop, call) {
+  showOffer(pop, call);
+  showCallControls(false);
+  document.getElementById("pop-messages").replaceChildren(...call.lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = label("chat_" + line.author) + " " + line.body;
+    return item;
+  }));
+}
+
+// The pop's messages (a call to a texter) or its call controls (a queue call).
+function showCallControls(shown) {
+  for (const id of ["transfer", "wrapup"]) document.getElementById(id).hidden = !shown;
+  if (!shown) document.getElementById("hangup").hidden = true;
+  for (const id of ["pop-messages-title", "pop-messages-item"]) {
+    document.getElementById(id).hidden = shown;
+  }
 }
 
 // The queue's flags as labelled checkboxes of the wrap-up form (none set), after its legend.
@@ -368,6 +390,8 @@ if (chats) {
   const list = document.getElementById("chat-list");
   const chatEvents = new EventSource(chats.dataset.events);
   chatEvents.addEventListener("chat", (event) => showChat(list, JSON.parse(event.data)));
+  chatEvents.addEventListener("text-call", (event) => showTextCall(pop, JSON.parse(event.data)));
+  chatEvents.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   chatEvents.addEventListener("chat-gone", (event) => {
     const id = JSON.parse(event.data).id;
     list.querySelector(`article[data-conversation="${CSS.escape(id)}"]`)?.remove();

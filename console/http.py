@@ -38,6 +38,12 @@
 | POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
+| GET    | /console/supervisor/chats  | supervisor            | their queues' open text       |
+|        |                            |                       | conversations (page or JSON)  |
+| GET    | /console/supervisor/chats/{id} | supervisor        | one, read-only (audited)      |
+| GET    | /console/supervisor/chats/events | supervisor      | SSE: chat, on each change (with |
+|        |                            |                       | ``conversation``: its messages, |
+|        |                            |                       | audited); chat-gone           |
 | GET    | /console/admin             | admin                 | accounts, first-login tokens  |
 | POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
 | GET    | /console/first-login       | anyone                | the form to set a password    |
@@ -64,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -224,6 +231,9 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
+            web.get("/supervisor/chats", views.overseen_chats),
+            web.get("/supervisor/chats/events", views.overseen_chat_events),
+            web.get("/supervisor/chats/{id}", views.overseen_chat),
             web.get("/admin", views.admin),
             web.post("/language", views.language),
             web.post("/admin/first-login", views.issue_first_login),
@@ -991,6 +1001,89 @@ class _Views:
         lines = await self.deps.supervision.audit(AUDIT_LINES)
         context = {"account": account, "lines": lines}
         return self._page("audit.html", request, session, context)
+
+    async def _overseen_chat(
+        self, request: web.Request, session: Session, account: Account, conversation_id: str
+    ) -> ChatView:
+        """The conversation if it is in a queue the supervisor oversees, its reading audited;
+        403 ``not-your-queue`` if not (or if there is no such conversation)."""
+        view = await self.deps.chats.view(conversation_id)
+        if view is None or not oversees(account.supervises, (view.queue,)):
+            logger.warning("console: %s refused a conversation outside their queues", account.id)
+            raise self._forbidden(request, session, NOT_YOUR_QUEUE)
+        await self.deps.chats.audit_reading(view.id, account.id, account.role)
+        return view
+
+    async def overseen_chats(self, request: web.Request) -> web.Response:
+        """The open text conversations of the supervisor's queues, without their messages: a
+        page (kept live by ``/supervisor/chats/events``), or ``{"conversations": [...]}`` to
+        a script asking for JSON."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        chats = [
+            chat
+            for chat in await self.deps.chats.open_ones()
+            if oversees(account.supervises, (chat.queue,))
+        ]
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return web.json_response({"conversations": [asdict(chat) for chat in chats]})
+        after = await self.chat_feed.newest_id()
+        context = {"account": account, "chats": chats, "events_after": after}
+        return self._page("overseen_chats.html", request, session, context)
+
+    async def overseen_chat(self, request: web.Request) -> web.Response:
+        """One conversation of the supervisor's queues with its messages, read-only (the
+        reading audited): a page kept live by its events, or JSON."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        view = await self._overseen_chat(request, session, account, request.match_info["id"])
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return web.json_response(text=view.to_json())
+        after = await self.chat_feed.newest_id()
+        query = urlencode({"conversation": view.id, "after": after})
+        events_url = f"/console/supervisor/chats/events?{query}"
+        context = {"account": account, "chat": view, "events_url": events_url}
+        return self._page("overseen_chat.html", request, session, context)
+
+    async def overseen_chat_events(self, request: web.Request) -> web.StreamResponse:
+        """The conversations of the supervisor's queues as they change, from
+        ``Last-Event-ID`` (or ``?after=``) on: ``chat``, without its messages; with
+        ``?conversation=`` that one only, whole (the reading audited), and ``chat-gone``
+        once it left the supervisor's queues or was purged."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        only = request.query.get("conversation", "")
+        if only:
+            await self._overseen_chat(request, session, account, only)
+        after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
+        with self.chat_feed.subscribe() as subscriber:
+            last = after if _ENTRY_ID.fullmatch(after) else await self.chat_feed.newest_id()
+            async with sse_response(request) as stream:
+
+                async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
+                    conversation_id = fields.get("conversation", "")
+                    if fields.get("call") or (only and conversation_id != only):
+                        return
+                    view = await self.deps.chats.view(conversation_id)
+                    if view is None or not oversees(account.supervises, (view.queue,)):
+                        if only:
+                            gone = json.dumps({"id": conversation_id})
+                            await stream.send(gone, id=entry_id, event="chat-gone")
+                        return
+                    if only:
+                        await self.deps.chats.audit_reading(only, account.id, account.role)
+                    else:
+                        view = dataclasses.replace(view, lines=(), canned=())
+                    await stream.send(view.to_json(), id=entry_id, event="chat")
+
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    while caught := await self.chat_feed.after(last):
+                        for entry_id, fields in caught:
+                            await forward(entry_id, fields)
+                        last = caught[-1][0]
+                    while stream.is_connected() and not subscriber.cut_off:
+                        entry = await subscriber.next(LIVENESS_S)
+                        if entry and stream_id(entry[0]) > stream_id(last):
+                            await forward(*entry)
+                            last = entry[0]
+        return stream
 
     async def admin(self, request: web.Request) -> web.Response:
         """The accounts, whether each can sign in, and first-login tokens to issue."""

@@ -75,6 +75,10 @@ LABELS: Final = {
     "chat_sent": N_("Sent."),
     "chat_not_sent": N_("Not sent:"),
     "chat_called_back": N_("Call-back requested:"),
+    "open": N_("open"),
+    "ended": N_("ended"),
+    "read": N_("Read"),
+    "gone": N_("no longer in your queues"),
 }
 
 

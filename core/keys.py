@@ -69,6 +69,7 @@
 | ``{p}:console:signed_in:{id}``    | set    | an account's session ids (sign-out everywhere)    |
 | ``{p}:console:password:{id}``     | string | argon2 hash of a password set at first login      |
 | ``{p}:console:first_login:{id}``  | string | SHA-256 of an account's one-time first-login token|
+| ``{p}:console:read:{id}:{conv}``  | string | a supervisor's reading of a conversation audited  |
 """
 
 from __future__ import annotations
@@ -315,6 +316,10 @@ class Keys:
     def console_session_data(self, session_id: str) -> str:
         """One console session's record (where aiohttp-session keeps it)."""
         return f"{self.console_session}_{session_id}"
+
+    def console_read(self, account_id: str, conversation_id: str) -> str:
+        """Present (for a while) once a supervisor's reading of a conversation is audited."""
+        return f"{self.prefix}:console:read:{account_id}:{conversation_id}"
 
     def console_signed_in(self, account_id: str) -> str:
         """The session ids an account has signed in with (until they expire)."""

@@ -37,11 +37,16 @@ function showOffer(pop, offer) {
 function showTextCall(pop, call) {
   showOffer(pop, call);
   showCallControls(false);
-  document.getElementById("pop-messages").replaceChildren(...call.lines.map((line) => {
+  document.getElementById("pop-messages").replaceChildren(...chatItems(call.lines));
+}
+
+// A conversation's lines as list items: who, then what they wrote (text only).
+function chatItems(lines) {
+  return lines.map((line) => {
     const item = document.createElement("li");
     item.textContent = label("chat_" + line.author) + " " + line.body;
     return item;
-  }));
+  });
 }
 
 // The pop's messages (a call to a texter) or its call controls (a queue call).
@@ -500,4 +505,54 @@ if (board) {
   }
   tick();
   setInterval(tick, 1000);
+}
+
+// A supervisor's read-only view of their queues' text conversations: the list's rows follow
+// each "chat" event (an ended conversation leaves it); one conversation's page rewrites its
+// lines on each, and says when it left the supervisor's queues ("chat-gone").
+function showOverseenRow(table, view) {
+  let row = table.querySelector(`tr[data-conversation="${CSS.escape(view.id)}"]`);
+  if (view.state !== "open") {
+    row?.remove();
+  } else {
+    if (!row) {
+      row = table.tBodies[0].insertRow(0);
+      row.dataset.conversation = view.id;
+      for (const field of ["pseudonym", "queue", "agent"]) {
+        row.insertCell().dataset.field = field;
+      }
+      const link = document.createElement("a");
+      link.href = "/console/supervisor/chats/" + encodeURIComponent(view.id);
+      link.textContent = label("read");
+      row.insertCell().append(link);
+    }
+    for (const field of ["pseudonym", "queue", "agent"]) {
+      row.querySelector(`[data-field="${field}"]`).textContent = view[field];
+    }
+  }
+  document.getElementById("overseen-none").hidden = table.tBodies[0].rows.length > 0;
+}
+
+function showOverseenChat(view) {
+  document.getElementById("overseen-pseudonym").textContent = view.pseudonym;
+  document.getElementById("overseen-queue").textContent = view.queue;
+  document.getElementById("overseen-agent").textContent = view.agent;
+  document.getElementById("overseen-state").textContent = label(view.state);
+  document.getElementById("overseen-lines").replaceChildren(...chatItems(view.lines));
+}
+
+const overseenChats = document.getElementById("overseen-chats");
+if (overseenChats) {
+  const table = document.getElementById("overseen-table");
+  const source = new EventSource(overseenChats.dataset.events);
+  source.addEventListener("chat", (event) => showOverseenRow(table, JSON.parse(event.data)));
+}
+const overseenChat = document.getElementById("overseen-chat");
+if (overseenChat) {
+  const source = new EventSource(overseenChat.dataset.events);
+  source.addEventListener("chat", (event) => showOverseenChat(JSON.parse(event.data)));
+  source.addEventListener("chat-gone", () => {
+    document.getElementById("overseen-state").textContent = label("gone");
+    source.close();
+  });
 }

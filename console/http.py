@@ -88,7 +88,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session, session_middleware
 from aiohttp_session.redis_storage import RedisStorage
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from console.accounts import Account, Accounts
 from console.calls import CallDesk
@@ -513,8 +513,7 @@ class _Views:
                     if fields.get("agent") != account.id:
                         return
                     if text_call(fields, account.id) is not None:
-                        for event, data in await self._text_call_pop(fields, account.id):
-                            await stream.send(data, id=entry_id, event=event)
+                        await self._send_text_call(stream, entry_id, fields, account.id)
                         return
                     conversation_id = fields.get("conversation", "")
                     view = await self.deps.chats.view(conversation_id)
@@ -538,19 +537,18 @@ class _Views:
                             last = entry[0]
         return stream
 
-    async def _text_call_pop(
-        self, fields: Mapping[str, str], agent_id: str
-    ) -> list[tuple[str, str]]:
-        """The events of a call to a texter that ``agent_id`` is rung for: its pop
-        (``text-call``) and the texter's earlier contacts (``earlier``); none if the
-        volunteer no longer holds the conversation."""
+    async def _send_text_call(
+        self, stream: EventSourceResponse, entry_id: str, fields: Mapping[str, str], agent: str
+    ) -> None:
+        """Send the pop of a call to a texter that ``agent`` is rung for (``text-call``),
+        then the texter's earlier contacts (``earlier``: the records store may take longer);
+        nothing if the volunteer no longer holds the conversation."""
         view = await self.deps.chats.view(fields.get("conversation", ""))
-        if view is None or view.agent != agent_id:
-            return []
-        events = [("text-call", text_call_pop(fields, view).to_json())]
+        if view is None or view.agent != agent:
+            return
+        await stream.send(text_call_pop(fields, view).to_json(), id=entry_id, event="text-call")
         if (earlier := await self.deps.wrapups.texter_earlier(view.id)) is not None:
-            events.append(("earlier", json.dumps(asdict(earlier))))
-        return events
+            await stream.send(json.dumps(asdict(earlier)), id=entry_id, event="earlier")
 
     async def presence(self, request: web.Request) -> web.Response:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)

@@ -40,9 +40,10 @@
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
 | GET    | /console/supervisor/chats  | supervisor            | their queues' open text       |
 |        |                            |                       | conversations (page or JSON)  |
-| GET    | /console/supervisor/chats/{id} | supervisor        | one, read-only (audited)      |
+| GET    | /console/supervisor/chats/{id} | supervisor role only | one, read-only (audited)   |
 | GET    | /console/supervisor/chats/events | supervisor      | SSE: chat, on each change (with |
-|        |                            |                       | ``conversation``: its messages, |
+|        |                            |                       | ``conversation``, supervisor  |
+|        |                            |                       | role only: its messages,      |
 |        |                            |                       | audited); chat-gone           |
 | GET    | /console/admin             | admin                 | accounts, first-login tokens  |
 | POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
@@ -57,8 +58,8 @@
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
 tiles and the agents serving them, and acts (reset, pause, sign-off, unmask, listen, whisper,
 barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
-Listening to, whispering into or barging into a call is for ``supervisor`` only, like
-unmasking.
+Listening to, whispering into or barging into a call, and reading a text conversation, is
+for ``supervisor`` only, like unmasking.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -1004,7 +1005,10 @@ class _Views:
         self, request: web.Request, session: Session, account: Account, conversation_id: str
     ) -> ChatView:
         """The conversation if it is in a queue the supervisor oversees, its reading audited;
-        403 ``not-your-queue`` if not (or if there is no such conversation)."""
+        403 ``not-your-queue`` if not (or if there is no such conversation), ``wrong-role``
+        for an admin (reading a conversation is for supervisors, as listening to a call)."""
+        if account.role != UNMASKS:
+            raise self._forbidden(request, session, WRONG_ROLE)
         view = await self.deps.chats.view(conversation_id)
         if view is None or not oversees(account.supervises, (view.queue,)):
             logger.warning("console: %s refused a conversation outside their queues", account.id)

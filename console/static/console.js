@@ -521,10 +521,13 @@ function showOverseenRow(table, view) {
       for (const field of ["pseudonym", "queue", "agent"]) {
         row.insertCell().dataset.field = field;
       }
-      const link = document.createElement("a");
-      link.href = "/console/supervisor/chats/" + encodeURIComponent(view.id);
-      link.textContent = label("read");
-      row.insertCell().append(link);
+      const cell = row.insertCell();
+      if (table.dataset.reads) {  // reading a conversation is for supervisors (not admins)
+        const link = document.createElement("a");
+        link.href = "/console/supervisor/chats/" + encodeURIComponent(view.id);
+        link.textContent = label("read");
+        cell.append(link);
+      }
     }
     for (const field of ["pseudonym", "queue", "agent"]) {
       row.querySelector(`[data-field="${field}"]`).textContent = view[field];

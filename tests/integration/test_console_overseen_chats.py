@@ -119,6 +119,14 @@ async def test_volunteers_and_supervisors_of_other_queues_cannot_read_a_conversa
         async with console.http.get(path, headers=JSON) as resp:
             assert resp.status == 403, path
             assert await resp.json() == {"error": "not-your-queue"}
+    # Fiona, an admin, sees the list (as the board) but reads no conversation.
+    assert await console.sign_in("fiona") == 303
+    async with console.http.get("/console/supervisor/chats", headers=JSON) as resp:
+        assert [c["id"] for c in (await resp.json())["conversations"]] == [conversation]
+    for path in paths[1:]:
+        async with console.http.get(path, headers=JSON) as resp:
+            assert resp.status == 403, path
+            assert await resp.json() == {"error": "wrong-role"}
     # An unknown id tells nothing more.
     assert await console.sign_in("bruno") == 303
     async with console.http.get("/console/supervisor/chats/nope", headers=JSON) as resp:

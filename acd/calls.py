@@ -309,6 +309,19 @@ class Log:
     message: str
 
 
+@dataclass(frozen=True)
+class PopTextCall:
+    """Tell the consoles that leg ``channel`` rings ``agent_id`` for a call to the texter of
+    ``conversation_id`` (the screen-pop of that conversation), unless the ring failed."""
+
+    channel: str
+    call_id: str
+    agent_id: str
+    conversation_id: str
+    language: str
+    asked_at: float
+
+
 # --- commands: the store -----------------------------------------------------------------
 
 
@@ -512,6 +525,7 @@ Command = (
     | DestroyBridge
     | Save
     | Log
+    | PopTextCall
     | Accept
     | AcceptHandover
     | Reject

@@ -13,6 +13,7 @@ from acd.calls import (
     OfferNailed,
     On,
     Originate,
+    PopTextCall,
     Reject,
     Save,
     Setup,
@@ -101,9 +102,12 @@ def ring_leg(
     return [Save((*along, put(leg))), On(leg.leg_id, StartTimer(Timer.RONA, timeout)), ringing]
 
 
-def call_texter(callback: Caller, agent_id: str, device: Device, setup: Setup) -> list[Command]:
-    """A volunteer asked to call a texter: ring them; once they answer, the texter is dialled
-    from the hotline number (``acd.legs``), with no queue and no store records."""
+def call_texter(
+    callback: Caller, agent_id: str, device: Device, setup: Setup, conversation_id: str = ""
+) -> list[Command]:
+    """A volunteer asked to call a texter: ring them (their console pops the texter's
+    ``conversation_id``, if given); once they answer, the texter is dialled from the hotline
+    number (``acd.legs``), with no queue and no store records."""
     call_id = callback.call_id
     leg = Leg(
         leg_id(call_id, agent_id),
@@ -116,12 +120,23 @@ def call_texter(callback: Caller, agent_id: str, device: Device, setup: Setup) -
         direct=True,
     )
     shown = caller_id(f"Call {callback.pseudonym}", setup.hotline_number)
-    return [
+    out: list[Command] = [
         Save((put_callback(callback), put(leg))),
         On(leg.leg_id, StartTimer(Timer.RONA, CALL_BACK_RING_S)),
         Originate(leg.leg_id, endpoint(device), shown, "agent", CALL_BACK_RING_S + 5),
         Log(call_id, f"agent {agent_id} asked to call {callback.pseudonym}"),
     ]
+    if conversation_id:
+        pop = PopTextCall(
+            leg.leg_id,
+            call_id,
+            agent_id,
+            conversation_id,
+            callback.language,
+            callback.enqueued_at,
+        )
+        out.append(pop)
+    return out
 
 
 def offer_to_json(offer: Offer) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -58,7 +58,7 @@ from core.calls import (
 )
 from core.commands import Digit, Hangup, PlaybackDone, carry_out_media, machine_playback_id
 from core.config import Settings
-from core.keys import Keys
+from core.keys import CONVERSATION_FEED_MAXLEN, Keys
 from core.ports import (
     IVR_PATH_VARIABLE,
     LINE_VARIABLE,
@@ -276,7 +276,9 @@ class AcdService:
             self.clock(),
             ref,
         )
-        await self._run(call_texter(callback, agent_id, profile.devices[0], self.setup))
+        conversation = request.get("conversation", "")
+        device = profile.devices[0]
+        await self._run(call_texter(callback, agent_id, device, self.setup, conversation))
 
     async def enter(
         self, channel_id: str, queue: str, language: str, variables: Mapping[str, str]
@@ -447,6 +449,8 @@ class AcdService:
                 await self.records.save(*writes)
             case calls.Log(channel=ch, message=message):
                 logger.info("%s %s", ch, message)
+            case calls.PopTextCall():
+                await self._pop_text_call(command)
             case _:
                 return await self._ask_store(command)
         return None
@@ -555,6 +559,25 @@ class AcdService:
                 await self._step_leg(leg, failed)
             self.records.forget(ring.channel)
             self.rung.discard(ring.channel)
+
+    async def _pop_text_call(self, pop: calls.PopTextCall) -> None:
+        """Put the call to a texter on the conversation feed (the volunteer's console pops
+        the conversation), once their phone is rung: not if Asterisk refused to ring it."""
+        if pop.channel not in self.rung:
+            return
+        entry = {
+            "conversation": pop.conversation_id,
+            "agent": pop.agent_id,
+            "call": pop.call_id,
+            "language": pop.language,
+            "at": f"{pop.asked_at:.3f}",
+        }
+        await self.redis.xadd(
+            self.keys.conversation_feed,
+            cast(dict[Any, Any], entry),
+            maxlen=CONVERSATION_FEED_MAXLEN,
+            approximate=True,
+        )
 
     async def _dial_caller(self, callee: Leg, caller_ref: str) -> calls.Event | None:
         """Dial the caller of a callback from the hotline number (the number is revealed

@@ -48,6 +48,13 @@ class ChatDesk(Protocol):
     async def view(self, conversation_id: str) -> ChatView | None:
         """A conversation, or None if unknown or purged."""
 
+    async def open_ones(self) -> list[ChatView]:
+        """The open conversations, most recently active first, without their messages."""
+
+    async def audit_reading(self, conversation_id: str, by: str, role: str) -> None:
+        """Note in the staff audit trail that ``by`` reads the conversation (once a while:
+        a page and its live events are one reading)."""
+
     async def reply(self, conversation_id: str, agent_id: str, text: str) -> None:
         """Text ``text`` to the conversation's caller from the hotline number, as the agent
         holding it (``core.api.ApiError`` with the refusal's status and id otherwise)."""

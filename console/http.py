@@ -20,7 +20,9 @@
 |        |                            |                       | monitored, pledge             |
 | GET    | /console/chats/events      | volunteer             | SSE: chat, the whole          |
 |        |                            |                       | conversation on each change;  |
-|        |                            |                       | chat-gone: transferred away   |
+|        |                            |                       | chat-gone: transferred away;  |
+|        |                            |                       | text-call + earlier: the pop  |
+|        |                            |                       | of a call to their texter     |
 | GET    | /console/chats/{id}        | volunteer             | JSON: one of their own        |
 |        |                            |                       | conversations (403 otherwise) |
 | POST   | /console/chats/{id}/reply  | volunteer (CSRF)      | text: SMS it to the texter    |
@@ -36,6 +38,13 @@
 | POST   | /console/supervisor/monitor | supervisor role only (CSRF) | call + mode: own phone rung |
 | POST   | /console/supervisor/unmask | supervisor role only (CSRF) | call + reason: the number |
 | GET    | /console/supervisor/audit  | supervisor            | who unmasked whom, why        |
+| GET    | /console/supervisor/chats  | supervisor            | their queues' open text       |
+|        |                            |                       | conversations (page or JSON)  |
+| GET    | /console/supervisor/chats/{id} | supervisor role only | one, read-only (audited)   |
+| GET    | /console/supervisor/chats/events | supervisor      | SSE: chat, on each change (with |
+|        |                            |                       | ``conversation``, supervisor  |
+|        |                            |                       | role only: its messages,      |
+|        |                            |                       | audited); chat-gone           |
 | GET    | /console/admin             | admin                 | accounts, first-login tokens  |
 | POST   | /console/admin/first-login | admin (CSRF)          | account: a one-time token     |
 | GET    | /console/first-login       | anyone                | the form to set a password    |
@@ -49,8 +58,8 @@
 supervisor or admin whose profile names the queues they ``supervises`` sees those queues'
 tiles and the agents serving them, and acts (reset, pause, sign-off, unmask, listen, whisper,
 barge) on those agents and calls only: 403 ``not-your-queue`` otherwise.
-Listening to, whispering into or barging into a call is for ``supervisor`` only, like
-unmasking.
+Listening to, whispering into or barging into a call, and reading a text conversation, is
+for ``supervisor`` only, like unmasking.
 
 Pages are in English or French (``console.i18n``), as the session's chosen language says.
 Sessions live in Redis (any instance serves any console); the cookie is HttpOnly,
@@ -62,6 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -79,7 +89,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session, session_middleware
 from aiohttp_session.redis_storage import RedisStorage
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from console.accounts import Account, Accounts
 from console.calls import CallDesk
@@ -103,6 +113,7 @@ from console.queue_log import (
 )
 from console.roles import ADMIN_PAGES, SUPERVISOR_PAGES, VOLUNTEER_PAGES, WRONG_ROLE, home_of
 from console.supervision import MONITOR_MODES, Board, SupervisorDesk, oversees
+from console.text_calls import text_call, text_call_pop
 from console.wrapups import WrapupDesk
 from core.api import ApiError
 from core.config import ConsoleSettings
@@ -221,6 +232,9 @@ def build_console(deps: ConsoleDeps) -> web.Application:
             web.post("/supervisor/monitor", views.monitor),
             web.post("/supervisor/unmask", views.unmask),
             web.get("/supervisor/audit", views.audit),
+            web.get("/supervisor/chats", views.overseen_chats),
+            web.get("/supervisor/chats/events", views.overseen_chat_events),
+            web.get("/supervisor/chats/{id}", views.overseen_chat),
             web.get("/admin", views.admin),
             web.post("/language", views.language),
             web.post("/admin/first-login", views.issue_first_login),
@@ -483,7 +497,8 @@ class _Views:
         """The volunteer's conversations as they change, from ``Last-Event-ID`` (or
         ``?after=``) on: each new message or assignment sends the whole conversation
         (``chat``), as long as the volunteer still holds it, and ``chat-gone`` (its id) once
-        it went to another volunteer or was purged."""
+        it went to another volunteer or was purged; their phone rung to call one's texter
+        back sends its pop (``text-call``) and the texter's earlier contacts (``earlier``)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -497,6 +512,9 @@ class _Views:
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
+                        return
+                    if text_call(fields, account.id) is not None:
+                        await self._send_text_call(stream, entry_id, fields, account.id)
                         return
                     conversation_id = fields.get("conversation", "")
                     view = await self.deps.chats.view(conversation_id)
@@ -519,6 +537,19 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def _send_text_call(
+        self, stream: EventSourceResponse, entry_id: str, fields: Mapping[str, str], agent: str
+    ) -> None:
+        """Send the pop of a call to a texter that ``agent`` is rung for (``text-call``),
+        then the texter's earlier contacts (``earlier``: the records store may take longer);
+        nothing if the volunteer no longer holds the conversation."""
+        view = await self.deps.chats.view(fields.get("conversation", ""))
+        if view is None or view.agent != agent:
+            return
+        await stream.send(text_call_pop(fields, view).to_json(), id=entry_id, event="text-call")
+        if (earlier := await self.deps.wrapups.texter_earlier(view.id)) is not None:
+            await stream.send(json.dumps(asdict(earlier)), id=entry_id, event="earlier")
 
     async def presence(self, request: web.Request) -> web.Response:
         session, account = await self._signed_in(request, VOLUNTEER_PAGES)
@@ -969,6 +1000,92 @@ class _Views:
         lines = await self.deps.supervision.audit(AUDIT_LINES)
         context = {"account": account, "lines": lines}
         return self._page("audit.html", request, session, context)
+
+    async def _overseen_chat(
+        self, request: web.Request, session: Session, account: Account, conversation_id: str
+    ) -> ChatView:
+        """The conversation if it is in a queue the supervisor oversees, its reading audited;
+        403 ``not-your-queue`` if not (or if there is no such conversation), ``wrong-role``
+        for an admin (reading a conversation is for supervisors, as listening to a call)."""
+        if account.role != UNMASKS:
+            raise self._forbidden(request, session, WRONG_ROLE)
+        view = await self.deps.chats.view(conversation_id)
+        if view is None or not oversees(account.supervises, (view.queue,)):
+            logger.warning("console: %s refused a conversation outside their queues", account.id)
+            raise self._forbidden(request, session, NOT_YOUR_QUEUE)
+        await self.deps.chats.audit_reading(view.id, account.id, account.role)
+        return view
+
+    async def overseen_chats(self, request: web.Request) -> web.Response:
+        """The open text conversations of the supervisor's queues, without their messages: a
+        page (kept live by ``/supervisor/chats/events``), or ``{"conversations": [...]}`` to
+        a script asking for JSON."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        chats = [
+            chat
+            for chat in await self.deps.chats.open_ones()
+            if oversees(account.supervises, (chat.queue,))
+        ]
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return web.json_response({"conversations": [asdict(chat) for chat in chats]})
+        after = await self.chat_feed.newest_id()
+        context = {"account": account, "chats": chats, "events_after": after}
+        return self._page("overseen_chats.html", request, session, context)
+
+    async def overseen_chat(self, request: web.Request) -> web.Response:
+        """One conversation of the supervisor's queues with its messages, read-only (the
+        reading audited): a page kept live by its events, or JSON."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        view = await self._overseen_chat(request, session, account, request.match_info["id"])
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return web.json_response(text=view.to_json())
+        after = await self.chat_feed.newest_id()
+        query = urlencode({"conversation": view.id, "after": after})
+        events_url = f"/console/supervisor/chats/events?{query}"
+        context = {"account": account, "chat": view, "events_url": events_url}
+        return self._page("overseen_chat.html", request, session, context)
+
+    async def overseen_chat_events(self, request: web.Request) -> web.StreamResponse:
+        """The conversations of the supervisor's queues as they change, from
+        ``Last-Event-ID`` (or ``?after=``) on: ``chat``, without its messages; with
+        ``?conversation=`` that one only, whole (the reading audited), and ``chat-gone``
+        once it left the supervisor's queues or was purged."""
+        session, account = await self._signed_in(request, SUPERVISOR_PAGES)
+        only = request.query.get("conversation", "")
+        if only:
+            await self._overseen_chat(request, session, account, only)
+        after = request.headers.get("Last-Event-ID") or request.query.get("after", "")
+        with self.chat_feed.subscribe() as subscriber:
+            last = after if _ENTRY_ID.fullmatch(after) else await self.chat_feed.newest_id()
+            async with sse_response(request) as stream:
+
+                async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
+                    conversation_id = fields.get("conversation", "")
+                    if fields.get("call") or (only and conversation_id != only):
+                        return
+                    view = await self.deps.chats.view(conversation_id)
+                    if view is None or not oversees(account.supervises, (view.queue,)):
+                        if only:
+                            gone = json.dumps({"id": conversation_id})
+                            await stream.send(gone, id=entry_id, event="chat-gone")
+                        return
+                    if only:
+                        await self.deps.chats.audit_reading(only, account.id, account.role)
+                    else:
+                        view = dataclasses.replace(view, lines=(), canned=())
+                    await stream.send(view.to_json(), id=entry_id, event="chat")
+
+                with contextlib.suppress(ConnectionResetError):  # the browser went away
+                    while caught := await self.chat_feed.after(last):
+                        for entry_id, fields in caught:
+                            await forward(entry_id, fields)
+                        last = caught[-1][0]
+                    while stream.is_connected() and not subscriber.cut_off:
+                        entry = await subscriber.next(LIVENESS_S)
+                        if entry and stream_id(entry[0]) > stream_id(last):
+                            await forward(*entry)
+                            last = entry[0]
+        return stream
 
     async def admin(self, request: web.Request) -> web.Response:
         """The accounts, whether each can sign in, and first-login tokens to issue."""

@@ -40,6 +40,7 @@ LABELS: Final = {
     "last": N_("last:"),
     "callback": N_("callback, asked for at"),
     "direct": N_("straight from the line"),
+    "text": N_("from a text conversation, asked for at"),
     "min": N_("min"),
     "s": N_("s"),
     "break": N_("break"),
@@ -74,6 +75,10 @@ LABELS: Final = {
     "chat_sent": N_("Sent."),
     "chat_not_sent": N_("Not sent:"),
     "chat_called_back": N_("Call-back requested:"),
+    "open": N_("open"),
+    "ended": N_("ended"),
+    "read": N_("Read"),
+    "gone": N_("no longer in your queues"),
 }
 
 

@@ -46,6 +46,7 @@ class ContextKind(StrEnum):
     """Where an offered call comes from, when not straight from the line."""
 
     CALLBACK = "callback"  # the caller asked to be called back and kept their place
+    TEXT = "text"  # the volunteer calls the texter of one of their conversations
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,7 @@ class WrapupDesk(Protocol):
     async def earlier(self, call_id: str, agent_id: str) -> Earlier | None:
         """The earlier contacts of a call's caller, for a volunteer it was offered to; None
         when the records store cannot tell now (database away, call not yet recorded)."""
+
+    async def texter_earlier(self, conversation_id: str) -> Earlier | None:
+        """The earlier contacts of a text conversation's texter (the console checks that the
+        volunteer holds it); None when the records store cannot tell now."""

@@ -1,6 +1,7 @@
-"""The staff audit stream: transfers by staff, forced logouts, exports and supervisors'
-listen, whisper and barge, written first to Redis (``Keys.staff_audit``) and kept in SQL by
-the records drain, append-only. Unmasks have their own stream, the vault's (``Keys.audit``)."""
+"""The staff audit stream: transfers by staff, forced logouts, exports, supervisors' listen,
+whisper and barge and their reading of text conversations, written first to Redis
+(``Keys.staff_audit``) and kept in SQL by the records drain, append-only. Unmasks have their
+own stream, the vault's (``Keys.audit``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class AuditAction(Enum):
     LISTEN = "listen"
     WHISPER = "whisper"
     BARGE = "barge"
+    #: A supervisor read a volunteer's text conversation in the console.
+    READ_CONVERSATION = "read-conversation"
 
 
 async def audit(

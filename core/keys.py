@@ -59,7 +59,7 @@
 | ``{p}:conv:relay:{agent}``        | string | conversation an SMS volunteer's replies go to     |
 | ``{p}:conv:index``                | zset   | conversation ids by last activity (retention)     |
 | ``{p}:conv:log``                  | stream | conversations opened, assigned, ended (no number) |
-| ``{p}:conv:feed``                 | stream | conversation + agent per message or assignment    |
+| ``{p}:conv:feed``                 | stream | conversation + agent per change, or call to it    |
 | ``{p}:req:{id}``                  | hash   | a recorded request: kind, caller ref, reference   |
 | ``{p}:req:code:{code}``           | string | request id holding a short reference while open   |
 | ``{p}:req:index``                 | zset   | request ids by creation time (retention)          |
@@ -69,6 +69,7 @@
 | ``{p}:console:signed_in:{id}``    | set    | an account's session ids (sign-out everywhere)    |
 | ``{p}:console:password:{id}``     | string | argon2 hash of a password set at first login      |
 | ``{p}:console:first_login:{id}``  | string | SHA-256 of an account's one-time first-login token|
+| ``{p}:console:read:{id}:{conv}``  | string | a supervisor's reading of a conversation audited  |
 """
 
 from __future__ import annotations
@@ -283,7 +284,9 @@ class Keys:
     @property
     def conversation_feed(self) -> str:
         """A stream entry per change to a conversation (a message, an assignment), naming the
-        conversation and the agent holding it, for the consoles' live chat panels."""
+        conversation and the agent holding it, for the consoles' live chat panels; and one
+        (with ``call``, ``language`` and ``at``) when the ACD rings a volunteer who asked to
+        call the conversation's texter, for their screen-pop."""
         return f"{self.prefix}:conv:feed"
 
     def request(self, request_id: str) -> str:
@@ -313,6 +316,10 @@ class Keys:
     def console_session_data(self, session_id: str) -> str:
         """One console session's record (where aiohttp-session keeps it)."""
         return f"{self.console_session}_{session_id}"
+
+    def console_read(self, account_id: str, conversation_id: str) -> str:
+        """Present (for a while) once a supervisor's reading of a conversation is audited."""
+        return f"{self.prefix}:console:read:{account_id}:{conversation_id}"
 
     def console_signed_in(self, account_id: str) -> str:
         """The session ids an account has signed in with (until they expire)."""

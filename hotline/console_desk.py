@@ -40,7 +40,7 @@ from pledges.http import parse_form
 from pledges.links import PaymentDesk
 from pledges.service import Pledges
 from records.today import day_start
-from records.wrapups import Wrapups
+from records.wrapups import History, Wrapups
 from sms.conversations import Conversation, ConversationError, Conversations
 
 logger = logging.getLogger(__name__)
@@ -419,7 +419,20 @@ class RecordsWrapups:
         except (ApiError, SQLAlchemyError, OSError) as exc:
             logger.info("%s: no contact history for the console: %s", call_id, exc)
             return None
-        return Earlier(found.earlier_contacts, tuple(found.last_dispositions), tuple(found.flags))
+        return _earlier(found)
+
+    async def texter_earlier(self, conversation_id: str) -> Earlier | None:
+        """The records store's contact history of the conversation's texter."""
+        try:
+            found = await self.wrapups.history(conversation_id)
+        except (ApiError, SQLAlchemyError, OSError) as exc:
+            logger.info("conversation %s: no contact history: %s", conversation_id, exc)
+            return None
+        return _earlier(found)
+
+
+def _earlier(found: History) -> Earlier:
+    return Earlier(found.earlier_contacts, tuple(found.last_dispositions), tuple(found.flags))
 
 
 class TelethonPledges:
@@ -473,6 +486,12 @@ def _records_away() -> Iterator[None]:
         raise ApiError(503, "records-unavailable", type(exc).__name__) from None
 
 
+#: Most recently active conversations searched for the open ones a supervisor oversees.
+OVERSEEN_CHATS: Final = 1000
+#: Seconds a supervisor's reading of a conversation is audited once for.
+READ_AUDIT_S: Final = 300
+
+
 class SmsChats:
     """The volunteers' text conversations through the SMS conversation service."""
 
@@ -488,6 +507,33 @@ class SmsChats:
         """The conversation and its messages (numbers already cut out by the service)."""
         found = await self.conversations.get(conversation_id)
         return await self._view(found) if found else None
+
+    async def open_ones(self) -> list[ChatView]:
+        """The service's open conversations among the ``OVERSEEN_CHATS`` most recently
+        active, without their messages."""
+        found = await self.conversations.recent_open(OVERSEEN_CHATS)
+        return [
+            ChatView(c.id, c.pseudonym, c.queue, c.state.value, c.agent or "", ()) for c in found
+        ]
+
+    async def audit_reading(self, conversation_id: str, by: str, role: str) -> None:
+        """A ``read-conversation`` entry in the staff audit stream, at most once per
+        ``READ_AUDIT_S`` seconds per reader and conversation."""
+        service = self.conversations
+        key = service.keys.console_read(by, conversation_id)
+        if not await service.redis.set(key, "1", nx=True, ex=READ_AUDIT_S):
+            return
+        await audit(
+            service.redis,
+            service.keys,
+            actor=by,
+            role=role,
+            action=AuditAction.READ_CONVERSATION,
+            target=conversation_id,
+            reason="",
+            now=datetime.fromtimestamp(service.clock(), UTC),
+        )
+        logger.info("conversation %s: read by %s", conversation_id, by)
 
     async def reply(self, conversation_id: str, agent_id: str, text: str) -> None:
         """The service's reply from the console: the outbox, its rate limits and its cap."""

@@ -307,6 +307,14 @@ class Conversations:
         found = [await self.get(c) for c in await self.router.conversations(agent_id)]
         return [c for c in found if c is not None]
 
+    async def recent_open(self, most: int) -> list[Conversation]:
+        """The open conversations among the ``most`` most recently active, most recent
+        first."""
+        index = self.keys.conversation_index
+        ids = cast(list[str], await self.redis.zrevrange(index, 0, most - 1))
+        found = [await self.get(c) for c in ids]
+        return [c for c in found if c is not None and c.state is ConversationState.OPEN]
+
     async def messages(self, conversation_id: str) -> list[ChatMessage]:
         """A conversation's messages, oldest first."""
         await self._require(conversation_id)

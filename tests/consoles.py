@@ -324,10 +324,11 @@ async def console_running(
         await session_redis.aclose()
 
 
-async def read_event(resp: ClientResponse) -> dict[str, str]:
-    """The next SSE event (its fields), comments and pings skipped."""
+async def read_event(resp: ClientResponse, within: float = 5) -> dict[str, str]:
+    """The next SSE event (its fields), comments and pings skipped, within ``within``
+    seconds."""
     fields: dict[str, str] = {}
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(within):
         while True:
             line = (await resp.content.readline()).decode().rstrip("\r\n")
             if not line:

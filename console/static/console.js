@@ -8,6 +8,7 @@ const LABELS = JSON.parse(document.body.dataset.labels || "{}");
 const label = (key) => LABELS[key] ?? key;
 
 function showOffer(pop, offer) {
+  showCallControls(true);
   for (const field of ["pseudonym", "queue", "language", "waited_s", "line", "ivr_path"]) {
     const id = "pop-" + field.replace("_s", "").replace("_", "-");
     document.getElementById(id).textContent = String(offer[field]) || label("none");
@@ -29,6 +30,32 @@ function showOffer(pop, offer) {
   document.getElementById("pop-flags").textContent = "…";
   document.getElementById("wrapup-status").textContent = "";
   pop.hidden = false;
+}
+
+// A call to the texter of one of the volunteer's conversations pops like an offer, with the
+// conversation's newest messages; it is no queue call: no transfer, hang-up or wrap-up here.
+function showTextCall(pop, call) {
+  showOffer(pop, call);
+  showCallControls(false);
+  document.getElementById("pop-messages").replaceChildren(...chatItems(call.lines));
+}
+
+// A conversation's lines as list items: who, then what they wrote (text only).
+function chatItems(lines) {
+  return lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = label("chat_" + line.author) + " " + line.body;
+    return item;
+  });
+}
+
+// The pop's messages (a call to a texter) or its call controls (a queue call).
+function showCallControls(shown) {
+  for (const id of ["transfer", "wrapup"]) document.getElementById(id).hidden = !shown;
+  if (!shown) document.getElementById("hangup").hidden = true;
+  for (const id of ["pop-messages-title", "pop-messages-item"]) {
+    document.getElementById(id).hidden = shown;
+  }
 }
 
 // The queue's flags as labelled checkboxes of the wrap-up form (none set), after its legend.
@@ -368,6 +395,8 @@ if (chats) {
   const list = document.getElementById("chat-list");
   const chatEvents = new EventSource(chats.dataset.events);
   chatEvents.addEventListener("chat", (event) => showChat(list, JSON.parse(event.data)));
+  chatEvents.addEventListener("text-call", (event) => showTextCall(pop, JSON.parse(event.data)));
+  chatEvents.addEventListener("earlier", (event) => showEarlier(JSON.parse(event.data)));
   chatEvents.addEventListener("chat-gone", (event) => {
     const id = JSON.parse(event.data).id;
     list.querySelector(`article[data-conversation="${CSS.escape(id)}"]`)?.remove();
@@ -476,4 +505,57 @@ if (board) {
   }
   tick();
   setInterval(tick, 1000);
+}
+
+// A supervisor's read-only view of their queues' text conversations: the list's rows follow
+// each "chat" event (an ended conversation leaves it); one conversation's page rewrites its
+// lines on each, and says when it left the supervisor's queues ("chat-gone").
+function showOverseenRow(table, view) {
+  let row = table.querySelector(`tr[data-conversation="${CSS.escape(view.id)}"]`);
+  if (view.state !== "open") {
+    row?.remove();
+  } else {
+    if (!row) {
+      row = table.tBodies[0].insertRow(0);
+      row.dataset.conversation = view.id;
+      for (const field of ["pseudonym", "queue", "agent"]) {
+        row.insertCell().dataset.field = field;
+      }
+      const cell = row.insertCell();
+      if (table.dataset.reads) {  // reading a conversation is for supervisors (not admins)
+        const link = document.createElement("a");
+        link.href = "/console/supervisor/chats/" + encodeURIComponent(view.id);
+        link.textContent = label("read");
+        cell.append(link);
+      }
+    }
+    for (const field of ["pseudonym", "queue", "agent"]) {
+      row.querySelector(`[data-field="${field}"]`).textContent = view[field];
+    }
+  }
+  document.getElementById("overseen-none").hidden = table.tBodies[0].rows.length > 0;
+}
+
+function showOverseenChat(view) {
+  document.getElementById("overseen-pseudonym").textContent = view.pseudonym;
+  document.getElementById("overseen-queue").textContent = view.queue;
+  document.getElementById("overseen-agent").textContent = view.agent;
+  document.getElementById("overseen-state").textContent = label(view.state);
+  document.getElementById("overseen-lines").replaceChildren(...chatItems(view.lines));
+}
+
+const overseenChats = document.getElementById("overseen-chats");
+if (overseenChats) {
+  const table = document.getElementById("overseen-table");
+  const source = new EventSource(overseenChats.dataset.events);
+  source.addEventListener("chat", (event) => showOverseenRow(table, JSON.parse(event.data)));
+}
+const overseenChat = document.getElementById("overseen-chat");
+if (overseenChat) {
+  const source = new EventSource(overseenChat.dataset.events);
+  source.addEventListener("chat", (event) => showOverseenChat(JSON.parse(event.data)));
+  source.addEventListener("chat-gone", () => {
+    document.getElementById("overseen-state").textContent = label("gone");
+    source.close();
+  });
 }

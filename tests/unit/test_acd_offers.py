@@ -11,7 +11,7 @@ from acd.endings import end_callback
 from acd.legs import leg_step
 from acd.model import CallKind, MissReason, Offer, OfferedAgent, Party, WaitingCall
 from acd.nails import connect_nailed, nail_step, offer_nailed
-from acd.offers import offer_from_json, offer_to_json, ring
+from acd.offers import call_texter, offer_from_json, offer_to_json, ring
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind
 from core.commands import Hangup, Play, PlaybackDone, StartTimer
 from core.config import AcdSettings
@@ -171,3 +171,17 @@ def test_a_transfer_to_a_queue_moves_a_connected_caller_back_to_hold_music() -> 
     assert waiting.queue == "full"
     assert calls.On("agent-o1-alice", Hangup()) in out
     assert calls.Dispatch("full", waiting) in out
+
+
+def test_a_call_to_a_texter_pops_their_conversation_once_the_volunteer_is_rung() -> None:
+    texter = Caller("txtr1", "support", "fr", "Brave Otter", NOW, caller_ref="ref1")
+    device = Device(DeviceKind.SIP, "PJSIP/alice")
+    commands = call_texter(texter, "alice", device, SETUP, "conv1")
+    leg = calls.leg_id("txtr1", "alice")
+    pop = calls.PopTextCall(leg, "txtr1", "alice", "conv1", "fr", NOW)
+    assert of_type(commands, calls.PopTextCall) == [pop]
+    (ring_it,) = of_type(commands, calls.Originate)
+    assert ring_it.channel == leg
+    assert commands.index(ring_it) < commands.index(pop)  # rung first
+    # Without a conversation (none named by the request), nothing pops.
+    assert of_type(call_texter(texter, "alice", device, SETUP), calls.PopTextCall) == []

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from acd.config import AgentProfile, QueueConfig
+from acd.config import AgentProfile, QueueConfig, canned_replies
 from acd.hangups import request_hangup
 from acd.model import AcdError
 from acd.monitor import MonitorMode
@@ -474,10 +474,18 @@ def _records_away() -> Iterator[None]:
 
 
 class SmsChats:
-    """The volunteers' text conversations through the SMS conversation service."""
+    """The volunteers' text conversations through the SMS conversation service, with their
+    queue's canned replies in the conversation's language (else ``default_language``, the
+    line's)."""
 
-    def __init__(self, conversations: Conversations, queues: Mapping[str, QueueConfig]) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        queues: Mapping[str, QueueConfig],
+        default_language: str,
+    ) -> None:
         self.conversations, self.queues = conversations, queues
+        self.default_language = default_language
 
     async def held(self, agent_id: str) -> list[ChatView]:
         """The service's conversations of the agent, oldest first."""
@@ -515,7 +523,7 @@ class SmsChats:
             conversation.state.value,
             conversation.agent or "",
             tuple(ChatLine(m.at, m.author, m.body) for m in messages),
-            queue.canned if queue else (),
+            canned_replies(queue, conversation.language, self.default_language) if queue else (),
         )
 
 

@@ -294,7 +294,7 @@ async def console_running(
             ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
-        chats=SmsChats(sms.conversations, queues),
+        chats=SmsChats(sms.conversations, queues, "en"),
         pledges=desk,
     )
 

@@ -160,12 +160,14 @@ local function stat(q, field, by)
   redis.call('HINCRBYFLOAT', qkey(q, 'stats'), field, by or 1)
 end
 
--- End the agent's part of connected call ``c``: handle-time statistics, then wrap-up.
+-- End the agent's part of connected call ``c``: handle-time statistics, then wrap-up (its end
+-- in the entry's ``until``, and the call it is for kept as ``wrapup_call`` for an extension).
 local function finish(c, h, verb, ...)
   local q = c.queue
   local talk = NOW - tonumber(c.connected_at)
+  local wrap = tonumber(h.wrapup_s) or Q[q].wrapup_s
   log(verb, q, c.id, h.id, 'holdtime', secs(tonumber(c.connected_at) - tonumber(c.enqueued_at)),
-    'calltime', secs(talk), ...)
+    'calltime', secs(talk), 'until', secs(NOW + wrap), ...)
   local handle = qkey(q, 'handle')
   redis.call('LPUSH', handle, talk)
   stat(q, 'handle_sum', talk)
@@ -176,8 +178,8 @@ local function finish(c, h, verb, ...)
   end
   stat(q, 'completed')
   h['calls:' .. q] = (tonumber(h['calls:' .. q]) or 0) + 1
-  local wrap = tonumber(h.wrapup_s) or Q[q].wrapup_s
-  move(h, 'complete', 'call', '', 'calls:' .. q, h['calls:' .. q], 'wrapup_until', NOW + wrap)
+  move(h, 'complete', 'call', '', 'calls:' .. q, h['calls:' .. q], 'wrapup_until', NOW + wrap,
+    'wrapup_call', c.id)
   if wrap <= 0 then
     make_available(h, 'wrapup_end', NOW)
     log('WRAPUPEND', q, c.id, h.id)

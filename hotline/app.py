@@ -149,7 +149,13 @@ class HotlineApp:
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
         self.campaigns = load_telethon(settings.pledges, queues)
         flow = with_campaign_languages(flow, self.campaigns)
-        store = AcdStore(self.redis, keys, queues, confirm_timeout_s=settings.acd.confirm_timeout_s)
+        store = AcdStore(
+            self.redis,
+            keys,
+            queues,
+            confirm_timeout_s=settings.acd.confirm_timeout_s,
+            zone=ZoneInfo(settings.console.time_zone),
+        )
         self.sms = SmsGateway(
             settings,
             redis_client=self.redis,

@@ -162,8 +162,8 @@ class AcdSupervision:
         self.calls_since, self.zone = calls_since, zone
 
     async def board(self) -> Board:
-        """Each queue's statistics and each agent's state, with when the state began (the
-        agent's newest queue log entry)."""
+        """Each queue's statistics (today's counts: the store's day, in its time zone) and
+        each agent's state, with when the state began (the agent's newest queue log entry)."""
         now = self.clock()
         stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
         tiles = tuple(
@@ -172,12 +172,12 @@ class AcdSupervision:
                 s.waiting,
                 s.longest_wait_s,
                 dict(s.agents),
-                s.service_level_pct,
-                s.answered,
-                s.abandoned,
-                s.short_abandoned,
-                s.asa_s,
-                s.aht_s,
+                s.today.service_level_pct,
+                s.today.answered,
+                s.today.abandoned,
+                s.today.short_abandoned,
+                s.today.asa_s,
+                s.today.aht_s,
                 s.callbacks_pending,
             )
             for s in stats

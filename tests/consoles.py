@@ -219,7 +219,8 @@ async def console_running(
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
     agents = {a.id: a for a in load_agents(agents_file, queues)}
-    store = AcdStore(redis, keys, queues)
+    deps_settings = settings or ConsoleSettings()
+    store = AcdStore(redis, keys, queues, zone=ZoneInfo(deps_settings.time_zone))
     vault_key = Fernet.generate_key()
     vault = Vault(redis, keys, hash_key=HASH_KEY, fernet_keys=[vault_key], default_region="CA")
     await store.sync_agents(list(agents.values()))
@@ -278,7 +279,6 @@ async def console_running(
         agents=agents,
         chats=ChatRouter(redis, keys, agents),
     )
-    deps_settings = settings or ConsoleSettings()
     deps = ConsoleDeps(
         settings=deps_settings,
         keys=keys,

@@ -204,6 +204,13 @@ async def test_the_wallboard_and_calls_today_start_again_at_midnight_in_the_line
         board = await console_board(console)
         assert general_tile(board) == (1, 0, 0, 5.0, 30.0, 100.0)
         assert calls_today(board, "alice") == 1
+        async with console.http.get("/console/supervisor") as resp:
+            page = await resp.text()
+        assert "today, since midnight (America/Toronto)." in page
+        general = row(page, "data-queue", "general")
+        assert '<td data-field="answered">1</td>' in general
+        assert '<td data-field="abandoned">0 (0)</td>' in general
+        assert '<td data-field="calls_today">1</td>' in row(page, "data-agent", "alice")
         # The counters since they began (the metrics') go on; each day's expire on their own.
         stats = await store.queue_stats("general", midnight + 50)
         assert (stats.answered, stats.abandoned, stats.completed) == (2, 1, 2)

@@ -122,6 +122,9 @@ class QueueConfig:
     #: Whether a volunteer's console shows that a supervisor listens to, whispers into or
     #: barges into their call.
     tell_volunteer_when_monitored: bool = False
+    #: The queue's default language: whose canned replies a conversation in a language
+    #: without its own gets (None: the line's default language).
+    language: str | None = None
     #: Ready-made replies a volunteer's chat panel offers in this queue's text conversations,
     #: by language (``ANY_LANGUAGE`` for a plain list): see ``canned_replies``.
     canned: Mapping[str, tuple[str, ...]] = field(default_factory=FrozenMap)
@@ -166,11 +169,12 @@ class AgentProfile:
     supervises: tuple[str, ...] = ()
 
 
-def canned_replies(queue: QueueConfig, language: str, default_language: str) -> tuple[str, ...]:
+def canned_replies(queue: QueueConfig, language: str, line_language: str) -> tuple[str, ...]:
     """The canned replies of ``queue`` for a conversation in ``language``: that language's,
-    else those of ``default_language`` (the line's), else the first configured (a plain
-    list's, which serves any language)."""
-    for wanted in (language, default_language):
+    else those of the queue's default language (``line_language``, the line's default, if
+    the queue names none), else the first configured (a plain list's, which serves any
+    language)."""
+    for wanted in (language, queue.language or line_language):
         if wanted in queue.canned:
             return queue.canned[wanted]
     return next(iter(queue.canned.values()), ())
@@ -362,8 +366,18 @@ def _queue(r: _Reader, languages: Sequence[str] | None) -> QueueConfig:
         tell_volunteer_when_monitored=r.flag(
             "tell_volunteer_when_monitored", d.tell_volunteer_when_monitored
         ),
+        language=_language(r, languages),
         canned=_canned(r, languages),
     )
+
+
+def _language(r: _Reader, languages: Sequence[str] | None) -> str | None:
+    if "language" not in r.table:
+        return None
+    language = r.text("language", pattern=LANGUAGE)
+    if languages is not None and language not in languages:
+        r.fail(f"'language' '{language}' is not one of {', '.join(languages)}")
+    return language
 
 
 def _canned(r: _Reader, languages: Sequence[str] | None) -> Mapping[str, tuple[str, ...]]:

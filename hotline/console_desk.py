@@ -475,8 +475,8 @@ def _records_away() -> Iterator[None]:
 
 class SmsChats:
     """The volunteers' text conversations through the SMS conversation service, with their
-    queue's canned replies in the conversation's language (else ``default_language``, the
-    line's)."""
+    queue's canned replies in the conversation's language (``acd.config.canned_replies``;
+    ``default_language`` is the line's)."""
 
     def __init__(
         self,

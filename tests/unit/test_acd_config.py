@@ -95,6 +95,8 @@ def test_pins_are_hashed_and_verified() -> None:
         ({"canned": {"fr": ["x" * 1601]}}, "'canned.fr' must be a list"),
         ({"canned": {"French": ["Salut"]}}, "'canned' language 'French' must match [a-z]{2,3}"),
         ({"canned": {"de": ["Hallo"]}}, "'canned' language 'de' is not one of en, fr"),
+        ({"language": "French"}, "'language' must be a string matching [a-z]{2,3}"),
+        ({"language": "de"}, "'language' 'de' is not one of en, fr"),
     ],
 )  # fmt: skip
 def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str) -> None:
@@ -113,19 +115,26 @@ def test_fifty_canned_replies_are_allowed_in_each_language() -> None:
     assert general.canned == {"en": tuple(fifty), "fr": tuple(fifty)}
 
 
-def test_a_conversation_gets_its_languages_canned_replies_else_the_lines_else_any() -> None:
+def test_a_conversation_gets_its_languages_canned_replies_else_the_queues_else_any() -> None:
     data = copy.deepcopy(QUEUES)
-    data["queues"]["support-fr"]["canned"] = {"fr": ["Bonjour"], "es": ["Hola"]}
+    data["queues"]["support-fr"]["canned"] = {"es": ["Hola"], "fr": ["Bonjour"]}
+    data["queues"]["support-fr"]["language"] = "fr"
+    data["queues"]["telethon"]["canned"] = {"fr": ["Merci"], "es": ["Gracias"]}
     data["queues"]["crisis"]["canned"] = ["Hello / Bonjour"]
     queues = parse_queues(data, source="queues.toml")  # no line languages given: any code
     general, support, crisis = queues["general"], queues["support-fr"], queues["crisis"]
+    telethon = queues["telethon"]
     assert canned_replies(general, "fr", "en") == general.canned["fr"]
     assert canned_replies(general, "en", "fr") == general.canned["en"]
     assert canned_replies(general, "es", "fr") == general.canned["fr"]  # the line's default
-    assert canned_replies(support, "en", "es") == ("Hola",)  # the line's default
-    assert canned_replies(support, "en", "en") == ("Bonjour",)  # the first listed
+    assert canned_replies(support, "es", "en") == ("Hola",)
+    assert canned_replies(support, "en", "es") == ("Bonjour",)  # the queue's own language
+    assert canned_replies(telethon, "en", "es") == ("Gracias",)  # none: the line's default
+    assert canned_replies(telethon, "en", "en") == ("Merci",)  # the first listed
     assert canned_replies(crisis, "fr", "en") == ("Hello / Bonjour",)  # a list: any language
-    assert canned_replies(queues["telethon"], "fr", "en") == ()
+    data["queues"]["telethon"].pop("canned")
+    bare = parse_queues(data, source="queues.toml")["telethon"]
+    assert canned_replies(bare, "fr", "en") == ()
 
 
 @pytest.mark.parametrize(

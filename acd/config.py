@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -27,11 +27,15 @@ DEMO_AGENTS: Final = ACD_DIR / "agents" / "demo.toml"
 MIN_LEVEL: Final = 1
 MAX_LEVEL: Final = 5
 MAX_PRIORITY: Final = 99
-#: Canned replies a queue may hold, and their length at most (an SMS reply's cap).
+#: Canned replies a queue may hold in each language, and their length at most (an SMS
+#: reply's cap).
 MAX_CANNED: Final = 50
 CANNED_CHARS: Final = 1600
+#: The language key of a queue's canned replies given as a plain list: any language.
+ANY_LANGUAGE: Final = "*"
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+LANGUAGE = re.compile(r"[a-z]{2,3}")
 _HASHER = PasswordHasher()
 
 
@@ -118,8 +122,12 @@ class QueueConfig:
     #: Whether a volunteer's console shows that a supervisor listens to, whispers into or
     #: barges into their call.
     tell_volunteer_when_monitored: bool = False
-    #: Ready-made replies a volunteer's chat panel offers in this queue's text conversations.
-    canned: tuple[str, ...] = ()
+    #: The queue's default language: whose canned replies a conversation in a language
+    #: without its own gets (None: the line's default language).
+    language: str | None = None
+    #: Ready-made replies a volunteer's chat panel offers in this queue's text conversations,
+    #: by language (``ANY_LANGUAGE`` for a plain list): see ``canned_replies``.
+    canned: Mapping[str, tuple[str, ...]] = field(default_factory=FrozenMap)
 
 
 class DeviceKind(Enum):
@@ -161,6 +169,17 @@ class AgentProfile:
     supervises: tuple[str, ...] = ()
 
 
+def canned_replies(queue: QueueConfig, language: str, line_language: str) -> tuple[str, ...]:
+    """The canned replies of ``queue`` for a conversation in ``language``: that language's,
+    else those of the queue's default language (``line_language``, the line's default, if
+    the queue names none), else the first configured (a plain list's, which serves any
+    language)."""
+    for wanted in (language, queue.language or line_language):
+        if wanted in queue.canned:
+            return queue.canned[wanted]
+    return next(iter(queue.canned.values()), ())
+
+
 def hash_pin(pin: str) -> str:
     """An argon2id hash of ``pin`` for an agent file."""
     return _HASHER.hash(pin)
@@ -174,9 +193,10 @@ def verify_pin(profile: AgentProfile, pin: str) -> bool:
         return False
 
 
-def load_queues(path: Path) -> Mapping[str, QueueConfig]:
-    """Read and validate a queue file; raise AcdConfigError on any problem."""
-    return parse_queues(_read(path), source=str(path))
+def load_queues(path: Path, languages: Sequence[str] | None = None) -> Mapping[str, QueueConfig]:
+    """Read and validate a queue file; raise AcdConfigError on any problem. With
+    ``languages`` (the line's), canned replies may only be in those."""
+    return parse_queues(_read(path), source=str(path), languages=languages)
 
 
 def load_agents(
@@ -187,10 +207,16 @@ def load_agents(
     return parse_agents(_read(path), source=str(path), queues=queues)
 
 
-def parse_queues(data: Mapping[str, Any], *, source: str) -> Mapping[str, QueueConfig]:
-    """Validate decoded queue data; ``source`` names the file in error messages."""
+def parse_queues(
+    data: Mapping[str, Any], *, source: str, languages: Sequence[str] | None = None
+) -> Mapping[str, QueueConfig]:
+    """Validate decoded queue data; ``source`` names the file in error messages; with
+    ``languages``, canned replies may only be in those."""
     tables = _tables(data, "queues", source)
-    result = {name: _queue(_Reader(source, "queue", name, table)) for name, table in tables.items()}
+    result = {
+        name: _queue(_Reader(source, "queue", name, table), languages)
+        for name, table in tables.items()
+    }
     for queue in result.values():
         target = queue.overflow.target
         if queue.overflow.kind is OverflowKind.QUEUE and target not in result:
@@ -310,7 +336,7 @@ class _Reader:
         return _Reader(self.source, self.what, self.name, table)
 
 
-def _queue(r: _Reader) -> QueueConfig:
+def _queue(r: _Reader, languages: Sequence[str] | None) -> QueueConfig:
     d = QueueConfig(r.name)
     r.check_keys(set(), {f for f in QueueConfig.__dataclass_fields__ if f != "name"})
     return QueueConfig(
@@ -340,12 +366,39 @@ def _queue(r: _Reader) -> QueueConfig:
         tell_volunteer_when_monitored=r.flag(
             "tell_volunteer_when_monitored", d.tell_volunteer_when_monitored
         ),
-        canned=_canned(r),
+        language=_language(r, languages),
+        canned=_canned(r, languages),
     )
 
 
-def _canned(r: _Reader) -> tuple[str, ...]:
+def _language(r: _Reader, languages: Sequence[str] | None) -> str | None:
+    if "language" not in r.table:
+        return None
+    language = r.text("language", pattern=LANGUAGE)
+    if languages is not None and language not in languages:
+        r.fail(f"'language' '{language}' is not one of {', '.join(languages)}")
+    return language
+
+
+def _canned(r: _Reader, languages: Sequence[str] | None) -> Mapping[str, tuple[str, ...]]:
+    """A plain list (any language) or a table of lists by language: ``{en = [...], ...}``."""
     value = r.table.get("canned", [])
+    if isinstance(value, list):
+        return FrozenMap({ANY_LANGUAGE: _canned_list(r, "canned", value)}) if value else FrozenMap()
+    if not isinstance(value, Mapping):
+        r.fail("'canned' must be a list of replies, or a table of such lists by language")
+    by_language = {}
+    for language, replies in value.items():
+        if not LANGUAGE.fullmatch(language):
+            r.fail(f"'canned' language '{language}' must match {LANGUAGE.pattern}")
+        if languages is not None and language not in languages:
+            r.fail(f"'canned' language '{language}' is not one of {', '.join(languages)}")
+        if found := _canned_list(r, f"canned.{language}", replies):
+            by_language[language] = found
+    return FrozenMap(by_language)
+
+
+def _canned_list(r: _Reader, key: str, value: Any) -> tuple[str, ...]:
     if (
         not isinstance(value, list)
         or len(value) > MAX_CANNED
@@ -353,7 +406,7 @@ def _canned(r: _Reader) -> tuple[str, ...]:
         or len(set(value)) != len(value)
     ):
         r.fail(
-            f"'canned' must be a list of at most {MAX_CANNED} distinct, non-blank strings of "
+            f"'{key}' must be a list of at most {MAX_CANNED} distinct, non-blank strings of "
             f"at most {CANNED_CHARS} characters"
         )
     return tuple(value)

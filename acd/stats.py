@@ -1,5 +1,5 @@
-"""Live queue statistics, kept incrementally in Redis by the ACD scripts and read in one
-snapshot (``AcdStore.queue_stats``)."""
+"""Live queue statistics, kept incrementally in Redis by the ACD scripts (since the counters
+began, and per local day) and read in one snapshot (``AcdStore.queue_stats``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,27 @@ from acd.routing import AgentState
 
 
 @dataclass(frozen=True)
+class Tally:
+    """Calls counted over a span: since the counters began, or one local day. Abandons
+    shorter than ``short_abandon_s`` count only as ``short_abandoned``; the service level is
+    the share of answered calls answered within ``service_level_s`` among answered and
+    (non-short) abandoned calls; averages are None before any call is counted."""
+
+    entered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    timed_out: int
+    completed: int
+    asa_s: float | None  # average speed of answer
+    service_level_pct: float | None
+    aht_s: float | None  # average handle (talk) time
+
+
+@dataclass(frozen=True)
 class QueueStats:
-    """One queue now. Abandons shorter than ``short_abandon_s`` count only as
-    ``short_abandoned``; the service level is the share of answered calls answered within
-    ``service_level_s`` among answered and (non-short) abandoned calls."""
+    """One queue now: the counts since the counters began (AHT over the recent calls), and
+    ``today``'s, since midnight in the line's time zone."""
 
     queue: str
     waiting: int
@@ -31,6 +48,7 @@ class QueueStats:
     service_level_pct: float | None
     aht_s: float | None  # average handle (talk) time over the recent calls
     callbacks_pending: int  # callbacks waiting in the queue, not yet being made
+    today: Tally
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -39,23 +57,15 @@ class QueueStats:
         return data
 
 
-def from_snapshot(queue: QueueConfig, snapshot: Mapping[str, Any], now: float) -> QueueStats:
-    """Build the statistics from the stats script's snapshot."""
-    counters: Mapping[str, str] = snapshot["counters"] or {}
+def tally(counters: Mapping[str, str]) -> Tally:
+    """The figures of one set of the stats scripts' counters."""
 
     def count(name: str) -> float:
         return float(counters.get(name, 0))
 
     answered, abandoned = int(count("answered")), int(count("abandoned"))
     handled = int(count("handle_n"))
-    oldest = snapshot["oldest"]
-    agents = {state.value: 0 for state in AgentState if state is not AgentState.LOGGED_OUT}
-    agents.update({state: int(n) for state, n in (snapshot["agents"] or {}).items()})
-    return QueueStats(
-        queue=queue.name,
-        waiting=int(snapshot["waiting"]),
-        longest_wait_s=max(0.0, now - float(oldest)) if oldest else 0.0,
-        agents=agents,
+    return Tally(
         entered=int(count("entered")),
         answered=answered,
         abandoned=abandoned,
@@ -69,5 +79,20 @@ def from_snapshot(queue: QueueConfig, snapshot: Mapping[str, Any], now: float) -
             else None
         ),
         aht_s=round(count("handle_sum") / handled, 3) if handled else None,
+    )
+
+
+def from_snapshot(queue: QueueConfig, snapshot: Mapping[str, Any], now: float) -> QueueStats:
+    """Build the statistics from the stats script's snapshot."""
+    oldest = snapshot["oldest"]
+    agents = {state.value: 0 for state in AgentState if state is not AgentState.LOGGED_OUT}
+    agents.update({state: int(n) for state, n in (snapshot["agents"] or {}).items()})
+    return QueueStats(
+        queue=queue.name,
+        waiting=int(snapshot["waiting"]),
+        longest_wait_s=max(0.0, now - float(oldest)) if oldest else 0.0,
+        agents=agents,
+        **asdict(tally(snapshot["counters"] or {})),
         callbacks_pending=int(snapshot.get("callbacks", 0)),
+        today=tally(snapshot.get("today") or {}),
     )

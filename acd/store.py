@@ -6,6 +6,11 @@ all of them and one per (skill, level), scored by the queue's strategy (idle-sin
 taken, or file order); a claim reads the head of at most five of them per skill of the waiting
 calls. RING_ALL (offer to everyone eligible) is the only linear case. Agents whose wrap-up has
 ended become available lazily at the next claim (or explicitly with ``end_wrapup``).
+
+The scripts that count calls count them twice in the same step: since the counters began (the
+metrics' counters) and in the day's counters, a hash per queue and local day in the line's time
+zone (``zone``), which expires three days after its last change; so today's figures start
+again at local midnight without a scan or a job.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any, Final, cast
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -70,6 +77,7 @@ _LIBS: Final = {"claim": ("claiming",), "enqueue": ("claiming",)}
 #: Seconds an offer may outlive its ring time (whisper, press-1, slow events) before the store
 #: expires it: only an offer that no process settles gets there.
 OFFER_GRACE_S: Final = 30.0
+_UTC: Final = ZoneInfo("UTC")
 #: Scores put priority before time: -priority * 10**13 + enqueue time in ms (exact in a double).
 _PRIORITY_WEIGHT: Final = 10**13
 
@@ -103,8 +111,11 @@ class AcdStore:
         queues: Mapping[str, QueueConfig],
         *,
         confirm_timeout_s: float = 10.0,
+        zone: ZoneInfo = _UTC,
     ) -> None:
         self.redis, self.keys, self.queues = redis, keys, queues
+        #: The line's time zone, whose midnight starts a new day of queue statistics.
+        self.zone = zone
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(script_source(name)) for name in _SCRIPTS
         }
@@ -133,8 +144,10 @@ class AcdStore:
         """Run ``script``; ``records``: the adapter's encoded writes (``Records.encode``) for
         the scripts that make them (enqueue, accept, complete), in the same round trip."""
         try:
+            day = datetime.fromtimestamp(now, self.zone).date().isoformat()
             return await self._scripts[script](
-                keys=[self.keys.acd], args=[_ms(now), self._config, json.dumps(args), *records]
+                keys=[self.keys.acd],
+                args=[_ms(now), self._config, json.dumps(args), day, *records],
             )
         except ResponseError as exc:
             raise _error(exc) from None
@@ -453,7 +466,8 @@ class AcdStore:
         )
 
     async def queue_stats(self, queue: str, now: float) -> QueueStats:
-        """The queue's live statistics (one consistent snapshot)."""
+        """The queue's live statistics (one consistent snapshot), with those of ``now``'s day
+        in the store's time zone."""
         config = self._queue(queue)
         return from_snapshot(config, json.loads(await self._run("stats", now, queue=queue)), now)
 

@@ -31,7 +31,7 @@ class ChatView:
     #: The agent holding it ("" if none: waiting, or gone to another).
     agent: str
     lines: tuple[ChatLine, ...]
-    #: The queue's ready-made replies.
+    #: The queue's ready-made replies in the conversation's language.
     canned: tuple[str, ...] = ()
 
     def to_json(self) -> str:

@@ -772,6 +772,7 @@ class _Views:
         context = {
             "account": account,
             "board": (await self.deps.supervision.board()).limited_to(account.supervises),
+            "time_zone": self.deps.settings.time_zone,
             "csrf": csrf_token(session),
             "max_reason": MAX_REASON,
             "max_unmask_reason": MAX_UNMASK_REASON,

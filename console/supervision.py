@@ -17,9 +17,9 @@ MONITOR_MODES: Final = ("listen", "whisper", "barge")
 @dataclass(frozen=True)
 class QueueTile:
     """One queue now: calls waiting, the longest wait, agents by state, callbacks waiting to
-    be made, and the ACD's counts since they began: answered, abandoned (abandons within the
-    queue's short-abandon time apart), the service level, ASA and AHT (None before any call
-    is counted)."""
+    be made, and today's counts (since midnight in the line's time zone): answered, abandoned
+    (abandons within the queue's short-abandon time apart), the service level, ASA and AHT
+    (None before any call is counted today)."""
 
     queue: str
     waiting: int

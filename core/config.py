@@ -310,7 +310,8 @@ class ConsoleSettings:
     attempts_per_account: int = 5
     attempts_per_address: int = 20
     attempts_window_s: int = 300
-    #: The time zone whose midnight starts the day of the agents table's "calls today".
+    #: The line's time zone, whose midnight starts the day of the wallboard's counts and of
+    #: the agents table's "calls today" (the ACD counts each day apart in it).
     time_zone: str = "UTC"
 
     def __post_init__(self) -> None:

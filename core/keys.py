@@ -18,6 +18,7 @@
 | ``{p}:acd:q:{q}:since``           | zset   | waiting calls by enqueue time                     |
 | ``{p}:acd:q:{q}:rr``              | string | order of the agent ROUND_ROBIN offered last       |
 | ``{p}:acd:q:{q}:stats``           | hash   | counters: answered, abandoned, wait/handle sums   |
+| ``{p}:acd:q:{q}:day:{date}``      | hash   | the same counters of one local day (TTL 3 days)   |
 | ``{p}:acd:q:{q}:handle``          | list   | the last 100 handle times (seconds)               |
 | ``{p}:acd:wrapup``                | zset   | agents in wrap-up, by its end                     |
 | ``{p}:acd:q:{q}:offers``          | zset   | the queue's unsettled offers, by offer time       |

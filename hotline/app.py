@@ -145,11 +145,17 @@ class HotlineApp:
             fernet_keys=settings.secrets.vault_keys,
             default_region=settings.privacy.default_region,
         )
-        queues = load_queues(settings.acd.queues)
+        queues = load_queues(settings.acd.queues, settings.ivr.languages)
         agents = {a.id: a for a in load_agents(settings.acd.agents, queues)}
         self.campaigns = load_telethon(settings.pledges, queues)
         flow = with_campaign_languages(flow, self.campaigns)
-        store = AcdStore(self.redis, keys, queues, confirm_timeout_s=settings.acd.confirm_timeout_s)
+        store = AcdStore(
+            self.redis,
+            keys,
+            queues,
+            confirm_timeout_s=settings.acd.confirm_timeout_s,
+            zone=ZoneInfo(settings.console.time_zone),
+        )
         self.sms = SmsGateway(
             settings,
             redis_client=self.redis,
@@ -244,7 +250,7 @@ class HotlineApp:
                 ZoneInfo(settings.console.time_zone),
             ),
             calls=AcdCalls(store, agents),
-            chats=SmsChats(self.sms.conversations, queues),
+            chats=SmsChats(self.sms.conversations, queues, flow.default_language),
             pledges=(
                 TelethonPledges(self.telethon.pledges, self.telethon.desk, self.campaigns)
                 if self.telethon.pledges and self.telethon.desk

@@ -79,7 +79,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings, flow = _load(args)
     print(f"ok: ARI {settings.ari.url} app={settings.ari.app}, Redis {settings.redis.where}")
     print(f"ok: flow {flow.source}: {len(flow.nodes)} nodes, start at {flow.start!r}")
-    campaigns = load_telethon(settings.pledges, load_queues(settings.acd.queues))
+    queues = load_queues(settings.acd.queues, settings.ivr.languages)
+    campaigns = load_telethon(settings.pledges, queues)
     if campaigns:
         print(f"ok: campaigns {settings.pledges.campaigns}: {', '.join(campaigns)}")
     for check in (settings.require_secrets, lambda: load_phones(settings)):

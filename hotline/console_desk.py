@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from acd.config import AgentProfile, QueueConfig
+from acd.config import AgentProfile, QueueConfig, canned_replies
 from acd.hangups import request_hangup
 from acd.model import AcdError
 from acd.monitor import MonitorMode
@@ -162,8 +162,8 @@ class AcdSupervision:
         self.calls_since, self.zone = calls_since, zone
 
     async def board(self) -> Board:
-        """Each queue's statistics and each agent's state, with when the state began (the
-        agent's newest queue log entry)."""
+        """Each queue's statistics (today's counts: the store's day, in its time zone) and
+        each agent's state, with when the state began (the agent's newest queue log entry)."""
         now = self.clock()
         stats = await asyncio.gather(*(self.store.queue_stats(q, now) for q in self.store.queues))
         tiles = tuple(
@@ -172,12 +172,12 @@ class AcdSupervision:
                 s.waiting,
                 s.longest_wait_s,
                 dict(s.agents),
-                s.service_level_pct,
-                s.answered,
-                s.abandoned,
-                s.short_abandoned,
-                s.asa_s,
-                s.aht_s,
+                s.today.service_level_pct,
+                s.today.answered,
+                s.today.abandoned,
+                s.today.short_abandoned,
+                s.today.asa_s,
+                s.today.aht_s,
                 s.callbacks_pending,
             )
             for s in stats
@@ -493,10 +493,18 @@ READ_AUDIT_S: Final = 300
 
 
 class SmsChats:
-    """The volunteers' text conversations through the SMS conversation service."""
+    """The volunteers' text conversations through the SMS conversation service, with their
+    queue's canned replies in the conversation's language (``acd.config.canned_replies``;
+    ``default_language`` is the line's)."""
 
-    def __init__(self, conversations: Conversations, queues: Mapping[str, QueueConfig]) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        queues: Mapping[str, QueueConfig],
+        default_language: str,
+    ) -> None:
         self.conversations, self.queues = conversations, queues
+        self.default_language = default_language
 
     async def held(self, agent_id: str) -> list[ChatView]:
         """The service's conversations of the agent, oldest first."""
@@ -561,7 +569,7 @@ class SmsChats:
             conversation.state.value,
             conversation.agent or "",
             tuple(ChatLine(m.at, m.author, m.body) for m in messages),
-            queue.canned if queue else (),
+            canned_replies(queue, conversation.language, self.default_language) if queue else (),
         )
 
 

@@ -72,6 +72,7 @@ class QueueEntry:
     wait_s: float | None
     talk_s: float | None
     detail: str
+    wrapup_until: float | None
 
     def row(self) -> dict[str, Any]:
         """The columns of its row."""
@@ -84,6 +85,7 @@ def queue_event(entry_id: str, fields: Mapping[str, str]) -> QueueEntry:
     event = fields.get("event", "")
     wait = fields.get("holdtime") or fields.get("waittime")
     talk = fields.get("calltime")
+    until = fields.get("until")
     # A pause's reason, a transfer's target, the volunteer a hand-over's CONNECT comes from.
     detail = fields.get("reason") or fields.get("to") or fields.get("from") or ""
     return QueueEntry(
@@ -97,6 +99,7 @@ def queue_event(entry_id: str, fields: Mapping[str, str]) -> QueueEntry:
         wait_s=float(wait) if wait else None,
         talk_s=float(talk) if talk else None,
         detail=detail[:120],
+        wrapup_until=float(until) if until else None,
     )
 
 

@@ -110,6 +110,9 @@ class QueueEvent(Base):
     talk_s: Mapped[float | None] = mapped_column(Float)
     #: A pause's reason, a transfer's target, the first volunteer of a hand-over's CONNECT.
     detail: Mapped[str] = mapped_column(String(120), default="")
+    #: When the volunteer's wrap-up ends (``until`` of the completions, of a connected call's
+    #: TRANSFER and of WRAPUPEXTEND): the wrap-up form's deadline, before its grace.
+    wrapup_until: Mapped[float | None] = mapped_column(Float, default=None)
 
     __table_args__ = (
         Index("ix_queue_events_queue_hour", "queue", "hour"),

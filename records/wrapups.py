@@ -169,43 +169,54 @@ class Wrapups:
         except (SQLAlchemyError, LockError) as exc:
             logger.info("records: catching up left to another drain: %s", exc)
 
-    def _check(self, part: tuple[str, float | None], wrapup: _Form, now: float) -> str:
+    def _check(self, part: _Part, wrapup: _Form, now: float) -> str:
         """The queue of the volunteer's ``part`` of the call, if the ``wrapup``'s disposition
         and flags are of its lists and the wrap-up time (with its grace) is not over at
         ``now``."""
-        queue, ended = part
+        queue = part.queue
         rules = self.queues.get(queue)
         if rules is None or wrapup.disposition not in rules.dispositions:
             allowed = ", ".join(rules.dispositions) if rules else ""
             raise ApiError(400, "invalid-disposition", f"{queue} takes: {allowed}")
         if not set(wrapup.flags) <= set(rules.flags):
             raise ApiError(400, "invalid-flag", f"{queue} flags: {', '.join(rules.flags)}")
-        if ended is not None and now > ended + rules.wrapup_s + self.grace_s:
+        closes_at = self._closes_at(part)
+        if closes_at is not None and now > closes_at:
             raise ApiError(409, "wrapup-closed", "the wrap-up time of this call is over")
         return queue
 
-    async def _part(
-        self, session: AsyncSession, call_id: str, agent: str
-    ) -> tuple[str, float | None]:
-        """The queue ``agent`` answered ``call_id`` in, and when their part ended (None: on
-        the call still); 404 for an unknown call, 403 for someone else's."""
+    def _closes_at(self, part: _Part) -> float | None:
+        """When the volunteer may no longer write their wrap-up (None: on the call still):
+        the end of their wrap-up as the ACD set it, extensions included (else, for entries
+        older than that, their part's end plus the queue's wrap-up time), plus the grace."""
+        if part.ended is None:
+            return None
+        if part.wrapup_until is not None:
+            return part.wrapup_until + self.grace_s
+        rules = self.queues.get(part.queue)
+        return part.ended + (rules.wrapup_s if rules else 0.0) + self.grace_s
+
+    async def _part(self, session: AsyncSession, call_id: str, agent: str) -> _Part:
+        """The queue ``agent`` answered ``call_id`` in, when their part ended (None: on the
+        call still) and when their wrap-up ends; 404 for an unknown call, 403 for someone
+        else's."""
         if await session.get(Contact, call_id) is None:
             raise ApiError(404, "no-such-call", call_id)
         rows = (
             await session.execute(
-                select(QueueEvent.event, QueueEvent.queue, QueueEvent.at)
+                select(QueueEvent.event, QueueEvent.queue, QueueEvent.at, QueueEvent.wrapup_until)
                 .where(QueueEvent.call_id == call_id, QueueEvent.agent == agent)
                 .order_by(QueueEvent.id)
             )
         ).all()
-        return _volunteer_part([(row.event, row.queue, row.at) for row in rows])
+        return _volunteer_part([_Event(*row) for row in rows])
 
-    async def _part_in_redis(self, call_id: str, agent: str) -> tuple[str, float | None] | None:
+    async def _part_in_redis(self, call_id: str, agent: str) -> _Part | None:
         """As ``_part``, from the queue log still in Redis; None if it cannot tell: the
         volunteer's answer is not there and neither is the call's start (trimmed or never
         there), so the call may be theirs."""
         redis, key = self.drain.redis, self.drain.keys.acd_queue_log
-        events: list[tuple[str, str, float]] = []
+        events: list[_Event] = []
         start, whole = "-", False
         while True:
             batch = cast(Entries, await redis.xrange(key, min=start, count=_SCAN))
@@ -214,32 +225,32 @@ class Wrapups:
                     event = queue_event(entry_id, fields)
                     whole = whole or event.event == "ENTERQUEUE"
                     if event.agent == agent:
-                        events.append((event.event, event.queue, event.at))
+                        events.append(
+                            _Event(event.event, event.queue, event.at, event.wrapup_until)
+                        )
             if len(batch) < _SCAN:
                 break
             start = f"({batch[-1][0]}"
-        if not whole and all(event != "CONNECT" for event, _, _ in events):
+        if not whole and all(event.event != "CONNECT" for event in events):
             return None
         return _volunteer_part(events)
 
     async def taken(self, call_id: str, agent: str) -> TakenCall:
         """The call ``agent`` answered, with its caller as the contact knows them and when
-        their wrap-up closes (the queue's wrap-up time plus the grace after their part ended);
-        404 no-such-call, 403 not-your-call."""
+        their wrap-up closes (its end, extensions included, plus the grace); 404
+        no-such-call, 403 not-your-call."""
         await self.catch_up()
         async with AsyncSession(self.engine) as session:
-            queue, ended = await self._part(session, call_id, agent)
+            part = await self._part(session, call_id, agent)
             contact = await session.get_one(Contact, call_id)
-        rules = self.queues.get(queue)
-        wrapup_s = rules.wrapup_s if rules else 0.0
         return TakenCall(
             call_id=call_id,
             caller_key=contact.caller_key,
             pseudonym=contact.pseudonym,
             language=contact.language,
             line=contact.line,
-            queue=queue,
-            closes_at=None if ended is None else ended + wrapup_s + self.grace_s,
+            queue=part.queue,
+            closes_at=self._closes_at(part),
         )
 
     async def read(self, call_id: str) -> list[WrittenWrapup]:
@@ -296,16 +307,39 @@ class _Form:
     flags: tuple[str, ...]
 
 
-def _volunteer_part(events: Sequence[tuple[str, str, float]]) -> tuple[str, float | None]:
-    """From one volunteer's queue-log events of a call (event, queue, time; in order): the
-    queue they last answered it in and when that part ended (None: on the call still); 403
-    if they never answered it."""
-    connects = [(queue, at) for event, queue, at in events if event == "CONNECT"]
+@dataclass(frozen=True)
+class _Event:
+    """One of a volunteer's queue-log events of a call."""
+
+    event: str
+    queue: str
+    at: float
+    wrapup_until: float | None
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A volunteer's part of a call: the queue they last answered it in, when that part
+    ended (None: on the call still) and when their wrap-up of it ends (None: not known, an
+    entry written before the queue log said)."""
+
+    queue: str
+    ended: float | None
+    wrapup_until: float | None
+
+
+def _volunteer_part(events: Sequence[_Event]) -> _Part:
+    """From one volunteer's queue-log events of a call (in order): their part of it, the
+    wrap-up's end being the last one set after their answer (an extension moves it); 403 if
+    they never answered it."""
+    connects = [e for e in events if e.event == "CONNECT"]
     if not connects:
         raise ApiError(403, "not-your-call", "only a volunteer who took the call wraps it up")
-    queue, connected = connects[-1]
-    ends = [at for event, _, at in events if event in _AGENT_ENDS and at >= connected]
-    return queue, (ends[-1] if ends else None)
+    last = connects[-1]
+    after = [e for e in events if e.at >= last.at]
+    ends = [e.at for e in after if e.event in _AGENT_ENDS]
+    untils = [e.wrapup_until for e in after if e.wrapup_until is not None]
+    return _Part(last.queue, ends[-1] if ends else None, untils[-1] if untils else None)
 
 
 def _written(row: Wrapup) -> WrittenWrapup:

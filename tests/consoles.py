@@ -9,7 +9,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,33 +204,37 @@ async def console_running(
     stripe: StripeStandIn | None = None,
     agents_file: Path = TESTS / "acd" / "agents.toml",
     twilio: StandIn | None = None,
+    clock: Callable[[], float] = time.time,
+    grace_s: float = 600,
 ) -> AsyncIterator[Console]:
     """The app's web server with the console mounted, on a free port; wrap-ups go to a SQLite
     records store in ``data_dir``; ``supervision`` serves the supervisor screen; the accounts
     and agents come from ``agents_file``; with a ``campaign`` (and the ``stripe`` stand-in for
     its links), its operators get the pledge form, payment links are queued in the SMS
     outbox, and its tote board is served; text conversations' SMS go to the ``twilio``
-    stand-in (when given) once ``Console.send_sms`` runs the workers."""
+    stand-in (when given) once ``Console.send_sms`` runs the workers; ``clock`` is the
+    console's and the records store's time, ``grace_s`` the wrap-up form's grace."""
     redis_settings = RedisSettings(url=redis_url, prefix=PREFIX)
     redis, session_redis = connect(redis_settings), connect(redis_settings, decode=False)
     keys = Keys(PREFIX)
     queues = load_queues(TESTS / "acd" / "queues.toml")
     agents = {a.id: a for a in load_agents(agents_file, queues)}
-    store = AcdStore(redis, keys, queues)
+    deps_settings = settings or ConsoleSettings()
+    store = AcdStore(redis, keys, queues, zone=ZoneInfo(deps_settings.time_zone))
     vault_key = Fernet.generate_key()
     vault = Vault(redis, keys, hash_key=HASH_KEY, fernet_keys=[vault_key], default_region="CA")
     await store.sync_agents(list(agents.values()))
     engine = connect_records(RecordsSettings(data_dir=data_dir))
     await upgrade(engine)
-    drain = Drain(redis, keys, engine, clock=time.time)
+    drain = Drain(redis, keys, engine, clock=clock)
     wrapups = Wrapups(
         engine,
         drain,
         queue_rules(queues),
-        grace_s=600,
+        grace_s=grace_s,
         notes_max=4000,
         region="CA",
-        clock=time.time,
+        clock=clock,
     )
     pledges, desk, feed, provider = None, None, None, None
     rq_redis = SyncRedis.from_url(redis_url)
@@ -238,7 +242,7 @@ async def console_running(
         assert stripe is not None, "a campaign's links need the Stripe stand-in"
         seal = DonorSeal([Fernet.generate_key()])
         campaigns = {campaign.name: campaign}
-        pledges = Pledges(engine, campaigns, wrapups, seal, region="CA", clock=time.time)
+        pledges = Pledges(engine, campaigns, wrapups, seal, region="CA", clock=clock)
         provider = StripeCheckout(
             stripe.api_key,
             stripe.webhook_secret,
@@ -248,10 +252,10 @@ async def console_running(
         outbox = Outbox(Queue("sms", connection=rq_redis), keys, SmsSettings(), store_in(vault))
         texts = OutboxTexts(outbox, redis, keys, campaign.dids[0])
         payments = PaymentDesk(
-            engine, campaigns, provider, AcdCallerRefs(redis, keys), texts, clock=time.time
+            engine, campaigns, provider, AcdCallerRefs(redis, keys), texts, clock=clock
         )
         desk = TelethonPledges(pledges, payments, campaigns)
-        feed = ToteFeed(engine, campaigns, clock=time.time)
+        feed = ToteFeed(engine, campaigns, clock=clock)
     app_settings = Settings(
         redis=redis_settings,
         sms=SmsSettings(
@@ -275,33 +279,32 @@ async def console_running(
         agents=agents,
         chats=ChatRouter(redis, keys, agents),
     )
-    deps_settings = settings or ConsoleSettings()
     deps = ConsoleDeps(
         settings=deps_settings,
         keys=keys,
         redis=redis,
         session_redis=session_redis,
         accounts=console_accounts(agents.values()),
-        presence=AcdPresence(store, agents, time.time),
+        presence=AcdPresence(store, agents, clock),
         wrapups=RecordsWrapups(wrapups),
         supervision=supervision(
             store,
             agents,
             vault,
-            time.time,
+            clock,
             functools.partial(redact_numbers, region="CA"),
             functools.partial(calls_since, engine, redis, keys),
             ZoneInfo(deps_settings.time_zone),
         ),
         calls=AcdCalls(store, agents),
-        chats=SmsChats(sms.conversations, queues),
+        chats=SmsChats(sms.conversations, queues, "en"),
         pledges=desk,
     )
 
     async def health() -> dict[str, bool]:
         return {"ok": True}
 
-    routes = acd_routes(store, agents, time.time, str)
+    routes = acd_routes(store, agents, clock, str)
     if feed is not None:
         routes += tote_routes(feed)
     app = build_web_app(app_settings, health, routes, {"/console": build_console(deps)})

@@ -16,5 +16,5 @@ stat(c.queue, 'wait_sum', waited)
 if waited <= Q[c.queue].service_level_s then stat(c.queue, 'answered_in_sl') end
 log('CONNECT', c.queue, c.id, h.id, 'holdtime', secs(waited),
   'ringtime', secs(NOW - tonumber(o.offered_at)))
-save_records(ARGV, 4)
+save_records(ARGV, 5)
 return cjson.encode({true, c.id, released})

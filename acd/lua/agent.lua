@@ -85,13 +85,14 @@ elseif op == 'end_wrapup' then
   make_available(h, 'wrapup_end', NOW)
   log('WRAPUPEND', 'NONE', nil, h.id)
 elseif op == 'extend_wrapup' then
-  -- A wrap-up not yet over lasts ``seconds`` longer (WRAPUPEXTEND, with its new end).
+  -- A wrap-up not yet over lasts ``seconds`` longer (WRAPUPEXTEND, with the call wrapped up and
+  -- its new end: the records store moves the wrap-up form's deadline with it).
   local untl = tonumber(h.wrapup_until or '')
   if h.state ~= 'wrap_up' or not untl or untl <= NOW then fail('not-wrapping-up', h.id) end
   untl = untl + tonumber(A.seconds)
   redis.call('HSET', akey(h.id), 'wrapup_until', untl)
   redis.call('ZADD', K .. ':wrapup', untl, h.id)
-  log('WRAPUPEXTEND', 'NONE', nil, h.id, 'until', secs(untl))
+  log('WRAPUPEXTEND', 'NONE', h.wrapup_call, h.id, 'until', secs(untl))
   return tostring(untl)
 elseif op == 'reset' then
   -- Staff clear a stuck agent (RESET, with who and why). An offer is let go: the call waits

@@ -1,11 +1,15 @@
 -- Shared by every ACD script (prepended by acd/store.py). Single Redis, not Cluster: keys are
 -- derived from K, the "{prefix}:acd" root passed as KEYS[1].
 -- ARGV[1] = now (epoch seconds, ms precision), ARGV[2] = queue config JSON, ARGV[3] = args JSON,
--- then, for enqueue, accept and complete, the adapter's record writes (records.lua, prepended).
+-- ARGV[4] = now's day in the line's time zone (YYYY-MM-DD), then, for enqueue, accept and
+-- complete, the adapter's record writes (records.lua, prepended).
 local K = KEYS[1]
 local NOW = tonumber(ARGV[1])
 local Q = cjson.decode(ARGV[2])
 local A = cjson.decode(ARGV[3])
+local DAY = ARGV[4]
+-- Seconds a day's counters outlive their last change (today's, and yesterday's for a while).
+local DAY_TTL = 3 * 86400
 local T = __TRANSITIONS__
 local LEVELS = 5
 local HANDLE_CAP = 100
@@ -156,28 +160,35 @@ local function release_offer(oid, except)
   return released
 end
 
+-- Count in the queue's counters since they began and in the day's (the wallboard's today).
 local function stat(q, field, by)
   redis.call('HINCRBYFLOAT', qkey(q, 'stats'), field, by or 1)
+  local day = qkey(q, 'day:' .. DAY)
+  redis.call('HINCRBYFLOAT', day, field, by or 1)
+  redis.call('EXPIRE', day, DAY_TTL)
 end
 
--- End the agent's part of connected call ``c``: handle-time statistics, then wrap-up.
+-- End the agent's part of connected call ``c``: handle-time statistics, then wrap-up (its end
+-- in the entry's ``until``, and the call it is for kept as ``wrapup_call`` for an extension).
 local function finish(c, h, verb, ...)
   local q = c.queue
   local talk = NOW - tonumber(c.connected_at)
+  local wrap = tonumber(h.wrapup_s) or Q[q].wrapup_s
   log(verb, q, c.id, h.id, 'holdtime', secs(tonumber(c.connected_at) - tonumber(c.enqueued_at)),
-    'calltime', secs(talk), ...)
+    'calltime', secs(talk), 'until', secs(NOW + wrap), ...)
   local handle = qkey(q, 'handle')
   redis.call('LPUSH', handle, talk)
   stat(q, 'handle_sum', talk)
   stat(q, 'handle_n', 1)
-  if redis.call('LLEN', handle) > HANDLE_CAP then
-    stat(q, 'handle_sum', -tonumber(redis.call('RPOP', handle)))
-    stat(q, 'handle_n', -1)
+  if redis.call('LLEN', handle) > HANDLE_CAP then  -- the recent calls' window, not the day's
+    local stats = qkey(q, 'stats')
+    redis.call('HINCRBYFLOAT', stats, 'handle_sum', -tonumber(redis.call('RPOP', handle)))
+    redis.call('HINCRBYFLOAT', stats, 'handle_n', -1)
   end
   stat(q, 'completed')
   h['calls:' .. q] = (tonumber(h['calls:' .. q]) or 0) + 1
-  local wrap = tonumber(h.wrapup_s) or Q[q].wrapup_s
-  move(h, 'complete', 'call', '', 'calls:' .. q, h['calls:' .. q], 'wrapup_until', NOW + wrap)
+  move(h, 'complete', 'call', '', 'calls:' .. q, h['calls:' .. q], 'wrapup_until', NOW + wrap,
+    'wrapup_call', c.id)
   if wrap <= 0 then
     make_available(h, 'wrapup_end', NOW)
     log('WRAPUPEND', q, c.id, h.id)

@@ -3,7 +3,7 @@
 -- {accepted, reason, position, staffed, handle_sum, handle_n, offer}: with ``claim``, an
 -- accepted call is followed at once by a claim of the queue (claiming.lua; ``offer`` is its
 -- answer), saving the adapter a round trip; otherwise ``offer`` is false.
-save_records(ARGV, 4)
+save_records(ARGV, 5)
 local c = A.call
 local q = c.queue
 local cfg = Q[q]

@@ -1,5 +1,6 @@
--- stats: A = {queue}. A consistent snapshot: counters, waiting, oldest wait, agents by state
--- (an agent paused in this queue only counts as paused), callbacks waiting to be made.
+-- stats: A = {queue}. A consistent snapshot: counters (since they began, and today's),
+-- waiting, oldest wait, agents by state (an agent paused in this queue only counts as paused),
+-- callbacks waiting to be made.
 local q = A.queue
 local by_state = {}
 for _, aid in ipairs(redis.call('ZRANGE', qkey(q, 'members'), 0, -1)) do
@@ -17,6 +18,7 @@ for _, cid in ipairs(redis.call('ZRANGE', qkey(q, 'wait'), 0, -1)) do
 end
 return cjson.encode({
   counters = hgetall(qkey(q, 'stats')),
+  today = hgetall(qkey(q, 'day:' .. DAY)),
   waiting = redis.call('ZCARD', qkey(q, 'wait')),
   oldest = oldest[2] or false,
   agents = by_state,

@@ -319,6 +319,20 @@ async function sendLink(event) {
   }
 }
 
+// More wrap-up time, or its end, without leaving the page: the pop's wrap-up form (and notes
+// being written) stays, and the presence event that follows moves the countdown. A refusal
+// goes to the page that names it, as the plain form does.
+async function changeWrapupTime(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = new URLSearchParams(new FormData(form));
+  body.set(event.submitter.name, event.submitter.value);
+  const init = {method: "POST", body, credentials: "same-origin"};
+  // The attribute: ``form.action`` is the buttons named "action".
+  const response = await fetch(form.getAttribute("action"), init);
+  if (new URL(response.url).searchParams.has("error")) window.location.assign(response.url);
+}
+
 const pop = document.getElementById("pop");
 if (pop) {
   const events = new EventSource(pop.dataset.events);
@@ -332,6 +346,7 @@ if (pop) {
   document.getElementById("wrapup").addEventListener("submit", saveWrapup);
   document.getElementById("transfer").addEventListener("submit", transferCall);
   document.getElementById("hangup").addEventListener("submit", hangUp);
+  document.getElementById("wrapup-time").addEventListener("submit", changeWrapupTime);
   tickCall();
   setInterval(tickCall, 1000);
 }

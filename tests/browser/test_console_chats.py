@@ -4,6 +4,7 @@ volunteer answers with a ready-made reply."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.async_api import Page, expect
@@ -26,6 +27,8 @@ async def test_a_conversation_arrives_live_and_gets_a_ready_made_reply(
         await expect(page.locator("#state")).to_have_text("available")
         await expect(page.locator("#chats-none")).to_be_visible()
 
+        # The texter called before in French: the vault keeps their language.
+        await console.vault.store(CALLER, "fr", now=datetime.now(UTC))
         key = sender_key(CALLER, HASH_KEY)
         sms = InboundSms("SM1", key, CALLER, "+18005550100", "Bonjour ?", time.time())
         await console.sms.conversations.on_inbound(sms)  # no reload: by SSE
@@ -35,7 +38,7 @@ async def test_a_conversation_arrives_live_and_gets_a_ready_made_reply(
         [conversation] = await console.sms.conversations.of_agent("alice")
         await expect(chat.locator(".chat-pseudonym")).to_have_text(conversation.pseudonym)
 
-        ready = console.store.queues["general"].canned[1]
+        ready = console.store.queues["general"].canned["fr"][1]  # the conversation's language
         await chat.get_by_label("Ready-made reply").select_option(ready)
         await expect(chat.get_by_label("Reply", exact=True)).to_have_value(ready)
         await chat.get_by_role("button", name="Send").click()

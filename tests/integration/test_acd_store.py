@@ -700,11 +700,7 @@ async def test_stats_for_a_scripted_day(make_store: Factory) -> None:
     # A callback waits to be made; a caller who chose one keeps their place too.
     await store.enqueue(call("cb", T0 + 610, kind=CallKind.CALLBACK), T0 + 610)
     stats = await store.queue_stats("q", T0 + 645)
-    assert stats.to_dict() == {
-        "queue": "q",
-        "waiting": 2,
-        "longest_wait_s": 45.0,
-        "agents": {"available": 0, "offered": 0, "on_call": 0, "wrap_up": 0, "paused": 2},
+    counts = {
         "entered": 6,
         "answered": 2,
         "abandoned": 1,
@@ -714,12 +710,35 @@ async def test_stats_for_a_scripted_day(make_store: Factory) -> None:
         "asa_s": 25.0,
         "service_level_pct": 33.33,
         "aht_s": 150.0,
+    }
+    assert stats.to_dict() == {
+        "queue": "q",
+        "waiting": 2,
+        "longest_wait_s": 45.0,
+        "agents": {"available": 0, "offered": 0, "on_call": 0, "wrap_up": 0, "paused": 2},
+        **counts,
         "callbacks_pending": 1,
+        "today": counts,  # all of it on one day (UTC, the store's zone by default)
     }
     await store.to_callback("c5", T0 + 646)
     assert (await store.queue_stats("q", T0 + 647)).callbacks_pending == 2
     result = await store.enqueue(call("c6", T0 + 650), T0 + 650)
     assert (result.position, result.ewt_s) == (3, 450.0)  # 3 rounds (no agent) x 150 s
+
+
+async def test_the_estimates_aht_keeps_the_recent_calls_the_days_every_call(
+    make_store: Factory,
+) -> None:
+    store = make_store(QueueConfig("q", wrapup_s=0))
+    await staff(store, [profile("a")])
+    for i in range(101):  # one call of 10 s, then 100 of 20 s: the first leaves the window
+        at = T0 + 25 * i  # all before midnight UTC (T0 is 22:13)
+        await store.enqueue(call(f"c{i}", at), at)
+        await serve(store, await offered(store, now=at + 1), at + 1, talk=10 if i == 0 else 20)
+    stats = await store.queue_stats("q", T0 + 25 * 101)
+    assert stats.aht_s == 20.0  # the last 100 calls (the wait estimates' too)
+    assert stats.today.aht_s == round((10 + 100 * 20) / 101, 3)
+    assert stats.completed == stats.today.completed == 101
 
 
 async def test_queue_log_uses_app_queue_verbs_and_no_numbers(

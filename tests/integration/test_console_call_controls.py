@@ -90,3 +90,43 @@ async def test_the_volunteer_extends_then_ends_their_wrap_up(console: Console) -
     assert await presence_action(console, "end-wrapup") == (
         "/console/volunteer?error=illegal-transition"
     )
+
+
+class Clock:
+    """The console's and the records store's settable time (epoch seconds)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_wrap_up_form_saved_in_the_extension_is_taken_until_its_new_end(
+    redis_url: str, tmp_path: Path
+) -> None:
+    t = time.time()
+    clock = Clock(t)
+    async with console_running(redis_url, tmp_path, clock=clock, grace_s=0) as console:
+        offer = await console.offer_to("alice", "c1", "Green Fox", 5)
+        await console.store.accept(offer, "alice", t + 1)
+        ends = await console.store.complete("c1", "alice", t + 61, Party.CALLER)  # 1 s of wrap-up
+        assert ends == pytest.approx(t + 62, abs=0.01)
+        assert await console.sign_in("alice") == 303
+        clock.now = t + 61.5
+        assert await presence_action(console, "extend-wrapup") == "/console/volunteer"
+        view = await console.store.agent("alice")
+        assert view is not None
+        assert view.wrapup_until == pytest.approx(t + 122, abs=0.01)
+        async with console.http.get("/console/volunteer") as resp:
+            assert f'data-until="{view.wrapup_until}"' in await resp.text()  # the countdown
+        csrf = await console.csrf("/console/volunteer")
+        form = {"csrf": csrf, "call": "c1", "disposition": "crisis", "notes": "Calmer."}
+        clock.now = t + 100  # past the first end, within the extension
+        async with console.http.post("/console/wrapup", data=form, headers=JSON) as resp:
+            assert (resp.status, await resp.json()) == (200, {"saved": True})
+        clock.now = t + 123  # past the extended end (no grace here)
+        async with console.http.post("/console/wrapup", data=form, headers=JSON) as resp:
+            assert (resp.status, await resp.json()) == (409, {"error": "wrapup-closed"})
+        [saved] = await console.wrapups.read("c1")
+        assert (saved.agent, saved.disposition, saved.notes) == ("alice", "crisis", "Calmer.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -121,10 +122,13 @@ async def test_a_volunteer_replies_asks_for_a_call_back_and_ends_the_conversatio
     assert [m["to"] for m in await console.send_sms(twilio, 1)] == [CALLER]
     async with console.http.get("/console/volunteer") as resp:
         page = await resp.text()
-    canned = console.store.queues["general"].canned
+    # A first text is taken to be in the line's first language: English's replies only.
+    canned = console.store.queues["general"].canned["en"]
     assert canned
     for ready in canned:
         assert f"<option>{ready}</option>" in page
+    for other in console.store.queues["general"].canned["fr"]:
+        assert f"<option>{other}</option>" not in page
     csrf = await console.csrf("/console/volunteer")
     reply_path = f"/console/chats/{conversation}/reply"
     headers = {"Accept": "application/json"}
@@ -208,3 +212,31 @@ async def test_a_conversation_transferred_away_leaves_the_volunteers_panel(
     async with console.http.get(f"/console/chats/{conversation}", headers=headers) as resp:
         assert resp.status == 200
         assert (await resp.json())["agent"] == "bruno"
+
+
+async def test_a_french_texter_s_conversation_offers_the_queues_french_replies(
+    console: Console,
+) -> None:
+    general = console.store.queues["general"]
+    await console.log_in("alice", ("general",), time.time())
+    assert await console.sign_in("alice") == 303
+    # The caller first called in French: the vault keeps their language, the texts follow it.
+    await console.vault.store(CALLER, "fr", now=datetime.now(UTC))
+    english = "+15145550188"
+    async with console.http.get("/console/chats/events") as resp:
+        await text(console, "Bonjour")
+        french_view = await next_chat(resp)
+        await text(console, "Hello", sender=english)
+        english_view = await next_chat(resp)
+        while english_view["id"] == french_view["id"]:
+            english_view = await next_chat(resp)
+    assert french_view["canned"] == list(general.canned["fr"])
+    assert english_view["canned"] == list(general.canned["en"])
+    async with console.http.get(f"/console/chats/{french_view['id']}") as resp:
+        assert (await resp.json())["canned"] == list(general.canned["fr"])
+    async with console.http.get("/console/volunteer") as resp:
+        page = await resp.text()
+    french = page[page.index(f'data-conversation="{french_view["id"]}"') :]
+    french = french[: french.index("</article>")]
+    assert [f"<option>{reply}</option>" in french for reply in general.canned["fr"]] == [True] * 2
+    assert all(f"<option>{reply}</option>" not in french for reply in general.canned["en"])

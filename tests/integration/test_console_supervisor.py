@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -18,11 +18,11 @@ import pytest
 from aiohttp import ClientResponse
 
 from acd.config import hash_pin, load_agents
-from acd.model import CallKind, WaitingCall
+from acd.model import CallKind, Party, WaitingCall
 from acd.records import Caller, Records, put
 from acd.routing import AgentState
-from console.supervision import Board
-from core.config import RecordsSettings
+from console.supervision import AgentRow, Board, QueueTile
+from core.config import ConsoleSettings, RecordsSettings
 from hotline.console_desk import CALLS_TODAY_WAIT_S, AcdSupervision
 from records.database import connect as connect_records
 from records.today import calls_since
@@ -146,6 +146,94 @@ async def test_the_board_counts_answers_abandons_and_callbacks_and_shows_the_cur
     assert '<span data-field="call_queue">general</span>' in alice_row
     assert '<td data-field="calls_today">1</td>' in alice_row
     assert '<td data-field="calls_today">0</td>' in row(page, "data-agent", "chen")
+
+
+class Clock:
+    """The console's settable time (epoch seconds)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def general_tile(board: Board) -> tuple[object, ...]:
+    (tile,) = [t for t in board.tiles if t.queue == "general"]
+    return (
+        tile.answered,
+        tile.abandoned,
+        tile.short_abandoned,
+        tile.asa_s,
+        tile.aht_s,
+        tile.service_level_pct,
+    )
+
+
+async def test_the_wallboard_and_calls_today_start_again_at_midnight_in_the_lines_zone(
+    redis_url: str, tmp_path: Path
+) -> None:
+    zone = ZoneInfo("America/Toronto")
+    local = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = local.timestamp()  # the last one in Toronto, 04:00 or 05:00 UTC
+    clock = Clock(midnight - 5)
+    settings = ConsoleSettings(time_zone="America/Toronto")
+    async with console_running(redis_url, tmp_path, settings, clock=clock) as console:
+        store = console.store
+        await console.log_in("alice", ("general",), midnight - 200)
+
+        async def answered(call_id: str, at: float, waited: float, talked: float) -> None:
+            call = WaitingCall(call_id, "general", "app-1", "Green Fox", "fr", at)
+            await store.enqueue(call, at)
+            offer = await store.claim("general", at + waited)
+            assert offer is not None
+            await store.accept(offer.offer_id, "alice", at + waited)
+            await store.complete(call_id, "alice", at + waited + talked, Party.CALLER)
+
+        # Yesterday, in Toronto: an answer after 12 s (28 s talked), an abandon after 40 s.
+        await answered("c1", midnight - 100, 12, 28)
+        late = WaitingCall("c2", "general", "app-1", "Blue Owl", "fr", midnight - 50)
+        await store.enqueue(late, midnight - 50)
+        await store.abandon("c2", midnight - 10)
+        board = await console_board(console)
+        assert general_tile(board) == (1, 1, 0, 12.0, 28.0, 50.0)
+        assert calls_today(board, "alice") == 1
+        # Just after midnight: one answer after 5 s (30 s talked), the only call of the day.
+        await answered("c3", midnight + 5, 5, 30)
+        clock.now = midnight + 50
+        board = await console_board(console)
+        assert general_tile(board) == (1, 0, 0, 5.0, 30.0, 100.0)
+        assert calls_today(board, "alice") == 1
+        async with console.http.get("/console/supervisor") as resp:
+            page = await resp.text()
+        assert "today, since midnight (America/Toronto)." in page
+        general = row(page, "data-queue", "general")
+        assert '<td data-field="answered">1</td>' in general
+        assert '<td data-field="abandoned">0 (0)</td>' in general
+        assert '<td data-field="calls_today">1</td>' in row(page, "data-agent", "alice")
+        # The counters since they began (the metrics') go on; each day's expire on their own.
+        stats = await store.queue_stats("general", midnight + 50)
+        assert (stats.answered, stats.abandoned, stats.completed) == (2, 1, 2)
+        day = f"{console.keys.acd}:q:general:day:"
+        today, yesterday = local.date(), local.date() - timedelta(days=1)
+        for date in (today, yesterday):
+            assert 0 < await store.redis.ttl(f"{day}{date.isoformat()}") <= 3 * 86400
+
+
+async def console_board(console: Console) -> Board:
+    """The board as a supervisor's screen gets it (JSON, through the console's own clock)."""
+    assert await console.sign_in("bruno") == 303
+    async with console.http.get("/console/supervisor/events") as resp:
+        data = json.loads((await read_event(resp))["data"])
+    return Board(
+        tuple(QueueTile(**tile) for tile in data["tiles"]),
+        tuple(AgentRow(**agent) for agent in data["agents"]),
+    )
+
+
+def calls_today(board: Board, agent: str) -> int | None:
+    (row,) = [a for a in board.agents if a.id == agent]
+    return row.calls_today
 
 
 async def test_a_supervisor_resets_a_stuck_agent_with_a_reason_kept_without_numbers(

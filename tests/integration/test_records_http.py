@@ -162,6 +162,43 @@ async def test_each_refusal_has_its_status_and_error_id(api: Api) -> None:
     assert (status, body["error"]) == (409, "wrapup-closed")
 
 
+async def test_an_extended_wrap_up_moves_the_forms_deadline_and_the_calls_closing(
+    api: Api,
+) -> None:
+    call = await api.answered("c1", T0)  # ends at T0 + 65; wrap-up 30 s, until T0 + 95
+    assert await api.store.extend_wrapup("alice", 300, T0 + 80) == T0 + 395
+    path = f"/acd/calls/{call}/wrapup"
+    api.clock.now = T0 + 395 + GRACE_S - 1  # long after the first end and its grace
+    assert (await api.call("POST", path, ALICE, {"disposition": "crisis"}))[0] == 201
+    api.clock.now = T0 + 395 + GRACE_S + 1
+    status, body = await api.call("POST", path, ALICE, {"disposition": "thanks"})
+    assert (status, body["error"]) == (409, "wrapup-closed")
+    # The same end closes the call for what follows it (a telethon's pledge corrections).
+    wrapups = Wrapups(
+        api.engine, api.drain, RULES, grace_s=GRACE_S, notes_max=200, region="CA", clock=api.clock
+    )
+    assert (await wrapups.taken(call, "alice")).closes_at == T0 + 395 + GRACE_S
+
+
+@pytest.mark.parametrize("records_settings", ["postgresql"], indirect=True)
+async def test_with_postgresql_down_an_extended_wrap_up_keeps_its_new_deadline(
+    api: Api, postgres: PostgresServer
+) -> None:
+    call = await api.answered("c1", T0)  # ends at T0 + 65; wrap-up 30 s, until T0 + 95
+    assert await api.store.extend_wrapup("alice", 300, T0 + 80) == T0 + 395
+    path = f"/acd/calls/{call}/wrapup"
+    postgres.stop()
+    try:
+        api.clock.now = T0 + 395 + GRACE_S - 1  # checked against the queue log in Redis
+        kept = await api.call("POST", path, ALICE, {"disposition": "silent"})
+        api.clock.now = T0 + 395 + GRACE_S + 1
+        late = await api.call("POST", path, ALICE, {"disposition": "thanks"})
+    finally:
+        postgres.start()
+    assert kept[0] == 202
+    assert (late[0], late[1]["error"]) == (409, "wrapup-closed")
+
+
 @pytest.mark.parametrize("records_settings", ["postgresql"], indirect=True)
 async def test_a_wrapup_while_postgresql_is_down_is_kept_and_written_once_it_is_back(
     api: Api, postgres: PostgresServer

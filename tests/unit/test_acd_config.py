@@ -15,6 +15,7 @@ from acd.config import (
     OverflowKind,
     Strategy,
     WideningRule,
+    canned_replies,
     hash_pin,
     load_agents,
     load_queues,
@@ -39,6 +40,8 @@ def test_demo_files_load() -> None:
     assert general.widening == (WideningRule(0, 4), WideningRule(30, 2), WideningRule(90, 1))
     assert general.overflow.kind is OverflowKind.CALLBACK
     assert general.flags == ("risk", "frequent-caller", "abusive")
+    assert set(general.canned) == {"en", "fr"}
+    assert "Je lis votre message." in general.canned["fr"][0]
     assert queues["crisis"].strategy is Strategy.RING_ALL
     assert queues["crisis"].priority == 10
     agents = load_agents(DEMO_AGENTS, queues)
@@ -82,19 +85,56 @@ def test_pins_are_hashed_and_verified() -> None:
         ({"flags": "risk"}, "'flags' must be a list of distinct strings"),
         ({"flags": ["risk", "no way"]}, "'flags' must be a list"),
         ({"flags": ["risk", "risk"]}, "'flags' must be a list"),
-        ({"canned": "Hello"}, "'canned' must be a list of at most 50 distinct, non-blank"),
-        ({"canned": ["Hi", "  "]}, "'canned' must be a list"),
+        ({"canned": "Hello"}, "'canned' must be a list of replies, or a table of such lists"),
+        ({"canned": ["Hi", "  "]}, "'canned' must be a list of at most 50 distinct, non-blank"),
         ({"canned": ["Hi", "Hi"]}, "'canned' must be a list"),
         ({"canned": ["x" * 1601]}, "strings of at most 1600 characters"),
         ({"canned": [f"reply {n}" for n in range(51)]}, "'canned' must be a list"),
+        ({"canned": {"en": ["Hi"], "fr": "Salut"}}, "'canned.fr' must be a list of at most 50"),
+        ({"canned": {"fr": ["Salut", "Salut"]}}, "'canned.fr' must be a list"),
+        ({"canned": {"fr": ["x" * 1601]}}, "'canned.fr' must be a list"),
+        ({"canned": {"French": ["Salut"]}}, "'canned' language 'French' must match [a-z]{2,3}"),
+        ({"canned": {"de": ["Hallo"]}}, "'canned' language 'de' is not one of en, fr"),
+        ({"language": "French"}, "'language' must be a string matching [a-z]{2,3}"),
+        ({"language": "de"}, "'language' 'de' is not one of en, fr"),
     ],
 )  # fmt: skip
 def test_invalid_queue_names_file_and_queue(change: dict[str, Any], message: str) -> None:
     data = copy.deepcopy(QUEUES)
     data["queues"]["general"].update(change)
     with pytest.raises(AcdConfigError, match=r"^queues\.toml: ") as info:
-        parse_queues(data, source="queues.toml")
+        parse_queues(data, source="queues.toml", languages=("en", "fr"))
     assert message in str(info.value)
+
+
+def test_fifty_canned_replies_are_allowed_in_each_language() -> None:
+    data = copy.deepcopy(QUEUES)
+    fifty = [f"reply {n}" for n in range(50)]
+    data["queues"]["general"]["canned"] = {"en": fifty, "fr": fifty}
+    general = parse_queues(data, source="queues.toml", languages=("en", "fr"))["general"]
+    assert general.canned == {"en": tuple(fifty), "fr": tuple(fifty)}
+
+
+def test_a_conversation_gets_its_languages_canned_replies_else_the_queues_else_any() -> None:
+    data = copy.deepcopy(QUEUES)
+    data["queues"]["support-fr"]["canned"] = {"es": ["Hola"], "fr": ["Bonjour"]}
+    data["queues"]["support-fr"]["language"] = "fr"
+    data["queues"]["telethon"]["canned"] = {"fr": ["Merci"], "es": ["Gracias"]}
+    data["queues"]["crisis"]["canned"] = ["Hello / Bonjour"]
+    queues = parse_queues(data, source="queues.toml")  # no line languages given: any code
+    general, support, crisis = queues["general"], queues["support-fr"], queues["crisis"]
+    telethon = queues["telethon"]
+    assert canned_replies(general, "fr", "en") == general.canned["fr"]
+    assert canned_replies(general, "en", "fr") == general.canned["en"]
+    assert canned_replies(general, "es", "fr") == general.canned["fr"]  # the line's default
+    assert canned_replies(support, "es", "en") == ("Hola",)
+    assert canned_replies(support, "en", "es") == ("Bonjour",)  # the queue's own language
+    assert canned_replies(telethon, "en", "es") == ("Gracias",)  # none: the line's default
+    assert canned_replies(telethon, "en", "en") == ("Merci",)  # the first listed
+    assert canned_replies(crisis, "fr", "en") == ("Hello / Bonjour",)  # a list: any language
+    data["queues"]["telethon"].pop("canned")
+    bare = parse_queues(data, source="queues.toml")["telethon"]
+    assert canned_replies(bare, "fr", "en") == ()
 
 
 @pytest.mark.parametrize(

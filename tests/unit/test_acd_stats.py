@@ -12,6 +12,11 @@ def test_before_any_call_the_averages_and_the_service_level_are_unknown() -> Non
     snapshot = {"counters": [], "waiting": 0, "oldest": False, "agents": [], "callbacks": 0}
     stats = from_snapshot(QUEUE, snapshot, 100.0)
     assert (stats.asa_s, stats.aht_s, stats.service_level_pct) == (None, None, None)
+    assert (stats.today.asa_s, stats.today.aht_s, stats.today.service_level_pct) == (
+        None,
+        None,
+        None,
+    )
     assert stats.agents == {"available": 0, "paused": 0, "offered": 0, "on_call": 0, "wrap_up": 0}
     assert (stats.answered, stats.abandoned, stats.callbacks_pending) == (0, 0, 0)
 
@@ -43,3 +48,35 @@ def test_short_abandons_count_apart_and_stay_out_of_the_service_level() -> None:
         1,
         0,
     )
+
+
+def test_todays_figures_come_from_the_days_counters_alone() -> None:
+    snapshot = {
+        "counters": {"answered": "9", "wait_sum": "90", "handle_sum": "900", "handle_n": "9"},
+        "today": {
+            "entered": "3",
+            "answered": "2",
+            "answered_in_sl": "1",
+            "abandoned": "2",
+            "short_abandoned": "1",
+            "wait_sum": "30",
+            "handle_sum": "100",
+            "handle_n": "1",
+            "completed": "1",
+        },
+        "waiting": 0,
+        "oldest": False,
+        "agents": [],
+        "callbacks": 0,
+    }
+    stats = from_snapshot(QUEUE, snapshot, 100.0)
+    assert (stats.answered, stats.asa_s, stats.aht_s) == (9, 10.0, 100.0)
+    today = stats.today
+    assert (today.entered, today.answered, today.abandoned, today.short_abandoned) == (3, 2, 2, 1)
+    assert (today.asa_s, today.aht_s, today.service_level_pct, today.completed) == (
+        15.0,
+        100.0,
+        25.0,
+        1,
+    )
+    assert stats.to_dict()["today"]["answered"] == 2  # the API's JSON carries both

@@ -41,6 +41,8 @@ LABELS: Final = {
     "callback": N_("callback, asked for at"),
     "direct": N_("straight from the line"),
     "text": N_("from a text conversation, asked for at"),
+    "incoming": N_("Incoming call"),
+    "calling_texter": N_("Calling a texter back"),
     "min": N_("min"),
     "s": N_("s"),
     "break": N_("break"),

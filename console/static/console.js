@@ -9,6 +9,7 @@ const label = (key) => LABELS[key] ?? key;
 
 function showOffer(pop, offer) {
   showCallControls(true);
+  document.getElementById("pop-title").textContent = label("incoming");
   for (const field of ["pseudonym", "queue", "language", "waited_s", "line", "ivr_path"]) {
     const id = "pop-" + field.replace("_s", "").replace("_", "-");
     document.getElementById(id).textContent = String(offer[field]) || label("none");
@@ -37,6 +38,7 @@ function showOffer(pop, offer) {
 function showTextCall(pop, call) {
   showOffer(pop, call);
   showCallControls(false);
+  document.getElementById("pop-title").textContent = label("calling_texter");
   document.getElementById("pop-messages").replaceChildren(...chatItems(call.lines));
 }
 

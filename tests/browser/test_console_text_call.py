@@ -41,7 +41,7 @@ async def test_calling_a_texter_back_pops_the_conversation_on_the_screen(
         texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path, talk_ms=1500))
         alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
         await chat.get_by_role("button", name="Call the texter back").click()
-        pop = page.get_by_role("region", name="Incoming call")
+        pop = page.get_by_role("region", name="Calling a texter back")
         await expect(pop).to_be_visible(timeout=30_000)
         await expect(page.locator("#pop-context")).to_contain_text("from a text conversation")
         await expect(page.locator("#pop-queue")).to_have_text("general")

@@ -476,6 +476,15 @@ class EndCallback:
 
 
 @dataclass(frozen=True)
+class EndTexterCall:
+    """A call a volunteer asked for ended (or was never made): they are free for queue
+    calls again."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
 class OfferNailed:
     """Connect the offer over the agent's standing connection (``acd.nails``)."""
 
@@ -542,6 +551,7 @@ Command = (
     | OfferHandover
     | RequestTransfer
     | EndCallback
+    | EndTexterCall
     | OfferNailed
     | ConnectNailed
     | EndNailedCall

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from acd.calls import Command, Complete, DestroyBridge, EndNailedCall, Log, On, Save
+from acd.calls import Command, Complete, DestroyBridge, EndNailedCall, EndTexterCall, Log, On, Save
 from acd.calls import bridge_id as bridge_of
 from acd.model import Party
 from acd.records import Caller, CallerPhase, Leg, LegPhase, Nail, RecordKind, Write, delete, update
@@ -64,7 +64,8 @@ def end_callback(
         Save((delete(RecordKind.CALLBACK, leg.call_id),)),
     ]
     if leg.direct:
-        return [*out, Log(leg.call_id, f"call requested by agent {leg.agent_id} ended")]
+        log = Log(leg.call_id, f"call requested by agent {leg.agent_id} ended")
+        return [*out, log, EndTexterCall(leg.call_id, leg.agent_id)]
     return [*out, Complete(leg.call_id, leg.agent_id, by)]
 
 

@@ -17,6 +17,7 @@ from acd.calls import (
     CreateBridge,
     DialCaller,
     EndCallback,
+    EndTexterCall,
     HungUp,
     Join,
     JoinFailed,
@@ -262,7 +263,8 @@ def _miss(leg: Leg, reason: MissReason, out: list[Command]) -> tuple[Leg, list[C
         return done, [*out, log, release]
     if leg.direct:
         log = Log(leg.call_id, f"agent {leg.agent_id} did not take the requested call")
-        return done, [*out, log, Save((delete(RecordKind.CALLBACK, leg.call_id),))]
+        forget = Save((delete(RecordKind.CALLBACK, leg.call_id),))
+        return done, [*out, log, forget, EndTexterCall(leg.call_id, leg.agent_id)]
     return done, [*out, Reject(leg.offer_id, leg.agent_id, leg.queue, reason)]
 
 

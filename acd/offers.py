@@ -107,7 +107,8 @@ def call_texter(
 ) -> list[Command]:
     """A volunteer asked to call a texter: ring them (their console pops the texter's
     ``conversation_id``, if given); once they answer, the texter is dialled from the hotline
-    number (``acd.legs``), with no queue and no store records."""
+    number (``acd.legs``), with no queue: the store only holds the volunteer, ON_CALL since
+    the request, until the call ends (``acd.texter_calls``, ``EndTexterCall``)."""
     call_id = callback.call_id
     leg = Leg(
         leg_id(call_id, agent_id),

@@ -63,7 +63,8 @@ class Leg:
     callback: bool = False
     callee: bool = False
     offered_at: float = 0.0
-    #: Asked for by a volunteer (text to voice), not offered by the queue: no store records.
+    #: Asked for by a volunteer (text to voice), not offered by the queue: no queue's records;
+    #: the store holds the volunteer until it ends (``acd/lua/texter.lua``).
     direct: bool = False
     #: Rings an agent to take over a connected call (a transfer): the first agent stays on.
     handover: bool = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -28,7 +28,8 @@ from core.keys import Keys
 @dataclass(frozen=True)
 class Holding:
     """A volunteer held (offered, or on a call) by a call of this instance, and the channels
-    that must exist for it: the volunteer's leg, the caller's channel."""
+    that must exist for it: the volunteer's leg, the caller's channel (for a call the
+    volunteer asked for, the texter's once dialled; its call id names no channel)."""
 
     agent_id: str
     state: AgentState
@@ -36,6 +37,9 @@ class Holding:
     channels: tuple[str, ...]
     #: The offer ringing the volunteer ("" once on the call).
     offer_id: str = ""
+    #: Held by a call they asked for (to a texter): freed by releasing it, not by ending a
+    #: queue's call.
+    direct: bool = False
 
 
 @dataclass
@@ -79,11 +83,18 @@ class AcdRecovery:
         async with self.redis.pipeline(transaction=False) as pipe:
             for call_id in calls:
                 pipe.hmget(self.keys.acd_call(call_id), ["owner", "kind"])
-            owners = cast(list[list[str | None]], await pipe.execute())
+                pipe.hget(self.keys.acd_texter(call_id), "owner")
+            found: list[Any] = await pipe.execute()
+        owners = cast(list[list[str | None]], found[0::2])
+        texters = cast(list[str | None], found[1::2])
         out: list[Holding] = []
-        for (agent_id, state, offer, _), call_id, (owner, kind) in zip(
-            held, calls, owners, strict=True
+        for (agent_id, state, offer, _), call_id, (owner, kind), texter in zip(
+            held, calls, owners, texters, strict=True
         ):
+            if texter is not None and state is AgentState.ON_CALL:
+                if texter == self.instance:
+                    out.append(await self._asked_for(agent_id, call_id))
+                continue
             if owner != self.instance:
                 continue
             callback = kind == "callback"
@@ -98,6 +109,14 @@ class AcdRecovery:
             other = callee_id(call_id) if callback else call_id
             out.append(Holding(agent_id, state, call_id, (leg, other)))
         return out
+
+    async def _asked_for(self, agent_id: str, call_id: str) -> Holding:
+        """A volunteer held by a call they asked for: their leg (named before it rings, as an
+        offer's), and the texter's once dialled (its record written just before)."""
+        channels: tuple[str, ...] = (leg_id(call_id, agent_id),)
+        if await self.records.leg(callee_id(call_id)) is not None:
+            channels += (callee_id(call_id),)
+        return Holding(agent_id, AgentState.ON_CALL, call_id, channels, direct=True)
 
     async def lost_caller_events(self, channel_id: str) -> list[CallEvent]:
         """A queued caller's: the end of an announcement Asterisk no longer plays (the hold

@@ -41,6 +41,8 @@ class AgentEvent(Enum):
     PAUSE = "pause"
     RESUME = "resume"
     RESET = "reset"  # staff clear a stuck agent: its offer or call is let go, no wrap-up
+    CALL_OUT = "call_out"  # the agent calls someone themselves (a texter): no queue's call
+    CALL_OUT_END = "call_out_end"  # that call ended: no wrap-up (no queue contact to wrap up)
 
 
 _S, _E = AgentState, AgentEvent
@@ -53,6 +55,8 @@ TRANSITIONS: Final[Mapping[tuple[AgentState, AgentEvent], AgentState]] = {
     (_S.OFFERED, _E.MISS): _S.AVAILABLE,
     (_S.OFFERED, _E.CANCEL): _S.AVAILABLE,
     (_S.ON_CALL, _E.COMPLETE): _S.WRAP_UP,
+    (_S.AVAILABLE, _E.CALL_OUT): _S.ON_CALL,
+    (_S.ON_CALL, _E.CALL_OUT_END): _S.AVAILABLE,
     (_S.WRAP_UP, _E.WRAPUP_END): _S.AVAILABLE,
     (_S.WRAP_UP, _E.PAUSE): _S.PAUSED,
     (_S.WRAP_UP, _E.LOGOUT): _S.LOGGED_OUT,

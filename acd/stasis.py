@@ -262,18 +262,26 @@ class AcdService:
 
     async def call_texter(self, request: Mapping[str, str]) -> None:
         """Ring the volunteer who asked; once they answer, dial the texter from the hotline
-        number and bridge them. Neither sees the other's number."""
+        number and bridge them. Neither sees the other's number. The volunteer is held out of
+        queue routing since the request (``acd.texter_calls``) until the call ends; one freed
+        meanwhile is not rung."""
         agent_id, ref = request.get("agent", ""), request.get("caller_ref", "")
+        call_id, now = request.get("call", ""), self.clock()
         profile = self.agents.get(agent_id)
-        if profile is None or not ref:
+        if profile is None or not ref or not call_id:
             logger.warning("voice request %s: no such agent or caller", request.get("request"))
+            if profile is not None and call_id:
+                await self.store.release_texter_call(call_id, agent_id, now)
+            return
+        if not await self.store.claim_texter_call(call_id, agent_id, self.instance, now):
+            logger.warning("%s agent %s no longer held for it: not rung", call_id, agent_id)
             return
         callback = Caller(
-            f"txt{request.get('request', '')[:12]}",
+            call_id,
             request.get("queue", ""),
             request.get("language", "en"),
             request.get("pseudonym", ""),
-            self.clock(),
+            now,
             ref,
         )
         conversation = request.get("conversation", "")
@@ -516,6 +524,9 @@ class AcdService:
                     return calls.Refused(exc.code)
             case calls.RequestTransfer(call_id=call_id, transfer=transfer):
                 await self._queue_transfer(call_id, transfer)
+            case calls.EndTexterCall(call_id=call_id, agent_id=agent_id):
+                if await self.store.release_texter_call(call_id, agent_id, now, self.instance):
+                    self._offer_when_free(agent_id, now)
             case calls.EndCallback(leg=leg, by=by):
                 agent_leg = await self.records.leg(leg_id(leg.offer_id, leg.agent_id))
                 callee_leg = await self.records.leg(calls.callee_id(leg.call_id))

@@ -70,6 +70,7 @@ _SCRIPTS: Final = (
     "handover",
     "reject",
     "stats",
+    "texter",
     "transfer",
 )
 #: Shared functions a script needs beyond common.lua (the claim, also made by enqueue).
@@ -399,6 +400,29 @@ class AcdStore:
             tuple(Exit(cid, ExitReason(reason), config.overflow) for cid, reason in exits or ()),
             tuple((oid, call_id) for oid, call_id in offers or ()),
         )
+
+    # Calls a volunteer asks for (to a texter): no queue's, but the volunteer is busy
+
+    async def hold_for_texter(self, call_id: str, agent_id: str, owner: str, now: float) -> None:
+        """Take AVAILABLE ``agent_id`` out of queue routing for ``call_id``, a call they asked
+        for, owned by app instance ``owner`` (AcdError ``not-available`` otherwise)."""
+        await self._run("texter", now, op="hold", call=call_id, agent=agent_id, owner=owner)
+
+    async def claim_texter_call(self, call_id: str, agent_id: str, owner: str, now: float) -> bool:
+        """``owner`` is about to ring the agent for ``call_id``: whether they are still held
+        for it (False: freed meanwhile, do not ring)."""
+        held = await self._run("texter", now, op="claim", call=call_id, agent=agent_id, owner=owner)
+        return bool(held)
+
+    async def release_texter_call(
+        self, call_id: str, agent_id: str, now: float, owner: str = ""
+    ) -> bool:
+        """``call_id`` ended: its agent, if still held by it, is AVAILABLE again (no wrap-up);
+        with ``owner``, only if that instance owns the call. Whether they were released."""
+        released = await self._run(
+            "texter", now, op="release", call=call_id, agent=agent_id, owner=owner
+        )
+        return bool(released)
 
     # Repairs
 

@@ -132,6 +132,11 @@ class Keys:
         """One queued or connected ACD call."""
         return f"{self.acd}:call:{call_id}"
 
+    def acd_texter(self, call_id: str) -> str:
+        """A call a volunteer asked for (to a texter): the agent it holds and the app instance
+        that owns it (``acd/lua/texter.lua``)."""
+        return f"{self.acd}:texter:{call_id}"
+
     def acd_leg(self, leg_id: str) -> str:
         """The adapter's state of one agent leg (an offer ringing, whispering or bridged)."""
         return f"{self.acd}:leg:{leg_id}"

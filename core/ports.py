@@ -104,6 +104,18 @@ class ForgetDonors(Protocol):
     async def __call__(self, engine: AsyncEngine, before: float) -> int: ...
 
 
+class TexterCalls(Protocol):
+    """Keeps a volunteer who asked to call a texter out of queue routing until that call
+    ends (``acd.texter_calls.TexterCalls``)."""
+
+    async def hold(self, call_id: str, agent_id: str, now: float) -> None:
+        """Take the volunteer out of queue routing for ``call_id``; ``Refused``
+        ("not-available") unless they are available (not paused, on a call, logged out)."""
+
+    async def release(self, call_id: str, agent_id: str, now: float) -> None:
+        """Give the volunteer back to queue routing: the call will not be made."""
+
+
 # Voice to text: the IVR and the ACD hand callers to the SMS side.
 
 

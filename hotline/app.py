@@ -30,6 +30,7 @@ from acd.http import acd_routes
 from acd.monitor import monitor_key, session_of
 from acd.stasis import AcdService
 from acd.store import AcdStore
+from acd.texter_calls import TexterCalls
 from acd.volunteer_line import VolunteerLine
 from console.http import ConsoleDeps, build_console
 from core import redisconn
@@ -165,6 +166,7 @@ class HotlineApp:
             chats=ChatRouter(self.redis, keys, agents),
             ari=self.ari,
             devices={a.id: sip_device_names(a) for a in agents.values()},
+            texter_calls=TexterCalls(store, ari.app),
         )
         self.acd = AcdService(
             settings=settings,

@@ -6,7 +6,8 @@ every reconnect of its event stream and every ``reconcile_s``, its records (the 
 the volunteers its calls hold) with Asterisk's channels, and repairs what differs:
 
 - a record whose channel is gone is ended through its call's machine (``ChannelGone``); a
-  volunteer still held on the next pass is freed in the store;
+  volunteer still held on the next pass is freed in the store (one held by a call they asked
+  for, to a texter, is named by their leg and the texter's: the call's id is no channel);
 - a record that outlived the process that handled it gets back what it waited for (a timer, the
   end of a playback Asterisk no longer plays);
 - a live channel of the app that no record names, seen so on two passes in a row, is adopted:
@@ -283,7 +284,14 @@ class Reconciler:
         store, now = self.app.acd.store, self.clock()
         logger.warning("agent %s held for a gone channel: freed", holding.agent_id)
         try:
-            if holding.state is AgentState.OFFERED:
+            if holding.direct:
+                owner = self.app.settings.ari.app
+                if not await store.release_texter_call(
+                    holding.call_id, holding.agent_id, now, owner
+                ):
+                    logger.info("agent %s: no longer held by %s", holding.agent_id, holding.call_id)
+                    return
+            elif holding.state is AgentState.OFFERED:
                 await store.reject(holding.offer_id, holding.agent_id, MissReason.NOT_RUNG, now)
             else:
                 await store.complete(holding.call_id, holding.agent_id, now, Party.CALLER)

@@ -42,7 +42,7 @@ import redis.asyncio as aioredis
 from core import lua
 from core.config import Settings
 from core.keys import CONVERSATION_FEED_MAXLEN, CONVERSATION_LOG_MAXLEN, Keys
-from core.ports import Assignment, ChatRouting, DropChat, Refused
+from core.ports import Assignment, ChatRouting, DropChat, Refused, TexterCalls
 from core.privacy import InvalidNumber, Vault
 from sms.inbound import InboundSms
 from sms.outbox import Outbox
@@ -65,6 +65,8 @@ _PURGE: Final = lua.source("sms", "conversation_purge")
 # Volunteer commands, as a whole message (any case).
 END_COMMAND = "#end"
 CALL_COMMAND = "#call"
+#: The refusal of a call-back asked by a volunteer who is not available for a call.
+NOT_AVAILABLE = "not-available"
 
 
 class ConversationState(StrEnum):
@@ -126,10 +128,13 @@ class Conversations:
         requests: RequestDesk,
         relay: RelayBook,
         devices: SipDevices | None = None,
+        texter_calls: TexterCalls | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``texter_calls``: holds a volunteer who asks to call a texter (None: no ACD here,
+        nobody is held)."""
         self.redis, self.settings, self.vault, self.outbox = redis, settings, vault, outbox
-        self.devices = devices
+        self.devices, self.texter_calls = devices, texter_calls
         self.router, self.templates, self.requests, self.relay = router, templates, requests, relay
         self.keys = Keys(settings.redis.prefix)
         self.clock = clock
@@ -268,10 +273,16 @@ class Conversations:
             await self.end(current, agent_id)
             logger.info("conversation %s: %s ended it by SMS", current, agent_id)
         elif command == CALL_COMMAND:
-            await self.request_callback(current, agent_id)
+            template = "relay_callback"
+            try:
+                await self.request_callback(current, agent_id)
+            except ConversationError as exc:
+                if exc.error != NOT_AVAILABLE:
+                    raise
+                template = "relay_callback_refused"
             conversation = await self._require(current)
             await self._to_volunteer(
-                agent_id, "relay_callback", f"call:{sid}", pseudonym=conversation.pseudonym
+                agent_id, template, f"call:{sid}", pseudonym=conversation.pseudonym
             )
         else:
             await self.reply(current, agent_id, body, via="sms")
@@ -399,11 +410,37 @@ class Conversations:
         return await self._require(conversation_id)
 
     async def request_callback(self, conversation_id: str, agent_id: str) -> Request:
-        """Record a call-back request for the caller (confirmed to them by SMS) and put it on
-        the voice request stream for the ARI side."""
+        """Take the volunteer out of queue routing for the call (409 ``not-available`` if
+        they are paused, on a call or logged out: nothing is recorded), record a call-back
+        request for the caller (confirmed to them by SMS) and put it on the voice request
+        stream for the ARI side."""
         conversation = await self._held(conversation_id, agent_id)
         now = self.clock()
         caller_ref = await self.caller_ref(conversation_id)
+        call_id = f"txt{uuid.uuid4().hex[:12]}"
+        if self.texter_calls is not None:
+            try:
+                await self.texter_calls.hold(call_id, agent_id, now)
+            except Refused as exc:
+                logger.info("conversation %s: call-back refused: %s", conversation_id, exc)
+                raise ConversationError(409, NOT_AVAILABLE) from None
+        try:
+            request = await self._put_callback(conversation, caller_ref, call_id, agent_id, now)
+        except Exception:
+            if self.texter_calls is not None:
+                await self.texter_calls.release(call_id, agent_id, now)
+            raise
+        await self._append(conversation_id, now, "system", agent_id, "call-back requested", "sms")
+        logger.info(
+            "conversation %s: call-back %s requested by %s", conversation_id, request.id, agent_id
+        )
+        return request
+
+    async def _put_callback(
+        self, conversation: Conversation, caller_ref: str, call_id: str, agent_id: str, now: float
+    ) -> Request:
+        """Record the request and put it on the voice request stream."""
+        conversation_id = conversation.id
         request = await self.requests.record_request(
             "callback",
             caller_ref,
@@ -415,6 +452,7 @@ class Conversations:
             self.keys.voice_requests,
             {
                 "kind": "callback",
+                "call": call_id,
                 "request": request.id,
                 "reference": request.reference,
                 "conversation": conversation_id,
@@ -427,10 +465,6 @@ class Conversations:
             },
             maxlen=100_000,
             approximate=True,
-        )
-        await self._append(conversation_id, now, "system", agent_id, "call-back requested", "sms")
-        logger.info(
-            "conversation %s: call-back %s requested by %s", conversation_id, request.id, agent_id
         )
         return request
 

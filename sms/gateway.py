@@ -15,7 +15,7 @@ from rq import Queue
 from core.ari import AriClient
 from core.config import Settings
 from core.keys import Keys
-from core.ports import ChatRouting
+from core.ports import ChatRouting, TexterCalls
 from core.privacy import Vault
 from sms.console import console_routes
 from sms.conversations import Conversations
@@ -45,10 +45,11 @@ class SmsGateway:
         chats: ChatRouting,
         ari: AriClient | None = None,
         devices: Mapping[str, Collection[str]] | None = None,
+        texter_calls: TexterCalls | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``devices``: each agent's SIP device names, which the relay file may name; ``ari``
-        sends to them."""
+        sends to them. ``texter_calls``: holds a volunteer who asks to call a texter."""
         keys = Keys(settings.redis.prefix)
         self.settings = settings
         self.redis = redis_client
@@ -77,6 +78,7 @@ class SmsGateway:
             requests=self.requests,
             relay=relay,
             devices=None if ari is None else SipDevices(ari, settings.sms.from_number),
+            texter_calls=texter_calls,
             clock=clock,
         )
 

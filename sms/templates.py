@@ -29,6 +29,7 @@ EXPECTED: Mapping[str, Mapping[str, str]] = {
     "switched_to_text": {},
     "relay_ended": {"pseudonym": "Loutre Courageuse"},
     "relay_callback": {"pseudonym": "Loutre Courageuse"},
+    "relay_callback_refused": {"pseudonym": "Loutre Courageuse"},
     "relay_unknown": {},
 }
 

@@ -121,6 +121,7 @@ elseif op == 'reset' then
     call_id, queue = o.call, o.queue
   elseif was == 'on_call' then
     call_id = (h.call or '') ~= '' and h.call or nil
+    redis.call('DEL', K .. ':texter:' .. (h.call or ''))  -- a call the agent asked for
     local c = hgetall(ckey(h.call or ''))
     if c.state == 'connected' and c.agent == h.id then
       if (c.handover or '') ~= '' then release_offer(c.handover, nil) end

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from acd.records import LegPhase
 from acd.routing import AgentState
 from acd.transfers import Transfer, TransferKind, request_transfer
 from core.config import Settings
@@ -436,6 +437,20 @@ async def test_a_callback_request_is_confirmed_by_sms_with_a_reference(
     assert CALLER.lstrip("+")[-10:] not in str(records)
 
 
+async def ask_to_call_texter(app: HotlineApp, caller_ref: str, pseudonym: str, call: str) -> None:
+    """What the SMS side does when Alice texts "#call" in a conversation: she is taken out of
+    queue routing, then the request goes on the voice stream."""
+    texter_calls = app.sms.conversations.texter_calls
+    assert texter_calls is not None
+    await texter_calls.hold(call, "alice", app.acd.clock())
+    request: dict[Any, Any] = {
+        "kind": "callback", "call": call, "request": "r1", "reference": "4821",
+        "conversation": "c1", "caller_ref": caller_ref, "pseudonym": pseudonym,
+        "language": "fr", "agent": "alice", "queue": "general", "requested_at": "0",
+    }  # fmt: skip
+    await app.redis.xadd(Keys(app.settings.redis.prefix).voice_requests, request)
+
+
 async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
     settings: Settings,
     asterisk: PrivateAsterisk,
@@ -446,23 +461,21 @@ async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
     keys = Keys(settings.redis.prefix)
     texter = "+15145550126"
     async with running_app(settings, test_flow) as app:
+        await log_in(app, "alice")
         entry = await app.vault.store(texter, "fr", now=datetime.now(UTC))
         # The texter ends the call: Alice's phone waits for the service's BYE, however long
         # the texter took to be rung.
         texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path, talk_ms=1500))
         alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
-        # What the SMS side writes when Alice texts "#call" in the conversation.
-        request: dict[Any, Any] = {
-            "kind": "callback", "request": "r1", "reference": "4821", "conversation": "c1",
-            "caller_ref": entry.ref, "pseudonym": entry.pseudonym, "language": "fr",
-            "agent": "alice", "queue": "general", "requested_at": "0",
-        }  # fmt: skip
-        await app.redis.xadd(keys.voice_requests, request)
+        await ask_to_call_texter(app, entry.ref, entry.pseudonym, "txt1")
         alice, called = await asyncio.gather(alice_phone, texter_phone)
         assert alice.returncode == 0, alice.messages[-1500:]
         assert called.returncode == 0, called.messages[-1500:]
         await wait_until_idle(app, asterisk)
         pending = await app.redis.xpending(keys.voice_requests, "ari")
+        after = await app.acd.store.agent("alice")
+    assert after is not None
+    assert after.state is AgentState.AVAILABLE  # no wrap-up: the call was no queue's
     (to_alice,) = alice.invites
     assert texter.lstrip("+") not in to_alice
     assert entry.pseudonym in to_alice
@@ -472,6 +485,50 @@ async def test_a_volunteer_can_call_a_texter_back_through_a_masked_bridge(
     assert settings.asterisk.hotline_number in from_header
     assert "alice" not in from_header.lower()
     assert pending["pending"] == 0  # the request was acknowledged
+
+
+async def test_a_volunteer_calling_a_texter_is_offered_no_queue_call_meanwhile(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    test_flow: Flow,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
+        await log_in(app, "alice")  # idle the longest: the queue's first choice when free
+        await log_in(app, "bruno")
+        entry = await app.vault.store("+15145550126", "fr", now=datetime.now(UTC))
+        texter_phone = asyncio.create_task(
+            agent_phone(phone_ports["dana"], tmp_path, talk_ms=20_000)
+        )
+        alice_phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
+        bruno_phone = asyncio.create_task(agent_phone(phone_ports["bruno"], tmp_path, talk_ms=1000))
+        await ask_to_call_texter(app, entry.ref, entry.pseudonym, "txt1")
+        deadline = time.monotonic() + 30
+        while (leg := await app.acd.records.leg("callee-txt1")) is None or (
+            leg.phase is not LegPhase.BRIDGED
+        ):
+            assert time.monotonic() < deadline, "the texter was not connected to Alice"
+            await asyncio.sleep(0.1)
+        # While Alice talks to the texter, a caller queues: Bruno gets the call.
+        result = await place_call(asterisk, keys=TO_GENERAL)
+        bruno = await bruno_phone
+        assert result.ok, result.output
+        assert bruno.returncode == 0, bruno.messages[-1500:]
+        assert not texter_phone.done()  # the queue's call came and went during Alice's
+        during = await app.acd.store.agent("alice")
+        alice, called = await asyncio.gather(alice_phone, texter_phone)
+        assert alice.returncode == 0, alice.messages[-1500:]
+        assert called.returncode == 0, called.messages[-1500:]
+        await wait_until_idle(app, asterisk)
+        after = await app.acd.store.agent("alice")
+    assert during is not None
+    assert (during.state, during.call_id) == (AgentState.ON_CALL, "txt1")
+    assert len(alice.invites) == 1  # the call she asked for, and nothing else
+    offered = [agent for event, agent in events(settings) if event in ("OFFER", "CONNECT")]
+    assert offered == ["bruno", "bruno"]
+    assert after is not None
+    assert after.state is AgentState.AVAILABLE
 
 
 async def test_round_robin_takes_turns_in_file_order(

@@ -26,7 +26,9 @@ from twilio.request_validator import RequestValidator
 from acd import chat
 from acd.chat import ChatRouter
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig
+from acd.routing import AgentState
 from acd.store import AcdStore
+from acd.texter_calls import TexterCalls
 from bench.twilio_standin import StandIn
 from core import redisconn
 from core.config import Settings, load_settings
@@ -148,6 +150,7 @@ async def world(redis_url: str, standin: StandIn, tmp_path: Path) -> AsyncIterat
         vault=vault,
         agents=AGENTS,
         chats=ChatRouter(client, keys, AGENTS),
+        texter_calls=TexterCalls(acd, "app-1"),
     )
 
     async def health() -> dict[str, bool]:
@@ -333,3 +336,39 @@ async def test_a_console_reply_over_1600_characters_is_refused(world: World) -> 
     assert status == 202
     status, log = await w.api("GET", path, TOKENS["alice"])
     assert [m["author"] for m in log["messages"]] == ["caller", "agent"]
+
+
+async def test_a_volunteer_who_is_not_available_cannot_call_a_texter(world: World) -> None:
+    w, voice = world, Device(DeviceKind.SIP, "PJSIP/phone")
+    await w.acd.login("dana", ["general"], voice, time.time())
+    await w.text(CALLER, "Bonjour")
+    messages = await w.settle(2)
+    [relayed] = sent_to(messages, DANA)
+    pseudonym = relayed[1 : relayed.index("]")]
+    [conversation] = await w.gateway.conversations.router.conversations("dana")
+    # Dana pauses (a break) with the conversation still open: "#call" is refused, she is told
+    # so, and neither the caller (no request, no confirmation) nor the ARI side hears of it.
+    await w.acd.pause("dana", "break", time.time())
+    await w.text(DANA, "#call")
+    messages = await w.settle(3)
+    assert sent_to(messages, DANA)[-1] == (
+        f"[{pseudonym}] Rappel refusé : statut indisponible (en pause, en appel ou déconnecté)."
+    )
+    path = f"/chat/conversations/{conversation}/callback"
+    assert await w.api("POST", path, TOKENS["dana"]) == (409, {"error": "not-available"})
+    assert await w.redis.xlen(Keys("hotline").voice_requests) == 0
+    assert len(sent_to(messages, CALLER)) == 1  # the automatic reply only
+    dana = await w.acd.agent("dana")
+    assert dana is not None
+    assert dana.state is AgentState.PAUSED
+    # Back from her break she may: from then on no queue offers her a call.
+    await w.acd.resume("dana", time.time())
+    status, asked = await w.api("POST", path, TOKENS["dana"])
+    assert status == 202
+    entries = await w.redis.xrange(Keys("hotline").voice_requests)
+    [(_, request)] = cast(list[tuple[str, dict[str, str]]], entries)
+    assert request["reference"] == asked["reference"]
+    dana = await w.acd.agent("dana")
+    assert dana is not None
+    assert (dana.state, dana.call_id) == (AgentState.ON_CALL, request["call"])
+    assert await w.api("POST", path, TOKENS["dana"]) == (409, {"error": "not-available"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import pytest
+
 from acd import calls
 from acd.callers import caller_step, overflow
 from acd.config import Device, DeviceKind, Overflow, OverflowKind, QueueConfig
@@ -101,6 +103,30 @@ def test_a_callback_ends_both_legs_and_is_completed_once() -> None:
         Leg("x", "t1", "alice", "t1", "", False, direct=True), Party.AGENT, None, None
     )
     assert not of_type(direct, calls.Complete)  # a call a volunteer asked for is not queued
+    assert of_type(direct, calls.EndTexterCall) == [calls.EndTexterCall("t1", "alice")]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        calls.TimedOut(calls.Timer.RONA),
+        calls.RingFailed(),
+        calls.RingFailed(pbx_down=True),
+        calls.HungUp(17),
+    ],
+)
+def test_a_volunteer_who_does_not_take_the_call_they_asked_for_is_freed(
+    event: calls.LegEvent,
+) -> None:
+    device = Device(DeviceKind.SIP, "PJSIP/alice")
+    texter = Caller("txt1", "general", "fr", "Loutre", 0.0, "ref1")
+    (save, *_) = call_texter(texter, "alice", device, SETUP)
+    assert isinstance(save, calls.Save)
+    leg = next(w.record for w in save.writes if isinstance(w.record, Leg))
+    done, out = leg_step(leg, event, texter, SETUP)
+    assert done.phase is LegPhase.ENDED
+    assert of_type(out, calls.EndTexterCall) == [calls.EndTexterCall("txt1", "alice")]
+    assert not of_type(out, calls.Reject)  # no queue's offer to give back
 
 
 def test_a_nailed_up_operator_is_rung_once_then_callers_join_at_once() -> None:

@@ -12,6 +12,11 @@ from hotline.reconciler import Action, Assessment, Survey, adoption, assess, con
 LEG = "agent-o7-alice"
 RINGING = Holding("alice", AgentState.OFFERED, "c1", (LEG,), "o7")
 TALKING = Holding("bruno", AgentState.ON_CALL, "c2", ("agent-o5-bruno", "c2"))
+#: Alice calling a texter back: her leg and the texter's; the call's id is no channel.
+TEXTER_LEGS = ("agent-txt1-alice", "callee-txt1")
+TEXTING = Holding("alice", AgentState.ON_CALL, "txt1", TEXTER_LEGS, direct=True)
+#: Her phone still rings: the texter is not dialled yet.
+CALLING = Holding("alice", AgentState.ON_CALL, "txt1", TEXTER_LEGS[:1], direct=True)
 
 
 def survey(
@@ -87,6 +92,33 @@ def test_a_talking_volunteer_whose_caller_vanished_is_freed_through_the_callers_
     assert first.outlived_legs == {"agent-o5-bruno"}  # nobody here rang it
     second = assess(survey(live, owned={"c2"}, holdings=(TALKING,)), first)
     assert second.stuck == (TALKING,)
+
+
+def test_a_live_call_to_a_texter_is_never_taken_for_gone() -> None:
+    before = Assessment()
+    for holding in (CALLING, TEXTING, TEXTING, TEXTING):
+        found = assess(survey(holding.channels, holdings=(holding,), handled=TEXTER_LEGS), before)
+        assert found.gone == frozenset()
+        assert found.stuck == ()
+        assert found.missing == frozenset()
+        assert found.unrecorded == frozenset()
+        before = found
+
+
+def test_a_call_to_a_texter_whose_channels_are_gone_frees_its_volunteer() -> None:
+    # The app was killed: a new process sees neither leg, and handled none of them.
+    first = assess(survey(set(), holdings=(TEXTING,)), Assessment())
+    assert (first.gone, first.stuck) == (frozenset(), ())
+    second = assess(survey(set(), holdings=(TEXTING,)), first)
+    assert confirm(second, first, recorded=frozenset()).gone == set(TEXTER_LEGS)
+    third = assess(survey(set(), holdings=(TEXTING,)), second)
+    assert confirm(third, second, recorded=frozenset()).stuck == (TEXTING,)
+
+
+def test_a_call_to_a_texter_that_outlived_its_process_goes_on() -> None:
+    found = assess(survey(TEXTER_LEGS, holdings=(TEXTING,)), Assessment())
+    assert found.outlived_legs == set(TEXTER_LEGS)  # their records are resumed, not ended
+    assert (found.gone, found.stuck) == (frozenset(), ())
 
 
 def test_records_that_outlived_their_process_are_resumed() -> None:

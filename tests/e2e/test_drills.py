@@ -10,7 +10,9 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,6 +24,7 @@ from acd.store import AcdStore
 from core.ari import AriClient
 from core.config import Settings
 from core.keys import Keys
+from core.privacy import Vault
 from hotline.app import HotlineApp
 from hotline.harness import PrivateAsterisk, RedisServer
 from ivr.flow import Flow, load_flow
@@ -377,3 +380,55 @@ async def test_redis_restarted_with_its_data_under_calls_loses_nobody(
             assert await agent_state(app, "alice") not in HELD
     finally:
         own.stop()
+
+
+async def test_the_app_killed_during_a_call_to_a_texter_frees_the_volunteer(
+    settings: Settings,
+    asterisk: PrivateAsterisk,
+    phone_ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """kill -9 while Alice talks to a texter she called back; the texter hangs up while no app
+    runs. The restarted app ends Alice's side (her leg is live; the call's ``txt`` id is no
+    channel and is never looked for) and she is free for queue calls again."""
+    alice = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path))
+    texter = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path))
+    keys = Keys(settings.redis.prefix)
+    async with shared_store(settings) as store:
+        vault = Vault(
+            store.redis,
+            keys,
+            hash_key=settings.secrets.hash_key,
+            fernet_keys=settings.secrets.vault_keys,
+            default_region=settings.privacy.default_region,
+        )
+        entry = await vault.store("+15145550126", "fr", now=datetime.now(UTC))
+
+        async def texter_answered() -> bool:
+            phase = await store.redis.hget(keys.acd_leg("callee-txt1"), "phase")
+            return phase == '"bridged"'
+
+        async with app_process(settings, STRAIGHT, tmp_path) as crashing:
+            await sign_in(store, settings, "alice")
+            # What the SMS side does on Alice's "#call": she is held, the request is queued.
+            await store.hold_for_texter("txt1", "alice", settings.ari.app, time.time())
+            request: dict[Any, Any] = {
+                "kind": "callback", "call": "txt1", "request": "r1", "reference": "4821",
+                "conversation": "c1", "caller_ref": entry.ref, "pseudonym": entry.pseudonym,
+                "language": "fr", "agent": "alice", "queue": "general", "requested_at": "0",
+            }  # fmt: skip
+            await store.redis.xadd(keys.voice_requests, request)
+            await until(texter_answered, "the texter connected to Alice")
+            await asyncio.to_thread(crashing.kill)
+        async with ari_of(settings) as ari:
+            await ari.hangup("callee-txt1")
+        assert (await texter).returncode == 0
+        held = await store.agent("alice")
+        assert held is not None
+        assert (held.state, held.call_id) == (AgentState.ON_CALL, "txt1")  # through the crash
+        flow = load_flow(STRAIGHT, languages=settings.ivr.languages)
+        async with running_app(settings, flow) as app:
+            assert (await alice).returncode == 0  # the restarted app hung her up
+            await until_in_state(store, "alice", AgentState.AVAILABLE, "Alice freed")
+            await wait_until_idle(app, asterisk)
+    assert ("channel-gone", "callee-txt1") in repairs(settings)

@@ -115,6 +115,18 @@ def test_a_call_to_a_texter_whose_channels_are_gone_frees_its_volunteer() -> Non
     assert confirm(third, second, recorded=frozenset()).stuck == (TEXTING,)
 
 
+def test_a_texter_who_hung_up_while_the_app_was_down_ends_the_call_for_the_volunteer() -> None:
+    # Alice's leg is still up (alone in the bridge); the texter's is gone.
+    alice_leg, texter_leg = TEXTER_LEGS
+    first = assess(survey({alice_leg}, holdings=(TEXTING,)), Assessment())
+    assert first.outlived_legs == {alice_leg}
+    assert (first.gone, first.missing) == (frozenset(), frozenset({texter_leg}))
+    second = assess(survey({alice_leg}, holdings=(TEXTING,), handled={alice_leg}), first)
+    assert confirm(second, first, recorded=frozenset()).gone == {texter_leg}  # its machine ends it
+    third = assess(survey({alice_leg}, holdings=(TEXTING,), handled={alice_leg}), second)
+    assert third.stuck == (TEXTING,)  # freed in the store if still held
+
+
 def test_a_call_to_a_texter_that_outlived_its_process_goes_on() -> None:
     found = assess(survey(TEXTER_LEGS, holdings=(TEXTING,)), Assessment())
     assert found.outlived_legs == set(TEXTER_LEGS)  # their records are resumed, not ended

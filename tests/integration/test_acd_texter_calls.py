@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from acd.calls import callee_id, leg_id
 from acd.config import AgentProfile, Device, DeviceKind, QueueConfig, Strategy
-from acd.model import AcdError, MissReason, WaitingCall
+from acd.model import AcdError, WaitingCall
 from acd.records import Leg, Records, put
 from acd.recovery import AcdRecovery, Holding
 from acd.routing import AgentState
@@ -72,13 +72,15 @@ async def test_a_volunteer_calling_a_texter_is_offered_no_queue_call_until_it_en
     offer = await store.claim("q", T0 + 2)
     assert offer is not None
     assert [a.agent_id for a in offer.agents] == ["bruno"]
-    await store.reject(offer.offer_id, "bruno", MissReason.NO_ANSWER, T0 + 20)
-    await store.pause("bruno", "break", T0 + 20)
-    assert await store.claim("q", T0 + 21) is None  # nobody: Alice is still on her call
-    # An offer nobody settles expires in the store: Alice, on her own call, stays held.
-    await store.claim_texter_call(CALL, "alice", "app-1", T0 + 21)
-    await store.expire("q", "app-1", T0 + 3600 + OFFER_GRACE_S)
+    # Bruno's offer, which no process settles, expires in the store: Bruno is free again and
+    # the caller waits again, while Alice, on her own call, stays held.
+    assert await store.claim_texter_call(CALL, "alice", "app-1", T0 + 3)
+    expired = await store.expire("q", "app-1", T0 + 2 + 15 + 10 + OFFER_GRACE_S + 1)
+    assert expired.offers == ((offer.offer_id, "c1"),)
+    assert await state(store, "bruno") is AgentState.AVAILABLE
     assert await state(store, "alice") is AgentState.ON_CALL
+    await store.pause("bruno", "break", T0 + 50)
+    assert await store.claim("q", T0 + 51) is None  # nobody: Alice is still on her call
     # Another instance's release (it does not own the call) changes nothing.
     assert not await store.release_texter_call(CALL, "alice", T0 + 60, "app-2")
     assert await store.release_texter_call(CALL, "alice", T0 + 60, "app-1")

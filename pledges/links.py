@@ -8,6 +8,10 @@ request with the same link), the SMS is queued under the key ``pledge-link:{id}`
 answers a repeated key with the first message), and the status moves only from pledged. A
 webhook moves the status along the rules' machine: the same event again changes nothing, and
 one a pledge's status does not allow (a payment for a cancelled pledge) is refused with an id.
+A payment for a pledge cancelled before it was paid leaves it cancelled (nothing counted
+twice), stops the subscription a monthly gift's link started (``PaymentProvider.stop``: a
+failure answers 502 and the provider's redelivery stops it then), and logs a warning for staff
+to refund what was taken.
 """
 
 from __future__ import annotations
@@ -166,10 +170,13 @@ class PaymentDesk:
             try:
                 target = advance(Status(row.status), event.status)
             except PledgeRefused as refused:
-                logger.warning(
-                    "pledge %s: %s refused by a %s pledge (event %s)",
-                    row.id, event.status.value, row.status, event.event_id,
-                )  # fmt: skip
+                if row.status == Status.CANCELLED.value and event.status is Status.PAID:
+                    await self._paid_when_cancelled(row, event)
+                else:
+                    logger.warning(
+                        "pledge %s: %s refused by a %s pledge (event %s)",
+                        row.id, event.status.value, row.status, event.event_id,
+                    )  # fmt: skip
                 raise ApiError(409, refused.code, refused.detail) from None
             if target.value == row.status:
                 await self._limit(row, event)
@@ -179,6 +186,19 @@ class PaymentDesk:
                 await self._limit(row, event)
                 return Applied(event.event_id, view_of(await self._row(row.id)), changed=True)
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")
+
+    async def _paid_when_cancelled(self, row: Pledge, event: PaymentEvent) -> None:
+        """A payment for a pledge cancelled before it was paid: the pledge stays cancelled,
+        the recurring payment the link started (a monthly gift) is stopped, again on each
+        redelivery, and staff are told to refund what was taken."""
+        if event.subscription_ref:
+            await self.provider.stop(event.provider_ref, row.id)
+        logger.warning(
+            "pledge %s: paid by %s after it was cancelled (event %s): it stays cancelled%s; "
+            "staff: refund the payment at the provider",
+            row.id, event.provider_ref, event.event_id,
+            ", its subscription stopped" if event.subscription_ref else "",
+        )  # fmt: skip
 
     async def _limit(self, row: Pledge, event: PaymentEvent) -> None:
         """A paid monthly gift of N instalments: its recurring payment ends after N (again on

@@ -217,10 +217,36 @@ async def test_a_payment_for_a_cancelled_pledge_is_refused(api: Api) -> None:
     paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
     got, body = await api.webhook(*paid)
     assert (got, body["error"]) == (409, "pledge-cancelled")
+    assert api.stripe.subscriptions == []  # a one-off gift: nothing to stop
     status, body = await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     assert (status, body["error"]) == (409, "pledge-cancelled")
     assert [row.status for row in await api.rows()] == ["cancelled"]
     assert len(await api.messages()) == 1
+
+
+async def test_a_monthly_gift_cancelled_then_paid_stays_cancelled_its_subscription_stopped(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+    assert (status, body["status"]) == (200, "cancelled")
+    assert api.stripe.subscriptions == []  # nothing was paid: nothing to stop yet
+    (session,) = api.stripe.sessions
+    # the donor pays the link anyway: Checkout makes the subscription
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    with caplog.at_level("WARNING", logger="pledges.links"):
+        for _ in range(2):  # redelivered (a 409 is retried by Stripe): stopped once, no error
+            got, body = await api.webhook(*paid)
+            assert (got, body["error"]) == (409, "pledge-cancelled")
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["status"] == "canceled"
+    assert [row.status for row in await api.rows()] == ["cancelled"]
+    warned = [r.getMessage() for r in caplog.records if "after it was cancelled" in r.getMessage()]
+    assert len(warned) == 2
+    assert pledge["id"] in warned[0]
+    assert "subscription stopped" in warned[0]
+    assert "refund" in warned[0]
 
 
 async def test_delayed_payments_fail_then_succeed_and_sessions_expire(api: Api) -> None:

@@ -181,7 +181,10 @@ class PaymentDesk:
             if target.value == row.status:
                 await self._limit(row, event)
                 return Applied(event.event_id, view_of(row), changed=False)
-            if await self._set(row.id, {"status": row.status}, {"status": target.value}):
+            moved: dict[str, str | float] = {"status": target.value}
+            if target is Status.PAID:
+                moved["paid_at"] = self.clock()
+            if await self._set(row.id, {"status": row.status}, moved):
                 logger.info("pledge %s: %s (event %s)", row.id, target.value, event.event_id)
                 await self._limit(row, event)
                 return Applied(event.event_id, view_of(await self._row(row.id)), changed=True)

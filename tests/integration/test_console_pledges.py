@@ -69,7 +69,7 @@ async def earlier_pledge(pledges: Pledges, donor_key: str) -> None:
                 language="fr", amount=5000, currency="EUR", frequency="one_off",
                 day_of_month=None, instalments=None, method="cheque", receipt=True,
                 donor_sealed=pledges.seal.seal(DONOR), keep_details=True, status="paid",
-                created_at=now, updated_at=now,
+                created_at=now, updated_at=now, paid_at=now,
             )
         )  # fmt: skip
 

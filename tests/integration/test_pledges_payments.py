@@ -36,6 +36,7 @@ from pledges.http import payment_routes, pledges_routes
 from pledges.links import PaymentDesk
 from pledges.payments import StripeCheckout
 from pledges.service import Pledges
+from pledges.tote import read_sums
 from records.database import connect, upgrade
 from records.drain import Drain
 from records.models import Contact
@@ -345,9 +346,13 @@ async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Ap
         assert (await api.webhook(*paid))[1]["status"] == "paid"
     (subscription,) = api.stripe.subscriptions
     assert subscription["status"] == "active"
+    paid_sums = await read_sums(api.engine, CAMPAIGN.name, api.clock.now)
+    assert (paid_sums.paid, paid_sums.pledged, paid_sums.count) == (10000, 10000, 2)
     for _ in range(2):  # a retried cancel finds it stopped and does not fail
         status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
         assert (status, body["status"]) == (200, "cancelled")
+    # its first instalment was received: the tote board keeps it
+    assert await read_sums(api.engine, CAMPAIGN.name, api.clock.now) == paid_sums
     (subscription,) = api.stripe.subscriptions
     assert subscription["status"] == "canceled"
     assert subscription["canceled_at"] is not None

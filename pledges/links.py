@@ -96,6 +96,7 @@ class PaymentDesk:
                     currency=row.currency,
                     frequency=Frequency(row.frequency),
                     language=row.language,
+                    day_of_month=row.day_of_month,
                 )
             )
             await self._set(row.id, {"provider_ref": "", "link_url": ""}, {

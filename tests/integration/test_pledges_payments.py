@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import redis
 import redis.asyncio as aioredis
+import stripe
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 from rq import Queue
@@ -104,8 +105,15 @@ class Api(PledgesApi):
 
 
 @pytest.fixture
-def stripe_standin() -> Iterator[StripeStandIn]:
-    server = StripeStandIn().start()
+def stripe_clock() -> Clock:
+    """The time the Stripe stand-in bills by and the app makes its links at: now, unless a
+    test sets the date."""
+    return Clock(time.time())
+
+
+@pytest.fixture
+def stripe_standin(stripe_clock: Clock) -> Iterator[StripeStandIn]:
+    server = StripeStandIn(clock=stripe_clock).start()
     yield server
     server.stop()
 
@@ -139,6 +147,7 @@ async def api(
         stripe_standin.webhook_secret,
         base_url=stripe_standin.base_url,
         success_url="https://telethon.example/thanks",
+        clock=stripe_standin.clock,
     )
     desk = PaymentDesk(
         engine, campaigns, provider, AcdCallerRefs(client, KEYS),
@@ -309,30 +318,101 @@ async def test_an_unpaid_link_is_reminded_as_the_campaign_says_until_paid(api: A
     assert (rows[unpaid["id"]].reminders_sent, rows[paid["id"]].reminders_sent) == (2, 0)
 
 
-async def test_a_monthly_gift_is_a_subscription_that_ends_after_its_instalments(
-    api: Api,
+def at(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp())
+
+
+async def test_a_monthly_gift_is_paid_at_checkout_then_on_its_day_until_its_instalments(
+    api: Api, stripe_clock: Clock
 ) -> None:
+    stripe_clock.now = at(2027, 1, 20, 10)  # the links are made on Jan 20, 2027
     pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5, instalments=13)
     await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     await api.hang_up("c1")
     open_ended = await api.live_pledge("c2", frequency="monthly", day_of_month=5)
     await api.call("POST", f"/pledges/{open_ended['id']}/link", ALICE)
     limited, unlimited = api.stripe.sessions
-    assert limited["mode"] == "subscription"
-    anchor = int(datetime(2027, 1, 31, 10, tzinfo=UTC).timestamp())
-    paid = api.stripe.event(
-        limited["id"], "checkout.session.completed", anchor=anchor, payment_status="paid"
-    )
+    assert (limited["mode"], limited["amount_total"]) == ("subscription", 5000)  # the first
+    paid = api.stripe.event(limited["id"], "checkout.session.completed", payment_status="paid")
     for _ in range(2):  # delivered again: the same end, set once
         status, body = await api.webhook(*paid)
         assert (status, body["status"]) == (200, "paid")
     (subscription,) = api.stripe.subscriptions
     assert subscription["metadata"] == {"pledge_id": pledge["id"]}
-    # 13 monthly payments from Jan 31, 2027: the last on Jan 31, 2028, none on Feb 29
-    assert subscription["cancel_at"] == int(datetime(2028, 2, 29, 10, tzinfo=UTC).timestamp())
+    assert subscription["billing_cycle_anchor"] == at(2027, 2, 5, 12)
+    # 13 instalments: at checkout, then on the 5th from February 2027 to January 2028
+    on_the_fifth = [at(2027 + (m > 12), (m - 1) % 12 + 1, 5, 12) for m in range(2, 14)]
+    billed = api.stripe.invoices(subscription["id"], until=at(2030, 1, 1))
+    assert billed == [(at(2027, 1, 20, 10), 5000)] + [(t, 5000) for t in on_the_fifth]
     paid = api.stripe.event(unlimited["id"], "checkout.session.completed", payment_status="paid")
     assert (await api.webhook(*paid))[1]["status"] == "paid"
     assert [s["cancel_at"] for s in api.stripe.subscriptions] == [subscription["cancel_at"], None]
+    endless = api.stripe.subscriptions[1]["id"]
+    # at checkout, then on the 5th from February 2027 on, with no end
+    assert len(api.stripe.invoices(endless, until=at(2030, 1, 1))) == 1 + 11 + 12 + 12
+
+
+async def test_a_monthly_gift_for_tomorrow_is_billed_from_the_day_it_is_paid(
+    api: Api, stripe_clock: Clock
+) -> None:
+    stripe_clock.now = at(2027, 1, 31, 10)  # Feb 1 next month is past Stripe's limit
+    pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=1, instalments=13)
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    assert session["amount_total"] == 5000  # the first instalment, at checkout
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["billing_cycle_anchor"] == subscription["start_date"]
+    # 13 monthly payments from Jan 31, 2027: the last on Jan 31, 2028, none on Feb 29
+    assert subscription["cancel_at"] == at(2028, 2, 29, 10)
+    billed = api.stripe.invoices(subscription["id"], until=at(2030, 1, 1))
+    assert len(billed) == 13
+    assert billed[1] == (at(2027, 2, 28, 10), 5000)
+
+
+async def test_the_stripe_standin_refuses_the_sessions_stripe_refuses(
+    stripe_standin: StripeStandIn, stripe_clock: Clock
+) -> None:
+    stripe_clock.now = now = at(2027, 1, 20, 10)
+    price = {"currency": "eur", "unit_amount": 1000, "product_data": {"name": "Gift"}}
+    monthly = {"price_data": {**price, "recurring": {"interval": "month"}}, "quantity": 1}
+    once = {"price_data": price, "quantity": 1}
+    base = {"success_url": "https://telethon.example/thanks"}
+    anchored = {"billing_cycle_anchor": at(2027, 2, 5, 12)}
+    http = stripe.AIOHTTPClient()
+    client = stripe.StripeClient(
+        stripe_standin.api_key,
+        base_addresses={"api": stripe_standin.base_url},
+        http_client=http,
+    )
+    refused: list[dict[str, Any]] = [
+        {"mode": "payment", "line_items": [monthly]},
+        {"mode": "payment", "line_items": [once], "subscription_data": anchored},
+        {"mode": "subscription", "line_items": [once]},
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {"billing_cycle_anchor": now - 60}},
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {"billing_cycle_anchor": at(2027, 2, 20, 10)}},  # a month on
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {**anchored, "proration_behavior": "always_invoice"}},
+    ]  # fmt: skip
+    try:
+        for params in refused:
+            with pytest.raises(stripe.InvalidRequestError):
+                await client.v1.checkout.sessions.create_async(cast(Any, {**base, **params}))
+        totals = []
+        for proration in ("none", "create_prorations"):
+            data = {**anchored, "proration_behavior": proration}
+            params = {"mode": "subscription", "line_items": [monthly, once]}
+            session = await client.v1.checkout.sessions.create_async(
+                cast(Any, {**base, **params, "subscription_data": data})
+            )
+            totals.append(session.amount_total)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+    # the one-time price, and the 16 of 31 days until the anchor pro rata
+    assert totals == [1000, 1000 + round(1000 * (at(2027, 2, 5, 12) - now) / (31 * 86400))]
 
 
 async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Api) -> None:

@@ -177,7 +177,8 @@ local function finish(c, h, verb, ...)
   stat(q, 'completed')
   h['calls:' .. q] = (tonumber(h['calls:' .. q]) or 0) + 1
   local wrap = tonumber(h.wrapup_s) or Q[q].wrapup_s
-  move(h, 'complete', 'call', '', 'calls:' .. q, h['calls:' .. q], 'wrapup_until', NOW + wrap)
+  move(h, 'complete', 'call', '', 'wrapup_call', c.id, 'calls:' .. q, h['calls:' .. q],
+    'wrapup_until', NOW + wrap)
   if wrap <= 0 then
     make_available(h, 'wrapup_end', NOW)
     log('WRAPUPEND', q, c.id, h.id)

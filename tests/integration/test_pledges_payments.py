@@ -104,18 +104,27 @@ class Api(PledgesApi):
         return sorted(found, key=lambda m: m["created_at"])
 
 
-@pytest.fixture
-def stripe_clock() -> Clock:
-    """The time the Stripe stand-in bills by and the app makes its links at: now, unless a
-    test sets the date."""
-    return Clock(time.time())
+class LinkClock:
+    """The time the Stripe stand-in bills by and the app makes its links at: the wall clock
+    until a test sets ``now``."""
+
+    now: float | None = None
+
+    def __call__(self) -> float:
+        return time.time() if self.now is None else self.now
 
 
 @pytest.fixture
-def stripe_standin(stripe_clock: Clock) -> Iterator[StripeStandIn]:
-    server = StripeStandIn(clock=stripe_clock).start()
+def stripe_standin() -> Iterator[StripeStandIn]:
+    server = StripeStandIn(clock=LinkClock()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def stripe_clock(stripe_standin: StripeStandIn) -> LinkClock:
+    assert isinstance(stripe_standin.clock, LinkClock)
+    return stripe_standin.clock
 
 
 @pytest.fixture
@@ -323,7 +332,7 @@ def at(year: int, month: int, day: int, hour: int = 0) -> int:
 
 
 async def test_a_monthly_gift_is_paid_at_checkout_then_on_its_day_until_its_instalments(
-    api: Api, stripe_clock: Clock
+    api: Api, stripe_clock: LinkClock
 ) -> None:
     stripe_clock.now = at(2027, 1, 20, 10)  # the links are made on Jan 20, 2027
     pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5, instalments=13)
@@ -353,7 +362,7 @@ async def test_a_monthly_gift_is_paid_at_checkout_then_on_its_day_until_its_inst
 
 
 async def test_a_monthly_gift_for_tomorrow_is_billed_from_the_day_it_is_paid(
-    api: Api, stripe_clock: Clock
+    api: Api, stripe_clock: LinkClock
 ) -> None:
     stripe_clock.now = at(2027, 1, 31, 10)  # Feb 1 next month is past Stripe's limit
     pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=1, instalments=13)
@@ -372,7 +381,7 @@ async def test_a_monthly_gift_for_tomorrow_is_billed_from_the_day_it_is_paid(
 
 
 async def test_the_stripe_standin_refuses_the_sessions_stripe_refuses(
-    stripe_standin: StripeStandIn, stripe_clock: Clock
+    stripe_standin: StripeStandIn, stripe_clock: LinkClock
 ) -> None:
     stripe_clock.now = now = at(2027, 1, 20, 10)
     price = {"currency": "eur", "unit_amount": 1000, "product_data": {"name": "Gift"}}

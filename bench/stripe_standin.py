@@ -80,6 +80,10 @@ class StripeStandIn:
     _subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Each session's ``subscription_data``, for the subscription it makes.
     _subscription_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each session's one-time total and recurring price.
+    _prices: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Each subscription's first invoice and recurring price.
+    _billed: dict[str, tuple[int, int]] = field(default_factory=dict)
     _idempotent: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -143,14 +147,15 @@ class StripeStandIn:
         canceled (``ended_at``) or its ``cancel_at``."""
         with self._lock:
             subscription = dict(self._subscriptions[subscription_id])
+            first, price = self._billed[subscription_id]
         start, anchor = subscription["start_date"], subscription["billing_cycle_anchor"]
         ends = [t for t in (subscription["cancel_at"], subscription["ended_at"]) if t]
         end = min([*ends, until + 1])
-        billed = [(start, subscription["first_invoice"])]
+        billed = [(start, first)]
         months = 0
         while (at := months_after(anchor, months)) < end:
             if at > start:
-                billed.append((at, subscription["unit_amount"]))
+                billed.append((at, price))
             months += 1
         return billed
 
@@ -158,17 +163,17 @@ class StripeStandIn:
         subscription_id = "sub_" + secrets.token_hex(12)
         data = self._subscription_data[session["id"]]
         anchor = int(data.get("billing_cycle_anchor", paid_at))
+        one_time, price = self._prices[session["id"]]
         first = session["amount_total"]
         if anchor < paid_at:  # paid after the anchor: a full period from it, at checkout
-            first = session["one_time_total"] + session["unit_amount"]
+            first = one_time + price
+        self._billed[subscription_id] = (first, price)
         self._subscriptions[subscription_id] = {
             "id": subscription_id,
             "object": "subscription",
             "status": "active",
             "start_date": paid_at,
             "billing_cycle_anchor": anchor,
-            "unit_amount": session["unit_amount"],
-            "first_invoice": first,
             "cancel_at": None,
             "cancel_at_period_end": False,
             "canceled_at": None,
@@ -247,11 +252,12 @@ class StripeStandIn:
                     self._sessions[session_id], headers={"Idempotent-Replayed": "true"}
                 )
         try:
-            session = _session(params, int(self.clock()))
+            session, prices = _session(params, int(self.clock()))
         except (KeyError, ValueError, TypeError) as exc:
             return _error(400, "invalid_request_error", f"Invalid parameters: {exc}")
         with self._lock:
             self._sessions[session["id"]] = session
+            self._prices[session["id"]] = prices
             self._subscription_data[session["id"]] = params.get("subscription_data", {})
             if key:
                 self._idempotent[key] = (params, session["id"])
@@ -350,7 +356,8 @@ def _get_or_put(node: Any, key: Any, child: Any) -> Any:
     return node.setdefault(key, child)
 
 
-def _session(params: dict[str, Any], now: int) -> dict[str, Any]:
+def _session(params: dict[str, Any], now: int) -> tuple[dict[str, Any], tuple[int, int]]:
+    """A session for ``params`` made at ``now``, and its one-time total and recurring price."""
     mode = params["mode"]
     if mode not in ("payment", "subscription"):
         raise ValueError("mode")
@@ -373,7 +380,7 @@ def _session(params: dict[str, Any], now: int) -> dict[str, Any]:
     unit = sum(recurring)
     first = one_time + (_first_period(unit, data, now) if mode == "subscription" else 0)
     session_id = "cs_test_" + secrets.token_hex(16)
-    return {
+    session = {
         "id": session_id,
         "object": "checkout.session",
         "amount_total": first,
@@ -390,10 +397,8 @@ def _session(params: dict[str, Any], now: int) -> dict[str, Any]:
         "livemode": False,
         "created": now,
         "expires_at": now + 24 * 3600,
-        # the stand-in's own, for the subscription the session makes
-        "one_time_total": one_time,
-        "unit_amount": unit,
     }
+    return session, (one_time, unit)
 
 
 def _first_period(unit: int, data: dict[str, Any], now: int) -> int:

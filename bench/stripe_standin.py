@@ -4,11 +4,13 @@ It follows Stripe's documented shapes: ``POST /v1/checkout/sessions`` (form-enco
 such as ``line_items[0][price_data][unit_amount]``; ``Authorization: Bearer sk_...``), the
 ``Idempotency-Key`` header (the same key answers the first session again, with
 ``Idempotent-Replayed: true``; the same key with other parameters is a 400
-``idempotency_error``), ``GET /v1/checkout/sessions/{id}``, error bodies ``{"error": {"type",
-"message"}}``, and events (``{"id": "evt_...", "object": "event", "type", "data": {"object":
-session}}``) signed like Stripe signs them: ``Stripe-Signature: t=<unix time>,v1=<hex
-HMAC-SHA256 of "<t>.<payload>" keyed by the endpoint's secret>``. Tests read every session and
-make signed events to post to the app's webhook.
+``idempotency_error``), ``GET /v1/checkout/sessions/{id}``,
+``POST /v1/checkout/sessions/{id}/expire`` (an ``open`` session only: its ``status`` becomes
+expired and it can no longer be paid; else a 400 ``invalid_request_error``), error bodies
+``{"error": {"type", "message"}}``, and events (``{"id": "evt_...", "object": "event",
+"type", "data": {"object": session}}``) signed like Stripe signs them: ``Stripe-Signature:
+t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed by the endpoint's secret>``. Tests
+read every session and make signed events to post to the app's webhook.
 
 Line items are inline ``price_data``: a ``payment`` session takes one-time prices only, a
 ``subscription`` one at least one recurring price and, beside it, one-time prices that go on
@@ -118,10 +120,15 @@ class StripeStandIn:
     ) -> tuple[bytes, str]:
         """A ``kind`` event about a session as it is with ``changes`` (e.g.
         ``payment_status="paid"``): its payload and ``Stripe-Signature`` header, signed at
-        ``at`` (now by default). A subscription session's first completed event makes its
-        subscription, paid at ``paid_at`` (the clock's now by default)."""
+        ``at`` (now by default). A completed event completes the session (ValueError for one
+        expired: it cannot be paid); a subscription session's first makes its subscription,
+        paid at ``paid_at`` (the clock's now by default)."""
         with self._lock:
             stored = self._sessions[session_id]
+            if kind == "checkout.session.completed":
+                if stored["status"] == "expired":
+                    raise ValueError(f"{session_id} is expired: it cannot be paid")
+                stored["status"] = "complete"
             if kind == "checkout.session.completed" and stored["mode"] == "subscription":
                 stored["subscription"] = stored["subscription"] or self._subscribe(
                     stored, int(self.clock()) if paid_at is None else paid_at
@@ -217,6 +224,7 @@ class StripeStandIn:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        app.router.add_post("/v1/checkout/sessions/{id}/expire", self._expire)
         app.router.add_get("/v1/subscriptions/{id}", self._subscription)
         app.router.add_post("/v1/subscriptions/{id}", self._update_subscription)
         app.router.add_delete("/v1/subscriptions/{id}", self._cancel_subscription)
@@ -271,6 +279,19 @@ class StripeStandIn:
         if session is None:
             return _error(404, "invalid_request_error", "No such checkout.session")
         return web.json_response(session)
+
+    async def _expire(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        with self._lock:
+            session = self._sessions.get(request.match_info["id"])
+            if session is None:
+                return _error(404, "invalid_request_error", "No such checkout.session")
+            if session["status"] != "open":
+                return _error(400, "invalid_request_error", "Only Checkout Sessions with a "
+                              "status in [open] can be expired.")  # fmt: skip
+            session["status"] = "expired"
+            return web.json_response(session)
 
     async def _subscription(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -8,7 +8,8 @@ request with the same link), the SMS is queued under the key ``pledge-link:{id}`
 answers a repeated key with the first message), and the status moves only from pledged. A
 webhook moves the status along the rules' machine: the same event again changes nothing, and
 one a pledge's status does not allow (a payment for a cancelled pledge) is refused with an id.
-A payment for a pledge cancelled before it was paid leaves it cancelled (nothing counted
+Cancelling a pledge before it is paid closes its link at the provider; a payment made all the
+same (the donor paid as it was cancelled) leaves it cancelled (nothing counted
 twice), stops the subscription a monthly gift's link started (``PaymentProvider.stop``: a
 failure answers 502 and the provider's redelivery stops it then), and logs a warning for staff
 to refund what was taken.
@@ -171,7 +172,10 @@ class PaymentDesk:
             try:
                 target = advance(Status(row.status), event.status)
             except PledgeRefused as refused:
-                if row.status == Status.CANCELLED.value and event.status is Status.PAID:
+                cancelled = row.status == Status.CANCELLED.value
+                if cancelled and event.status is Status.EXPIRED:  # the cancel closed its link
+                    return Applied(event.event_id, view_of(row), changed=False)
+                if cancelled and event.status is Status.PAID:
                     await self._paid_when_cancelled(row, event)
                 else:
                     logger.warning(
@@ -213,7 +217,7 @@ class PaymentDesk:
     async def cancel(self, pledge_id: str) -> PledgeView:
         """Cancel a pledge (staff): 409 ``pledge-<status>`` once it is over, or paid but for
         a monthly gift, whose recurring payment is stopped at the provider first (so a cancel
-        retried after a failure stops it then)."""
+        retried after a failure stops it then); an unpaid link is closed first likewise."""
         for _ in range(_ROUNDS):
             row = await self._row(pledge_id)
             try:
@@ -224,6 +228,8 @@ class PaymentDesk:
                 return view_of(row)
             if row.status == Status.PAID.value:
                 await self.provider.stop(row.provider_ref, row.id)
+            elif row.provider_ref:
+                await self.provider.close_link(row.provider_ref, row.id)
             if await self._set(row.id, {"status": row.status}, {"status": target.value}):
                 return view_of(await self._row(row.id))
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")

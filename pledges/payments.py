@@ -35,7 +35,9 @@ after its ``billing_cycle_anchor``, or N - 1 when the anchor is later than its s
 instalment was the one-time price), so N invoices are paid and no more. A paid monthly gift
 cancelled afterwards stops its subscription (``DELETE /v1/subscriptions/{id}``; Stripe takes
 no idempotency key on a DELETE and refuses to cancel a canceled subscription, so one found
-canceled, before or after the attempt, is left as it is).
+canceled, before or after the attempt, is left as it is). A pledge cancelled before it is paid
+has its open session expired (``POST /v1/checkout/sessions/{id}/expire``), so the donor can no
+longer pay it; one paid meanwhile is left to its webhook.
 """
 
 from __future__ import annotations
@@ -120,6 +122,10 @@ class PaymentProvider(Protocol):
     async def stop(self, provider_ref: str, pledge_id: str) -> None:
         """Stop the recurring payment the paid link ``provider_ref`` started, if any (one
         already stopped is left as it is)."""
+
+    async def close_link(self, provider_ref: str, pledge_id: str) -> None:
+        """Make the link ``provider_ref`` unpayable if it is still open (one paid or expired
+        is left as it is)."""
 
     async def close(self) -> None:
         """Release the HTTP connections."""
@@ -275,6 +281,24 @@ class StripeCheckout:
             logger.warning("pledge %s: Stripe refused to stop it: %s", pledge_id, exc)
             raise ApiError(502, "payment-provider-error", type(exc).__name__) from None
         logger.info("pledge %s: %s stopped", pledge_id, subscription_ref)
+
+    async def close_link(self, provider_ref: str, pledge_id: str) -> None:
+        """Expire the Checkout Session ``provider_ref`` while it is open (Stripe refuses to
+        expire one complete or expired: found so, before or after the attempt, it is left)."""
+        sessions = self._client.v1.checkout.sessions
+        try:
+            if (await sessions.retrieve_async(provider_ref)).status != "open":
+                return
+            try:
+                await sessions.expire_async(provider_ref)
+            except stripe.InvalidRequestError:  # paid or expired meanwhile?
+                if (await sessions.retrieve_async(provider_ref)).status == "open":
+                    raise
+                return
+        except stripe.StripeError as exc:
+            logger.warning("pledge %s: Stripe refused to close its link: %s", pledge_id, exc)
+            raise ApiError(502, "payment-provider-error", type(exc).__name__) from None
+        logger.info("pledge %s: link %s closed", pledge_id, provider_ref)
 
     async def close(self) -> None:
         """Close the aiohttp session the library opened."""

@@ -225,47 +225,60 @@ async def test_the_webhook_marks_paid_once_and_refuses_bad_deliveries(api: Api) 
     assert [row.status for row in await api.rows()] == ["paid"]
 
 
-async def test_a_payment_for_a_cancelled_pledge_is_refused(api: Api) -> None:
+async def test_a_pledge_cancelled_before_it_is_paid_closes_its_link(api: Api) -> None:
     pledge = await api.live_pledge("c1")
     await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", ALICE)
     assert (status, body["error"]) == (403, "forbidden")
-    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
-    assert (status, body["status"]) == (200, "cancelled")
+    for _ in range(2):  # again: the same answer
+        status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
     (session,) = api.stripe.sessions
-    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
-    got, body = await api.webhook(*paid)
-    assert (got, body["error"]) == (409, "pledge-cancelled")
-    assert api.stripe.subscriptions == []  # a one-off gift: nothing to stop
+    assert session["status"] == "expired"
+    with pytest.raises(ValueError, match="expired"):  # the donor can no longer pay it
+        api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    expired = api.stripe.event(session["id"], "checkout.session.expired")
+    got, body = await api.webhook(*expired)  # Stripe's news of it: nothing to do
+    assert (got, body["status"], body["changed"]) == (200, "cancelled", False)
     status, body = await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     assert (status, body["error"]) == (409, "pledge-cancelled")
     assert [row.status for row in await api.rows()] == ["cancelled"]
     assert len(await api.messages()) == 1
 
 
-async def test_a_monthly_gift_cancelled_then_paid_stays_cancelled_its_subscription_stopped(
+async def test_a_payment_made_as_its_pledge_was_cancelled_leaves_it_cancelled_and_stopped(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
-    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
-    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
-    assert (status, body["status"]) == (200, "cancelled")
-    assert api.stripe.subscriptions == []  # nothing was paid: nothing to stop yet
-    (session,) = api.stripe.sessions
-    # the donor pays the link anyway: Checkout makes the subscription
-    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    await api.hang_up("c1")
+    one_off = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{one_off['id']}/link", ALICE)
+    # each donor pays as staff cancel: the checkout completes (a monthly gift's subscription
+    # made), and its webhook arrives after the cancel, which found the link paid
+    paid = [
+        api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+        for session in api.stripe.sessions
+    ]
+    for pledge in (monthly, one_off):
+        status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
+    assert [s["status"] for s in api.stripe.sessions] == ["complete", "complete"]
     with caplog.at_level("WARNING", logger="pledges.links"):
         for _ in range(2):  # redelivered (a 409 is retried by Stripe): stopped once, no error
-            got, body = await api.webhook(*paid)
-            assert (got, body["error"]) == (409, "pledge-cancelled")
-    (subscription,) = api.stripe.subscriptions
+            for event in paid:
+                got, body = await api.webhook(*event)
+                assert (got, body["error"]) == (409, "pledge-cancelled")
+    (subscription,) = api.stripe.subscriptions  # the one-off gift had nothing to stop
     assert subscription["status"] == "canceled"
-    assert [row.status for row in await api.rows()] == ["cancelled"]
+    assert {row.status for row in await api.rows()} == {"cancelled"}
     warned = [r.getMessage() for r in caplog.records if "after it was cancelled" in r.getMessage()]
-    assert len(warned) == 2
-    assert pledge["id"] in warned[0]
+    assert len(warned) == 4
+    assert monthly["id"] in warned[0]
     assert "subscription stopped" in warned[0]
     assert "refund" in warned[0]
+    assert one_off["id"] in warned[1]
+    assert "subscription" not in warned[1]
 
 
 async def test_delayed_payments_fail_then_succeed_and_sessions_expire(api: Api) -> None:

@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 ANCHOR_HOUR: Final = 12
 #: Days from the link to the earliest anchor: not today, not tomorrow.
 ANCHOR_LEAD_DAYS: Final = 2
+#: Seconds an anchor keeps clear of Stripe's limit, which its own clock measures.
+ANCHOR_MARGIN_S: Final = 3600
 
 #: Stripe event types and the status each gives a pledge.
 _MOVES = {
@@ -320,13 +322,14 @@ def first_anchor(now: float, day: int) -> int | None:
     ``now``: the first ``day`` of a month (its last day if it has fewer) dated
     ``ANCHOR_LEAD_DAYS`` or more after ``now``, at ``ANCHOR_HOUR`` UTC, or at midnight UTC if
     only that is before the next natural billing date (a calendar month after ``now``, the
-    furthest anchor Stripe accepts); None if neither is (the chosen day is tomorrow)."""
+    furthest anchor Stripe accepts, less ``ANCHOR_MARGIN_S``); None if neither is (the chosen
+    day is tomorrow)."""
     earliest = datetime.fromtimestamp(now, UTC).date() + timedelta(days=ANCHOR_LEAD_DAYS)
     on = _day_in(earliest.year, earliest.month, day)
     if on < earliest:
         year, month = divmod(earliest.month, 12)  # the next month, 0-based
         on = _day_in(earliest.year + year, month + 1, day)
-    limit = months_after(int(now), 1)
+    limit = months_after(int(now), 1) - ANCHOR_MARGIN_S
     for hour in (ANCHOR_HOUR, 0):
         anchor = int(datetime(on.year, on.month, on.day, hour, tzinfo=UTC).timestamp())
         if anchor < limit:

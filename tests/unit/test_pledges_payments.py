@@ -37,6 +37,7 @@ def test_months_after_counts_calendar_months(start: int, months: int, end: int) 
         (at(2027, 1, 5, 10), 3, at(2027, 2, 3, 12)),  # gone this month: next month's
         (at(2027, 1, 5, 15), 5, at(2027, 2, 5, 12)),  # today: the one after, at noon...
         (at(2027, 1, 5, 10), 5, at(2027, 2, 5)),  # ...or at midnight, before Stripe's limit
+        (at(2027, 1, 5, 12, 30), 5, at(2027, 2, 5)),  # noon: not an hour before the limit
         (at(2027, 1, 5, 10), 6, None),  # tomorrow: next month's is past Stripe's limit
         (at(2027, 1, 5), 5, None),  # today at midnight: not even midnight is before it
         (at(2027, 12, 20, 10), 2, at(2028, 1, 2, 12)),  # December -> January
@@ -57,4 +58,4 @@ def test_first_anchor_is_the_chosen_day_neither_today_nor_tomorrow_within_a_mont
 ) -> None:
     assert first_anchor(now, day) == anchor
     if anchor is not None:
-        assert now + 36 * 3600 <= anchor < months_after(now, 1)  # after the link's 24 h
+        assert now + 36 * 3600 <= anchor <= months_after(now, 1) - 3600  # after the link's 24 h

@@ -171,6 +171,8 @@ class AgentView:
     call_id: str
     idle_since: float | None
     wrapup_until: float | None
+    #: The call of the agent's last wrap-up (kept after it, read while WRAP_UP).
+    wrapup_call: str
 
 
 class AcdError(Refused):

@@ -487,6 +487,7 @@ class AcdStore:
             call_id=h.get("call", ""),
             idle_since=float(h["idle_since"]) if h.get("idle_since") else None,
             wrapup_until=float(h["wrapup_until"]) if h.get("wrapup_until") else None,
+            wrapup_call=h.get("wrapup_call", ""),
         )
 
     async def queue_stats(self, queue: str, now: float) -> QueueStats:

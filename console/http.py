@@ -681,8 +681,9 @@ class _Views:
         return json.dumps({"call_id": call_id, **found})
 
     async def _reopened_form(self, agent_id: str, formed: set[str]) -> str | None:
-        """The pledge form of the campaign call ``agent_id`` is on, unless this stream sent
-        it already (a page reloaded mid-call: the form, with the pledge saved on it, again)."""
+        """The pledge form of the campaign call ``agent_id`` is on or wraps up, unless this
+        stream sent it already (a page reloaded mid-call or during the wrap-up: the form, with
+        the pledge saved on it, again, correctable until the wrap-up time is over)."""
         desk = self.deps.pledges
         if desk is None:
             return None
@@ -710,7 +711,8 @@ class _Views:
         store may take longer to tell; a supervisor joining or leaving their call sends
         ``monitored`` where the queue tells its volunteers; an operator's answer of a
         campaign call its pledge form (``pledge``: a returning donor's details go to this
-        operator's stream only), sent again when the stream (re)opens during that call."""
+        operator's stream only), sent again when the stream (re)opens during that call or its
+        wrap-up."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")

@@ -31,7 +31,8 @@ class PresenceDesk(Protocol):
         """The volunteer's state."""
 
     async def call_on_hand(self, agent_id: str) -> str | None:
-        """The call the volunteer is connected to (None: none)."""
+        """The call the volunteer is connected to, or wraps up while their wrap-up time lasts
+        (None: none)."""
 
     async def go_available(self, agent_id: str) -> None:
         """Sign in to the volunteer's queues, or end their pause."""

@@ -84,11 +84,16 @@ class AcdPresence:
         )
 
     async def call_on_hand(self, agent_id: str) -> str | None:
-        """The call the agent is on (not one they wrap up)."""
+        """The call the agent is on, or wraps up until their wrap-up time is over."""
         view = await self.store.agent(agent_id)
-        if view is None or view.state is not AgentState.ON_CALL or not view.call_id:
+        if view is None:
             return None
-        return view.call_id
+        if view.state is AgentState.ON_CALL:
+            return view.call_id or None
+        until = view.wrapup_until
+        if view.state is AgentState.WRAP_UP and until is not None and self.clock() < until:
+            return view.wrapup_call or None
+        return None
 
     async def go_available(self, agent_id: str) -> None:
         """Log in to the profile's queues on its first device, or resume from a pause."""

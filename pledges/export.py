@@ -1,10 +1,11 @@
 """Exports of a campaign's pledges, one row a pledge, oldest first.
 
-The accounting export holds amounts, statuses and the payment provider's references, and no
-donor details. The tax-receipt batch holds, for each paid pledge whose donor asked for a
-receipt, the donor's name and postal address, decrypted: it is written only to a new file
-that only its owner may read (mode 0600), and its caller audits it first (``hotline export
-receipts``). Comments are in neither.
+The accounting export holds amounts, statuses, when each was paid and the payment provider's
+references, and no donor details. The tax-receipt batch holds, for each pledge whose donor
+asked for a receipt and that was paid (a paid monthly gift cancelled later too: its first
+instalment was received), the donor's name and postal address, decrypted: it is written
+only to a new file that only its owner may read (mode 0600), and its caller audits it first
+(``hotline export receipts``). Comments are in neither.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pledges.donors import DonorSeal
 from pledges.models import Pledge
-from pledges.rules import Status
 
 COLUMNS = (
     "pledge", "campaign", "created_at", "updated_at", "amount", "currency", "frequency",
-    "day_of_month", "instalments", "method", "status", "receipt", "provider_ref",
+    "day_of_month", "instalments", "method", "status", "receipt", "provider_ref", "paid_at",
 )  # fmt: skip
 
 
@@ -46,6 +47,7 @@ def _row(row: Pledge) -> tuple[str | int | None, ...]:
         row.id, row.campaign, _iso(row.created_at), _iso(row.updated_at), row.amount,
         row.currency, row.frequency, row.day_of_month, row.instalments, row.method,
         row.status, "yes" if row.receipt else "no", row.provider_ref,
+        _iso(row.paid_at) if row.paid_at is not None else "",
     )  # fmt: skip
 
 
@@ -63,7 +65,7 @@ async def receipt_rows(
     """The tax-receipt batch (in ``RECEIPT_COLUMNS`` order): paid pledges whose donor asked
     for a receipt, made at ``since`` or later, with their details decrypted."""
     query = select(Pledge).where(
-        Pledge.campaign == campaign, Pledge.receipt, Pledge.status == Status.PAID.value
+        Pledge.campaign == campaign, Pledge.receipt, Pledge.paid_at.is_not(None)
     )
     if since is not None:
         query = query.where(Pledge.created_at >= since)
@@ -71,9 +73,9 @@ async def receipt_rows(
         found = (await session.scalars(query.order_by(Pledge.created_at, Pledge.id))).all()
     rows: list[tuple[str | int | None, ...]] = []
     for row in found:
-        donor = seal.open(row.donor_sealed)
+        donor, paid_at = seal.open(row.donor_sealed), cast(float, row.paid_at)  # as queried
         rows.append(
-            (row.id, row.campaign, _iso(row.updated_at), row.amount, row.currency,
+            (row.id, row.campaign, _iso(paid_at), row.amount, row.currency,
              donor.name, donor.address)
         )  # fmt: skip
     return rows

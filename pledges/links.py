@@ -8,6 +8,11 @@ request with the same link), the SMS is queued under the key ``pledge-link:{id}`
 answers a repeated key with the first message), and the status moves only from pledged. A
 webhook moves the status along the rules' machine: the same event again changes nothing, and
 one a pledge's status does not allow (a payment for a cancelled pledge) is refused with an id.
+Cancelling a pledge before it is paid closes its link at the provider; a payment made all the
+same (the donor paid as it was cancelled) leaves it cancelled (nothing counted
+twice), stops the subscription a monthly gift's link started (``PaymentProvider.stop``: a
+failure answers 502 and the provider's redelivery stops it then), and logs a warning for staff
+to refund what was taken.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class PaymentDesk:
                     currency=row.currency,
                     frequency=Frequency(row.frequency),
                     language=row.language,
+                    day_of_month=row.day_of_month,
                 )
             )
             await self._set(row.id, {"provider_ref": "", "link_url": ""}, {
@@ -166,19 +172,41 @@ class PaymentDesk:
             try:
                 target = advance(Status(row.status), event.status)
             except PledgeRefused as refused:
-                logger.warning(
-                    "pledge %s: %s refused by a %s pledge (event %s)",
-                    row.id, event.status.value, row.status, event.event_id,
-                )  # fmt: skip
+                cancelled = row.status == Status.CANCELLED.value
+                if cancelled and event.status is Status.EXPIRED:  # the cancel closed its link
+                    return Applied(event.event_id, view_of(row), changed=False)
+                if cancelled and event.status is Status.PAID:
+                    await self._paid_when_cancelled(row, event)
+                else:
+                    logger.warning(
+                        "pledge %s: %s refused by a %s pledge (event %s)",
+                        row.id, event.status.value, row.status, event.event_id,
+                    )  # fmt: skip
                 raise ApiError(409, refused.code, refused.detail) from None
             if target.value == row.status:
                 await self._limit(row, event)
                 return Applied(event.event_id, view_of(row), changed=False)
-            if await self._set(row.id, {"status": row.status}, {"status": target.value}):
+            moved: dict[str, str | float] = {"status": target.value}
+            if target is Status.PAID:
+                moved["paid_at"] = self.clock()
+            if await self._set(row.id, {"status": row.status}, moved):
                 logger.info("pledge %s: %s (event %s)", row.id, target.value, event.event_id)
                 await self._limit(row, event)
                 return Applied(event.event_id, view_of(await self._row(row.id)), changed=True)
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")
+
+    async def _paid_when_cancelled(self, row: Pledge, event: PaymentEvent) -> None:
+        """A payment for a pledge cancelled before it was paid: the pledge stays cancelled,
+        the recurring payment the link started (a monthly gift) is stopped, again on each
+        redelivery, and staff are told to refund what was taken."""
+        if event.subscription_ref:
+            await self.provider.stop(event.provider_ref, row.id)
+        logger.warning(
+            "pledge %s: paid by %s after it was cancelled (event %s): it stays cancelled%s; "
+            "staff: refund the payment at the provider",
+            row.id, event.provider_ref, event.event_id,
+            ", its subscription stopped" if event.subscription_ref else "",
+        )  # fmt: skip
 
     async def _limit(self, row: Pledge, event: PaymentEvent) -> None:
         """A paid monthly gift of N instalments: its recurring payment ends after N (again on
@@ -189,7 +217,7 @@ class PaymentDesk:
     async def cancel(self, pledge_id: str) -> PledgeView:
         """Cancel a pledge (staff): 409 ``pledge-<status>`` once it is over, or paid but for
         a monthly gift, whose recurring payment is stopped at the provider first (so a cancel
-        retried after a failure stops it then)."""
+        retried after a failure stops it then); an unpaid link is closed first likewise."""
         for _ in range(_ROUNDS):
             row = await self._row(pledge_id)
             try:
@@ -200,6 +228,8 @@ class PaymentDesk:
                 return view_of(row)
             if row.status == Status.PAID.value:
                 await self.provider.stop(row.provider_ref, row.id)
+            elif row.provider_ref:
+                await self.provider.close_link(row.provider_ref, row.id)
             if await self._set(row.id, {"status": row.status}, {"status": target.value}):
                 return view_of(await self._row(row.id))
         raise ApiError(409, "pledge-busy", "the pledge kept changing; try again")

@@ -58,6 +58,9 @@ class Pledge(Base):
     link_url: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: When the provider said it was paid (None: never); kept if a paid monthly gift is
+    #: cancelled, as what was received stays received.
+    paid_at: Mapped[float | None] = mapped_column(Float)
     #: When the link or the last reminder was texted, and how many reminders went.
     texted_at: Mapped[float | None] = mapped_column(Float)
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)

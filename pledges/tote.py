@@ -8,7 +8,11 @@ while someone follows a board (every app instance sees every pledge, whichever i
 saved it) and wakes the followers when a board changes.
 
 Pledged totals count every pledge but cancelled and expired ones (a failed payment may still
-be paid); paid totals count paid pledges.
+be paid); paid totals count pledges the provider said were paid. Each pledge counts its amount
+once (a monthly gift: the first instalment, taken on the night). Money received stays
+received: a paid monthly gift cancelled afterwards (its later instalments stopped) still
+counts in the paid and pledged totals, the number of pledges and the pace, so a studio's
+totals never drop on air for a gift that was paid.
 """
 
 from __future__ import annotations
@@ -94,11 +98,12 @@ def board(campaign: Campaign, sums: Sums) -> ToteBoard:
 
 async def read_sums(engine: AsyncEngine, campaign: str, now: float) -> Sums:
     """The sums of ``campaign``'s pledges at ``now``, in one query."""
-    live = Pledge.status.not_in(_GONE)
+    paid = Pledge.paid_at.is_not(None)
+    live = Pledge.status.not_in(_GONE) | paid
     recent = live & (Pledge.created_at > now - PACE_WINDOW_S)
     query = select(
         func.coalesce(func.sum(case((live, Pledge.amount), else_=0)), 0),
-        func.coalesce(func.sum(case((Pledge.status == Status.PAID.value, Pledge.amount))), 0),
+        func.coalesce(func.sum(case((paid, Pledge.amount))), 0),
         func.count().filter(live),
         func.coalesce(func.sum(case((recent, Pledge.amount), else_=0)), 0),
         func.count().filter(recent),

@@ -69,7 +69,7 @@ async def earlier_pledge(pledges: Pledges, donor_key: str) -> None:
                 language="fr", amount=5000, currency="EUR", frequency="one_off",
                 day_of_month=None, instalments=None, method="cheque", receipt=True,
                 donor_sealed=pledges.seal.seal(DONOR), keep_details=True, status="paid",
-                created_at=now, updated_at=now,
+                created_at=now, updated_at=now, paid_at=now,
             )
         )  # fmt: skip
 
@@ -230,7 +230,7 @@ async def test_the_operator_texts_the_payment_link_once(
     assert stripe_standin.sessions[0]["url"] in message["body"]
 
 
-async def test_a_page_reloaded_mid_call_reopens_the_form_with_its_saved_pledge(
+async def test_a_page_reloaded_mid_call_or_in_its_wrap_up_reopens_the_form_and_pledge(
     console: Console,
 ) -> None:
     ref = await returning_donor(console)
@@ -253,15 +253,30 @@ async def test_a_page_reloaded_mid_call_reopens_the_form_with_its_saved_pledge(
     for digits in (CALLER, CALLER.lstrip("+"), CALLER[2:], "5550123"):
         assert digits not in first["data"]
 
-    # A reconnect replaying the answer gets the form once; after the call, a reload none.
+    # A reconnect replaying the answer gets the form once.
     async with console.http.get("/console/events", headers={"Last-Event-ID": "0-0"}) as resp:
         seen = await events_until(resp, "pledge")
         seen += await events_until(resp, "presence")
-        await console.store.complete("c1", "alice", time.time())
+        # the call ends at a time 10 minutes ahead, so its queue's 1 s wrap-up outlasts the test
+        await console.store.complete("c1", "alice", time.time() + 600)
         while not (seen[-1]["event"] == "presence" and '"wrap_up"' in seen[-1]["data"]):
             seen.append(await read_event(resp))
     assert [e["event"] for e in seen].count("pledge") == 1
+
+    # A reload in the wrap-up: the form again, its pledge still corrected by saving.
+    async with console.http.get("/console/events") as resp:
+        wrapping = await read_event(resp)
+    assert wrapping["event"] == "pledge"
+    assert json.loads(wrapping["data"])["saved"]["id"] == saved.pledge.id
+    fields = {"pledge": saved.pledge.id, "amount": "80", "consent_sms": "1"}
+    data = {**fields, "csrf": await console.csrf("/console/volunteer")}
+    async with console.http.post("/console/pledges", data=data, headers=AS_JSON) as answer:
+        corrected = await answer.json()
+        assert (answer.status, corrected["pledge"]["amount"]) == (200, 8000)
+
+    # Once the wrap-up is over, a reload opens no form.
+    await console.store.end_wrapup("alice", time.time())
     async with console.http.get("/console/events") as resp:
         await console.store.pause("alice", "break", time.time())  # an event to wait for
-        after_call = await events_until(resp, "presence")
-    assert "pledge" not in [e["event"] for e in after_call]
+        after_wrapup = await events_until(resp, "presence")
+    assert "pledge" not in [e["event"] for e in after_wrapup]

@@ -37,10 +37,14 @@ async def stored(settings: RecordsSettings, seal: DonorSeal = SEAL) -> None:
         row(1, 5000, Status.PAID, T0),
         row(2, 2000, Status.PLEDGED, T0 + 86_400),
         row(3, 7000, Status.CANCELLED, T0 + 2 * 86_400),
+        # a paid monthly gift cancelled later: its first instalment was received
+        row(5, 3000, Status.CANCELLED, T0 + 3 * 86_400, paid=True),
     ]
     pledges[0].provider_ref, pledges[0].receipt = "cs_test_1", True
     pledges[0].donor_sealed = seal.seal(DonorDetails("Ada Lovelace", "12 rue des Lilas"))
     pledges[1].receipt = True  # not paid yet: no receipt
+    pledges[3].receipt, pledges[3].frequency, pledges[3].day_of_month = True, "monthly", 5
+    pledges[3].donor_sealed = seal.seal(DonorDetails("Mary Somerville", "1 Chelsea Walk"))
     other = row(4, 9000, Status.PAID, T0)
     other.campaign = "another"
     async with AsyncSession(engine) as session, session.begin():
@@ -71,16 +75,19 @@ def test_pledges_export_as_csv(
     out = capsys.readouterr().out
     lines = list(csv.reader(out.splitlines()))
     assert lines[0] == list(COLUMNS)
-    assert [(r[0], r[4], r[10], r[11], r[12]) for r in lines[1:]] == [
-        ("p1", "5000", "paid", "yes", "cs_test_1"),
-        ("p2", "2000", "pledged", "yes", ""),
-        ("p3", "7000", "cancelled", "no", ""),
+    assert [(r[0], r[4], r[10], r[11], r[12], r[13]) for r in lines[1:]] == [
+        ("p1", "5000", "paid", "yes", "cs_test_1", "2023-11-14T22:13:25+00:00"),
+        ("p2", "2000", "pledged", "yes", "", ""),
+        ("p3", "7000", "cancelled", "no", "", ""),
+        ("p5", "3000", "cancelled", "yes", "", "2023-11-17T22:13:25+00:00"),
     ]
     assert lines[1][2] == "2023-11-14T22:13:20+00:00"
     assert "Ada" not in out
     since = ["--since", "2023-11-15T22:13:20"]
     assert main(["--config", path, "export", "pledges", "--campaign", "demo-telethon", *since]) == 0
-    assert [r[0] for r in csv.reader(capsys.readouterr().out.splitlines())][1:] == ["p2", "p3"]
+    assert [r[0] for r in csv.reader(capsys.readouterr().out.splitlines())][1:] == [
+        "p2", "p3", "p5",
+    ]  # fmt: skip
     assert main(["--config", path, "export", "pledges", "--campaign", "nope"]) == 2
     assert "no such campaign: nope" in capsys.readouterr().err
 
@@ -102,12 +109,14 @@ def test_a_receipt_batch_is_audited_and_private(
     assert main([*command, "--out", str(out)]) == 2
     assert "needs --out FILE and --reason TEXT" in capsys.readouterr().err
     assert main([*command, "--out", str(out), "--reason", "batch 2023-11"]) == 0
-    assert "1 receipt(s) written" in capsys.readouterr().out
+    assert "2 receipt(s) written" in capsys.readouterr().out
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     lines = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
     assert lines[1:] == [
-        ["p1", "demo-telethon", "2023-11-14T22:13:20+00:00", "5000", "EUR", "Ada Lovelace",
+        ["p1", "demo-telethon", "2023-11-14T22:13:25+00:00", "5000", "EUR", "Ada Lovelace",
          "12 rue des Lilas"],
+        ["p5", "demo-telethon", "2023-11-17T22:13:25+00:00", "3000", "EUR", "Mary Somerville",
+         "1 Chelsea Walk"],
     ]  # fmt: skip
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import redis
 import redis.asyncio as aioredis
+import stripe
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 from rq import Queue
@@ -36,6 +37,7 @@ from pledges.http import payment_routes, pledges_routes
 from pledges.links import PaymentDesk
 from pledges.payments import StripeCheckout
 from pledges.service import Pledges
+from pledges.tote import read_sums
 from records.database import connect, upgrade
 from records.drain import Drain
 from records.models import Contact
@@ -102,11 +104,27 @@ class Api(PledgesApi):
         return sorted(found, key=lambda m: m["created_at"])
 
 
+class LinkClock:
+    """The time the Stripe stand-in bills by and the app makes its links at: the wall clock
+    until a test sets ``now``."""
+
+    now: float | None = None
+
+    def __call__(self) -> float:
+        return time.time() if self.now is None else self.now
+
+
 @pytest.fixture
 def stripe_standin() -> Iterator[StripeStandIn]:
-    server = StripeStandIn().start()
+    server = StripeStandIn(clock=LinkClock()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def stripe_clock(stripe_standin: StripeStandIn) -> LinkClock:
+    assert isinstance(stripe_standin.clock, LinkClock)
+    return stripe_standin.clock
 
 
 @pytest.fixture
@@ -138,6 +156,7 @@ async def api(
         stripe_standin.webhook_secret,
         base_url=stripe_standin.base_url,
         success_url="https://telethon.example/thanks",
+        clock=stripe_standin.clock,
     )
     desk = PaymentDesk(
         engine, campaigns, provider, AcdCallerRefs(client, KEYS),
@@ -206,21 +225,60 @@ async def test_the_webhook_marks_paid_once_and_refuses_bad_deliveries(api: Api) 
     assert [row.status for row in await api.rows()] == ["paid"]
 
 
-async def test_a_payment_for_a_cancelled_pledge_is_refused(api: Api) -> None:
+async def test_a_pledge_cancelled_before_it_is_paid_closes_its_link(api: Api) -> None:
     pledge = await api.live_pledge("c1")
     await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", ALICE)
     assert (status, body["error"]) == (403, "forbidden")
-    status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
-    assert (status, body["status"]) == (200, "cancelled")
+    for _ in range(2):  # again: the same answer
+        status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
     (session,) = api.stripe.sessions
-    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
-    got, body = await api.webhook(*paid)
-    assert (got, body["error"]) == (409, "pledge-cancelled")
+    assert session["status"] == "expired"
+    with pytest.raises(ValueError, match="expired"):  # the donor can no longer pay it
+        api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    expired = api.stripe.event(session["id"], "checkout.session.expired")
+    got, body = await api.webhook(*expired)  # Stripe's news of it: nothing to do
+    assert (got, body["status"], body["changed"]) == (200, "cancelled", False)
     status, body = await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     assert (status, body["error"]) == (409, "pledge-cancelled")
     assert [row.status for row in await api.rows()] == ["cancelled"]
     assert len(await api.messages()) == 1
+
+
+async def test_a_payment_made_as_its_pledge_was_cancelled_leaves_it_cancelled_and_stopped(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    monthly = await api.live_pledge("c1", frequency="monthly", day_of_month=5)
+    await api.call("POST", f"/pledges/{monthly['id']}/link", ALICE)
+    await api.hang_up("c1")
+    one_off = await api.live_pledge("c2")
+    await api.call("POST", f"/pledges/{one_off['id']}/link", ALICE)
+    # each donor pays as staff cancel: the checkout completes (a monthly gift's subscription
+    # made), and its webhook arrives after the cancel, which found the link paid
+    paid = [
+        api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+        for session in api.stripe.sessions
+    ]
+    for pledge in (monthly, one_off):
+        status, body = await api.call("POST", f"/pledges/{pledge['id']}/cancel", SAM)
+        assert (status, body["status"]) == (200, "cancelled")
+    assert [s["status"] for s in api.stripe.sessions] == ["complete", "complete"]
+    with caplog.at_level("WARNING", logger="pledges.links"):
+        for _ in range(2):  # redelivered (a 409 is retried by Stripe): stopped once, no error
+            for event in paid:
+                got, body = await api.webhook(*event)
+                assert (got, body["error"]) == (409, "pledge-cancelled")
+    (subscription,) = api.stripe.subscriptions  # the one-off gift had nothing to stop
+    assert subscription["status"] == "canceled"
+    assert {row.status for row in await api.rows()} == {"cancelled"}
+    warned = [r.getMessage() for r in caplog.records if "after it was cancelled" in r.getMessage()]
+    assert len(warned) == 4
+    assert monthly["id"] in warned[0]
+    assert "subscription stopped" in warned[0]
+    assert "refund" in warned[0]
+    assert one_off["id"] in warned[1]
+    assert "subscription" not in warned[1]
 
 
 async def test_delayed_payments_fail_then_succeed_and_sessions_expire(api: Api) -> None:
@@ -282,30 +340,101 @@ async def test_an_unpaid_link_is_reminded_as_the_campaign_says_until_paid(api: A
     assert (rows[unpaid["id"]].reminders_sent, rows[paid["id"]].reminders_sent) == (2, 0)
 
 
-async def test_a_monthly_gift_is_a_subscription_that_ends_after_its_instalments(
-    api: Api,
+def at(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp())
+
+
+async def test_a_monthly_gift_is_paid_at_checkout_then_on_its_day_until_its_instalments(
+    api: Api, stripe_clock: LinkClock
 ) -> None:
+    stripe_clock.now = at(2027, 1, 20, 10)  # the links are made on Jan 20, 2027
     pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=5, instalments=13)
     await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
     await api.hang_up("c1")
     open_ended = await api.live_pledge("c2", frequency="monthly", day_of_month=5)
     await api.call("POST", f"/pledges/{open_ended['id']}/link", ALICE)
     limited, unlimited = api.stripe.sessions
-    assert limited["mode"] == "subscription"
-    anchor = int(datetime(2027, 1, 31, 10, tzinfo=UTC).timestamp())
-    paid = api.stripe.event(
-        limited["id"], "checkout.session.completed", anchor=anchor, payment_status="paid"
-    )
+    assert (limited["mode"], limited["amount_total"]) == ("subscription", 5000)  # the first
+    paid = api.stripe.event(limited["id"], "checkout.session.completed", payment_status="paid")
     for _ in range(2):  # delivered again: the same end, set once
         status, body = await api.webhook(*paid)
         assert (status, body["status"]) == (200, "paid")
     (subscription,) = api.stripe.subscriptions
     assert subscription["metadata"] == {"pledge_id": pledge["id"]}
-    # 13 monthly payments from Jan 31, 2027: the last on Jan 31, 2028, none on Feb 29
-    assert subscription["cancel_at"] == int(datetime(2028, 2, 29, 10, tzinfo=UTC).timestamp())
+    assert subscription["billing_cycle_anchor"] == at(2027, 2, 5, 12)
+    # 13 instalments: at checkout, then on the 5th from February 2027 to January 2028
+    on_the_fifth = [at(2027 + (m > 12), (m - 1) % 12 + 1, 5, 12) for m in range(2, 14)]
+    billed = api.stripe.invoices(subscription["id"], until=at(2030, 1, 1))
+    assert billed == [(at(2027, 1, 20, 10), 5000)] + [(t, 5000) for t in on_the_fifth]
     paid = api.stripe.event(unlimited["id"], "checkout.session.completed", payment_status="paid")
     assert (await api.webhook(*paid))[1]["status"] == "paid"
     assert [s["cancel_at"] for s in api.stripe.subscriptions] == [subscription["cancel_at"], None]
+    endless = api.stripe.subscriptions[1]["id"]
+    # at checkout, then on the 5th from February 2027 on, with no end
+    assert len(api.stripe.invoices(endless, until=at(2030, 1, 1))) == 1 + 11 + 12 + 12
+
+
+async def test_a_monthly_gift_for_tomorrow_is_billed_from_the_day_it_is_paid(
+    api: Api, stripe_clock: LinkClock
+) -> None:
+    stripe_clock.now = at(2027, 1, 31, 10)  # Feb 1 next month is past Stripe's limit
+    pledge = await api.live_pledge("c1", frequency="monthly", day_of_month=1, instalments=13)
+    await api.call("POST", f"/pledges/{pledge['id']}/link", ALICE)
+    (session,) = api.stripe.sessions
+    assert session["amount_total"] == 5000  # the first instalment, at checkout
+    paid = api.stripe.event(session["id"], "checkout.session.completed", payment_status="paid")
+    assert (await api.webhook(*paid))[1]["status"] == "paid"
+    (subscription,) = api.stripe.subscriptions
+    assert subscription["billing_cycle_anchor"] == subscription["start_date"]
+    # 13 monthly payments from Jan 31, 2027: the last on Jan 31, 2028, none on Feb 29
+    assert subscription["cancel_at"] == at(2028, 2, 29, 10)
+    billed = api.stripe.invoices(subscription["id"], until=at(2030, 1, 1))
+    assert len(billed) == 13
+    assert billed[1] == (at(2027, 2, 28, 10), 5000)
+
+
+async def test_the_stripe_standin_refuses_the_sessions_stripe_refuses(
+    stripe_standin: StripeStandIn, stripe_clock: LinkClock
+) -> None:
+    stripe_clock.now = now = at(2027, 1, 20, 10)
+    price = {"currency": "eur", "unit_amount": 1000, "product_data": {"name": "Gift"}}
+    monthly = {"price_data": {**price, "recurring": {"interval": "month"}}, "quantity": 1}
+    once = {"price_data": price, "quantity": 1}
+    base = {"success_url": "https://telethon.example/thanks"}
+    anchored = {"billing_cycle_anchor": at(2027, 2, 5, 12)}
+    http = stripe.AIOHTTPClient()
+    client = stripe.StripeClient(
+        stripe_standin.api_key,
+        base_addresses={"api": stripe_standin.base_url},
+        http_client=http,
+    )
+    refused: list[dict[str, Any]] = [
+        {"mode": "payment", "line_items": [monthly]},
+        {"mode": "payment", "line_items": [once], "subscription_data": anchored},
+        {"mode": "subscription", "line_items": [once]},
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {"billing_cycle_anchor": now - 60}},
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {"billing_cycle_anchor": at(2027, 2, 20, 10)}},  # a month on
+        {"mode": "subscription", "line_items": [monthly],
+         "subscription_data": {**anchored, "proration_behavior": "always_invoice"}},
+    ]  # fmt: skip
+    try:
+        for params in refused:
+            with pytest.raises(stripe.InvalidRequestError):
+                await client.v1.checkout.sessions.create_async(cast(Any, {**base, **params}))
+        totals = []
+        for proration in ("none", "create_prorations"):
+            data = {**anchored, "proration_behavior": proration}
+            params = {"mode": "subscription", "line_items": [monthly, once]}
+            session = await client.v1.checkout.sessions.create_async(
+                cast(Any, {**base, **params, "subscription_data": data})
+            )
+            totals.append(session.amount_total)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+    # the one-time price, and the 16 of 31 days until the anchor pro rata
+    assert totals == [1000, 1000 + round(1000 * (at(2027, 2, 5, 12) - now) / (31 * 86400))]
 
 
 async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Api) -> None:
@@ -319,9 +448,13 @@ async def test_a_paid_monthly_gift_cancelled_stops_its_subscription_once(api: Ap
         assert (await api.webhook(*paid))[1]["status"] == "paid"
     (subscription,) = api.stripe.subscriptions
     assert subscription["status"] == "active"
+    paid_sums = await read_sums(api.engine, CAMPAIGN.name, api.clock.now)
+    assert (paid_sums.paid, paid_sums.pledged, paid_sums.count) == (10000, 10000, 2)
     for _ in range(2):  # a retried cancel finds it stopped and does not fail
         status, body = await api.call("POST", f"/pledges/{monthly['id']}/cancel", SAM)
         assert (status, body["status"]) == (200, "cancelled")
+    # its first instalment was received: the tote board keeps it
+    assert await read_sums(api.engine, CAMPAIGN.name, api.clock.now) == paid_sums
     (subscription,) = api.stripe.subscriptions
     assert subscription["status"] == "canceled"
     assert subscription["canceled_at"] is not None

@@ -25,7 +25,11 @@ from tests.integration.test_pledges_http import (
 )
 
 
-def row(number: int, amount: int, status: Status, created_at: float) -> Pledge:
+def row(
+    number: int, amount: int, status: Status, created_at: float, *, paid: bool | None = None
+) -> Pledge:
+    """A pledge in ``status``, paid when it is paid (or as ``paid`` says)."""
+    paid = status is Status.PAID if paid is None else paid
     return Pledge(
         id=f"p{number}", campaign=CAMPAIGN.name, client_key=f"key-{number:04}", call_id="c",
         agent="alice", donor_key="", pseudonym="", language="en", amount=amount,
@@ -33,7 +37,7 @@ def row(number: int, amount: int, status: Status, created_at: float) -> Pledge:
         method="sms_link", receipt=False, donor_sealed="", keep_details=False,
         consent_sms=True, on_air=False, alias="", comment="", removed="{}",
         status=status.value, provider_ref="", link_url="", created_at=created_at,
-        updated_at=created_at,
+        updated_at=created_at, paid_at=created_at + 5 if paid else None,
     )  # fmt: skip
 
 
@@ -56,12 +60,14 @@ async def test_sums_count_statuses_and_the_last_fifteen_minutes(api: Api) -> Non
         row(5, 16000, Status.EXPIRED, now - PACE_WINDOW_S - 5),
         row(6, 32000, Status.PAID, now - 10),
         row(7, 500, Status.PLEDGED, now - 1),
+        # a paid monthly gift cancelled: what was paid stays in every total
+        row(8, 64000, Status.CANCELLED, now - 40, paid=True),
     ]
     async with AsyncSession(api.engine) as session, session.begin():
         session.add_all(rows)
     assert await read_sums(api.engine, CAMPAIGN.name, now) == Sums(
-        pledged=1000 + 2000 + 4000 + 32000 + 500, paid=1000 + 32000, count=5,
-        pace_amount=2000 + 4000 + 32000 + 500, pace_count=4,
+        pledged=1000 + 2000 + 4000 + 32000 + 500 + 64000, paid=1000 + 32000 + 64000, count=6,
+        pace_amount=2000 + 4000 + 32000 + 500 + 64000, pace_count=5,
     )  # fmt: skip
     assert await read_sums(api.engine, "another", now) == Sums()
 

@@ -138,6 +138,7 @@ class Api:
             "call_id": found.call_id,
             "idle_since": found.idle_since,
             "wrapup_until": found.wrapup_until,
+            "wrapup_call": found.wrapup_call,
         }
 
 

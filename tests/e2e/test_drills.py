@@ -106,8 +106,9 @@ async def test_a_caller_who_hung_up_while_the_app_was_down_frees_the_volunteer(
     app finds the call gone, ends it (Alice's leg is hung up, she wraps up) and gives Alice
     the caller who waited through the outage."""
     phone = asyncio.create_task(agent_phone(phone_ports["alice"], tmp_path, calls=2))
-    first = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
     async with app_running(settings, test_flow) as app:
+        # Called once the app runs: a call before it has subscribed goes to the fallback.
+        first = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
         await log_in(app, "alice")
         lost = await on_call(app, "alice")
         second = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL, caller="+15145550124"))
@@ -142,8 +143,8 @@ async def test_a_ring_lost_while_the_app_was_down_does_not_hold_the_volunteer(
     phone = asyncio.create_task(
         agent_phone(phone_ports["alice"], tmp_path, mode="noanswer", calls=2)
     )
-    caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))
     async with app_running(settings, test_flow) as app:
+        caller = asyncio.create_task(place_call(asterisk, keys=TO_GENERAL))  # app running
         await log_in(app, "alice")
 
         await until_in_state(app.acd.store, "alice", AgentState.OFFERED, "Alice rung")
@@ -186,8 +187,9 @@ async def test_redis_emptied_the_app_restores_its_agents_and_callers_start_again
     any more, starts the IVR again and reaches Alice."""
     # The caller's keys after the queue arrive once the app has adopted the call again.
     keys = (*TO_GENERAL, (9000, "1"), (900, "1"))
-    caller = asyncio.create_task(place_call(asterisk, keys=keys, max_seconds=60))
     async with app_running(settings, test_flow) as app:
+        # Called once the app runs: a call before it has subscribed goes to the fallback.
+        caller = asyncio.create_task(place_call(asterisk, keys=keys, max_seconds=60))
         await until_one_waits(app.acd.store, "the caller waiting")
         assert (await app.health())["redis"]
         flushed = redis.Redis.from_url(settings.redis.url)

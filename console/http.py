@@ -602,6 +602,7 @@ class _Views:
                 form.get("notes", ""),
                 flags,
             )
+            await self.feed.drop_pop(account.id, form.get("call", ""))
         except ApiError as exc:
             if wants_json:
                 return web.json_response({"error": exc.error}, status=exc.status)
@@ -711,8 +712,8 @@ class _Views:
         store may take longer to tell; a supervisor joining or leaving their call sends
         ``monitored`` where the queue tells its volunteers; an operator's answer of a
         campaign call its pledge form (``pledge``: a returning donor's details go to this
-        operator's stream only), sent again when the stream (re)opens during that call or its
-        wrap-up."""
+        operator's stream only). The stream (re)opening during a call or its wrap-up sends
+        its pop and form again if it has not sent them (the pop until its wrap-up is saved)."""
         session, account = await self._account(request)
         if account is None:
             raise web.HTTPForbidden(text="Sign in first.")
@@ -723,6 +724,7 @@ class _Views:
             last = after if _ENTRY_ID.fullmatch(after) else await self.feed.newest_id()
             async with sse_response(request) as stream:
                 formed: set[str] = set()  # the calls whose form this stream sent
+                popped: set[str] = set()  # the calls whose pop this stream sent
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
@@ -738,11 +740,9 @@ class _Views:
                         data = pop.to_json(
                             wrapups.dispositions(pop.queue), wrapups.flags(pop.queue)
                         )
-                        await stream.send(data, id=entry_id, event="offer")
-                        earlier = await self.deps.wrapups.earlier(pop.call_id, account.id)
-                        if earlier is not None:
-                            data = json.dumps(asdict(earlier))
-                            await stream.send(data, id=entry_id, event="earlier")
+                        await self.feed.keep_pop(account.id, pop.call_id, data)
+                        popped.add(pop.call_id)
+                        await self._send_pop(stream, entry_id, pop.call_id, data, account.id)
                     if form := await self._pledge_form(fields, account.id):
                         formed.add(fields.get("call", ""))
                         await stream.send(form, id=entry_id, event="pledge")
@@ -755,6 +755,11 @@ class _Views:
                         for entry_id, fields in caught:
                             await forward(entry_id, fields)
                         last = caught[-1][0]
+                    if (call_id := await self.deps.presence.call_on_hand(account.id)) and (
+                        call_id not in popped
+                        and (data := await self.feed.kept_pop(account.id, call_id))
+                    ):
+                        await self._send_pop(stream, last, call_id, data, account.id)
                     if form := await self._reopened_form(account.id, formed):
                         await stream.send(form, id=last or None, event="pledge")
                     while stream.is_connected() and not subscriber.cut_off:
@@ -763,6 +768,15 @@ class _Views:
                             await forward(*entry)
                             last = entry[0]
         return stream
+
+    async def _send_pop(
+        self, stream: EventSourceResponse, entry_id: str, call_id: str, data: str, agent: str
+    ) -> None:
+        """Send a queue call's pop (``offer``: ``data``), then the caller's earlier contacts
+        (``earlier``: the records store may take longer)."""
+        await stream.send(data, id=entry_id, event="offer")
+        if (earlier := await self.deps.wrapups.earlier(call_id, agent)) is not None:
+            await stream.send(json.dumps(asdict(earlier)), id=entry_id, event="earlier")
 
     async def supervisor(self, request: web.Request) -> web.Response:
         """The wallboard, the agents table and the queue log's tail (filtered by the query's

@@ -34,6 +34,8 @@ BACKLOG = 1000
 BLOCK_MS = 1000
 #: Entries one catch-up read returns at most.
 CATCH_UP = 500
+#: How long a pop sent is kept for a reload (seconds): longer than a call and its wrap-up.
+POP_KEPT_S = 86400
 
 
 def stream_id(entry_id: str) -> tuple[int, int]:
@@ -180,6 +182,18 @@ class QueueLogFeed:
         """Entries after ``entry_id`` (at most ``CATCH_UP``), oldest first."""
         found = await self.redis.xrange(self.stream, min=f"({entry_id}", count=CATCH_UP)
         return cast(Sequence[Entry], found)
+
+    async def keep_pop(self, agent_id: str, call_id: str, data: str) -> None:
+        """Keep the pop (``data``, number-free) sent to ``agent_id`` for ``call_id``."""
+        await self.redis.set(self.keys.console_pop(agent_id, call_id), data, ex=POP_KEPT_S)
+
+    async def kept_pop(self, agent_id: str, call_id: str) -> str | None:
+        """The pop kept for ``agent_id`` and ``call_id``, if any."""
+        return cast(str | None, await self.redis.get(self.keys.console_pop(agent_id, call_id)))
+
+    async def drop_pop(self, agent_id: str, call_id: str) -> None:
+        """Forget the pop (its wrap-up is saved: a reload does not reopen it)."""
+        await self.redis.delete(self.keys.console_pop(agent_id, call_id))
 
     async def pop(self, call_id: str, offered_at: float) -> OfferPop | None:
         """The screen-pop of a call offered at ``offered_at`` (None if the call is gone), with

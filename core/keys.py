@@ -71,6 +71,7 @@
 | ``{p}:console:password:{id}``     | string | argon2 hash of a password set at first login      |
 | ``{p}:console:first_login:{id}``  | string | SHA-256 of an account's one-time first-login token|
 | ``{p}:console:read:{id}:{conv}``  | string | a supervisor's reading of a conversation audited  |
+| ``{p}:console:pop:{id}:{call}``   | string | JSON of a call's pop (no number), until wrapped up|
 """
 
 from __future__ import annotations
@@ -326,6 +327,11 @@ class Keys:
     def console_read(self, account_id: str, conversation_id: str) -> str:
         """Present (for a while) once a supervisor's reading of a conversation is audited."""
         return f"{self.prefix}:console:read:{account_id}:{conversation_id}"
+
+    def console_pop(self, agent_id: str, call_id: str) -> str:
+        """The pop a volunteer's console was sent for a call (sent again on a reload during
+        the call or its wrap-up; gone once the wrap-up is saved)."""
+        return f"{self.prefix}:console:pop:{agent_id}:{call_id}"
 
     def console_signed_in(self, account_id: str) -> str:
         """The session ids an account has signed in with (until they expire)."""

@@ -248,6 +248,7 @@ async def events_until_offer(resp: ClientResponse) -> list[dict[str, str]]:
     return seen
 
 
+AS_JSON = {"Accept": "application/json"}
 #: The hotline's number the caller dialled (shown in the pop: it is not the caller's).
 LINE = "+18005550100"
 
@@ -417,3 +418,55 @@ async def test_a_number_typed_as_the_id_reaches_no_redis_key_and_no_log_line(
     digits = CALLER.lstrip("+")
     assert not [key for key in keys if digits in key]
     assert digits not in caplog.text
+
+
+async def reload(console: Console, agent: str) -> list[dict[str, str]]:
+    """A new page's stream (no Last-Event-ID) in the wrap-up: its events up to a presence
+    (the wrap-up extended once it is open)."""
+    async with console.http.get("/console/events") as resp:
+        await console.store.extend_wrapup(agent, 1, time.time())
+        seen = [await read_event(resp)]
+        while seen[-1]["event"] != "presence":
+            seen.append(await read_event(resp))
+    return seen
+
+
+async def test_a_stream_opened_on_a_call_or_in_its_wrap_up_pops_the_call_again(
+    console: Console,
+) -> None:
+    assert await console.sign_in("alice") == 303
+    async with console.http.get("/console/events") as resp:
+        offer_id = await console.offer_to("alice", "c1", "Green Fox", 7, ivr_path="main_menu: 1")
+        *_, offer, _, _ = await events_until_offer(resp)
+    await console.store.accept(offer_id, "alice", time.time())
+    # On the call: the pop the volunteer was sent, then the caller's earlier contacts.
+    async with console.http.get("/console/events") as resp:
+        popped, earlier = await read_event(resp), await read_event(resp)
+    assert (popped["event"], popped["data"]) == ("offer", offer["data"])
+    assert earlier["event"] == "earlier"
+    # In its wrap-up (its end 10 minutes ahead outlasts the test): the same.
+    await console.store.complete("c1", "alice", time.time() + 600)
+    popped, earlier, _ = await reload(console, "alice")
+    assert (popped["event"], popped["data"], earlier["event"]) == (
+        "offer",
+        offer["data"],
+        "earlier",
+    )
+    assert CALLER not in json.dumps([popped, earlier])
+    # Its wrap-up saved: a reload reopens it no more.
+    data = {"call": "c1", "disposition": "crisis", "csrf": await console.csrf("/console/volunteer")}
+    async with console.http.post("/console/wrapup", data=data, headers=AS_JSON) as resp:
+        assert (resp.status, await resp.json()) == (200, {"saved": True})
+    assert [e["event"] for e in await reload(console, "alice")] == ["presence"]
+    # A call whose wrap-up is over, unsaved: no pop either.
+    await console.store.end_wrapup("alice", time.time())
+    await console.store.logout("alice", time.time())
+    async with console.http.get("/console/events") as resp:
+        offer_id = await console.offer_to("alice", "c2", "Blue Heron", 3)
+        await events_until_offer(resp)
+    await console.store.accept(offer_id, "alice", time.time())
+    await console.store.complete("c2", "alice", time.time() + 600)
+    await console.store.end_wrapup("alice", time.time())
+    async with console.http.get("/console/events") as resp:
+        await console.store.pause("alice", "break", time.time())
+        assert (await read_event(resp))["event"] == "presence"

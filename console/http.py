@@ -76,7 +76,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final, cast
@@ -97,7 +97,7 @@ from console.chats import NOT_YOURS, ChatDesk, ChatView
 from console.guard import CSRF_FIELD, AttemptLimits, SignInGuard, csrf_ok, csrf_token
 from console.i18n import DEFAULT, LABELS, LANGUAGES, load_translations
 from console.monitored import monitored
-from console.offers import Entry, QueueLogFeed, offered_call, stream_id
+from console.offers import Entry, QueueLogFeed, Subscriber, offered_call, stream_id
 from console.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from console.pledges import MESSAGES, REFUSED, PledgeDesk, pledge_body
 from console.presence import PresenceDesk
@@ -244,6 +244,30 @@ def build_console(deps: ConsoleDeps) -> web.Application:
         ]
     )
     return app
+
+
+async def _follow(
+    stream: EventSourceResponse,
+    feed: QueueLogFeed,
+    subscriber: Subscriber,
+    last: str,
+    forward: Callable[[str, Mapping[str, str]], Awaitable[None]],
+    caught_up: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """An entry stream's life: ``forward`` each entry ``feed`` holds after ``last``, then
+    ``caught_up(last)``, then each newer entry the subscriber gets, until the browser goes."""
+    with contextlib.suppress(ConnectionResetError):  # the browser went away
+        while caught := await feed.after(last):
+            for entry_id, fields in caught:
+                await forward(entry_id, fields)
+            last = caught[-1][0]
+        if caught_up is not None:
+            await caught_up(last)
+        while stream.is_connected() and not subscriber.cut_off:
+            entry = await subscriber.next(LIVENESS_S)
+            if entry and stream_id(entry[0]) > stream_id(last):
+                await forward(*entry)
+                last = entry[0]
 
 
 def _feeding(feed: QueueLogFeed) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -508,7 +532,6 @@ class _Views:
         with self.chat_feed.subscribe(account.id) as subscriber:
             last = after if _ENTRY_ID.fullmatch(after) else await self.chat_feed.newest_id()
             async with sse_response(request) as stream:
-                formed: set[str] = set()  # the calls whose form this stream sent
 
                 async def forward(entry_id: str, fields: Mapping[str, str]) -> None:
                     if fields.get("agent") != account.id:
@@ -524,18 +547,7 @@ class _Views:
                         gone = json.dumps({"id": conversation_id})
                         await stream.send(gone, id=entry_id, event="chat-gone")
 
-                with contextlib.suppress(ConnectionResetError):  # the browser went away
-                    while caught := await self.chat_feed.after(last):
-                        for entry_id, fields in caught:
-                            await forward(entry_id, fields)
-                        last = caught[-1][0]
-                    if form := await self._reopened_form(account.id, formed):
-                        await stream.send(form, id=last or None, event="pledge")
-                    while stream.is_connected() and not subscriber.cut_off:
-                        entry = await subscriber.next(LIVENESS_S)
-                        if entry and stream_id(entry[0]) > stream_id(last):
-                            await forward(*entry)
-                            last = entry[0]
+                await _follow(stream, self.chat_feed, subscriber, last, forward)
         return stream
 
     async def _send_text_call(
@@ -750,11 +762,8 @@ class _Views:
                     data = json.dumps(asdict(presence))
                     await stream.send(data, id=entry_id, event="presence")
 
-                with contextlib.suppress(ConnectionResetError):  # the browser went away
-                    while caught := await self.feed.after(last):
-                        for entry_id, fields in caught:
-                            await forward(entry_id, fields)
-                        last = caught[-1][0]
+                async def caught_up(last: str) -> None:
+                    """A stream opened on a call or in its wrap-up: its pop and form again."""
                     if (call_id := await self.deps.presence.call_on_hand(account.id)) and (
                         call_id not in popped
                         and (data := await self.feed.kept_pop(account.id, call_id))
@@ -762,11 +771,8 @@ class _Views:
                         await self._send_pop(stream, last, call_id, data, account.id)
                     if form := await self._reopened_form(account.id, formed):
                         await stream.send(form, id=last or None, event="pledge")
-                    while stream.is_connected() and not subscriber.cut_off:
-                        entry = await subscriber.next(LIVENESS_S)
-                        if entry and stream_id(entry[0]) > stream_id(last):
-                            await forward(*entry)
-                            last = entry[0]
+
+                await _follow(stream, self.feed, subscriber, last, forward, caught_up)
         return stream
 
     async def _send_pop(
@@ -1092,16 +1098,7 @@ class _Views:
                         view = dataclasses.replace(view, lines=(), canned=())
                     await stream.send(view.to_json(), id=entry_id, event="chat")
 
-                with contextlib.suppress(ConnectionResetError):  # the browser went away
-                    while caught := await self.chat_feed.after(last):
-                        for entry_id, fields in caught:
-                            await forward(entry_id, fields)
-                        last = caught[-1][0]
-                    while stream.is_connected() and not subscriber.cut_off:
-                        entry = await subscriber.next(LIVENESS_S)
-                        if entry and stream_id(entry[0]) > stream_id(last):
-                            await forward(*entry)
-                            last = entry[0]
+                await _follow(stream, self.chat_feed, subscriber, last, forward)
         return stream
 
     async def admin(self, request: web.Request) -> web.Response:

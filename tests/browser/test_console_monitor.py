@@ -13,18 +13,12 @@ from playwright.async_api import Browser, Page, expect
 from core.config import Settings
 from hotline.harness import PrivateAsterisk
 from ivr.flow import Flow
+from tests.browser.signin import sign_in
 from tests.conftest import CALLER, agent_phone, place_call, running_app
 from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL
 from tests.e2e.test_acd_monitor import connected_call, members, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def sign_in(page: Page, base: str, account: str) -> None:
-    await page.goto(f"{base}/signin")
-    await page.get_by_label("Volunteer id").fill(account)
-    await page.get_by_label("Password").fill(f"{account}-console")
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def test_a_supervisor_listens_then_barges_from_the_agents_table(

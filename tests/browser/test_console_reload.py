@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 from core.config import Settings
 from hotline.harness import PrivateAsterisk
 from ivr.flow import Flow
+from tests.browser.signin import sign_in
 from tests.browser.test_console_call_controls import agents_with_long_wrapup
 from tests.conftest import agent_phone, place_call, running_app
 from tests.e2e.test_acd_calls import MONDAY_10AM_TORONTO, TO_GENERAL
@@ -34,10 +35,7 @@ async def test_a_page_reloaded_mid_call_and_in_the_wrap_up_gets_the_pop_back(
     settings = dataclasses.replace(settings, acd=acd)
     async with running_app(settings, test_flow, clock=lambda: MONDAY_10AM_TORONTO) as app:
         base = f"http://{settings.http.bind}:{settings.http.port}/console"
-        await page.goto(f"{base}/signin")
-        await page.get_by_label("Volunteer id").fill("alice")
-        await page.get_by_label("Password").fill("alice-console")
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, base, "alice")
         await page.get_by_role("button", name="Available").click()
         await expect(page.locator("#state")).to_have_attribute("data-state", "available")
         # Her phone answers and waits for a BYE; the caller waits for the service to hang up.

@@ -13,6 +13,7 @@ from playwright.async_api import Page, expect
 from core.config import Settings
 from hotline.harness import PrivateAsterisk
 from ivr.flow import Flow
+from tests.browser.signin import sign_in
 from tests.conftest import agent_phone, running_app, wait_until_idle
 from tests.e2e.test_acd_calls import log_in
 from tests.e2e.test_console_text_calls import TEXTER, text
@@ -32,10 +33,7 @@ async def test_calling_a_texter_back_pops_the_conversation_on_the_screen(
         await log_in(app, "alice")
         await text(app, "Pouvez-vous m'appeler au 514 555 0127 ?")
         base = f"http://{settings.http.bind}:{settings.http.port}/console"
-        await page.goto(f"{base}/signin")
-        await page.get_by_label("Volunteer id").fill("alice")
-        await page.get_by_label("Password").fill("alice-console")
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, base, "alice")
         chat = page.locator("#chat-list article")
         await expect(chat).to_have_count(1)
         texter_phone = asyncio.create_task(agent_phone(phone_ports["dana"], tmp_path, talk_ms=1500))
